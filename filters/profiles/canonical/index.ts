@@ -1,0 +1,45 @@
+import { defineProfile, type ProfileDefinition } from '../../../gateway/src/profiles/types.ts'
+import energy from '../../../schemas/canonical/smart_plug.energy.schema.json' with { type: 'json' }
+import event from '../../../schemas/canonical/camera.event.schema.json' with { type: 'json' }
+import status from '../../../schemas/canonical/robot_vacuum.status.schema.json' with { type: 'json' }
+import measurement from '../../../schemas/canonical/body_scale.measurement.schema.json' with { type: 'json' }
+import location from '../../../schemas/canonical/gps_tracker.location.schema.json' with { type: 'json' }
+
+/**
+ * The canonical layout for devices built for Veil: `devices/<category>/<deviceId>/<stream>`, one JSON Schema per
+ * stream in `schemas/canonical/`. Strict schemas (`additionalProperties: false`): a device built for Veil has no
+ * excuse to send unknown fields.
+ */
+const canonical: readonly ProfileDefinition[] = [
+  defineProfile({
+    name: 'canonical',
+    category: 'smart_plug',
+    description: 'Canonical smart plug (devices/smart_plug/<id>/energy)',
+    streams: { energy: { topics: ['devices/smart_plug/{id}/energy'], decoding: 'json', schema: energy } },
+  }),
+  defineProfile({
+    name: 'canonical',
+    category: 'camera',
+    description: 'Canonical camera (devices/camera/<id>/event)',
+    streams: { event: { topics: ['devices/camera/{id}/event'], decoding: 'json', schema: event } },
+  }),
+  defineProfile({
+    name: 'canonical',
+    category: 'robot_vacuum',
+    description: 'Canonical robot vacuum (devices/robot_vacuum/<id>/status)',
+    streams: { status: { topics: ['devices/robot_vacuum/{id}/status'], decoding: 'json', schema: status } },
+  }),
+  defineProfile({
+    name: 'canonical',
+    category: 'body_scale',
+    description: 'Canonical body scale (devices/body_scale/<id>/measurement)',
+    streams: { measurement: { topics: ['devices/body_scale/{id}/measurement'], decoding: 'json', schema: measurement } },
+  }),
+  defineProfile({
+    name: 'canonical',
+    category: 'gps_tracker',
+    description: 'Canonical GPS tracker (devices/gps_tracker/<id>/location)',
+    streams: { location: { topics: ['devices/gps_tracker/{id}/location'], decoding: 'json', schema: location } },
+  }),
+]
+export default canonical

@@ -1,0 +1,12 @@
+import { defineProfile } from '../../../gateway/src/profiles/types.ts'
+import weight from './weight.schema.json' with { type: 'json' }
+
+/** lolouk44/xiaomi_mi_scale: the user's name is a topic level, so it is the device id and is pseudonymised. */
+export default defineProfile({
+  name: 'miscale',
+  category: 'body_scale',
+  description: 'xiaomi_mi_scale BLE bridge (miscale/<user>/weight)',
+  streams: {
+    weight: { topics: ['miscale/{id}/weight'], decoding: 'json', schema: weight },
+  },
+})

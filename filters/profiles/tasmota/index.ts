@@ -1,0 +1,20 @@
+import { defineProfile } from '../../../gateway/src/profiles/types.ts'
+import sensor from './sensor.schema.json' with { type: 'json' }
+import state from './state.schema.json' with { type: 'json' }
+
+const object = { type: 'object' } as const
+
+/** Tasmota smart plugs: the `%prefix%/%topic%/` layout, where `%topic%` defaults to `tasmota_<last 3 MAC bytes>`. */
+export default defineProfile({
+  name: 'tasmota',
+  category: 'smart_plug',
+  description: 'Tasmota firmware (tele/<topic>/SENSOR, STATE, LWT, INFO1-3; stat/<topic>/POWER, RESULT)',
+  streams: {
+    sensor: { topics: ['tele/{id}/SENSOR'], decoding: 'json', schema: sensor },
+    state: { topics: ['tele/{id}/STATE'], decoding: 'json', schema: state },
+    lwt: { topics: ['tele/{id}/LWT'], decoding: 'text', schema: { type: 'string', enum: ['Online', 'Offline'] } },
+    info: { topics: ['tele/{id}/INFO1', 'tele/{id}/INFO2', 'tele/{id}/INFO3'], decoding: 'json', schema: object },
+    power: { topics: ['stat/{id}/POWER', 'stat/{id}/POWER1', 'stat/{id}/POWER2', 'stat/{id}/POWER3', 'stat/{id}/POWER4'], decoding: 'text', schema: { type: 'string', enum: ['ON', 'OFF'] } },
+    result: { topics: ['stat/{id}/RESULT'], decoding: 'json', schema: object },
+  },
+})

@@ -1,0 +1,21 @@
+import { defineProfile } from '../../../gateway/src/profiles/types.ts'
+import map from './map.schema.json' with { type: 'json' }
+
+const text = (max = 64) => ({ type: 'string', maxLength: max }) as const
+
+/** Valetudo robot vacuums with the default `valetudo` prefix; the identifier is the robot's system id. */
+export default defineProfile({
+  name: 'valetudo',
+  category: 'robot_vacuum',
+  description: 'Valetudo (MapData/map-data zlib JSON, battery, status, Wi-Fi, Homie $state)',
+  streams: {
+    map: { topics: ['valetudo/{id}/MapData/map-data'], decoding: 'zlib-json', schema: map },
+    segments: { topics: ['valetudo/{id}/MapData/segments'], decoding: 'json', schema: { type: 'object' } },
+    battery_level: { topics: ['valetudo/{id}/BatteryStateAttribute/level'], decoding: 'number', schema: { type: 'number', minimum: 0, maximum: 100 } },
+    battery_status: { topics: ['valetudo/{id}/BatteryStateAttribute/status'], decoding: 'text', schema: text() },
+    status: { topics: ['valetudo/{id}/StatusStateAttribute/status'], decoding: 'text', schema: text() },
+    error: { topics: ['valetudo/{id}/StatusStateAttribute/error_description'], decoding: 'text', schema: text(512) },
+    wifi: { topics: ['valetudo/{id}/WifiConfigurationCapability/+'], decoding: 'text', schema: text(512) },
+    homie_state: { topics: ['valetudo/{id}/$state'], decoding: 'text', schema: text() },
+  },
+})

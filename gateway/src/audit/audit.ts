@@ -1,0 +1,91 @@
+import { createWriteStream, mkdirSync, renameSync, statSync, type WriteStream } from 'node:fs'
+import { join } from 'node:path'
+import type { CategoryLabel, Domain, DropReason, StageName } from '../model.ts'
+
+/** One audited decision. By construction it holds names from closed vocabularies only: never a value or an id. */
+export interface AuditEntry {
+  readonly stage: StageName
+  readonly category: CategoryLabel
+  readonly reason: DropReason
+  readonly domain?: Domain | undefined
+}
+
+export interface AuditSink {
+  record(entry: AuditEntry, policyVersion: string, nowMs: number): void
+  close(): Promise<void>
+}
+
+export const AUDIT_FILE = 'audit.jsonl'
+
+/**
+ * Append-only JSON lines in the data directory. Writes go through one stream (no fsync per line: the audit log
+ * must not become the pipeline's bottleneck), and the file is rotated to `audit.jsonl.1` at `maxBytes` so a flood
+ * of bad messages cannot fill the disk.
+ */
+export class FileAuditLog implements AuditSink {
+  readonly #file: string
+  readonly #maxBytes: number
+  readonly #onError: (err: Error) => void
+  #stream: WriteStream
+  #bytes: number
+
+  constructor(dataDir: string, options: { maxBytes?: number; onError?: (err: Error) => void } = {}) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    this.#file = join(dataDir, AUDIT_FILE)
+    this.#maxBytes = options.maxBytes ?? 64 * 1024 * 1024
+    this.#onError = options.onError ?? (() => {})
+    this.#bytes = sizeOf(this.#file)
+    this.#stream = this.#open()
+  }
+
+  #open(): WriteStream {
+    const stream = createWriteStream(this.#file, { flags: 'a', mode: 0o600 })
+    stream.on('error', this.#onError)
+    return stream
+  }
+
+  record(entry: AuditEntry, policyVersion: string, nowMs: number): void {
+    const line =
+      `{"time":"${new Date(nowMs).toISOString()}","stage":"${entry.stage}","category":"${entry.category}",` +
+      (entry.domain === undefined ? '' : `"domain":"${entry.domain}",`) +
+      `"reason":"${entry.reason}","policy":"${policyVersion}"}\n`
+    if (this.#bytes + line.length > this.#maxBytes) this.#rotate()
+    this.#bytes += line.length
+    this.#stream.write(line)
+  }
+
+  #rotate(): void {
+    const old = this.#stream
+    old.end()
+    try {
+      renameSync(this.#file, `${this.#file}.1`)
+    } catch (err) {
+      this.#onError(err as Error)
+    }
+    this.#bytes = 0
+    this.#stream = this.#open()
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#stream.end(resolve))
+  }
+}
+
+/** Keeps entries in memory: for `veil filter`, `veil replay` and tests. */
+export class MemoryAuditLog implements AuditSink {
+  readonly entries: (AuditEntry & { policy: string; time: number })[] = []
+
+  record(entry: AuditEntry, policyVersion: string, nowMs: number): void {
+    this.entries.push({ ...entry, policy: policyVersion, time: nowMs })
+  }
+
+  async close(): Promise<void> {}
+}
+
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size
+  } catch {
+    return 0
+  }
+}

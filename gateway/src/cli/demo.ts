@@ -1,0 +1,112 @@
+import { mkdirSync } from 'node:fs'
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { join, resolve } from 'node:path'
+import { Aedes } from 'aedes'
+import mqtt from 'mqtt'
+import { profiles, runSimulators } from '../../../simulators/index.ts'
+import { resolveConfig, type GatewayConfig } from '../config/config.ts'
+import { Gateway } from '../gateway.ts'
+import { listen } from '../ingest/broker.ts'
+import { createLogger } from '../telemetry/log.ts'
+import { parse } from './main.ts'
+
+const tty = process.stdout.isTTY === true
+const paint = (code: number, text: string): string => (tty ? `\u001b[${code}m${text}\u001b[0m` : text)
+const dim = (t: string): string => paint(2, t)
+
+/**
+ * `npm start`: Veil with an embedded stand-in for the cloud (a second aedes), simulators for all five categories,
+ * and a consumer on the upstream that prints each filtered message on one line. Raw messages are shown as topic
+ * and size only. Ports default to 1884 (devices), 1885 (upstream) and 9464 (metrics); a busy port falls back to
+ * a free one, so the demo runs beside a mosquitto on 1883.
+ */
+export async function demo(args: readonly string[]): Promise<number> {
+  const { values } = parse(args, { duration: { type: 'string' }, rate: { type: 'string' }, 'data-dir': { type: 'string' } })
+  const durationMs = values.duration === undefined ? undefined : Number(values.duration) * 1000
+  const dataDir = resolve(values['data-dir'] ?? '.veil-demo')
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+
+  const upstream = await Aedes.createBroker({ id: 'demo-cloud' })
+  const upstreamServer = createServer(upstream.handle)
+  const upstreamPort = await listenFallback(upstreamServer, 1885)
+  const upstreamUrl = `mqtt://127.0.0.1:${upstreamPort}`
+
+  const logger = createLogger('warn', process.stderr)
+  let gateway: Gateway | undefined
+  for (const [listenPort, httpPort] of [[1884, 9464], [0, 0]] as const) {
+    const base = resolveConfig({ listen: `mqtt://127.0.0.1:${listenPort}`, http: `127.0.0.1:${httpPort}`, dataDir })
+    const config: GatewayConfig = { ...base, domains: withUpstream(base, upstreamUrl) }
+    try {
+      gateway = await Gateway.start(config, logger)
+      break
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'VEIL_ERR_PORT_IN_USE' || listenPort === 0) throw err
+    }
+  }
+  if (gateway === undefined) return 1
+  const gw = gateway
+  const deviceUrl = `mqtt://127.0.0.1:${gw.broker.address.port}`
+
+  console.log(`Veil demo: devices -> ${deviceUrl} -> Veil -> cloud ${upstreamUrl}`)
+  console.log(`  metrics http://127.0.0.1:${gw.http.address.port}/metrics   policy ${gw.policyVersion}   data ${dataDir}`)
+  console.log(`  watch it yourself: mosquitto_sub -h 127.0.0.1 -p ${upstreamPort} -t 'veil/#' -v     Ctrl-C stops.`)
+  console.log('')
+
+  gw.onProcessed((topic, size, result) => {
+    const fate = result.dropped !== undefined
+      ? paint(33, `dropped (${result.dropped.stage}: ${result.dropped.reason})`)
+      : `${result.outputs.length} out${result.domainDrops.length > 0 ? `, ${result.domainDrops.length} withheld` : ''}`
+    console.log(`${paint(36, 'in ')}  ${topic}  ${dim(`${size} B`)}  ${dim('->')} ${fate}`)
+  })
+
+  // Subscribed before the first device publishes, so the consumer sees every filtered message of the run.
+  const consumer = await mqtt.connectAsync(upstreamUrl, { clientId: 'demo-consumer', protocolVersion: 4 })
+  await consumer.subscribeAsync('veil/#', { qos: 1 })
+  consumer.on('message', (topic, payload) => {
+    console.log(`${paint(32, 'out')}  ${topic}  ${payload.toString('utf8')}`)
+  })
+
+  const controller = new AbortController()
+  const run = runSimulators({
+    url: deviceUrl,
+    profiles: Object.keys(profiles),
+    devices: 1,
+    ratePerSecond: values.rate === undefined ? 4 : Number(values.rate),
+    durationMs,
+    signal: controller.signal,
+  })
+
+  await new Promise<void>((done) => {
+    process.once('SIGINT', () => done())
+    process.once('SIGTERM', () => done())
+    run.done.then(() => done(), () => done())
+  })
+  controller.abort()
+  await run.stop()
+  await new Promise<void>((done) => consumer.end(false, {}, () => done()))
+  await gw.close(1000)
+  await new Promise<void>((done) => upstreamServer.close(() => done()))
+  await new Promise<void>((done) => upstream.close(() => done()))
+  console.log(dim(`\nstopped; the audit log of dropped messages is ${join(dataDir, 'audit.jsonl')}`))
+  return 0
+}
+
+function withUpstream(config: GatewayConfig, url: string): GatewayConfig['domains'] {
+  const domains = new Map(config.domains)
+  for (const [domain, c] of domains) {
+    domains.set(domain, {
+      ...c,
+      upstream: { url, protocolVersion: 4, topicPrefix: '', required: true, maxPending: 10_000, maxPendingBytes: 64 * 1024 * 1024 },
+    })
+  }
+  return domains
+}
+
+async function listenFallback(server: Server, port: number): Promise<number> {
+  try {
+    await listen(server, '127.0.0.1', port, 'the demo')
+  } catch {
+    await listen(server, '127.0.0.1', 0, 'the demo')
+  }
+  return (server.address() as AddressInfo).port
+}

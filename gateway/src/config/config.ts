@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Ajv } from 'ajv'
+import { parseDocument } from 'yaml'
+import configSchema from '../../../schemas/gateway.config.schema.json' with { type: 'json' }
+import type { UpstreamConfig } from '../forward/bridge.ts'
+import { VeilError } from '../errors.ts'
+import { DOMAINS, isDomain, type Domain } from '../model.ts'
+import { DEFAULT_LIMITS, type Limits } from '../pipeline/pipeline.ts'
+
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+export const DEFAULT_POLICIES = join(PACKAGE_ROOT, 'filters/policies')
+
+type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface DomainConfig {
+  readonly epochSeconds: number
+  readonly upstream: UpstreamConfig | undefined
+}
+
+/** The configuration Veil runs with, after defaults, file, environment and flags. */
+export interface GatewayConfig {
+  readonly listen: { readonly host: string; readonly port: number }
+  readonly http: { readonly host: string; readonly port: number }
+  readonly dataDir: string
+  readonly policies: string
+  readonly logLevel: LogLevel
+  readonly limits: Limits
+  readonly domains: ReadonlyMap<Domain, DomainConfig>
+}
+
+/** The configuration file's shape (schemas/gateway.config.schema.json). */
+interface ConfigFile {
+  listen?: string
+  http?: string
+  dataDir?: string
+  policies?: string
+  logLevel?: LogLevel
+  limits?: Partial<Limits>
+  domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
+}
+
+/** Settings given on the command line or in VEIL_* variables; each overrides the file. */
+export interface ConfigOverrides {
+  config?: string | undefined
+  listen?: string | undefined
+  http?: string | undefined
+  dataDir?: string | undefined
+  policies?: string | undefined
+  logLevel?: string | undefined
+  upstreams?: readonly string[] | undefined
+}
+
+const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, maxPending: 10_000, maxPendingBytes: 64 * 1024 * 1024 } as const
+const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(configSchema)
+const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Reads VEIL_* variables: the environment equivalents of `veil start`'s flags. */
+export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
+  return {
+    config: env.VEIL_CONFIG,
+    listen: env.VEIL_LISTEN,
+    http: env.VEIL_HTTP,
+    dataDir: env.VEIL_DATA_DIR,
+    policies: env.VEIL_POLICIES,
+    logLevel: env.VEIL_LOG_LEVEL,
+    upstreams: env.VEIL_UPSTREAM?.split(/[,\s]+/).filter((s) => s !== ''),
+  }
+}
+
+export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {}): GatewayConfig {
+  const configPath = flags.config ?? env.config
+  const file = configPath === undefined ? {} : readConfigFile(configPath)
+  const pick = <K extends keyof ConfigOverrides>(key: K): ConfigOverrides[K] => flags[key] ?? env[key]
+
+  const listenText = pick('listen') ?? file.listen ?? 'mqtt://0.0.0.0:1883'
+  const httpText = pick('http') ?? file.http ?? '127.0.0.1:9464'
+  const logLevel = pick('logLevel') ?? file.logLevel ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) throw usage(`--log-level: ${logLevel} is not one of ${LOG_LEVELS.join(', ')}`)
+
+  const domains = new Map<Domain, DomainConfig>()
+  for (const domain of DOMAINS) {
+    const section = file.domains?.[domain]
+    const upstream = section?.upstream === undefined ? undefined : { ...DEFAULT_UPSTREAM, ...section.upstream }
+    domains.set(domain, { epochSeconds: section?.epochSeconds ?? 0, upstream })
+  }
+  for (const spec of pick('upstreams') ?? []) {
+    const eq = spec.indexOf('=')
+    const domain = spec.slice(0, eq)
+    const url = spec.slice(eq + 1)
+    if (eq < 1 || !isDomain(domain)) throw usage(`--upstream ${redactUrl(spec)}: expected DOMAIN=URL with DOMAIN one of ${DOMAINS.join(', ')}`)
+    parseUrl(url, '--upstream', ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'])
+    const existing = domains.get(domain)
+    domains.set(domain, { epochSeconds: existing?.epochSeconds ?? 0, upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url } })
+  }
+
+  return {
+    listen: parseListen(listenText),
+    http: parseHostPort(httpText, '--http'),
+    dataDir: resolve(pick('dataDir') ?? file.dataDir ?? 'data'),
+    policies: resolve(pick('policies') ?? file.policies ?? DEFAULT_POLICIES),
+    logLevel: logLevel as LogLevel,
+    limits: { ...DEFAULT_LIMITS, ...file.limits },
+    domains,
+  }
+}
+
+function readConfigFile(path: string): ConfigFile {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new VeilError('VEIL_ERR_CONFIG', `${path}: cannot read the configuration file: ${(err as Error).message}`)
+  }
+  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  const first = document.errors[0]
+  if (first !== undefined) {
+    const at = first.linePos?.[0]
+    throw new VeilError('VEIL_ERR_CONFIG', `${path}: ${at ? `line ${at.line}, column ${at.col}: ` : ''}${first.message.split('\n')[0]}`)
+  }
+  const value: unknown = document.toJS() ?? {}
+  if (!validateFile(value)) {
+    const lines = (validateFile.errors ?? []).map((e) => {
+      const problem = e.keyword === 'additionalProperties' ? `unknown property ${String(e.params.additionalProperty)}` : e.message
+      return `${path}: ${e.instancePath || '/'}: ${problem}`
+    })
+    throw new VeilError('VEIL_ERR_CONFIG', lines.join('\n'))
+  }
+  return value
+}
+
+function usage(message: string): VeilError {
+  return new VeilError('VEIL_ERR_USAGE', message)
+}
+
+function parseUrl(text: string, flag: string, protocols: readonly string[]): URL {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw usage(`${flag}: ${redactUrl(text)} is not a URL`)
+  }
+  if (!protocols.includes(url.protocol)) throw usage(`${flag}: ${url.protocol}// is not supported; use ${protocols.join(' or ')}//`)
+  return url
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const url = parseUrl(text, '--listen', ['mqtt:', 'tcp:'])
+  const port = url.port === '' ? 1883 : Number(url.port)
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port }
+}
+
+function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text)
+  const port = Number(match?.[2])
+  if (match === null || port > 65535) throw usage(`${flag}: ${text} is not HOST:PORT`)
+  return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port }
+}
+
+/** Upstream URLs may embed credentials; never echo them back. */
+export function redactUrl(text: string): string {
+  return text.replace(/\/\/[^@/]*@/, '//***@')
+}

@@ -1,0 +1,193 @@
+import { builtinOperators } from '../../filters/operators/index.ts'
+import { builtinProfiles } from '../../filters/profiles/index.ts'
+import { FileAuditLog, type AuditSink } from './audit/audit.ts'
+import type { GatewayConfig } from './config/config.ts'
+import { UpstreamBridge } from './forward/bridge.ts'
+import { HttpEndpoint, type Readiness } from './http/server.ts'
+import { DeviceBroker } from './ingest/broker.ts'
+import { Keyring, loadOrCreateMasterKey, type DomainKeyPolicy } from './keys/keyring.ts'
+import type { Category, Domain } from './model.ts'
+import type { PolicyHolder } from './pipeline/filter.ts'
+import type { PipelineResult } from './pipeline/envelope.ts'
+import { Pipeline } from './pipeline/pipeline.ts'
+import { loadPolicySet, type PolicySet } from './policy/load.ts'
+import type { OperatorDefinition } from './policy/operator.ts'
+import { Classifier } from './profiles/classifier.ts'
+import type { ProfileDefinition } from './profiles/types.ts'
+import type { Logger } from './telemetry/log.ts'
+import { Metrics } from './telemetry/metrics.ts'
+
+export interface GatewayParts {
+  readonly profiles?: readonly ProfileDefinition[]
+  readonly operators?: readonly OperatorDefinition[]
+  readonly metrics?: Metrics
+  readonly audit?: AuditSink
+}
+
+/** Observes each processed raw message: its topic, size and fate (the demo prints them); never logged. */
+export type ProcessedObserver = (topic: string, size: number, result: PipelineResult) => void
+
+/**
+ * Compiles profiles and policies, opens the device listener, the upstream bridges and the HTTP endpoint, and wires
+ * the broker's raw publishes through the pipeline to the filtered namespace and the upstreams. Everything that
+ * can be wrong with configuration or policies fails here, before the first connection is accepted.
+ */
+export class Gateway {
+  readonly config: GatewayConfig
+  readonly metrics: Metrics
+  readonly pipeline: Pipeline
+  readonly broker: DeviceBroker
+  readonly http: HttpEndpoint
+  readonly bridges: ReadonlyMap<Domain, UpstreamBridge>
+  readonly #policies: PolicyHolder
+  readonly #classifier: Classifier
+  readonly #operators: readonly OperatorDefinition[]
+  readonly #audit: AuditSink
+  readonly #logger: Logger
+  readonly #observers: ProcessedObserver[] = []
+  #closing: Promise<void> | undefined
+
+  private constructor(init: {
+    config: GatewayConfig
+    metrics: Metrics
+    pipeline: Pipeline
+    broker: DeviceBroker
+    http: HttpEndpoint
+    bridges: Map<Domain, UpstreamBridge>
+    policies: PolicyHolder
+    classifier: Classifier
+    operators: readonly OperatorDefinition[]
+    audit: AuditSink
+    logger: Logger
+  }) {
+    this.config = init.config
+    this.metrics = init.metrics
+    this.pipeline = init.pipeline
+    this.broker = init.broker
+    this.http = init.http
+    this.bridges = init.bridges
+    this.#policies = init.policies
+    this.#classifier = init.classifier
+    this.#operators = init.operators
+    this.#audit = init.audit
+    this.#logger = init.logger
+  }
+
+  static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
+    const classifier = new Classifier(parts.profiles ?? builtinProfiles)
+    const operators = parts.operators ?? builtinOperators
+    const policies: PolicyHolder = { current: loadPolicySet(config.policies, { classifier, operators }) }
+    const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
+    const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
+    const metrics = parts.metrics ?? new Metrics()
+    metrics.setPolicyVersion(policies.current.version)
+    const audit = parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() })
+    const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: config.limits })
+
+    const bridges = new Map<Domain, UpstreamBridge>()
+    for (const [domain, domainConfig] of config.domains) {
+      if (domainConfig.upstream !== undefined) bridges.set(domain, new UpstreamBridge(domain, domainConfig.upstream, metrics, logger))
+    }
+
+    let gateway: Gateway | undefined
+    let broker: DeviceBroker | undefined
+    let http: HttpEndpoint | undefined
+    try {
+      broker = await DeviceBroker.start({
+        host: config.listen.host,
+        port: config.listen.port,
+        flag: '--listen',
+        logger,
+        metrics,
+        onRawPublish: (topic, payload) => (gateway === undefined ? Promise.resolve() : gateway.#ingest(topic, payload)),
+      })
+      const readyBroker = broker
+      http = await HttpEndpoint.start(config.http.host, config.http.port, metrics, () => readiness(readyBroker, bridges))
+    } catch (err) {
+      await broker?.close()
+      await Promise.all([...bridges.values()].map((b) => b.close()))
+      await audit.close()
+      throw err
+    }
+    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, classifier, operators, audit, logger })
+    logger.info(
+      { event: 'started', listen: broker.address, http: http.address, policy: policies.current.version, upstreams: [...bridges.keys()] },
+      'veil started',
+    )
+    return gateway
+  }
+
+  /** Raw publish -> pipeline -> local filtered topics and upstream bridges. Resolves when the device may be acked. */
+  async #ingest(topic: string, payload: Buffer): Promise<void> {
+    const result = await this.pipeline.process(topic, payload)
+    for (const observer of this.#observers) observer(topic, payload.length, result)
+    if (result.outputs.length === 0) return
+    const category = result.category as Category
+    const version = this.pipeline.policyVersion
+    const local: Promise<void>[] = []
+    for (const out of result.outputs) {
+      local.push(this.broker.publishFiltered(out.topic, out.payload))
+      this.metrics.forwardedHandle(category, out.domain, 'local').inc()
+      const bridge = this.bridges.get(out.domain)
+      if (bridge !== undefined) {
+        if (bridge.enqueue(out.topic, out.payload, category, version) === 'queued') {
+          this.metrics.forwardedHandle(category, out.domain, 'upstream').inc()
+        } else {
+          this.pipeline.recordDrop('forward', category, 'queue_full', out.domain, Date.now())
+        }
+      }
+    }
+    await Promise.all(local)
+  }
+
+  onProcessed(observer: ProcessedObserver): void {
+    this.#observers.push(observer)
+  }
+
+  get policyVersion(): string {
+    return this.#policies.current.version
+  }
+
+  readiness(): Readiness {
+    return readiness(this.broker, this.bridges)
+  }
+
+  /**
+   * Loads the policy directory again and swaps it in only if the whole set is valid; a bad set leaves the running
+   * one in force and the error says why.
+   */
+  reloadPolicies(): { ok: true; version: string } | { ok: false; error: string } {
+    try {
+      const next: PolicySet = loadPolicySet(this.config.policies, { classifier: this.#classifier, operators: this.#operators })
+      this.#policies.current = next
+      this.metrics.setPolicyVersion(next.version)
+      this.metrics.policyReloads.labels('ok').inc()
+      this.#logger.info({ event: 'policy_reloaded', policy: next.version }, 'policies reloaded')
+      return { ok: true, version: next.version }
+    } catch (err) {
+      this.metrics.policyReloads.labels('rejected').inc()
+      this.#logger.error({ event: 'policy_reload_rejected', policy: this.#policies.current.version, err: (err as Error).message }, 'policy reload rejected; the previous policies stay in force')
+      return { ok: false, error: (err as Error).message }
+    }
+  }
+
+  /** Stops accepting, lets upstreams acknowledge what they hold (bounded), then closes everything. Idempotent. */
+  close(drainMs = 5_000): Promise<void> {
+    this.#closing ??= (async () => {
+      this.broker.stopAccepting()
+      await this.broker.close()
+      await Promise.all([...this.bridges.values()].map((b) => b.drain(drainMs)))
+      await Promise.all([...this.bridges.values()].map((b) => b.close()))
+      await this.http.close()
+      await this.#audit.close()
+      this.#logger.info({ event: 'stopped' }, 'veil stopped')
+    })()
+    return this.#closing
+  }
+}
+
+function readiness(broker: DeviceBroker, bridges: ReadonlyMap<Domain, UpstreamBridge>): Readiness {
+  const checks: Record<string, boolean> = { listener: broker.address !== null }
+  for (const [domain, bridge] of bridges) if (bridge.config.required) checks[`upstream_${domain}`] = bridge.connected
+  return { ready: Object.values(checks).every(Boolean), checks }
+}

@@ -1,0 +1,161 @@
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes'
+import { VeilError } from '../errors.ts'
+import { FILTERED_ROOT } from '../model.ts'
+import type { Logger } from '../telemetry/log.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+
+/** Called for every raw device publish; the device's PUBACK (and its next read) waits for the returned promise. */
+export type RawPublishHandler = (topic: string, payload: Buffer) => Promise<void>
+
+export interface BrokerOptions {
+  readonly host: string
+  readonly port: number
+  readonly flag: string
+  readonly logger: Logger
+  readonly metrics: Metrics
+  readonly onRawPublish: RawPublishHandler
+}
+
+const FILTERED_PREFIX = `${FILTERED_ROOT}/`
+
+/**
+ * True for a subscription filter that can only ever match the filtered namespace. `#`, `+/...` and `$SYS/#` could
+ * match raw device topics (or broker internals that carry client ids), so they are refused.
+ */
+export function isFilteredOnly(filter: string): boolean {
+  return filter === FILTERED_ROOT || filter.startsWith(FILTERED_PREFIX)
+}
+
+/**
+ * The device-facing broker. Everything aedes-specific lives here so the move to aedes 2 (MQTT 5) touches one file.
+ *
+ * Raw containment: aedes runs a publish as storeRetained -> emitPacket -> published, so raw data must be stopped
+ * before it is stored or delivered, not in `published`:
+ * - authorizePublish clears `retain` on every device publish: the broker never stores a raw retained copy;
+ * - authorizeSubscribe grants only filters inside `veil/`;
+ * - authorizeForward delivers to network clients only packets Veil published itself under `veil/` (aedes stamps a
+ *   device's packets with its clientId in emitPacket), which also catches `#`.
+ */
+export class DeviceBroker {
+  readonly aedes: Aedes
+  readonly #server: Server
+  readonly #options: BrokerOptions
+
+  private constructor(aedes: Aedes, server: Server, options: BrokerOptions) {
+    this.aedes = aedes
+    this.#server = server
+    this.#options = options
+  }
+
+  static async start(options: BrokerOptions): Promise<DeviceBroker> {
+    const { logger, metrics } = options
+    const aedes = await Aedes.createBroker({
+      id: 'veil',
+      connectTimeout: 10_000,
+      maxClientsIdLength: 128,
+      // [MQTT-3.1.3-8] an empty client id requires a clean session; aedes 1.2.0 accepts it with a persistent one.
+      preConnect(_client, packet, callback) {
+        if ((packet.clientId ?? '') === '' && packet.clean === false) {
+          callback(new Error('empty client id with a persistent session'), false)
+          return
+        }
+        callback(null, true)
+      },
+      authorizePublish(client, packet, callback) {
+        if (client === null) return callback(null)
+        const topic = packet.topic
+        if (topic.startsWith(FILTERED_PREFIX) || topic === FILTERED_ROOT || topic.startsWith('$')) {
+          // A device writing into the filtered namespace or $SYS is impersonating Veil: refusing closes its
+          // connection, as [MQTT-3.3.5-2] allows. Honest devices never publish there.
+          logger.warn({ event: 'publish_refused', reason: 'reserved_topic' }, 'refused a publish to a reserved topic')
+          return callback(new Error('reserved topic'))
+        }
+        packet.retain = false
+        callback(null)
+      },
+      authorizeSubscribe(_client: Client, subscription: Subscription, callback) {
+        if (isFilteredOnly(subscription.topic)) return callback(null, subscription)
+        logger.debug({ event: 'subscribe_refused' }, 'refused a subscription outside veil/')
+        callback(null, null)
+      },
+      authorizeForward(_client: Client, packet: AedesPublishPacket) {
+        if (publisherOf(packet) === undefined && packet.topic.startsWith(FILTERED_PREFIX)) return packet
+        return null
+      },
+      published(packet: AedesPublishPacket, client: Client | null, callback) {
+        // Veil's own publishes (filtered outputs) and aedes' $SYS heartbeats have no client: nothing to filter.
+        if (client === null || client === undefined) return callback(null)
+        options.onRawPublish(packet.topic, packet.payload as Buffer).then(
+          () => callback(null),
+          // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
+          () => callback(null),
+        )
+      },
+    })
+    aedes.on('client', () => metrics.clientsConnected.inc())
+    aedes.on('clientDisconnect', () => metrics.clientsConnected.dec())
+    aedes.on('clientError', (_client, err) => logger.debug({ event: 'client_error', err: err.message }, 'client error'))
+
+    const server = createServer(aedes.handle)
+    try {
+      await listen(server, options.host, options.port, options.flag)
+    } catch (err) {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+      throw err
+    }
+    return new DeviceBroker(aedes, server, options)
+  }
+
+  get address(): AddressInfo {
+    return this.#server.address() as AddressInfo
+  }
+
+  /** Publishes a filtered message to local subscribers of the `veil/` namespace. Never retained. */
+  publishFiltered(topic: string, payload: Buffer): Promise<void> {
+    const packet: PublishPacket = { cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }
+    return new Promise((resolve) => this.aedes.publish(packet, () => resolve()))
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()))
+  }
+
+  /** Stops accepting connections immediately (in-flight clients keep their sockets until close()). */
+  stopAccepting(): void {
+    this.#server.close()
+  }
+
+  get options(): BrokerOptions {
+    return this.#options
+  }
+}
+
+/** aedes' emitPacket stamps a client's publishes with its id; its typings do not declare the field. */
+function publisherOf(packet: AedesPublishPacket): unknown {
+  return (packet as AedesPublishPacket & { clientId?: string }).clientId
+}
+
+/** Listens, turning EADDRINUSE into a one-line error that names the port and the flag that changes it. */
+export function listen(server: Server | import('node:http').Server, host: string, port: number, flag: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening)
+      if (err.code === 'EADDRINUSE') {
+        reject(new VeilError('VEIL_ERR_PORT_IN_USE', `port ${port} on ${host} is already in use; choose another with ${flag}`))
+      } else if (err.code === 'EACCES') {
+        reject(new VeilError('VEIL_ERR_PORT_IN_USE', `no permission to listen on ${host}:${port}; choose another port with ${flag}`))
+      } else {
+        reject(new VeilError('VEIL_ERR_CONFIG', `cannot listen on ${host}:${port} (${flag}): ${err.message}`))
+      }
+    }
+    const onListening = (): void => {
+      server.off('error', onError)
+      resolve()
+    }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    server.listen(port, host)
+  })
+}

@@ -1,0 +1,45 @@
+/**
+ * The closed vocabularies of Veil. Metric labels are drawn only from these lists, so label cardinality is bounded
+ * by construction: device ids, topics and payload values can never become a label.
+ */
+export const CATEGORIES = ['smart_plug', 'camera', 'robot_vacuum', 'body_scale', 'gps_tracker'] as const
+export type Category = (typeof CATEGORIES)[number]
+
+export const DOMAINS = ['svc', 'ana', '3p'] as const
+export type Domain = (typeof DOMAINS)[number]
+
+export const STAGES = ['ingest', 'classify', 'decode', 'validate', 'filter', 'encode', 'route', 'forward'] as const
+export type StageName = (typeof STAGES)[number]
+
+/** Why a message (or one recipient's copy of it) was not forwarded. */
+export const DROP_REASONS = [
+  'unknown_topic',
+  'payload_too_large',
+  'undecodable',
+  'decompressed_too_large',
+  'invalid',
+  'no_policy',
+  'empty_after_filter',
+  'operator_error',
+  'suppressed',
+  'encode_error',
+  'queue_full',
+  'upstream_error',
+  'internal_error',
+] as const
+export type DropReason = (typeof DROP_REASONS)[number]
+
+/** Label used before classification has named a category. */
+export const UNCLASSIFIED = 'unclassified'
+export type CategoryLabel = Category | typeof UNCLASSIFIED
+
+export function isCategory(value: string): value is Category {
+  return (CATEGORIES as readonly string[]).includes(value)
+}
+
+export function isDomain(value: string): value is Domain {
+  return (DOMAINS as readonly string[]).includes(value)
+}
+
+/** Topic root of the filtered namespace: `veil/<domain>/<category>/<pseudonym>/<stream>`. */
+export const FILTERED_ROOT = 'veil'

@@ -1,0 +1,43 @@
+import type { CategoryLabel, Domain, DropReason, StageName } from '../model.ts'
+import type { CompiledStream } from '../profiles/classifier.ts'
+
+/** One recipient domain's copy of a message, filled in by filter, encode and route. */
+export interface Output {
+  readonly domain: Domain
+  doc: unknown
+  payload: Buffer
+  topic: string
+}
+
+/** A message on its way through the pipeline. Stages fill it in; nothing in it is ever logged. */
+export interface Envelope {
+  readonly topic: string
+  readonly payload: Buffer
+  /** Epoch ms: the wall clock for live traffic, the input's `ts` under `veil replay`. */
+  readonly nowMs: number
+  category: CategoryLabel
+  stream: CompiledStream | undefined
+  deviceId: string | undefined
+  doc: unknown
+  outputs: Output[]
+}
+
+/** A recipient domain's copy that a fan-out stage dropped while other domains went on. */
+export interface DomainDrop {
+  readonly stage: StageName
+  readonly domain: Domain
+  readonly reason: DropReason
+}
+
+export interface PipelineResult {
+  readonly outputs: readonly Output[]
+  /** Set when the whole message was dropped. */
+  readonly dropped: { readonly stage: StageName; readonly reason: DropReason } | undefined
+  readonly domainDrops: readonly DomainDrop[]
+  readonly category: CategoryLabel
+  readonly stream: string | undefined
+}
+
+export function newEnvelope(topic: string, payload: Buffer, nowMs: number): Envelope {
+  return { topic, payload, nowMs, category: 'unclassified', stream: undefined, deviceId: undefined, doc: undefined, outputs: [] }
+}

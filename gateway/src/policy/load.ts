@@ -1,0 +1,179 @@
+import { createHash } from 'node:crypto'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { basename, extname, join } from 'node:path'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { parseDocument } from 'yaml'
+import policySchema from '../../../schemas/policy.schema.json' with { type: 'json' }
+import { compileAllowlist, NOTHING, type Projection } from '../../../filters/operators/allow/index.ts'
+import { VeilError, formatProblems, type FileProblem } from '../errors.ts'
+import { DOMAINS, isCategory, type Category, type Domain } from '../model.ts'
+import type { Classifier, CompiledStream } from '../profiles/classifier.ts'
+import type { OperatorDefinition, OperatorFn } from './operator.ts'
+
+/** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
+export interface StreamPolicy {
+  readonly domain: Domain
+  readonly allow: Projection
+  readonly operators: readonly { readonly name: string; readonly run: OperatorFn }[]
+}
+
+export interface PolicySet {
+  /** Hash of the policy files: stamped on every output and shown in /metrics. */
+  readonly version: string
+  readonly dir: string
+  readonly files: readonly string[]
+  /** A stream no domain may receive has no entry. Keyed by the classifier's stream objects: no string per message. */
+  readonly byStream: ReadonlyMap<CompiledStream, readonly StreamPolicy[]>
+  /** The parsed documents, for `veil policy check` to describe what leaves the gateway. */
+  readonly documents: ReadonlyMap<Category, PolicyDocument>
+}
+
+export interface PolicyDocument {
+  category: Category
+  description?: string
+  domains: Partial<Record<Domain, { streams: Record<string, { allow: string[]; operators?: Record<string, unknown>[] }> }>>
+}
+
+export { NOTHING }
+
+const policyAjv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: false })
+const validatePolicyDocument = policyAjv.compile<PolicyDocument>(policySchema)
+
+export interface LoadPolicyOptions {
+  readonly classifier: Classifier
+  readonly operators: readonly OperatorDefinition[]
+}
+
+/**
+ * Loads every `<category>.yaml` in a directory, checks it completely, and compiles it into closures. All problems
+ * of all files are collected before failing, each naming the file, the JSON path and what is wrong, so one run of
+ * `veil policy check` shows everything to fix.
+ */
+export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySet {
+  let names: string[]
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory')
+    names = readdirSync(dir).filter((n) => ['.yaml', '.yml'].includes(extname(n))).sort()
+  } catch (err) {
+    throw new VeilError('VEIL_ERR_POLICY', `${dir}: cannot read the policy directory: ${(err as Error).message}`)
+  }
+  if (names.length === 0) {
+    throw new VeilError('VEIL_ERR_POLICY', `${dir}: no policy files (*.yaml); without policies Veil forwards nothing`)
+  }
+
+  const problems: FileProblem[] = []
+  const hash = createHash('sha256')
+  const documents = new Map<Category, PolicyDocument>()
+  const byStream = new Map<CompiledStream, StreamPolicy[]>()
+  const operatorValidators = new Map<string, ValidateFunction>()
+  const operatorsByName = new Map(options.operators.map((op) => [op.name, op]))
+
+  for (const name of names) {
+    const file = join(dir, name)
+    const text = readFileSync(file, 'utf8')
+    hash.update(name).update('\u0000').update(text).update('\u0000')
+    const doc = parseYaml(file, text, problems)
+    if (doc === undefined) continue
+    if (!validatePolicyDocument(doc)) {
+      for (const e of validatePolicyDocument.errors ?? []) problems.push({ file, path: e.instancePath, problem: describeAjvError(e) })
+      continue
+    }
+    const expected = basename(name, extname(name))
+    if (doc.category !== expected) {
+      problems.push({ file, path: '/category', problem: `is ${doc.category} but the file is named ${name}; name it ${doc.category}.yaml` })
+      continue
+    }
+    documents.set(doc.category, doc)
+    compileDocument(file, doc, options.classifier, operatorsByName, operatorValidators, byStream, problems)
+  }
+
+  if (problems.length > 0) throw new VeilError('VEIL_ERR_POLICY', formatProblems(problems))
+  return { version: hash.digest('hex').slice(0, 12), dir, files: names, byStream, documents }
+}
+
+function parseYaml(file: string, text: string, problems: FileProblem[]): unknown {
+  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  if (document.errors.length > 0) {
+    for (const e of document.errors) {
+      const at = e.linePos?.[0]
+      problems.push({ file, path: at ? `line ${at.line}, column ${at.col}` : '', problem: e.message.split('\n')[0] ?? e.message })
+    }
+    return undefined
+  }
+  return document.toJS()
+}
+
+function describeAjvError(e: ErrorObject): string {
+  if (e.keyword === 'additionalProperties') return `unknown property ${String(e.params.additionalProperty)}`
+  if (e.keyword === 'propertyNames') return `property name ${String(e.params.propertyName)} is not allowed`
+  if (e.keyword === 'enum') return `${e.message}: ${(e.params.allowedValues as unknown[]).join(', ')}`
+  return e.message ?? e.keyword
+}
+
+const pointer = (...parts: string[]): string => '/' + parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')
+
+function compileDocument(
+  file: string,
+  doc: PolicyDocument,
+  classifier: Classifier,
+  operatorsByName: ReadonlyMap<string, OperatorDefinition>,
+  operatorValidators: Map<string, ValidateFunction>,
+  byStream: Map<CompiledStream, StreamPolicy[]>,
+  problems: FileProblem[],
+): void {
+  if (!isCategory(doc.category)) return
+  const streams = new Map(classifier.streamsOf(doc.category).map((s) => [s.key, s]))
+  for (const domain of DOMAINS) {
+    const section = doc.domains[domain]
+    if (section === undefined) continue
+    for (const [key, streamPolicy] of Object.entries(section.streams)) {
+      const at = pointer('domains', domain, 'streams', key)
+      const stream = streams.get(key)
+      if (stream === undefined) {
+        problems.push({ file, path: at, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
+        continue
+      }
+      if (stream.decoding === 'binary' && streamPolicy.allow.length > 0 && (streamPolicy.operators ?? []).length === 0) {
+        problems.push({ file, path: `${at}/allow`, problem: `${key} carries raw bytes; an allowlist cannot forward them, only an operator that transforms them` })
+        continue
+      }
+      let allow: Projection
+      try {
+        allow = compileAllowlist(streamPolicy.allow)
+      } catch (err) {
+        problems.push({ file, path: `${at}/allow`, problem: (err as Error).message })
+        continue
+      }
+      const operators: { name: string; run: OperatorFn }[] = []
+      for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
+        const [name, config] = Object.entries(item)[0] as [string, unknown]
+        const opPath = `${at}/operators/${index}/${name}`
+        const definition = operatorsByName.get(name)
+        if (definition === undefined) {
+          problems.push({ file, path: opPath, problem: `unknown operator ${name}; known: ${[...operatorsByName.keys()].join(', ') || 'none'}` })
+          continue
+        }
+        let validate = operatorValidators.get(name)
+        if (validate === undefined) {
+          validate = policyAjv.compile(definition.configSchema)
+          operatorValidators.set(name, validate)
+        }
+        if (!validate(config ?? {})) {
+          for (const e of validate.errors ?? []) problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
+          continue
+        }
+        try {
+          operators.push({ name, run: definition.compile(config ?? {}, { category: doc.category, domain, streamKey: key }) })
+        } catch (err) {
+          problems.push({ file, path: opPath, problem: (err as Error).message })
+        }
+      }
+      let list = byStream.get(stream)
+      if (list === undefined) {
+        list = []
+        byStream.set(stream, list)
+      }
+      list.push({ domain, allow, operators })
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import type { JsonSchema } from '../profiles/types.ts'
+import type { Category, Domain } from '../model.ts'
+import type { Keyring } from '../keys/keyring.ts'
+
+/** Returned by an operator to withhold the message from this domain (a counted, audited drop). */
+export const SUPPRESS: unique symbol = Symbol('veil.suppress')
+export type Suppress = typeof SUPPRESS
+
+/** What an operator may know about the message it transforms; never part of the output. */
+export interface OperatorContext {
+  readonly domain: Domain
+  readonly category: Category
+  /** The raw device id: for keyed state and pseudonyms only, never to be copied into the output. */
+  readonly deviceId: string
+  readonly nowMs: number
+  readonly keyring: Keyring
+}
+
+/** A compiled operator: transforms the document (in place or by returning a new one) or suppresses it. */
+export type OperatorFn = (doc: unknown, ctx: OperatorContext) => unknown
+
+export interface CompileEnv {
+  readonly category: Category
+  readonly domain: Domain
+  /** The stream's decoded kind, so an operator can refuse a stream it cannot work on. */
+  readonly streamKey: string
+}
+
+export interface OperatorDefinition {
+  readonly name: string
+  readonly description: string
+  /** JSON Schema of the operator's settings, checked at load with errors naming the policy path. */
+  readonly configSchema: JsonSchema
+  /** Runs once per (policy, domain, stream) at load; the closure it returns runs per message. */
+  compile(config: unknown, env: CompileEnv): OperatorFn
+}
+
+export function defineOperator(definition: OperatorDefinition): OperatorDefinition {
+  return definition
+}

@@ -1,0 +1,39 @@
+import type { Category } from '../model.ts'
+
+/**
+ * How a stream's bytes become a value:
+ * - `json`: UTF-8 JSON (invalid UTF-8 is rejected, not replaced);
+ * - `text`: a UTF-8 string such as `Online` or `ON`;
+ * - `number`: a decimal number sent as text (`85`, `21.5`);
+ * - `zlib-json`: zlib-deflated UTF-8 JSON (Valetudo map-data), inflated with a size cap;
+ * - `binary`: opaque bytes (JPEG snapshots): no allowlist can pass them, only an operator that transforms them.
+ */
+export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'binary'
+
+/** A JSON Schema object; kept as plain data so profiles can ship it as a .json file beside their code. */
+export type JsonSchema = Readonly<Record<string, unknown>>
+
+export interface StreamDefinition {
+  /** Topic patterns, `/`-separated: a literal level, `+` (any one level) or `{id}` (a level of the device id). */
+  readonly topics: readonly string[]
+  readonly decoding: Decoding
+  /** Shape of the decoded value; checked before any policy runs. Binary streams have none. */
+  readonly schema?: JsonSchema
+  /**
+   * Where the device id is when the topic does not carry it (Frigate's `frigate/events` names the camera in
+   * `after.camera`): a dotted path into the validated value.
+   */
+  readonly deviceIdPath?: string
+}
+
+export interface ProfileDefinition {
+  /** Stable name used in policies (`<profile>/<stream>`) and in `veil simulate --profile`. */
+  readonly name: string
+  readonly category: Category
+  readonly description: string
+  readonly streams: Readonly<Record<string, StreamDefinition>>
+}
+
+export function defineProfile(definition: ProfileDefinition): ProfileDefinition {
+  return definition
+}
