@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Aedes, type AedesPublishPacket } from 'aedes'
+import mqtt, { type MqttClient } from 'mqtt'
+import { resolveConfig, type GatewayConfig } from '../../gateway/src/config/config.ts'
+import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
+import type { Domain } from '../../gateway/src/model.ts'
+import { silentLogger } from '../../gateway/src/telemetry/log.ts'
+
+export function tempDir(prefix = 'veil-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix))
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) }
+}
+
+/** A plain aedes on a free loopback port: the stand-in for a cloud broker in unit-level end-to-end tests. */
+export async function startUpstream(): Promise<{ url: string; port: number; aedes: Aedes; received: AedesPublishPacket[]; close(): Promise<void> }> {
+  const aedes = await Aedes.createBroker({ id: 'test-upstream' })
+  const received: AedesPublishPacket[] = []
+  aedes.on('publish', (packet, client) => {
+    if (client) received.push(packet)
+  })
+  const server: Server = createServer(aedes.handle)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    aedes,
+    received,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    },
+  }
+}
+
+export interface TestGateway {
+  gateway: Gateway
+  url: string
+  httpUrl: string
+  dataDir: string
+  close(): Promise<void>
+}
+
+/**
+ * A real gateway on free loopback ports with a temporary data directory. `upstreams` maps domains to broker URLs
+ * (protocol 4 unless given, since the in-process stand-in is aedes 1.x).
+ */
+export async function startGateway(
+  options: { upstreams?: Partial<Record<Domain, string>>; protocolVersion?: 4 | 5; policies?: string; parts?: GatewayParts } = {},
+): Promise<TestGateway> {
+  const dir = tempDir()
+  const base = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies })
+  const domains = new Map(base.domains)
+  for (const [domain, url] of Object.entries(options.upstreams ?? {}) as [Domain, string][]) {
+    domains.set(domain, {
+      epochSeconds: 0,
+      upstream: { url, protocolVersion: options.protocolVersion ?? 4, topicPrefix: '', required: true, maxPending: 10_000, maxPendingBytes: 64 << 20 },
+    })
+  }
+  const config: GatewayConfig = { ...base, domains }
+  const gateway = await Gateway.start(config, silentLogger(), options.parts)
+  return {
+    gateway,
+    url: `mqtt://127.0.0.1:${gateway.broker.address.port}`,
+    httpUrl: `http://127.0.0.1:${gateway.http.address.port}`,
+    dataDir: dir.path,
+    close: async () => {
+      await gateway.close(1000)
+      dir.remove()
+    },
+  }
+}
+
+export async function connect(url: string, options: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  return mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+}
+
+/** Resolves when `predicate` holds, polling every 10 ms; rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
