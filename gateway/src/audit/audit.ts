@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, renameSync, statSync, type WriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync, openSync, renameSync, statSync, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import type { CategoryLabel, Domain, DropReason, StageName } from '../model.ts'
 
@@ -39,7 +39,8 @@ export class FileAuditLog implements AuditSink {
   }
 
   #open(): WriteStream {
-    const stream = createWriteStream(this.#file, { flags: 'a', mode: 0o600 })
+    // Opened synchronously so the file exists at once: a rotation right after start renames a real file.
+    const stream = createWriteStream(this.#file, { fd: openSync(this.#file, 'a', 0o600) })
     stream.on('error', this.#onError)
     return stream
   }

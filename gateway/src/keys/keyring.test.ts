@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto'
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { tempDir } from '../../../test/helpers/gateway.ts'
+import { base32, Keyring, loadOrCreateMasterKey, MASTER_KEY_FILE } from './keyring.ts'
+
+const DAY = 86_400
+
+describe('master key', () => {
+  it('is created once with mode 0600 and read back unchanged', () => {
+    const dir = tempDir()
+    try {
+      const first = loadOrCreateMasterKey(dir.path)
+      const file = join(dir.path, MASTER_KEY_FILE)
+      expect(first.length).toBe(32)
+      expect(statSync(file).mode & 0o777).toBe(0o600)
+      expect(loadOrCreateMasterKey(dir.path).equals(first)).toBe(true)
+      expect(readFileSync(file).equals(first)).toBe(true)
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('refuses a key that others can read, or of the wrong size, naming the file', () => {
+    const dir = tempDir()
+    try {
+      loadOrCreateMasterKey(dir.path)
+      const file = join(dir.path, MASTER_KEY_FILE)
+      chmodSync(file, 0o644)
+      expect(() => loadOrCreateMasterKey(dir.path)).toThrow(new RegExp(`${file}.*chmod 600`))
+      writeFileSync(file, Buffer.alloc(5), { mode: 0o600 })
+      chmodSync(file, 0o600)
+      expect(() => loadOrCreateMasterKey(dir.path)).toThrow(/32 bytes/)
+    } finally {
+      dir.remove()
+    }
+  })
+})
+
+describe('pseudonyms', () => {
+  const master = Buffer.alloc(32, 1)
+  const ring = () => new Keyring(master, new Map([['svc', { epochSeconds: 0 }], ['ana', { epochSeconds: 30 * DAY }], ['3p', { epochSeconds: DAY }]]))
+
+  it('are 26 base32 characters, stable within a domain and epoch, distinct across domains', () => {
+    const k = ring()
+    const now = Date.UTC(2026, 0, 1)
+    const svc = k.pseudonym('svc', 'smart_plug', 'tasmota_0329f7', now)
+    expect(svc).toMatch(/^[a-z2-7]{26}$/)
+    expect(k.pseudonym('svc', 'smart_plug', 'tasmota_0329f7', now + 365 * DAY * 1000)).toBe(svc)
+    expect(k.pseudonym('ana', 'smart_plug', 'tasmota_0329f7', now)).not.toBe(svc)
+    expect(k.pseudonym('svc', 'camera', 'tasmota_0329f7', now)).not.toBe(svc)
+    expect(new Keyring(Buffer.alloc(32, 2), new Map()).pseudonym('svc', 'smart_plug', 'tasmota_0329f7', now)).not.toBe(svc)
+  })
+
+  it('rotate with the epoch of a rotating domain', () => {
+    const k = ring()
+    const t0 = Date.UTC(2026, 0, 1)
+    const a = k.pseudonym('3p', 'gps_tracker', 'alice/phone', t0)
+    expect(k.pseudonym('3p', 'gps_tracker', 'alice/phone', t0 + 1000)).toBe(a)
+    expect(k.pseudonym('3p', 'gps_tracker', 'alice/phone', t0 + DAY * 1000)).not.toBe(a)
+  })
+
+  it('P9: 100k ids give no collisions and about half the bits agree across domains', () => {
+    const k = ring()
+    const seen = new Set<string>()
+    let agree = 0
+    let bits = 0
+    for (let i = 0; i < 100_000; i++) {
+      const id = `dev-${i}`
+      const a = k.pseudonym('svc', 'smart_plug', id, 0)
+      seen.add(a)
+      if (i < 2000) {
+        const b = k.pseudonym('ana', 'smart_plug', id, 0)
+        for (let j = 0; j < a.length; j++) {
+          const x = parseInt(a[j] as string, 36) ^ parseInt(b[j] as string, 36)
+          for (let bit = 0; bit < 5; bit++) {
+            bits++
+            if (((x >> bit) & 1) === 0) agree++
+          }
+        }
+      }
+    }
+    expect(seen.size).toBe(100_000)
+    expect(agree / bits).toBeGreaterThan(0.45)
+    expect(agree / bits).toBeLessThan(0.55)
+  })
+
+  it('A1: a dictionary over the OUI finds a plain SHA-256 of a MAC but never the keyed pseudonym', () => {
+    // 2^16 candidates of the fixture's OUI keep the test fast; the full 2^24 space behaves the same.
+    const oui = '2c3ae8'
+    const mac = `${oui}00beef`
+    const plain = createHash('sha256').update(mac).digest('hex')
+    const pseudonym = ring().pseudonym('svc', 'smart_plug', mac, 0)
+    let plainHits = 0
+    let keyedHits = 0
+    for (let i = 0; i < 1 << 16; i++) {
+      const candidate = `${oui}00${i.toString(16).padStart(4, '0')}`
+      const hash = createHash('sha256').update(candidate).digest()
+      if (hash.toString('hex') === plain) plainHits++
+      if (base32(hash.subarray(0, 16)) === pseudonym) keyedHits++
+      if (base32(createHash('sha256').update(`smart_plug\u0000${candidate}`).digest().subarray(0, 16)) === pseudonym) keyedHits++
+    }
+    expect(plainHits).toBe(1)
+    expect(keyedHits).toBe(0)
+  })
+
+  it('the memo stays bounded however many ids arrive', () => {
+    const k = new Keyring(master, new Map(), 100)
+    for (let i = 0; i < 1000; i++) k.pseudonym('svc', 'camera', `cam-${i}`, 0)
+    expect(k.pseudonym('svc', 'camera', 'cam-5', 0)).toBe(new Keyring(master, new Map()).pseudonym('svc', 'camera', 'cam-5', 0))
+  })
+})

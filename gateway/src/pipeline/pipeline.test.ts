@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { deflateSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { builtinOperators } from '../../../filters/operators/index.ts'
+import { builtinProfiles } from '../../../filters/profiles/index.ts'
+import { tempDir } from '../../../test/helpers/gateway.ts'
+import { FileAuditLog, MemoryAuditLog } from '../audit/audit.ts'
+import { DEFAULT_POLICIES } from '../config/config.ts'
+import { Keyring } from '../keys/keyring.ts'
+import { loadPolicySet } from '../policy/load.ts'
+import { defineOperator, SUPPRESS, type OperatorDefinition } from '../policy/operator.ts'
+import { Classifier } from '../profiles/classifier.ts'
+import { Metrics } from '../telemetry/metrics.ts'
+import { Pipeline } from './pipeline.ts'
+import { writeFileSync, mkdirSync } from 'node:fs'
+
+const SENSOR = 'tele/tasmota_0329F7/SENSOR'
+const sensor = (extra: Record<string, unknown> = {}) =>
+  Buffer.from(JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42, ...extra } }))
+
+function build(options: { policies?: string; operators?: readonly OperatorDefinition[]; limits?: { payloadBytes: number; decompressedBytes: number } } = {}) {
+  const classifier = new Classifier(builtinProfiles)
+  const operators = options.operators ?? builtinOperators
+  const policies = { current: loadPolicySet(options.policies ?? DEFAULT_POLICIES, { classifier, operators }) }
+  const metrics = new Metrics({ defaultMetrics: false })
+  const audit = new MemoryAuditLog()
+  const pipeline = new Pipeline({ classifier, policies, keyring: new Keyring(Buffer.alloc(32, 9), new Map()), metrics, audit, limits: options.limits })
+  return { pipeline, metrics, audit, policies }
+}
+
+async function dropCount(metrics: Metrics, labels: Record<string, string>): Promise<number> {
+  const metric = await metrics.dropped.get()
+  return metric.values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((n, v) => n + v.value, 0)
+}
+
+/** A policy directory with one custom smart_plug policy, for operator behaviour. */
+function policyDir(yaml: string): { path: string; remove(): void } {
+  const dir = tempDir()
+  writeFileSync(join(dir.path, 'smart_plug.yaml'), yaml)
+  return dir
+}
+
+describe('pipeline', () => {
+  it('forwards only the allowlisted fields, per domain, under pseudonymous topics', async () => {
+    const { pipeline } = build()
+    const result = await pipeline.process(SENSOR, sensor())
+    expect(result.dropped).toBeUndefined()
+    expect(result.outputs.map((o) => o.domain)).toEqual(['svc', 'ana'])
+    for (const out of result.outputs) {
+      expect(out.topic).toMatch(new RegExp(`^veil/${out.domain}/smart_plug/[a-z2-7]{26}/sensor$`))
+      expect(JSON.parse(out.payload.toString())).toEqual({ policy: pipeline.policyVersion, data: { ENERGY: { Yesterday: 0.31 } } })
+      expect(out.topic.toLowerCase()).not.toContain('0329f7')
+    }
+  })
+
+  const drops: [string, string, Buffer, string, string][] = [
+    ['an unknown topic', 'some/unknown/topic', Buffer.from('{}'), 'classify', 'unknown_topic'],
+    ['a payload over the size limit', SENSOR, Buffer.alloc(2048, 0x20), 'classify', 'payload_too_large'],
+    ['undecodable JSON', SENSOR, Buffer.from('{"ENERGY":'), 'decode', 'undecodable'],
+    ['invalid UTF-8', SENSOR, Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), 'decode', 'undecodable'],
+    ['a non-numeric number stream', 'valetudo/CanaryRobo/BatteryStateAttribute/level', Buffer.from('lots'), 'decode', 'undecodable'],
+    ['corrupt zlib map data', 'valetudo/CanaryRobo/MapData/map-data', Buffer.from([0x78, 0x9c, 1, 2, 3]), 'decode', 'undecodable'],
+    ['a zlib bomb', 'valetudo/CanaryRobo/MapData/map-data', deflateSync(Buffer.alloc(600_000, 0x20)), 'decode', 'decompressed_too_large'],
+    ['a payload that fails its schema', SENSOR, Buffer.from('{"ENERGY":{"Total":"lots"}}'), 'validate', 'invalid'],
+    ['an event without its device id', 'frigate/events', Buffer.from('{"type":"new","after":{"label":"person","camera":""}}'), 'validate', 'invalid'],
+    ['a stream no domain has a policy for', 'frigate/CanaryCam/person/snapshot', Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2]), 'filter', 'no_policy'],
+  ]
+
+  for (const [what, topic, payload, stage, reason] of drops) {
+    it(`drops ${what}: counted, audited without values, nothing forwarded`, async () => {
+      const { pipeline, metrics, audit } = build({ limits: { payloadBytes: 1024, decompressedBytes: 512 * 1024 } })
+      const result = await pipeline.process(topic, payload, 1_700_000_000_000)
+      expect(result.outputs).toEqual([])
+      expect(result.dropped).toEqual({ stage, reason })
+      expect(await dropCount(metrics, { stage, reason })).toBe(1)
+      expect(audit.entries).toHaveLength(1)
+      const entry = audit.entries[0]
+      expect(entry).toMatchObject({ stage, reason, policy: pipeline.policyVersion })
+      expect(Object.keys(entry ?? {}).sort()).toEqual(['category', 'domain', 'policy', 'reason', 'stage', 'time'])
+      expect(JSON.stringify(entry)).not.toMatch(/0329F7|CanaryRobo|CanaryCam/i)
+    })
+  }
+
+  it('drops a domain whose operator throws, and keeps serving the other domains', async () => {
+    const boom = defineOperator({ name: 'boom', description: 'throws', configSchema: { type: 'object' }, compile: () => () => { throw new Error('operator bug') } })
+    const dir = policyDir(`category: smart_plug
+domains:
+  svc: { streams: { tasmota/sensor: { allow: [ENERGY.Yesterday], operators: [ { boom: {} } ] } } }
+  ana: { streams: { tasmota/sensor: { allow: [ENERGY.Yesterday] } } }
+`)
+    try {
+      const { pipeline, metrics, audit } = build({ policies: dir.path, operators: [boom] })
+      const result = await pipeline.process(SENSOR, sensor())
+      expect(result.outputs.map((o) => o.domain)).toEqual(['ana'])
+      expect(result.domainDrops).toEqual([{ stage: 'filter', domain: 'svc', reason: 'operator_error' }])
+      expect(await dropCount(metrics, { stage: 'filter', reason: 'operator_error' })).toBe(1)
+      expect(audit.entries[0]).toMatchObject({ domain: 'svc', reason: 'operator_error' })
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('withholds a copy an operator suppresses, and one whose allowlist leaves nothing', async () => {
+    const quiet = defineOperator({ name: 'quiet', description: 'suppresses', configSchema: { type: 'object' }, compile: () => () => SUPPRESS })
+    const dir = policyDir(`category: smart_plug
+domains:
+  svc: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { quiet: {} } ] } } }
+  ana: { streams: { tasmota/sensor: { allow: [NotThere] } } }
+`)
+    try {
+      const { pipeline } = build({ policies: dir.path, operators: [quiet] })
+      const result = await pipeline.process(SENSOR, sensor())
+      expect(result.outputs).toEqual([])
+      expect(result.domainDrops).toEqual([
+        { stage: 'filter', domain: 'svc', reason: 'suppressed' },
+        { stage: 'filter', domain: 'ana', reason: 'empty_after_filter' },
+      ])
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('drops a copy that cannot be encoded', async () => {
+    const bigint = defineOperator({ name: 'bigint', description: 'unserialisable', configSchema: { type: 'object' }, compile: () => () => ({ n: 1n }) })
+    const dir = policyDir(`category: smart_plug
+domains:
+  svc: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { bigint: {} } ] } } }
+`)
+    try {
+      const { pipeline } = build({ policies: dir.path, operators: [bigint] })
+      const result = await pipeline.process(SENSOR, sensor())
+      expect(result.outputs).toEqual([])
+      expect(result.domainDrops).toEqual([{ stage: 'encode', domain: 'svc', reason: 'encode_error' }])
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('counts in and out per stage with bounded labels', async () => {
+    const { pipeline, metrics } = build()
+    await pipeline.process(SENSOR, sensor())
+    await pipeline.process('nope', Buffer.from('x'))
+    const text = await metrics.registry.metrics()
+    expect(text).toContain('veil_stage_in_total{stage="classify",category="unclassified"} 2')
+    expect(text).toContain('veil_stage_out_total{stage="route",category="smart_plug"} 1')
+    expect(text).not.toMatch(/0329F7|tasmota_/i)
+  })
+
+  it('treats the same device id in different letter case as one device', async () => {
+    const { pipeline } = build()
+    const upper = await pipeline.process('tele/tasmota_0329F7/SENSOR', sensor())
+    const lower = await pipeline.process('tele/tasmota_0329f7/SENSOR', sensor())
+    expect(upper.outputs[0]?.topic).toBe(lower.outputs[0]?.topic)
+  })
+
+  it('writes the audit log as JSON lines in the data directory, without values', async () => {
+    const dir = tempDir()
+    try {
+      mkdirSync(dir.path, { recursive: true })
+      const audit = new FileAuditLog(dir.path)
+      const classifier = new Classifier(builtinProfiles)
+      const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators }) }
+      const pipeline = new Pipeline({ classifier, policies, keyring: new Keyring(Buffer.alloc(32), new Map()), metrics: new Metrics({ defaultMetrics: false }), audit })
+      await pipeline.process(SENSOR, Buffer.from('{"ENERGY":{"Total":"CANARY-VALUE"}}'))
+      await pipeline.process('secret/CANARY-TOPIC', Buffer.from('x'))
+      await audit.close()
+      const lines = readFileSync(join(dir.path, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(lines.map((l) => l.reason)).toEqual(['invalid', 'unknown_topic'])
+      expect(lines[0]).toMatchObject({ stage: 'validate', category: 'smart_plug', policy: pipeline.policyVersion })
+      expect(typeof lines[0]?.time).toBe('string')
+      expect(readFileSync(join(dir.path, 'audit.jsonl'), 'utf8')).not.toMatch(/CANARY|0329F7/)
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('rotates the audit log at its size bound', async () => {
+    const dir = tempDir()
+    try {
+      const audit = new FileAuditLog(dir.path, { maxBytes: 1000 })
+      for (let i = 0; i < 50; i++) audit.record({ stage: 'classify', category: 'unclassified', reason: 'unknown_topic' }, 'v', 0)
+      await audit.close()
+      const current = readFileSync(join(dir.path, 'audit.jsonl'), 'utf8')
+      const rotated = readFileSync(join(dir.path, 'audit.jsonl.1'), 'utf8')
+      expect(current.length).toBeLessThanOrEqual(1000)
+      expect(rotated.length).toBeLessThanOrEqual(1000)
+    } finally {
+      dir.remove()
+    }
+  })
+})
