@@ -31,7 +31,7 @@ function build(options: { policies?: string; operators?: readonly OperatorDefini
 
 async function dropCount(metrics: Metrics, labels: Record<string, string>): Promise<number> {
   const metric = await metrics.dropped.get()
-  return metric.values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((n, v) => n + v.value, 0)
+  return metric.values.filter((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l)).reduce((n, v) => n + v.value, 0)
 }
 
 /** A policy directory with one custom smart_plug policy, for operator behaviour. */
