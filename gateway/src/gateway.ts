@@ -10,7 +10,7 @@ import type { Category, Domain } from './model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
 import type { PipelineResult } from './pipeline/envelope.ts'
 import { Pipeline } from './pipeline/pipeline.ts'
-import { loadPolicySet, type PolicySet } from './policy/load.ts'
+import { loadPolicySet, type LoadPolicyOptions, type PolicySet } from './policy/load.ts'
 import type { OperatorDefinition } from './policy/operator.ts'
 import { Classifier } from './profiles/classifier.ts'
 import type { ProfileDefinition } from './profiles/types.ts'
@@ -40,8 +40,7 @@ export class Gateway {
   readonly http: HttpEndpoint
   readonly bridges: ReadonlyMap<Domain, UpstreamBridge>
   readonly #policies: PolicyHolder
-  readonly #classifier: Classifier
-  readonly #operators: readonly OperatorDefinition[]
+  readonly #policyOptions: LoadPolicyOptions
   readonly #audit: AuditSink
   readonly #logger: Logger
   readonly #observers: ProcessedObserver[] = []
@@ -55,8 +54,7 @@ export class Gateway {
     http: HttpEndpoint
     bridges: Map<Domain, UpstreamBridge>
     policies: PolicyHolder
-    classifier: Classifier
-    operators: readonly OperatorDefinition[]
+    policyOptions: LoadPolicyOptions
     audit: AuditSink
     logger: Logger
   }) {
@@ -67,8 +65,7 @@ export class Gateway {
     this.http = init.http
     this.bridges = init.bridges
     this.#policies = init.policies
-    this.#classifier = init.classifier
-    this.#operators = init.operators
+    this.#policyOptions = init.policyOptions
     this.#audit = init.audit
     this.#logger = init.logger
   }
@@ -76,9 +73,10 @@ export class Gateway {
   static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
     const classifier = new Classifier(parts.profiles ?? builtinProfiles)
     const operators = parts.operators ?? builtinOperators
-    const policies: PolicyHolder = { current: loadPolicySet(config.policies, { classifier, operators }) }
     const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
     const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
+    const policyOptions: LoadPolicyOptions = { classifier, operators, keyring, dataDir: config.dataDir, optIn: config.optIn }
+    const policies: PolicyHolder = { current: loadPolicySet(config.policies, policyOptions) }
     const metrics = parts.metrics ?? new Metrics()
     metrics.setPolicyVersion(policies.current.version)
     const audit = parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() })
@@ -109,7 +107,7 @@ export class Gateway {
       await audit.close()
       throw err
     }
-    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, classifier, operators, audit, logger })
+    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, policyOptions, audit, logger })
     logger.info(
       { event: 'started', listen: broker.address, http: http.address, policy: policies.current.version, upstreams: [...bridges.keys()] },
       'veil started',
@@ -158,7 +156,7 @@ export class Gateway {
    */
   reloadPolicies(): { ok: true; version: string } | { ok: false; error: string } {
     try {
-      const next: PolicySet = loadPolicySet(this.config.policies, { classifier: this.#classifier, operators: this.#operators })
+      const next: PolicySet = loadPolicySet(this.config.policies, this.#policyOptions)
       this.#policies.current = next
       this.metrics.setPolicyVersion(next.version)
       this.metrics.policyReloads.labels('ok').inc()

@@ -4,7 +4,9 @@ import { createReadStream } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { builtinOperators } from '../../../filters/operators/index.ts'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
-import { overridesFromEnv, resolveConfig, DEFAULT_POLICIES, type ConfigOverrides } from '../config/config.ts'
+import { randomBytes } from 'node:crypto'
+import { overridesFromEnv, resolveConfig, type ConfigOverrides } from '../config/config.ts'
+import { Keyring } from '../keys/keyring.ts'
 import { VeilError } from '../errors.ts'
 import { Gateway } from '../gateway.ts'
 import { loadPolicySet } from '../policy/load.ts'
@@ -20,7 +22,7 @@ Usage:
              [--policies DIR] [--config FILE] [--log-level LEVEL]
   veil filter --topic TOPIC [--file PATH|-] [--config FILE]
   veil replay FILE.jsonl [--config FILE]
-  veil policy check [DIR]
+  veil policy check [DIR] [--config FILE]
   veil simulate --profile NAME [--devices N] [--rate R] [--url URL] [--duration SECONDS]
   veil demo
 
@@ -178,11 +180,13 @@ export function parseReplayLine(line: string, n: number): { ts: number; topic: s
 function policy(args: readonly string[]): number {
   const [sub, ...rest] = args
   if (sub !== 'check') throw new VeilError('VEIL_ERR_USAGE', 'policy: expected "policy check [DIR]"')
-  const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' } }, true)
+  const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' }, config: { type: 'string' } }, true)
   if (values.help) return usageOf('policy check')
-  const dir = positionals[0] ?? process.env.VEIL_POLICIES ?? DEFAULT_POLICIES
+  const config = resolveConfig({ config: values.config, policies: positionals[0] }, overridesFromEnv(process.env))
   const classifier = new Classifier(builtinProfiles)
-  const set = loadPolicySet(dir, { classifier, operators: builtinOperators })
+  // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
+  const keyring = new Keyring(randomBytes(32), new Map())
+  const set = loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn })
   process.stdout.write(describePolicies(set, classifier))
   return 0
 }

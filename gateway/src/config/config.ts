@@ -28,6 +28,8 @@ export interface GatewayConfig {
   readonly logLevel: LogLevel
   readonly limits: Limits
   readonly domains: ReadonlyMap<Domain, DomainConfig>
+  /** The opt-in switches that are on. */
+  readonly optIn: ReadonlySet<string>
 }
 
 /** The configuration file's shape (schemas/gateway.config.schema.json). */
@@ -38,6 +40,7 @@ interface ConfigFile {
   policies?: string
   logLevel?: LogLevel
   limits?: Partial<Limits>
+  optIn?: Record<string, boolean>
   domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
 }
 
@@ -103,6 +106,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     logLevel: logLevel as LogLevel,
     limits: { ...DEFAULT_LIMITS, ...file.limits },
     domains,
+    optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
   }
 }
 

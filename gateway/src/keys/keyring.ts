@@ -97,6 +97,14 @@ export class Keyring {
   }
 
   /**
+   * Secret, stable bytes for an operator's hidden parameters (a privacy zone's centre offset and radius): derived
+   * from the master key, so they survive restarts and differ between gateways, yet are never stored or logged.
+   */
+  secretBytes(label: string, length: number): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#master, Buffer.from('veil/operator-secret/v1'), Buffer.from(label), length))
+  }
+
+  /**
    * The memo is keyed by domain, epoch and id and bounded: when full it is cleared, which costs one HMAC per
    * device on the next message and keeps memory flat however many ids an attacker invents.
    */

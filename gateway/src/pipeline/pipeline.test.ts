@@ -14,6 +14,7 @@ import { Classifier } from '../profiles/classifier.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { Pipeline } from './pipeline.ts'
 import { writeFileSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const sensor = (extra: Record<string, unknown> = {}) =>
@@ -22,10 +23,11 @@ const sensor = (extra: Record<string, unknown> = {}) =>
 function build(options: { policies?: string; operators?: readonly OperatorDefinition[]; limits?: { payloadBytes: number; decompressedBytes: number } } = {}) {
   const classifier = new Classifier(builtinProfiles)
   const operators = options.operators ?? builtinOperators
-  const policies = { current: loadPolicySet(options.policies ?? DEFAULT_POLICIES, { classifier, operators }) }
+  const keyring = new Keyring(Buffer.alloc(32, 9), new Map())
+  const policies = { current: loadPolicySet(options.policies ?? DEFAULT_POLICIES, { classifier, operators, keyring, dataDir: tmpdir() }) }
   const metrics = new Metrics({ defaultMetrics: false })
   const audit = new MemoryAuditLog()
-  const pipeline = new Pipeline({ classifier, policies, keyring: new Keyring(Buffer.alloc(32, 9), new Map()), metrics, audit, limits: options.limits })
+  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: options.limits })
   return { pipeline, metrics, audit, policies }
 }
 
@@ -160,8 +162,9 @@ domains:
       mkdirSync(dir.path, { recursive: true })
       const audit = new FileAuditLog(dir.path)
       const classifier = new Classifier(builtinProfiles)
-      const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators }) }
-      const pipeline = new Pipeline({ classifier, policies, keyring: new Keyring(Buffer.alloc(32), new Map()), metrics: new Metrics({ defaultMetrics: false }), audit })
+      const keyring = new Keyring(Buffer.alloc(32), new Map())
+      const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir: dir.path }) }
+      const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit })
       await pipeline.process(SENSOR, Buffer.from('{"ENERGY":{"Total":"CANARY-VALUE"}}'))
       await pipeline.process('secret/CANARY-TOPIC', Buffer.from('x'))
       await audit.close()

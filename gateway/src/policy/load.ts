@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
@@ -8,7 +8,8 @@ import { compileAllowlist, NOTHING, type Projection } from '../../../filters/ope
 import { VeilError, formatProblems, type FileProblem } from '../errors.ts'
 import { DOMAINS, isCategory, type Category, type Domain } from '../model.ts'
 import type { Classifier, CompiledStream } from '../profiles/classifier.ts'
-import type { OperatorDefinition, OperatorFn } from './operator.ts'
+import type { Keyring } from '../keys/keyring.ts'
+import type { CompileEnv, OperatorDefinition, OperatorFn } from './operator.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
 export interface StreamPolicy {
@@ -31,7 +32,20 @@ export interface PolicySet {
 export interface PolicyDocument {
   category: Category
   description?: string
-  domains: Partial<Record<Domain, { streams: Record<string, { allow: string[]; operators?: Record<string, unknown>[] }> }>>
+  domains: Partial<Record<Domain, { streams: Record<string, StreamPolicyDocument> }>>
+}
+
+export interface StreamPolicyDocument {
+  allow: string[]
+  operators?: Record<string, unknown>[]
+  /** Replaces allow and operators when the named opt-in switch is on. */
+  opt_in?: Record<string, { allow: string[]; operators?: Record<string, unknown>[] }>
+}
+
+/** The stream policy in force: the first opt-in variant whose switch is on, else the default. */
+export function effectiveStreamPolicy(doc: StreamPolicyDocument, optIn: ReadonlySet<string>): { allow: string[]; operators?: Record<string, unknown>[]; variant: string | undefined } {
+  for (const [name, variant] of Object.entries(doc.opt_in ?? {})) if (optIn.has(name)) return { ...variant, variant: name }
+  return { allow: doc.allow, operators: doc.operators, variant: undefined }
 }
 
 export { NOTHING }
@@ -42,6 +56,17 @@ const validatePolicyDocument = policyAjv.compile<PolicyDocument>(policySchema)
 export interface LoadPolicyOptions {
   readonly classifier: Classifier
   readonly operators: readonly OperatorDefinition[]
+  readonly keyring: Keyring
+  readonly dataDir: string
+  /** Opt-in switches from the configuration (privacy.md's opt-in column); all off unless named here. */
+  readonly optIn?: ReadonlySet<string>
+  readonly random?: () => number
+}
+
+/** Uniform in [0, 1) from the operating system's CSPRNG: 53 random bits per call. */
+export function secureRandom(): number {
+  const bytes = randomBytes(8)
+  return (bytes.readUInt32BE(0) * 2 ** 21 + (bytes.readUInt32BE(4) >>> 11)) / 2 ** 53
 }
 
 /**
@@ -84,7 +109,7 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
       continue
     }
     documents.set(doc.category, doc)
-    compileDocument(file, doc, options.classifier, operatorsByName, operatorValidators, byStream, problems)
+    compileDocument(file, doc, options, operatorsByName, operatorValidators, byStream, problems)
   }
 
   if (problems.length > 0) throw new VeilError('VEIL_ERR_POLICY', formatProblems(problems))
@@ -115,19 +140,23 @@ const pointer = (...parts: string[]): string => '/' + parts.map((p) => p.replace
 function compileDocument(
   file: string,
   doc: PolicyDocument,
-  classifier: Classifier,
+  options: LoadPolicyOptions,
   operatorsByName: ReadonlyMap<string, OperatorDefinition>,
   operatorValidators: Map<string, ValidateFunction>,
   byStream: Map<CompiledStream, StreamPolicy[]>,
   problems: FileProblem[],
 ): void {
   if (!isCategory(doc.category)) return
-  const streams = new Map(classifier.streamsOf(doc.category).map((s) => [s.key, s]))
+  const streams = new Map(options.classifier.streamsOf(doc.category).map((s) => [s.key, s]))
+  const optIn = options.optIn ?? new Set<string>()
+  const random = options.random ?? secureRandom
   for (const domain of DOMAINS) {
     const section = doc.domains[domain]
     if (section === undefined) continue
-    for (const [key, streamPolicy] of Object.entries(section.streams)) {
-      const at = pointer('domains', domain, 'streams', key)
+    for (const [key, streamDocument] of Object.entries(section.streams)) {
+      const streamPolicy = effectiveStreamPolicy(streamDocument, optIn)
+      const base = pointer('domains', domain, 'streams', key)
+      const at = streamPolicy.variant === undefined ? base : `${base}/opt_in/${streamPolicy.variant}`
       const stream = streams.get(key)
       if (stream === undefined) {
         problems.push({ file, path: at, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
@@ -163,7 +192,8 @@ function compileDocument(
           continue
         }
         try {
-          operators.push({ name, run: definition.compile(config ?? {}, { category: doc.category, domain, streamKey: key }) })
+          const env: CompileEnv = { category: doc.category, domain, streamKey: key, keyring: options.keyring, random, dataDir: options.dataDir }
+          operators.push({ name, run: definition.compile(config ?? {}, env) })
         } catch (err) {
           problems.push({ file, path: opPath, problem: (err as Error).message })
         }

@@ -10,20 +10,26 @@ export type Suppress = typeof SUPPRESS
 export interface OperatorContext {
   readonly domain: Domain
   readonly category: Category
-  /** The raw device id: for keyed state and pseudonyms only, never to be copied into the output. */
+  /** The raw device id (trimmed, lower case): for keyed state and pseudonyms only, never to be output. */
   readonly deviceId: string
+  /** Epoch ms: the wall clock live, the input's `ts` under `veil replay`. */
   readonly nowMs: number
   readonly keyring: Keyring
 }
 
-/** A compiled operator: transforms the document (in place or by returning a new one) or suppresses it. */
+/** A compiled operator: transforms the document (in place or by returning a new one) or returns SUPPRESS. */
 export type OperatorFn = (doc: unknown, ctx: OperatorContext) => unknown
 
 export interface CompileEnv {
   readonly category: Category
   readonly domain: Domain
-  /** The stream's decoded kind, so an operator can refuse a stream it cannot work on. */
+  /** `<profile>/<stream>` the operator is compiled for. */
   readonly streamKey: string
+  readonly keyring: Keyring
+  /** Uniform in [0, 1): cryptographically strong in production, seeded in tests. Noise must never be predictable. */
+  readonly random: () => number
+  /** Where an operator keeps durable state (the tokenize vault). */
+  readonly dataDir: string
 }
 
 export interface OperatorDefinition {
