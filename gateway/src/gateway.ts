@@ -1,3 +1,4 @@
+import { watch, type FSWatcher } from 'node:fs'
 import { builtinOperators } from '../../filters/operators/index.ts'
 import { builtinProfiles } from '../../filters/profiles/index.ts'
 import { FileAuditLog, type AuditSink } from './audit/audit.ts'
@@ -44,6 +45,8 @@ export class Gateway {
   readonly #audit: AuditSink
   readonly #logger: Logger
   readonly #observers: ProcessedObserver[] = []
+  #watcher: FSWatcher | undefined
+  #reloadTimer: NodeJS.Timeout | undefined
   #closing: Promise<void> | undefined
 
   private constructor(init: {
@@ -138,6 +141,19 @@ export class Gateway {
     await Promise.all(local)
   }
 
+  /**
+   * Reloads when a file in the policy directory changes. Editors write in several steps (truncate, write, rename),
+   * so changes are debounced; the reload itself validates the whole set before swapping it in.
+   */
+  watchPolicies(debounceMs = 300): void {
+    if (this.#watcher !== undefined) return
+    this.#watcher = watch(this.config.policies, () => {
+      clearTimeout(this.#reloadTimer)
+      this.#reloadTimer = setTimeout(() => this.reloadPolicies(), debounceMs)
+    })
+    this.#watcher.on('error', (err) => this.#logger.warn({ event: 'policy_watch_error', err: err.message }, 'policy directory watch failed; SIGHUP still reloads'))
+  }
+
   onProcessed(observer: ProcessedObserver): void {
     this.#observers.push(observer)
   }
@@ -172,6 +188,8 @@ export class Gateway {
   /** Stops accepting, lets upstreams acknowledge what they hold (bounded), then closes everything. Idempotent. */
   close(drainMs = 5_000): Promise<void> {
     this.#closing ??= (async () => {
+      this.#watcher?.close()
+      clearTimeout(this.#reloadTimer)
       this.broker.stopAccepting()
       await this.broker.close()
       await Promise.all([...this.bridges.values()].map((b) => b.drain(drainMs)))

@@ -108,6 +108,7 @@ async function start(args: readonly string[]): Promise<number> {
   const config = resolveConfig(overrides(values), overridesFromEnv(process.env))
   const logger = createLogger(config.logLevel)
   const gateway = await Gateway.start(config, logger)
+  gateway.watchPolicies()
   process.on('SIGHUP', () => gateway.reloadPolicies())
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
