@@ -78,7 +78,7 @@ export class Gateway {
     const operators = parts.operators ?? builtinOperators
     const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
     const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
-    const policyOptions: LoadPolicyOptions = { classifier, operators, keyring, dataDir: config.dataDir, optIn: config.optIn }
+    const policyOptions: LoadPolicyOptions = { classifier, operators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }
     const policies: PolicyHolder = { current: loadPolicySet(config.policies, policyOptions) }
     const metrics = parts.metrics ?? new Metrics()
     metrics.setPolicyVersion(policies.current.version)

@@ -187,7 +187,7 @@ function policy(args: readonly string[]): number {
   const classifier = new Classifier(builtinProfiles)
   // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
   const keyring = new Keyring(randomBytes(32), new Map())
-  const set = loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn })
+  const set = loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables })
   process.stdout.write(describePolicies(set, classifier))
   return 0
 }

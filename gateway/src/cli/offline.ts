@@ -18,7 +18,7 @@ export function offlinePipeline(config: GatewayConfig): Pipeline {
   const classifier = new Classifier(builtinProfiles)
   const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
   const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
-  const policies = { current: loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn }) }
+  const policies = { current: loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }) }
   return new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: config.limits })
 }
 

@@ -30,6 +30,8 @@ export interface GatewayConfig {
   readonly domains: ReadonlyMap<Domain, DomainConfig>
   /** The opt-in switches that are on. */
   readonly optIn: ReadonlySet<string>
+  /** Configuration values policies may name (`$privacy_zones`). */
+  readonly variables: Readonly<Record<string, unknown>>
 }
 
 /** The configuration file's shape (schemas/gateway.config.schema.json). */
@@ -41,6 +43,7 @@ interface ConfigFile {
   logLevel?: LogLevel
   limits?: Partial<Limits>
   optIn?: Record<string, boolean>
+  privacyZones?: { lat: number; lon: number; name?: string }[]
   domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
 }
 
@@ -107,6 +110,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     limits: { ...DEFAULT_LIMITS, ...file.limits },
     domains,
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
+    variables: { privacy_zones: file.privacyZones ?? [] },
   }
 }
 

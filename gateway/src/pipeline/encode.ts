@@ -15,7 +15,8 @@ export function encodeStage(policies: PolicyHolder): Stage {
       for (const out of env.outputs) {
         let json: string | undefined
         try {
-          json = JSON.stringify(out.doc)
+          // Raw bytes never leave as JSON either ({"type":"Buffer","data":[...]} would be the raw payload).
+          json = out.doc instanceof Uint8Array ? undefined : JSON.stringify(out.doc, refuseBytes)
         } catch {
           json = undefined
         }
@@ -30,4 +31,11 @@ export function encodeStage(policies: PolicyHolder): Stage {
       return undefined
     },
   }
+}
+
+function refuseBytes(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array || (typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data))) {
+    throw new Error('bytes in a filtered document')
+  }
+  return value
 }

@@ -61,6 +61,35 @@ export interface LoadPolicyOptions {
   /** Opt-in switches from the configuration (privacy.md's opt-in column); all off unless named here. */
   readonly optIn?: ReadonlySet<string>
   readonly random?: () => number
+  /** Values from the configuration that operator settings may name, such as `$privacy_zones`. */
+  readonly variables?: Readonly<Record<string, unknown>>
+}
+
+const SKIP = Symbol('skip')
+
+/**
+ * Replaces `$name` strings in operator settings with configuration values. An operator whose variable is an empty
+ * list (no privacy zones configured) has nothing to do and is left out.
+ */
+function substitute(value: unknown, variables: Readonly<Record<string, unknown>>): unknown {
+  if (typeof value === 'string' && value.startsWith('$') && value.slice(1) in variables) {
+    const bound = variables[value.slice(1)]
+    return Array.isArray(bound) && bound.length === 0 ? SKIP : bound
+  }
+  if (Array.isArray(value)) {
+    const items = value.map((v) => substitute(v, variables))
+    return items.includes(SKIP) ? SKIP : items
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) {
+      const r = substitute(v, variables)
+      if (r === SKIP) return SKIP
+      out[k] = r
+    }
+    return out
+  }
+  return value
 }
 
 /** Uniform in [0, 1) from the operating system's CSPRNG: 53 random bits per call. */
@@ -162,20 +191,26 @@ function compileDocument(
         problems.push({ file, path: at, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
         continue
       }
-      if (stream.decoding === 'binary' && streamPolicy.allow.length > 0 && (streamPolicy.operators ?? []).length === 0) {
-        problems.push({ file, path: `${at}/allow`, problem: `${key} carries raw bytes; an allowlist cannot forward them, only an operator that transforms them` })
+      const binary = stream.decoding === 'binary'
+      if (binary && streamPolicy.allow.length > 0) {
+        problems.push({ file, path: `${at}/allow`, problem: `${key} carries raw bytes; an allowlist cannot forward them: leave allow empty and name an operator (image_gate)` })
         continue
       }
+      // An empty allowlist with no operator forwards nothing: the domain simply has no policy for the stream.
+      if (streamPolicy.allow.length === 0 && (streamPolicy.operators ?? []).length === 0) continue
       let allow: Projection
       try {
-        allow = compileAllowlist(streamPolicy.allow)
+        // Binary payloads go to the operators as they are; encode refuses any bytes that come out (fail closed).
+        allow = binary ? (value) => value : compileAllowlist(streamPolicy.allow)
       } catch (err) {
         problems.push({ file, path: `${at}/allow`, problem: (err as Error).message })
         continue
       }
       const operators: { name: string; run: OperatorFn }[] = []
       for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
-        const [name, config] = Object.entries(item)[0] as [string, unknown]
+        const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]
+        const config = substitute(rawConfig, options.variables ?? {})
+        if (config === SKIP) continue
         const opPath = `${at}/operators/${index}/${name}`
         const definition = operatorsByName.get(name)
         if (definition === undefined) {
