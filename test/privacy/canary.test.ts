@@ -1,0 +1,115 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { deflateSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { builtinOperators } from '../../filters/operators/index.ts'
+import { builtinProfiles } from '../../filters/profiles/index.ts'
+import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
+import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
+import { Keyring } from '../../gateway/src/keys/keyring.ts'
+import type { Output } from '../../gateway/src/pipeline/envelope.ts'
+import { Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
+import { loadPolicySet } from '../../gateway/src/policy/load.ts'
+import { Classifier } from '../../gateway/src/profiles/classifier.ts'
+import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
+import { profiles } from '../../simulators/index.ts'
+import { findCanaries } from '../helpers/canary.ts'
+import { tempDir } from '../helpers/gateway.ts'
+
+const FIXTURES = join(import.meta.dirname, '../fixtures')
+const HOUR = 3_600_000
+
+function pipeline(dataDir: string, optIn: readonly string[] = []): { pipeline: Pipeline; audit: MemoryAuditLog } {
+  const classifier = new Classifier(builtinProfiles)
+  const keyring = new Keyring(Buffer.alloc(32, 3), new Map())
+  const variables = { privacy_zones: [{ lat: 52.52, lon: 13.405, name: 'home' }] }
+  const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir, optIn: new Set(optIn), variables }) }
+  const audit = new MemoryAuditLog()
+  return { pipeline: new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit }), audit }
+}
+
+/** Keys whose string values describe people, places or devices in the fixtures; each gets a canary. */
+const PERSONAL = new Set(['camera', 'sub_label', 'name', 'SSID', 'BSSID', 'ssid', 'bssid', 'tid', 'desc', 'inregions', 'current_zones', 'entered_zones', 'zones', 'plate', 'recognized_license_plate', 'description', 'topic', 'face', 'image', 'imagename', 'username', 'deviceId', 'host', 'password'])
+
+/** Replaces every personal string (or string array element) with a numbered canary; returns the canaries. */
+function plantCanaries(value: unknown, canaries: string[]): unknown {
+  if (Array.isArray(value)) return value.map((v) => plantCanaries(v, canaries))
+  if (value === null || typeof value !== 'object') return value
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value)) {
+    const plant = (): string => {
+      const canary = `Canary${key.replace(/[^A-Za-z]/g, '')}${canaries.length}X`
+      canaries.push(canary)
+      return canary
+    }
+    if (PERSONAL.has(key) && typeof v === 'string') out[key] = plant()
+    else if (PERSONAL.has(key) && Array.isArray(v)) out[key] = v.map((item) => (typeof item === 'string' ? plant() : plantCanaries(item, canaries)))
+    else out[key] = plantCanaries(v, canaries)
+  }
+  return out
+}
+
+function outputText(outputs: readonly Output[]): string {
+  return outputs.map((o) => `${o.topic}\n${o.payload.toString('utf8')}`).join('\n')
+}
+
+describe('P1: no canary leaves the gateway', () => {
+  for (const [name, profile] of Object.entries(profiles)) {
+    it(`simulator ${name}: 2 devices over 48 simulated hours`, async () => {
+      const dir = tempDir()
+      try {
+        for (const optIn of [[], ['energy_15min', 'health_consent', 'camera_exact_times']]) {
+          const { pipeline: p, audit } = pipeline(dir.path, optIn)
+          const devices = profile.createDevices(2, 7)
+          const canaries = devices.flatMap((d) => [...d.canaries, d.id])
+          const outputs: Output[] = []
+          let t = Date.UTC(2026, 2, 1, 6)
+          for (const device of devices) for (const m of device.start(t)) outputs.push(...(await p.process(m.topic, m.payload, t)).outputs)
+          for (let tick = 0; tick < 200; tick++) {
+            t += 0.24 * HOUR
+            for (const device of devices) for (const m of device.tick(t)) outputs.push(...(await p.process(m.topic, m.payload, t)).outputs)
+          }
+          expect(outputs.length).toBeGreaterThan(0)
+          expect(findCanaries(outputText(outputs), canaries)).toEqual([])
+          expect(findCanaries(JSON.stringify(audit.entries), canaries)).toEqual([])
+        }
+      } finally {
+        dir.remove()
+      }
+    })
+  }
+
+  const fixtureCases: [string, (file: string) => string | undefined][] = [
+    ['camera', (f) => (f.startsWith('frigate_events') && f.endsWith('.json') ? 'frigate/events' : f.startsWith('frigate_tracked') && f.endsWith('.json') ? 'frigate/tracked_object_update' : undefined)],
+    ['gps', (f) => (f.startsWith('owntracks_') ? 'owntracks/CanaryUser1/CanaryPhone1' : undefined)],
+    ['valetudo', (f) => (f.endsWith('.json') && !f.startsWith('wifi') ? 'valetudo/CanaryRobot1/MapData/map-data' : undefined)],
+  ]
+  for (const [folder, topicOf] of fixtureCases) {
+    it(`fixtures in ${folder}/ with canaries in every personal field`, async () => {
+      const dir = tempDir()
+      try {
+        const { pipeline: p } = pipeline(dir.path)
+        let checked = 0
+        for (const file of readdirSync(join(FIXTURES, folder))) {
+          const topic = topicOf(file)
+          if (topic === undefined) continue
+          const canaries = ['CanaryUser1', 'CanaryPhone1', 'CanaryRobot1']
+          const planted = plantCanaries(JSON.parse(readFileSync(join(FIXTURES, folder, file), 'utf8')), canaries)
+          // Valetudo room names are segment metaData.name: plant them too.
+          const json = JSON.stringify(planted).replace(/"name":"([^"]*)"/g, (_m, _n: string) => {
+            const c = `CanaryRoom${canaries.length}X`
+            canaries.push(c)
+            return `"name":"${c}"`
+          })
+          const payload = folder === 'valetudo' ? deflateSync(json) : Buffer.from(json)
+          const result = await p.process(topic, payload, Date.UTC(2026, 2, 1, 12))
+          expect(findCanaries(outputText(result.outputs), canaries), file).toEqual([])
+          checked++
+        }
+        expect(checked).toBeGreaterThan(0)
+      } finally {
+        dir.remove()
+      }
+    })
+  }
+})
