@@ -8,7 +8,7 @@ import { builtinProfiles } from '../../../filters/profiles/index.ts'
  * "What leaves this gateway", generated from the compiled policy set and the profiles' schemas: per category and
  * recipient domain, each stream's kept fields, the operators that transform them, and the known fields dropped.
  */
-export function describePolicies(set: PolicySet, classifier: Classifier): string {
+export function describePolicies(set: PolicySet, classifier: Classifier, optIn: ReadonlySet<string> = new Set()): string {
   const lines: string[] = [`Policies in ${set.dir}: ${set.files.length} files, version ${set.version}`, '']
   for (const [category, doc] of set.documents) {
     lines.push(`${category}${doc.description ? `: ${doc.description}` : ''}`)
@@ -24,13 +24,12 @@ export function describePolicies(set: PolicySet, classifier: Classifier): string
         const policy = section.streams[stream.key]
         if (policy === undefined) continue
         const known = knownFields(stream.profile, stream.category, stream.name)
-        const kept = policy.allow
-        const dropped = known.filter((f) => !kept.some((k) => f === k || f.startsWith(`${k}.`) || f.startsWith(`${k}[]`)))
-        const ops = (policy.operators ?? []).map((o) => Object.keys(o)[0]).join(' -> ')
         lines.push(`    ${stream.key}`)
-        lines.push(`      kept:        ${kept.length > 0 ? kept.join(', ') : '(nothing)'}`)
-        if (ops !== '') lines.push(`      transformed: ${ops}`)
-        lines.push(`      dropped:     ${dropped.length > 0 ? dropped.join(', ') : '(no other known field)'}; and any field not listed`)
+        describeVariant(lines, '      ', policy.allow, policy.operators, known)
+        for (const [name, variant] of Object.entries(policy.opt_in ?? {})) {
+          lines.push(`      opt-in ${name} (${optIn.has(name) ? 'ON' : 'off'}):`)
+          describeVariant(lines, '        ', variant.allow, variant.operators, known)
+        }
       }
       const silent = streams.filter((s) => section.streams[s.key] === undefined).map((s) => s.key)
       if (silent.length > 0) lines.push(`    not forwarded: ${silent.join(', ')}`)
@@ -38,6 +37,20 @@ export function describePolicies(set: PolicySet, classifier: Classifier): string
     lines.push('')
   }
   return `${lines.join('\n')}\n`
+}
+
+function describeVariant(lines: string[], indent: string, allow: readonly string[], operators: readonly Record<string, unknown>[] | undefined, known: readonly string[]): void {
+  if (allow.length === 0 && (operators ?? []).length === 0) {
+    lines.push(`${indent}nothing (empty allowlist)`)
+    return
+  }
+  const dropped = known.filter((f) => !allow.some((k) => f === k || f.startsWith(`${k}.`) || f.startsWith(`${k}[]`)))
+  lines.push(`${indent}kept:        ${allow.length > 0 ? allow.join(', ') : '(raw bytes, to the operators only)'}`)
+  for (const op of operators ?? []) {
+    const [name, settings] = Object.entries(op)[0] ?? ['?', {}]
+    lines.push(`${indent}transformed: ${name} ${JSON.stringify(settings)}`)
+  }
+  lines.push(`${indent}dropped:     ${dropped.length > 0 ? dropped.join(', ') : '(no other known field)'}; and any field not listed`)
 }
 
 function knownFields(profile: string, category: string, stream: string): string[] {

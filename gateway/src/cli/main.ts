@@ -188,7 +188,7 @@ function policy(args: readonly string[]): number {
   // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
   const keyring = new Keyring(randomBytes(32), new Map())
   const set = loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables })
-  process.stdout.write(describePolicies(set, classifier))
+  process.stdout.write(describePolicies(set, classifier, config.optIn))
   return 0
 }
 
