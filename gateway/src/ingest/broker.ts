@@ -1,11 +1,11 @@
 import { createServer, type AddressInfo, type Server } from 'node:net'
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes'
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
 import { VeilError } from '../errors.ts'
 import { FILTERED_ROOT } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 
-/** Called for every raw device publish; the device's PUBACK (and its next read) waits for the returned promise. */
+/** Called for every raw device publish; the device's PUBACK (and the next read from it) waits for the promise. */
 export type RawPublishHandler = (topic: string, payload: Buffer) => Promise<void>
 
 export interface BrokerOptions {
@@ -18,6 +18,8 @@ export interface BrokerOptions {
 }
 
 const FILTERED_PREFIX = `${FILTERED_ROOT}/`
+/** CONNACK return code 0x02; aedes declares it in an ambient const enum, which cannot be imported at run time. */
+const IDENTIFIER_REJECTED = 2 as AuthenticateError['returnCode']
 
 /**
  * True for a subscription filter that can only ever match the filtered namespace. `#`, `+/...` and `$SYS/#` could
@@ -32,7 +34,8 @@ export function isFilteredOnly(filter: string): boolean {
  *
  * Raw containment: aedes runs a publish as storeRetained -> emitPacket -> published, so raw data must be stopped
  * before it is stored or delivered, not in `published`:
- * - authorizePublish clears `retain` on every device publish: the broker never stores a raw retained copy;
+ * - authorizePublish runs the pipeline and clears `retain` on every device publish: the broker never stores a
+ *   raw retained copy;
  * - authorizeSubscribe grants only filters inside `veil/`;
  * - authorizeForward delivers to network clients only packets Veil published itself under `veil/` (aedes stamps a
  *   device's packets with its clientId in emitPacket), which also catches `#`.
@@ -50,29 +53,45 @@ export class DeviceBroker {
 
   static async start(options: BrokerOptions): Promise<DeviceBroker> {
     const { logger, metrics } = options
+    // [MQTT-3.1.3-8] an empty client id requires a clean session; aedes 1.2.0 accepts it with a persistent one.
+    // preConnect cannot answer with a return code, so it marks the client and authenticate answers
+    // CONNACK 0x02 (identifier rejected) before any session exists.
+    const emptyIdWithSession = new WeakSet<Client>()
     const aedes = await Aedes.createBroker({
       id: 'veil',
       connectTimeout: 10_000,
       maxClientsIdLength: 128,
-      // [MQTT-3.1.3-8] an empty client id requires a clean session; aedes 1.2.0 accepts it with a persistent one.
-      preConnect(_client, packet, callback) {
-        if ((packet.clientId ?? '') === '' && packet.clean === false) {
-          callback(new Error('empty client id with a persistent session'), false)
+      preConnect(client, packet, callback) {
+        if ((packet.clientId ?? '') === '' && packet.clean === false) emptyIdWithSession.add(client)
+        callback(null, true)
+      },
+      authenticate(client, _username, _password, callback) {
+        if (emptyIdWithSession.has(client)) {
+          callback(Object.assign(new Error('identifier rejected'), { returnCode: IDENTIFIER_REJECTED }), false)
           return
         }
         callback(null, true)
       },
+      // The pipeline runs here, not in `published`: aedes writes a QoS 1 PUBACK before it calls `published`, but
+      // only after this callback. Calling back once the filtered copies are handed on means the device's PUBACK
+      // follows the pipeline, and aedes reads nothing more from that client meanwhile (per-client backpressure).
       authorizePublish(client, packet, callback) {
-        if (client === null) return callback(null)
         const topic = packet.topic
-        if (topic.startsWith(FILTERED_PREFIX) || topic === FILTERED_ROOT || topic.startsWith('$')) {
+        if (client !== null && (topic.startsWith(FILTERED_PREFIX) || topic === FILTERED_ROOT || topic.startsWith('$'))) {
           // A device writing into the filtered namespace or $SYS is impersonating Veil: refusing closes its
           // connection, as [MQTT-3.3.5-2] allows. Honest devices never publish there.
           logger.warn({ event: 'publish_refused', reason: 'reserved_topic' }, 'refused a publish to a reserved topic')
           return callback(new Error('reserved topic'))
         }
+        // Every publish that reaches this hook is raw (Veil's own go through aedes.publish, which skips it),
+        // including wills replayed with a null client: the broker never stores a raw retained copy.
         packet.retain = false
-        callback(null)
+        if (client === null || topic.startsWith(FILTERED_PREFIX) || topic.startsWith('$')) return callback(null)
+        options.onRawPublish(topic, packet.payload as Buffer).then(
+          () => callback(null),
+          // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
+          () => callback(null),
+        )
       },
       authorizeSubscribe(_client: Client, subscription: Subscription, callback) {
         if (isFilteredOnly(subscription.topic)) return callback(null, subscription)
@@ -82,15 +101,6 @@ export class DeviceBroker {
       authorizeForward(_client: Client, packet: AedesPublishPacket) {
         if (publisherOf(packet) === undefined && packet.topic.startsWith(FILTERED_PREFIX)) return packet
         return null
-      },
-      published(packet: AedesPublishPacket, client: Client | null, callback) {
-        // Veil's own publishes (filtered outputs) and aedes' $SYS heartbeats have no client: nothing to filter.
-        if (client === null || client === undefined) return callback(null)
-        options.onRawPublish(packet.topic, packet.payload as Buffer).then(
-          () => callback(null),
-          // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
-          () => callback(null),
-        )
       },
     })
     aedes.on('client', () => metrics.clientsConnected.inc())
