@@ -1,8 +1,9 @@
 import { cpSync, writeFileSync } from 'node:fs'
+import { startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
-import { startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { TEST_POLICIES as DEFAULT_POLICIES } from '../helpers/gateway.ts'
+
 
 const SENSOR = Buffer.from(JSON.stringify({ ENERGY: { Total: 3.2, Yesterday: 0.4, Today: 0.1 } }))
 

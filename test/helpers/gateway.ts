@@ -9,6 +9,9 @@ import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
 import type { Domain } from '../../gateway/src/model.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 
+/** Allowlist-only policies with one output per input: see test/policies/README.md. */
+export const TEST_POLICIES = join(import.meta.dirname, '../policies/allowlist')
+
 export function tempDir(prefix = 'veil-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix))
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) }
@@ -52,7 +55,7 @@ export async function startGateway(
   options: { upstreams?: Partial<Record<Domain, string>>; protocolVersion?: 4 | 5; policies?: string; parts?: GatewayParts } = {},
 ): Promise<TestGateway> {
   const dir = tempDir()
-  const base = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies })
+  const base = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies ?? TEST_POLICIES })
   const domains = new Map(base.domains)
   for (const [domain, url] of Object.entries(options.upstreams ?? {}) as [Domain, string][]) {
     domains.set(domain, {

@@ -121,11 +121,11 @@ function readConfigFile(path: string): ConfigFile {
   } catch (err) {
     throw new VeilError('VEIL_ERR_CONFIG', `${path}: cannot read the configuration file: ${(err as Error).message}`)
   }
-  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   const first = document.errors[0]
   if (first !== undefined) {
     const at = first.linePos?.[0]
-    throw new VeilError('VEIL_ERR_CONFIG', `${path}: ${at ? `line ${at.line}, column ${at.col}: ` : ''}${first.message.split('\n')[0]}`)
+    throw new VeilError('VEIL_ERR_CONFIG', `${path}: ${at ? `line ${at.line}, column ${at.col}: ` : ''}${firstLine(first.message)}`)
   }
   const value: unknown = document.toJS() ?? {}
   if (!validateFile(value)) {
@@ -169,4 +169,9 @@ function parseHostPort(text: string, flag: string): { host: string; port: number
 /** Upstream URLs may embed credentials; never echo them back. */
 export function redactUrl(text: string): string {
   return text.replace(/\/\/[^@/]*@/, '//***@')
+}
+
+/** yaml's pretty errors append the position and a code excerpt; the position is reported separately. */
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '')
 }

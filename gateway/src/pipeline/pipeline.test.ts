@@ -4,9 +4,8 @@ import { deflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { builtinOperators } from '../../../filters/operators/index.ts'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
-import { tempDir } from '../../../test/helpers/gateway.ts'
+import { TEST_POLICIES, tempDir } from '../../../test/helpers/gateway.ts'
 import { FileAuditLog, MemoryAuditLog } from '../audit/audit.ts'
-import { DEFAULT_POLICIES } from '../config/config.ts'
 import { Keyring } from '../keys/keyring.ts'
 import { loadPolicySet } from '../policy/load.ts'
 import { defineOperator, SUPPRESS, type OperatorDefinition } from '../policy/operator.ts'
@@ -24,7 +23,7 @@ function build(options: { policies?: string; operators?: readonly OperatorDefini
   const classifier = new Classifier(builtinProfiles)
   const operators = options.operators ?? builtinOperators
   const keyring = new Keyring(Buffer.alloc(32, 9), new Map())
-  const policies = { current: loadPolicySet(options.policies ?? DEFAULT_POLICIES, { classifier, operators, keyring, dataDir: tmpdir() }) }
+  const policies = { current: loadPolicySet(options.policies ?? TEST_POLICIES, { classifier, operators, keyring, dataDir: tmpdir() }) }
   const metrics = new Metrics({ defaultMetrics: false })
   const audit = new MemoryAuditLog()
   const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: options.limits })
@@ -163,7 +162,7 @@ domains:
       const audit = new FileAuditLog(dir.path)
       const classifier = new Classifier(builtinProfiles)
       const keyring = new Keyring(Buffer.alloc(32), new Map())
-      const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir: dir.path }) }
+      const policies = { current: loadPolicySet(TEST_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir: dir.path }) }
       const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit })
       await pipeline.process(SENSOR, Buffer.from('{"ENERGY":{"Total":"CANARY-VALUE"}}'))
       await pipeline.process('secret/CANARY-TOPIC', Buffer.from('x'))

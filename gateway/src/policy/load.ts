@@ -158,11 +158,11 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
 }
 
 function parseYaml(file: string, text: string, problems: FileProblem[]): unknown {
-  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (document.errors.length > 0) {
     for (const e of document.errors) {
       const at = e.linePos?.[0]
-      problems.push({ file, path: at ? `line ${at.line}, column ${at.col}` : '', problem: e.message.split('\n')[0] ?? e.message })
+      problems.push({ file, path: at ? `line ${at.line}, column ${at.col}` : '', problem: firstLine(e.message) })
     }
     return undefined
   }
@@ -253,4 +253,9 @@ function compileDocument(
       list.push({ domain, allow, operators })
     }
   }
+}
+
+/** yaml's pretty errors append the position and a code excerpt; the position is reported separately. */
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '')
 }
