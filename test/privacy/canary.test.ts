@@ -13,6 +13,8 @@ import { loadPolicySet } from '../../gateway/src/policy/load.ts'
 import { Classifier } from '../../gateway/src/profiles/classifier.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { profiles } from '../../simulators/index.ts'
+import { hasImageMagic } from '../../filters/operators/image_gate/magic.ts'
+import { findPii } from '../../filters/operators/pii_scan/detect.ts'
 import { findCanaries } from '../helpers/canary.ts'
 import { tempDir } from '../helpers/gateway.ts'
 
@@ -53,7 +55,32 @@ function outputText(outputs: readonly Output[]): string {
   return outputs.map((o) => `${o.topic}\n${o.payload.toString('utf8')}`).join('\n')
 }
 
-describe('P1: no canary leaves the gateway', () => {
+/**
+ * P2: no forwarded byte holds a MAC, an IPv4 address with a non-zero last octet, an IPv6 address finer than /48,
+ * an email, a phone number, a Luhn-valid IMEI, or image or video bytes (raw or base64).
+ */
+function p2Hits(outputs: readonly Output[]): string[] {
+  const hits: string[] = []
+  for (const out of outputs) {
+    for (const text of [out.topic, out.payload.toString('utf8')]) {
+      const found = findPii(text)
+      if (found !== undefined) hits.push(`${found} in ${out.topic}`)
+    }
+    if (hasImageMagic(out.payload)) hits.push(`image bytes in ${out.topic}`)
+    const data = (JSON.parse(out.payload.toString('utf8')) as { data: unknown }).data
+    for (const s of strings(data)) if (s.length >= 16 && hasImageMagic(Buffer.from(s, 'base64'))) hits.push(`base64 image in ${out.topic}`)
+  }
+  return hits
+}
+
+function strings(value: unknown): string[] {
+  if (typeof value === 'string') return [value]
+  if (Array.isArray(value)) return value.flatMap(strings)
+  if (value !== null && typeof value === 'object') return Object.values(value).flatMap(strings)
+  return []
+}
+
+describe('P1 and P2: no canary and no identifier pattern leaves the gateway', () => {
   for (const [name, profile] of Object.entries(profiles)) {
     it(`simulator ${name}: 2 devices over 48 simulated hours`, async () => {
       const dir = tempDir()
@@ -71,6 +98,7 @@ describe('P1: no canary leaves the gateway', () => {
           }
           expect(outputs.length).toBeGreaterThan(0)
           expect(findCanaries(outputText(outputs), canaries)).toEqual([])
+          expect(p2Hits(outputs)).toEqual([])
           expect(findCanaries(JSON.stringify(audit.entries), canaries)).toEqual([])
         }
       } finally {
@@ -104,6 +132,7 @@ describe('P1: no canary leaves the gateway', () => {
           const payload = folder === 'valetudo' ? deflateSync(json) : Buffer.from(json)
           const result = await p.process(topic, payload, Date.UTC(2026, 2, 1, 12))
           expect(findCanaries(outputText(result.outputs), canaries), file).toEqual([])
+          expect(p2Hits(result.outputs), file).toEqual([])
           checked++
         }
         expect(checked).toBeGreaterThan(0)

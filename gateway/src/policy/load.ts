@@ -19,7 +19,7 @@ export interface StreamPolicy {
 }
 
 export interface PolicySet {
-  /** Hash of the policy files: stamped on every output and shown in /metrics. */
+  /** Hash of the policy files (16 hex digits: 12 would read as a bare MAC to a P2 scanner), stamped on every output. */
   readonly version: string
   readonly dir: string
   readonly files: readonly string[]
@@ -154,7 +154,7 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
   }
 
   if (problems.length > 0) throw new VeilError('VEIL_ERR_POLICY', formatProblems(problems))
-  return { version: hash.digest('hex').slice(0, 12), dir, files: names, byStream, documents }
+  return { version: hash.digest('hex').slice(0, 16), dir, files: names, byStream, documents }
 }
 
 function parseYaml(file: string, text: string, problems: FileProblem[]): unknown {
