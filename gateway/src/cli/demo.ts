@@ -55,7 +55,7 @@ export async function demo(args: readonly string[]): Promise<number> {
   gw.onProcessed((topic, size, result) => {
     const fate = result.dropped !== undefined
       ? paint(33, `dropped (${result.dropped.stage}: ${result.dropped.reason})`)
-      : `${result.outputs.length} out${result.domainDrops.length > 0 ? `, ${result.domainDrops.length} withheld` : ''}`
+      : `${result.outputs.length} out${result.domainDrops.length > 0 ? `, ${result.domainDrops.length} withheld (${[...new Set(result.domainDrops.map((d) => `${d.domain}: ${d.reason}`))].join(', ')})` : ''}`
     console.log(`${paint(36, 'in ')}  ${topic}  ${dim(`${size} B`)}  ${dim('->')} ${fate}`)
   })
 
