@@ -7,5 +7,8 @@ export default defineConfig({
     hookTimeout: 20_000,
     // End-to-end tests open real ports and spawn processes; two workers match the two cores of the CI machine.
     maxWorkers: 2,
+    benchmark: {
+      include: ['filters/**/*.bench.ts', 'gateway/**/*.bench.ts'],
+    },
   },
 })
