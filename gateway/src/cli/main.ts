@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { createReadStream } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
@@ -141,6 +141,7 @@ async function replay(args: readonly string[]): Promise<number> {
   if (file === undefined || positionals.length > 1) throw new VeilError('VEIL_ERR_USAGE', 'replay: expected one FILE.jsonl')
   const config = resolveConfig(overrides(values), overridesFromEnv(process.env))
   const pipeline = offlinePipeline(config)
+  if (file !== '-') readableOrUsage(file)
   const lines = createInterface({ input: file === '-' ? process.stdin : createReadStream(file), crlfDelay: Infinity })
   let n = 0
   for await (const line of lines) {
@@ -196,6 +197,14 @@ function usageOf(command: string): number {
   const line = HELP.split('\n').find((l) => l.trim().startsWith(`veil ${command}`))
   process.stdout.write(`Usage: ${line?.trim() ?? `veil ${command}`}\n`)
   return 0
+}
+
+function readableOrUsage(path: string): void {
+  try {
+    accessSync(path, constants.R_OK)
+  } catch (err) {
+    throw new VeilError('VEIL_ERR_USAGE', `replay: ${path}: ${(err as Error).message}`)
+  }
 }
 
 function readInput(path: string): Buffer {

@@ -149,7 +149,7 @@ function parseUrl(text: string, flag: string, protocols: readonly string[]): URL
   } catch {
     throw usage(`${flag}: ${redactUrl(text)} is not a URL`)
   }
-  if (!protocols.includes(url.protocol)) throw usage(`${flag}: ${url.protocol}// is not supported; use ${protocols.join(' or ')}//`)
+  if (!protocols.includes(url.protocol)) throw usage(`${flag}: ${url.protocol}// is not supported; use ${protocols.map((p) => `${p}//`).join(' or ')}`)
   return url
 }
 
@@ -168,7 +168,8 @@ function parseHostPort(text: string, flag: string): { host: string; port: number
 
 /** Upstream URLs may embed credentials; never echo them back. */
 export function redactUrl(text: string): string {
-  return text.replace(/\/\/[^@/]*@/, '//***@')
+  // Greedy up to the last "@" before the host: URL parsers accept "@" inside a password.
+  return text.replace(/\/\/[^/]*@/, '//***@')
 }
 
 /** yaml's pretty errors append the position and a code excerpt; the position is reported separately. */

@@ -127,9 +127,17 @@ export class DeviceBroker {
     return new Promise((resolve) => this.aedes.publish(packet, () => resolve()))
   }
 
+  /**
+   * A net server's close callback waits for every connection to end, and only aedes ends them: stop listening
+   * first, close aedes (which closes its clients), then wait for the server.
+   */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    const serverClosed = new Promise<void>((resolve) => {
+      if (!this.#server.listening) return resolve()
+      this.#server.close(() => resolve())
+    })
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()))
+    await serverClosed
   }
 
   /** Stops accepting connections immediately (in-flight clients keep their sockets until close()). */

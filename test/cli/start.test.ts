@@ -1,0 +1,390 @@
+// `veil start` as an operator runs it: a child process of bin/veil.js. Bad flags, configuration files, busy ports
+// and environment variables must fail fast with exit status 2 and one precise message; a good start serves
+// /healthz and /metrics, forwards filtered messages, never logs a payload value or a raw device id, and stops
+// cleanly on SIGTERM.
+import { execFile, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import mqtt from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const VEIL = join(ROOT, 'bin/veil.js')
+const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata')
+/** A fixed allowlist-only smart plug policy: svc and ana receive ENERGY.Yesterday of tasmota/sensor. */
+const PLUG = join(TESTDATA, 'policies-plug')
+
+const temps: string[] = []
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-cli-start-'))
+  temps.push(dir)
+  return dir
+}
+afterAll(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true })
+})
+
+/**
+ * The parent's environment without VEIL_* (so a developer's settings cannot change a result), with a temporary data
+ * directory and the fixed PLUG policies (so a change to the shipped policies cannot either), plus `extra`.
+ */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
+  return { ...env, VEIL_DATA_DIR: tempDir(), VEIL_POLICIES: PLUG, ...extra }
+}
+
+interface Run {
+  code: number | null
+  signal: string | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * At most `size` CLI processes of this file at once (each costs about a second of CPU to start): on a busy machine
+ * every process then finishes well inside its own timeout instead of all of them crawling together.
+ */
+function pool(size: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0
+  const waiting: (() => void)[] = []
+  return async (task) => {
+    if (active < size) active++
+    else await new Promise<void>((handOver) => waiting.push(handOver))
+    try {
+      return await task()
+    } finally {
+      const next = waiting.shift()
+      if (next === undefined) active--
+      else next()
+    }
+  }
+}
+const slot = pool(3)
+
+/** Runs `veil ...args` to completion in a temporary working directory, killing it after `timeoutMs`. */
+function veil(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
+  return slot(
+    () =>
+      new Promise<Run>((done) => {
+        const child = execFile(
+          process.execPath,
+          [VEIL, ...args],
+          { cwd: tempDir(), env: childEnv(options.env), timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL', encoding: 'utf8' },
+          (_err, stdout, stderr) => done({ code: child.exitCode, signal: child.signalCode, stdout, stderr }),
+        )
+        child.stdin?.end()
+      }),
+  )
+}
+
+function stderrLines(run: Run): string[] {
+  return run.stderr.split('\n').filter((l) => l !== '')
+}
+
+/** A port that was free a moment ago: bind port 0, read it, close. */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as AddressInfo).port
+  await new Promise<void>((r) => server.close(() => r()))
+  return port
+}
+
+/** A TCP server that holds a port for the duration of a test. */
+async function occupyPort(): Promise<{ port: number; server: Server }> {
+  const server = createServer((socket) => socket.destroy())
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return { port: (server.address() as AddressInfo).port, server }
+}
+
+/** Starts every run of a table (the pool lets three run at a time) and collects the results by name. */
+async function runAll<K extends string>(table: Record<K, [readonly string[], { env?: Record<string, string> }?]>): Promise<Record<K, Run>> {
+  const entries = Object.entries(table) as [K, [readonly string[], { env?: Record<string, string> }?]][]
+  const runs = await Promise.all(entries.map(([, [args, options]]) => veil(args, options)))
+  return Object.fromEntries(entries.map(([key], i) => [key, runs[i] as Run])) as Record<K, Run>
+}
+
+const CREDENTIALS = 'user:s3cretpw@127.0.0.1:1/'
+
+describe('veil start: bad flags, configuration, environment and busy ports exit 2', () => {
+  const unknownKeyFile = join(TESTDATA, 'config-unknown-key.yaml')
+  const badYamlFile = join(TESTDATA, 'config-bad-yaml.yaml')
+  let busyPort = 0
+  let r: Record<
+    | 'unknownFlag' | 'badDomain' | 'badListen' | 'badHttp' | 'unknownKey' | 'badYaml' | 'badLogLevel'
+    | 'credDomain' | 'credUrl' | 'credEnv' | 'credAt'
+    | 'busyListen' | 'busyHttp' | 'busyEnvListen',
+    Run
+  >
+
+  // All of these fail before listening, so they are queued together; the busy port is held until every run ends.
+  beforeAll(async () => {
+    const busy = await occupyPort()
+    busyPort = busy.port
+    try {
+      r = await runAll({
+        unknownFlag: [['start', '--frobnicate']],
+        badDomain: [['start', '--upstream', 'foo=mqtt://x']],
+        badListen: [['start', '--listen', 'http://x']],
+        badHttp: [['start', '--http', 'nonsense']],
+        unknownKey: [['start', '--config', unknownKeyFile]],
+        badYaml: [['start', '--config', badYamlFile]],
+        badLogLevel: [['start', '--log-level', 'loud']],
+        credDomain: [['start', '--upstream', `svc=mqtt://${CREDENTIALS}`, '--upstream', `bogus=mqtt://${CREDENTIALS}`]],
+        credUrl: [['start', '--upstream', 'svc=mqtt://user:s3cretpw@[::1']],
+        credEnv: [['start'], { env: { VEIL_UPSTREAM: `svc=mqtt://${CREDENTIALS},bogus=mqtt://${CREDENTIALS}` } }],
+        // WHATWG URLs accept an unencoded "@" in the password: new URL() reads "p@sswordS3CRET" as the password and
+        // 127.0.0.1 as the host, so an operator may well write it that way.
+        credAt: [['start', '--upstream', 'bogus=mqtt://user:p@sswordS3CRET@127.0.0.1:1/']],
+        busyListen: [['start', '--listen', `mqtt://127.0.0.1:${busyPort}`, '--http', '127.0.0.1:0']],
+        busyHttp: [['start', '--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${busyPort}`]],
+        busyEnvListen: [['start'], { env: { VEIL_LISTEN: `mqtt://127.0.0.1:${busyPort}`, VEIL_HTTP: '127.0.0.1:0' } }],
+      })
+    } finally {
+      await new Promise<void>((done) => busy.server.close(() => done()))
+    }
+  }, 120_000)
+
+  it('never starts, never prints a stack trace, and exits 2 for every one of them', () => {
+    for (const [name, run] of Object.entries(r)) {
+      expect({ name, code: run.code, signal: run.signal }).toEqual({ name, code: 2, signal: null })
+      expect(run.stdout).not.toMatch(/"event":"started"/)
+      expect(run.stderr).not.toMatch(/\n\s+at /)
+    }
+  })
+
+  it('names an unknown flag', () => {
+    expect(r.unknownFlag.stderr).toMatch(/--frobnicate/)
+  })
+
+  it('names the domain list for --upstream with an unknown domain', () => {
+    expect(r.badDomain.stderr).toMatch(/--upstream foo=mqtt:\/\/x/)
+    expect(r.badDomain.stderr).toMatch(/svc, ana, 3p/)
+  })
+
+  it('names --listen for a scheme it does not serve, and --http for a value that is not HOST:PORT', () => {
+    expect(r.badListen.stderr).toMatch(/--listen/)
+    expect(r.badListen.stderr).toMatch(/http:/)
+    expect(r.badHttp.stderr).toMatch(/--http: nonsense is not HOST:PORT/)
+  })
+
+  it('suggests the supported listener schemes as URLs', () => {
+    // The list of schemes is printed as "use mqtt: or tcp://" today: all but the last lack their "//".
+    expect(r.badListen.stderr).toContain('mqtt://')
+    expect(r.badListen.stderr).toContain('tcp://')
+  })
+
+  it('names the file and the JSON path of every unknown key of a configuration file', () => {
+    expect(r.unknownKey.stderr).toContain(`${unknownKeyFile}: /: unknown property listne`)
+    expect(r.unknownKey.stderr).toContain(`${unknownKeyFile}: /domains/svc: unknown property retries`)
+  })
+
+  it('names a configuration file with invalid YAML', () => {
+    expect(r.badYaml.stderr).toContain(badYamlFile)
+  })
+
+  it('names the line and column of invalid YAML in a configuration file', () => {
+    // config-bad-yaml.yaml opens a quoted string on line 2 and never closes it.
+    expect(r.badYaml.stderr).toMatch(/config-bad-yaml\.yaml: line \d+, column \d+: /)
+  })
+
+  it('names a log level it does not know', () => {
+    expect(r.badLogLevel.stderr).toMatch(/--log-level: loud/)
+  })
+
+  it('never prints upstream credentials when an --upstream flag or VEIL_UPSTREAM is bad', () => {
+    for (const run of [r.credDomain, r.credUrl, r.credEnv]) {
+      expect(run.stderr).toMatch(/--upstream/)
+      expect(`${run.stdout}${run.stderr}`).not.toContain('s3cretpw')
+    }
+    expect(r.credDomain.stderr).toMatch(/bogus=mqtt:\/\/\*\*\*@127\.0\.0\.1:1\/: expected DOMAIN=URL with DOMAIN one of svc, ana, 3p/)
+  })
+
+  it('never prints an upstream password that contains "@"', () => {
+    expect(r.credAt.stderr).toMatch(/--upstream/)
+    expect(`${r.credAt.stdout}${r.credAt.stderr}`).not.toContain('S3CRET')
+  })
+
+  it('prints one line naming the busy port and --listen, --http, or --listen for VEIL_LISTEN', () => {
+    for (const [run, flag, other] of [
+      [r.busyListen, '--listen', '--http'],
+      [r.busyHttp, '--http', '--listen'],
+      [r.busyEnvListen, '--listen', '--http'],
+    ] as const) {
+      const lines = stderrLines(run)
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toContain(String(busyPort))
+      expect(lines[0]).toContain(flag)
+      expect(lines[0]).not.toContain(other)
+      expect(lines[0]).toMatch(/in use/)
+    }
+  })
+})
+
+interface Started {
+  child: ReturnType<typeof spawn>
+  stdout: () => string
+  stderr: () => string
+  started: Record<string, unknown>
+  exited: Promise<{ code: number | null; signal: string | null }>
+}
+
+/** Spawns `veil start` and resolves once its pino log says "started" (rejects if it exits or times out first). */
+async function startVeil(args: readonly string[], timeoutMs = 30_000): Promise<Started> {
+  const child = spawn(process.execPath, [VEIL, 'start', ...args], { cwd: tempDir(), env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  void exited.then(() => clearTimeout(killer))
+  const started = await new Promise<Record<string, unknown>>((resolveStarted, reject) => {
+    const timer = setTimeout(() => reject(new Error(`veil start did not log "started" within ${timeoutMs} ms: ${out}${err}`)), timeoutMs)
+    const check = (): void => {
+      for (const line of out.split('\n')) {
+        if (!line.includes('"event":"started"')) continue
+        clearTimeout(timer)
+        resolveStarted(JSON.parse(line) as Record<string, unknown>)
+        return
+      }
+    }
+    child.stdout.on('data', check)
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer)
+      reject(new Error(`veil start exited (${code ?? signal}) before starting: ${out}${err}`))
+    })
+  })
+  return { child, stdout: () => out, stderr: () => err, started, exited }
+}
+
+async function stop(run: Started, withinMs: number): Promise<{ code: number | null; signal: string | null; ms: number }> {
+  const t0 = Date.now()
+  run.child.kill('SIGTERM')
+  const result = await Promise.race([
+    run.exited,
+    new Promise<{ code: null; signal: 'timeout' }>((r) => setTimeout(() => r({ code: null, signal: 'timeout' }), withinMs)),
+  ])
+  if (result.signal === 'timeout') run.child.kill('SIGKILL')
+  return { ...result, ms: Date.now() - t0 }
+}
+
+// Independent processes on their own ports: run side by side.
+describe.concurrent('veil start: a real start', () => {
+  const CANARY = 'cAnArY-7e51d0'
+  const POWER = 4242.4242
+  const sensor = {
+    Time: `${CANARY}-time`,
+    ENERGY: { TotalStartTime: '2023-06-01T10:00:00', Total: 431.927, Yesterday: 1.204, Today: 0.377, Power: POWER, Voltage: 231 },
+    StatusNET: { Hostname: `${CANARY}-host`, IPAddress: '10.9.8.7', Mac: 'CA:11:A7:00:00:01' },
+  }
+
+  it('serves /healthz and /metrics, forwards only the allowlist, logs no value, and stops on SIGTERM', async () => {
+    const httpPort = await freePort()
+    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--log-level', 'debug', '--policies', PLUG])
+    let client: mqtt.MqttClient | undefined
+    try {
+      const listen = run.started.listen as { port: number }
+      expect(listen.port).toBeGreaterThan(0)
+      expect((run.started.http as { port: number }).port).toBe(httpPort)
+      const base = `http://127.0.0.1:${httpPort}`
+
+      const health = await fetch(`${base}/healthz`)
+      expect(health.status).toBe(200)
+      expect(await health.json()).toEqual({ status: 'ok' })
+
+      client = await mqtt.connectAsync(`mqtt://127.0.0.1:${listen.port}`, { clientId: 'tasmota_CA11A7', reconnectPeriod: 0, connectTimeout: 5000 })
+      const received: { topic: string; payload: string }[] = []
+      client.on('message', (topic, payload) => received.push({ topic, payload: payload.toString('utf8') }))
+      await client.subscribeAsync('veil/#', { qos: 1 })
+      // QoS 1: the PUBACK waits for the pipeline, so both messages are processed when these resolve.
+      await client.publishAsync('tele/tasmota_CA11A7/SENSOR', JSON.stringify(sensor), { qos: 1 })
+      await client.publishAsync('tele/tasmota_CA11A7/NOT_A_STREAM', JSON.stringify({ note: CANARY }), { qos: 1 })
+      const deadline = Date.now() + 5000
+      while (received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+
+      expect(received.map((m) => m.topic).sort()).toEqual([
+        expect.stringMatching(/^veil\/ana\/smart_plug\/[a-z2-7]{26}\/sensor$/),
+        expect.stringMatching(/^veil\/svc\/smart_plug\/[a-z2-7]{26}\/sensor$/),
+      ])
+      for (const m of received) {
+        expect(JSON.parse(m.payload)).toEqual({ policy: expect.stringMatching(/^[0-9a-f]{8,64}$/), data: { ENERGY: { Yesterday: 1.204 } } })
+        expect(m.topic.toLowerCase()).not.toContain('ca11a7')
+      }
+
+      const metrics = await fetch(`${base}/metrics`)
+      expect(metrics.status).toBe(200)
+      expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/)
+      const text = await metrics.text()
+      expect(text).toMatch(/^# TYPE veil_messages_dropped_total counter$/m)
+      expect(text).toMatch(/^veil_messages_dropped_total\{stage="classify",[^}]*reason="unknown_topic"[^}]*\} 1$/m)
+      expect(text).toMatch(/^# TYPE veil_stage_in_total counter$/m)
+      // Before classification a message has no category yet: classify counts it as "unclassified".
+      expect(text).toMatch(/^veil_stage_in_total\{stage="classify",category="unclassified"\} 2$/m)
+      expect(text).toMatch(/^veil_stage_in_total\{stage="filter",category="smart_plug"\} 1$/m)
+      expect(text).toMatch(/^process_cpu_user_seconds_total \d/m)
+      expect(text).toMatch(/^veil_policy_info\{version="[0-9a-f]{8,64}"\} 1$/m)
+      expect(text).not.toContain(CANARY)
+      expect(text.toLowerCase()).not.toContain('ca11a7')
+
+      // The device goes away first: stopping with a device still connected is the next test.
+      await client.endAsync()
+      const stopped = await stop(run, 5000)
+      expect(stopped.signal).toBeNull()
+      expect(stopped.code).toBe(0)
+      expect(stopped.ms).toBeLessThan(5000)
+    } finally {
+      client?.end(true)
+      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL')
+    }
+
+    const lines = run.stdout().split('\n').filter((l) => l !== '')
+    const events = lines.map((l) => (JSON.parse(l) as { event?: string }).event)
+    expect(events).toContain('started')
+    expect(events).toContain('stopped')
+    const all = `${run.stdout()}${run.stderr()}`
+    expect(all).not.toContain(CANARY)
+    expect(all).not.toContain(String(POWER))
+    expect(all).not.toContain('10.9.8.7')
+    expect(all.toLowerCase()).not.toContain('ca11a7')
+    expect(all.toLowerCase()).not.toContain('ca:11:a7')
+    expect(run.stderr()).toBe('')
+  }, 60_000)
+
+  it('stops within 5 s on SIGTERM while a device is still connected', async () => {
+    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0'])
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(run.started.listen as { port: number }).port}`, { reconnectPeriod: 0, connectTimeout: 5000 })
+    try {
+      const stopped = await stop(run, 5000)
+      expect(stopped.signal).toBeNull()
+      expect(stopped.code).toBe(0)
+    } finally {
+      client.end(true)
+      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL')
+    }
+  }, 60_000)
+
+  it('never logs the credentials of an upstream, and /readyz reports it down', async () => {
+    const closed = await freePort()
+    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--upstream', `svc=mqtt://veiluser:s3cretpw@127.0.0.1:${closed}/`, '--log-level', 'trace'])
+    try {
+      const httpPort = (run.started.http as { port: number }).port
+      // Let the bridge fail to connect at least once (it retries every second) so its error is logged.
+      await new Promise((r) => setTimeout(r, 1500))
+      const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`)
+      expect(ready.status).toBe(503)
+      expect(await ready.json()).toEqual({ status: 'not ready', checks: { listener: true, upstream_svc: false } })
+      const stopped = await stop(run, 5000)
+      expect(stopped.code).toBe(0)
+    } finally {
+      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL')
+    }
+    expect(run.stdout()).toMatch(/"event":"upstream_error"/)
+    expect(`${run.stdout()}${run.stderr()}`).not.toContain('s3cretpw')
+    expect(`${run.stdout()}${run.stderr()}`).not.toContain('veiluser')
+  }, 60_000)
+})
