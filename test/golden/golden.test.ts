@@ -1,0 +1,101 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { deflateSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { builtinOperators } from '../../filters/operators/index.ts'
+import { builtinProfiles } from '../../filters/profiles/index.ts'
+import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
+import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
+import { Keyring } from '../../gateway/src/keys/keyring.ts'
+import { Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
+import { loadPolicySet } from '../../gateway/src/policy/load.ts'
+import { Classifier } from '../../gateway/src/profiles/classifier.ts'
+import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
+import { seededRandom } from '../../filters/operators/testing.ts'
+import { tempDir } from '../helpers/gateway.ts'
+
+/**
+ * Golden tests: each file in cases/ is plain data, a sequence of raw inputs (a fixture file, an inline JSON
+ * payload or base64 bytes, with a topic and a clock) and every message the shipped default policies forward
+ * for it, with a fixed test master key. One runner picks every file up. `UPDATE_GOLDEN=1 npx vitest run
+ * test/golden` rewrites the expected outputs; review the diff before committing it.
+ */
+interface GoldenInput {
+  ts: number
+  topic: string
+  fixture?: string
+  payload?: unknown
+  payloadBase64?: string
+  deflate?: boolean
+}
+
+interface GoldenCase {
+  description: string
+  optIn?: string[]
+  privacyZones?: { lat: number; lon: number }[]
+  inputs: GoldenInput[]
+  expected: { ts: number; domain: string; topic: string; payload: unknown }[] | { drop: string }[]
+}
+
+const CASES = join(import.meta.dirname, 'cases')
+const FIXTURES = join(import.meta.dirname, '../fixtures')
+const MASTER = Buffer.alloc(32, 0x5e)
+
+function bytesOf(input: GoldenInput): Buffer {
+  let bytes: Buffer
+  if (input.fixture !== undefined) bytes = readFileSync(join(FIXTURES, input.fixture))
+  else if (input.payloadBase64 !== undefined) bytes = Buffer.from(input.payloadBase64, 'base64')
+  else if (typeof input.payload === 'string') bytes = Buffer.from(input.payload)
+  else bytes = Buffer.from(JSON.stringify(input.payload))
+  return input.deflate === true ? deflateSync(bytes) : bytes
+}
+
+async function run(golden: GoldenCase, dataDir: string): Promise<GoldenCase['expected']> {
+  const classifier = new Classifier(builtinProfiles)
+  const keyring = new Keyring(MASTER, new Map())
+  const policies = {
+    current: loadPolicySet(DEFAULT_POLICIES, {
+      classifier,
+      operators: builtinOperators,
+      keyring,
+      dataDir,
+      optIn: new Set(golden.optIn ?? []),
+      variables: { privacy_zones: golden.privacyZones ?? [] },
+      // Noise operators draw from a seeded generator so that the golden output is reproducible.
+      random: seededRandom(1),
+    }),
+  }
+  const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog() })
+  const outputs: { ts: number; domain: string; topic: string; payload: unknown }[] = []
+  for (const input of golden.inputs) {
+    const result = await pipeline.process(input.topic, bytesOf(input), input.ts)
+    for (const out of result.outputs) {
+      const payload = JSON.parse(out.payload.toString('utf8')) as { policy: string; data: unknown }
+      // The policy version changes with every policy edit; the data is what the golden file pins.
+      outputs.push({ ts: input.ts, domain: out.domain, topic: out.topic, payload: payload.data })
+    }
+  }
+  return outputs
+}
+
+describe('golden outputs of the default policies', () => {
+  const files = readdirSync(CASES).filter((f) => f.endsWith('.json')).sort()
+  it('has cases', () => expect(files.length).toBeGreaterThan(0))
+  for (const file of files) {
+    it(file.replace(/\.json$/, ''), async () => {
+      const path = join(CASES, file)
+      const golden = JSON.parse(readFileSync(path, 'utf8')) as GoldenCase
+      const dir = tempDir()
+      try {
+        const actual = await run(golden, dir.path)
+        if (process.env.UPDATE_GOLDEN === '1') {
+          writeFileSync(path, `${JSON.stringify({ ...golden, expected: actual }, null, 2)}\n`)
+          return
+        }
+        expect(actual).toEqual(golden.expected)
+      } finally {
+        dir.remove()
+      }
+    })
+  }
+})
