@@ -67,6 +67,16 @@ export interface LoadPolicyOptions {
 
 const SKIP = Symbol('skip')
 
+/** Configuration values policies may name, with their value when the configuration gives none. */
+const DEFAULT_VARIABLES: Readonly<Record<string, unknown>> = { privacy_zones: [] }
+
+function unknownVariable(value: unknown): string | undefined {
+  if (typeof value === 'string') return /^\$[a-z_]+$/.test(value) ? value : undefined
+  if (Array.isArray(value)) return value.map(unknownVariable).find((v) => v !== undefined)
+  if (value !== null && typeof value === 'object') return Object.values(value).map(unknownVariable).find((v) => v !== undefined)
+  return undefined
+}
+
 /**
  * Replaces `$name` strings in operator settings with configuration values. An operator whose variable is an empty
  * list (no privacy zones configured) has nothing to do and is left out.
@@ -221,9 +231,14 @@ function compileDocument(
       const operators: { name: string; run: OperatorFn }[] = []
       for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
         const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]
-        const config = substitute(rawConfig, options.variables ?? {})
-        if (config === SKIP) continue
         const opPath = `${at}/operators/${index}/${name}`
+        const config = substitute(rawConfig, { ...DEFAULT_VARIABLES, ...options.variables })
+        const unknown = unknownVariable(config)
+        if (unknown !== undefined) {
+          problems.push({ file, path: opPath, problem: `unknown variable ${unknown}; known: ${Object.keys(DEFAULT_VARIABLES).map((v) => `$${v}`).join(', ')}` })
+          continue
+        }
+        if (config === SKIP) continue
         const definition = operatorsByName.get(name)
         if (definition === undefined) {
           problems.push({ file, path: opPath, problem: `unknown operator ${name}; known: ${[...operatorsByName.keys()].join(', ') || 'none'}` })
