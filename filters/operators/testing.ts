@@ -7,18 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import type { CompileEnv, OperatorContext } from '../../gateway/src/policy/operator.ts'
+import { mulberry32 } from '../../simulators/random.ts'
 
-/** mulberry32: a tiny, fast 32-bit PRNG, uniform in [0, 1). Reproducible statistics, never for production noise. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32, uniform in [0, 1): the simulators' PRNG. Reproducible statistics, never for production noise. */
+export { mulberry32 as seededRandom }
 
 // One keyring for the whole test process, so an env and a ctx built separately derive the same secrets.
 const sharedKeyring = new Keyring(Buffer.alloc(32, 1), new Map())
@@ -31,7 +23,7 @@ export function compileEnv(overrides: Partial<CompileEnv> = {}): CompileEnv {
     domain: 'svc',
     streamKey: 'x/y',
     keyring: sharedKeyring,
-    random: seededRandom(42),
+    random: mulberry32(42),
     get dataDir() {
       sharedDataDir ??= mkdtempSync(join(tmpdir(), 'veil-operator-test-'))
       return sharedDataDir

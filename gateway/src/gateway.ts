@@ -131,9 +131,11 @@ export class Gateway {
       this.metrics.forwardedHandle(category, out.domain, 'local').inc()
       const bridge = this.bridges.get(out.domain)
       if (bridge !== undefined) {
-        if (bridge.enqueue(out.topic, out.payload, category, version) === 'queued') {
-          this.metrics.forwardedHandle(category, out.domain, 'upstream').inc()
-        } else {
+        const settled = (err?: Error): void => {
+          if (err === undefined) this.metrics.forwardedHandle(category, out.domain, 'upstream').inc()
+          else this.pipeline.recordDrop('forward', category, 'upstream_error', out.domain, Date.now())
+        }
+        if (bridge.enqueue(out.topic, out.payload, category, version, settled) !== 'queued') {
           this.pipeline.recordDrop('forward', category, 'queue_full', out.domain, Date.now())
         }
       }
@@ -147,10 +149,16 @@ export class Gateway {
    */
   watchPolicies(debounceMs = 300): void {
     if (this.#watcher !== undefined) return
-    this.#watcher = watch(this.config.policies, () => {
-      clearTimeout(this.#reloadTimer)
-      this.#reloadTimer = setTimeout(() => this.reloadPolicies(), debounceMs)
-    })
+    try {
+      this.#watcher = watch(this.config.policies, () => {
+        clearTimeout(this.#reloadTimer)
+        this.#reloadTimer = setTimeout(() => this.reloadPolicies(), debounceMs)
+      })
+    } catch (err) {
+      // fs.watch throws synchronously when the inotify limit is reached: reloading on SIGHUP still works.
+      this.#logger.warn({ event: 'policy_watch_error', err: (err as Error).message }, 'policy directory watch failed; SIGHUP still reloads')
+      return
+    }
     this.#watcher.on('error', (err) => this.#logger.warn({ event: 'policy_watch_error', err: err.message }, 'policy directory watch failed; SIGHUP still reloads'))
   }
 
@@ -173,6 +181,9 @@ export class Gateway {
   reloadPolicies(): { ok: true; version: string } | { ok: false; error: string } {
     try {
       const next: PolicySet = loadPolicySet(this.config.policies, this.#policyOptions)
+      // Stateful operators (noise caches, windows, rate limits) start empty when recompiled: an unchanged set
+      // (a touch, an editor's swap file) must not hand out fresh noise samples or a fresh fix budget.
+      if (next.version === this.#policies.current.version) return { ok: true, version: next.version }
       this.#policies.current = next
       this.metrics.setPolicyVersion(next.version)
       this.metrics.policyReloads.labels('ok').inc()

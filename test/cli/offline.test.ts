@@ -1,80 +1,12 @@
 // `veil filter`, `veil replay` and the top-level usage, run as child processes of bin/veil.js. What these commands
 // print is what the gateway would forward: pseudonymous topics, allowlisted data, and for a drop only its reason.
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { PLUG, ROOT, TESTDATA, cliHarness, type Run } from '../helpers/cli.ts'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const VEIL = join(ROOT, 'bin/veil.js')
-const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata')
-
-const temps: string[] = []
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'veil-cli-offline-'))
-  temps.push(dir)
-  return dir
-}
-afterAll(() => {
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true })
-})
-
-interface Run {
-  code: number | null
-  signal: string | null
-  stdout: string
-  stderr: string
-}
-
-/**
- * At most `size` CLI processes of this file at once (each costs about a second of CPU to start): on a busy machine
- * every process then finishes well inside its own timeout instead of all of them crawling together.
- */
-function pool(size: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0
-  const waiting: (() => void)[] = []
-  return async (task) => {
-    if (active < size) active++
-    else await new Promise<void>((handOver) => waiting.push(handOver))
-    try {
-      return await task()
-    } finally {
-      const next = waiting.shift()
-      if (next === undefined) active--
-      else next()
-    }
-  }
-}
-const slot = pool(3)
-
-/**
- * A fixed allowlist-only smart plug policy (svc and ana: ENERGY.Yesterday of tasmota/sensor; svc: the LWT text), so
- * that what these tests expect does not change when the shipped policies do.
- */
-const PLUG = join(TESTDATA, 'policies-plug')
-
-/**
- * Runs `veil ...args` in a temporary working directory with VEIL_* cleared, VEIL_DATA_DIR set to a temporary
- * directory and VEIL_POLICIES to PLUG (flags win over both), killing it after `timeoutMs`.
- */
-function veil(args: readonly string[], options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
-  return slot(
-    () =>
-      new Promise<Run>((done) => {
-        const child = execFile(
-          process.execPath,
-          [VEIL, ...args],
-          { cwd: tempDir(), env: { ...env, VEIL_DATA_DIR: tempDir(), VEIL_POLICIES: PLUG, ...options.env }, timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL', encoding: 'utf8' },
-          (_err, stdout, stderr) => done({ code: child.exitCode, signal: child.signalCode, stdout, stderr }),
-        )
-        child.stdin?.end(options.input ?? '')
-      }),
-  )
-}
+const { tempDir, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-offline-', policies: PLUG })
 
 interface Output {
   ts?: number
@@ -126,14 +58,6 @@ function expectFilteredSensor(run: Run): Output[] {
 }
 
 const pseudonymOf = (out: Output | undefined): string | undefined => out?.topic.split('/')[3]
-
-/** Starts every run of a table (the pool lets three run at a time) and collects the results by name. */
-type Spec = [readonly string[], { input?: string; env?: Record<string, string> }?]
-async function runAll<K extends string>(table: Record<K, Spec>): Promise<Record<K, Run>> {
-  const entries = Object.entries(table) as [K, Spec][]
-  const runs = await Promise.all(entries.map(([, [args, options]]) => veil(args, options)))
-  return Object.fromEntries(entries.map(([key], i) => [key, runs[i] as Run])) as Record<K, Run>
-}
 
 const REPLAY = join(TESTDATA, 'replay.jsonl')
 const MISSING = join(tmpdir(), 'veil-no-such-dir', 'missing.jsonl')

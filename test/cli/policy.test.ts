@@ -1,70 +1,11 @@
 // `veil policy check [DIR]` as a child process: on the shipped policies it prints what leaves the gateway; on a bad
 // directory it exits 2 and names, for every problem in every file, the file, the JSON path and what is wrong.
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { PLUG, ROOT, TESTDATA, cliHarness, type Run } from '../helpers/cli.ts'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const VEIL = join(ROOT, 'bin/veil.js')
-const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata')
-
-const temps: string[] = []
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'veil-cli-policy-'))
-  temps.push(dir)
-  return dir
-}
-afterAll(() => {
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true })
-})
-
-interface Run {
-  code: number | null
-  signal: string | null
-  stdout: string
-  stderr: string
-}
-
-/**
- * At most `size` CLI processes of this file at once (each costs about a second of CPU to start): on a busy machine
- * every process then finishes well inside its own timeout instead of all of them crawling together.
- */
-function pool(size: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0
-  const waiting: (() => void)[] = []
-  return async (task) => {
-    if (active < size) active++
-    else await new Promise<void>((handOver) => waiting.push(handOver))
-    try {
-      return await task()
-    } finally {
-      const next = waiting.shift()
-      if (next === undefined) active--
-      else next()
-    }
-  }
-}
-const slot = pool(3)
-
-function veil(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
-  return slot(
-    () =>
-      new Promise<Run>((done) => {
-        const child = execFile(
-          process.execPath,
-          [VEIL, ...args],
-          { cwd: tempDir(), env: { ...env, VEIL_DATA_DIR: tempDir(), ...extraEnv }, timeout: 60_000, killSignal: 'SIGKILL', encoding: 'utf8' },
-          (_err, stdout, stderr) => done({ code: child.exitCode, signal: child.signalCode, stdout, stderr }),
-        )
-        child.stdin?.end()
-      }),
-  )
-}
+const { tempDir, veil } = cliHarness({ tempPrefix: 'veil-cli-policy-' })
 
 const check = (name: string): Promise<Run> => veil(['policy', 'check', join(TESTDATA, name)])
 
@@ -77,10 +18,7 @@ const problems = (run: Run): string[] =>
 
 const file = (dir: string, name: string): string => join(TESTDATA, dir, name)
 const SHIPPED = join(ROOT, 'filters/policies')
-/** A fixed allowlist-only policy: what it prints does not change when the shipped policies do. */
-const PLUG = join(TESTDATA, 'policies-plug')
-const EMPTY = mkdtempSync(join(tmpdir(), 'veil-cli-policy-empty-'))
-temps.push(EMPTY)
+const EMPTY = tempDir('veil-cli-policy-empty-')
 
 // Every run is independent: queued together before the tests that read them.
 let r: Record<

@@ -2,84 +2,14 @@
 // and environment variables must fail fast with exit status 2 and one precise message; a good start serves
 // /healthz and /metrics, forwards filtered messages, never logs a payload value or a raw device id, and stops
 // cleanly on SIGTERM.
-import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { createServer, type AddressInfo, type Server } from 'node:net'
-import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import mqtt from 'mqtt'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { PLUG, TESTDATA, VEIL, cliHarness, type Run } from '../helpers/cli.ts'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const VEIL = join(ROOT, 'bin/veil.js')
-const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata')
-/** A fixed allowlist-only smart plug policy: svc and ana receive ENERGY.Yesterday of tasmota/sensor. */
-const PLUG = join(TESTDATA, 'policies-plug')
-
-const temps: string[] = []
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'veil-cli-start-'))
-  temps.push(dir)
-  return dir
-}
-afterAll(() => {
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true })
-})
-
-/**
- * The parent's environment without VEIL_* (so a developer's settings cannot change a result), with a temporary data
- * directory and the fixed PLUG policies (so a change to the shipped policies cannot either), plus `extra`.
- */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
-  return { ...env, VEIL_DATA_DIR: tempDir(), VEIL_POLICIES: PLUG, ...extra }
-}
-
-interface Run {
-  code: number | null
-  signal: string | null
-  stdout: string
-  stderr: string
-}
-
-/**
- * At most `size` CLI processes of this file at once (each costs about a second of CPU to start): on a busy machine
- * every process then finishes well inside its own timeout instead of all of them crawling together.
- */
-function pool(size: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0
-  const waiting: (() => void)[] = []
-  return async (task) => {
-    if (active < size) active++
-    else await new Promise<void>((handOver) => waiting.push(handOver))
-    try {
-      return await task()
-    } finally {
-      const next = waiting.shift()
-      if (next === undefined) active--
-      else next()
-    }
-  }
-}
-const slot = pool(3)
-
-/** Runs `veil ...args` to completion in a temporary working directory, killing it after `timeoutMs`. */
-function veil(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
-  return slot(
-    () =>
-      new Promise<Run>((done) => {
-        const child = execFile(
-          process.execPath,
-          [VEIL, ...args],
-          { cwd: tempDir(), env: childEnv(options.env), timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL', encoding: 'utf8' },
-          (_err, stdout, stderr) => done({ code: child.exitCode, signal: child.signalCode, stdout, stderr }),
-        )
-        child.stdin?.end()
-      }),
-  )
-}
+const { tempDir, childEnv, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-start-', policies: PLUG })
 
 function stderrLines(run: Run): string[] {
   return run.stderr.split('\n').filter((l) => l !== '')
@@ -99,13 +29,6 @@ async function occupyPort(): Promise<{ port: number; server: Server }> {
   const server = createServer((socket) => socket.destroy())
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return { port: (server.address() as AddressInfo).port, server }
-}
-
-/** Starts every run of a table (the pool lets three run at a time) and collects the results by name. */
-async function runAll<K extends string>(table: Record<K, [readonly string[], { env?: Record<string, string> }?]>): Promise<Record<K, Run>> {
-  const entries = Object.entries(table) as [K, [readonly string[], { env?: Record<string, string> }?]][]
-  const runs = await Promise.all(entries.map(([, [args, options]]) => veil(args, options)))
-  return Object.fromEntries(entries.map(([key], i) => [key, runs[i] as Run])) as Record<K, Run>
 }
 
 const CREDENTIALS = 'user:s3cretpw@127.0.0.1:1/'

@@ -1,11 +1,8 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
 import { DeviceState } from '../../../gateway/src/policy/state.ts'
 import { compileAccessor, isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { M_PER_DEG, RAD, readFix } from '../geo.ts'
 
-/** Mean Earth radius (IUGG), metres. */
-const EARTH_RADIUS_M = 6_371_008.8
-const M_PER_DEG = (Math.PI / 180) * EARTH_RADIUS_M
-const RAD = Math.PI / 180
 const TWO_PI = 2 * Math.PI
 
 interface Cached {
@@ -68,15 +65,10 @@ export default defineOperator({
 
     return (doc, ctx) => {
       if (!isPlainObject(doc)) throw new Error('geo_ind expects a JSON object')
-      const y = lat.get(doc)
-      const x = lon.get(doc)
-      if (y === undefined && x === undefined) return doc
-      if (typeof y !== 'number' || typeof x !== 'number' || !(y >= -90 && y <= 90) || !(x >= -180 && x <= 180)) {
-        // Fail closed: a coordinate we cannot perturb is removed, never forwarded precise.
-        lat.delete(doc)
-        lon.delete(doc)
-        return doc
-      }
+      // Fail closed: a coordinate we cannot perturb is removed, never forwarded precise.
+      const fix = readFix(doc, lat, lon)
+      if (fix === undefined) return doc
+      const { lat: y, lon: x } = fix
       if (cacheMs > 0) {
         const hit = cache.get(ctx.deviceId)
         // Re-serving the same noisy fix while the device stays put means n reports carry one sample, not n

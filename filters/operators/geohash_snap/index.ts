@@ -1,5 +1,6 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
 import { compileAccessor, isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { readFix } from '../geo.ts'
 
 const BASE32 = '0123456789bcdefghjkmnpqrstuvwxyz'
 
@@ -127,20 +128,14 @@ export default defineOperator({
 
     return (doc) => {
       if (!isPlainObject(doc)) throw new Error('geohash_snap expects a JSON object')
-      const y = lat.get(doc)
-      const x = lon.get(doc)
-      if (y === undefined && x === undefined) {
-        // No fix in this message; a geohash the device sent itself must not pass as ours.
+      // Fail closed: a coordinate we cannot snap is removed, never forwarded precise.
+      const fix = readFix(doc, lat, lon)
+      if (fix === undefined) {
+        // No usable fix in this message; a geohash the device sent itself must not pass as ours.
         emit?.delete(doc)
         return doc
       }
-      if (typeof y !== 'number' || typeof x !== 'number' || !(y >= -90 && y <= 90) || !(x >= -180 && x <= 180)) {
-        // Fail closed: a coordinate we cannot snap is removed, never forwarded precise.
-        lat.delete(doc)
-        lon.delete(doc)
-        emit?.delete(doc)
-        return doc
-      }
+      const { lat: y, lon: x } = fix
       const latIndex = Math.min(latCells - 1, Math.floor(((y + 90) / 180) * latCells))
       const lonIndex = Math.min(lonCells - 1, Math.floor(((x + 180) / 360) * lonCells))
       lat.set(doc, -90 + (latIndex + 0.5) * latSize)

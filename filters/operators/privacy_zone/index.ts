@@ -2,11 +2,8 @@ import { SUPPRESS, defineOperator } from '../../../gateway/src/policy/operator.t
 import type { Keyring } from '../../../gateway/src/keys/keyring.ts'
 import type { Domain } from '../../../gateway/src/model.ts'
 import { compileAccessor, isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { EARTH_RADIUS_M, M_PER_DEG, RAD, readFix } from '../geo.ts'
 
-/** Mean Earth radius (IUGG), metres. */
-const EARTH_RADIUS_M = 6_371_008.8
-const RAD = Math.PI / 180
-const M_PER_DEG = RAD * EARTH_RADIUS_M
 /** Absorbs floating-point rounding so that a fix on the edge can never be closer than min_radius_m. */
 const SAFETY_M = 0.01
 
@@ -153,15 +150,10 @@ export default defineOperator({
 
     return (doc) => {
       if (!isPlainObject(doc)) throw new Error('privacy_zone expects a JSON object')
-      const y = lat.get(doc)
-      const x = lon.get(doc)
-      if (y === undefined && x === undefined) return doc
-      if (typeof y !== 'number' || typeof x !== 'number' || !(y >= -90 && y <= 90) || !(x >= -180 && x <= 180)) {
-        // Fail closed: a coordinate we cannot test against the zones is removed.
-        lat.delete(doc)
-        lon.delete(doc)
-        return doc
-      }
+      // Fail closed: a coordinate we cannot test against the zones is removed.
+      const fix = readFix(doc, lat, lon)
+      if (fix === undefined) return doc
+      const { lat: y, lon: x } = fix
       const cosY = Math.cos(y * RAD)
       for (const zone of compiled) {
         // A latitude band test rejects most fixes before any trigonometry.

@@ -50,19 +50,19 @@ export class FileAuditLog implements AuditSink {
       `{"time":"${new Date(nowMs).toISOString()}","stage":"${entry.stage}","category":"${entry.category}",` +
       (entry.domain === undefined ? '' : `"domain":"${entry.domain}",`) +
       `"reason":"${entry.reason}","policy":"${policyVersion}"}\n`
-    if (this.#bytes + line.length > this.#maxBytes) this.#rotate()
-    this.#bytes += line.length
-    this.#stream.write(line)
-  }
-
-  #rotate(): void {
-    const old = this.#stream
-    old.end()
+    // Auditing must never break the pipeline: a failing disk is reported (a metric), not thrown.
     try {
-      renameSync(this.#file, `${this.#file}.1`)
+      if (this.#bytes + line.length > this.#maxBytes) this.#rotate()
+      this.#bytes += line.length
+      this.#stream.write(line)
     } catch (err) {
       this.#onError(err as Error)
     }
+  }
+
+  #rotate(): void {
+    this.#stream.end()
+    renameSync(this.#file, `${this.#file}.1`)
     this.#bytes = 0
     this.#stream = this.#open()
   }

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
 import { VeilError } from '../errors.ts'
@@ -77,21 +78,33 @@ export class DeviceBroker {
       // follows the pipeline, and aedes reads nothing more from that client meanwhile (per-client backpressure).
       authorizePublish(client, packet, callback) {
         const topic = packet.topic
-        if (client !== null && (topic.startsWith(FILTERED_PREFIX) || topic === FILTERED_ROOT || topic.startsWith('$'))) {
+        if (isFilteredOnly(topic) || topic.startsWith('$')) {
           // A device writing into the filtered namespace or $SYS is impersonating Veil: refusing closes its
-          // connection, as [MQTT-3.3.5-2] allows. Honest devices never publish there.
+          // connection, as [MQTT-3.3.5-2] allows. Honest devices never publish there. A will replayed with no
+          // client (aedes' _clearWills) is refused the same way; aedes reports that through 'error', logged below.
           logger.warn({ event: 'publish_refused', reason: 'reserved_topic' }, 'refused a publish to a reserved topic')
           return callback(new Error('reserved topic'))
         }
         // Every publish that reaches this hook is raw (Veil's own go through aedes.publish, which skips it),
         // including wills replayed with a null client: the broker never stores a raw retained copy.
         packet.retain = false
-        if (client === null || topic.startsWith(FILTERED_PREFIX) || topic.startsWith('$')) return callback(null)
-        options.onRawPublish(topic, packet.payload as Buffer).then(
-          () => callback(null),
-          // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
-          () => callback(null),
-        )
+        const run = (): void => {
+          options.onRawPublish(topic, packet.payload as Buffer).then(
+            () => callback(null),
+            // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
+            () => callback(null),
+          )
+        }
+        // aedes checks for a QoS 2 retransmission only after this hook: look first, so a resent message is not
+        // filtered and forwarded twice (and does not count twice in windows and rate limits).
+        if (client !== null && packet.qos === 2 && packet.dup) {
+          persistenceOf(aedes).incomingGetPacket(client, packet).then(
+            () => callback(null),
+            () => run(),
+          )
+          return
+        }
+        run()
       },
       authorizeSubscribe(_client: Client, subscription: Subscription, callback) {
         if (isFilteredOnly(subscription.topic)) return callback(null, subscription)
@@ -103,6 +116,8 @@ export class DeviceBroker {
         return null
       },
     })
+    // aedes reports persistence failures and refused will replays as 'error'; without a listener they would crash.
+    ;(aedes as EventEmitter).on('error', (err: Error) => logger.error({ event: 'broker_error', err: err.message }, 'broker error'))
     aedes.on('client', () => metrics.clientsConnected.inc())
     aedes.on('clientDisconnect', () => metrics.clientsConnected.dec())
     aedes.on('clientError', (_client, err) => logger.debug({ event: 'client_error', err: err.message }, 'client error'))
@@ -148,6 +163,11 @@ export class DeviceBroker {
   get options(): BrokerOptions {
     return this.#options
   }
+}
+
+/** aedes' persistence, which its typings leave as `any`: only the call Veil makes. */
+function persistenceOf(aedes: Aedes): { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> } {
+  return (aedes as unknown as { persistence: { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> } }).persistence
 }
 
 /** aedes' emitPacket stamps a client's publishes with its id; its typings do not declare the field. */

@@ -11,12 +11,14 @@ export function encodeStage(policies: PolicyHolder): Stage {
     name: 'encode',
     run(env, ctx) {
       const prefix = `{"policy":"${policies.current.version}","data":`
+      const binary = env.stream?.decoding === 'binary'
       let kept = 0
       for (const out of env.outputs) {
         let json: string | undefined
         try {
           // Raw bytes never leave as JSON either ({"type":"Buffer","data":[...]} would be the raw payload).
-          json = out.doc instanceof Uint8Array ? undefined : JSON.stringify(out.doc, refuseBytes)
+          // A replacer disables V8's fast stringify (2 µs instead of 1): only binary streams can carry bytes.
+          json = out.doc instanceof Uint8Array ? undefined : binary ? JSON.stringify(out.doc, refuseBytes) : JSON.stringify(out.doc)
         } catch {
           json = undefined
         }

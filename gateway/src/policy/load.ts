@@ -82,7 +82,7 @@ function unknownVariable(value: unknown): string | undefined {
  * list (no privacy zones configured) has nothing to do and is left out.
  */
 function substitute(value: unknown, variables: Readonly<Record<string, unknown>>): unknown {
-  if (typeof value === 'string' && value.startsWith('$') && value.slice(1) in variables) {
+  if (typeof value === 'string' && value.startsWith('$') && Object.hasOwn(variables, value.slice(1))) {
     const bound = variables[value.slice(1)]
     return Array.isArray(bound) && bound.length === 0 ? SKIP : bound
   }
@@ -259,6 +259,10 @@ function compileDocument(
         } catch (err) {
           problems.push({ file, path: opPath, problem: (err as Error).message })
         }
+      }
+      if (binary && operators.length === 0) {
+        problems.push({ file, path: `${at}/operators`, problem: `${key} carries raw bytes and no operator is left to transform them` })
+        continue
       }
       let list = byStream.get(stream)
       if (list === undefined) {

@@ -48,7 +48,7 @@ export class Metrics {
     })
     this.forwarded = new Counter({
       name: 'veil_messages_forwarded_total',
-      help: 'Filtered messages handed to a target: the local filtered namespace or the domain\'s upstream',
+      help: 'Filtered messages delivered: published on the local filtered namespace, or acknowledged (PUBACK) by the domain\'s upstream',
       labelNames: ['category', 'domain', 'target'],
       registers,
     })
