@@ -2,6 +2,8 @@ import { defineProfile } from '../../../gateway/src/profiles/types.ts'
 import map from './map.schema.json' with { type: 'json' }
 
 const text = (max = 64) => ({ type: 'string', maxLength: max }) as const
+/** Valetudo's documented values: a string outside them is invalid, so no free text reaches a `$` allowlist. */
+const oneOf = (...values: string[]) => ({ type: 'string', enum: values }) as const
 
 /** Valetudo robot vacuums with the default `valetudo` prefix; the identifier is the robot's system id. */
 export default defineProfile({
@@ -12,10 +14,10 @@ export default defineProfile({
     map: { topics: ['valetudo/{id}/MapData/map-data'], decoding: 'zlib-json', schema: map },
     segments: { topics: ['valetudo/{id}/MapData/segments'], decoding: 'json', schema: { type: 'object' } },
     battery_level: { topics: ['valetudo/{id}/BatteryStateAttribute/level'], decoding: 'number', schema: { type: 'number', minimum: 0, maximum: 100 } },
-    battery_status: { topics: ['valetudo/{id}/BatteryStateAttribute/status'], decoding: 'text', schema: text() },
-    status: { topics: ['valetudo/{id}/StatusStateAttribute/status'], decoding: 'text', schema: text() },
+    battery_status: { topics: ['valetudo/{id}/BatteryStateAttribute/status'], decoding: 'text', schema: oneOf('none', 'charging', 'discharging', 'charged') },
+    status: { topics: ['valetudo/{id}/StatusStateAttribute/status'], decoding: 'text', schema: oneOf('error', 'docked', 'idle', 'returning', 'cleaning', 'paused', 'manual_control', 'moving') },
     error: { topics: ['valetudo/{id}/StatusStateAttribute/error_description'], decoding: 'text', schema: text(512) },
     wifi: { topics: ['valetudo/{id}/WifiConfigurationCapability/+'], decoding: 'text', schema: text(512) },
-    homie_state: { topics: ['valetudo/{id}/$state'], decoding: 'text', schema: text() },
+    homie_state: { topics: ['valetudo/{id}/$state'], decoding: 'text', schema: oneOf('init', 'ready', 'disconnected', 'sleeping', 'lost', 'alert') },
   },
 })
