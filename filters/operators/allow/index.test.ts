@@ -33,6 +33,13 @@ describe('allow', () => {
     expect(compileAllowlist(['a'])('ON')).toBe(NOTHING)
   })
 
+  it('follows keys with a colon (Shelly gen2 components such as switch:0) like any other key', () => {
+    const project = compileAllowlist(['params.switch:0.aenergy.total'])
+    const frame = { src: 'shellyplusplugs-e86beaeaa000', params: { ts: 1, 'switch:0': { apower: 36.7, aenergy: { total: 499599.717, by_minute: [1, 2, 3] } }, 'switch:1': { aenergy: { total: 5 } } } }
+    expect(project(frame)).toEqual({ params: { 'switch:0': { aenergy: { total: 499599.717 } } } })
+    expect(project({ params: { switch: { 0: { aenergy: { total: 1 } } } } })).toBe(NOTHING)
+  })
+
   it('never follows inherited properties and refuses prototype keys', () => {
     const project = compileAllowlist(['toString', 'a.b'])
     expect(project(JSON.parse('{"a":{"__proto__":{"b":1}}}'))).toBe(NOTHING)

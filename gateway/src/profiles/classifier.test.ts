@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { Classifier } from './classifier.ts'
+import { defineProfile } from './types.ts'
 
 describe('classifier', () => {
   const classifier = new Classifier(builtinProfiles)
@@ -17,6 +18,23 @@ describe('classifier', () => {
     ['owntracks/alice/phone', 'owntracks/location', 'alice/phone'],
     ['owntracks/alice/phone/event', 'owntracks/transition', 'alice/phone'],
     ['devices/gps_tracker/t-1/location', 'canonical/location', 't-1'],
+    ['shellies/shellyplug-s-C38EAB/relay/0', 'shelly_gen1/relay', 'shellyplug-s-C38EAB'],
+    ['shellies/shellyplug-s-C38EAB/relay/0/power', 'shelly_gen1/power', 'shellyplug-s-C38EAB'],
+    ['shellies/shellyplug-s-C38EAB/relay/0/energy', 'shelly_gen1/energy', 'shellyplug-s-C38EAB'],
+    ['shellies/shellyplug-s-C38EAB/online', 'shelly_gen1/online', 'shellyplug-s-C38EAB'],
+    ['shellies/shellyplug-s-C38EAB/announce', 'shelly_gen1/announce', 'shellyplug-s-C38EAB'],
+    ['shellies/announce', 'shelly_gen1/announce', undefined],
+    ['shellies/shellyplug-s-C38EAB/info', 'shelly_gen1/info', 'shellyplug-s-C38EAB'],
+    ['shellyplusplugs-e86beaeaa000/events/rpc', 'shelly_gen2/rpc', 'shellyplusplugs-e86beaeaa000'],
+    ['shellyplusplugs-e86beaeaa000/status/switch:0', 'shelly_gen2/switch', 'shellyplusplugs-e86beaeaa000'],
+    ['shellyplusplugs-e86beaeaa000/online', 'shelly_gen2/online', 'shellyplusplugs-e86beaeaa000'],
+    ['zigbee2mqtt/0x00158d0001db18f9', 'zigbee2mqtt/state', '0x00158d0001db18f9'],
+    ['zigbee2mqtt/livingroom/ac power', 'zigbee2mqtt/state', 'livingroom/ac power'],
+    ['zigbee2mqtt/Plug/availability', 'zigbee2mqtt/availability', 'Plug'],
+    ['zigbee2mqtt/livingroom/ac power/availability', 'zigbee2mqtt/availability', 'livingroom/ac power'],
+    ['zigbee2mqtt/Plug/set', 'zigbee2mqtt/command', 'Plug'],
+    ['zigbee2mqtt/bridge/devices', 'zigbee2mqtt/bridge', 'devices'],
+    ['zigbee2mqtt/bridge/response/device/rename', 'zigbee2mqtt/bridge', 'response'],
   ]
   for (const [topic, key, id] of cases) {
     it(`maps ${topic} to ${key}`, () => {
@@ -30,5 +48,51 @@ describe('classifier', () => {
     for (const topic of ['', 'tele', 'tele/x', 'tele//SENSOR', 'tele/x/SENSOR/extra', 'owntracks/alice', 'devices/toaster/x/energy', 'veil/svc/x', '#']) {
       expect(classifier.classify(topic)).toBeUndefined()
     }
+  })
+
+  it('keeps topics of id-first devices unknown unless they match exactly', () => {
+    const unknown = [
+      // Other levels, lengths or components of a Shelly gen2 prefix.
+      'x/events', 'x/events/rpc/extra', 'x/status/sys', 'x/status/switch:1', 'x/rpc', '/events/rpc', '/online', 'online', 'x/y/online',
+      // A literal root owns its namespace: never a gen2 device called tele, shellies or zigbee2mqtt.
+      'tele/events/rpc', 'tele/online', 'shellies/events/rpc', 'shellies/status/switch:0', 'frigate/online',
+      // Veil's own namespace and the broker's are never a device id.
+      'veil/events/rpc', 'veil/online', '$SYS/online', '$share/events/rpc',
+      // Shelly gen1: other relays and unknown levels; Zigbee2MQTT: names with more than one slash.
+      'shellies/x/relay/1', 'shellies/x/relay/0/command', 'shellies', 'zigbee2mqtt/a/b/c',
+    ]
+    for (const topic of unknown) expect(classifier.classify(topic), topic).toBeUndefined()
+  })
+
+  it('maps every literal-root topic exactly as a classifier without the id-first profiles does', () => {
+    const literalOnly = new Classifier(builtinProfiles.filter((p) => p.name !== 'shelly_gen2'))
+    const topics = [
+      'tele/x/SENSOR', 'tele/x/STATE', 'tele/x/LWT', 'tele/x/INFO2', 'stat/x/POWER1', 'stat/x/RESULT', 'frigate/events', 'frigate/c/person/snapshot',
+      'valetudo/r/MapData/map-data', 'miscale/a/weight', 'owntracks/a/b', 'owntracks/a/b/event', 'devices/smart_plug/p/energy',
+      'shellies/x/online', 'shellies/x/relay/0', 'shellies/events/rpc', 'zigbee2mqtt/events/rpc', 'zigbee2mqtt/online', 'zigbee2mqtt/x/online', 'tele/x/online',
+    ]
+    for (const topic of topics) {
+      const a = classifier.classify(topic)
+      const b = literalOnly.classify(topic)
+      expect([a?.stream.key, a?.deviceId], topic).toEqual([b?.stream.key, b?.deviceId])
+    }
+    expect(classifier.classify('tele/x/SENSOR')?.stream.key).toBe('tasmota/sensor')
+    expect(classifier.classify('zigbee2mqtt/x/online')?.stream.key).toBe('zigbee2mqtt/state')
+  })
+
+  it('refuses id-first routes that fix no level or could match the same topic as another', () => {
+    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    expect(() => new Classifier([plug('a', ['{id}'])])).toThrow(/fixes no other level/)
+    expect(() => new Classifier([plug('a', ['{id}/+'])])).toThrow(/fixes no other level/)
+    expect(() => new Classifier([plug('a', ['{id}/x/+']), plug('b', ['{id}/+/y'])])).toThrow(/can match the same topics as a\/s/)
+    expect(() => new Classifier([plug('a', ['{id}/online']), plug('b', ['{id}/online'])])).toThrow(/can match the same topics/)
+    expect(() => new Classifier([plug('a', ['+/x/{id}'])])).toThrow(/must start with a literal level or \{id\}/)
+    expect(() => new Classifier([plug('a', ['x//{id}'])])).toThrow(/empty or wildcard level/)
+    expect(() => new Classifier([plug('a', ['x/#/{id}'])])).toThrow(/empty or wildcard level/)
+    // Different lengths or different fixed levels do not overlap.
+    const ok = new Classifier([plug('a', ['{id}/x/+']), plug('b', ['{id}/y/+']), plug('c', ['{id}/x'])])
+    expect(ok.classify('d/x/1')?.stream.key).toBe('a/s')
+    expect(ok.classify('d/y/1')?.stream.key).toBe('b/s')
+    expect(ok.classify('d/x')?.stream.key).toBe('c/s')
   })
 })

@@ -32,13 +32,22 @@ interface Route {
   readonly stream: CompiledStream
 }
 
+/** First levels that are never a device id: Veil's own namespace and the broker's (`$SYS`, `$share`). */
+const RESERVED_ROOT = /^(veil|\$.*)$/
+
 /**
- * Maps a raw topic to its profile stream. Routes are grouped by their first level, which every built-in profile
- * fixes (`tele`, `frigate`, `owntracks`, ...), so a message is checked against a handful of routes at most.
+ * Maps a raw topic to its profile stream. Routes are grouped by their first level, which most profiles fix
+ * (`tele`, `frigate`, `owntracks`, ...), so a message is checked against a handful of routes at most.
+ *
+ * Some firmwares put the device id first (Shelly gen2: `<device id>/events/rpc`). Their routes start with `{id}`
+ * and are kept apart, tried only when the first level is no literal root of any profile: a literal root owns its
+ * whole namespace (`tele/events/rpc` stays unknown, never a Shelly named `tele`). Such a route must fix at least one
+ * other level, and no two of them may match the same topic, so the order of profiles cannot change a result.
  */
 export class Classifier {
   readonly streams: readonly CompiledStream[]
   readonly #byRoot = new Map<string, Route[]>()
+  readonly #idRooted: Route[] = []
 
   constructor(profiles: readonly ProfileDefinition[]) {
     const ajv = createPayloadAjv()
@@ -71,8 +80,15 @@ export class Classifier {
   #addRoute(pattern: string, stream: CompiledStream): void {
     const levels: Level[] = pattern.split('/').map((level) => (level === '{id}' ? ID : level === '+' ? ANY : level))
     const root = levels[0]
+    if (levels.some((level) => level === '' || level === '#' || (typeof level === 'string' && level.includes('+')))) {
+      throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} has an empty or wildcard level`)
+    }
+    if (root === ID) {
+      this.#addIdRooted(pattern, levels, stream)
+      return
+    }
     if (typeof root !== 'string') {
-      throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} must start with a literal level`)
+      throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} must start with a literal level or {id}`)
     }
     if (!levels.includes(ID) && stream.deviceIdFrom === undefined) {
       throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} names no device id`)
@@ -85,11 +101,33 @@ export class Classifier {
     routes.push({ levels, stream })
   }
 
+  /** A route whose first level is the device id: it must fix another level and overlap no other such route. */
+  #addIdRooted(pattern: string, levels: readonly Level[], stream: CompiledStream): void {
+    if (!levels.some((level) => typeof level === 'string')) {
+      throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} starts with {id} and fixes no other level`)
+    }
+    for (const other of this.#idRooted) {
+      if (overlaps(levels, other.levels)) {
+        throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} can match the same topics as ${other.stream.key} (${other.levels.map(show).join('/')})`)
+      }
+    }
+    this.#idRooted.push({ levels, stream })
+  }
+
   classify(topic: string): Classification | undefined {
     const levels = topic.split('/')
-    const routes = this.#byRoot.get(levels[0] ?? '')
-    if (routes === undefined) return undefined
-    for (const route of routes) {
+    const root = levels[0] ?? ''
+    const routes = this.#byRoot.get(root)
+    if (routes !== undefined) {
+      for (const route of routes) {
+        const deviceId = matchRoute(route.levels, levels)
+        if (deviceId !== null) return { stream: route.stream, deviceId }
+      }
+      // A literal root owns its namespace: a topic under it that no route of it knows stays unknown.
+      return undefined
+    }
+    if (RESERVED_ROOT.test(root)) return undefined
+    for (const route of this.#idRooted) {
       const deviceId = matchRoute(route.levels, levels)
       if (deviceId !== null) return { stream: route.stream, deviceId }
     }
@@ -118,4 +156,14 @@ function matchRoute(pattern: readonly Level[], levels: readonly string[]): strin
     }
   }
   return id
+}
+
+/** Whether two patterns can match one topic: same length, and no level where both are different literals. */
+function overlaps(a: readonly Level[], b: readonly Level[]): boolean {
+  if (a.length !== b.length) return false
+  return a.every((level, i) => typeof level !== 'string' || typeof b[i] !== 'string' || level === b[i])
+}
+
+function show(level: Level): string {
+  return level === ID ? '{id}' : level === ANY ? '+' : level
 }

@@ -14,7 +14,11 @@ export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'binary'
 export type JsonSchema = Readonly<Record<string, unknown>>
 
 export interface StreamDefinition {
-  /** Topic patterns, `/`-separated: a literal level, `+` (any one level) or `{id}` (a level of the device id). */
+  /**
+   * Topic patterns, `/`-separated: a literal level, `+` (any one level) or `{id}` (a level of the device id). The
+   * first level is a literal, or `{id}` for firmwares whose prefix is the device id (Shelly gen2); such a pattern
+   * must fix another level and may not overlap another id-first pattern (see Classifier).
+   */
   readonly topics: readonly string[]
   readonly decoding: Decoding
   /** Shape of the decoded value; checked before any policy runs. Binary streams have none. */

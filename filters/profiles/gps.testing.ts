@@ -1,0 +1,95 @@
+/**
+ * Test helpers for the GPS tracker profiles (owntracks, gpsd, traccar): the real pipeline on the shipped default
+ * policies, a seeded noise source, and the checks every GPS output must pass. Tests only.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect } from 'vitest'
+import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
+import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
+import { Keyring } from '../../gateway/src/keys/keyring.ts'
+import type { Output } from '../../gateway/src/pipeline/envelope.ts'
+import { Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
+import { loadPolicySet } from '../../gateway/src/policy/load.ts'
+import { Classifier } from '../../gateway/src/profiles/classifier.ts'
+import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
+import { findCanaries } from '../../test/helpers/canary.ts'
+import { tempDir } from '../../test/helpers/gateway.ts'
+import { builtinOperators } from '../operators/index.ts'
+import { geohashCell } from '../operators/geohash_snap/index.ts'
+import { findPii } from '../operators/pii_scan/detect.ts'
+import { seededRandom } from '../operators/testing.ts'
+import { builtinProfiles } from './index.ts'
+
+export const GPS_FIXTURES = join(import.meta.dirname, '../../test/fixtures/gps')
+export const MINUTE = 60_000
+/** The synthetic clock's start: 2026-03-01T06:00:00Z. */
+export const T0 = Date.UTC(2026, 2, 1, 6)
+
+export interface Zone {
+  readonly lat: number
+  readonly lon: number
+}
+
+export interface GpsPipeline {
+  readonly pipeline: Pipeline
+  readonly audit: MemoryAuditLog
+  remove(): void
+}
+
+/** The real pipeline on the shipped policies (filters/policies) with a fixed master key and seeded noise. */
+export function gpsPipeline(options: { zones?: readonly Zone[]; optIn?: readonly string[]; seed?: number } = {}): GpsPipeline {
+  const dir = tempDir('veil-gps-test-')
+  const classifier = new Classifier(builtinProfiles)
+  const keyring = new Keyring(Buffer.alloc(32, 0x47), new Map())
+  const policies = {
+    current: loadPolicySet(DEFAULT_POLICIES, {
+      classifier,
+      operators: builtinOperators,
+      keyring,
+      dataDir: dir.path,
+      optIn: new Set(options.optIn ?? []),
+      variables: { privacy_zones: options.zones ?? [] },
+      random: seededRandom(options.seed ?? 11),
+    }),
+  }
+  const audit = new MemoryAuditLog()
+  const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit })
+  return { pipeline, audit, remove: dir.remove }
+}
+
+export function readJsonLines(file: string): Record<string, unknown>[] {
+  return readFileSync(join(GPS_FIXTURES, file), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+export function dataOf(output: Output): Record<string, unknown> {
+  const envelope = JSON.parse(output.payload.toString('utf8')) as { policy: string; data: Record<string, unknown> }
+  return envelope.data
+}
+
+/** The output's coordinates are exactly the centre of their geohash-6 cell. */
+export function expectCellCentre(lat: unknown, lon: unknown): void {
+  expect(typeof lat).toBe('number')
+  expect(typeof lon).toBe('number')
+  const cell = geohashCell(lat as number, lon as number, 6)
+  expect([lat, lon]).toEqual([cell.lat, cell.lon])
+}
+
+/**
+ * Nothing identifying in any output or audit entry: no secret (device ids, IMEIs, names, passwords) in any
+ * encoding the canary helper knows, no exact input coordinate as printed in the input, no identifier pattern (P2).
+ */
+export function expectNoLeak(outputs: readonly Output[], audit: MemoryAuditLog, secrets: readonly string[], coordinates: readonly number[]): void {
+  const text = outputs.map((o) => `${o.topic}\n${o.payload.toString('utf8')}`).join('\n')
+  expect(findCanaries(text, secrets)).toEqual([])
+  expect(findCanaries(JSON.stringify(audit.entries), secrets)).toEqual([])
+  // Coordinates printed with fewer than 6 characters (0, 51, 52.52) are too short to search for.
+  for (const c of coordinates) if (String(Math.abs(c)).length >= 6) expect(text).not.toContain(String(c))
+  for (const o of outputs) {
+    expect(findPii(o.topic)).toBeUndefined()
+    expect(findPii(o.payload.toString('utf8'))).toBeUndefined()
+  }
+}
