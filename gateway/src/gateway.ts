@@ -94,17 +94,25 @@ export class Gateway {
     let broker: DeviceBroker | undefined
     let http: HttpEndpoint | undefined
     try {
+      // HTTP first: once the device listener is up, the gateway object exists before any I/O callback can run,
+      // so no publish is ever acknowledged before the pipeline can take it.
+      http = await HttpEndpoint.start(config.http.host, config.http.port, metrics, () =>
+        broker === undefined ? { ready: false, checks: { listener: false } } : readiness(broker, bridges),
+      )
       broker = await DeviceBroker.start({
         host: config.listen.host,
         port: config.listen.port,
         flag: '--listen',
         logger,
         metrics,
-        onRawPublish: (topic, payload) => (gateway === undefined ? Promise.resolve() : gateway.#ingest(topic, payload)),
+        onRawPublish: (topic, payload) => {
+          if (gateway !== undefined) return gateway.#ingest(topic, payload)
+          pipeline.recordDrop('ingest', 'unclassified', 'internal_error', undefined, Date.now())
+          return Promise.resolve()
+        },
       })
-      const readyBroker = broker
-      http = await HttpEndpoint.start(config.http.host, config.http.port, metrics, () => readiness(readyBroker, bridges))
     } catch (err) {
+      await http?.close()
       await broker?.close()
       await Promise.all([...bridges.values()].map((b) => b.close()))
       await audit.close()
