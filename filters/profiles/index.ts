@@ -1,8 +1,10 @@
 import type { ProfileDefinition } from '../../gateway/src/profiles/types.ts'
 import canonical from './canonical/index.ts'
+import doubletake from './doubletake/index.ts'
 import frigate from './frigate/index.ts'
 import gpsd from './gpsd/index.ts'
 import miscale from './miscale/index.ts'
+import omgScale from './omg_scale/index.ts'
 import owntracks from './owntracks/index.ts'
 import shellyGen1 from './shelly_gen1/index.ts'
 import shellyGen2 from './shelly_gen2/index.ts'
@@ -18,8 +20,10 @@ export const builtinProfiles: readonly ProfileDefinition[] = [
   shellyGen2,
   zigbee2mqtt,
   frigate,
+  doubletake,
   valetudo,
   miscale,
+  omgScale,
   owntracks,
   gpsd,
   traccar,

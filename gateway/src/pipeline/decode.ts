@@ -1,4 +1,4 @@
-import { inflate } from 'node:zlib'
+import { crc32, inflate, inflateRaw } from 'node:zlib'
 import type { DropReason } from '../model.ts'
 import type { Stage } from './stage.ts'
 
@@ -6,17 +6,73 @@ import type { Stage } from './stage.ts'
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 const NUMBER = /^-?\d+(\.\d+)?$/
 
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+/** More chunks than any Valetudo map-data-hass PNG has (IHDR, a few ancillary, IDAT(s), zTXt, IEND). */
+export const PNG_MAX_CHUNKS = 1024
+/** What zlib says when the first two bytes are no zlib header (raw deflate starts with a block header instead). */
+const ZLIB_HEADER_ERROR = /incorrect header check|unknown compression method|invalid window size/
+const VALETUDO_KEYWORD = Buffer.from('ValetudoMap\0', 'latin1')
+
+/**
+ * The zlib datastream of the PNG's `zTXt` chunk whose keyword is `ValetudoMap` (Valetudo `map-data-hass`), or
+ * undefined when the PNG is malformed: no signature, IHDR not first, a length past the end, more than
+ * PNG_MAX_CHUNKS chunks, no IEND, a bad CRC on the ValetudoMap chunk, a compression method other than 0, no such
+ * chunk or more than one. CRCs of the other chunks (the image itself) are not checked: their bytes are never used.
+ */
+export function pngValetudoZtxt(png: Buffer): Buffer | undefined {
+  if (png.length < PNG_SIGNATURE.length || !png.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE)) return undefined
+  let offset = PNG_SIGNATURE.length
+  let found: Buffer | undefined
+  for (let count = 0; count < PNG_MAX_CHUNKS; count++) {
+    // length (4) + type (4) + data (length) + CRC (4), each bounds-checked against the buffer.
+    if (offset + 8 > png.length) return undefined
+    const length = png.readUInt32BE(offset)
+    if (length > 0x7fffffff || length > png.length - offset - 12) return undefined
+    const type = png.toString('latin1', offset + 4, offset + 8)
+    const data = png.subarray(offset + 8, offset + 8 + length)
+    if (count === 0 && type !== 'IHDR') return undefined
+    if (type === 'IEND') return found
+    if (type === 'zTXt' && data.subarray(0, VALETUDO_KEYWORD.length).equals(VALETUDO_KEYWORD)) {
+      if (found !== undefined) return undefined
+      const crc = png.readUInt32BE(offset + 8 + length)
+      if (crc32(png.subarray(offset + 4, offset + 8 + length)) !== crc) return undefined
+      // Compression method 0 (zlib) is the only one PNG defines.
+      if (data[VALETUDO_KEYWORD.length] !== 0) return undefined
+      found = data.subarray(VALETUDO_KEYWORD.length + 1)
+    }
+    offset += 12 + length
+  }
+  return undefined
+}
+
 /**
  * Bytes to a value, per the stream's decoding. zlib payloads are inflated on libuv's thread pool with an output
  * cap, so a map of several MB does not block the event loop and a zlib bomb stops at the cap.
  */
 export function decodeStage(limits: { decompressedBytes: number }): Stage {
-  const inflateCapped = (payload: Buffer): Promise<Buffer | DropReason> =>
+  const capped = (fn: typeof inflate, payload: Buffer): Promise<Buffer | DropReason | 'header'> =>
     new Promise((resolve) => {
-      inflate(payload, { maxOutputLength: limits.decompressedBytes }, (err, out) => {
+      fn(payload, { maxOutputLength: limits.decompressedBytes }, (err, out) => {
         if (err === null) resolve(out)
-        else resolve((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError ? 'decompressed_too_large' : 'undecodable')
+        else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) resolve('decompressed_too_large')
+        else if (fn === inflate && ZLIB_HEADER_ERROR.test(err.message)) resolve('header')
+        else resolve('undecodable')
       })
+    })
+  /** zlib first (what Valetudo sends); a stream without a valid zlib header is tried as raw deflate, same cap. */
+  const inflateCapped = async (payload: Buffer): Promise<Buffer | DropReason> => {
+    const out = await capped(inflate, payload)
+    return out === 'header' ? ((await capped(inflateRaw, payload)) as Buffer | DropReason) : out
+  }
+  const inflateJson = (payload: Buffer, env: { doc?: unknown }): Promise<DropReason | undefined> =>
+    inflateCapped(payload).then((out) => {
+      if (typeof out === 'string') return out
+      try {
+        env.doc = JSON.parse(utf8.decode(out))
+        return undefined
+      } catch {
+        return 'undecodable'
+      }
     })
 
   return {
@@ -42,15 +98,12 @@ export function decodeStage(limits: { decompressedBytes: number }): Stage {
             env.doc = env.payload
             return undefined
           case 'zlib-json':
-            return inflateCapped(env.payload).then((out) => {
-              if (typeof out === 'string') return out
-              try {
-                env.doc = JSON.parse(utf8.decode(out))
-                return undefined
-              } catch {
-                return 'undecodable'
-              }
-            })
+            return inflateJson(env.payload, env)
+          case 'png-ztxt': {
+            const deflated = pngValetudoZtxt(env.payload)
+            if (deflated === undefined) return 'undecodable'
+            return inflateJson(deflated, env)
+          }
         }
       } catch {
         return 'undecodable'

@@ -12,6 +12,18 @@ describe('classifier', () => {
     ['stat/tasmota_0329F7/POWER1', 'tasmota/power', 'tasmota_0329F7'],
     ['frigate/events', 'frigate/events', undefined],
     ['frigate/front_door/person/snapshot', 'frigate/snapshot', 'front_door'],
+    ['frigate/reviews', 'frigate/reviews', undefined],
+    ['frigate/tracked_object_update', 'frigate/tracked_object_update', undefined],
+    ['frigate/triggers', 'frigate/triggers', undefined],
+    ['frigate/stats', 'frigate/stats', 'frigate'],
+    ['frigate/available', 'frigate/available', 'frigate'],
+    ['frigate/front_door/motion', 'frigate/motion', 'front_door'],
+    ['frigate/front_door/all', 'frigate/all_count', 'front_door'],
+    ['frigate/front_door/person', 'frigate/object_count', 'front_door'],
+    ['frigate/driveway/car', 'frigate/object_count', 'driveway'],
+    ['double-take/matches/david', 'doubletake/matches', undefined],
+    ['double-take/cameras/back-door', 'doubletake/cameras', 'back-door'],
+    ['double-take/cameras/back-door/person', 'doubletake/person', 'back-door'],
     ['valetudo/Robo/MapData/map-data', 'valetudo/map', 'Robo'],
     ['valetudo/Robo/WifiConfigurationCapability/ssid', 'valetudo/wifi', 'Robo'],
     ['miscale/Alice/weight', 'miscale/weight', 'Alice'],
@@ -60,6 +72,8 @@ describe('classifier', () => {
       'veil/events/rpc', 'veil/online', '$SYS/online', '$share/events/rpc',
       // Shelly gen1: other relays and unknown levels; Zigbee2MQTT: names with more than one slash.
       'shellies/x/relay/1', 'shellies/x/relay/0/command', 'shellies', 'zigbee2mqtt/a/b/c',
+      // Frigate and Double Take: other lengths and levels.
+      'frigate/front_door/detect/state', 'frigate/front_door/person/active', 'double-take/matches', 'double-take/errors', 'double-take/matches/a/b',
     ]
     for (const topic of unknown) expect(classifier.classify(topic), topic).toBeUndefined()
   })
@@ -94,5 +108,18 @@ describe('classifier', () => {
     expect(ok.classify('d/x/1')?.stream.key).toBe('a/s')
     expect(ok.classify('d/y/1')?.stream.key).toBe('b/s')
     expect(ok.classify('d/x')?.stream.key).toBe('c/s')
+  })
+
+  it('gives an instance-level stream its fixed device id, and refuses one next to {id} or deviceIdPath', () => {
+    const nvr = (streams: Parameters<typeof defineProfile>[0]['streams']) => defineProfile({ name: 'nvr', category: 'camera', description: 'nvr', streams })
+    const c = new Classifier([nvr({ stats: { topics: ['nvr/stats'], decoding: 'json', fixedDeviceId: 'nvr-1' }, cam: { topics: ['nvr/{id}/x'], decoding: 'text' } })])
+    expect(c.classify('nvr/stats')?.deviceId).toBe('nvr-1')
+    expect(c.classify('nvr/c/x')?.deviceId).toBe('c')
+    expect(c.streams.find((s) => s.name === 'cam')?.fixedDeviceId).toBeUndefined()
+    // Without any source of a device id the route is refused, as before.
+    expect(() => new Classifier([nvr({ stats: { topics: ['nvr/stats'], decoding: 'json' } })])).toThrow(/names no device id/)
+    expect(() => new Classifier([nvr({ s: { topics: ['nvr/{id}/s'], decoding: 'json', fixedDeviceId: 'n' } })])).toThrow(/fixedDeviceId/)
+    expect(() => new Classifier([nvr({ s: { topics: ['nvr/s'], decoding: 'json', deviceIdPath: 'a', fixedDeviceId: 'n' } })])).toThrow(/fixedDeviceId/)
+    expect(() => new Classifier([nvr({ s: { topics: ['nvr/s'], decoding: 'json', fixedDeviceId: ' ' } })])).toThrow(/fixedDeviceId/)
   })
 })

@@ -15,11 +15,13 @@ export interface CompiledStream {
   readonly decoding: Decoding
   readonly validate: ValidateFunction | undefined
   readonly deviceIdFrom: Getter | undefined
+  /** The device id of an instance-level stream (`fixedDeviceId`), used when the topic captures none. */
+  readonly fixedDeviceId: string | undefined
 }
 
 export interface Classification {
   readonly stream: CompiledStream
-  /** Undefined when the device id is in the payload (`deviceIdFrom`). */
+  /** The topic's `{id}` levels, else the stream's `fixedDeviceId`; undefined when the id is in the payload (`deviceIdFrom`). */
   readonly deviceId: string | undefined
 }
 
@@ -61,6 +63,9 @@ export class Classifier {
         } catch (err) {
           throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: bad schema: ${(err as Error).message}`)
         }
+        if (def.fixedDeviceId !== undefined && (def.fixedDeviceId.trim() === '' || def.deviceIdPath !== undefined || def.topics.some((t) => t.split('/').includes('{id}')))) {
+          throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: fixedDeviceId must be non-empty and cannot be combined with {id} or deviceIdPath`)
+        }
         const stream: CompiledStream = {
           key,
           profile: profile.name,
@@ -69,6 +74,7 @@ export class Classifier {
           decoding: def.decoding,
           validate,
           deviceIdFrom: def.deviceIdPath === undefined ? undefined : compileGetter(def.deviceIdPath),
+          fixedDeviceId: def.fixedDeviceId,
         }
         streams.push(stream)
         for (const pattern of def.topics) this.#addRoute(pattern, stream)
@@ -90,7 +96,7 @@ export class Classifier {
     if (typeof root !== 'string') {
       throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} must start with a literal level or {id}`)
     }
-    if (!levels.includes(ID) && stream.deviceIdFrom === undefined) {
+    if (!levels.includes(ID) && stream.deviceIdFrom === undefined && stream.fixedDeviceId === undefined) {
       throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} names no device id`)
     }
     let routes = this.#byRoot.get(root)
@@ -121,7 +127,7 @@ export class Classifier {
     if (routes !== undefined) {
       for (const route of routes) {
         const deviceId = matchRoute(route.levels, levels)
-        if (deviceId !== null) return { stream: route.stream, deviceId }
+        if (deviceId !== null) return { stream: route.stream, deviceId: deviceId ?? route.stream.fixedDeviceId }
       }
       // A literal root owns its namespace: a topic under it that no route of it knows stays unknown.
       return undefined

@@ -5,10 +5,14 @@ import type { Category } from '../model.ts'
  * - `json`: UTF-8 JSON (invalid UTF-8 is rejected, not replaced);
  * - `text`: a UTF-8 string such as `Online` or `ON`;
  * - `number`: a decimal number sent as text (`85`, `21.5`);
- * - `zlib-json`: zlib-deflated UTF-8 JSON (Valetudo map-data), inflated with a size cap;
+ * - `zlib-json`: zlib-deflated UTF-8 JSON (Valetudo map-data), inflated with a size cap; a stream without a zlib
+ *   header is inflated as raw deflate (same cap);
+ * - `png-ztxt`: a PNG whose `zTXt` chunk with keyword `ValetudoMap` holds zlib-deflated UTF-8 JSON (Valetudo
+ *   map-data-hass); the chunks are walked with bounds checks, that chunk's CRC is verified, the JSON inflated as
+ *   for `zlib-json`; the image itself is ignored;
  * - `binary`: opaque bytes (JPEG snapshots): no allowlist can pass them, only an operator that transforms them.
  */
-export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'binary'
+export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'png-ztxt' | 'binary'
 
 /** A JSON Schema object; kept as plain data so profiles can ship it as a .json file beside their code. */
 export type JsonSchema = Readonly<Record<string, unknown>>
@@ -28,6 +32,12 @@ export interface StreamDefinition {
    * `after.camera`): a dotted path into the validated value.
    */
   readonly deviceIdPath?: string
+  /**
+   * The device id of an instance-level stream whose topic and payload name no device (Frigate's `frigate/stats`
+   * and `frigate/available`: the NVR itself, not a camera). Like any device id it leaves only as a pseudonym.
+   * Every broker client publishing such a topic shares this one id. Not allowed with `{id}` or `deviceIdPath`.
+   */
+  readonly fixedDeviceId?: string
 }
 
 export interface ProfileDefinition {
