@@ -1,9 +1,8 @@
-import { defineOperator, SUPPRESS } from '../../../gateway/src/policy/operator.ts'
+import { defineOperator } from '../../../gateway/src/policy/operator.ts'
+import { compileJsonGate } from '../json-gate.ts'
 import { isPlainObject } from '../../../gateway/src/profiles/path.ts'
 import { hasImageMagic, MAGIC_BYTES } from './magic.ts'
 
-/** Deeper than any device payload; a deeper document is refused rather than walked. */
-const MAX_DEPTH = 64
 /** base64 of MAGIC_BYTES bytes. The smallest valid GIF is 60 base64 characters, so shorter text is no image. */
 const B64_HEAD = 24
 const HEX_HEAD = MAGIC_BYTES * 2
@@ -88,7 +87,6 @@ function isMediaByteArray(items: readonly unknown[]): boolean {
   return hasImageMagic(head)
 }
 
-const REMOVE: unique symbol = Symbol('image_gate.remove')
 
 /**
  * Blocks image and video content (privacy.md §1 `image_gate`, §2.3): snapshots, thumbnails, face crops and
@@ -108,53 +106,14 @@ export default defineOperator({
     const action = (isPlainObject(config) ? config.action : undefined) ?? 'drop_message'
     if (action !== 'drop_message' && action !== 'drop_field') throw new Error(`action must be drop_message or drop_field, not ${String(action)}`)
 
-    const isMediaValue = (value: unknown): boolean | undefined => {
-      if (typeof value === 'string') return isMediaString(value)
-      if (typeof value === 'number' || typeof value === 'boolean' || value === null) return false
-      // Raw bytes are never forwarded, known type or not.
-      if (value instanceof Uint8Array) return true
-      return undefined
-    }
-
-    const strip = (value: unknown, depth: number): unknown => {
-      const media = isMediaValue(value)
-      if (media !== undefined) return media ? REMOVE : value
-      if (depth > MAX_DEPTH) throw new Error('image_gate: document nested too deeply')
-      if (Array.isArray(value)) {
-        if (isMediaByteArray(value)) return REMOVE
-        let kept = 0
-        for (let i = 0; i < value.length; i++) {
-          const item: unknown = value[i]
-          if (strip(item, depth + 1) !== REMOVE) value[kept++] = item
-        }
-        value.length = kept
-        return value
-      }
-      if (isPlainObject(value)) {
-        for (const key in value) if (strip(value[key], depth + 1) === REMOVE) delete value[key]
-        return value
-      }
-      throw new Error('image_gate: the document is not JSON data')
-    }
-
-    const contains = (value: unknown, depth: number): boolean => {
-      const media = isMediaValue(value)
-      if (media !== undefined) return media
-      if (depth > MAX_DEPTH) throw new Error('image_gate: document nested too deeply')
-      if (Array.isArray(value)) {
-        if (isMediaByteArray(value)) return true
-        for (const item of value) if (contains(item, depth + 1)) return true
-        return false
-      }
-      if (isPlainObject(value)) {
-        for (const key in value) if (contains(value[key], depth + 1)) return true
-        return false
-      }
-      throw new Error('image_gate: the document is not JSON data')
-    }
-
-    if (action === 'drop_message') return (doc) => (contains(doc, 0) ? SUPPRESS : doc)
-    // An image that is the whole payload has no field to drop.
-    return (doc) => (strip(doc, 0) === REMOVE ? SUPPRESS : doc)
+    return compileJsonGate(
+      'image_gate',
+      {
+        // Raw bytes are never forwarded, known type or not.
+        leaf: (value) => (typeof value === 'string' ? isMediaString(value) : value instanceof Uint8Array),
+        array: isMediaByteArray,
+      },
+      action,
+    )
   },
 })

@@ -1,9 +1,8 @@
-import { defineOperator, SUPPRESS } from '../../../gateway/src/policy/operator.ts'
+import { defineOperator } from '../../../gateway/src/policy/operator.ts'
+import { compileJsonGate } from '../json-gate.ts'
 import { isPlainObject } from '../../../gateway/src/profiles/path.ts'
 import { compileScanner, DETECTORS, type Detector, type Scanner } from './detect.ts'
 
-/** Deeper than any device payload; a deeper document is an attack on the stack and is refused. */
-const MAX_DEPTH = 64
 /** Numbers below this have at most 7 digits: too short for a phone, MAC, IMEI or address. */
 const SMALL_NUMBER = 1e7
 
@@ -26,7 +25,6 @@ function readSettings(config: unknown): Settings {
   return { action, detectors: detectors as Detector[] }
 }
 
-const REMOVE: unique symbol = Symbol('pii_scan.remove')
 
 /**
  * Last line of defence after the allowlist (privacy.md P2): scans every string, every long number and every key
@@ -53,52 +51,19 @@ export default defineOperator({
     const scanKey: Scanner | undefined = keyDetectors.length === 0 ? undefined : compileScanner(keyDetectors)
     const scanNumber = (n: number): boolean => (n >= SMALL_NUMBER || n <= -SMALL_NUMBER) && scan(String(n)) !== undefined
 
-    /** Removes what matches, in place; REMOVE when the value itself must go. */
-    const strip = (value: unknown, depth: number): unknown => {
-      if (typeof value === 'string') return scan(value) === undefined ? value : REMOVE
-      if (typeof value === 'number') return scanNumber(value) ? REMOVE : value
-      if (value === null || typeof value === 'boolean') return value
-      if (depth > MAX_DEPTH) throw new Error('pii_scan: document nested too deeply')
-      if (Array.isArray(value)) {
-        let kept = 0
-        for (let i = 0; i < value.length; i++) {
-          const item: unknown = value[i]
-          if (strip(item, depth + 1) !== REMOVE) value[kept++] = item
-        }
-        value.length = kept
-        return value
-      }
-      if (isPlainObject(value)) {
-        for (const key in value) {
-          if ((scanKey !== undefined && scanKey(key) !== undefined) || strip(value[key], depth + 1) === REMOVE) delete value[key]
-        }
-        return value
-      }
-      // Binary or anything JSON cannot hold: it cannot be scanned, so it cannot pass.
-      throw new Error('pii_scan: the document is not JSON data')
-    }
-
-    /** True when anything in the value matches; leaves the value untouched. */
-    const contains = (value: unknown, depth: number): boolean => {
-      if (typeof value === 'string') return scan(value) !== undefined
-      if (typeof value === 'number') return scanNumber(value)
-      if (value === null || typeof value === 'boolean') return false
-      if (depth > MAX_DEPTH) throw new Error('pii_scan: document nested too deeply')
-      if (Array.isArray(value)) {
-        for (const item of value) if (contains(item, depth + 1)) return true
-        return false
-      }
-      if (isPlainObject(value)) {
-        for (const key in value) {
-          if ((scanKey !== undefined && scanKey(key) !== undefined) || contains(value[key], depth + 1)) return true
-        }
-        return false
-      }
-      throw new Error('pii_scan: the document is not JSON data')
-    }
-
-    if (action === 'drop_message') return (doc) => (contains(doc, 0) ? SUPPRESS : doc)
-    // A scalar payload that matches has no field to drop: the whole message goes.
-    return (doc) => (strip(doc, 0) === REMOVE ? SUPPRESS : doc)
+    return compileJsonGate(
+      'pii_scan',
+      {
+        leaf: (value) => {
+          if (typeof value === 'string') return scan(value) !== undefined
+          if (typeof value === 'number') return scanNumber(value)
+          // Binary cannot be scanned, so it cannot pass.
+          if (value instanceof Uint8Array) throw new Error('pii_scan: the document is not JSON data')
+          return false
+        },
+        key: scanKey === undefined ? undefined : (key) => scanKey(key) !== undefined,
+      },
+      action,
+    )
   },
 })
