@@ -32,6 +32,8 @@ export type DropReason = (typeof DROP_REASONS)[number]
 /** Label used before classification has named a category. */
 export const UNCLASSIFIED = 'unclassified'
 export type CategoryLabel = Category | typeof UNCLASSIFIED
+/** Every category label, `unclassified` first: metric handles are indexed by position in this list. */
+export const CATEGORY_LABELS: readonly CategoryLabel[] = [UNCLASSIFIED, ...CATEGORIES]
 
 export function isCategory(value: string): value is Category {
   return (CATEGORIES as readonly string[]).includes(value)

@@ -1,6 +1,6 @@
 import type { AuditSink } from '../audit/audit.ts'
 import type { Keyring } from '../keys/keyring.ts'
-import { CATEGORIES, UNCLASSIFIED, type CategoryLabel, type Domain, type DropReason, type StageName } from '../model.ts'
+import { CATEGORY_LABELS as LABELS, type CategoryLabel, type Domain, type DropReason, type StageName } from '../model.ts'
 import type { Classifier } from '../profiles/classifier.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { classifyStage } from './classify.ts'
@@ -31,7 +31,6 @@ export interface PipelineOptions {
 }
 
 type Handle = { inc(value?: number): void }
-const LABELS: readonly CategoryLabel[] = [UNCLASSIFIED, ...CATEGORIES]
 const FAN_OUT: ReadonlySet<StageName> = new Set(['filter', 'encode', 'route'])
 
 /**
@@ -41,6 +40,7 @@ const FAN_OUT: ReadonlySet<StageName> = new Set(['filter', 'encode', 'route'])
  */
 export class Pipeline {
   readonly #stages: readonly Stage[]
+  readonly #fanOut: readonly boolean[]
   readonly #in: readonly (readonly Handle[])[]
   readonly #out: readonly (readonly Handle[])[]
   readonly #metrics: Metrics
@@ -61,6 +61,7 @@ export class Pipeline {
       encodeStage(options.policies),
       routeStage(options.keyring),
     ]
+    this.#fanOut = this.#stages.map((s) => FAN_OUT.has(s.name))
     // Label handles bound once: the hot path indexes arrays instead of building label strings.
     this.#in = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageIn.labels(s.name, c)))
     this.#out = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageOut.labels(s.name, c)))
@@ -82,15 +83,22 @@ export class Pipeline {
       },
     }
     let dropped: PipelineResult['dropped']
+    // Only classify changes the category: look its label index up again only then.
+    let category = env.category
+    let c = LABELS.indexOf(category)
     for (let i = 0; i < this.#stages.length; i++) {
       const stage = this.#stages[i] as Stage
-      this.#in[i]?.[LABELS.indexOf(env.category)]?.inc()
+      this.#in[i]?.[c]?.inc()
       let reason: DropReason | undefined
       try {
         const r = stage.run(env, ctx)
         reason = r instanceof Promise ? await r : r
       } catch {
         reason = 'internal_error'
+      }
+      if (env.category !== category) {
+        category = env.category
+        c = LABELS.indexOf(category)
       }
       if (reason !== undefined) {
         dropped = { stage: stage.name, reason }
@@ -99,10 +107,10 @@ export class Pipeline {
         break
       }
       // Every domain's copy dropped at a fan-out stage: each was counted and audited already.
-      if (FAN_OUT.has(stage.name) && env.outputs.length === 0) break
-      this.#out[i]?.[LABELS.indexOf(env.category)]?.inc()
+      if (this.#fanOut[i] === true && env.outputs.length === 0) break
+      this.#out[i]?.[c]?.inc()
     }
-    this.#duration[LABELS.indexOf(env.category)]?.observe((performance.now() - started) / 1000)
+    this.#duration[c]?.observe((performance.now() - started) / 1000)
     return { outputs: env.outputs, dropped, domainDrops, category: env.category, stream: env.stream?.name }
   }
 

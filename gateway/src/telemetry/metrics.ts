@@ -1,11 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { CategoryLabel, Domain, DropReason, StageName } from '../model.ts'
+import { CATEGORY_LABELS, DOMAINS, DROP_REASONS, STAGES, type CategoryLabel, type Domain, type DropReason, type StageName } from '../model.ts'
 
 type CounterHandle = { inc(value?: number): void }
 
 /**
- * Veil's metric families. Label handles are bound once per label combination and cached: the label sets are
- * closed vocabularies (see model.ts), so the caches are bounded and the hot path only calls `inc()`.
+ * Veil's metric families. Label handles are bound once per label combination and cached by position: the label
+ * sets are closed vocabularies (see model.ts), so the caches are bounded and the hot path only calls `inc()`.
  */
 export class Metrics {
   readonly registry: Registry
@@ -22,7 +22,8 @@ export class Metrics {
   readonly policyReloads: Counter<'result'>
   readonly auditWriteErrors: Counter
 
-  readonly #handles = new Map<string, CounterHandle>()
+  readonly #dropped: CounterHandle[] = []
+  readonly #forwarded: CounterHandle[] = []
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry()
@@ -101,29 +102,15 @@ export class Metrics {
     })
   }
 
-  #handle(key: string, bind: () => CounterHandle): CounterHandle {
-    let handle = this.#handles.get(key)
-    if (handle === undefined) {
-      handle = bind()
-      this.#handles.set(key, handle)
-    }
-    return handle
-  }
-
-  stageInHandle(stage: StageName, category: CategoryLabel): CounterHandle {
-    return this.#handle(`in|${stage}|${category}`, () => this.stageIn.labels(stage, category))
-  }
-
-  stageOutHandle(stage: StageName, category: CategoryLabel): CounterHandle {
-    return this.#handle(`out|${stage}|${category}`, () => this.stageOut.labels(stage, category))
-  }
-
+  /** Bound on first use, then found by position in the closed label lists: no key string per call. */
   droppedHandle(stage: StageName, category: CategoryLabel, reason: DropReason): CounterHandle {
-    return this.#handle(`drop|${stage}|${category}|${reason}`, () => this.dropped.labels(stage, category, reason))
+    const i = (STAGES.indexOf(stage) * CATEGORY_LABELS.length + CATEGORY_LABELS.indexOf(category)) * DROP_REASONS.length + DROP_REASONS.indexOf(reason)
+    return (this.#dropped[i] ??= this.dropped.labels(stage, category, reason))
   }
 
   forwardedHandle(category: CategoryLabel, domain: Domain, target: 'local' | 'upstream'): CounterHandle {
-    return this.#handle(`fwd|${category}|${domain}|${target}`, () => this.forwarded.labels(category, domain, target))
+    const i = (CATEGORY_LABELS.indexOf(category) * DOMAINS.length + DOMAINS.indexOf(domain)) * 2 + (target === 'local' ? 0 : 1)
+    return (this.#forwarded[i] ??= this.forwarded.labels(category, domain, target))
   }
 
   setPolicyVersion(version: string): void {
