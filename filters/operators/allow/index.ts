@@ -1,12 +1,10 @@
-import { isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { FORBIDDEN_KEYS, isPlainObject } from '../../../gateway/src/profiles/path.ts'
 
 /** What a projection returns when nothing of its input is kept. */
 export const NOTHING: unique symbol = Symbol('veil.nothing')
 export type Nothing = typeof NOTHING
 export type Projection = (value: unknown) => unknown
 
-/** Keys that would reach an object's prototype if copied naively; no policy may name them. */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
 
 interface Node {
   leaf: boolean

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Ajv } from 'ajv'
-import { parseDocument } from 'yaml'
 import configSchema from '../../../schemas/gateway.config.schema.json' with { type: 'json' }
 import type { UpstreamConfig } from '../forward/bridge.ts'
-import { VeilError } from '../errors.ts'
+import { VeilError, formatProblems } from '../errors.ts'
+import { describeAjvError, parseYaml } from './yaml.ts'
 import { DOMAINS, isDomain, type Domain } from '../model.ts'
 import { DEFAULT_LIMITS, type Limits } from '../pipeline/pipeline.ts'
 
@@ -121,19 +121,12 @@ function readConfigFile(path: string): ConfigFile {
   } catch (err) {
     throw new VeilError('VEIL_ERR_CONFIG', `${path}: cannot read the configuration file: ${(err as Error).message}`)
   }
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-  const first = document.errors[0]
-  if (first !== undefined) {
-    const at = first.linePos?.[0]
-    throw new VeilError('VEIL_ERR_CONFIG', `${path}: ${at ? `line ${at.line}, column ${at.col}: ` : ''}${firstLine(first.message)}`)
-  }
-  const value: unknown = document.toJS() ?? {}
+  const { value: parsed, problems } = parseYaml(path, text)
+  if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.slice(0, 1)))
+  const value: unknown = parsed ?? {}
   if (!validateFile(value)) {
-    const lines = (validateFile.errors ?? []).map((e) => {
-      const problem = e.keyword === 'additionalProperties' ? `unknown property ${String(e.params.additionalProperty)}` : e.message
-      return `${path}: ${e.instancePath || '/'}: ${problem}`
-    })
-    throw new VeilError('VEIL_ERR_CONFIG', lines.join('\n'))
+    const schemaProblems = (validateFile.errors ?? []).map((e) => ({ file: path, path: e.instancePath, problem: describeAjvError(e) }))
+    throw new VeilError('VEIL_ERR_CONFIG', formatProblems(schemaProblems))
   }
   return value
 }
@@ -172,7 +165,3 @@ export function redactUrl(text: string): string {
   return text.replace(/\/\/[^/]*@/, '//***@')
 }
 
-/** yaml's pretty errors append the position and a code excerpt; the position is reported separately. */
-function firstLine(message: string): string {
-  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '')
-}

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import { parseDocument } from 'yaml'
+import { Ajv, type ValidateFunction } from 'ajv'
+import { describeAjvError, parseYaml } from '../config/yaml.ts'
 import policySchema from '../../../schemas/policy.schema.json' with { type: 'json' }
 import { compileAllowlist, NOTHING, type Projection } from '../../../filters/operators/allow/index.ts'
 import { VeilError, formatProblems, type FileProblem } from '../errors.ts'
@@ -148,8 +148,10 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
     const file = join(dir, name)
     const text = readFileSync(file, 'utf8')
     hash.update(name).update('\u0000').update(text).update('\u0000')
-    const doc = parseYaml(file, text, problems)
-    if (doc === undefined) continue
+    const parsed = parseYaml(file, text)
+    problems.push(...parsed.problems)
+    const doc = parsed.value
+    if (parsed.problems.length > 0) continue
     if (!validatePolicyDocument(doc)) {
       for (const e of validatePolicyDocument.errors ?? []) problems.push({ file, path: e.instancePath, problem: describeAjvError(e) })
       continue
@@ -165,25 +167,6 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
 
   if (problems.length > 0) throw new VeilError('VEIL_ERR_POLICY', formatProblems(problems))
   return { version: hash.digest('hex').slice(0, 16), dir, files: names, byStream, documents }
-}
-
-function parseYaml(file: string, text: string, problems: FileProblem[]): unknown {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-  if (document.errors.length > 0) {
-    for (const e of document.errors) {
-      const at = e.linePos?.[0]
-      problems.push({ file, path: at ? `line ${at.line}, column ${at.col}` : '', problem: firstLine(e.message) })
-    }
-    return undefined
-  }
-  return document.toJS()
-}
-
-function describeAjvError(e: ErrorObject): string {
-  if (e.keyword === 'additionalProperties') return `unknown property ${String(e.params.additionalProperty)}`
-  if (e.keyword === 'propertyNames') return `property name ${String(e.params.propertyName)} is not allowed`
-  if (e.keyword === 'enum') return `${e.message}: ${(e.params.allowedValues as unknown[]).join(', ')}`
-  return e.message ?? e.keyword
 }
 
 const pointer = (...parts: string[]): string => '/' + parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')
@@ -274,7 +257,3 @@ function compileDocument(
   }
 }
 
-/** yaml's pretty errors append the position and a code excerpt; the position is reported separately. */
-function firstLine(message: string): string {
-  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '')
-}

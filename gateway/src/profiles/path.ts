@@ -17,7 +17,8 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value)
 }
 
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
+/** Keys that would reach an object's prototype if followed or copied naively; no path may name them. */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
 
 export function compileGetter(path: string): Getter {
   return compileAccessor(path).get
@@ -25,7 +26,7 @@ export function compileGetter(path: string): Getter {
 
 export function compileAccessor(path: string): Accessor {
   const keys = path.split('.')
-  for (const key of keys) if (FORBIDDEN.has(key) || key === '') throw new Error(`path ${path}: the key "${key}" is not allowed`)
+  for (const key of keys) if (FORBIDDEN_KEYS.has(key) || key === '') throw new Error(`path ${path}: the key "${key}" is not allowed`)
   const last = keys[keys.length - 1] as string
   const parents = keys.slice(0, -1)
   const parentOf = (doc: unknown): Record<string, unknown> | undefined => {
