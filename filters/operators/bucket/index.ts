@@ -1,6 +1,6 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { floorToStep, parseStep } from '../round/decimal.ts'
-import { compileFieldMap, REMOVE, settings } from '../round/fields.ts'
+import { floorToStep, parseStep } from '../decimal.ts'
+import { compileFieldMap, REMOVE, settings } from '../fields.ts'
 
 const pathSchema = { type: 'string', minLength: 1, maxLength: 200 } as const
 

@@ -1,8 +1,8 @@
 import { defineOperator, SUPPRESS } from '../../../gateway/src/policy/operator.ts'
 import { DeviceState } from '../../../gateway/src/policy/state.ts'
 import { compileAccessor } from '../../../gateway/src/profiles/path.ts'
-import { parseStep, roundToStep } from '../round/decimal.ts'
-import { settings } from '../round/fields.ts'
+import { parseStep, roundToStep } from '../decimal.ts'
+import { settings } from '../fields.ts'
 
 const UNITS = { kWh: 1000, Wh: 1, Wmin: 1 / 60 } as const
 type Unit = keyof typeof UNITS

@@ -1,7 +1,7 @@
 import { defineOperator, SUPPRESS } from '../../../gateway/src/policy/operator.ts'
 import { DeviceState } from '../../../gateway/src/policy/state.ts'
 import { compileAccessor } from '../../../gateway/src/profiles/path.ts'
-import { settings } from '../round/fields.ts'
+import { settings } from '../fields.ts'
 
 /** A longer string is not a state (`ON`, `off`, `toggle`) but text: it is left out of the report. */
 const MAX_LAST_LENGTH = 32

@@ -1,5 +1,5 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../round/fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 
 /** Longer values are not ids but text, which has no place in a pseudonymised field. */
 const MAX_ID_LENGTH = 256

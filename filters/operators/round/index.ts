@@ -1,6 +1,6 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { parseStep, roundToStep } from './decimal.ts'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from './fields.ts'
+import { parseStep, roundToStep } from '../decimal.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 
 /**
  * Rounds numbers to a step (`top_score` to 0.1, weight to 0.1 kg). Decimal-safe: the output of step 0.1 always

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { REMOVE } from '../round/fields.ts'
+import { REMOVE } from '../fields.ts'
 import { compileEnv, opContext } from '../testing.ts'
 import timeFloor, { createFloor } from './index.ts'
 

@@ -1,5 +1,5 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../round/fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 
 const FORMATS = ['auto', 'epoch_s', 'epoch_ms', 'iso'] as const
 type Format = (typeof FORMATS)[number]

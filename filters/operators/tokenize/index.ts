@@ -1,5 +1,5 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../round/fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 import { canonicalValue, vaultFor } from './vault.ts'
 
 export { detokenize, eraseFromVault, forgetVaults, vaultFile } from './vault.ts'

@@ -49,9 +49,10 @@ describe('truncate_ip', () => {
     expect(run(['ips'], { ips: ['10.0.0.5', 'fe80::1', 'x'] })).toEqual({ ips: ['10.0.0.0', 'fe80::'] })
     expect(run(['ips'], { ips: 'junk,more junk' })).toEqual({})
     expect(run(['$'], 'junk')).toBe(SUPPRESS)
-    // `[]` paths map elements (dropping what is not an address) and nested objects; a non-array is removed.
+    // `[]` paths map elements (dropping what is not an address) and nested objects; a non-array is removed, and so
+    // is an element where the path expects an object (it cannot be processed, so it cannot pass).
     expect(run(['list[]'], { list: ['1.2.3.4', 5, 'x'] })).toEqual({ list: ['1.2.3.0'] })
-    expect(run(['hosts[].ip'], { hosts: [{ ip: '1.2.3.4' }, { ip: 7 }, 'x'] })).toEqual({ hosts: [{ ip: '1.2.3.0' }, {}, 'x'] })
+    expect(run(['hosts[].ip'], { hosts: [{ ip: '1.2.3.4' }, { ip: 7 }, 'x'] })).toEqual({ hosts: [{ ip: '1.2.3.0' }, {}] })
     expect(run(['list[]'], { list: '1.2.3.4' })).toEqual({})
   })
 

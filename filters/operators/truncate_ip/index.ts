@@ -1,5 +1,5 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../round/fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 
 /**
  * Truncates IP addresses to the network: IPv4 to /24 (last octet 0), IPv6 to /48 (the interface id, often derived

@@ -8,9 +8,9 @@
  * A value the transform rejects (REMOVE) is deleted, never passed through; an array element it rejects is dropped.
  * A rejected `$` document suppresses the message, since nothing of it is left to send.
  */
-import { compileAccessor, isPlainObject } from '../../../gateway/src/profiles/path.ts'
-import { SUPPRESS } from '../../../gateway/src/policy/operator.ts'
-import type { OperatorContext, OperatorFn } from '../../../gateway/src/policy/operator.ts'
+import { compileAccessor, isPlainObject } from '../../gateway/src/profiles/path.ts'
+import { SUPPRESS } from '../../gateway/src/policy/operator.ts'
+import type { OperatorContext, OperatorFn } from '../../gateway/src/policy/operator.ts'
 
 export const REMOVE: unique symbol = Symbol('veil.remove')
 export type Remove = typeof REMOVE
@@ -33,32 +33,28 @@ function compileMapper(path: string, fn: ValueFn): Mapper {
   }
   const head = compileAccessor(path.slice(0, cut))
   const rest = path.slice(cut + 2)
-  if (rest === '') {
-    return (container, ctx) => {
-      const list = head.get(container)
-      if (list === undefined) return
-      if (!Array.isArray(list)) {
-        head.delete(container)
-        return
-      }
-      let kept = 0
-      for (let i = 0; i < list.length; i++) {
-        const out = fn(list[i], ctx)
-        if (out !== REMOVE) list[kept++] = out
-      }
-      list.length = kept
-    }
-  }
-  if (!rest.startsWith('.')) throw new Error(`path ${path}: "[]" must end a segment`)
-  const inner = compileMapper(rest.slice(1), fn)
+  if (rest !== '' && !rest.startsWith('.')) throw new Error(`path ${path}: "[]" must end a segment`)
+  const inner = rest === '' ? undefined : compileMapper(rest.slice(1), fn)
   return (container, ctx) => {
     const list = head.get(container)
     if (list === undefined) return
+    // Something other than a list where the path expects one cannot be processed: it goes (fail closed).
     if (!Array.isArray(list)) {
       head.delete(container)
       return
     }
-    for (const element of list) if (isPlainObject(element)) inner(element, ctx)
+    let kept = 0
+    for (let i = 0; i < list.length; i++) {
+      const element: unknown = list[i]
+      if (inner === undefined) {
+        const out = fn(element, ctx)
+        if (out !== REMOVE) list[kept++] = out
+      } else if (isPlainObject(element)) {
+        inner(element, ctx)
+        list[kept++] = element
+      }
+    }
+    list.length = kept
   }
 }
 
