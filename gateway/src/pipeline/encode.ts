@@ -7,10 +7,16 @@ import type { Stage } from './stage.ts'
  * (aedes 1.x) speaks MQTT 3.1.1, which has no user properties.
  */
 export function encodeStage(policies: PolicyHolder): Stage {
+  // The stamp changes only with the policy set: build it once per version, not per message.
+  let version = ''
+  let prefix = ''
   return {
     name: 'encode',
     run(env, ctx) {
-      const prefix = `{"policy":"${policies.current.version}","data":`
+      if (policies.current.version !== version) {
+        version = policies.current.version
+        prefix = `{"policy":"${version}","data":`
+      }
       const binary = env.stream?.decoding === 'binary'
       let kept = 0
       for (const out of env.outputs) {
