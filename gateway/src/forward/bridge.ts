@@ -29,7 +29,8 @@ export class UpstreamBridge {
   readonly domain: Domain
   readonly config: UpstreamConfig
   readonly #client: MqttClient
-  readonly #metrics: Metrics
+  readonly #pendingGauge: { set(value: number): void }
+  readonly #pendingBytesGauge: { set(value: number): void }
   #pending = 0
   #pendingBytes = 0
   #connected = false
@@ -39,7 +40,9 @@ export class UpstreamBridge {
   constructor(domain: Domain, config: UpstreamConfig, metrics: Metrics, logger: Logger) {
     this.domain = domain
     this.config = config
-    this.#metrics = metrics
+    // Bound once: every enqueue and every PUBACK updates them.
+    this.#pendingGauge = metrics.upstreamPending.labels(domain)
+    this.#pendingBytesGauge = metrics.upstreamPendingBytes.labels(domain)
     const options: IClientOptions = {
       protocolVersion: config.protocolVersion,
       clientId: `veil-${domain}-${randomBytes(4).toString('hex')}`,
@@ -99,8 +102,8 @@ export class UpstreamBridge {
   }
 
   #updateGauges(): void {
-    this.#metrics.upstreamPending.labels(this.domain).set(this.#pending)
-    this.#metrics.upstreamPendingBytes.labels(this.domain).set(this.#pendingBytes)
+    this.#pendingGauge.set(this.#pending)
+    this.#pendingBytesGauge.set(this.#pendingBytes)
   }
 
   /** Resolves once every pending message was acknowledged, or after `timeoutMs`. */
