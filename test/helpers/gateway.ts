@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aedes, type AedesPublishPacket } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
-import { resolveConfig, type GatewayConfig } from '../../gateway/src/config/config.ts'
+import { resolveConfig, upstreamConfig, type GatewayConfig } from '../../gateway/src/config/config.ts'
 import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
 import type { Domain } from '../../gateway/src/model.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
@@ -60,7 +60,7 @@ export async function startGateway(
   for (const [domain, url] of Object.entries(options.upstreams ?? {}) as [Domain, string][]) {
     domains.set(domain, {
       epochSeconds: 0,
-      upstream: { url, protocolVersion: options.protocolVersion ?? 4, topicPrefix: '', required: true, maxPending: 10_000, maxPendingBytes: 64 << 20 },
+      upstream: upstreamConfig(url, { protocolVersion: options.protocolVersion ?? 4 }),
     })
   }
   const config: GatewayConfig = { ...base, domains }

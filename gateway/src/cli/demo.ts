@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
 import { profiles, runSimulators } from '../../../simulators/index.ts'
-import { resolveConfig, type GatewayConfig } from '../config/config.ts'
+import { resolveConfig, upstreamConfig, type GatewayConfig } from '../config/config.ts'
 import { Gateway } from '../gateway.ts'
 import { listen } from '../ingest/broker.ts'
 import { createLogger } from '../telemetry/log.ts'
@@ -96,7 +96,8 @@ function withUpstream(config: GatewayConfig, url: string): GatewayConfig['domain
   for (const [domain, c] of domains) {
     domains.set(domain, {
       ...c,
-      upstream: { url, protocolVersion: 4, topicPrefix: '', required: true, maxPending: 10_000, maxPendingBytes: 64 * 1024 * 1024 },
+      // The embedded cloud is aedes 1.x, which speaks MQTT 3.1.1 only.
+      upstream: upstreamConfig(url, { protocolVersion: 4 }),
     })
   }
   return domains

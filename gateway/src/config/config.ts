@@ -59,6 +59,11 @@ export interface ConfigOverrides {
 }
 
 const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, maxPending: 10_000, maxPendingBytes: 64 * 1024 * 1024 } as const
+
+/** An upstream with the defaults of the configuration file, for code that builds one (the demo, tests). */
+export function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
+  return { ...DEFAULT_UPSTREAM, ...overrides, url }
+}
 const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(configSchema)
 const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
