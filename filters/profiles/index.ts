@@ -6,6 +6,7 @@ import gpsd from './gpsd/index.ts'
 import miscale from './miscale/index.ts'
 import omgScale from './omg_scale/index.ts'
 import owntracks from './owntracks/index.ts'
+import sparkplug, { sparkplugProfiles, type SparkplugProfileOptions } from './sparkplug/index.ts'
 import shellyGen1 from './shelly_gen1/index.ts'
 import shellyGen2 from './shelly_gen2/index.ts'
 import tasmota from './tasmota/index.ts'
@@ -28,4 +29,10 @@ export const builtinProfiles: readonly ProfileDefinition[] = [
   gpsd,
   traccar,
   ...canonical,
+  ...sparkplug,
 ]
+
+/** The built-in profiles with Sparkplug B's categories as configured (`sparkplug.category`, `sparkplug.groups`). */
+export function withSparkplug(profiles: readonly ProfileDefinition[], options: SparkplugProfileOptions): readonly ProfileDefinition[] {
+  return [...profiles.filter((p) => p.name !== 'sparkplug'), ...sparkplugProfiles(options)]
+}

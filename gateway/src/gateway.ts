@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { builtinOperators } from '../../filters/operators/index.ts'
-import { builtinProfiles } from '../../filters/profiles/index.ts'
+import { builtinProfiles, withSparkplug } from '../../filters/profiles/index.ts'
 import { FileAuditLog, type AuditSink } from './audit/audit.ts'
 import type { GatewayConfig } from './config/config.ts'
 import { UpstreamBridge } from './forward/bridge.ts'
@@ -74,7 +74,7 @@ export class Gateway {
   }
 
   static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
-    const classifier = new Classifier(parts.profiles ?? builtinProfiles)
+    const classifier = new Classifier(parts.profiles ?? withSparkplug(builtinProfiles, config.sparkplug))
     const operators = parts.operators ?? builtinOperators
     const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
     const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
@@ -83,7 +83,7 @@ export class Gateway {
     const metrics = parts.metrics ?? new Metrics()
     metrics.setPolicyVersion(policies.current.version)
     const audit = parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() })
-    const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: config.limits })
+    const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: config.limits, encodings: config.encoding, sparkplug: config.sparkplug })
 
     const bridges = new Map<Domain, UpstreamBridge>()
     for (const [domain, domainConfig] of config.domains) {
@@ -143,7 +143,7 @@ export class Gateway {
           if (err === undefined) this.metrics.forwardedHandle(category, out.domain, 'upstream').inc()
           else this.pipeline.recordDrop('forward', category, 'upstream_error', out.domain, Date.now())
         }
-        if (bridge.enqueue(out.topic, out.payload, category, version, settled) !== 'queued') {
+        if (bridge.enqueue(out.topic, out.payload, category, version, settled, out.contentType) !== 'queued') {
           this.pipeline.recordDrop('forward', category, 'queue_full', out.domain, Date.now())
         }
       }

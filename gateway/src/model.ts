@@ -11,13 +11,19 @@ export type Domain = (typeof DOMAINS)[number]
 export const STAGES = ['ingest', 'classify', 'decode', 'validate', 'filter', 'encode', 'route', 'forward'] as const
 export type StageName = (typeof STAGES)[number]
 
-/** Why a message (or one recipient's copy of it) was not forwarded. */
+/**
+ * Why a message (or one recipient's copy of it) was not forwarded. `no_birth`: Sparkplug data, or a death, for an
+ * edge node or device whose birth Veil has not seen (or has forgotten); `stale_death`: a Sparkplug NDEATH whose
+ * bdSeq is not the current session's (a Will left over from an earlier connection).
+ */
 export const DROP_REASONS = [
   'unknown_topic',
   'payload_too_large',
   'undecodable',
   'decompressed_too_large',
   'invalid',
+  'no_birth',
+  'stale_death',
   'no_policy',
   'empty_after_filter',
   'operator_error',

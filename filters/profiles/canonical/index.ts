@@ -42,4 +42,28 @@ const canonical: readonly ProfileDefinition[] = [
     streams: { location: { topics: ['devices/gps_tracker/{id}/location'], decoding: 'json', schema: location } },
   }),
 ]
-export default canonical
+
+/**
+ * The same streams in protobuf (schemas/proto/canonical.proto) on `devices/<category>/<deviceId>/<stream>/pb`: a
+ * separate topic rather than a content-type marker, since devices speaking MQTT 3.1.1 (and Veil's listener) have
+ * no content type. Decoded to the JSON shape and checked by the same JSON Schema, they share the JSON stream's
+ * policy key (`canonical/<stream>`), its per-device operator state and its output topic: a recipient cannot tell
+ * which encoding the device used.
+ */
+const protobufStreams: readonly (readonly [ProfileDefinition['category'], string, string, Record<string, unknown>])[] = [
+  ['smart_plug', 'energy', 'veil.canonical.v1.SmartPlugEnergy', energy],
+  ['camera', 'event', 'veil.canonical.v1.CameraEvent', event],
+  ['robot_vacuum', 'status', 'veil.canonical.v1.RobotVacuumStatus', status],
+  ['body_scale', 'measurement', 'veil.canonical.v1.BodyScaleMeasurement', measurement],
+  ['gps_tracker', 'location', 'veil.canonical.v1.GpsTrackerLocation', location],
+]
+const canonicalProtobuf: readonly ProfileDefinition[] = protobufStreams.map(([category, stream, messageType, schema]) =>
+  defineProfile({
+    name: 'canonical',
+    category,
+    description: `Canonical ${category} in protobuf (devices/${category}/<id>/${stream}/pb, ${messageType})`,
+    streams: { [stream]: { topics: [`devices/${category}/{id}/${stream}/pb`], decoding: 'protobuf', messageType, schema } },
+  }),
+)
+
+export default [...canonical, ...canonicalProtobuf]

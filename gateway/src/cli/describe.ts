@@ -12,7 +12,8 @@ export function describePolicies(set: PolicySet, classifier: Classifier, optIn: 
   const lines: string[] = [`Policies in ${set.dir}: ${set.files.length} files, version ${set.version}`, '']
   for (const [category, doc] of set.documents) {
     lines.push(`${category}${doc.description ? `: ${doc.description}` : ''}`)
-    const streams = classifier.streamsOf(category)
+    // Streams sharing a policy key (canonical JSON and protobuf, Sparkplug's message types) are described once.
+    const streams = [...new Map(classifier.streamsOf(category).map((s) => [s.key, s])).values()]
     for (const domain of DOMAINS) {
       const section = doc.domains[domain]
       if (section === undefined) {
@@ -25,10 +26,10 @@ export function describePolicies(set: PolicySet, classifier: Classifier, optIn: 
         if (policy === undefined) continue
         const known = knownFields(stream.profile, stream.category, stream.name)
         lines.push(`    ${stream.key}`)
-        describeVariant(lines, '      ', policy.allow, policy.operators, known)
+        describeVariant(lines, '      ', policy.allow, policy.operators, known, policy.metrics)
         for (const [name, variant] of Object.entries(policy.opt_in ?? {})) {
           lines.push(`      opt-in ${name} (${optIn.has(name) ? 'ON' : 'off'}):`)
-          describeVariant(lines, '        ', variant.allow, variant.operators, known)
+          describeVariant(lines, '        ', variant.allow, variant.operators, known, variant.metrics)
         }
       }
       const silent = streams.filter((s) => section.streams[s.key] === undefined).map((s) => s.key)
@@ -39,7 +40,29 @@ export function describePolicies(set: PolicySet, classifier: Classifier, optIn: 
   return `${lines.join('\n')}\n`
 }
 
-function describeVariant(lines: string[], indent: string, allow: readonly string[], operators: readonly Record<string, unknown>[] | undefined, known: readonly string[]): void {
+function describeVariant(
+  lines: string[],
+  indent: string,
+  allow: readonly string[],
+  operators: readonly Record<string, unknown>[] | undefined,
+  known: readonly string[],
+  metrics?: { allow: readonly string[]; operators?: readonly Record<string, unknown>[] },
+): void {
+  if (metrics !== undefined) {
+    lines.push(`${indent}kept:        type${allow.length > 0 ? `, ${allow.join(', ')}` : ''}`)
+    lines.push(`${indent}metrics:     ${metrics.allow.length > 0 ? metrics.allow.join(', ') : 'none'}; string values through pii_scan`)
+    for (const op of metrics.operators ?? []) {
+      const { metric, ...rest } = op
+      const [name, settings] = Object.entries(rest)[0] ?? ['?', {}]
+      lines.push(`${indent}transformed: ${String(metric)}: ${name} ${JSON.stringify(settings)}`)
+    }
+    for (const op of operators ?? []) {
+      const [name, settings] = Object.entries(op)[0] ?? ['?', {}]
+      lines.push(`${indent}transformed: ${name} ${JSON.stringify(settings)}`)
+    }
+    lines.push(`${indent}dropped:     every metric not named, metric properties and metadata, DataSet, Bytes, File and Template values`)
+    return
+  }
   if (allow.length === 0 && (operators ?? []).length === 0) {
     lines.push(`${indent}nothing (empty allowlist)`)
     return

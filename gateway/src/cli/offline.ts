@@ -1,5 +1,5 @@
 import { builtinOperators } from '../../../filters/operators/index.ts'
-import { builtinProfiles } from '../../../filters/profiles/index.ts'
+import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
 import { MemoryAuditLog } from '../audit/audit.ts'
 import type { GatewayConfig } from '../config/config.ts'
 import { Keyring, loadOrCreateMasterKey, type DomainKeyPolicy } from '../keys/keyring.ts'
@@ -15,11 +15,11 @@ import { Metrics } from '../telemetry/metrics.ts'
  * keys as `veil start`, so what these commands print is what the gateway would forward.
  */
 export function offlinePipeline(config: GatewayConfig): Pipeline {
-  const classifier = new Classifier(builtinProfiles)
+  const classifier = new Classifier(withSparkplug(builtinProfiles, config.sparkplug))
   const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
   const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
   const policies = { current: loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }) }
-  return new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: config.limits })
+  return new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: config.limits, encodings: config.encoding, sparkplug: config.sparkplug })
 }
 
 /** One forwarded message as `veil filter` and `veil replay` print it. */

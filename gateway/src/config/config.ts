@@ -8,6 +8,13 @@ import { VeilError, formatProblems } from '../errors.ts'
 import { describeAjvError, parseYaml } from './yaml.ts'
 import { DOMAINS, isDomain, type Domain } from '../model.ts'
 import { DEFAULT_LIMITS, type Limits } from '../pipeline/pipeline.ts'
+import type { OutputEncoding } from '../pipeline/encode.ts'
+import { DEFAULT_SPARKPLUG_CATEGORY, type SparkplugProfileOptions } from '../../../filters/profiles/sparkplug/index.ts'
+import { DEFAULT_SPARKPLUG_LIMITS, type SparkplugLimits } from '../../../filters/profiles/sparkplug/state.ts'
+import type { Category } from '../model.ts'
+
+/** Sparkplug B: which category its groups belong to, and the bounds of the edge node state. */
+export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DEFAULT_POLICIES = join(PACKAGE_ROOT, 'filters/policies')
@@ -32,6 +39,9 @@ export interface GatewayConfig {
   readonly optIn: ReadonlySet<string>
   /** Configuration values policies may name (`$privacy_zones`). */
   readonly variables: Readonly<Record<string, unknown>>
+  /** Domains that receive protobuf; the others JSON. */
+  readonly encoding: ReadonlyMap<Domain, OutputEncoding>
+  readonly sparkplug: SparkplugConfig
 }
 
 /** The configuration file's shape (schemas/gateway.config.schema.json). */
@@ -45,6 +55,8 @@ interface ConfigFile {
   optIn?: Record<string, boolean>
   privacyZones?: { lat: number; lon: number; name?: string }[]
   domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
+  encoding?: Partial<Record<Domain, OutputEncoding>>
+  sparkplug?: Partial<SparkplugLimits> & { category?: Category; groups?: Record<string, Category> }
 }
 
 /** Settings given on the command line or in VEIL_* variables; each overrides the file. */
@@ -116,6 +128,8 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     domains,
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
     variables: { privacy_zones: file.privacyZones ?? [] },
+    encoding: new Map(Object.entries(file.encoding ?? {}) as [Domain, OutputEncoding][]),
+    sparkplug: { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug },
   }
 }
 

@@ -79,8 +79,11 @@ export class UpstreamBridge {
     return this.#pending
   }
 
-  /** Hands a filtered message to the upstream; `onSettled` runs after the PUBACK (or a final failure). */
-  enqueue(topic: string, payload: Buffer, category: Category, policyVersion: string, onSettled?: (err?: Error) => void): EnqueueResult {
+  /**
+   * Hands a filtered message to the upstream; `onSettled` runs after the PUBACK (or a final failure). `contentType`
+   * is the MQTT 5 content type of the payload (protobuf for domains configured so).
+   */
+  enqueue(topic: string, payload: Buffer, category: Category, policyVersion: string, onSettled?: (err?: Error) => void, contentType = 'application/json'): EnqueueResult {
     if (this.#pending >= this.config.maxPending || this.#pendingBytes + payload.length > this.config.maxPendingBytes) {
       return 'queue_full'
     }
@@ -89,7 +92,7 @@ export class UpstreamBridge {
     this.#updateGauges()
     const options: IClientPublishOptions = { qos: 1, retain: false }
     if (this.config.protocolVersion === 5) {
-      options.properties = { contentType: 'application/json', userProperties: { 'veil-policy': policyVersion, 'veil-category': category } }
+      options.properties = { contentType, userProperties: { 'veil-policy': policyVersion, 'veil-category': category } }
     }
     this.#client.publish(`${this.config.topicPrefix}${topic}`, payload, options, (err) => {
       this.#pending--

@@ -1,5 +1,10 @@
 import { crc32, inflate, inflateRaw } from 'node:zlib'
 import type { DropReason } from '../model.ts'
+import { ProtoDrop } from '../profiles/proto.ts'
+import { decodePayload } from '../../../filters/profiles/sparkplug/codec.ts'
+import { parseSparkplugTopic } from '../../../filters/profiles/sparkplug/index.ts'
+import { MESSAGE_TYPES, type MessageType } from '../../../filters/profiles/sparkplug/codec.ts'
+import { SparkplugState } from '../../../filters/profiles/sparkplug/state.ts'
 import type { Stage } from './stage.ts'
 
 /** `fatal` makes invalid UTF-8 an error instead of U+FFFD, so malformed text is dropped rather than rewritten. */
@@ -49,7 +54,7 @@ export function pngValetudoZtxt(png: Buffer): Buffer | undefined {
  * Bytes to a value, per the stream's decoding. zlib payloads are inflated on libuv's thread pool with an output
  * cap, so a map of several MB does not block the event loop and a zlib bomb stops at the cap.
  */
-export function decodeStage(limits: { decompressedBytes: number }): Stage {
+export function decodeStage(limits: { decompressedBytes: number }, sparkplug: SparkplugState = new SparkplugState()): Stage {
   const capped = (fn: typeof inflate, payload: Buffer): Promise<Buffer | DropReason | 'header'> =>
     new Promise((resolve) => {
       fn(payload, { maxOutputLength: limits.decompressedBytes }, (err, out) => {
@@ -103,6 +108,25 @@ export function decodeStage(limits: { decompressedBytes: number }): Stage {
             const deflated = pngValetudoZtxt(env.payload)
             if (deflated === undefined) return 'undecodable'
             return inflateJson(deflated, env)
+          }
+          case 'protobuf': {
+            const doc = stream.decodeProtobuf?.(env.payload)
+            if (doc === undefined) return 'internal_error'
+            if (doc instanceof ProtoDrop) return doc.reason
+            env.doc = doc
+            return undefined
+          }
+          case 'sparkplug': {
+            const address = parseSparkplugTopic(env.topic)
+            if (address === undefined || !(MESSAGE_TYPES as readonly string[]).includes(address.type)) return 'internal_error'
+            const payload = decodePayload(env.payload)
+            if (typeof payload === 'string') return payload
+            const outcome = sparkplug.apply({ ...address, type: address.type as MessageType }, payload)
+            if (typeof outcome === 'string') return outcome
+            env.doc = outcome
+            // The group and edge node (and device) name the device wherever the classifier found its id.
+            env.deviceId = address.device === undefined ? `${address.group}/${address.node}` : `${address.group}/${address.node}/${address.device}`
+            return undefined
           }
         }
       } catch {

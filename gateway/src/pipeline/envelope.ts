@@ -7,6 +7,8 @@ export interface Output {
   doc: unknown
   payload: Buffer
   topic: string
+  /** MQTT 5 content type of the payload (set by encode), for bridges that speak MQTT 5. */
+  contentType: string
 }
 
 /** A message on its way through the pipeline. Stages fill it in; nothing in it is ever logged. */

@@ -5,7 +5,8 @@ import type { Classifier } from '../profiles/classifier.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { classifyStage } from './classify.ts'
 import { decodeStage } from './decode.ts'
-import { encodeStage } from './encode.ts'
+import { encodeStage, type OutputEncoding } from './encode.ts'
+import { DEFAULT_SPARKPLUG_LIMITS, SPARKPLUG_EVENTS, SparkplugState, type SparkplugLimits } from '../../../filters/profiles/sparkplug/state.ts'
 import { newEnvelope, type DomainDrop, type Envelope, type PipelineResult } from './envelope.ts'
 import { filterStage, type PolicyHolder } from './filter.ts'
 import { routeStage } from './route.ts'
@@ -28,6 +29,10 @@ export interface PipelineOptions {
   readonly metrics: Metrics
   readonly audit: AuditSink
   readonly limits?: Limits
+  /** Recipient domains that receive protobuf instead of JSON (configuration key `encoding`). */
+  readonly encodings?: ReadonlyMap<Domain, OutputEncoding>
+  /** Bounds of the Sparkplug B edge node state (configuration key `sparkplug`). */
+  readonly sparkplug?: SparkplugLimits
 }
 
 type Handle = { inc(value?: number): void }
@@ -39,6 +44,8 @@ const FAN_OUT: ReadonlySet<StageName> = new Set(['filter', 'encode', 'route'])
  * drop (`internal_error`), never a forward. Forwarding (local broker, upstream bridges) is the caller's step.
  */
 export class Pipeline {
+  /** Edge nodes' and devices' births, for Sparkplug B aliases (see filters/profiles/sparkplug/state.ts). */
+  readonly sparkplug: SparkplugState
   readonly #stages: readonly Stage[]
   readonly #fanOut: readonly boolean[]
   readonly #in: readonly (readonly Handle[])[]
@@ -53,12 +60,14 @@ export class Pipeline {
     this.#metrics = options.metrics
     this.#audit = options.audit
     this.#policies = options.policies
+    const sparkplugEvents = SPARKPLUG_EVENTS.map((e) => options.metrics.sparkplugEvents.labels(e))
+    this.sparkplug = new SparkplugState(options.sparkplug ?? DEFAULT_SPARKPLUG_LIMITS, (event) => sparkplugEvents[SPARKPLUG_EVENTS.indexOf(event)]?.inc())
     this.#stages = [
       classifyStage(options.classifier, limits),
-      decodeStage(limits),
+      decodeStage(limits, this.sparkplug),
       validateStage(),
       filterStage(options.policies, options.keyring),
-      encodeStage(options.policies),
+      encodeStage(options.policies, options.encodings),
       routeStage(options.keyring),
     ]
     this.#fanOut = this.#stages.map((s) => FAN_OUT.has(s.name))

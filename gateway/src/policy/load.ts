@@ -10,6 +10,7 @@ import { DOMAINS, isCategory, type Category, type Domain } from '../model.ts'
 import type { Classifier, CompiledStream } from '../profiles/classifier.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import type { CompileEnv, OperatorDefinition, OperatorFn } from './operator.ts'
+import { compileEnvelope, compileMetricsStep, compileNameMatcher, metricOperatorSettings, type CompiledMetricOperator, type MetricsPolicyDocument } from '../../../filters/profiles/sparkplug/policy.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
 export interface StreamPolicy {
@@ -38,14 +39,19 @@ export interface PolicyDocument {
 export interface StreamPolicyDocument {
   allow: string[]
   operators?: Record<string, unknown>[]
+  /** Sparkplug B streams only: the metrics kept, by name, and operators on their values. */
+  metrics?: MetricsPolicyDocument
   /** Replaces allow and operators when the named opt-in switch is on. */
-  opt_in?: Record<string, { allow: string[]; operators?: Record<string, unknown>[] }>
+  opt_in?: Record<string, { allow: string[]; operators?: Record<string, unknown>[]; metrics?: MetricsPolicyDocument }>
 }
 
 /** The stream policy in force: the first opt-in variant whose switch is on, else the default. */
-export function effectiveStreamPolicy(doc: StreamPolicyDocument, optIn: ReadonlySet<string>): { allow: string[]; operators?: Record<string, unknown>[]; variant: string | undefined } {
+export function effectiveStreamPolicy(
+  doc: StreamPolicyDocument,
+  optIn: ReadonlySet<string>,
+): { allow: string[]; operators?: Record<string, unknown>[]; metrics?: MetricsPolicyDocument; variant: string | undefined } {
   for (const [name, variant] of Object.entries(doc.opt_in ?? {})) if (optIn.has(name)) return { ...variant, variant: name }
-  return { allow: doc.allow, operators: doc.operators, variant: undefined }
+  return { allow: doc.allow, operators: doc.operators, metrics: doc.metrics, variant: undefined }
 }
 
 export { NOTHING }
@@ -181,7 +187,9 @@ function compileDocument(
   problems: FileProblem[],
 ): void {
   if (!isCategory(doc.category)) return
-  const streams = new Map(options.classifier.streamsOf(doc.category).map((s) => [s.key, s]))
+  // Several streams may share a policy key (Sparkplug's NBIRTH, NDATA and NDEATH are all sparkplug/node).
+  const streams = new Map<string, CompiledStream[]>()
+  for (const s of options.classifier.streamsOf(doc.category)) streams.set(s.key, [...(streams.get(s.key) ?? []), s])
   const optIn = options.optIn ?? new Set<string>()
   const random = options.random ?? secureRandom
   for (const domain of DOMAINS) {
@@ -191,42 +199,48 @@ function compileDocument(
       const streamPolicy = effectiveStreamPolicy(streamDocument, optIn)
       const base = pointer('domains', domain, 'streams', key)
       const at = streamPolicy.variant === undefined ? base : `${base}/opt_in/${streamPolicy.variant}`
-      const stream = streams.get(key)
-      if (stream === undefined) {
+      const shared = streams.get(key)
+      const stream = shared?.[0]
+      if (shared === undefined || stream === undefined) {
         problems.push({ file, path: at, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
         continue
       }
       const binary = stream.decoding === 'binary'
+      const sparkplug = stream.decoding === 'sparkplug'
+      if (!sparkplug && streamPolicy.metrics !== undefined) {
+        problems.push({ file, path: `${at}/metrics`, problem: `${key} is no Sparkplug B stream; metrics applies to sparkplug/node and sparkplug/device only` })
+        continue
+      }
       if (binary && streamPolicy.allow.length > 0) {
         problems.push({ file, path: `${at}/allow`, problem: `${key} carries raw bytes; an allowlist cannot forward them: leave allow empty and name an operator (image_gate)` })
         continue
       }
       // An empty allowlist with no operator forwards nothing: the domain simply has no policy for the stream.
-      if (streamPolicy.allow.length === 0 && (streamPolicy.operators ?? []).length === 0) continue
+      if (streamPolicy.allow.length === 0 && (streamPolicy.operators ?? []).length === 0 && (streamPolicy.metrics?.allow ?? []).length === 0) continue
       let allow: Projection
       try {
         // Binary payloads go to the operators as they are; encode refuses any bytes that come out (fail closed).
-        allow = binary ? (value) => value : compileAllowlist(streamPolicy.allow)
+        allow = binary ? (value) => value : sparkplug ? compileEnvelope(streamPolicy.allow) : compileAllowlist(streamPolicy.allow)
       } catch (err) {
         problems.push({ file, path: `${at}/allow`, problem: (err as Error).message })
         continue
       }
-      const operators: { name: string; run: OperatorFn }[] = []
-      for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
-        const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]
-        const opPath = `${at}/operators/${index}/${name}`
-        const config = substitute(rawConfig, { ...DEFAULT_VARIABLES, ...options.variables })
-        const unknown = unknownVariable(config)
+      const env: CompileEnv = { category: doc.category, domain, streamKey: key, keyring: options.keyring, random, dataDir: options.dataDir }
+      /** One operator item compiled, or undefined (its problem recorded, or an operator with nothing to do). */
+      const compileItem = (name: string, rawConfig: unknown, opPath: string, adapt?: (config: unknown, definition: OperatorDefinition) => unknown): OperatorFn | undefined => {
+        const substituted = substitute(rawConfig, { ...DEFAULT_VARIABLES, ...options.variables })
+        const unknown = unknownVariable(substituted)
         if (unknown !== undefined) {
           problems.push({ file, path: opPath, problem: `unknown variable ${unknown}; known: ${Object.keys(DEFAULT_VARIABLES).map((v) => `$${v}`).join(', ')}` })
-          continue
+          return undefined
         }
-        if (config === SKIP) continue
+        if (substituted === SKIP) return undefined
         const definition = operatorsByName.get(name)
         if (definition === undefined) {
           problems.push({ file, path: opPath, problem: `unknown operator ${name}; known: ${[...operatorsByName.keys()].join(', ') || 'none'}` })
-          continue
+          return undefined
         }
+        const config = adapt === undefined ? substituted : adapt(substituted, definition)
         let validate = operatorValidators.get(name)
         if (validate === undefined) {
           validate = policyAjv.compile(definition.configSchema)
@@ -234,25 +248,53 @@ function compileDocument(
         }
         if (!validate(config ?? {})) {
           for (const e of validate.errors ?? []) problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
-          continue
+          return undefined
         }
         try {
-          const env: CompileEnv = { category: doc.category, domain, streamKey: key, keyring: options.keyring, random, dataDir: options.dataDir }
-          operators.push({ name, run: definition.compile(config ?? {}, env) })
+          return definition.compile(config ?? {}, env)
         } catch (err) {
           problems.push({ file, path: opPath, problem: (err as Error).message })
+          return undefined
         }
+      }
+      const operators: { name: string; run: OperatorFn }[] = []
+      if (sparkplug) {
+        // Always first and always present: without metrics.allow no metric passes (fail closed).
+        const metricOperators: CompiledMetricOperator[] = []
+        for (const [index, item] of (streamPolicy.metrics?.operators ?? []).entries()) {
+          const { metric, ...rest } = item as { metric?: unknown } & Record<string, unknown>
+          const entries = Object.entries(rest)
+          const opPath = `${at}/metrics/operators/${index}`
+          if (typeof metric !== 'string' || metric === '' || entries.length !== 1) {
+            problems.push({ file, path: opPath, problem: 'each item is { metric: <name or prefix*>, <operator>: <settings> }' })
+            continue
+          }
+          const [name, rawConfig] = entries[0] as [string, unknown]
+          const adapt = (config: unknown, definition: OperatorDefinition): unknown =>
+            metricOperatorSettings(config, ((definition.configSchema as { properties?: Record<string, unknown> }).properties ?? {}))
+          const run = compileItem(name, rawConfig, `${opPath}/${name}`, adapt)
+          if (run !== undefined) metricOperators.push({ matches: compileNameMatcher([metric]), run })
+        }
+        operators.push({ name: 'metrics', run: compileMetricsStep(streamPolicy.metrics?.allow ?? [], metricOperators, streamPolicy.allow.includes('timestamp')) })
+      }
+      for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
+        const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]
+        const run = compileItem(name, rawConfig, `${at}/operators/${index}/${name}`)
+        if (run !== undefined) operators.push({ name, run })
       }
       if (binary && operators.length === 0) {
         problems.push({ file, path: `${at}/operators`, problem: `${key} carries raw bytes and no operator is left to transform them` })
         continue
       }
-      let list = byStream.get(stream)
-      if (list === undefined) {
-        list = []
-        byStream.set(stream, list)
+      const policy: StreamPolicy = { domain, allow, operators }
+      for (const s of shared) {
+        let list = byStream.get(s)
+        if (list === undefined) {
+          list = []
+          byStream.set(s, list)
+        }
+        list.push(policy)
       }
-      list.push({ domain, allow, operators })
     }
   }
 }

@@ -3,11 +3,12 @@ import { VeilError } from '../errors.ts'
 import type { Category } from '../model.ts'
 import { createPayloadAjv } from './ajv.ts'
 import { compileGetter, type Getter } from './path.ts'
+import { compileProtoDecoder } from './proto.ts'
 import type { Decoding, ProfileDefinition } from './types.ts'
 
 /** A profile's stream with everything the pipeline needs, built once at load. */
 export interface CompiledStream {
-  /** `<profile>/<stream>`: the key policies use. */
+  /** `<profile>/<stream>`: the key policies use (several streams may share one: see `policyStream`). */
   readonly key: string
   readonly profile: string
   readonly name: string
@@ -17,6 +18,8 @@ export interface CompiledStream {
   readonly deviceIdFrom: Getter | undefined
   /** The device id of an instance-level stream (`fixedDeviceId`), used when the topic captures none. */
   readonly fixedDeviceId: string | undefined
+  /** `protobuf` streams: bytes to a plain object, or a ProtoDrop naming why not (see proto.ts). */
+  readonly decodeProtobuf: ((bytes: Uint8Array) => unknown) | undefined
 }
 
 export interface Classification {
@@ -56,7 +59,7 @@ export class Classifier {
     const streams: CompiledStream[] = []
     for (const profile of profiles) {
       for (const [name, def] of Object.entries(profile.streams)) {
-        const key = `${profile.name}/${name}`
+        const key = `${profile.name}/${def.policyStream ?? name}`
         let validate: ValidateFunction | undefined
         try {
           validate = def.schema === undefined ? undefined : ajv.compile(def.schema)
@@ -65,6 +68,9 @@ export class Classifier {
         }
         if (def.fixedDeviceId !== undefined && (def.fixedDeviceId.trim() === '' || def.deviceIdPath !== undefined || def.topics.some((t) => t.split('/').includes('{id}')))) {
           throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: fixedDeviceId must be non-empty and cannot be combined with {id} or deviceIdPath`)
+        }
+        if ((def.decoding === 'protobuf') !== (def.messageType !== undefined)) {
+          throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: a protobuf stream names its messageType, and only a protobuf stream does`)
         }
         const stream: CompiledStream = {
           key,
@@ -75,6 +81,7 @@ export class Classifier {
           validate,
           deviceIdFrom: def.deviceIdPath === undefined ? undefined : compileGetter(def.deviceIdPath),
           fixedDeviceId: def.fixedDeviceId,
+          decodeProtobuf: def.messageType === undefined ? undefined : compileProtoDecoder(def.messageType),
         }
         streams.push(stream)
         for (const pattern of def.topics) this.#addRoute(pattern, stream)

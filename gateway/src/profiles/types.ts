@@ -10,9 +10,13 @@ import type { Category } from '../model.ts'
  * - `png-ztxt`: a PNG whose `zTXt` chunk with keyword `ValetudoMap` holds zlib-deflated UTF-8 JSON (Valetudo
  *   map-data-hass); the chunks are walked with bounds checks, that chunk's CRC is verified, the JSON inflated as
  *   for `zlib-json`; the image itself is ignored;
- * - `binary`: opaque bytes (JPEG snapshots): no allowlist can pass them, only an operator that transforms them.
+ * - `binary`: opaque bytes (JPEG snapshots): no allowlist can pass them, only an operator that transforms them;
+ * - `protobuf`: a message of `messageType` (schemas/proto/), wire-checked, decoded to a plain object with the
+ *   .proto field names and validated by the stream's JSON Schema like the JSON form of the same stream;
+ * - `sparkplug`: a Sparkplug B payload (filters/profiles/sparkplug/), aliases resolved against the edge node's and
+ *   device's birth; the topic says which message it is.
  */
-export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'png-ztxt' | 'binary'
+export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'png-ztxt' | 'binary' | 'protobuf' | 'sparkplug'
 
 /** A JSON Schema object; kept as plain data so profiles can ship it as a .json file beside their code. */
 export type JsonSchema = Readonly<Record<string, unknown>>
@@ -38,6 +42,13 @@ export interface StreamDefinition {
    * Every broker client publishing such a topic shares this one id. Not allowed with `{id}` or `deviceIdPath`.
    */
   readonly fixedDeviceId?: string
+  /** The protobuf message type of a `protobuf` stream, e.g. `veil.canonical.v1.SmartPlugEnergy`. */
+  readonly messageType?: string
+  /**
+   * The stream name policies use for this one when several streams share a policy (Sparkplug's NBIRTH, NDATA and
+   * NDEATH are all `sparkplug/node`); its own name still names its output topic. Default: its own name.
+   */
+  readonly policyStream?: string
 }
 
 export interface ProfileDefinition {

@@ -21,6 +21,7 @@ export class Metrics {
   readonly policyInfo: Gauge<'version'>
   readonly policyReloads: Counter<'result'>
   readonly auditWriteErrors: Counter
+  readonly sparkplugEvents: Counter<'event'>
 
   readonly #dropped: CounterHandle[] = []
   readonly #forwarded: CounterHandle[] = []
@@ -93,6 +94,12 @@ export class Metrics {
       name: 'veil_policy_reloads_total',
       help: 'Policy reload attempts by result',
       labelNames: ['result'],
+      registers,
+    })
+    this.sparkplugEvents = new Counter({
+      name: 'veil_sparkplug_events_total',
+      help: 'Sparkplug B state events: births, deaths, data before a birth, stale deaths, unknown aliases, seq gaps, evictions',
+      labelNames: ['event'],
       registers,
     })
     this.auditWriteErrors = new Counter({

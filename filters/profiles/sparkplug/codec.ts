@@ -1,0 +1,191 @@
+import protobuf from 'protobufjs'
+import { checkWire, protoType, type WireProblem } from '../../../gateway/src/profiles/proto.ts'
+
+/** Sparkplug B data types (specification 3.0.0, 6.4.16), by number. */
+export const DATA_TYPES = [
+  'Unknown', 'Int8', 'Int16', 'Int32', 'Int64', 'UInt8', 'UInt16', 'UInt32', 'UInt64', 'Float', 'Double', 'Boolean',
+  'String', 'DateTime', 'Text', 'UUID', 'DataSet', 'Bytes', 'File', 'Template', 'PropertySet', 'PropertySetList',
+] as const
+export type DataTypeName = (typeof DATA_TYPES)[number]
+
+/** The scalar types Veil can filter; DataSet, Bytes, File, Template and the arrays carry values no policy can inspect. */
+const SCALAR = new Set<number>([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+const TYPE_NUMBER = new Map<string, number>(DATA_TYPES.map((name, i) => [name, i]))
+
+export const MESSAGE_TYPES = ['NBIRTH', 'NDATA', 'NDEATH', 'DBIRTH', 'DDATA', 'DDEATH'] as const
+export type MessageType = (typeof MESSAGE_TYPES)[number]
+
+export type MetricValue = number | string | boolean | null
+
+/** One metric after alias resolution: what policies see, and what leaves as JSON (Tahu's JSON names). */
+export interface SparkplugMetric {
+  name: string
+  dataType: DataTypeName
+  value: MetricValue
+  timestamp?: number
+  isHistorical?: true
+  isTransient?: true
+}
+
+/** A decoded Sparkplug message. No group, edge node or device name: those live in the topic and become the pseudonym. */
+export interface SparkplugDocument {
+  type: MessageType
+  timestamp?: number
+  metrics: SparkplugMetric[]
+}
+
+/** A metric as protobufjs decodes it (field names as in sparkplug_b.proto). */
+export interface WireMetric {
+  name?: string
+  alias?: number | protobuf.Long
+  timestamp?: number | protobuf.Long
+  datatype?: number
+  is_historical?: boolean
+  is_transient?: boolean
+  is_null?: boolean
+  int_value?: number
+  long_value?: number | protobuf.Long
+  float_value?: number
+  double_value?: number
+  boolean_value?: boolean
+  string_value?: string
+}
+
+export interface WirePayload {
+  timestamp?: number | protobuf.Long
+  metrics?: WireMetric[]
+  seq?: number | protobuf.Long
+}
+
+let payloadType: protobuf.Type | undefined
+export function sparkplugPayloadType(): protobuf.Type {
+  payloadType ??= protoType('org.eclipse.tahu.protobuf.Payload')
+  return payloadType
+}
+
+const METRIC_FIELDS = ['name', 'alias', 'timestamp', 'datatype', 'is_historical', 'is_transient', 'is_null', 'int_value', 'long_value', 'float_value', 'double_value', 'boolean_value', 'string_value'] as const
+
+/**
+ * Wire-checked decode. protobufjs puts proto2 defaults on the message prototype (an absent alias reads as 0, an
+ * absent name as ''), so only the fields present on the wire (own properties) are copied out.
+ */
+export function decodePayload(bytes: Uint8Array): WirePayload | WireProblem {
+  const type = sparkplugPayloadType()
+  const problem = checkWire(type, bytes)
+  if (problem !== undefined) return problem
+  const message = type.decode(bytes) as unknown as Record<string, unknown>
+  const payload: WirePayload = {}
+  if (Object.hasOwn(message, 'timestamp')) payload.timestamp = message.timestamp as number | protobuf.Long
+  if (Object.hasOwn(message, 'seq')) payload.seq = message.seq as number | protobuf.Long
+  const metrics = Object.hasOwn(message, 'metrics') ? (message.metrics as Record<string, unknown>[]) : []
+  payload.metrics = metrics.map((m) => {
+    const out: Record<string, unknown> = {}
+    for (const key of METRIC_FIELDS) if (Object.hasOwn(m, key)) out[key] = m[key]
+    return out as WireMetric
+  })
+  return payload
+}
+
+export function toNumber(value: number | protobuf.Long | undefined | null, signed = false): number | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === 'number') return value
+  return new protobuf.util.LongBits(value.low >>> 0, value.high >>> 0).toNumber(!signed)
+}
+
+/** A stable map key for a uint64 alias without losing bits above 2^53. */
+export function aliasKey(alias: number | protobuf.Long): number | string {
+  if (typeof alias === 'number') return alias
+  return alias.high === 0 ? alias.low >>> 0 : `${alias.high >>> 0}:${alias.low >>> 0}`
+}
+
+/**
+ * The value of a metric per its data type, or undefined when Veil cannot filter the type (or the value is missing
+ * or of another kind than the type says). Signed integers travel as two's complement in unsigned fields
+ * (specification 6.4.16): Int8 -1 may arrive as 0xFF or 0xFFFFFFFF, both read back as -1.
+ */
+export function metricValue(m: WireMetric, datatype: number): MetricValue | undefined {
+  if (!SCALAR.has(datatype)) return undefined
+  if (m.is_null === true) return null
+  switch (datatype) {
+    case 1: return m.int_value === undefined ? undefined : (m.int_value << 24) >> 24
+    case 2: return m.int_value === undefined ? undefined : (m.int_value << 16) >> 16
+    case 3: return m.int_value === undefined ? undefined : m.int_value | 0
+    case 5: case 6: case 7: return m.int_value === undefined ? undefined : m.int_value >>> 0
+    case 4: return toNumber(m.long_value, true)
+    case 8: case 13: return toNumber(m.long_value)
+    case 9: return m.float_value
+    case 10: return m.double_value
+    case 11: return m.boolean_value
+    default: return m.string_value
+  }
+}
+
+/**
+ * The data type a value leaves with: the original one when the value still fits it, else the nearest one that
+ * does (an operator may turn a number into a class label or a rounded fraction).
+ */
+export function outputType(dataType: DataTypeName, value: MetricValue): number {
+  const original = TYPE_NUMBER.get(dataType) ?? 0
+  if (value === null) return original
+  if (typeof value === 'boolean') return 11
+  if (typeof value === 'string') return original === 12 || original === 14 || original === 15 ? original : 12
+  if (original === 9 || original === 10) return original
+  if (original >= 1 && original <= 8 || original === 13) {
+    if (Number.isInteger(value) && (original === 4 || original === 8 || original === 13 || inRange(original, value))) return original
+  }
+  return 10
+}
+
+function inRange(type: number, v: number): boolean {
+  switch (type) {
+    case 1: return v >= -128 && v <= 127
+    case 2: return v >= -32768 && v <= 32767
+    case 3: return v >= -2147483648 && v <= 2147483647
+    case 5: return v >= 0 && v <= 255
+    case 6: return v >= 0 && v <= 65535
+    case 7: return v >= 0 && v <= 4294967295
+    default: return false
+  }
+}
+
+/** Sets the value field of an outgoing metric for its data type. */
+function setValue(out: Record<string, unknown>, datatype: number, value: MetricValue): void {
+  if (value === null) {
+    out.is_null = true
+    return
+  }
+  switch (datatype) {
+    case 1: case 2: case 3: case 5: case 6: case 7:
+      out.int_value = (value as number) >>> 0
+      return
+    case 4: case 8: case 13:
+      out.long_value = value as number
+      return
+    case 9: out.float_value = value; return
+    case 10: out.double_value = value; return
+    case 11: out.boolean_value = value; return
+    default: out.string_value = value
+  }
+}
+
+/**
+ * A filtered document as a Sparkplug B payload: names instead of aliases (a recipient needs no birth to read a
+ * DATA message, and Veil's aliases would be one more identifier), Veil's own `seq` per edge node and domain, and
+ * the policy version in `uuid` (`veil-policy/<version>`), the field the specification gives to schema tracking.
+ */
+export function encodePayload(doc: SparkplugDocument, seq: number | undefined, policyVersion: string): Uint8Array {
+  const metrics: Record<string, unknown>[] = []
+  for (const m of doc.metrics) {
+    const datatype = outputType(m.dataType, m.value)
+    const out: Record<string, unknown> = { name: m.name, datatype }
+    if (m.timestamp !== undefined) out.timestamp = m.timestamp
+    if (m.isHistorical === true) out.is_historical = true
+    if (m.isTransient === true) out.is_transient = true
+    setValue(out, datatype, m.value)
+    metrics.push(out)
+  }
+  const payload: Record<string, unknown> = { metrics, uuid: `veil-policy/${policyVersion}` }
+  if (doc.timestamp !== undefined) payload.timestamp = doc.timestamp
+  if (seq !== undefined) payload.seq = seq
+  return sparkplugPayloadType().encode(payload).finish()
+}

@@ -1,0 +1,58 @@
+import { defineProfile, type ProfileDefinition, type StreamDefinition } from '../../../gateway/src/profiles/types.ts'
+import type { Category } from '../../../gateway/src/model.ts'
+import state from './state.schema.json' with { type: 'json' }
+
+export interface SparkplugProfileOptions {
+  /** The category of Sparkplug traffic whose group no entry of `groups` names. */
+  readonly category: Category
+  /** Group id to category, for sites whose groups carry different kinds of device. */
+  readonly groups?: Readonly<Record<string, Category>>
+}
+
+export const DEFAULT_SPARKPLUG_CATEGORY: Category = 'smart_plug'
+
+/**
+ * Sparkplug B (spBv1.0). Policies name two streams, `sparkplug/node` (NBIRTH, NDATA, NDEATH) and `sparkplug/device`
+ * (DBIRTH, DDATA, DDEATH), plus `sparkplug/state` for host applications' STATE; each message leaves on a topic named
+ * after its type (`veil/<domain>/<category>/<pseudonym>/ndata`). The device id is `<group>/<edge node>[/<device>]`:
+ * the names only ever become the pseudonym. `level` is the group level of the topic patterns: `+` for every group,
+ * or one group's literal id.
+ */
+function streams(level: string, withState: boolean): Record<string, StreamDefinition> {
+  const node = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}`], decoding: 'sparkplug', policyStream: 'node' })
+  const device = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}/{id}`], decoding: 'sparkplug', policyStream: 'device' })
+  const all: Record<string, StreamDefinition> = {
+    nbirth: node('NBIRTH'),
+    ndata: node('NDATA'),
+    ndeath: node('NDEATH'),
+    dbirth: device('DBIRTH'),
+    ddata: device('DDATA'),
+    ddeath: device('DDEATH'),
+  }
+  if (withState) all.state = { topics: ['spBv1.0/STATE/{id}'], decoding: 'json', schema: state }
+  return all
+}
+
+/**
+ * The Sparkplug profiles for a configuration: one per mapped group (its literal group level is tried before the
+ * catch-all), then the catch-all in the default category, which also takes STATE.
+ */
+export function sparkplugProfiles(options: SparkplugProfileOptions = { category: DEFAULT_SPARKPLUG_CATEGORY }): ProfileDefinition[] {
+  const mapped = Object.entries(options.groups ?? {}).map(([group, category]) =>
+    defineProfile({ name: 'sparkplug', category, description: `Sparkplug B group ${group}`, streams: streams(group, false) }),
+  )
+  return [
+    ...mapped,
+    defineProfile({ name: 'sparkplug', category: options.category, description: 'Sparkplug B (spBv1.0/<group>/<type>/<edge node>[/<device>], STATE)', streams: streams('{id}', true) }),
+  ]
+}
+
+/** `spBv1.0/<group>/<type>/<node>[/<device>]` read back from a topic the classifier already matched. */
+export function parseSparkplugTopic(topic: string): { group: string; type: string; node: string; device: string | undefined } | undefined {
+  const levels = topic.split('/')
+  if (levels.length !== 4 && levels.length !== 5) return undefined
+  const [, group, type, node, device] = levels as [string, string, string, string, string | undefined]
+  return { group, type, node, device }
+}
+
+export default sparkplugProfiles()

@@ -1,0 +1,103 @@
+import { NOTHING, type Projection } from '../../operators/allow/index.ts'
+import { compileScanner, DETECTORS } from '../../operators/pii_scan/detect.ts'
+import { SUPPRESS, type OperatorContext, type OperatorFn } from '../../../gateway/src/policy/operator.ts'
+import type { MetricValue, SparkplugDocument, SparkplugMetric } from './codec.ts'
+
+/** The `metrics:` section of a Sparkplug stream policy. */
+export interface MetricsPolicyDocument {
+  /** Metric names kept: exact (`Temperature`, `Node Control/Rebirth`), or a prefix ending in `*` (`Energy/*`). */
+  allow: string[]
+  /** Operators on the values of matching metrics, in order: `{ metric: <name or prefix*>, <operator>: <settings> }`. */
+  operators?: Record<string, unknown>[]
+}
+
+/** Fields of a Sparkplug message a policy's `allow` may name; metrics are kept through `metrics:` only. */
+export const ENVELOPE_FIELDS: readonly string[] = ['timestamp']
+
+/**
+ * The envelope projection of a Sparkplug stream: the message type always (a recipient must know a birth from a
+ * death), `timestamp` when listed, and the metrics for the metrics step that follows (which always runs, so no
+ * metric passes unless `metrics.allow` names it). Names no other field: `seq` is Veil's own on output.
+ */
+export function compileEnvelope(allow: readonly string[]): Projection {
+  for (const path of allow) {
+    if (!ENVELOPE_FIELDS.includes(path)) throw new Error(`${path}: a Sparkplug message's allow may name only ${ENVELOPE_FIELDS.join(', ')}; metrics are kept with metrics.allow`)
+  }
+  const keepTimestamp = allow.includes('timestamp')
+  return (value) => {
+    const doc = value as SparkplugDocument
+    const out: SparkplugDocument = { type: doc.type, metrics: doc.metrics }
+    if (keepTimestamp && doc.timestamp !== undefined) out.timestamp = doc.timestamp
+    return out
+  }
+}
+
+/** Compiles a name pattern: exact, or a prefix when it ends in `*` (a lone `*` is every metric). */
+export function compileNameMatcher(patterns: readonly string[]): (name: string) => boolean {
+  const exact = new Set(patterns.filter((p) => !p.endsWith('*')))
+  const prefixes = patterns.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1))
+  if (prefixes.length === 0) return (name) => exact.has(name)
+  return (name) => exact.has(name) || prefixes.some((p) => name.startsWith(p))
+}
+
+/** Where an operator's settings name the value it works on; for a metric that is the whole value (`$`). */
+const VALUE_SETTINGS = [['paths', ['$']], ['path', '$'], ['total', '$']] as const
+
+/** Fills the settings that name a value with `$` when the policy leaves them out. */
+export function metricOperatorSettings(config: unknown, schemaProperties: Readonly<Record<string, unknown>>): unknown {
+  const settings: Record<string, unknown> = config !== null && typeof config === 'object' && !Array.isArray(config) ? { ...(config as Record<string, unknown>) } : {}
+  for (const [key, value] of VALUE_SETTINGS) if (Object.hasOwn(schemaProperties, key) && !Object.hasOwn(settings, key)) settings[key] = value
+  return settings
+}
+
+export interface CompiledMetricOperator {
+  readonly matches: (name: string) => boolean
+  readonly run: OperatorFn
+}
+
+const scanString = compileScanner([...DETECTORS])
+
+/**
+ * The metrics step of a Sparkplug stream policy, run right after the envelope projection: keeps the metrics whose
+ * names the allowlist matches, runs the matching operators on each value (each metric has its own operator state:
+ * the device id the operator sees is the device's plus the metric name), drops a metric whose value an operator
+ * removes or turns into something other than a number, string, boolean or null, and drops every string value in
+ * which pii_scan finds an email, phone number, MAC, IP address, IMEI or plate. Births and data left without a
+ * metric are withheld (nothing to say); deaths go on, since that a node went away is their whole content. Metric
+ * timestamps are acquisition times, kept only when the envelope's `timestamp` is (`keepTimestamps`).
+ */
+export function compileMetricsStep(allow: readonly string[], operators: readonly CompiledMetricOperator[], keepTimestamps: boolean): OperatorFn {
+  const allowed = compileNameMatcher(allow)
+  return (value, ctx) => {
+    const doc = value as SparkplugDocument
+    const kept: SparkplugMetric[] = []
+    for (const metric of doc.metrics) {
+      if (!allowed(metric.name)) continue
+      let v: unknown = metric.value
+      if (operators.length > 0) {
+        let metricCtx: OperatorContext | undefined
+        for (const op of operators) {
+          if (!op.matches(metric.name)) continue
+          metricCtx ??= { ...ctx, deviceId: `${ctx.deviceId}\u0000${metric.name}` }
+          v = op.run(v, metricCtx)
+          if (v === SUPPRESS || v === NOTHING || v === undefined) break
+        }
+      }
+      if (!isMetricValue(v)) continue
+      if (typeof v === 'string' && scanString(v) !== undefined) continue
+      const out: SparkplugMetric = { name: metric.name, dataType: metric.dataType, value: v }
+      if (keepTimestamps && metric.timestamp !== undefined) out.timestamp = metric.timestamp
+      if (metric.isHistorical === true) out.isHistorical = true
+      if (metric.isTransient === true) out.isTransient = true
+      kept.push(out)
+    }
+    if (kept.length === 0 && doc.type !== 'NDEATH' && doc.type !== 'DDEATH') return NOTHING
+    const out: SparkplugDocument = { type: doc.type, metrics: kept }
+    if (doc.timestamp !== undefined) out.timestamp = doc.timestamp
+    return out
+  }
+}
+
+function isMetricValue(v: unknown): v is MetricValue {
+  return v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
+}
