@@ -1,0 +1,97 @@
+/**
+ * Test helpers for Sparkplug B and protobuf: payload builders and a pipeline over a given policy directory with
+ * per-domain encodings. Tests and benchmarks only.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { builtinOperators } from '../../operators/index.ts'
+import { MemoryAuditLog } from '../../../gateway/src/audit/audit.ts'
+import { Keyring } from '../../../gateway/src/keys/keyring.ts'
+import type { Domain } from '../../../gateway/src/model.ts'
+import type { OutputEncoding } from '../../../gateway/src/pipeline/encode.ts'
+import { Pipeline } from '../../../gateway/src/pipeline/pipeline.ts'
+import { loadPolicySet } from '../../../gateway/src/policy/load.ts'
+import { Classifier } from '../../../gateway/src/profiles/classifier.ts'
+import { Metrics } from '../../../gateway/src/telemetry/metrics.ts'
+import { builtinProfiles } from '../index.ts'
+import { sparkplugPayloadType } from './codec.ts'
+import type { SparkplugLimits } from './state.ts'
+
+export const SPARKPLUG_POLICIES = join(import.meta.dirname, '../../../test/policies/sparkplug')
+
+export interface MetricSpec {
+  name?: string
+  alias?: number
+  datatype?: number
+  value?: number | string | boolean | null
+  timestamp?: number
+}
+
+/** The value field of a metric, as a Sparkplug edge node sets it (signed ints as two's complement). */
+export function valueField(datatype: number, value: number | string | boolean): Record<string, unknown> {
+  const field = fieldOf(datatype)
+  return { [field]: field === 'int_value' ? (value as number) >>> 0 : value }
+}
+
+function fieldOf(datatype: number): string {
+  if (datatype >= 1 && datatype <= 3) return 'int_value'
+  if (datatype >= 5 && datatype <= 7) return 'int_value'
+  if (datatype === 4 || datatype === 8 || datatype === 13) return 'long_value'
+  if (datatype === 9) return 'float_value'
+  if (datatype === 10) return 'double_value'
+  if (datatype === 11) return 'boolean_value'
+  if (datatype === 17 || datatype === 18) return 'bytes_value'
+  return 'string_value'
+}
+
+/** Encodes a Sparkplug B payload the way an edge node would (signed ints as two's complement). */
+export function sparkplugBytes(spec: { timestamp?: number; seq?: number; metrics: readonly MetricSpec[] }): Buffer {
+  const metrics = spec.metrics.map((m) => {
+    const out: Record<string, unknown> = {}
+    if (m.name !== undefined) out.name = m.name
+    if (m.alias !== undefined) out.alias = m.alias
+    if (m.timestamp !== undefined) out.timestamp = m.timestamp
+    if (m.datatype !== undefined) out.datatype = m.datatype
+    if (m.value === null) out.is_null = true
+    else if (m.value !== undefined) {
+      const field = fieldOf(m.datatype ?? 10)
+      out[field] = field === 'int_value' ? (m.value as number) >>> 0 : field === 'bytes_value' ? Buffer.from(String(m.value)) : m.value
+    }
+    return out
+  })
+  const payload: Record<string, unknown> = { metrics }
+  if (spec.timestamp !== undefined) payload.timestamp = spec.timestamp
+  if (spec.seq !== undefined) payload.seq = spec.seq
+  return Buffer.from(sparkplugPayloadType().encode(payload).finish())
+}
+
+export interface TestPipeline {
+  readonly pipeline: Pipeline
+  readonly metrics: Metrics
+  readonly audit: MemoryAuditLog
+  close(): void
+}
+
+export function testPipeline(
+  options: { policies?: string; encodings?: Partial<Record<Domain, OutputEncoding>>; sparkplug?: SparkplugLimits; master?: Buffer } = {},
+): TestPipeline {
+  const dataDir = mkdtempSync(join(tmpdir(), 'veil-sparkplug-'))
+  const classifier = new Classifier(builtinProfiles)
+  const keyring = new Keyring(options.master ?? Buffer.alloc(32, 3), new Map())
+  const policies = { current: loadPolicySet(options.policies ?? SPARKPLUG_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir }) }
+  const metrics = new Metrics({ defaultMetrics: false })
+  const audit = new MemoryAuditLog()
+  const encodings = new Map(Object.entries(options.encodings ?? {}) as [Domain, OutputEncoding][])
+  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, encodings, sparkplug: options.sparkplug })
+  return { pipeline, metrics, audit, close: () => rmSync(dataDir, { recursive: true, force: true }) }
+}
+
+/** The current value of a counter for the given labels (0 when never incremented). */
+export async function counterValue(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = metrics.registry.getSingleMetric(name)
+  if (metric === undefined) return 0
+  const data = await metric.get()
+  const hit = data.values.find((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+  return hit?.value ?? 0
+}
