@@ -87,11 +87,11 @@ export function testPipeline(
   return { pipeline, metrics, audit, close: () => rmSync(dataDir, { recursive: true, force: true }) }
 }
 
-/** The current value of a counter for the given labels (0 when never incremented). */
+/** The sum of a counter over every label set that has the given labels (0 when never incremented). */
 export async function counterValue(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {
   const metric = metrics.registry.getSingleMetric(name)
   if (metric === undefined) return 0
   const data = await metric.get()
-  const hit = data.values.find((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
-  return hit?.value ?? 0
+  const hits = data.values.filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+  return hits.reduce((sum, v) => sum + v.value, 0)
 }

@@ -111,23 +111,23 @@ function refuseBytes(_key: string, value: unknown): unknown {
 /** Deeper than any filtered document; a cycle or an absurd nesting is an encode error, not a stack overflow. */
 const MAX_VALUE_DEPTH = 64
 
-/** A JSON-like value as google.protobuf.Value (field names as in struct.proto); bytes are refused. */
+/** A JSON-like value as google.protobuf.Value (protobufjs ships the well-known types with camelCase names); bytes are refused. */
 function toValue(value: unknown, depth: number): Record<string, unknown> {
   if (depth > MAX_VALUE_DEPTH) throw new Error('document nested too deep')
-  if (value === null) return { null_value: 0 }
+  if (value === null) return { nullValue: 0 }
   switch (typeof value) {
     case 'number':
-      return { number_value: value }
+      return { numberValue: value }
     case 'string':
-      return { string_value: value }
+      return { stringValue: value }
     case 'boolean':
-      return { bool_value: value }
+      return { boolValue: value }
     case 'object': {
       if (value instanceof Uint8Array) throw new Error('bytes in a filtered document')
-      if (Array.isArray(value)) return { list_value: { values: value.map((v) => (v === undefined ? { null_value: 0 } : toValue(v, depth + 1))) } }
+      if (Array.isArray(value)) return { listValue: { values: value.map((v) => (v === undefined ? { nullValue: 0 } : toValue(v, depth + 1))) } }
       const fields: Record<string, unknown> = {}
       for (const [k, v] of Object.entries(value)) if (v !== undefined) fields[k] = toValue(v, depth + 1)
-      return { struct_value: { fields } }
+      return { structValue: { fields } }
     }
     default:
       throw new Error(`${typeof value} in a filtered document`)
