@@ -1,0 +1,3 @@
+import { protobufBenchmarks } from './protobuf.benchmarks.ts'
+
+protobufBenchmarks()

@@ -1,0 +1,111 @@
+/**
+ * Protobuf against JSON for the same content, side by side (issue 7): decoding a canonical message with
+ * protobufjs reflection, with its wire check, with a hand-written static decoder and with JSON.parse; encoding
+ * a filtered document as JSON, veil.v1.Filtered and Sparkplug B; and the whole pipeline (classify, decode,
+ * validate, filter, encode, route) for JSON, protobuf and Sparkplug B in and out. Registered by
+ * `protobufBenchmarks()` so that a benchmark suite can run it; `protobuf.bench.ts` does for `npm run bench`.
+ */
+import protobuf from 'protobufjs'
+import { bench, describe } from 'vitest'
+import { encodePayload, type SparkplugDocument } from '../../../filters/profiles/sparkplug/codec.ts'
+import { sparkplugBytes, testPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
+import { checkWire, compileProtoDecoder, protoType } from '../profiles/proto.ts'
+
+const ENERGY = { ts: 1772366400, total_kwh: 1234.567, power_w: 61.5, voltage_v: 231.2, current_a: 0.27, relay: 'on' }
+const TYPE = 'veil.canonical.v1.SmartPlugEnergy'
+
+/**
+ * What `pbjs -t static-module` emits for SmartPlugEnergy (a switch over field numbers on a Reader), fused with the
+ * conversion to a plain object: the fastest static code can be, and what reflection is measured against.
+ */
+function staticDecodeEnergy(bytes: Uint8Array): Record<string, unknown> {
+  const r = protobuf.Reader.create(bytes)
+  const out: Record<string, unknown> = {}
+  while (r.pos < r.len) {
+    const tag = r.uint32()
+    switch (tag >>> 3) {
+      case 1: {
+        const ts = r.uint64() as unknown as number | { toNumber(): number }
+        out.ts = typeof ts === 'number' ? ts : ts.toNumber()
+        break
+      }
+      case 2: out.total_kwh = r.double(); break
+      case 3: out.power_w = r.double(); break
+      case 4: out.voltage_v = r.double(); break
+      case 5: out.current_a = r.double(); break
+      case 6: out.relay = r.string(); break
+      default: r.skipType(tag & 7)
+    }
+  }
+  return out
+}
+
+export function protobufBenchmarks(): void {
+  const type = protoType(TYPE)
+  const pb = Buffer.from(type.encode(ENERGY).finish())
+  const json = Buffer.from(JSON.stringify(ENERGY))
+  const decodeChecked = compileProtoDecoder(TYPE)
+  const options: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, arrays: false, objects: false, oneofs: false }
+
+  describe(`decode one canonical energy message (protobuf ${pb.length} B, JSON ${json.length} B)`, () => {
+    bench('JSON.parse (the JSON stream)', () => {
+      JSON.parse(json.toString('utf8'))
+    })
+    bench('protobufjs reflection: decode + toObject', () => {
+      type.toObject(type.decode(pb), options)
+    })
+    bench('protobufjs reflection with Veil\'s wire check (what the pipeline runs)', () => {
+      decodeChecked(pb)
+    })
+    bench('wire check alone', () => {
+      checkWire(type, pb)
+    })
+    bench('static code (pbjs static-module style, hand-fused with toObject)', () => {
+      staticDecodeEnergy(pb)
+    })
+  })
+
+  const filtered = { ts: 1772366400, total_kwh: 1234.567, power_w: 61.5 }
+  const filteredType = protoType('veil.v1.Filtered')
+  const spDoc: SparkplugDocument = { type: 'NDATA', timestamp: 1772366400000, metrics: [{ name: 'Temperature', dataType: 'Double', value: 22.5 }, { name: 'Energy/Total', dataType: 'Double', value: 1234.6 }] }
+  describe('encode one filtered document', () => {
+    bench('JSON {"policy","data"}', () => {
+      Buffer.from(`{"policy":"0123456789abcdef","data":${JSON.stringify(filtered)}}`)
+    })
+    bench('protobuf veil.v1.Filtered (google.protobuf.Value)', () => {
+      filteredType.encode({ policy: '0123456789abcdef', data: { structValue: { fields: { ts: { numberValue: filtered.ts }, total_kwh: { numberValue: filtered.total_kwh }, power_w: { numberValue: filtered.power_w } } } } }).finish()
+    })
+    bench('Sparkplug B payload, two metrics', () => {
+      encodePayload(spDoc, 7, '0123456789abcdef')
+    })
+    bench('Sparkplug B as JSON, two metrics', () => {
+      Buffer.from(`{"policy":"0123456789abcdef","data":${JSON.stringify({ ...spDoc, seq: 7 })}}`)
+    })
+  })
+
+  // The whole pipeline, same content in and out; svc's policy keeps ts, total_kwh, power_w (test/policies/sparkplug).
+  const jsonOut = testPipeline()
+  const pbOut = testPipeline({ encodings: { svc: 'protobuf', ana: 'protobuf' } })
+  const birth = sparkplugBytes({ timestamp: 1772366400000, seq: 0, metrics: [{ name: 'Temperature', alias: 1, datatype: 10, value: 21 }, { name: 'Energy/Total', alias: 2, datatype: 10, value: 1234.5 }, { name: 'Secret', alias: 3, datatype: 12, value: 'x' }] })
+  for (const p of [jsonOut, pbOut]) void p.pipeline.process('spBv1.0/G/NBIRTH/N', birth, 1772366400000)
+  let seq = 0
+  const ndata = Array.from({ length: 256 }, (_, i) => sparkplugBytes({ timestamp: 1772366400000, seq: (i + 1) % 256, metrics: [{ alias: 1, datatype: 10, value: 22.5 }, { alias: 2, datatype: 10, value: 1234.6 }, { alias: 3, datatype: 12, value: 'y' }] }))
+  const spJson = JSON.stringify({ timestamp: 1772366400000, seq: 1, metrics: [{ name: 'Temperature', dataType: 'Double', value: 22.5 }, { name: 'Energy/Total', dataType: 'Double', value: 1234.6 }, { name: 'Secret', dataType: 'String', value: 'y' }] })
+  describe(`pipeline: classify, decode, validate, filter, encode, route (Sparkplug NDATA ${ndata[0]?.length} B, as JSON ${spJson.length} B)`, () => {
+    bench('JSON in, JSON out (devices/smart_plug/<id>/energy)', async () => {
+      await jsonOut.pipeline.process('devices/smart_plug/d1/energy', json, 1772366400000)
+    })
+    bench('protobuf in, JSON out (.../energy/pb)', async () => {
+      await jsonOut.pipeline.process('devices/smart_plug/d1/energy/pb', pb, 1772366400000)
+    })
+    bench('protobuf in, protobuf out (veil.v1.Filtered)', async () => {
+      await pbOut.pipeline.process('devices/smart_plug/d1/energy/pb', pb, 1772366400000)
+    })
+    bench('Sparkplug B NDATA in (aliases), JSON out', async () => {
+      await jsonOut.pipeline.process('spBv1.0/G/NDATA/N', ndata[seq++ & 255] as Buffer, 1772366400000)
+    })
+    bench('Sparkplug B NDATA in (aliases), Sparkplug B out', async () => {
+      await pbOut.pipeline.process('spBv1.0/G/NDATA/N', ndata[seq++ & 255] as Buffer, 1772366400000)
+    })
+  })
+}
