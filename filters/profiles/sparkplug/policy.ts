@@ -43,10 +43,21 @@ export function compileNameMatcher(patterns: readonly string[]): (name: string) 
 /** Where an operator's settings name the value it works on; for a metric that is the whole value (`$`). */
 const VALUE_SETTINGS = [['paths', ['$']], ['path', '$'], ['total', '$']] as const
 
+/** Property names an operator's settings schema declares, in its own properties or in any oneOf/anyOf branch. */
+function declaredSettings(schema: Readonly<Record<string, unknown>>): Set<string> {
+  const names = new Set(Object.keys((schema.properties as Record<string, unknown> | undefined) ?? {}))
+  for (const key of ['oneOf', 'anyOf'] as const) {
+    const branches = schema[key]
+    if (Array.isArray(branches)) for (const branch of branches) for (const name of declaredSettings(branch as Record<string, unknown>)) names.add(name)
+  }
+  return names
+}
+
 /** Fills the settings that name a value with `$` when the policy leaves them out. */
-export function metricOperatorSettings(config: unknown, schemaProperties: Readonly<Record<string, unknown>>): unknown {
+export function metricOperatorSettings(config: unknown, configSchema: Readonly<Record<string, unknown>>): unknown {
+  const declared = declaredSettings(configSchema)
   const settings: Record<string, unknown> = config !== null && typeof config === 'object' && !Array.isArray(config) ? { ...(config as Record<string, unknown>) } : {}
-  for (const [key, value] of VALUE_SETTINGS) if (Object.hasOwn(schemaProperties, key) && !Object.hasOwn(settings, key)) settings[key] = value
+  for (const [key, value] of VALUE_SETTINGS) if (declared.has(key) && !Object.hasOwn(settings, key)) settings[key] = value
   return settings
 }
 

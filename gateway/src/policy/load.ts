@@ -270,8 +270,7 @@ function compileDocument(
             continue
           }
           const [name, rawConfig] = entries[0] as [string, unknown]
-          const adapt = (config: unknown, definition: OperatorDefinition): unknown =>
-            metricOperatorSettings(config, ((definition.configSchema as { properties?: Record<string, unknown> }).properties ?? {}))
+          const adapt = (config: unknown, definition: OperatorDefinition): unknown => metricOperatorSettings(config, definition.configSchema)
           const run = compileItem(name, rawConfig, `${opPath}/${name}`, adapt)
           if (run !== undefined) metricOperators.push({ matches: compileNameMatcher([metric]), run })
         }
