@@ -73,17 +73,20 @@ const scanString = compileScanner([...DETECTORS])
  * names the allowlist matches, runs the matching operators on each value (each metric has its own operator state:
  * the device id the operator sees is the device's plus the metric name), drops a metric whose value an operator
  * removes or turns into something other than a number, string, boolean or null, and drops every string value in
- * which pii_scan finds an email, phone number, MAC, IP address, IMEI or plate. Births and data left without a
+ * which pii_scan finds an email, phone number, MAC, IP address, IMEI or plate, and every metric matched by a
+ * prefix whose name pii_scan flags (the part after the prefix is the device's choice). Births and data left without a
  * metric are withheld (nothing to say); deaths go on, since that a node went away is their whole content. Metric
  * timestamps are acquisition times, kept only when the envelope's `timestamp` is (`keepTimestamps`).
  */
 export function compileMetricsStep(allow: readonly string[], operators: readonly CompiledMetricOperator[], keepTimestamps: boolean): OperatorFn {
-  const allowed = compileNameMatcher(allow)
+  const exact = new Set(allow.filter((p) => !p.endsWith('*')))
+  const byPrefix = compileNameMatcher(allow.filter((p) => p.endsWith('*')))
   return (value, ctx) => {
     const doc = value as SparkplugDocument
     const kept: SparkplugMetric[] = []
     for (const metric of doc.metrics) {
-      if (!allowed(metric.name)) continue
+      // A name the policy spells out is the policy's; the rest of a prefix match is the device's, and is scanned.
+      if (!exact.has(metric.name) && !(byPrefix(metric.name) && scanString(metric.name) === undefined)) continue
       let v: unknown = metric.value
       if (operators.length > 0) {
         let metricCtx: OperatorContext | undefined

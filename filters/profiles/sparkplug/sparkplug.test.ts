@@ -300,6 +300,7 @@ describe('Sparkplug B privacy', () => {
         { name: 'Status', alias: 2, datatype: 12, value: `operator ${EMAIL}` },
         { name: 'Energy/Total', alias: 3, datatype: 10, value: 10 },
         { name: 'Owner', alias: 4, datatype: 12, value: NODE },
+        { name: `Energy/${EMAIL}`, alias: 5, datatype: 10, value: 3 },
       ]
       await send(`spBv1.0/${GROUP}/NBIRTH/${NODE}`, sparkplugBytes({ seq: 0, metrics: metricsOf('line one') }))
       await send(`spBv1.0/${GROUP}/NDATA/${NODE}`, sparkplugBytes({ seq: 1, metrics: [{ alias: 1, datatype: 12, value: 'call +49 30 1234567' }, { alias: 2, datatype: 12, value: EMAIL }, { alias: 3, datatype: 10, value: 11 }] }))
