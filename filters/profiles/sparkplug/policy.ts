@@ -67,6 +67,7 @@ export interface CompiledMetricOperator {
 }
 
 const scanString = compileScanner([...DETECTORS])
+const MAX_DECIDED_NAMES = 10_000
 
 /**
  * The metrics step of a Sparkplug stream policy, run right after the envelope projection: keeps the metrics whose
@@ -81,12 +82,23 @@ const scanString = compileScanner([...DETECTORS])
 export function compileMetricsStep(allow: readonly string[], operators: readonly CompiledMetricOperator[], keepTimestamps: boolean): OperatorFn {
   const exact = new Set(allow.filter((p) => !p.endsWith('*')))
   const byPrefix = compileNameMatcher(allow.filter((p) => p.endsWith('*')))
+  // A site has a fixed set of metric names: decide each once. Bounded, so invented names cannot grow it.
+  const decided = new Map<string, boolean>()
+  const allowed = (name: string): boolean => {
+    let ok = decided.get(name)
+    if (ok === undefined) {
+      // A name the policy spells out is the policy's; the rest of a prefix match is the device's, and is scanned.
+      ok = exact.has(name) || (byPrefix(name) && scanString(name) === undefined)
+      if (decided.size >= MAX_DECIDED_NAMES) decided.clear()
+      decided.set(name, ok)
+    }
+    return ok
+  }
   return (value, ctx) => {
     const doc = value as SparkplugDocument
     const kept: SparkplugMetric[] = []
     for (const metric of doc.metrics) {
-      // A name the policy spells out is the policy's; the rest of a prefix match is the device's, and is scanned.
-      if (!exact.has(metric.name) && !(byPrefix(metric.name) && scanString(metric.name) === undefined)) continue
+      if (!allowed(metric.name)) continue
       let v: unknown = metric.value
       if (operators.length > 0) {
         let metricCtx: OperatorContext | undefined
