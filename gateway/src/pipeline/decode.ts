@@ -1,9 +1,8 @@
 import { crc32, inflate, inflateRaw } from 'node:zlib'
 import type { DropReason } from '../model.ts'
 import { ProtoDrop } from '../profiles/proto.ts'
-import { decodePayload } from '../../../filters/profiles/sparkplug/codec.ts'
+import { decodePayload, MESSAGE_TYPES, type MessageType } from '../../../filters/profiles/sparkplug/codec.ts'
 import { parseSparkplugTopic } from '../../../filters/profiles/sparkplug/index.ts'
-import { MESSAGE_TYPES, type MessageType } from '../../../filters/profiles/sparkplug/codec.ts'
 import { SparkplugState } from '../../../filters/profiles/sparkplug/state.ts'
 import type { Stage } from './stage.ts'
 
@@ -52,7 +51,8 @@ export function pngValetudoZtxt(png: Buffer): Buffer | undefined {
 
 /**
  * Bytes to a value, per the stream's decoding. zlib payloads are inflated on libuv's thread pool with an output
- * cap, so a map of several MB does not block the event loop and a zlib bomb stops at the cap.
+ * cap, so a map of several MB does not block the event loop and a zlib bomb stops at the cap. Sparkplug B
+ * payloads are read against `sparkplug`, the births of every edge node and device (one state per pipeline).
  */
 export function decodeStage(limits: { decompressedBytes: number }, sparkplug: SparkplugState = new SparkplugState()): Stage {
   const capped = (fn: typeof inflate, payload: Buffer): Promise<Buffer | DropReason | 'header'> =>
