@@ -63,8 +63,8 @@ export class Pipeline {
     ]
     this.#fanOut = this.#stages.map((s) => FAN_OUT.has(s.name))
     // Label handles bound once: the hot path indexes arrays instead of building label strings.
-    this.#in = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageIn.labels(s.name, c)))
-    this.#out = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageOut.labels(s.name, c)))
+    this.#in = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('in', s.name, c)))
+    this.#out = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('out', s.name, c)))
     this.#duration = LABELS.map((c) => options.metrics.pipelineSeconds.labels(c))
   }
 
