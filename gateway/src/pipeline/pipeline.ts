@@ -65,7 +65,7 @@ export class Pipeline {
     // Label handles bound once: the hot path indexes arrays instead of building label strings.
     this.#in = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('in', s.name, c)))
     this.#out = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('out', s.name, c)))
-    this.#duration = LABELS.map((c) => options.metrics.pipelineSeconds.labels(c))
+    this.#duration = LABELS.map((c) => options.metrics.durationHandle(c))
   }
 
   get policyVersion(): string {
