@@ -82,8 +82,8 @@ export async function startMosquitto(): Promise<Started> {
 }
 
 /** Node with tsx's loader, as bin/veil.js registers it; `ulimit -n` raised for the many sockets of section (d). */
-export function node(args: readonly string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const quoted = ['node', '--import', 'tsx', ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+export function node(args: readonly string[], env: NodeJS.ProcessEnv = process.env, nodeFlags: readonly string[] = []): ChildProcess {
+  const quoted = ['node', ...nodeFlags, '--import', 'tsx', ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
   return spawn('sh', ['-c', `ulimit -n 20000 2>/dev/null || true; exec ${quoted}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env })
 }
 
@@ -103,7 +103,9 @@ export async function startVeil(options: { upstreamPort?: number; policies?: str
   const flags = ['start', '--listen', `mqtt://127.0.0.1:${port}`, '--http', `127.0.0.1:${http}`, '--data-dir', dir.path, '--log-level', 'warn', ...VEIL_EXTRA_FLAGS]
   if (options.upstreamPort !== undefined) flags.push('--upstream', `svc=mqtt://127.0.0.1:${options.upstreamPort}`)
   if (options.policies !== undefined) flags.push('--policies', options.policies)
-  const child = node([join(ROOT, 'bin/veil.js'), ...flags])
+  // VEIL_BENCH_PROFILE_DIR=/tmp/p writes a CPU profile of the gateway under load (on exit) for tuning.
+  const profile = process.env.VEIL_BENCH_PROFILE_DIR
+  const child = node([join(ROOT, 'bin/veil.js'), ...flags], process.env, profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`])
   const started = track('veil', child, port, dir.remove)
   await until('ready', started, async () => {
     try {
