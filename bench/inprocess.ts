@@ -13,7 +13,7 @@ export interface InProcessOptions {
 }
 
 export const INPROCESS_FULL: InProcessOptions = { rounds: 150, batch: 400, warmup: 20_000, stepMs: 10_000 }
-export const INPROCESS_QUICK: InProcessOptions = { rounds: 30, batch: 200, warmup: 3_000, stepMs: 10_000 }
+export const INPROCESS_QUICK: InProcessOptions = { rounds: 20, batch: 200, warmup: 2_000, stepMs: 10_000 }
 
 export interface InProcessRow {
   readonly category: string
