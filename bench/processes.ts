@@ -75,16 +75,24 @@ export async function startMosquitto(): Promise<Started> {
   const port = await freePort()
   const config = join(dir.path, 'mosquitto.conf')
   writeFileSync(config, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 1000000', 'max_connections -1', 'log_dest stderr', 'log_type error', ''].join('\n'))
-  const child = spawn(binary, ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnWithFiles([binary, '-c', config])
   const started = track('mosquitto', child, port, dir.remove)
   await until('listening', started, () => accepts(port))
   return started
 }
 
-/** Node with tsx's loader, as bin/veil.js registers it; `ulimit -n` raised for the many sockets of section (d). */
+/**
+ * A command whose open-file limit is raised as far as the hard limit allows: section (d) holds 10k sockets on each
+ * side, and a usual soft limit is 1024. `exec` keeps the PID the command's own, for /proc.
+ */
+function spawnWithFiles(command: readonly string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const quoted = command.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+  return spawn('sh', ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec ${quoted}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env })
+}
+
+/** Node with tsx's loader, as bin/veil.js registers it, with the open-file limit raised. */
 export function node(args: readonly string[], env: NodeJS.ProcessEnv = process.env, nodeFlags: readonly string[] = []): ChildProcess {
-  const quoted = ['node', ...nodeFlags, '--import', 'tsx', ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
-  return spawn('sh', ['-c', `ulimit -n 20000 2>/dev/null || true; exec ${quoted}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env })
+  return spawnWithFiles(['node', ...nodeFlags, '--import', 'tsx', ...args], env)
 }
 
 export async function startAedesBridge(upstreamPort: number): Promise<Started> {
