@@ -19,7 +19,7 @@ export interface E2eOptions {
 }
 
 export const E2E_FULL: E2eOptions = { devices: 10, window: 32, warmupMs: 2000, durationMs: 10_000, settleMs: 5000, latencyRate: 5000 }
-export const E2E_QUICK: E2eOptions = { devices: 10, window: 32, warmupMs: 500, durationMs: 1500, settleMs: 2000, latencyRate: 5000 }
+export const E2E_QUICK: E2eOptions = { devices: 10, window: 32, warmupMs: 400, durationMs: 1200, settleMs: 1500, latencyRate: 5000 }
 
 export type TargetName = 'mosquitto' | 'aedes bridge' | 'veil'
 export const TARGETS: readonly TargetName[] = ['mosquitto', 'aedes bridge', 'veil']
