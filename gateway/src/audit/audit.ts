@@ -47,7 +47,7 @@ export class FileAuditLog implements AuditSink {
 
   record(entry: AuditEntry, policyVersion: string, nowMs: number): void {
     const line =
-      `{"time":"${new Date(nowMs).toISOString()}","stage":"${entry.stage}","category":"${entry.category}",` +
+      `{"time":"${isoTime(nowMs)}","stage":"${entry.stage}","category":"${entry.category}",` +
       (entry.domain === undefined ? '' : `"domain":"${entry.domain}",`) +
       `"reason":"${entry.reason}","policy":"${policyVersion}"}\n`
     // Auditing must never break the pipeline: a failing disk is reported (a metric), not thrown.
@@ -81,6 +81,31 @@ export class MemoryAuditLog implements AuditSink {
   }
 
   async close(): Promise<void> {}
+}
+
+const DAY_MS = 86_400_000
+/** 9999-12-31T23:59:59.999Z: beyond it toISOString writes six-digit years. */
+const LAST_FOUR_DIGIT_YEAR_MS = 253_402_300_799_999
+let dayStart = Number.NaN
+let dayPrefix = ''
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`)
+const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`)
+
+/**
+ * `new Date(ms).toISOString()`, with the date part computed once per UTC day: toISOString was most of the cost
+ * of an audit line, and a gateway audits every withheld copy (166 of 167 energy messages).
+ */
+export function isoTime(ms: number): string {
+  if (!Number.isInteger(ms) || ms < 0 || ms > LAST_FOUR_DIGIT_YEAR_MS) return new Date(ms).toISOString()
+  if (!(ms >= dayStart && ms < dayStart + DAY_MS)) {
+    dayStart = ms - (ms % DAY_MS)
+    dayPrefix = new Date(dayStart).toISOString().slice(0, 11)
+  }
+  const t = ms - dayStart
+  const h = Math.floor(t / 3_600_000)
+  const m = Math.floor((t % 3_600_000) / 60_000)
+  const s = Math.floor((t % 60_000) / 1000)
+  return `${dayPrefix}${pad2(h)}:${pad2(m)}:${pad2(s)}.${pad3(t % 1000)}Z`
 }
 
 function sizeOf(file: string): number {

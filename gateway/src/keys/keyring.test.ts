@@ -107,7 +107,22 @@ describe('pseudonyms', () => {
 
   it('the memo stays bounded however many ids arrive', () => {
     const k = new Keyring(master, new Map(), 100)
-    for (let i = 0; i < 1000; i++) k.pseudonym('svc', 'camera', `cam-${i}`, 0)
+    for (let i = 0; i < 1000; i++) {
+      k.pseudonym('svc', 'camera', `cam-${i}`, 0)
+      expect(k.memoSize).toBeLessThanOrEqual(100)
+    }
     expect(k.pseudonym('svc', 'camera', 'cam-5', 0)).toBe(new Keyring(master, new Map()).pseudonym('svc', 'camera', 'cam-5', 0))
+  })
+
+  it('the memo answers per domain, kind and epoch, and forgets a domain\'s old epoch', () => {
+    const k = new Keyring(master, new Map([['ana', { epochSeconds: 3600 }]]))
+    const fresh = (d: 'svc' | 'ana', kind: string, id: string, t: number) => new Keyring(master, new Map([['ana', { epochSeconds: 3600 }]])).pseudonym(d, kind, id, t)
+    for (const [d, kind, id, t] of [['svc', 'camera', 'x', 0], ['ana', 'camera', 'x', 0], ['svc', 'smart_plug', 'x', 0], ['ana', 'camera', 'x', 3_600_000], ['ana', 'camera', 'x', 0]] as const) {
+      expect(k.pseudonym(d, kind, id, t)).toBe(fresh(d, kind, id, t))
+      expect(k.pseudonym(d, kind, id, t)).toBe(fresh(d, kind, id, t))
+    }
+    expect(k.pseudonym('ana', 'camera', 'x', 0)).not.toBe(k.pseudonym('ana', 'camera', 'x', 3_600_000))
+    // svc's two kinds and ana's one entry of its latest epoch.
+    expect(k.memoSize).toBe(3)
   })
 })

@@ -70,7 +70,9 @@ export class Keyring {
   readonly #master: Buffer
   readonly #domains: ReadonlyMap<Domain, DomainKeyPolicy>
   readonly #keys = new Map<string, Buffer>()
-  readonly #memo = new Map<string, string>()
+  /** Per domain: the epoch its memo belongs to, then kind -> id -> pseudonym (no key string built per lookup). */
+  readonly #memo = new Map<Domain, { epoch: number; byKind: Map<string, Map<string, string>> }>()
+  #memoSize = 0
   readonly #memoLimit: number
 
   constructor(master: Buffer, domains: ReadonlyMap<Domain, DomainKeyPolicy>, memoLimit = 10_000) {
@@ -110,14 +112,35 @@ export class Keyring {
    */
   pseudonym(domain: Domain, kind: string, id: string, nowMs: number): string {
     const epoch = this.epochOf(domain, nowMs)
-    const memoKey = `${domain}\u0000${epoch}\u0000${kind}\u0000${id}`
-    const cached = this.#memo.get(memoKey)
+    let memo = this.#memo.get(domain)
+    // A new epoch forgets the domain's old pseudonyms, as keyFor forgets its old key.
+    if (memo === undefined || memo.epoch !== epoch) {
+      if (memo !== undefined) for (const ids of memo.byKind.values()) this.#memoSize -= ids.size
+      memo = { epoch, byKind: new Map() }
+      this.#memo.set(domain, memo)
+    }
+    let ids = memo.byKind.get(kind)
+    const cached = ids?.get(id)
     if (cached !== undefined) return cached
     const mac = createHmac('sha256', this.keyFor(domain, epoch)).update(kind).update('\u0000').update(id).digest()
     const value = base32(mac.subarray(0, PSEUDONYM_BYTES))
-    if (this.#memo.size >= this.#memoLimit) this.#memo.clear()
-    this.#memo.set(memoKey, value)
+    if (this.#memoSize >= this.#memoLimit) {
+      for (const m of this.#memo.values()) m.byKind.clear()
+      this.#memoSize = 0
+      ids = undefined
+    }
+    if (ids === undefined) {
+      ids = new Map()
+      memo.byKind.set(kind, ids)
+    }
+    ids.set(id, value)
+    this.#memoSize++
     return value
+  }
+
+  /** Pseudonyms held in the memo (bounded by the memo limit). */
+  get memoSize(): number {
+    return this.#memoSize
   }
 }
 

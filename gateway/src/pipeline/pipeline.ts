@@ -72,9 +72,9 @@ export class Pipeline {
     ]
     this.#fanOut = this.#stages.map((s) => FAN_OUT.has(s.name))
     // Label handles bound once: the hot path indexes arrays instead of building label strings.
-    this.#in = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageIn.labels(s.name, c)))
-    this.#out = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageOut.labels(s.name, c)))
-    this.#duration = LABELS.map((c) => options.metrics.pipelineSeconds.labels(c))
+    this.#in = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('in', s.name, c)))
+    this.#out = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('out', s.name, c)))
+    this.#duration = LABELS.map((c) => options.metrics.durationHandle(c))
   }
 
   get policyVersion(): string {
@@ -84,13 +84,8 @@ export class Pipeline {
   async process(topic: string, payload: Buffer, nowMs: number = Date.now()): Promise<PipelineResult> {
     const started = performance.now()
     const env = newEnvelope(topic, payload, nowMs)
-    const domainDrops: DomainDrop[] = []
-    const ctx: StageContext = {
-      dropDomain: (stage, e, domain, reason) => {
-        domainDrops.push({ stage, domain, reason })
-        this.recordDrop(stage, e.category, reason, domain, e.nowMs)
-      },
-    }
+    // One small object per message and no closure: the drop list is allocated only when a copy is dropped.
+    const ctx = new MessageContext(this)
     let dropped: PipelineResult['dropped']
     // Only classify changes the category: look its label index up again only then.
     let category = env.category
@@ -120,13 +115,27 @@ export class Pipeline {
       this.#out[i]?.[c]?.inc()
     }
     this.#duration[c]?.observe((performance.now() - started) / 1000)
-    return { outputs: env.outputs, dropped, domainDrops, category: env.category, stream: env.stream?.name }
+    return { outputs: env.outputs, dropped, domainDrops: ctx.drops ?? NO_DROPS, category: env.category, stream: env.stream?.name }
   }
 
   /** Counts and audits a drop; also used by the forward step for queue and upstream drops. */
   recordDrop(stage: StageName, category: CategoryLabel, reason: DropReason, domain: Domain | undefined, nowMs: number): void {
     this.#metrics.droppedHandle(stage, category, reason).inc()
     this.#audit.record({ stage, category, reason, domain }, this.#policies.current.version, nowMs)
+  }
+}
+
+const NO_DROPS: readonly DomainDrop[] = Object.freeze([])
+
+class MessageContext implements StageContext {
+  drops: DomainDrop[] | undefined
+  readonly #pipeline: Pipeline
+  constructor(pipeline: Pipeline) {
+    this.#pipeline = pipeline
+  }
+  dropDomain(stage: StageName, env: Envelope, domain: Domain, reason: DropReason): void {
+    ;(this.drops ??= []).push({ stage, domain, reason })
+    this.#pipeline.recordDrop(stage, env.category, reason, domain, env.nowMs)
   }
 }
 

@@ -1,0 +1,123 @@
+import { tempDir } from '../test/helpers/gateway.ts'
+import { typicalMessages, type TypicalMessage } from './messages.ts'
+import { benchPipeline } from './pipeline.ts'
+import { median, round } from './stats.ts'
+
+export interface InProcessOptions {
+  /** Alternating rounds: each times one batch of the floor, then one of the pipeline (and the reverse next round). */
+  readonly rounds: number
+  readonly batch: number
+  readonly warmup: number
+  /** Simulated time between two messages of the device, ms: windows, rate limits and noise caches see this clock. */
+  readonly stepMs: number
+}
+
+export const INPROCESS_FULL: InProcessOptions = { rounds: 150, batch: 400, warmup: 20_000, stepMs: 10_000 }
+export const INPROCESS_QUICK: InProcessOptions = { rounds: 20, batch: 200, warmup: 2_000, stepMs: 10_000 }
+
+export interface InProcessRow {
+  readonly category: string
+  readonly stream: string
+  readonly bytes: number
+  /** Median over rounds, ns per message. */
+  readonly floorNs: number
+  readonly pipelineNs: number
+  readonly ratio: number
+  /** Filtered copies per input message (0.01 = one in a hundred leaves, the rest is suppressed by windows). */
+  readonly outputsPerMessage: number
+  readonly target: number
+}
+
+/** The pipeline's budget: at most 1.1 times the floor (issue 8). */
+export const INPROCESS_TARGET = 1.1
+
+/**
+ * The floor for a payload: bytes to text, JSON.parse, JSON.stringify, text to bytes, the least any gateway that
+ * rewrites JSON does. A payload that is not JSON (Valetudo's `docked`) is carried as a JSON string, the smallest
+ * rewrite Veil could make of it.
+ */
+export function floorOf(payload: Buffer): () => number {
+  let isJson = true
+  try {
+    JSON.parse(payload.toString('utf8'))
+  } catch {
+    isJson = false
+  }
+  return isJson ? () => Buffer.from(JSON.stringify(JSON.parse(payload.toString('utf8')))).length : () => Buffer.from(JSON.stringify(payload.toString('utf8'))).length
+}
+
+function nsPerOp(started: bigint, count: number): number {
+  return Number(process.hrtime.bigint() - started) / count
+}
+
+async function measure(message: TypicalMessage, options: InProcessOptions, dataDir: string): Promise<InProcessRow> {
+  const bench = benchPipeline(dataDir)
+  try {
+    const { pipeline } = bench
+    const floor = floorOf(message.payload)
+    let now = Date.UTC(2026, 1, 2, 3, 0)
+    let sink = 0
+    let outputs = 0
+    let processed = 0
+    const runPipeline = async (n: number): Promise<number> => {
+      const started = process.hrtime.bigint()
+      for (let i = 0; i < n; i++) {
+        now += options.stepMs
+        const result = await pipeline.process(message.topic, message.payload, now)
+        outputs += result.outputs.length
+      }
+      processed += n
+      return nsPerOp(started, n)
+    }
+    const runFloor = (n: number): number => {
+      const started = process.hrtime.bigint()
+      for (let i = 0; i < n; i++) sink += floor()
+      return nsPerOp(started, n)
+    }
+    runFloor(options.warmup)
+    await runPipeline(options.warmup)
+    outputs = 0
+    processed = 0
+    const floors: number[] = []
+    const pipelines: number[] = []
+    for (let r = 0; r < options.rounds; r++) {
+      // Alternate the order so that drift (GC, a neighbour's load, CPU frequency) falls on both sides alike.
+      if (r % 2 === 0) {
+        floors.push(runFloor(options.batch))
+        pipelines.push(await runPipeline(options.batch))
+      } else {
+        pipelines.push(await runPipeline(options.batch))
+        floors.push(runFloor(options.batch))
+      }
+    }
+    if (sink === 0) throw new Error('the floor produced nothing')
+    const floorNs = median(floors)
+    const pipelineNs = median(pipelines)
+    return {
+      category: message.category,
+      stream: message.stream,
+      bytes: message.payload.length,
+      floorNs: round(floorNs, 0),
+      pipelineNs: round(pipelineNs, 0),
+      ratio: round(pipelineNs / floorNs, 2),
+      outputsPerMessage: round(outputs / processed, 3),
+      target: INPROCESS_TARGET,
+    }
+  } finally {
+    await bench.close()
+  }
+}
+
+/** Section (a): every category's typical message through the full pipeline against its JSON floor, interleaved. */
+export async function runInProcess(options: InProcessOptions, messages: readonly TypicalMessage[] = typicalMessages()): Promise<InProcessRow[]> {
+  const rows: InProcessRow[] = []
+  for (const message of messages) {
+    const dir = tempDir('veil-bench-')
+    try {
+      rows.push(await measure(message, options, dir.path))
+    } finally {
+      dir.remove()
+    }
+  }
+  return rows
+}

@@ -1,0 +1,108 @@
+import { spawnSync } from 'node:child_process'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { findMosquitto } from '../test/helpers/mosquitto.ts'
+import type { E2eRow } from './e2e.ts'
+import type { IdleRow } from './idle.ts'
+import { IDLE_TARGET_MB } from './idle.ts'
+import type { InProcessRow } from './inprocess.ts'
+import type { MapRow } from './map.ts'
+
+export interface Machine {
+  readonly cpus: number
+  readonly model: string
+  readonly memoryGb: number
+  readonly node: string
+  readonly mosquitto: string
+  /** 1-minute load average when the suite started and ended: above the core count, figures are noisy. */
+  readonly loadStart: number
+  loadEnd: number
+}
+
+export interface Results {
+  readonly date: string
+  readonly mode: 'quick' | 'full'
+  readonly machine: Machine
+  inprocess?: InProcessRow[]
+  e2e?: E2eRow[]
+  map?: MapRow
+  idle?: IdleRow[]
+  readonly errors: { section: string; error: string }[]
+}
+
+export function machine(): Machine {
+  const mosquitto = findMosquitto()
+  const version = mosquitto === undefined ? 'not installed' : (/version ([\d.]+)/.exec(spawnSync(mosquitto, ['-h'], { encoding: 'utf8' }).stdout)?.[1] ?? 'unknown')
+  return {
+    cpus: cpus().length,
+    model: cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+    mosquitto: version,
+    loadStart: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+    loadEnd: Number.NaN,
+  }
+}
+
+const n = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a')
+const mark = (ok: boolean): string => (ok ? 'yes' : '**no**')
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+}
+
+/** The figures as Markdown: printed to stdout and written to bench/results/latest.md. */
+export function toMarkdown(r: Results): string {
+  const m = r.machine
+  const loaded = Math.max(m.loadStart, m.loadEnd) > m.cpus
+  const out: string[] = [
+    `# Veil benchmark results (${r.mode})`,
+    '',
+    `${r.date}; ${m.cpus} × ${m.model}, ${m.memoryGb} GB; Node ${m.node}; mosquitto ${m.mosquitto}; load average ${n(m.loadStart, 2)} at start, ${n(m.loadEnd, 2)} at end.`,
+  ]
+  if (loaded) out.push('', `**Measured under load** (load average above the ${m.cpus} cores): the figures are noisy; rerun on a quiet machine.`)
+  if (r.inprocess !== undefined) {
+    out.push('', '## (a) In-process pipeline against the JSON floor', '', 'Median ns per message over interleaved batches; floor = bytes → JSON.parse → JSON.stringify → bytes of the same payload. Target: ratio ≤ 1.1.', '')
+    out.push(
+      table(
+        ['category', 'stream', 'bytes', 'floor ns', 'pipeline ns', 'ratio', 'copies out per message', 'target met'],
+        r.inprocess.map((x) => [x.category, x.stream, String(x.bytes), n(x.floorNs), n(x.pipelineNs), n(x.ratio, 2), n(x.outputsPerMessage, 3), mark(x.ratio <= x.target)]),
+      ),
+    )
+  }
+  if (r.e2e !== undefined) {
+    out.push(
+      '',
+      '## (b) End to end over loopback',
+      '',
+      'Devices → broker under test → consumer. mosquitto: devices publish to mosquitto, the consumer subscribes there. aedes bridge and Veil: devices → aedes (plain bridge, no filtering) or Veil → upstream mosquitto → consumer. Frigate event updates (1.9 kB). Ratio = received msg/s over mosquitto\'s; added p99 = p99 − mosquitto\'s p99. Targets: Veil QoS 1 flat out ≥ 1.0 × mosquitto; added p99 ≤ 2 ms at the fixed rate.',
+      '',
+    )
+    out.push(
+      table(
+        ['target', 'QoS', 'mode', 'sent msg/s', 'received msg/s', 'ratio', 'p50 ms', 'p99 ms', 'added p99 ms', 'lost', 'behind'],
+        r.e2e.map((x) => [x.target, String(x.qos), x.mode === 'flat out' ? 'flat out' : `${n(x.rate)}/s`, n(x.result.sentPerSec), n(x.result.receivedPerSec), n(x.throughputRatio, 2), n(x.result.p50Ms, 2), n(x.result.p99Ms, 2), n(x.addedP99Ms, 2), n(x.result.lost), n(x.result.behind)]),
+      ),
+    )
+  }
+  if (r.map !== undefined) {
+    const x = r.map
+    out.push('', '## (c) Largest Valetudo map through map_minimize', '', `Target: no event-loop block over ${x.target} ms.`, '')
+    out.push(
+      table(
+        ['fixture', 'JSON bytes', 'zlib bytes', 'median ms', 'longest block ms', 'median block ms', 'histogram max ms', 'target met'],
+        [[x.fixture, n(x.jsonBytes), n(x.zlibBytes), n(x.medianMs, 1), n(x.maxBlockMs, 1), n(x.medianBlockMs, 1), n(x.histogramMaxMs, 1), mark(x.maxBlockMs <= x.target)]],
+      ),
+    )
+  }
+  if (r.idle !== undefined) {
+    out.push('', '## (d) Memory with idle device connections', '', `RSS from /proc/<pid>/status. Target: Veil ≤ ${IDLE_TARGET_MB} MB at 10k connections.`, '')
+    out.push(
+      table(
+        ['target', 'connections', 'failed', 'connect ms', 'RSS before MB', 'RSS after MB', 'MB per 1k', 'RSS at 10k MB', 'target met'],
+        r.idle.map((x) => [x.target, n(x.connections), n(x.failed), n(x.connectMs), n(x.rssBeforeMb, 1), n(x.rssAfterMb, 1), n(x.mbPer1k, 2), n(x.rssAt10kMb, 1), x.target === 'veil' ? mark(x.rssAt10kMb <= IDLE_TARGET_MB) : '']),
+      ),
+    )
+  }
+  for (const e of r.errors) out.push('', `**${e.section} failed:** ${e.error}`)
+  return `${out.join('\n')}\n`
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest'
+import { benchPolicies, e2eMessages } from '../../bench/e2e.ts'
+import { MARKER, type LoadResult } from '../../bench/loadgen.ts'
+import { runInProcess } from '../../bench/inprocess.ts'
+import { runMap } from '../../bench/map.ts'
+import { typicalMessages } from '../../bench/messages.ts'
+import { runChild, startMosquitto } from '../../bench/processes.ts'
+import { machine, toMarkdown } from '../../bench/report.ts'
+import { parseArgs } from '../../bench/run.ts'
+import { benchPipeline } from '../../bench/pipeline.ts'
+import { findMosquitto } from '../helpers/mosquitto.ts'
+import { tempDir } from '../helpers/gateway.ts'
+
+// The benchmark suite (npm run bench) with tiny counts, to catch breakage. No timing is asserted: CI machines
+// are shared and slow; the figures belong in BENCHMARKS.md, measured on a quiet machine.
+describe('benchmark suite', () => {
+  it('(a) runs every category\'s typical message through the pipeline and its floor', async () => {
+    const rows = await runInProcess({ rounds: 2, batch: 5, warmup: 5, stepMs: 10_000 })
+    expect(rows.map((r) => r.stream)).toEqual(typicalMessages().map((m) => m.stream))
+    for (const row of rows) {
+      expect(row.floorNs).toBeGreaterThan(0)
+      expect(row.pipelineNs).toBeGreaterThan(0)
+      expect(Number.isFinite(row.ratio)).toBe(true)
+    }
+    // The default policies: two copies of a camera event (svc, ana), none of Valetudo's room names.
+    expect(rows.find((r) => r.stream === 'frigate/events')?.outputsPerMessage).toBe(2)
+    expect(rows.find((r) => r.stream === 'valetudo/segments')?.outputsPerMessage).toBe(0)
+    const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, inprocess: rows, errors: [] })
+    expect(md).toContain('| camera | frigate/events |')
+  }, 60_000)
+
+  it('(c) runs the largest map through map_minimize and measures the loop', async () => {
+    const row = await runMap({ runs: 1 })
+    expect(row.fixture).toBe('dreame_l10su_3031_giant.json')
+    expect(row.outputs).toBe(1)
+    expect(row.maxBlockMs).toBeGreaterThan(0)
+  }, 60_000)
+
+  it('(b) the sequence marker survives the benchmark policy, and only it is added', async () => {
+    const dir = tempDir()
+    const data = tempDir()
+    try {
+      const bench = benchPipeline(data.path, benchPolicies(dir.path))
+      const [message] = e2eMessages(1)
+      const result = await bench.pipeline.process(message?.topic ?? '', Buffer.from(message?.payload ?? ''))
+      await bench.close()
+      const svc = result.outputs.find((o) => o.domain === 'svc')
+      expect(svc?.payload.toString()).toContain(`"id":"${MARKER}aaaaaaaa"`)
+      const data_ = (JSON.parse(svc?.payload.toString() ?? '{}') as { data: { after: Record<string, unknown> } }).data
+      const allowed = ['active', 'end_time', 'false_positive', 'has_clip', 'id', 'label', 'start_time', 'top_score']
+      expect(Object.keys(data_.after)).toContain('id')
+      for (const key of Object.keys(data_.after)) expect(allowed).toContain(key)
+      expect(data_.after).not.toHaveProperty('camera')
+      expect(result.outputs.find((o) => o.domain === 'ana')?.payload.toString()).not.toContain(MARKER)
+    } finally {
+      dir.remove()
+      data.remove()
+    }
+  })
+
+  it.skipIf(findMosquitto() === undefined)('(b) the load generator counts and times messages through a private mosquitto', async () => {
+    const mosquitto = await startMosquitto()
+    try {
+      const result = await runChild<LoadResult>(
+        'bench/loadgen.ts',
+        {
+          devices: { host: '127.0.0.1', port: mosquitto.port },
+          consumer: { host: '127.0.0.1', port: mosquitto.port },
+          subscribe: 'frigate/events',
+          qos: 1,
+          messages: e2eMessages(2),
+          rate: 400,
+          warmupMs: 100,
+          durationMs: 500,
+          window: 8,
+          settleMs: 3000,
+          seqBase: 0,
+        },
+        15_000,
+      )
+      expect(result.sent).toBeGreaterThan(0)
+      expect(result.received).toBe(result.sent)
+      expect(result.duplicates).toBe(0)
+      expect(Number.isFinite(result.p99Ms)).toBe(true)
+    } finally {
+      await mosquitto.stop()
+    }
+  }, 60_000)
+
+  it('parses the command line', () => {
+    expect(parseArgs(['--quick', '--only=a,c'])).toMatchObject({ quick: true, only: ['inprocess', 'map'], json: undefined })
+    expect(parseArgs(['--json=/tmp/x.json']).json).toBe('/tmp/x.json')
+    expect(() => parseArgs(['--only=z'])).toThrow(/unknown section z/)
+  })
+})
