@@ -14,9 +14,13 @@ export type StageName = (typeof STAGES)[number]
 /** Why a message (or one recipient's copy of it) was not forwarded. */
 export const DROP_REASONS = [
   'unknown_topic',
+  'topic_too_long',
+  'too_many_topic_levels',
   'payload_too_large',
+  'packet_too_large',
   'undecodable',
   'decompressed_too_large',
+  'nesting_too_deep',
   'invalid',
   'no_policy',
   'empty_after_filter',
