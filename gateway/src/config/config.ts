@@ -8,6 +8,7 @@ import { VeilError, formatProblems } from '../errors.ts'
 import { describeAjvError, parseYaml } from './yaml.ts'
 import { DOMAINS, isDomain, type Domain } from '../model.ts'
 import { DEFAULT_LIMITS, type Limits } from '../pipeline/pipeline.ts'
+import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DEFAULT_POLICIES = join(PACKAGE_ROOT, 'filters/policies')
@@ -19,6 +20,9 @@ export interface DomainConfig {
   readonly upstream: UpstreamConfig | undefined
 }
 
+/** The pipeline's limits and the broker's per-client one; the parser's packet limit is derived (packetLimitFor). */
+export type GatewayLimits = Limits & { readonly inflightPerClient: number }
+
 /** The configuration Veil runs with, after defaults, file, environment and flags. */
 export interface GatewayConfig {
   readonly listen: { readonly host: string; readonly port: number }
@@ -26,7 +30,7 @@ export interface GatewayConfig {
   readonly dataDir: string
   readonly policies: string
   readonly logLevel: LogLevel
-  readonly limits: Limits
+  readonly limits: GatewayLimits
   readonly domains: ReadonlyMap<Domain, DomainConfig>
   /** The opt-in switches that are on. */
   readonly optIn: ReadonlySet<string>
@@ -41,7 +45,7 @@ interface ConfigFile {
   dataDir?: string
   policies?: string
   logLevel?: LogLevel
-  limits?: Partial<Limits>
+  limits?: Partial<GatewayLimits>
   optIn?: Record<string, boolean>
   privacyZones?: { lat: number; lon: number; name?: string }[]
   domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
@@ -112,7 +116,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     dataDir: resolve(pick('dataDir') ?? file.dataDir ?? 'data'),
     policies: resolve(pick('policies') ?? file.policies ?? DEFAULT_POLICIES),
     logLevel: logLevel as LogLevel,
-    limits: { ...DEFAULT_LIMITS, ...file.limits },
+    limits: { ...DEFAULT_LIMITS, inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, ...file.limits },
     domains,
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
     variables: { privacy_zones: file.privacyZones ?? [] },

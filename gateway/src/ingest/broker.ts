@@ -5,6 +5,8 @@ import { VeilError } from '../errors.ts'
 import { FILTERED_ROOT } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimitFor, type IngestLimits } from './limits.ts'
+import { DEFAULT_LIMITS } from '../pipeline/pipeline.ts'
 
 /** Called for every raw device publish; the device's PUBACK (and the next read from it) waits for the promise. */
 export type RawPublishHandler = (topic: string, payload: Buffer) => Promise<void>
@@ -16,6 +18,10 @@ export interface BrokerOptions {
   readonly logger: Logger
   readonly metrics: Metrics
   readonly onRawPublish: RawPublishHandler
+  /** Per-connection message limits; defaults when absent. */
+  readonly limits?: IngestLimits
+  /** Called when the parser refuses a packet over `limits.packetBytes` (the connection is then closed). */
+  readonly onPacketRefused?: () => void
 }
 
 const FILTERED_PREFIX = `${FILTERED_ROOT}/`
@@ -58,6 +64,13 @@ export class DeviceBroker {
     // preConnect cannot answer with a return code, so it marks the client and authenticate answers
     // CONNACK 0x02 (identifier rejected) before any session exists.
     const emptyIdWithSession = new WeakSet<Client>()
+    const limits = options.limits ?? { inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, packetBytes: packetLimitFor(DEFAULT_LIMITS) }
+    const gates = new WeakMap<Client, InflightGate>()
+    const gateOf = (client: Client): InflightGate => {
+      let gate = gates.get(client)
+      if (gate === undefined) gates.set(client, (gate = new InflightGate(limits.inflightPerClient)))
+      return gate
+    }
     const aedes = await Aedes.createBroker({
       id: 'veil',
       connectTimeout: 10_000,
@@ -88,8 +101,10 @@ export class DeviceBroker {
         // Every publish that reaches this hook is raw (Veil's own go through aedes.publish, which skips it),
         // including wills replayed with a null client: the broker never stores a raw retained copy.
         packet.retain = false
+        const handOn = (): Promise<void> => options.onRawPublish(topic, packet.payload as Buffer)
         const run = (): void => {
-          options.onRawPublish(topic, packet.payload as Buffer).then(
+          // A will replayed after its client left has no client to wait on: it runs at once, one per connection.
+          ;(client === null ? handOn() : gateOf(client).run(handOn)).then(
             () => callback(null),
             // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
             () => callback(null),
@@ -122,7 +137,13 @@ export class DeviceBroker {
     aedes.on('clientDisconnect', () => metrics.clientsConnected.dec())
     aedes.on('clientError', (_client, err) => logger.debug({ event: 'client_error', err: err.message }, 'client error'))
 
-    const server = createServer(aedes.handle)
+    const server = createServer((conn) => {
+      const client = aedes.handle(conn)
+      if (!limitPacketSize(client, limits.packetBytes, () => options.onPacketRefused?.())) {
+        logger.error({ event: 'packet_limit_unavailable' }, 'cannot install the MQTT packet size limit; refusing the connection')
+        conn.destroy()
+      }
+    })
     try {
       await listen(server, options.host, options.port, options.flag)
     } catch (err) {
