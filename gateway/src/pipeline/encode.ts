@@ -28,6 +28,9 @@ export function encodeStage(policies: PolicyHolder): Stage {
         } catch {
           json = undefined
         }
+        // JSON.stringify writes NaN and ±Infinity as null without a word: a number an operator overflowed must not
+        // leave as a silent null. Only a text with a null in it needs the walk.
+        if (json !== undefined && json.includes('null') && hasNonFinite(out.doc)) json = undefined
         if (json === undefined) {
           ctx.dropDomain('encode', env, out.domain, 'encode_error')
           continue
@@ -39,6 +42,22 @@ export function encodeStage(policies: PolicyHolder): Stage {
       return undefined
     },
   }
+}
+
+/** Whether a document holds NaN or ±Infinity; iterative, so a deep operator output cannot overflow the stack. */
+export function hasNonFinite(doc: unknown): boolean {
+  const stack: unknown[] = [doc]
+  while (stack.length > 0) {
+    const value = stack.pop()
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return true
+    } else if (Array.isArray(value)) {
+      for (const item of value) stack.push(item)
+    } else if (typeof value === 'object' && value !== null && !(value instanceof Uint8Array)) {
+      for (const item of Object.values(value)) stack.push(item)
+    }
+  }
+  return false
 }
 
 function refuseBytes(_key: string, value: unknown): unknown {

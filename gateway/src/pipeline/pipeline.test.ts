@@ -170,6 +170,24 @@ domains:
     }
   })
 
+  it('drops a copy holding NaN or Infinity instead of forwarding a silent null (found probing hostile numbers)', async () => {
+    const overflow = defineOperator({ name: 'overflow', description: 'non-finite', configSchema: { type: 'object' }, compile: () => () => ({ a: null, b: [1, { c: Number.POSITIVE_INFINITY }] }) })
+    const honest = defineOperator({ name: 'honest', description: 'a real null', configSchema: { type: 'object' }, compile: () => () => ({ a: null, b: [1, { c: 2 }] }) })
+    const dir = policyDir(`category: smart_plug
+domains:
+  svc: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { overflow: {} } ] } } }
+  ana: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { honest: {} } ] } } }
+`)
+    try {
+      const { pipeline } = build({ policies: dir.path, operators: [overflow, honest] })
+      const result = await pipeline.process(SENSOR, sensor())
+      expect(result.domainDrops).toEqual([{ stage: 'encode', domain: 'svc', reason: 'encode_error' }])
+      expect(result.outputs.map((o) => JSON.parse(o.payload.toString()).data)).toEqual([{ a: null, b: [1, { c: 2 }] }])
+    } finally {
+      dir.remove()
+    }
+  })
+
   it('counts in and out per stage with bounded labels', async () => {
     const { pipeline, metrics } = build()
     await pipeline.process(SENSOR, sensor())
