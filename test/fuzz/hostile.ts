@@ -109,6 +109,9 @@ function hostileScalar(random: () => number, canary: () => string, mayPlant: boo
   }
 }
 
+/** Numbers at the edges of IEEE doubles and of safe integers: still numbers, so they pass a schema's `type`. */
+const EDGE_NUMBERS = [Number.MAX_VALUE, -Number.MAX_VALUE, 1e308, 1.5e308, -1e308, Number.MIN_VALUE, -0, 2 ** 53 + 2, -(2 ** 53), 1e21, 0, -1, 123456789.123456789]
+
 /**
  * Mutates a JSON value at random: replaces leaves with hostile scalars, adds fields (prototype keys among them),
  * and plants canaries only at paths no policy keeps. Returns the new value; `canaries` collects what was planted.
@@ -136,6 +139,8 @@ export function mutate(value: unknown, random: () => number, kept: KeptPaths, ca
       return out
     }
     if (mayPlant && typeof v === 'string' && random() < rate) return canary()
+    // Type-preserving: an edge number passes validation and reaches the operators (energy windows, buckets).
+    if (typeof v === 'number' && random() < rate * 2) return EDGE_NUMBERS[Math.floor(random() * EDGE_NUMBERS.length)]
     return v
   }
   return walk(value, '', 0)

@@ -27,6 +27,7 @@ import { DROP_REASONS, type DropReason } from '../../gateway/src/model.ts'
 import type { PipelineResult } from '../../gateway/src/pipeline/envelope.ts'
 import { DEFAULT_LIMITS, Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
 import { effectiveStreamPolicy, loadPolicySet, type PolicySet } from '../../gateway/src/policy/load.ts'
+import type { OperatorDefinition } from '../../gateway/src/policy/operator.ts'
 import { Classifier } from '../../gateway/src/profiles/classifier.ts'
 import type { ProfileDefinition, StreamDefinition } from '../../gateway/src/profiles/types.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
@@ -39,8 +40,29 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20_260_501)
 /** FUZZ_RUNS and FUZZ_TIME_MS raise the bounds for a longer hunt; the defaults keep the suite fast. */
 const RUNS_PER_STREAM = Number(process.env.FUZZ_RUNS ?? 40)
 const TIME_PER_PROFILE_MS = Number(process.env.FUZZ_TIME_MS ?? 3000)
-/** Outcomes that are fail-closed but mean a stage or operator broke on the input: none may occur. */
-const BUGS: ReadonlySet<DropReason> = new Set(['internal_error', 'operator_error', 'encode_error'])
+/**
+ * Outcomes that are fail-closed but mean a stage broke on the input: none may occur. An operator may refuse a
+ * value it cannot judge by throwing (operator_error); one that fails by accident (a TypeError, a stack overflow)
+ * is caught by the wrapper below.
+ */
+const BUGS: ReadonlySet<DropReason> = new Set(['internal_error', 'encode_error'])
+const operatorCrashes: string[] = []
+
+/** The builtin operators, each wrapped to note an accidental exception before the pipeline turns it into a drop. */
+const watchedOperators: OperatorDefinition[] = builtinOperators.map((def) => ({
+  ...def,
+  compile(config, env) {
+    const run = def.compile(config, env)
+    return (doc, ctx) => {
+      try {
+        return run(doc, ctx)
+      } catch (err) {
+        if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) operatorCrashes.push(`${def.name}: ${String(err)}`)
+        throw err
+      }
+    }
+  },
+}))
 const KNOWN: ReadonlySet<string> = new Set(DROP_REASONS)
 const T0 = Date.UTC(2026, 2, 1, 6)
 
@@ -51,7 +73,7 @@ function build(optIn: readonly string[]): { pipeline: Pipeline; policies: Policy
   const classifier = new Classifier(builtinProfiles)
   const keyring = new Keyring(Buffer.alloc(32, 0x42), new Map())
   const variables = { privacy_zones: [{ lat: 52.52, lon: 13.405, name: 'home' }] }
-  const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir: dir.path, optIn: new Set(optIn), variables }) }
+  const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: watchedOperators, keyring, dataDir: dir.path, optIn: new Set(optIn), variables }) }
   const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: DEFAULT_LIMITS })
   return { pipeline, policies: policies.current, classifier }
 }
@@ -166,6 +188,7 @@ async function check(pipeline: Pipeline, c: HostileCase & { wholeKept?: boolean 
       problems.push(`output is not JSON on ${o.topic}`)
     }
   }
+  if (operatorCrashes.length > 0) problems.push(`operator crashed: ${operatorCrashes.splice(0).join('; ')}`)
   if (Object.getOwnPropertyNames(Object.prototype).length !== protoKeys || ({} as Record<string, unknown>).polluted !== undefined) problems.push('Object.prototype polluted')
   return { result, problems }
 }
@@ -175,7 +198,8 @@ async function fuzz(pipeline: Pipeline, arb: fc.Arbitrary<HostileCase & { wholeK
   let t = T0
   await fc.assert(
     fc.asyncProperty(arb, async (c) => {
-      t += 60_000
+      // 20 minutes a message: the recurring devices cross energy and downsampling windows often.
+      t += 1_200_000
       const { result, problems } = await check(pipeline, c, t)
       const outcome = result.dropped === undefined ? (result.outputs.length > 0 ? 'forwarded' : 'withheld') : result.dropped.reason
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
