@@ -7,11 +7,12 @@
 import { writeFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
+import type { Client } from 'aedes'
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { resolveConfig, type GatewayLimits } from '../../gateway/src/config/config.ts'
 import { DeviceBroker } from '../../gateway/src/ingest/broker.ts'
-import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, packetLimitFor } from '../../gateway/src/ingest/limits.ts'
+import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimitFor } from '../../gateway/src/ingest/limits.ts'
 import { DEFAULT_LIMITS } from '../../gateway/src/pipeline/pipeline.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
@@ -195,6 +196,11 @@ describe('inflight publishes per client', () => {
     expect(maxActive).toBe(limit)
     // Each client's publishes keep their order.
     expect(entered.filter((t) => t.startsWith('flood/'))).toEqual(Array.from({ length: count }, (_, i) => `flood/${i}`))
+  })
+
+  it('reports a parser it cannot hook (an upgrade changed it), so the broker refuses the connection instead of running unlimited', () => {
+    expect(limitPacketSize({} as Client, 1024, () => {})).toBe(false)
+    expect(limitPacketSize({ _parser: { _parseLength: 1 } } as unknown as Client, 1024, () => {})).toBe(false)
   })
 
   it('defaults to 16 and releases waiting tasks in order, whether the running one resolves or rejects', async () => {

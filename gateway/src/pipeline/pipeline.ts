@@ -26,9 +26,10 @@ export interface Limits {
 }
 
 /**
- * Far above what any profile's devices send (the deepest builtin topic has 4 levels, the deepest documents
- * about 8), far below what costs memory or stack: JSON.parse copes with any depth, but recursive walkers
- * (JSON.stringify, ajv, operators) overflow the stack near 10 000 levels.
+ * Far above what any profile's devices send (the deepest builtin topic has 4 levels, the deepest fixture, a
+ * Zigbee2MQTT bridge/info, nests 12), far below what costs memory or stack: JSON.parse copes with any depth, but
+ * recursive walkers (JSON.stringify, ajv, operators) overflow the stack near 10 000 levels. The content gates
+ * (pii_scan, image_gate, wifi_strip, text_drop) refuse more than 64 themselves.
  */
 export const DEFAULT_LIMITS: Limits = {
   payloadBytes: 1024 * 1024,
