@@ -1,8 +1,9 @@
 /**
  * Fuzzing every builtin profile's streams through the real pipeline with the shipped policies, in process: topics
  * from each stream's own patterns with random ids, and hostile payloads (hostile.ts). For every message:
- * - nothing throws out of the pipeline, and it is forwarded or dropped with a known reason; no stage or operator
- *   fails on it (internal_error, operator_error, encode_error would mean a bug that fail-closed merely hid);
+ * - nothing throws out of the pipeline, and it is forwarded or dropped with a known reason; no stage fails on it
+ *   (internal_error, encode_error would mean a bug that fail-closed merely hid) and no operator crashes (an
+ *   operator may refuse a value by throwing an Error; a TypeError or RangeError is a bug);
  * - no planted canary (in the topic's ids, or in payload fields no policy keeps) leaves, in any form the canary
  *   check knows, and no output carries the raw payload;
  * - no prototype is polluted;
