@@ -46,6 +46,9 @@ export function isFilteredOnly(filter: string): boolean {
  * - authorizeSubscribe grants only filters inside `veil/`;
  * - authorizeForward delivers to network clients only packets Veil published itself under `veil/` (aedes stamps a
  *   device's packets with its clientId in emitPacket), which also catches `#`.
+ *
+ * Message limits (limits.ts): the parser refuses a packet far over the payload limit as soon as its header is read,
+ * and at most `inflightPerClient` publishes of one client are in the pipeline at once.
  */
 export class DeviceBroker {
   readonly aedes: Aedes
