@@ -107,7 +107,7 @@ export class Gateway {
         logger,
         metrics,
         limits: { inflightPerClient: config.limits.inflightPerClient, packetBytes: packetLimitFor(config.limits) },
-        onPacketRefused: () => pipeline.recordDrop('ingest', 'unclassified', 'packet_too_large', undefined, Date.now()),
+        onPacketRefused: (reason) => pipeline.recordDrop('ingest', 'unclassified', reason, undefined, Date.now()),
         onRawPublish: (topic, payload) => {
           if (gateway !== undefined) return gateway.#ingest(topic, payload)
           pipeline.recordDrop('ingest', 'unclassified', 'internal_error', undefined, Date.now())

@@ -155,6 +155,25 @@ describe('MQTT packet limit', () => {
   })
 })
 
+describe('topic levels past aedes\' ceiling', () => {
+  it('closes the connection of a publish with more than 100 levels and counts it; one with 17 is only dropped', async () => {
+    const gw = await gateway()
+    const good = await wellBehaved(gw.url)
+    const modest = await client(gw.url, 'tasmota_levels')
+    await modest.publishAsync(`tele/${'a/'.repeat(15)}SENSOR`, SENSOR_PAYLOAD, { qos: 1 })
+    expect(await dropped(gw, 'too_many_topic_levels')).toBe(1)
+    expect(modest.connected).toBe(true)
+
+    const hostile = await client(gw.url, 'tasmota_deep')
+    const closed = new Promise<void>((resolve) => hostile.once('close', () => resolve()))
+    hostile.publish(`tele/${'a/'.repeat(100)}SENSOR`, SENSOR_PAYLOAD, { qos: 0 })
+    await within(closed, 5000, 'the connection to close')
+    // aedes reports the refusal as it closes the connection, before the client sees the close.
+    expect(await dropped(gw, 'too_many_topic_levels')).toBe(2)
+    await good.check()
+  })
+})
+
 describe('inflight publishes per client', () => {
   it('lets at most inflightPerClient of one client into the pipeline; the rest wait, none is lost, others go first', async () => {
     const limit = 3

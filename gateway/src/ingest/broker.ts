@@ -20,11 +20,16 @@ export interface BrokerOptions {
   readonly onRawPublish: RawPublishHandler
   /** Per-connection message limits; defaults when absent. */
   readonly limits?: IngestLimits
-  /** Called when the parser refuses a packet over `limits.packetBytes` (the connection is then closed). */
-  readonly onPacketRefused?: () => void
+  /**
+   * Called when a packet is refused before the pipeline sees it, and the connection closed: one over
+   * `limits.packetBytes` (by the parser), or a publish whose topic has more levels than aedes' ceiling of 100.
+   */
+  readonly onPacketRefused?: (reason: 'packet_too_large' | 'too_many_topic_levels') => void
 }
 
 const FILTERED_PREFIX = `${FILTERED_ROOT}/`
+/** aedes 1.2's error for a PUBLISH topic over its maxTopicLevels (lib/handlers/publish.js). */
+const AEDES_TOO_MANY_LEVELS = 'topic has too many levels'
 /** CONNACK return code 0x02; aedes declares it in an ambient const enum, which cannot be imported at run time. */
 const IDENTIFIER_REJECTED = 2 as AuthenticateError['returnCode']
 
@@ -138,11 +143,16 @@ export class DeviceBroker {
     ;(aedes as EventEmitter).on('error', (err: Error) => logger.error({ event: 'broker_error', err: err.message }, 'broker error'))
     aedes.on('client', () => metrics.clientsConnected.inc())
     aedes.on('clientDisconnect', () => metrics.clientsConnected.dec())
-    aedes.on('clientError', (_client, err) => logger.debug({ event: 'client_error', err: err.message }, 'client error'))
+    aedes.on('clientError', (_client, err) => {
+      // aedes refuses a publish past its 100 topic levels (qlobber's ceiling) by closing the connection, before
+      // authorizePublish: count it here, as the pipeline counts one past limits.topicLevels.
+      if (err.message === AEDES_TOO_MANY_LEVELS) options.onPacketRefused?.('too_many_topic_levels')
+      logger.debug({ event: 'client_error', err: err.message }, 'client error')
+    })
 
     const server = createServer((conn) => {
       const client = aedes.handle(conn)
-      if (!limitPacketSize(client, limits.packetBytes, () => options.onPacketRefused?.())) {
+      if (!limitPacketSize(client, limits.packetBytes, () => options.onPacketRefused?.('packet_too_large'))) {
         logger.error({ event: 'packet_limit_unavailable' }, 'cannot install the MQTT packet size limit; refusing the connection')
         conn.destroy()
       }
