@@ -63,14 +63,23 @@ function unitsOf(value: number, step: DecimalStep, boundary: number): number {
   return units
 }
 
+/**
+ * Past 2^53 steps, a double's own spacing is at least two steps: the value holds nothing finer than the step, so
+ * there is nothing to round away, and the arithmetic below would overflow (1e308 / 0.1 is Infinity, which came
+ * back as NaN). Such a value is returned as it is. Non-finite values land here too and stay non-finite.
+ */
+const beyondResolution = (value: number, step: DecimalStep): boolean => !(Math.abs(value) / step.step < 2 ** 53)
+
 /** Nearest multiple of the step; halves go away from zero (2.5 → 3, -2.5 → -3). */
 export function roundToStep(value: number, step: DecimalStep): number {
+  if (beyondResolution(value, step)) return normalize(value)
   const units = unitsOf(value, step, 0.5)
   return fromUnits(Math.sign(units) * Math.round(Math.abs(units)), step)
 }
 
 /** Largest multiple of the step that is ≤ value. */
 export function floorToStep(value: number, step: DecimalStep): number {
+  if (beyondResolution(value, step)) return normalize(value)
   const units = unitsOf(value, step, 0)
   let k = Math.floor(units)
   // The division can round up onto the next integer (or underflow to -0 for a tiny negative value).

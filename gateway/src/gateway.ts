@@ -6,6 +6,7 @@ import type { GatewayConfig } from './config/config.ts'
 import { UpstreamBridge } from './forward/bridge.ts'
 import { HttpEndpoint, type Readiness } from './http/server.ts'
 import { DeviceBroker } from './ingest/broker.ts'
+import { packetLimitFor } from './ingest/limits.ts'
 import { Keyring, loadOrCreateMasterKey, type DomainKeyPolicy } from './keys/keyring.ts'
 import type { Category, Domain } from './model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
@@ -105,6 +106,8 @@ export class Gateway {
         flag: '--listen',
         logger,
         metrics,
+        limits: { inflightPerClient: config.limits.inflightPerClient, packetBytes: packetLimitFor(config.limits) },
+        onPacketRefused: (reason) => pipeline.recordDrop('ingest', 'unclassified', reason, undefined, Date.now()),
         onRawPublish: (topic, payload) => {
           if (gateway !== undefined) return gateway.#ingest(topic, payload)
           pipeline.recordDrop('ingest', 'unclassified', 'internal_error', undefined, Date.now())

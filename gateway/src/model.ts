@@ -18,9 +18,13 @@ export type StageName = (typeof STAGES)[number]
  */
 export const DROP_REASONS = [
   'unknown_topic',
+  'topic_too_long',
+  'too_many_topic_levels',
   'payload_too_large',
+  'packet_too_large',
   'undecodable',
   'decompressed_too_large',
+  'nesting_too_deep',
   'invalid',
   'no_birth',
   'stale_death',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aedes, type AedesPublishPacket } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
-import { resolveConfig, upstreamConfig, type GatewayConfig } from '../../gateway/src/config/config.ts'
+import { resolveConfig, upstreamConfig, type GatewayConfig, type GatewayLimits } from '../../gateway/src/config/config.ts'
 import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
 import type { Domain } from '../../gateway/src/model.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
@@ -52,7 +52,7 @@ export interface TestGateway {
  * (protocol 4 unless given, since the in-process stand-in is aedes 1.x).
  */
 export async function startGateway(
-  options: { upstreams?: Partial<Record<Domain, string>>; protocolVersion?: 4 | 5; policies?: string; parts?: GatewayParts } = {},
+  options: { upstreams?: Partial<Record<Domain, string>>; protocolVersion?: 4 | 5; policies?: string; parts?: GatewayParts; limits?: Partial<GatewayLimits> } = {},
 ): Promise<TestGateway> {
   const dir = tempDir()
   const base = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies ?? TEST_POLICIES })
@@ -63,7 +63,7 @@ export async function startGateway(
       upstream: upstreamConfig(url, { protocolVersion: options.protocolVersion ?? 4 }),
     })
   }
-  const config: GatewayConfig = { ...base, domains }
+  const config: GatewayConfig = { ...base, domains, limits: { ...base.limits, ...options.limits } }
   const gateway = await Gateway.start(config, silentLogger(), options.parts)
   return {
     gateway,

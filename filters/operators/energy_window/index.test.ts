@@ -88,6 +88,17 @@ describe('energy_window', () => {
     expect(() => m({ other: 1 }, T0)).toThrow()
   })
 
+  it('fails closed on a counter that overflows once converted to Wh, instead of a NaN record (found probing hostile numbers)', () => {
+    const m = meter()
+    // 1e308 kWh is a finite number but Infinity Wh: Infinity - Infinity made energy_wh NaN, encoded as null.
+    expect(() => m(tasmota(1e308), T0)).toThrow(/out of range/)
+    expect(() => m(tasmota([1.7e308, 1.7e308]), T0)).toThrow(/out of range/)
+    expect(() => meter({ unit: 'Wh' })({ ENERGY: { Total: [Number.MAX_VALUE, Number.MAX_VALUE] } }, T0)).toThrow(/out of range/)
+    // Large but representable counters still work.
+    expect(m(tasmota(1e300), T0)).toBe(SUPPRESS)
+    expect(m(tasmota(2e300), T0 + H)).toEqual({ window_start: T0 / 1000, window_s: 3600, energy_wh: 1e303 })
+  })
+
   it('refuses windows that are not aligned to the day, and accepts 900 s', () => {
     expect(() => energyWindow.compile({ window_s: 7000 }, env)).toThrow(/86400/)
     expect(() => energyWindow.compile({ step_wh: 0 }, env)).toThrow(/step_wh/)

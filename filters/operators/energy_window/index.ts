@@ -60,6 +60,8 @@ export default defineOperator({
 
     return (doc, ctx) => {
       const wh = counterWh(getTotal(doc), total) * factor
+      // 1e308 kWh is a finite reading but not a finite Wh count; Infinity - Infinity would be a NaN record.
+      if (!Number.isFinite(wh)) throw new Error(`${total} is out of range`)
       const start = Math.floor(ctx.nowMs / 1000 / windowS) * windowS
       const current = state.get(ctx.deviceId)
       if (current === undefined) {
@@ -102,6 +104,8 @@ function counterWh(value: unknown, path: string): number {
       if (typeof item !== 'number' || !Number.isFinite(item) || item < 0) throw new Error(`${path} has a non-numeric channel`)
       sum += item
     }
+    // Channels near Number.MAX_VALUE add up past it.
+    if (!Number.isFinite(sum)) throw new Error(`${path} is out of range`)
     return sum
   }
   throw new Error(`${path} is not a non-negative number or array of numbers`)

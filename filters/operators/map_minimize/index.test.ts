@@ -154,6 +154,11 @@ describe('map_minimize rules', () => {
     expect(compile({ area_step_m2: 0.1 })(map(31_000))).toEqual({ cleaned_m2: 3.1, segments: 0 })
   })
 
+  it('refuses areas that add up past Number.MAX_VALUE instead of an Infinity area', () => {
+    const huge = { pixelSize: 5, layers: [{ type: 'floor', metaData: { area: 1.7e308 } }, { type: 'segment', metaData: { area: 1.7e308 } }] }
+    expect(() => compile()(huge)).toThrow(/out of range/)
+  })
+
   it('counts floor and segments, not walls or unknown layer types', () => {
     const doc = {
       pixelSize: 5,

@@ -90,6 +90,8 @@ export default defineOperator({
         else if (layer.type !== 'floor') continue
         cm2 += layerArea(layer, size, i)
       }
+      // Areas near Number.MAX_VALUE add up to Infinity, which would leave as null.
+      if (!Number.isFinite(cm2)) throw new Error('map_minimize: the area is out of range')
       const rounded = Math.round(cm2 / CM2_PER_M2 / step) * step
       // toPrecision: a fractional step (0.1 × 3) must not print as 0.30000000000000004.
       return { cleaned_m2: Number(rounded.toPrecision(12)), segments }

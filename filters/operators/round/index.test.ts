@@ -76,6 +76,21 @@ describe('round', () => {
     )
   })
 
+  it('keeps numbers past 2^53 steps finite instead of NaN or Infinity (found by fuzzing)', () => {
+    // 1e308 / 0.1 overflowed: round gave NaN (forwarded as null), a floor of Number.MAX_VALUE to 86400 Infinity.
+    for (const step of [0.1, 10, 86_400, 0.001]) {
+      const p = parseStep(step)
+      for (const x of [1e308, -1e308, Number.MAX_VALUE, -Number.MAX_VALUE, 1.5e308, 2 ** 53 * step * 2]) {
+        expect(roundToStep(x, p)).toBe(x)
+        expect(floorToStep(x, p)).toBe(x)
+      }
+    }
+    expect(run({ paths: ['bmi'], step: 0.1 }, { bmi: -1e308 })).toEqual({ bmi: -1e308 })
+    // Below the resolution limit nothing changes: 2^53 steps of 10 still round.
+    expect(roundToStep(9007199254740994, parseStep(10))).toBe(9007199254740990)
+    expect(Number.isNaN(roundToStep(Number.NaN, parseStep(0.1)))).toBe(true)
+  })
+
   it('property: the fast path agrees with the exact decimal shift, also on decimal halves and boundaries', () => {
     const reference = (x: number, step: number, mode: 'round' | 'floor'): number => {
       const p = parseStep(step)

@@ -48,6 +48,18 @@ describe('time_floor', () => {
     for (const value of bad) expect(run({ paths: ['t'] }, { t: value, label: 'car' })).toEqual({ label: 'car' })
   })
 
+  it('removes a forced epoch whose floor overflows, instead of Infinity (found by fuzzing)', () => {
+    // frigate/reviews with start_time Number.MAX_VALUE: the floored value was Infinity, forwarded as null.
+    expect(createFloor(60, 'epoch_s')(Number.MAX_VALUE)).toBe(REMOVE)
+    expect(createFloor(60, 'epoch_s')(1e308)).toBe(1e308)
+    for (const seconds of [1, 60, 3600, 31_536_000]) {
+      for (const format of ['epoch_s', 'epoch_ms'] as const) {
+        const out = createFloor(seconds, format)(Number.MAX_VALUE)
+        expect(out === REMOVE || Number.isFinite(out)).toBe(true)
+      }
+    }
+  })
+
   it('handles several paths, nested paths, arrays and absent fields', () => {
     const doc = { after: { start_time: 1_700_000_059.5, end_time: null }, before: { frame_time: 1_700_000_001 }, items: [{ ts: 61 }] }
     expect(run({ paths: ['after.start_time', 'after.end_time', 'before.frame_time', 'items[].ts', 'nothing'] }, doc)).toEqual({

@@ -48,7 +48,9 @@ export function createFloor(seconds: number, format: Format): (value: unknown) =
   const floorEpoch = (value: number, unitMs: number): number | typeof REMOVE => {
     if (!Number.isFinite(value) || value < 0) return REMOVE
     const step = stepMs / unitMs
-    return Math.floor(value / step) * step
+    // Number.MAX_VALUE floored to 60 s is Infinity (the product overflows), which would leave as null.
+    const floored = Math.floor(value / step) * step
+    return Number.isFinite(floored) ? floored : REMOVE
   }
   const unitOf = (value: number): number | undefined => {
     if (format === 'epoch_s') return 1000

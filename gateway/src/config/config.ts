@@ -15,6 +15,7 @@ import type { Category } from '../model.ts'
 
 /** Sparkplug B: which category its groups belong to, and the bounds of the edge node state. */
 export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
+import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DEFAULT_POLICIES = join(PACKAGE_ROOT, 'filters/policies')
@@ -26,6 +27,9 @@ export interface DomainConfig {
   readonly upstream: UpstreamConfig | undefined
 }
 
+/** The pipeline's limits and the broker's per-client one; the parser's packet limit is derived (packetLimitFor). */
+export type GatewayLimits = Limits & { readonly inflightPerClient: number }
+
 /** The configuration Veil runs with, after defaults, file, environment and flags. */
 export interface GatewayConfig {
   readonly listen: { readonly host: string; readonly port: number }
@@ -33,7 +37,7 @@ export interface GatewayConfig {
   readonly dataDir: string
   readonly policies: string
   readonly logLevel: LogLevel
-  readonly limits: Limits
+  readonly limits: GatewayLimits
   readonly domains: ReadonlyMap<Domain, DomainConfig>
   /** The opt-in switches that are on. */
   readonly optIn: ReadonlySet<string>
@@ -51,7 +55,7 @@ interface ConfigFile {
   dataDir?: string
   policies?: string
   logLevel?: LogLevel
-  limits?: Partial<Limits>
+  limits?: Partial<GatewayLimits>
   optIn?: Record<string, boolean>
   privacyZones?: { lat: number; lon: number; name?: string }[]
   domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
@@ -124,7 +128,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     dataDir: resolve(pick('dataDir') ?? file.dataDir ?? 'data'),
     policies: resolve(pick('policies') ?? file.policies ?? DEFAULT_POLICIES),
     logLevel: logLevel as LogLevel,
-    limits: { ...DEFAULT_LIMITS, ...file.limits },
+    limits: { ...DEFAULT_LIMITS, inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, ...file.limits },
     domains,
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
     variables: { privacy_zones: file.privacyZones ?? [] },

@@ -5,6 +5,8 @@ import { VeilError } from '../errors.ts'
 import { FILTERED_ROOT } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimitFor, type IngestLimits } from './limits.ts'
+import { DEFAULT_LIMITS } from '../pipeline/pipeline.ts'
 
 /** Called for every raw device publish; the device's PUBACK (and the next read from it) waits for the promise. */
 export type RawPublishHandler = (topic: string, payload: Buffer) => Promise<void>
@@ -16,9 +18,18 @@ export interface BrokerOptions {
   readonly logger: Logger
   readonly metrics: Metrics
   readonly onRawPublish: RawPublishHandler
+  /** Per-connection message limits; defaults when absent. */
+  readonly limits?: IngestLimits
+  /**
+   * Called when a packet is refused before the pipeline sees it, and the connection closed: one over
+   * `limits.packetBytes` (by the parser), or a publish whose topic has more levels than aedes' ceiling of 100.
+   */
+  readonly onPacketRefused?: (reason: 'packet_too_large' | 'too_many_topic_levels') => void
 }
 
 const FILTERED_PREFIX = `${FILTERED_ROOT}/`
+/** aedes 1.2's error for a PUBLISH topic over its maxTopicLevels (lib/handlers/publish.js). */
+const AEDES_TOO_MANY_LEVELS = 'topic has too many levels'
 /** CONNACK return code 0x02; aedes declares it in an ambient const enum, which cannot be imported at run time. */
 const IDENTIFIER_REJECTED = 2 as AuthenticateError['returnCode']
 
@@ -40,6 +51,9 @@ export function isFilteredOnly(filter: string): boolean {
  * - authorizeSubscribe grants only filters inside `veil/`;
  * - authorizeForward delivers to network clients only packets Veil published itself under `veil/` (aedes stamps a
  *   device's packets with its clientId in emitPacket), which also catches `#`.
+ *
+ * Message limits (limits.ts): the parser refuses a packet far over the payload limit as soon as its header is read,
+ * and at most `inflightPerClient` publishes of one client are in the pipeline at once.
  */
 export class DeviceBroker {
   readonly aedes: Aedes
@@ -58,6 +72,13 @@ export class DeviceBroker {
     // preConnect cannot answer with a return code, so it marks the client and authenticate answers
     // CONNACK 0x02 (identifier rejected) before any session exists.
     const emptyIdWithSession = new WeakSet<Client>()
+    const limits = options.limits ?? { inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, packetBytes: packetLimitFor(DEFAULT_LIMITS) }
+    const gates = new WeakMap<Client, InflightGate>()
+    const gateOf = (client: Client): InflightGate => {
+      let gate = gates.get(client)
+      if (gate === undefined) gates.set(client, (gate = new InflightGate(limits.inflightPerClient)))
+      return gate
+    }
     const aedes = await Aedes.createBroker({
       id: 'veil',
       connectTimeout: 10_000,
@@ -88,8 +109,10 @@ export class DeviceBroker {
         // Every publish that reaches this hook is raw (Veil's own go through aedes.publish, which skips it),
         // including wills replayed with a null client: the broker never stores a raw retained copy.
         packet.retain = false
+        const handOn = (): Promise<void> => options.onRawPublish(topic, packet.payload as Buffer)
         const run = (): void => {
-          options.onRawPublish(topic, packet.payload as Buffer).then(
+          // A will replayed after its client left has no client to wait on: it runs at once, one per connection.
+          ;(client === null ? handOn() : gateOf(client).run(handOn)).then(
             () => callback(null),
             // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
             () => callback(null),
@@ -120,9 +143,20 @@ export class DeviceBroker {
     ;(aedes as EventEmitter).on('error', (err: Error) => logger.error({ event: 'broker_error', err: err.message }, 'broker error'))
     aedes.on('client', () => metrics.clientsConnected.inc())
     aedes.on('clientDisconnect', () => metrics.clientsConnected.dec())
-    aedes.on('clientError', (_client, err) => logger.debug({ event: 'client_error', err: err.message }, 'client error'))
+    aedes.on('clientError', (_client, err) => {
+      // aedes refuses a publish past its 100 topic levels (qlobber's ceiling) by closing the connection, before
+      // authorizePublish: count it here, as the pipeline counts one past limits.topicLevels.
+      if (err.message === AEDES_TOO_MANY_LEVELS) options.onPacketRefused?.('too_many_topic_levels')
+      logger.debug({ event: 'client_error', err: err.message }, 'client error')
+    })
 
-    const server = createServer(aedes.handle)
+    const server = createServer((conn) => {
+      const client = aedes.handle(conn)
+      if (!limitPacketSize(client, limits.packetBytes, () => options.onPacketRefused?.('packet_too_large'))) {
+        logger.error({ event: 'packet_limit_unavailable' }, 'cannot install the MQTT packet size limit; refusing the connection')
+        conn.destroy()
+      }
+    })
     try {
       await listen(server, options.host, options.port, options.flag)
     } catch (err) {

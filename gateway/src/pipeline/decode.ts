@@ -49,12 +49,46 @@ export function pngValetudoZtxt(png: Buffer): Buffer | undefined {
   return undefined
 }
 
+const OPEN_BRACKET = 0x5b
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACKET = 0x5d
+const CLOSE_BRACE = 0x7d
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `max`, found by one pass over the text before it is
+ * parsed. JSON.parse itself copes with any depth, but everything after it that walks the value recursively
+ * (ajv, operators, JSON.stringify in encode) overflows the stack near 10 000 levels, and a 1 MiB payload can nest
+ * 500 000 deep. Brackets inside strings do not count; malformed text is left for JSON.parse to refuse.
+ */
+export function jsonTooDeep(text: string, max: number): boolean {
+  // Deeper than max needs more than max opening brackets.
+  if (text.length <= max) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === BACKSLASH) i++
+      else if (c === QUOTE) inString = false
+    } else if (c === QUOTE) {
+      inString = true
+    } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      if (++depth > max) return true
+    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
+      depth--
+    }
+  }
+  return false
+}
+
 /**
  * Bytes to a value, per the stream's decoding. zlib payloads are inflated on libuv's thread pool with an output
  * cap, so a map of several MB does not block the event loop and a zlib bomb stops at the cap. Sparkplug B
  * payloads are read against `sparkplug`, the births of every edge node and device (one state per pipeline).
  */
-export function decodeStage(limits: { decompressedBytes: number }, sparkplug: SparkplugState = new SparkplugState()): Stage {
+export function decodeStage(limits: { decompressedBytes: number; jsonDepth: number }, sparkplug: SparkplugState = new SparkplugState()): Stage {
   const capped = (fn: typeof inflate, payload: Buffer): Promise<Buffer | DropReason | 'header'> =>
     new Promise((resolve) => {
       fn(payload, { maxOutputLength: limits.decompressedBytes }, (err, out) => {
@@ -73,12 +107,16 @@ export function decodeStage(limits: { decompressedBytes: number }, sparkplug: Sp
     inflateCapped(payload).then((out) => {
       if (typeof out === 'string') return out
       try {
-        env.doc = JSON.parse(utf8.decode(out))
-        return undefined
+        return parseJson(utf8.decode(out), env)
       } catch {
         return 'undecodable'
       }
     })
+  const parseJson = (text: string, env: { doc?: unknown }): DropReason | undefined => {
+    if (jsonTooDeep(text, limits.jsonDepth)) return 'nesting_too_deep'
+    env.doc = JSON.parse(text)
+    return undefined
+  }
 
   return {
     name: 'decode',
@@ -88,8 +126,7 @@ export function decodeStage(limits: { decompressedBytes: number }, sparkplug: Sp
       try {
         switch (stream.decoding) {
           case 'json':
-            env.doc = JSON.parse(utf8.decode(env.payload))
-            return undefined
+            return parseJson(utf8.decode(env.payload), env)
           case 'text':
             env.doc = utf8.decode(env.payload).trim()
             return undefined

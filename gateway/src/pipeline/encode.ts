@@ -81,6 +81,9 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
         } catch {
           payload = undefined
         }
+        // JSON.stringify writes NaN and ±Infinity as null without a word, and protobuf would carry them: a number
+        // an operator overflowed must not leave at all.
+        if (payload !== undefined && nonFiniteMayHide(out.contentType, payload) && hasNonFinite(out.doc)) payload = undefined
         if (payload === undefined) {
           ctx.dropDomain('encode', env, out.domain, 'encode_error')
           continue
@@ -99,6 +102,27 @@ function edgeNode(deviceId: string): string {
   const first = deviceId.indexOf('/')
   const second = deviceId.indexOf('/', first + 1)
   return second === -1 ? deviceId : deviceId.slice(0, second)
+}
+
+/** JSON text can hide a non-finite number only where it wrote null; protobuf carries NaN and ±Infinity as they are. */
+function nonFiniteMayHide(contentType: string | undefined, payload: Buffer): boolean {
+  return contentType !== JSON_CONTENT_TYPE || payload.includes('null')
+}
+
+/** Whether a document holds NaN or ±Infinity; iterative, so a deep operator output cannot overflow the stack. */
+export function hasNonFinite(doc: unknown): boolean {
+  const stack: unknown[] = [doc]
+  while (stack.length > 0) {
+    const value = stack.pop()
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return true
+    } else if (Array.isArray(value)) {
+      for (const item of value) stack.push(item)
+    } else if (typeof value === 'object' && value !== null && !(value instanceof Uint8Array)) {
+      for (const item of Object.values(value)) stack.push(item)
+    }
+  }
+  return false
 }
 
 function refuseBytes(_key: string, value: unknown): unknown {

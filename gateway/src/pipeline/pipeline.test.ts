@@ -11,7 +11,8 @@ import { loadPolicySet } from '../policy/load.ts'
 import { defineOperator, SUPPRESS, type OperatorDefinition } from '../policy/operator.ts'
 import { Classifier } from '../profiles/classifier.ts'
 import { Metrics } from '../telemetry/metrics.ts'
-import { Pipeline } from './pipeline.ts'
+import { jsonTooDeep } from './decode.ts'
+import { DEFAULT_LIMITS, Pipeline, type Limits } from './pipeline.ts'
 import { writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 
@@ -19,14 +20,14 @@ const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const sensor = (extra: Record<string, unknown> = {}) =>
   Buffer.from(JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42, ...extra } }))
 
-function build(options: { policies?: string; operators?: readonly OperatorDefinition[]; limits?: { payloadBytes: number; decompressedBytes: number } } = {}) {
+function build(options: { policies?: string; operators?: readonly OperatorDefinition[]; limits?: Partial<Limits> } = {}) {
   const classifier = new Classifier(builtinProfiles)
   const operators = options.operators ?? builtinOperators
   const keyring = new Keyring(Buffer.alloc(32, 9), new Map())
   const policies = { current: loadPolicySet(options.policies ?? TEST_POLICIES, { classifier, operators, keyring, dataDir: tmpdir() }) }
   const metrics = new Metrics({ defaultMetrics: false })
   const audit = new MemoryAuditLog()
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: options.limits })
+  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: { ...DEFAULT_LIMITS, ...options.limits } })
   return { pipeline, metrics, audit, policies }
 }
 
@@ -66,6 +67,11 @@ describe('pipeline', () => {
     ['a payload that fails its schema', SENSOR, Buffer.from('{"ENERGY":{"Total":"lots"}}'), 'validate', 'invalid'],
     ['an event without its device id', 'frigate/events', Buffer.from('{"type":"new","after":{"label":"person","camera":""}}'), 'validate', 'invalid'],
     ['a stream no domain has a policy for', 'frigate/CanaryCam/person/snapshot', Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2]), 'filter', 'no_policy'],
+    ['a topic over the length limit', `tele/tasmota_0329F7${'x'.repeat(1100)}/SENSOR`, sensor(), 'classify', 'topic_too_long'],
+    ['a topic whose UTF-8 bytes exceed the length limit', `tele/tasmota_0329F7${'é'.repeat(600)}/SENSOR`, sensor(), 'classify', 'topic_too_long'],
+    ['a topic with more levels than the limit', `tele/tasmota_0329F7/${'a/'.repeat(20)}SENSOR`, sensor(), 'classify', 'too_many_topic_levels'],
+    ['JSON nested deeper than the limit', SENSOR, Buffer.from(`{"ENERGY":{"Total":${'['.repeat(70)}${']'.repeat(70)}}}`), 'decode', 'nesting_too_deep'],
+    ['zlib map data nested 100 000 deep', 'valetudo/CanaryRobo/MapData/map-data', deflateSync(`{"layers":${'['.repeat(100_000)}${']'.repeat(100_000)}}`), 'decode', 'nesting_too_deep'],
   ]
 
   for (const [what, topic, payload, stage, reason] of drops) {
@@ -82,6 +88,32 @@ describe('pipeline', () => {
       expect(JSON.stringify(entry)).not.toMatch(/0329F7|CanaryRobo|CanaryCam/i)
     })
   }
+
+  it('applies each configured limit instead of the default', async () => {
+    const map = 'valetudo/CanaryRobo/MapData/map-data'
+    const cases: [Partial<Limits>, string, Buffer, string][] = [
+      [{ topicBytes: 20 }, SENSOR, sensor(), 'topic_too_long'],
+      [{ topicLevels: 3 }, map, deflateSync('{}'), 'too_many_topic_levels'],
+      [{ jsonDepth: 1 }, SENSOR, sensor(), 'nesting_too_deep'],
+      [{ payloadBytes: 10 }, SENSOR, sensor(), 'payload_too_large'],
+      [{ decompressedBytes: 100 }, map, deflateSync(Buffer.alloc(200, 0x20)), 'decompressed_too_large'],
+    ]
+    for (const [limits, topic, payload, reason] of cases) {
+      const { pipeline } = build({ limits })
+      expect((await pipeline.process(topic, payload)).dropped?.reason).toBe(reason)
+      // The same message passes the stage under the default limits.
+      expect((await build().pipeline.process(topic, payload)).dropped?.reason).not.toBe(reason)
+    }
+  })
+
+  it('counts nesting outside strings only: brackets in a string are text', () => {
+    expect(jsonTooDeep(`{"a":"${'['.repeat(200)}"}`, 64)).toBe(false)
+    // An escaped backslash ends before the quote, which closes the string; an escaped quote does not close it.
+    expect(jsonTooDeep(String.raw`{"a":"\\"` + '['.repeat(200), 64)).toBe(true)
+    expect(jsonTooDeep(String.raw`{"a":"\"` + '['.repeat(200) + '"}', 64)).toBe(false)
+    expect(jsonTooDeep(`${'['.repeat(64)}${']'.repeat(64)}`, 64)).toBe(false)
+    expect(jsonTooDeep(`${'[{"a":'.repeat(33)}1${'}]'.repeat(33)}`, 64)).toBe(true)
+  })
 
   it('drops a domain whose operator throws, and keeps serving the other domains', async () => {
     const boom = defineOperator({ name: 'boom', description: 'throws', configSchema: { type: 'object' }, compile: () => () => { throw new Error('operator bug') } })
@@ -133,6 +165,24 @@ domains:
       const result = await pipeline.process(SENSOR, sensor())
       expect(result.outputs).toEqual([])
       expect(result.domainDrops).toEqual([{ stage: 'encode', domain: 'svc', reason: 'encode_error' }])
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('drops a copy holding NaN or Infinity instead of forwarding a silent null (found probing hostile numbers)', async () => {
+    const overflow = defineOperator({ name: 'overflow', description: 'non-finite', configSchema: { type: 'object' }, compile: () => () => ({ a: null, b: [1, { c: Number.POSITIVE_INFINITY }] }) })
+    const honest = defineOperator({ name: 'honest', description: 'a real null', configSchema: { type: 'object' }, compile: () => () => ({ a: null, b: [1, { c: 2 }] }) })
+    const dir = policyDir(`category: smart_plug
+domains:
+  svc: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { overflow: {} } ] } } }
+  ana: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { honest: {} } ] } } }
+`)
+    try {
+      const { pipeline } = build({ policies: dir.path, operators: [overflow, honest] })
+      const result = await pipeline.process(SENSOR, sensor())
+      expect(result.domainDrops).toEqual([{ stage: 'encode', domain: 'svc', reason: 'encode_error' }])
+      expect(result.outputs.map((o) => JSON.parse(o.payload.toString()).data)).toEqual([{ a: null, b: [1, { c: 2 }] }])
     } finally {
       dir.remove()
     }

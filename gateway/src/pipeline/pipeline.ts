@@ -18,9 +18,27 @@ export interface Limits {
   readonly payloadBytes: number
   /** Largest inflated payload (zlib map data), in bytes. */
   readonly decompressedBytes: number
+  /** Longest topic accepted, in UTF-8 bytes; checked before the topic is split or matched. */
+  readonly topicBytes: number
+  /** Most `/`-separated topic levels accepted; aedes itself refuses more than 100 by closing the connection. */
+  readonly topicLevels: number
+  /** Deepest nesting of arrays and objects in a JSON payload; checked before it is parsed. */
+  readonly jsonDepth: number
 }
 
-export const DEFAULT_LIMITS: Limits = { payloadBytes: 1024 * 1024, decompressedBytes: 16 * 1024 * 1024 }
+/**
+ * Far above what any profile's devices send (the deepest builtin topic has 4 levels, the deepest fixture, a
+ * Zigbee2MQTT bridge/info, nests 12), far below what costs memory or stack: JSON.parse copes with any depth, but
+ * recursive walkers (JSON.stringify, ajv, operators) overflow the stack near 10 000 levels. The content gates
+ * (pii_scan, image_gate, wifi_strip, text_drop) refuse more than 64 themselves.
+ */
+export const DEFAULT_LIMITS: Limits = {
+  payloadBytes: 1024 * 1024,
+  decompressedBytes: 16 * 1024 * 1024,
+  topicBytes: 1024,
+  topicLevels: 16,
+  jsonDepth: 64,
+}
 
 export interface PipelineOptions {
   readonly classifier: Classifier
