@@ -20,6 +20,9 @@ import type { ProfileDefinition } from './profiles/types.ts'
 import type { Logger } from './telemetry/log.ts'
 import { Metrics } from './telemetry/metrics.ts'
 
+/** At shutdown, how long upstreams may take to acknowledge what is in flight (a stalled one never does). */
+const IN_FLIGHT_GRACE_MS = 1000
+
 export interface GatewayParts {
   readonly profiles?: readonly ProfileDefinition[]
   readonly operators?: readonly OperatorDefinition[]
@@ -247,7 +250,9 @@ export class Gateway {
       const deadline = Date.now() + drainMs
       while (this.#ingesting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
       if (this.#ingesting > 0) this.#logger.warn({ event: 'shutdown_drain_timeout', inPipeline: this.#ingesting }, 'messages still in the pipeline at shutdown')
-      await Promise.all([...this.bridges.values()].map((b) => b.close(Math.max(0, deadline - Date.now()))))
+      // In-flight messages are safe on disk either way; waiting for their PUBACKs only spares duplicates later.
+      const graceMs = Math.min(IN_FLIGHT_GRACE_MS, Math.max(0, deadline - Date.now()))
+      await Promise.all([...this.bridges.values()].map((b) => b.close(graceMs)))
       await this.http.close()
       await this.#audit.close()
       this.#logger.info({ event: 'stopped' }, 'veil stopped')
