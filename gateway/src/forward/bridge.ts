@@ -47,6 +47,15 @@ export interface BridgeOptions {
   readonly onDelivered: (category: Category) => void
 }
 
+/**
+ * The wait before connection attempt `attempt + 1`: a ceiling doubling from `minMs` up to `maxMs`, with equal
+ * jitter (at least half the ceiling), so a fleet of gateways does not hammer a recovering broker in step.
+ */
+export function backoffDelay(attempt: number, reconnect: ReconnectConfig, random: () => number = Math.random): number {
+  const ceiling = Math.min(reconnect.maxMs, reconnect.minMs * 2 ** Math.min(attempt, 30))
+  return Math.round(ceiling / 2 + random() * (ceiling / 2))
+}
+
 /** A PUBACK reason code of 0x80 or more: the upstream refused the message, and sending it again would not help. */
 function isRefusal(err: Error): boolean {
   const code = (err as Error & { code?: unknown }).code
@@ -199,9 +208,7 @@ export class UpstreamBridge {
       this.#state = 'closed'
       return
     }
-    const ceiling = Math.min(this.#options.reconnect.maxMs, this.#options.reconnect.minMs * 2 ** Math.min(this.#attempt, 30))
-    // Equal jitter: at least half the ceiling, so a fleet of gateways does not hammer a recovering broker in step.
-    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2))
+    const delay = backoffDelay(this.#attempt, this.#options.reconnect)
     this.#attempt++
     this.#state = 'backoff'
     if (wasConnected) this.#log.warn({ event: 'upstream_disconnected', queued: this.#queue.depth, retryMs: delay }, 'upstream disconnected; reconnecting')
