@@ -15,7 +15,9 @@ export interface Mosquitto {
    * Sends `signal` (SIGTERM unless given) to the process by its PID, waits for it to exit (SIGKILL after 3 s) and
    * removes the temporary directory. Idempotent.
    */
-  stop(signal?: NodeJS.Signals): Promise<void>
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>
+  /** How the process ended (code or signal), undefined while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | undefined
 }
 
 export interface MosquittoOptions {
@@ -116,12 +118,12 @@ async function startOnce(binary: string, port: number, timeoutMs: number, extra:
     })
   })
 
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 3000): Promise<void> => {
     if (exited === undefined && child.pid !== undefined) {
       process.kill(child.pid, signal)
       const killTimer = setTimeout(() => {
         if (exited === undefined && child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
-      }, 3000)
+      }, graceMs)
       await exit
       clearTimeout(killTimer)
     }
@@ -141,5 +143,5 @@ async function startOnce(binary: string, port: number, timeoutMs: number, extra:
     }
     await new Promise((r) => setTimeout(r, 25))
   }
-  return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid as number, output: () => output, stop }
+  return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid as number, output: () => output, stop, exitStatus: () => exited }
 }
