@@ -101,6 +101,28 @@ describe('SegmentLog', () => {
     expect(takeAll(logAt(dir).log).map((m) => m.n)).toEqual([1, 2, 3])
   })
 
+  it('acknowledged in a shuffled order: the cursor ends at the last message and every segment but the newest is gone', async () => {
+    const dir = temp()
+    const { log } = logAt(dir, { segmentBytes: 2048 })
+    await Promise.all(Array.from({ length: 3000 }, (_, i) => log.append('t', 'v1', payloadOf(i))))
+    const taken = takeAll(log)
+    // A fixed shuffle (LCG) so a failure reproduces.
+    let x = 12345
+    for (let i = taken.length - 1; i > 0; i--) {
+      x = (x * 1103515245 + 12345) % 2 ** 31
+      const j = x % (i + 1)
+      ;[taken[i], taken[j]] = [taken[j] as { seq: number; n: number }, taken[i] as { seq: number; n: number }]
+    }
+    for (const [k, m] of taken.entries()) {
+      log.ack(m.seq)
+      log.ack(m.seq) // a duplicate PUBACK changes nothing
+      if (k === 1500) expect(log.ackedThrough).toBeLessThan(3000)
+    }
+    expect(log.ackedThrough).toBe(3000)
+    expect(log.depth).toBe(0)
+    expect(readdirSync(dir).filter((n) => n.endsWith('.seg'))).toHaveLength(1)
+  })
+
   it('truncates a torn tail on recovery and keeps every whole message before it', async () => {
     const dir = temp()
     const { log } = logAt(dir)

@@ -112,7 +112,9 @@ export class SegmentLog {
   #batch: Batch | undefined
   #bytes = 0
   #pendingBytes = 0
+  /** Taken and not yet passed by the cursor, in sequence order, from `#inflightHead` on (no shift per PUBACK). */
   #inflight: InFlight[] = []
+  #inflightHead = 0
   #syncing = false
   #dirty = false
   #awaitingSync: Batch[] = []
@@ -168,8 +170,10 @@ export class SegmentLog {
 
   /** Enqueue time of the oldest message not yet acknowledged, or undefined when there is none. */
   get oldestUnacked(): number | undefined {
-    const inflight = this.#inflight.find((f) => !f.acked)
-    if (inflight !== undefined) return inflight.enqueuedAt
+    for (let i = this.#inflightHead; i < this.#inflight.length; i++) {
+      const f = this.#inflight[i] as InFlight
+      if (!f.acked) return f.enqueuedAt
+    }
     const head = this.#segments.find((s) => s.base + s.count - 1 > this.#ackedThrough)
     if (head !== undefined) return head.oldest
     return this.#batch?.times[0]
@@ -318,15 +322,20 @@ export class SegmentLog {
 
   /** Marks a taken message acknowledged; the cursor moves over every leading acknowledged one. */
   ack(seq: number): void {
-    const entry = this.#inflight.find((f) => f.seq === seq)
+    const head = this.#inflight[this.#inflightHead]
+    if (head === undefined || seq < head.seq) return
+    // Taken messages are numbered consecutively (but for a skipped corrupt stretch): index by the difference.
+    let entry = this.#inflight[this.#inflightHead + seq - head.seq]
+    if (entry?.seq !== seq) entry = this.#inflight.find((f) => f.seq === seq)
     if (entry === undefined) return
     entry.acked = true
-    if (this.#inflight[0] === entry) this.#advance()
+    if (entry === head) this.#advance()
   }
 
   /** Forgets what was taken and not acknowledged: the next take starts again after the cursor (a new connection). */
   rewind(): void {
     this.#inflight = []
+    this.#inflightHead = 0
     this.#readSeq = this.#ackedThrough + 1
   }
 
@@ -361,18 +370,27 @@ export class SegmentLog {
       this.#ackedThrough = last
       this.#markCursorDirty()
     }
-    this.#inflight = this.#inflight.filter((f) => f.seq > last)
+    this.#inflight = this.#inflight.slice(this.#inflightHead).filter((f) => f.seq > last)
+    this.#inflightHead = 0
     if (this.#readSeq <= last) this.#readSeq = last + 1
     return dropped
   }
 
   #advance(): void {
     let moved = false
-    while (this.#inflight.length > 0 && (this.#inflight[0] as InFlight).acked) {
-      this.#ackedThrough = (this.#inflight.shift() as InFlight).seq
+    for (let f = this.#inflight[this.#inflightHead]; f !== undefined && f.acked; f = this.#inflight[this.#inflightHead]) {
+      this.#ackedThrough = f.seq
+      this.#inflightHead++
       moved = true
     }
     if (!moved) return
+    if (this.#inflightHead === this.#inflight.length) {
+      this.#inflight = []
+      this.#inflightHead = 0
+    } else if (this.#inflightHead >= 1024) {
+      this.#inflight.splice(0, this.#inflightHead)
+      this.#inflightHead = 0
+    }
     this.#markCursorDirty()
     this.#deleteAcknowledged(false)
   }
