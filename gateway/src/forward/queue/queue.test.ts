@@ -239,6 +239,18 @@ describe('UpstreamQueue', () => {
     expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => total - kept.length + i))
   })
 
+  it('refuses a directory locked by another live process and takes over the lock of a dead one', async () => {
+    const dir = temp()
+    writeFileSync(join(dir, 'lock'), `${process.ppid}\n`)
+    expect(() => new UpstreamQueue(dir, DEFAULT_QUEUE, () => {})).toThrow(`in use by process ${process.ppid}`)
+    writeFileSync(join(dir, 'lock'), '2147483646\n') // no such process
+    const { q } = queueAt(dir, 1 << 20)
+    expect(readFileSync(join(dir, 'lock'), 'utf8')).toBe(`${process.pid}\n`)
+    await q.close()
+    open.splice(open.indexOf(q), 1)
+    expect(readdirSync(dir)).not.toContain('lock')
+  })
+
   it('refuses only a message larger than the whole bound', async () => {
     const { q } = queueAt(temp(), 1024)
     expect(await q.append('camera', 't', 'v1', Buffer.alloc(2048))).toBe('queue_full')

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { CATEGORIES, isCategory, type Category } from '../../model.ts'
 import type { QueuedMessage } from './frame.ts'
@@ -52,12 +52,14 @@ export class UpstreamQueue {
   readonly #sweep: NodeJS.Timeout
   #onAppended: (() => void) | undefined
   readonly recovered: RecoveryReport[] = []
+  readonly #lock: string
 
   constructor(dir: string, config: QueueConfig, onDrop: (category: Category, reason: QueueDropReason, count: number) => void, now: () => number = Date.now) {
     this.#dir = dir
     this.#config = config
     this.#onDrop = onDrop
     this.#now = now
+    this.#lock = lockDirectory(dir)
     // A backlog left by the previous run is opened (and recovered) now, so it is sent as soon as the upstream is up.
     if (existsSync(dir)) for (const name of readdirSync(dir)) if (isCategory(name)) this.recovered.push(this.#log(name).recovery)
     const minTtlMs = Math.min(...CATEGORIES.map((c) => config.ttlSeconds[c])) * 1000
@@ -179,5 +181,42 @@ export class UpstreamQueue {
   async close(): Promise<void> {
     clearInterval(this.#sweep)
     await Promise.all([...this.#logs.values()].map((log) => log.close()))
+    try {
+      unlinkSync(this.#lock)
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/**
+ * Two processes appending to one queue would interleave frames and corrupt it: the first holds `<dir>/lock` with its
+ * PID. A lock whose process is gone (killed) or is this very process (a restarted container is PID 1 again) is stale.
+ */
+function lockDirectory(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const path = join(dir, 'lock')
+  try {
+    const fd = openSync(path, 'wx', 0o600)
+    writeSync(fd, `${process.pid}\n`)
+    closeSync(fd)
+    return path
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  const holder = Number.parseInt(readFileSync(path, 'utf8'), 10)
+  if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+    throw new Error(`in use by process ${holder} (${path}); another Veil runs with this data directory, or remove the file if it does not`)
+  }
+  writeFileSync(path, `${process.pid}\n`, { mode: 0o600 })
+  return path
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
