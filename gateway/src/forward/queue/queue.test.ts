@@ -123,6 +123,17 @@ describe('SegmentLog', () => {
     expect(readdirSync(dir).filter((n) => n.endsWith('.seg'))).toHaveLength(1)
   })
 
+  it('under fsync always, appends spanning several segment rolls resolve after the sync and all survive a reopen', async () => {
+    const dir = temp()
+    const { log } = logAt(dir, { segmentBytes: 1024, fsync: 'always' })
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => log.append('t', 'v1', payloadOf(round * 50 + i))))
+    }
+    expect(readdirSync(dir).filter((n) => n.endsWith('.seg')).length).toBeGreaterThan(5)
+    await closeAndForget(log)
+    expect(takeAll(logAt(dir).log).map((m) => m.n)).toEqual(Array.from({ length: 200 }, (_, i) => i))
+  })
+
   it('truncates a torn tail on recovery and keeps every whole message before it', async () => {
     const dir = temp()
     const { log } = logAt(dir)

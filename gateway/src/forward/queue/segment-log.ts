@@ -119,6 +119,8 @@ export class SegmentLog {
   #dirty = false
   #awaitingSync: Batch[] = []
   #deferredClose: number[] = []
+  /** Descriptors of segments rolled since the last sync: synced, then closed. */
+  #rolled: number[] = []
   #closed = false
   /** Called after appends reach the kernel: there is something new to take. */
   onAppended: (() => void) | undefined
@@ -276,8 +278,9 @@ export class SegmentLog {
       return last
     }
     if (last?.fd !== undefined) {
-      if (this.#options.fsync !== 'never') fdatasyncSync(last.fd)
-      this.#closeFd(last.fd)
+      // Synced (then closed) by the next #sync, off the event loop, together with the new segment.
+      if (this.#options.fsync === 'never') this.#closeFd(last.fd)
+      else this.#rolled.push(last.fd)
       last.fd = undefined
     }
     const path = join(this.#options.dir, `${String(seq).padStart(16, '0')}.seg`)
@@ -473,24 +476,37 @@ export class SegmentLog {
     this.#reader = undefined
   }
 
-  /** fdatasync of the segment taking appends, off the event loop; batches waiting under `always` resolve after it. */
+  /**
+   * fdatasync of the segment taking appends and of segments rolled since the last sync, off the event loop; batches
+   * waiting under `always` resolve after it.
+   */
   #sync(): void {
     if (this.#syncing) return
-    const fd = this.#segments.at(-1)?.fd
+    const rolled = this.#rolled.splice(0)
+    const fds = [...rolled]
+    const active = this.#segments.at(-1)?.fd
+    if (active !== undefined && this.#dirty) fds.push(active)
     const waiting = this.#awaitingSync.splice(0)
-    if (fd === undefined || !this.#dirty) {
-      // Nothing unsynced: a roll (fdatasyncSync) or an eviction already took care of it.
+    if (fds.length === 0) {
+      // Nothing unsynced: an eviction deleted what was written.
       for (const b of waiting) b.resolve()
       return
     }
     this.#syncing = true
     this.#dirty = false
-    fdatasync(fd, (err) => {
-      this.#syncing = false
-      for (const b of waiting) if (err === null) b.resolve(); else b.reject(err)
-      for (const f of this.#deferredClose.splice(0)) closeSync(f)
-      if (this.#awaitingSync.length > 0) this.#sync()
-    })
+    let left = fds.length
+    let failure: Error | null = null
+    for (const fd of fds) {
+      fdatasync(fd, (err) => {
+        failure ??= err
+        if (--left > 0) return
+        this.#syncing = false
+        for (const f of rolled) closeSync(f)
+        for (const b of waiting) if (failure === null) b.resolve(); else b.reject(failure)
+        for (const f of this.#deferredClose.splice(0)) closeSync(f)
+        if (this.#awaitingSync.length > 0) this.#sync()
+      })
+    }
   }
 
   /** A descriptor an fdatasync may still be using is closed after it, so its number cannot be reused under it. */
@@ -580,6 +596,10 @@ export class SegmentLog {
     this.#flush()
     while (this.#syncing || this.#awaitingSync.length > 0) await new Promise((r) => setTimeout(r, 1))
     this.#closed = true
+    for (const fd of this.#rolled.splice(0)) {
+      fdatasyncSync(fd)
+      closeSync(fd)
+    }
     clearTimeout(this.#cursorTimer)
     clearInterval(this.#fsyncTimer)
     this.#persistCursor()
