@@ -1,8 +1,10 @@
 import { watch, type FSWatcher } from 'node:fs'
+import { join } from 'node:path'
 import { builtinOperators } from '../../filters/operators/index.ts'
 import { builtinProfiles, withSparkplug } from '../../filters/profiles/index.ts'
 import { FileAuditLog, type AuditSink } from './audit/audit.ts'
 import type { GatewayConfig } from './config/config.ts'
+import { VeilError } from './errors.ts'
 import { UpstreamBridge } from './forward/bridge.ts'
 import { HttpEndpoint, type Readiness } from './http/server.ts'
 import { DeviceBroker } from './ingest/broker.ts'
@@ -18,6 +20,9 @@ import { Classifier } from './profiles/classifier.ts'
 import type { ProfileDefinition } from './profiles/types.ts'
 import type { Logger } from './telemetry/log.ts'
 import { Metrics } from './telemetry/metrics.ts'
+
+/** At shutdown, how long upstreams may take to acknowledge what is in flight (a stalled one never does). */
+const IN_FLIGHT_GRACE_MS = 1000
 
 export interface GatewayParts {
   readonly profiles?: readonly ProfileDefinition[]
@@ -49,6 +54,8 @@ export class Gateway {
   #watcher: FSWatcher | undefined
   #reloadTimer: NodeJS.Timeout | undefined
   #closing: Promise<void> | undefined
+  /** Raw publishes between the broker's hook and their last queue append: close() waits for them. */
+  #ingesting = 0
 
   private constructor(init: {
     config: GatewayConfig
@@ -88,7 +95,26 @@ export class Gateway {
 
     const bridges = new Map<Domain, UpstreamBridge>()
     for (const [domain, domainConfig] of config.domains) {
-      if (domainConfig.upstream !== undefined) bridges.set(domain, new UpstreamBridge(domain, domainConfig.upstream, metrics, logger))
+      if (domainConfig.upstream === undefined) continue
+      let bridge: UpstreamBridge
+      try {
+        bridge = new UpstreamBridge({
+          domain,
+          config: domainConfig.upstream,
+          queue: config.queue,
+          reconnect: config.reconnect,
+          dataDir: config.dataDir,
+          metrics,
+          logger,
+          onDrop: (category, reason, count) => pipeline.recordDrop('forward', category, reason === 'corrupt' ? 'queue_corrupt' : reason, domain, Date.now(), count),
+          onDelivered: (category) => metrics.forwardedHandle(category, domain, 'upstream').inc(),
+        })
+      } catch (err) {
+        await Promise.all([...bridges.values()].map((b) => b.close(0)))
+        await audit.close()
+        throw new VeilError('VEIL_ERR_CONFIG', `${join(config.dataDir, 'queue', domain)}: cannot open the upstream queue (--data-dir): ${(err as Error).message}`)
+      }
+      bridges.set(domain, bridge)
     }
 
     let gateway: Gateway | undefined
@@ -129,29 +155,35 @@ export class Gateway {
     return gateway
   }
 
-  /** Raw publish -> pipeline -> local filtered topics and upstream bridges. Resolves when the device may be acked. */
+  /**
+   * Raw publish -> pipeline -> local filtered topics and upstream queues. Resolves when the device may be acked:
+   * after every upstream copy is in its durable queue, so an acknowledged message survives a crash.
+   */
   async #ingest(topic: string, payload: Buffer): Promise<void> {
-    const result = await this.pipeline.process(topic, payload)
-    for (const observer of this.#observers) observer(topic, payload.length, result)
-    if (result.outputs.length === 0) return
-    const category = result.category as Category
-    const version = this.pipeline.policyVersion
-    const local: Promise<void>[] = []
-    for (const out of result.outputs) {
-      local.push(this.broker.publishFiltered(out.topic, out.payload))
-      this.metrics.forwardedHandle(category, out.domain, 'local').inc()
-      const bridge = this.bridges.get(out.domain)
-      if (bridge !== undefined) {
-        const settled = (err?: Error): void => {
-          if (err === undefined) this.metrics.forwardedHandle(category, out.domain, 'upstream').inc()
-          else this.pipeline.recordDrop('forward', category, 'upstream_error', out.domain, Date.now())
-        }
-        if (bridge.enqueue(out.topic, out.payload, category, version, settled, out.contentType) !== 'queued') {
-          this.pipeline.recordDrop('forward', category, 'queue_full', out.domain, Date.now())
+    this.#ingesting++
+    try {
+      const result = await this.pipeline.process(topic, payload)
+      for (const observer of this.#observers) observer(topic, payload.length, result)
+      if (result.outputs.length === 0) return
+      const category = result.category as Category
+      const version = this.pipeline.policyVersion
+      const pending: Promise<void>[] = []
+      for (const out of result.outputs) {
+        pending.push(this.broker.publishFiltered(out.topic, out.payload))
+        this.metrics.forwardedHandle(category, out.domain, 'local').inc()
+        const bridge = this.bridges.get(out.domain)
+        if (bridge !== undefined) {
+          pending.push(
+            bridge.enqueue(out.topic, out.payload, category, version, out.contentType).then((queued) => {
+              if (queued !== 'queued') this.pipeline.recordDrop('forward', category, queued, out.domain, Date.now())
+            }),
+          )
         }
       }
+      await Promise.all(pending)
+    } finally {
+      this.#ingesting--
     }
-    await Promise.all(local)
   }
 
   /**
@@ -207,15 +239,23 @@ export class Gateway {
     }
   }
 
-  /** Stops accepting, lets upstreams acknowledge what they hold (bounded), then closes everything. Idempotent. */
+  /**
+   * Stops accepting, closes device connections, waits (bounded) for messages already in the pipeline to reach their
+   * durable queues, lets upstreams acknowledge what is in flight (bounded), then closes the queues (cursor written,
+   * files synced) and everything else. The backlog stays on disk for the next start. Idempotent.
+   */
   close(drainMs = 5_000): Promise<void> {
     this.#closing ??= (async () => {
       this.#watcher?.close()
       clearTimeout(this.#reloadTimer)
       this.broker.stopAccepting()
       await this.broker.close()
-      await Promise.all([...this.bridges.values()].map((b) => b.drain(drainMs)))
-      await Promise.all([...this.bridges.values()].map((b) => b.close()))
+      const deadline = Date.now() + drainMs
+      while (this.#ingesting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+      if (this.#ingesting > 0) this.#logger.warn({ event: 'shutdown_drain_timeout', inPipeline: this.#ingesting }, 'messages still in the pipeline at shutdown')
+      // In-flight messages are safe on disk either way; waiting for their PUBACKs only spares duplicates later.
+      const graceMs = Math.min(IN_FLIGHT_GRACE_MS, Math.max(0, deadline - Date.now()))
+      await Promise.all([...this.bridges.values()].map((b) => b.close(graceMs)))
       await this.http.close()
       await this.#audit.close()
       this.#logger.info({ event: 'stopped' }, 'veil stopped')
@@ -224,8 +264,19 @@ export class Gateway {
   }
 }
 
+/**
+ * Ready: the listener is up and every required upstream is connected. Each upstream's state and queue are shown
+ * either way: a gateway that buffers to disk keeps accepting while an upstream is down, and the operator sees how
+ * much waits and for how long.
+ */
 function readiness(broker: DeviceBroker, bridges: ReadonlyMap<Domain, UpstreamBridge>): Readiness {
   const checks: Record<string, boolean> = { listener: broker.address !== null }
   for (const [domain, bridge] of bridges) if (bridge.config.required) checks[`upstream_${domain}`] = bridge.connected
-  return { ready: Object.values(checks).every(Boolean), checks }
+  const ready = Object.values(checks).every(Boolean)
+  if (bridges.size === 0) return { ready, checks }
+  const upstreams: NonNullable<Readiness['upstreams']> = {}
+  for (const [domain, b] of bridges) {
+    upstreams[domain] = { state: b.state, required: b.config.required, queued: b.pending, queuedBytes: b.queuedBytes, oldestSeconds: Math.round(b.oldestAgeMs / 1000), inflight: b.inflight }
+  }
+  return { ready, checks, upstreams }
 }

@@ -36,6 +36,11 @@ export const DROP_REASONS = [
   'queue_full',
   'upstream_error',
   'internal_error',
+  // The durable upstream queue: past its TTL, pushed out by the byte bound, not writable, unreadable on disk.
+  'expired',
+  'evicted',
+  'queue_error',
+  'queue_corrupt',
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 

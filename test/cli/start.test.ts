@@ -300,7 +300,7 @@ describe.concurrent('veil start: a real start', () => {
       await new Promise((r) => setTimeout(r, 1500))
       const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`)
       expect(ready.status).toBe(503)
-      expect(await ready.json()).toEqual({ status: 'not ready', checks: { listener: true, upstream_svc: false } })
+      expect(await ready.json()).toMatchObject({ status: 'not ready', checks: { listener: true, upstream_svc: false }, upstreams: { svc: { queued: 0 } } })
       const stopped = await stop(run, 5000)
       expect(stopped.code).toBe(0)
     } finally {

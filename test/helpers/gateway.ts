@@ -52,9 +52,19 @@ export interface TestGateway {
  * (protocol 4 unless given, since the in-process stand-in is aedes 1.x).
  */
 export async function startGateway(
-  options: { upstreams?: Partial<Record<Domain, string>>; protocolVersion?: 4 | 5; policies?: string; parts?: GatewayParts; limits?: Partial<GatewayLimits> } = {},
+  options: {
+    upstreams?: Partial<Record<Domain, string>>
+    protocolVersion?: 4 | 5
+    policies?: string
+    parts?: GatewayParts
+    limits?: Partial<GatewayLimits>
+    /** Queue and reconnect settings over the defaults (tests of outages use a short backoff). */
+    overrides?: Partial<Pick<GatewayConfig, 'queue' | 'reconnect'>>
+    /** Use this data directory (kept on close) instead of a fresh temporary one: a restart with the same queue. */
+    dataDir?: string
+  } = {},
 ): Promise<TestGateway> {
-  const dir = tempDir()
+  const dir = options.dataDir === undefined ? tempDir() : { path: options.dataDir, remove: () => {} }
   const base = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies ?? TEST_POLICIES })
   const domains = new Map(base.domains)
   for (const [domain, url] of Object.entries(options.upstreams ?? {}) as [Domain, string][]) {
@@ -63,7 +73,7 @@ export async function startGateway(
       upstream: upstreamConfig(url, { protocolVersion: options.protocolVersion ?? 4 }),
     })
   }
-  const config: GatewayConfig = { ...base, domains, limits: { ...base.limits, ...options.limits } }
+  const config: GatewayConfig = { ...base, ...options.overrides, domains, limits: { ...base.limits, ...options.limits } }
   const gateway = await Gateway.start(config, silentLogger(), options.parts)
   return {
     gateway,

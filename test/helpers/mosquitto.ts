@@ -11,8 +11,21 @@ export interface Mosquitto {
   readonly pid: number
   /** What mosquitto wrote to stdout and stderr so far (for failure messages). */
   output(): string
-  /** Kills the process by its PID, waits for it to exit and removes the temporary directory. Idempotent. */
-  stop(): Promise<void>
+  /**
+   * Sends `signal` (SIGTERM unless given) to the process by its PID, waits for it to exit (SIGKILL after 3 s) and
+   * removes the temporary directory. Idempotent.
+   */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>
+  /** How the process ended (code or signal), undefined while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | undefined
+}
+
+export interface MosquittoOptions {
+  /** Listen on this port (a restart on the same port); a free one when absent. */
+  readonly port?: number
+  /** More mosquitto.conf lines, e.g. `persistence true` with a `persistence_location` that outlives the process. */
+  readonly config?: readonly string[]
+  readonly timeoutMs?: number
 }
 
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/bin/mosquitto', '/opt/homebrew/sbin/mosquitto']
@@ -67,11 +80,12 @@ function accepts(port: number): Promise<boolean> {
  * persistence) in a temporary directory and resolves once the port accepts TCP connections. Rejects if the
  * process exits or the port does not open within `timeoutMs`; a port taken in the meantime is retried.
  */
-export async function startMosquitto(binary: string, timeoutMs = 10_000): Promise<Mosquitto> {
+export async function startMosquitto(binary: string, options: number | MosquittoOptions = {}): Promise<Mosquitto> {
+  const { port, config = [], timeoutMs = 10_000 } = typeof options === 'number' ? { timeoutMs: options } : options
   let lastError: Error | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(binary, await freePort(), timeoutMs)
+      return await startOnce(binary, port ?? (await freePort()), timeoutMs, config)
     } catch (err) {
       lastError = err as Error
     }
@@ -79,12 +93,12 @@ export async function startMosquitto(binary: string, timeoutMs = 10_000): Promis
   throw lastError ?? new Error('mosquitto did not start')
 }
 
-async function startOnce(binary: string, port: number, timeoutMs: number): Promise<Mosquitto> {
+async function startOnce(binary: string, port: number, timeoutMs: number, extra: readonly string[]): Promise<Mosquitto> {
   const dir = tempDir('veil-mosquitto-')
   const configFile = join(dir.path, 'mosquitto.conf')
   writeFileSync(
     configFile,
-    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', ''].join('\n'),
+    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...(extra.some((l) => l.startsWith('persistence ')) ? [] : ['persistence false']), 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', ...extra, ''].join('\n'),
   )
   const child: ChildProcess = spawn(binary, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
@@ -104,12 +118,12 @@ async function startOnce(binary: string, port: number, timeoutMs: number): Promi
     })
   })
 
-  const stop = async (): Promise<void> => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 3000): Promise<void> => {
     if (exited === undefined && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGTERM')
+      process.kill(child.pid, signal)
       const killTimer = setTimeout(() => {
         if (exited === undefined && child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
-      }, 3000)
+      }, graceMs)
       await exit
       clearTimeout(killTimer)
     }
@@ -129,5 +143,5 @@ async function startOnce(binary: string, port: number, timeoutMs: number): Promi
     }
     await new Promise((r) => setTimeout(r, 25))
   }
-  return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid as number, output: () => output, stop }
+  return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid as number, output: () => output, stop, exitStatus: () => exited }
 }

@@ -54,7 +54,12 @@ describe('HTTP endpoints', () => {
     const gw = await gateway({ upstreams: { svc: `mqtt://127.0.0.1:${await closedPort()}` } })
     const res = await fetch(`${gw.httpUrl}/readyz`)
     expect(res.status).toBe(503)
-    expect(await res.json()).toEqual({ status: 'not ready', checks: { listener: true, upstream_svc: false } })
+    expect(await res.json()).toEqual({
+      status: 'not ready',
+      checks: { listener: true, upstream_svc: false },
+      // The durable queue keeps taking messages meanwhile: its state is shown next to the checks.
+      upstreams: { svc: { state: expect.stringMatching(/^(connecting|backoff)$/), required: true, queued: 0, queuedBytes: 0, oldestSeconds: 0, inflight: 0 } },
+    })
     // Liveness is not readiness: the process still serves.
     expect((await fetch(`${gw.httpUrl}/healthz`)).status).toBe(200)
   })
@@ -66,7 +71,11 @@ describe('HTTP endpoints', () => {
     await waitFor(() => gw.gateway.bridges.get('svc')?.connected === true, 5000, 'the svc bridge to connect')
     const res = await fetch(`${gw.httpUrl}/readyz`)
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ status: 'ready', checks: { listener: true, upstream_svc: true } })
+    expect(await res.json()).toEqual({
+      status: 'ready',
+      checks: { listener: true, upstream_svc: true },
+      upstreams: { svc: { state: 'connected', required: true, queued: 0, queuedBytes: 0, oldestSeconds: 0, inflight: 0 } },
+    })
   })
 
   it('/metrics serves the Prometheus text format with Veil, policy and Node default families', async () => {

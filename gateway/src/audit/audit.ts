@@ -8,6 +8,8 @@ export interface AuditEntry {
   readonly category: CategoryLabel
   readonly reason: DropReason
   readonly domain?: Domain | undefined
+  /** How many messages this one decision dropped (a queue segment evicted or expired at once); 1 when absent. */
+  readonly count?: number | undefined
 }
 
 export interface AuditSink {
@@ -49,7 +51,9 @@ export class FileAuditLog implements AuditSink {
     const line =
       `{"time":"${isoTime(nowMs)}","stage":"${entry.stage}","category":"${entry.category}",` +
       (entry.domain === undefined ? '' : `"domain":"${entry.domain}",`) +
-      `"reason":"${entry.reason}","policy":"${policyVersion}"}\n`
+      `"reason":"${entry.reason}",` +
+      (entry.count === undefined || entry.count === 1 ? '' : `"count":${entry.count},`) +
+      `"policy":"${policyVersion}"}\n`
     // Auditing must never break the pipeline: a failing disk is reported (a metric), not thrown.
     try {
       if (this.#bytes + line.length > this.#maxBytes) this.#rotate()

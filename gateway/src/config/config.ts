@@ -3,7 +3,8 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Ajv } from 'ajv'
 import configSchema from '../../../schemas/gateway.config.schema.json' with { type: 'json' }
-import type { UpstreamConfig } from '../forward/bridge.ts'
+import { DEFAULT_RECONNECT, type ReconnectConfig, type UpstreamConfig } from '../forward/bridge.ts'
+import { DEFAULT_QUEUE, type QueueConfig } from '../forward/queue/upstream-queue.ts'
 import { VeilError, formatProblems } from '../errors.ts'
 import { describeAjvError, parseYaml } from './yaml.ts'
 import { DOMAINS, isDomain, type Domain } from '../model.ts'
@@ -46,6 +47,10 @@ export interface GatewayConfig {
   /** Domains that receive protobuf; the others JSON. */
   readonly encoding: ReadonlyMap<Domain, OutputEncoding>
   readonly sparkplug: SparkplugConfig
+  /** The durable store-and-forward queue of each upstream. */
+  readonly queue: QueueConfig
+  /** Backoff between upstream connection attempts. */
+  readonly reconnect: ReconnectConfig
 }
 
 /** The configuration file's shape (schemas/gateway.config.schema.json). */
@@ -61,6 +66,8 @@ interface ConfigFile {
   domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
   encoding?: Partial<Record<Domain, OutputEncoding>>
   sparkplug?: Partial<SparkplugLimits> & { category?: Category; groups?: Record<string, Category> }
+  queue?: Partial<Omit<QueueConfig, 'ttlSeconds'>> & { ttlSeconds?: Partial<QueueConfig['ttlSeconds']> }
+  reconnect?: Partial<ReconnectConfig>
 }
 
 /** Settings given on the command line or in VEIL_* variables; each overrides the file. */
@@ -74,7 +81,8 @@ export interface ConfigOverrides {
   upstreams?: readonly string[] | undefined
 }
 
-const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, maxPending: 10_000, maxPendingBytes: 64 * 1024 * 1024 } as const
+// maxPending and maxPendingBytes bound the in-flight window to the upstream; the backlog waits on disk (queue).
+const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, maxPending: 1000, maxPendingBytes: 16 * 1024 * 1024 } as const
 
 /** An upstream with the defaults of the configuration file, for code that builds one (the demo, tests). */
 export function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
@@ -134,7 +142,17 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     variables: { privacy_zones: file.privacyZones ?? [] },
     encoding: new Map(Object.entries(file.encoding ?? {}) as [Domain, OutputEncoding][]),
     sparkplug: { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug },
+    queue: { ...DEFAULT_QUEUE, ...file.queue, ttlSeconds: { ...DEFAULT_QUEUE.ttlSeconds, ...file.queue?.ttlSeconds } },
+    reconnect: reconnectOf(file, configPath),
   }
+}
+
+function reconnectOf(file: ConfigFile, path: string | undefined): ReconnectConfig {
+  const reconnect = { ...DEFAULT_RECONNECT, ...file.reconnect }
+  if (reconnect.minMs > reconnect.maxMs) {
+    throw new VeilError('VEIL_ERR_CONFIG', formatProblems([{ file: path ?? '(defaults)', path: '/reconnect', problem: `minMs (${reconnect.minMs}) must not exceed maxMs (${reconnect.maxMs})` }]))
+  }
+  return reconnect
 }
 
 function readConfigFile(path: string): ConfigFile {

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt'
 import type { Category, Domain } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { UpstreamQueue, type QueueConfig, type QueueDropReason, type Taken } from './queue/upstream-queue.ts'
 
 export interface UpstreamConfig {
   readonly url: string
@@ -12,117 +14,292 @@ export interface UpstreamConfig {
   readonly required: boolean
   readonly username?: string | undefined
   readonly password?: string | undefined
-  /** Messages awaiting PUBACK beyond which new ones are dropped and counted, keeping memory bounded. */
+  /**
+   * The in-flight window: messages (and payload bytes) handed to the upstream connection and awaiting its PUBACK.
+   * The backlog waits on disk; only this window is ever in memory.
+   */
   readonly maxPending: number
   readonly maxPendingBytes: number
 }
 
-export type EnqueueResult = 'queued' | 'queue_full'
+/** The `reconnect` section: jittered exponential backoff between connection attempts to an upstream. */
+export interface ReconnectConfig {
+  readonly minMs: number
+  readonly maxMs: number
+}
+
+export const DEFAULT_RECONNECT: ReconnectConfig = { minMs: 500, maxMs: 30_000 }
+
+export type EnqueueResult = 'queued' | 'queue_full' | 'queue_error'
+export type BridgeState = 'connecting' | 'connected' | 'backoff' | 'closed'
+
+export interface BridgeOptions {
+  readonly domain: Domain
+  readonly config: UpstreamConfig
+  readonly queue: QueueConfig
+  readonly reconnect: ReconnectConfig
+  readonly dataDir: string
+  readonly metrics: Metrics
+  readonly logger: Logger
+  /** Messages that left the queue without reaching the upstream (expired, evicted, refused, unreadable). */
+  readonly onDrop: (category: Category, reason: QueueDropReason | 'upstream_error', count: number) => void
+  /** One message acknowledged by the upstream (PUBACK). */
+  readonly onDelivered: (category: Category) => void
+}
 
 /**
- * One recipient domain's upstream: an mqtt.js client publishing filtered messages at QoS 1. mqtt.js keeps every
- * unacknowledged QoS 1 packet in its outgoing store and resends it after a reconnect, so nothing is lost while the
- * process runs; the durable on-disk queue arrives with the store-and-forward work. What is pending is bounded by
- * count and bytes: past either bound a message is dropped and counted, never held without limit.
+ * The wait before connection attempt `attempt + 1`: a ceiling doubling from `minMs` up to `maxMs`, with equal
+ * jitter (at least half the ceiling), so a fleet of gateways does not hammer a recovering broker in step.
+ */
+export function backoffDelay(attempt: number, reconnect: ReconnectConfig, random: () => number = Math.random): number {
+  const ceiling = Math.min(reconnect.maxMs, reconnect.minMs * 2 ** Math.min(attempt, 30))
+  return Math.round(ceiling / 2 + random() * (ceiling / 2))
+}
+
+/** A PUBACK reason code of 0x80 or more: the upstream refused the message, and sending it again would not help. */
+function isRefusal(err: Error): boolean {
+  const code = (err as Error & { code?: unknown }).code
+  return typeof code === 'number' && code >= 0x80
+}
+
+/**
+ * One recipient domain's upstream. Filtered messages are appended to a durable queue on disk
+ * (`<dataDir>/queue/<domain>/`, see queue/README.md) before the device is acknowledged; the bridge sends from the
+ * queue over mqtt.js at QoS 1, at most `maxPending` messages at a time, and a message leaves the queue only on the
+ * upstream's PUBACK. Every new connection starts again from the acknowledgement cursor, in order, so delivery is
+ * at least once and in order per device. mqtt.js never holds more than the window: it is handed messages only
+ * while connected, and each connection is a fresh client, so nothing piles up in its offline queue or store.
  */
 export class UpstreamBridge {
   readonly domain: Domain
   readonly config: UpstreamConfig
-  readonly #client: MqttClient
-  readonly #pendingGauge: { set(value: number): void }
-  readonly #pendingBytesGauge: { set(value: number): void }
-  #pending = 0
-  #pendingBytes = 0
-  #connected = false
-  #closing = false
-  readonly #drained: (() => void)[] = []
+  readonly #options: BridgeOptions
+  readonly #queue: UpstreamQueue
+  readonly #log: Logger
+  readonly #connectedGauge: { set(value: number): void }
+  readonly #reconnects: { inc(): void }
+  #client: MqttClient | undefined
+  /** Bumped per connection: callbacks of an older connection's publishes are ignored. */
+  #generation = 0
+  #state: BridgeState = 'connecting'
+  #attempt = 0
+  #retryTimer: NodeJS.Timeout | undefined
+  #outstanding = 0
+  #outstandingBytes = 0
+  #pumpScheduled = false
+  #stopping = false
+  readonly #idle: (() => void)[] = []
 
-  constructor(domain: Domain, config: UpstreamConfig, metrics: Metrics, logger: Logger) {
-    this.domain = domain
-    this.config = config
-    // Bound once: every enqueue and every PUBACK updates them.
-    this.#pendingGauge = metrics.upstreamPending.labels(domain)
-    this.#pendingBytesGauge = metrics.upstreamPendingBytes.labels(domain)
-    const options: IClientOptions = {
-      protocolVersion: config.protocolVersion,
-      clientId: `veil-${domain}-${randomBytes(4).toString('hex')}`,
-      clean: true,
-      reconnectPeriod: 1000,
-      connectTimeout: 10_000,
-      // Queue QoS 1 publishes made while disconnected instead of failing them; bounded by maxPending above.
-      queueQoSZero: false,
-      username: config.username,
-      password: config.password,
+  constructor(options: BridgeOptions) {
+    this.domain = options.domain
+    this.config = options.config
+    this.#options = options
+    this.#log = options.logger.child({ domain: options.domain })
+    const { metrics, domain } = options
+    this.#queue = new UpstreamQueue(join(options.dataDir, 'queue', domain), options.queue, (category, reason, count) => {
+      if (reason !== 'corrupt') this.#log.warn({ event: `queue_${reason}`, category, count }, `queued messages ${reason}`)
+      else this.#log.error({ event: 'queue_corrupt', category, count }, 'unreadable queued messages skipped')
+      options.onDrop(category, reason, count)
+    })
+    for (const r of this.#queue.recovered) {
+      if (r.messages > 0 || r.truncatedBytes > 0) this.#log.info({ event: 'queue_recovered', ...r }, 'queued messages recovered from disk')
     }
-    const log = logger.child({ domain })
-    metrics.upstreamConnected.labels(domain).set(0)
-    this.#client = mqtt.connect(config.url, options)
-    this.#client.on('connect', () => {
-      this.#connected = true
-      metrics.upstreamConnected.labels(domain).set(1)
-      log.info({ event: 'upstream_connected' }, 'upstream connected')
+    this.#queue.onAppended = () => this.#schedulePump()
+    this.#connectedGauge = metrics.upstreamConnected.labels(domain)
+    this.#reconnects = metrics.upstreamReconnects.labels(domain)
+    this.#connectedGauge.set(0)
+    const depth = metrics.upstreamPending.labels(domain)
+    const bytes = metrics.upstreamPendingBytes.labels(domain)
+    const oldest = metrics.upstreamOldestSeconds.labels(domain)
+    const inflight = metrics.upstreamInflight.labels(domain)
+    // Gauges read at scrape time: nothing on the per-message path.
+    metrics.onCollect(() => {
+      depth.set(this.#queue.depth)
+      bytes.set(this.#queue.bytes)
+      oldest.set(this.#queue.oldestAgeMs / 1000)
+      inflight.set(this.#outstanding)
     })
-    this.#client.on('close', () => {
-      if (this.#connected && !this.#closing) log.warn({ event: 'upstream_disconnected' }, 'upstream disconnected; reconnecting')
-      this.#connected = false
-      metrics.upstreamConnected.labels(domain).set(0)
-    })
-    // The URL may carry credentials: log the error class, never the URL.
-    this.#client.on('error', (err) => log.warn({ event: 'upstream_error', err: err.message }, 'upstream error'))
+    this.#connect()
   }
 
   get connected(): boolean {
-    return this.#connected
+    return this.#state === 'connected'
   }
 
+  get state(): BridgeState {
+    return this.#state
+  }
+
+  /** Messages in the durable queue not yet acknowledged by the upstream. */
   get pending(): number {
-    return this.#pending
+    return this.#queue.depth
+  }
+
+  get queuedBytes(): number {
+    return this.#queue.bytes
+  }
+
+  get oldestAgeMs(): number {
+    return this.#queue.oldestAgeMs
+  }
+
+  get inflight(): number {
+    return this.#outstanding
   }
 
   /**
-   * Hands a filtered message to the upstream; `onSettled` runs after the PUBACK (or a final failure). `contentType`
-   * is the MQTT 5 content type of the payload (protobuf for domains configured so).
+   * Appends a filtered message to the durable queue; resolves once it is with the kernel (the device may then be
+   * acknowledged). `contentType` is the payload's MQTT 5 content type (protobuf for domains configured so).
+   * `queue_error`: the disk refused it (logged; the caller counts the drop).
    */
-  enqueue(topic: string, payload: Buffer, category: Category, policyVersion: string, onSettled?: (err?: Error) => void, contentType = 'application/json'): EnqueueResult {
-    if (this.#pending >= this.config.maxPending || this.#pendingBytes + payload.length > this.config.maxPendingBytes) {
-      return 'queue_full'
+  async enqueue(topic: string, payload: Buffer, category: Category, policyVersion: string, contentType?: string): Promise<EnqueueResult> {
+    try {
+      return await this.#queue.append(category, topic, policyVersion, payload, contentType)
+    } catch (err) {
+      this.#log.error({ event: 'queue_write_failed', category, err: (err as Error).message }, 'cannot write to the upstream queue')
+      return 'queue_error'
     }
-    this.#pending++
-    this.#pendingBytes += payload.length
-    this.#updateGauges()
+  }
+
+  #connect(): void {
+    if (this.#stopping) return
+    const generation = ++this.#generation
+    this.#state = 'connecting'
+    const { config } = this
+    const options: IClientOptions = {
+      protocolVersion: config.protocolVersion,
+      clientId: `veil-${this.domain}-${randomBytes(4).toString('hex')}`,
+      clean: true,
+      // Reconnection is ours (jittered backoff, a fresh client each time): see the class comment.
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      username: config.username,
+      password: config.password,
+    }
+    const client = mqtt.connect(config.url, options)
+    this.#client = client
+    client.on('connect', () => {
+      if (generation !== this.#generation) return
+      this.#state = 'connected'
+      this.#attempt = 0
+      this.#connectedGauge.set(1)
+      this.#log.info({ event: 'upstream_connected', queued: this.#queue.depth }, 'upstream connected')
+      this.#outstanding = 0
+      this.#outstandingBytes = 0
+      this.#queue.rewind()
+      this.#pump()
+    })
+    client.on('close', () => {
+      if (generation !== this.#generation) return
+      this.#lost(client)
+    })
+    // The URL may carry credentials: log the error class, never the URL.
+    client.on('error', (err) => this.#log.warn({ event: 'upstream_error', err: err.message }, 'upstream error'))
+  }
+
+  #lost(client: MqttClient): void {
+    const wasConnected = this.#state === 'connected'
+    this.#generation++
+    this.#connectedGauge.set(0)
+    this.#outstanding = 0
+    this.#outstandingBytes = 0
+    client.end(true)
+    for (const resolve of this.#idle.splice(0)) resolve()
+    if (this.#stopping) {
+      this.#state = 'closed'
+      return
+    }
+    const delay = backoffDelay(this.#attempt, this.#options.reconnect)
+    this.#attempt++
+    this.#state = 'backoff'
+    if (wasConnected) this.#log.warn({ event: 'upstream_disconnected', queued: this.#queue.depth, retryMs: delay }, 'upstream disconnected; reconnecting')
+    else this.#log.debug({ event: 'upstream_retry', attempt: this.#attempt, retryMs: delay }, 'upstream unreachable; retrying')
+    this.#reconnects.inc()
+    this.#retryTimer = setTimeout(() => this.#connect(), delay)
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled || this.#state !== 'connected') return
+    this.#pumpScheduled = true
+    setImmediate(() => {
+      this.#pumpScheduled = false
+      this.#pump()
+    })
+  }
+
+  /** Fills the in-flight window from the queue, oldest first. */
+  #pump(): void {
+    const client = this.#client
+    if (this.#state !== 'connected' || this.#stopping || client === undefined) return
+    const generation = this.#generation
+    while (this.#outstanding < this.config.maxPending && this.#outstandingBytes < this.config.maxPendingBytes) {
+      const taken = this.#queue.take()
+      if (taken === undefined) break
+      this.#send(client, generation, taken)
+    }
+  }
+
+  #send(client: MqttClient, generation: number, { category, message }: Taken): void {
+    const size = message.payload.length
+    this.#outstanding++
+    this.#outstandingBytes += size
     const options: IClientPublishOptions = { qos: 1, retain: false }
     if (this.config.protocolVersion === 5) {
-      options.properties = { contentType, userProperties: { 'veil-policy': policyVersion, 'veil-category': category } }
+      options.properties = { contentType: message.contentType, userProperties: { 'veil-policy': message.policy, 'veil-category': category } }
     }
-    this.#client.publish(`${this.config.topicPrefix}${topic}`, payload, options, (err) => {
-      this.#pending--
-      this.#pendingBytes -= payload.length
-      this.#updateGauges()
-      if (this.#pending === 0) for (const resolve of this.#drained.splice(0)) resolve()
-      onSettled?.(err ?? undefined)
+    client.publish(`${this.config.topicPrefix}${message.topic}`, message.payload, options, (err) => {
+      if (generation !== this.#generation) return
+      this.#outstanding--
+      this.#outstandingBytes -= size
+      if (err === undefined || err === null) {
+        this.#queue.ack(category, message.seq)
+        this.#options.onDelivered(category)
+      } else if (isRefusal(err)) {
+        // Retrying a refused message would block everything behind it: drop it, counted and audited.
+        this.#log.warn({ event: 'upstream_refused', category, err: err.message }, 'upstream refused a message')
+        this.#queue.ack(category, message.seq)
+        this.#options.onDrop(category, 'upstream_error', 1)
+      } else {
+        // The connection failed under it: the next connection sends it again from the cursor.
+        return
+      }
+      if (this.#outstanding === 0) for (const resolve of this.#idle.splice(0)) resolve()
+      this.#schedulePump()
     })
-    return 'queued'
   }
 
-  #updateGauges(): void {
-    this.#pendingGauge.set(this.#pending)
-    this.#pendingBytesGauge.set(this.#pendingBytes)
+  /** Resolves once the queue is empty (everything acknowledged), or false after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (this.#queue.depth > 0) {
+      if (Date.now() > deadline) return false
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    return true
   }
 
-  /** Resolves once every pending message was acknowledged, or after `timeoutMs`. */
-  drain(timeoutMs: number): Promise<boolean> {
-    if (this.#pending === 0) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs)
-      this.#drained.push(() => {
-        clearTimeout(timer)
-        resolve(true)
+  /**
+   * Stops sending, gives the upstream up to `graceMs` to acknowledge what is in flight (fewer duplicates after the
+   * restart), then closes the connection and the queue (cursor written, files synced). The backlog stays on disk.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    if (this.#stopping) return
+    this.#stopping = true
+    clearTimeout(this.#retryTimer)
+    if (this.#outstanding > 0 && this.#state === 'connected') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs)
+        this.#idle.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
       })
-    })
-  }
-
-  close(): Promise<void> {
-    this.#closing = true
-    return new Promise((resolve) => this.#client.end(false, {}, () => resolve()))
+    }
+    this.#generation++
+    this.#state = 'closed'
+    this.#connectedGauge.set(0)
+    const client = this.#client
+    if (client !== undefined) await new Promise<void>((resolve) => client.end(true, {}, () => resolve()))
+    await this.#queue.close()
   }
 }

@@ -3,9 +3,20 @@ import type { AddressInfo } from 'node:net'
 import { listen } from '../ingest/broker.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 
+export interface UpstreamStatus {
+  state: string
+  required: boolean
+  queued: number
+  queuedBytes: number
+  oldestSeconds: number
+  inflight: number
+}
+
 export interface Readiness {
   ready: boolean
   checks: Record<string, boolean>
+  /** Each upstream's connection state and durable queue, present when upstreams are configured. */
+  upstreams?: Record<string, UpstreamStatus>
 }
 
 /**
@@ -35,7 +46,8 @@ export class HttpEndpoint {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}\n')
       } else if (path === '/readyz') {
         const r = readiness()
-        res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: r.ready ? 'ready' : 'not ready', checks: r.checks })}\n`)
+        const body = r.upstreams === undefined ? { status: r.ready ? 'ready' : 'not ready', checks: r.checks } : { status: r.ready ? 'ready' : 'not ready', checks: r.checks, upstreams: r.upstreams }
+        res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
       } else {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}\n')
       }

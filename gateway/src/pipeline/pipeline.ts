@@ -137,9 +137,9 @@ export class Pipeline {
   }
 
   /** Counts and audits a drop; also used by the forward step for queue and upstream drops. */
-  recordDrop(stage: StageName, category: CategoryLabel, reason: DropReason, domain: Domain | undefined, nowMs: number): void {
-    this.#metrics.droppedHandle(stage, category, reason).inc()
-    this.#audit.record({ stage, category, reason, domain }, this.#policies.current.version, nowMs)
+  recordDrop(stage: StageName, category: CategoryLabel, reason: DropReason, domain: Domain | undefined, nowMs: number, count = 1): void {
+    this.#metrics.droppedHandle(stage, category, reason).inc(count)
+    this.#audit.record(count === 1 ? { stage, category, reason, domain } : { stage, category, reason, domain, count }, this.#policies.current.version, nowMs)
   }
 }
 

@@ -114,12 +114,16 @@ export class Metrics {
   readonly upstreamConnected: Gauge<'domain'>
   readonly upstreamPending: Gauge<'domain'>
   readonly upstreamPendingBytes: Gauge<'domain'>
+  readonly upstreamOldestSeconds: Gauge<'domain'>
+  readonly upstreamInflight: Gauge<'domain'>
+  readonly upstreamReconnects: Counter<'domain'>
   readonly clientsConnected: Gauge
   readonly policyInfo: Gauge<'version'>
   readonly policyReloads: Counter<'result'>
   readonly auditWriteErrors: Counter
   readonly sparkplugEvents: Counter<'event'>
 
+  readonly #collectors: (() => void)[] = []
   readonly #dropped: CounterHandle[] = []
   readonly #forwarded: CounterHandle[] = []
   readonly #stageCells: DeferredCounter[][] = [[], []]
@@ -177,15 +181,41 @@ export class Metrics {
       labelNames: ['domain'],
       registers,
     })
+    // Queue gauges are read from the queues at scrape time (onCollect), never updated per message.
+    const collect = (): void => {
+      for (const c of this.#collectors) c()
+    }
     this.upstreamPending = new Gauge({
       name: 'veil_upstream_queue_depth',
-      help: 'Filtered messages waiting for the upstream\'s PUBACK',
+      help: 'Filtered messages in the domain\'s durable queue, waiting for the upstream\'s PUBACK',
       labelNames: ['domain'],
       registers,
+      collect,
     })
     this.upstreamPendingBytes = new Gauge({
       name: 'veil_upstream_queue_bytes',
-      help: 'Payload bytes waiting for the upstream\'s PUBACK',
+      help: 'Bytes of the domain\'s durable queue on disk (and being written)',
+      labelNames: ['domain'],
+      registers,
+      collect,
+    })
+    this.upstreamOldestSeconds = new Gauge({
+      name: 'veil_upstream_queue_oldest_seconds',
+      help: 'Age of the oldest message in the domain\'s queue not yet acknowledged by the upstream (0 when empty)',
+      labelNames: ['domain'],
+      registers,
+      collect,
+    })
+    this.upstreamInflight = new Gauge({
+      name: 'veil_upstream_inflight',
+      help: 'Messages sent to the upstream and awaiting its PUBACK (bounded by maxPending)',
+      labelNames: ['domain'],
+      registers,
+      collect,
+    })
+    this.upstreamReconnects = new Counter({
+      name: 'veil_upstream_reconnects_total',
+      help: 'Connection attempts to the domain\'s upstream after a failure or a lost connection',
       labelNames: ['domain'],
       registers,
     })
@@ -242,6 +272,11 @@ export class Metrics {
   forwardedHandle(category: CategoryLabel, domain: Domain, target: 'local' | 'upstream'): CounterHandle {
     const i = (CATEGORY_LABELS.indexOf(category) * DOMAINS.length + DOMAINS.indexOf(domain)) * 2 + (target === 'local' ? 0 : 1)
     return (this.#forwarded[i] ??= this.forwarded.labels(category, domain, target))
+  }
+
+  /** Runs `collector` before each scrape of the queue gauges, so they show the queues' state at that moment. */
+  onCollect(collector: () => void): void {
+    this.#collectors.push(collector)
   }
 
   setPolicyVersion(version: string): void {
