@@ -4,6 +4,7 @@ import { inflateSync } from 'node:zlib'
 import { Aedes } from 'aedes'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { builtinProfiles } from '../filters/profiles/index.ts'
 import { profiles, runSimulators } from './index.ts'
 import type { SimDevice, SimMessage } from './index.ts'
 
@@ -44,7 +45,7 @@ function device(profile: string, seed = 42, index = 0): SimDevice {
 }
 
 describe('profiles', () => {
-  it('registers the five profiles with their categories', () => {
+  it('registers a simulator for every device profile, with its category', () => {
     const categories = Object.fromEntries(Object.entries(profiles).map(([name, p]) => [name, p.category]))
     expect(categories).toEqual({
       tasmota: 'smart_plug',
@@ -52,7 +53,16 @@ describe('profiles', () => {
       valetudo: 'robot_vacuum',
       miscale: 'body_scale',
       owntracks: 'gps_tracker',
+      shelly_gen1: 'smart_plug',
+      shelly_gen2: 'smart_plug',
+      zigbee2mqtt: 'smart_plug',
+      doubletake: 'camera',
+      omg_scale: 'body_scale',
+      gpsd: 'gps_tracker',
+      traccar: 'gps_tracker',
+      canonical: 'all',
     })
+    expect(new Set(Object.keys(profiles))).toEqual(new Set(builtinProfiles.map((p) => p.name)))
     for (const [name, p] of Object.entries(profiles)) expect(p.name).toBe(name)
   })
 

@@ -38,9 +38,10 @@ export interface SimDevice {
 
 /** A kind of device: one firmware or integration with its real topic layout and payload format. */
 export interface SimulatorProfile {
-  /** 'tasmota' | 'frigate' | 'valetudo' | 'miscale' | 'owntracks' */
+  /** The profile's name, as in `filters/profiles/` and `veil simulate --profile`. */
   readonly name: string
-  readonly category: Category
+  /** `all`: the canonical profile, whose devices cover every category. */
+  readonly category: Category | 'all'
   readonly description: string
   /** Deterministic for a given seed; device `i` is the same whatever `count` is. */
   createDevices(count: number, seed: number): SimDevice[]
