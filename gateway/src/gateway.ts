@@ -74,7 +74,7 @@ export class Gateway {
   }
 
   static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
-    const classifier = new Classifier(parts.profiles ?? builtinProfiles)
+    const classifier = new Classifier(parts.profiles ?? config.profiles ?? builtinProfiles)
     const operators = parts.operators ?? builtinOperators
     const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
     const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)

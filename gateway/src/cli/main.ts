@@ -185,7 +185,7 @@ function policy(args: readonly string[]): number {
   const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' }, config: { type: 'string' } }, true)
   if (values.help) return usageOf('policy check')
   const config = resolveConfig({ config: values.config, policies: positionals[0] }, overridesFromEnv(process.env))
-  const classifier = new Classifier(builtinProfiles)
+  const classifier = new Classifier(config.profiles ?? builtinProfiles)
   // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
   const keyring = new Keyring(randomBytes(32), new Map())
   const set = loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables })

@@ -15,7 +15,7 @@ import { Metrics } from '../telemetry/metrics.ts'
  * keys as `veil start`, so what these commands print is what the gateway would forward.
  */
 export function offlinePipeline(config: GatewayConfig): Pipeline {
-  const classifier = new Classifier(builtinProfiles)
+  const classifier = new Classifier(config.profiles ?? builtinProfiles)
   const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
   const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
   const policies = { current: loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }) }

@@ -8,6 +8,8 @@ import { VeilError, formatProblems } from '../errors.ts'
 import { describeAjvError, parseYaml } from './yaml.ts'
 import { DOMAINS, isDomain, type Domain } from '../model.ts'
 import { DEFAULT_LIMITS, type Limits } from '../pipeline/pipeline.ts'
+import { configuredProfiles, type ProfileSettings } from '../profiles/configured.ts'
+import type { ProfileDefinition } from '../profiles/types.ts'
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DEFAULT_POLICIES = join(PACKAGE_ROOT, 'filters/policies')
@@ -32,6 +34,8 @@ export interface GatewayConfig {
   readonly optIn: ReadonlySet<string>
   /** Configuration values policies may name (`$privacy_zones`). */
   readonly variables: Readonly<Record<string, unknown>>
+  /** The device profiles, built for the `profiles` section's topics; absent means the built-in ones. */
+  readonly profiles?: readonly ProfileDefinition[]
 }
 
 /** The configuration file's shape (schemas/gateway.config.schema.json). */
@@ -45,6 +49,7 @@ interface ConfigFile {
   optIn?: Record<string, boolean>
   privacyZones?: { lat: number; lon: number; name?: string }[]
   domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
+  profiles?: ProfileSettings
 }
 
 /** Settings given on the command line or in VEIL_* variables; each overrides the file. */
@@ -106,6 +111,9 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     domains.set(domain, { epochSeconds: existing?.epochSeconds ?? 0, upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url } })
   }
 
+  const { profiles, problems } = configuredProfiles(file.profiles)
+  if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
+
   return {
     listen: parseListen(listenText),
     http: parseHostPort(httpText, '--http'),
@@ -116,6 +124,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     domains,
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
     variables: { privacy_zones: file.privacyZones ?? [] },
+    profiles,
   }
 }
 

@@ -1,5 +1,6 @@
 import { crc32, inflate, inflateRaw } from 'node:zlib'
 import type { DropReason } from '../model.ts'
+import { parseOsmandQuery } from './osmand.ts'
 import type { Stage } from './stage.ts'
 
 /** `fatal` makes invalid UTF-8 an error instead of U+FFFD, so malformed text is dropped rather than rewritten. */
@@ -97,6 +98,17 @@ export function decodeStage(limits: { decompressedBytes: number }): Stage {
           case 'binary':
             env.doc = env.payload
             return undefined
+          case 'osmand': {
+            const text = utf8.decode(env.payload).trim()
+            if (text.startsWith('{')) {
+              env.doc = JSON.parse(text)
+              return undefined
+            }
+            const parsed = parseOsmandQuery(text, env.nowMs)
+            if ('problem' in parsed) return 'undecodable'
+            env.doc = parsed.value
+            return undefined
+          }
           case 'zlib-json':
             return inflateJson(env.payload, env)
           case 'png-ztxt': {

@@ -70,8 +70,8 @@ describe('classifier', () => {
       'tele/events/rpc', 'tele/online', 'shellies/events/rpc', 'shellies/status/switch:0', 'frigate/online',
       // Veil's own namespace and the broker's are never a device id.
       'veil/events/rpc', 'veil/online', '$SYS/online', '$share/events/rpc',
-      // Shelly gen1: other relays and unknown levels; Zigbee2MQTT: names with more than one slash.
-      'shellies/x/relay/1', 'shellies/x/relay/0/command', 'shellies', 'zigbee2mqtt/a/b/c',
+      // Shelly gen1: unknown levels; Zigbee2MQTT: names with more than five levels.
+      'shellies/x/relay/0/command', 'shellies', 'zigbee2mqtt/a/b/c/d/e/f',
       // Frigate and Double Take: other lengths and levels.
       'frigate/front_door/detect/state', 'frigate/front_door/person/active', 'double-take/matches', 'double-take/errors', 'double-take/matches/a/b',
     ]

@@ -10,9 +10,11 @@ import type { Category } from '../model.ts'
  * - `png-ztxt`: a PNG whose `zTXt` chunk with keyword `ValetudoMap` holds zlib-deflated UTF-8 JSON (Valetudo
  *   map-data-hass); the chunks are walked with bounds checks, that chunk's CRC is verified, the JSON inflated as
  *   for `zlib-json`; the image itself is ignored;
- * - `binary`: opaque bytes (JPEG snapshots): no allowlist can pass them, only an operator that transforms them.
+ * - `binary`: opaque bytes (JPEG snapshots): no allowlist can pass them, only an operator that transforms them;
+ * - `osmand`: Traccar OsmAnd, a JSON body as `json`, or the query-string form (`id=..&lat=..&speed=<knots>..`)
+ *   rewritten into the JSON form with speed in m/s (see pipeline/osmand.ts).
  */
-export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'png-ztxt' | 'binary'
+export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'png-ztxt' | 'binary' | 'osmand'
 
 /** A JSON Schema object; kept as plain data so profiles can ship it as a .json file beside their code. */
 export type JsonSchema = Readonly<Record<string, unknown>>
