@@ -12,6 +12,10 @@ const T0 = Date.UTC(2026, 2, 1, 6)
 const KNOWN_UNKNOWN: readonly [RegExp, string][] = [
   // OpenMQTTGateway's own availability: the gateway, not a scale.
   [/^home\/[^/]+\/LWT$/, 'classify'],
+  // The miscale bridge's Home Assistant discovery: it names the user, and it is configuration, not a reading.
+  [/^homeassistant\/sensor\/miscale\/[^/]+\/config$/, 'classify'],
+  // Homie's human-readable device name: no profile stream, so it stays home.
+  [/^valetudo\/[^/]+\/\$name$/, 'classify'],
 ]
 
 describe('every simulated message passes classify, decode and validate', () => {

@@ -40,6 +40,11 @@ export interface StreamDefinition {
    * Every broker client publishing such a topic shares this one id. Not allowed with `{id}` or `deviceIdPath`.
    */
   readonly fixedDeviceId?: string
+  /**
+   * Rewrites the device id (already trimmed and lower-cased) into one canonical form, so that one device written
+   * several ways gets one pseudonym (BLE MACs as `aa:bb:..`, `AA-BB-..` or `aabb..`). Must be pure and cheap.
+   */
+  readonly normalizeDeviceId?: (id: string) => string
 }
 
 export interface ProfileDefinition {
