@@ -16,6 +16,7 @@ const NAMES = ['', 'CanaryKitchen/Kettle', 'CanaryFlat/CanaryBedroom/Heater', 'C
 /** Xiaomi's OUI in an EUI-64; the last five bytes count the devices. */
 const IEEE_PREFIX = '0x00158d'
 const IEEE_BASE = 0xca0000
+// 00158d (Xiaomi) + 0001 + six hex digits: the 16 hex digits of an EUI-64.
 const MODELS = [
   { model: 'ZNCZ04LM', vendor: 'Xiaomi', description: 'Mi power plug ZigBee EU' },
   { model: 'TS011F_plug_1', vendor: 'Tuya', description: 'Smart plug (with power monitoring)' },
@@ -36,7 +37,7 @@ class Zigbee2MqttPlug implements SimDevice {
 
   constructor(index: number, seed: number) {
     this.#rng = new Rng(deriveSeed(seed, 'zigbee2mqtt', index))
-    this.#ieee = `${IEEE_PREFIX}00${hexCanary(IEEE_BASE, index, 6).toLowerCase()}`
+    this.#ieee = `${IEEE_PREFIX}0001${hexCanary(IEEE_BASE, index, 6).toLowerCase()}`
     const name = listCanary(NAMES, index, (hex) => `CanaryRoom${hex}/Plug`)
     this.id = name === '' ? this.#ieee : name
     this.canaries = name === '' ? [this.#ieee] : [this.#ieee, ...name.split('/').filter((part) => part.startsWith('Canary'))]
