@@ -3,6 +3,7 @@
  * firmware identifies itself, publishing `start()` then `tick()` messages through one shared pacer so the total
  * rate stays under `ratePerSecond`.
  */
+import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'mqtt'
 import type { IClientOptions, MqttClient } from 'mqtt'
@@ -139,6 +140,8 @@ class Run {
   constructor(opts: RunOptions, devices: readonly PlannedDevice[]) {
     this.#opts = opts
     this.#pacer = new Pacer(1000 / opts.ratePerSecond)
+    // Every device waits on these signals at once (connect, pacer, publish): one listener each is expected.
+    setMaxListeners(0, this.#stopping.signal, this.#abandon.signal)
     const disarm = this.#armStopConditions()
     this.done = Promise.allSettled(devices.map((planned) => this.#runDevice(planned)))
       .then((results) => this.#reportFailures(results, devices))
