@@ -104,7 +104,8 @@ describe('P1 and P2: no canary and no identifier pattern leaves the gateway', ()
       } finally {
         dir.remove()
       }
-    })
+      // CPU-bound (two policy sets, 4 devices, 200 ticks): give it room on a loaded machine.
+    }, 120_000)
   }
 
   const fixtureCases: [string, (file: string) => string | undefined][] = [
