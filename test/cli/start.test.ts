@@ -36,10 +36,9 @@ const CREDENTIALS = 'user:s3cretpw@127.0.0.1:1/'
 describe('veil start: bad flags, configuration, environment and busy ports exit 2', () => {
   const unknownKeyFile = join(TESTDATA, 'config-unknown-key.yaml')
   const badYamlFile = join(TESTDATA, 'config-bad-yaml.yaml')
-  const badProfileTopicFile = join(TESTDATA, 'config-bad-profile-topic.yaml')
   let busyPort = 0
   let r: Record<
-    | 'unknownFlag' | 'badDomain' | 'badListen' | 'badHttp' | 'unknownKey' | 'badYaml' | 'badLogLevel' | 'badProfileTopic'
+    | 'unknownFlag' | 'badDomain' | 'badListen' | 'badHttp' | 'unknownKey' | 'badYaml' | 'badLogLevel'
     | 'credDomain' | 'credUrl' | 'credEnv' | 'credAt'
     | 'busyListen' | 'busyHttp' | 'busyEnvListen',
     Run
@@ -57,7 +56,6 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
         badHttp: [['start', '--http', 'nonsense']],
         unknownKey: [['start', '--config', unknownKeyFile]],
         badYaml: [['start', '--config', badYamlFile]],
-        badProfileTopic: [['start', '--config', badProfileTopicFile]],
         badLogLevel: [['start', '--log-level', 'loud']],
         credDomain: [['start', '--upstream', `svc=mqtt://${CREDENTIALS}`, '--upstream', `bogus=mqtt://${CREDENTIALS}`]],
         credUrl: [['start', '--upstream', 'svc=mqtt://user:s3cretpw@[::1']],
@@ -106,11 +104,6 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
   it('names the file and the JSON path of every unknown key of a configuration file', () => {
     expect(r.unknownKey.stderr).toContain(`${unknownKeyFile}: /: unknown property listne`)
     expect(r.unknownKey.stderr).toContain(`${unknownKeyFile}: /domains/svc: unknown property retries`)
-  })
-
-  it('names the file, the path and the problem of a bad profile topic', () => {
-    expect(r.badProfileTopic.code).toBe(2)
-    expect(r.badProfileTopic.stderr).toContain(`${badProfileTopicFile}: /profiles/gpsd/topics/1: "gpsd/#": # is not allowed`)
   })
 
   it('names a configuration file with invalid YAML', () => {
