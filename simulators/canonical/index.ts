@@ -147,6 +147,7 @@ export const canonicalProfile: SimulatorProfile = {
   name: 'canonical',
   category: 'all',
   description: 'Devices built for Veil (devices/<category>/<id>/<stream>): one plug, camera, vacuum, scale and tracker per --devices',
+  variants: 1,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('canonical', count)
     return Array.from({ length: count }, (_, i) => CATEGORIES.map((c) => create(c, i, seed))).flat()

@@ -127,6 +127,7 @@ export const doubletakeProfile: SimulatorProfile = {
   name: 'doubletake',
   category: 'camera',
   description: 'Double Take face recognition: matches per person (name in the topic), per-camera results and counts, errors',
+  variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('doubletake', count)
     return Array.from({ length: count }, (_, i) => new DoubleTakeCamera(i, seed))

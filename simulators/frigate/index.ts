@@ -290,6 +290,7 @@ export const frigateProfile: SimulatorProfile = {
   name: 'frigate',
   category: 'camera',
   description: 'Frigate NVR camera: frigate/events lifecycle, object counts and raw JPEG snapshots',
+  variants: 1,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('frigate', count)
     return Array.from({ length: count }, (_, i) => new FrigateCamera(i, seed))

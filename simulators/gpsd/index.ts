@@ -101,6 +101,7 @@ export const gpsdProfile: SimulatorProfile = {
   name: 'gpsd',
   category: 'gps_tracker',
   description: 'gpsd JSON bridged to MQTT: gpsd/<host>/tpv fixes of a vehicle, SKY, VERSION, DEVICES, WATCH',
+  variants: 1,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('gpsd', count)
     return Array.from({ length: count }, (_, i) => new GpsdReceiver(i, seed))

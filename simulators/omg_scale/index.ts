@@ -90,6 +90,7 @@ export const omgScaleProfile: SimulatorProfile = {
   name: 'omg_scale',
   category: 'body_scale',
   description: 'Xiaomi BLE scales via OpenMQTTGateway / Theengs: home/<gateway>/BTtoMQTT/<MAC>, settling weights per weigh-in',
+  variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('omg_scale', count)
     return Array.from({ length: count }, (_, i) => new OmgScale(i, seed))

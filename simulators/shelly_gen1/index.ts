@@ -174,6 +174,7 @@ export const shellyGen1Profile: SimulatorProfile = {
   name: 'shelly_gen1',
   category: 'smart_plug',
   description: 'Shelly gen1 Plug S, 2.5 and EM: relay/N, power and watt-minute energy, emeter/N, temperature, online, announce, info',
+  variants: 3,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('shelly_gen1', count)
     return Array.from({ length: count }, (_, i) => new ShellyGen1(i, seed))

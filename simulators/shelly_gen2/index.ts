@@ -157,6 +157,7 @@ export const shellyGen2Profile: SimulatorProfile = {
   name: 'shelly_gen2',
   category: 'smart_plug',
   description: 'Shelly gen2+ Plus Plug S and Plus 2PM: NotifyFullStatus/NotifyStatus on <prefix>/events/rpc, status/switch:N, online',
+  variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('shelly_gen2', count)
     return Array.from({ length: count }, (_, i) => new ShellyGen2(i, seed))

@@ -94,6 +94,7 @@ export const traccarProfile: SimulatorProfile = {
   name: 'traccar',
   category: 'gps_tracker',
   description: 'Traccar OsmAnd reports relayed to MQTT: JSON bodies (speed m/s) and query strings (speed in knots, Wi-Fi AP, cell)',
+  variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('traccar', count)
     return Array.from({ length: count }, (_, i) => new TraccarPhone(i, seed))

@@ -87,6 +87,7 @@ export const zigbee2mqttProfile: SimulatorProfile = {
   name: 'zigbee2mqtt',
   category: 'smart_plug',
   description: 'Zigbee2MQTT plugs: state reports with energy in kWh, availability, bridge device_announce; friendly names with /',
+  variants: 3,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('zigbee2mqtt', count)
     return Array.from({ length: count }, (_, i) => new Zigbee2MqttPlug(i, seed))
