@@ -110,6 +110,21 @@ describe('classifier', () => {
     expect(ok.classify('d/x')?.stream.key).toBe('c/s')
   })
 
+  it('captures the rest of a level after a literal start (switch:{id}) as a level of the device id', () => {
+    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    const c = new Classifier([plug('a', ['{id}/status/switch:0', '{id}/status/switch:{id}']), plug('b', ['x/meter:{id}/{id}'])])
+    expect(c.classify('dev/status/switch:0')?.deviceId).toBe('dev')
+    expect(c.classify('dev/status/switch:3')?.deviceId).toBe('dev/3')
+    expect(c.classify('dev/status/switch:')).toBeUndefined()
+    expect(c.classify('dev/status/swatch:1')).toBeUndefined()
+    expect(c.classify('x/meter:2/dev')?.deviceId).toBe('2/dev')
+    // Within one stream the literal channel comes first; across profiles a prefixed level overlaps a literal it starts.
+    expect(() => new Classifier([plug('a', ['{id}/status/switch:{id}']), plug('b', ['{id}/status/switch:0'])])).toThrow(/can match the same topics/)
+    expect(() => new Classifier([plug('a', ['{id}/status/sw{id}']), plug('b', ['{id}/status/switch:{id}'])])).toThrow(/can match the same topics/)
+    expect(() => new Classifier([plug('a', ['{id}/status/switch:{id}']), plug('b', ['{id}/status/pm1:{id}'])])).not.toThrow()
+    expect(() => new Classifier([plug('a', ['x/sw+{id}'])])).toThrow(/empty or wildcard level/)
+  })
+
   it('gives an instance-level stream its fixed device id, and refuses one next to {id} or deviceIdPath', () => {
     const nvr = (streams: Parameters<typeof defineProfile>[0]['streams']) => defineProfile({ name: 'nvr', category: 'camera', description: 'nvr', streams })
     const c = new Classifier([nvr({ stats: { topics: ['nvr/stats'], decoding: 'json', fixedDeviceId: 'nvr-1' }, cam: { topics: ['nvr/{id}/x'], decoding: 'text' } })])
