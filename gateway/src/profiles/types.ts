@@ -21,7 +21,9 @@ export type JsonSchema = Readonly<Record<string, unknown>>
 
 export interface StreamDefinition {
   /**
-   * Topic patterns, `/`-separated: a literal level, `+` (any one level) or `{id}` (a level of the device id). The
+   * Topic patterns, `/`-separated: a literal level, `+` (any one level), `{id}` (a level of the device id) or a
+   * literal start followed by `{id}` (`switch:{id}`: the rest of the level, `1` of `switch:1`, is a level of the
+   * device id). Routes of one stream are tried in the order listed, so a literal `switch:0` can come first. The
    * first level is a literal, or `{id}` for firmwares whose prefix is the device id (Shelly gen2); such a pattern
    * must fix another level and may not overlap another id-first pattern (see Classifier).
    */
