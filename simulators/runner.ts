@@ -3,6 +3,7 @@
  * firmware identifies itself, publishing `start()` then `tick()` messages through one shared pacer so the total
  * rate stays under `ratePerSecond`.
  */
+import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'mqtt'
 import type { IClientOptions, MqttClient } from 'mqtt'
@@ -139,6 +140,8 @@ class Run {
   constructor(opts: RunOptions, devices: readonly PlannedDevice[]) {
     this.#opts = opts
     this.#pacer = new Pacer(1000 / opts.ratePerSecond)
+    // Every device waits on these signals at once (connect, pacer, publish): one listener each is expected.
+    setMaxListeners(0, this.#stopping.signal, this.#abandon.signal)
     const disarm = this.#armStopConditions()
     this.done = Promise.allSettled(devices.map((planned) => this.#runDevice(planned)))
       .then((results) => this.#reportFailures(results, devices))
@@ -283,6 +286,9 @@ class Run {
 
 /** Graceful DISCONNECT (so the broker does not fire the will); destroys the socket if that stalls. */
 async function closeClient(client: MqttClient): Promise<void> {
+  // A client whose CONNECT is on the wire but not yet acknowledged would, if destroyed now, make the broker fire
+  // its will: let it finish connecting (bounded), then disconnect cleanly.
+  if (!client.connected && socketOpen(client)) await connectedWithin(client, CLOSE_TIMEOUT_MS)
   if (!client.connected) {
     await client.endAsync(true)
     return
@@ -296,6 +302,25 @@ async function closeClient(client: MqttClient): Promise<void> {
   const outcome = await Promise.race([graceful, timer])
   timeout.abort()
   if (outcome === 'timeout') client.stream.destroy()
+}
+
+function socketOpen(client: MqttClient): boolean {
+  const stream = client.stream as { destroyed?: boolean; readyState?: string } | undefined
+  return stream !== undefined && stream.destroyed !== true && stream.readyState === 'open'
+}
+
+function connectedWithin(client: MqttClient, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      client.off('connect', done)
+      client.off('close', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    client.once('connect', done)
+    client.once('close', done)
+  })
 }
 
 function toError(value: unknown): Error {

@@ -4,6 +4,7 @@ import { inflateSync } from 'node:zlib'
 import { Aedes } from 'aedes'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { builtinProfiles } from '../filters/profiles/index.ts'
 import { profiles, runSimulators } from './index.ts'
 import type { SimDevice, SimMessage } from './index.ts'
 
@@ -44,7 +45,7 @@ function device(profile: string, seed = 42, index = 0): SimDevice {
 }
 
 describe('profiles', () => {
-  it('registers the five profiles with their categories', () => {
+  it('registers a simulator for every device profile, with its category', () => {
     const categories = Object.fromEntries(Object.entries(profiles).map(([name, p]) => [name, p.category]))
     expect(categories).toEqual({
       tasmota: 'smart_plug',
@@ -52,7 +53,16 @@ describe('profiles', () => {
       valetudo: 'robot_vacuum',
       miscale: 'body_scale',
       owntracks: 'gps_tracker',
+      shelly_gen1: 'smart_plug',
+      shelly_gen2: 'smart_plug',
+      zigbee2mqtt: 'smart_plug',
+      doubletake: 'camera',
+      omg_scale: 'body_scale',
+      gpsd: 'gps_tracker',
+      traccar: 'gps_tracker',
+      canonical: 'all',
     })
+    expect(new Set(Object.keys(profiles))).toEqual(new Set(builtinProfiles.map((p) => p.name)))
     for (const [name, p] of Object.entries(profiles)) expect(p.name).toBe(name)
   })
 
@@ -322,6 +332,102 @@ describe('owntracks', () => {
   })
 })
 
+describe('shelly_gen1', () => {
+  it('publishes plug, 2.5 and EM channels as text values, energy as integer watt-minutes', () => {
+    const [plug, sw, em] = profiles.shelly_gen1!.createDevices(3, 42)
+    const topics = (d: SimDevice): Set<string> => new Set(record(d, 3, 30_000).map((m) => m.topic.replace(d.id, '<id>')))
+    expect(topics(plug!)).toEqual(new Set(['shellies/<id>/online', 'shellies/announce', 'shellies/<id>/announce', 'shellies/<id>/info', 'shellies/<id>/relay/0', 'shellies/<id>/relay/0/power', 'shellies/<id>/relay/0/energy', 'shellies/<id>/temperature', 'shellies/<id>/overtemperature']))
+    expect(topics(sw!)).toContain('shellies/<id>/relay/1/energy')
+    expect(topics(em!)).toContain('shellies/<id>/emeter/1/total')
+    const energy = record(plug!, 20, 30_000).filter((m) => m.topic.endsWith('/relay/0/energy')).map((m) => m.payload.toString())
+    for (const e of energy) expect(e).toMatch(/^\d+$/)
+    expect(energy.map(Number)).toEqual([...energy.map(Number)].sort((a, b) => a - b))
+    expect(plug!.id).toBe('shellyplug-s-C5E100')
+  })
+})
+
+describe('shelly_gen2', () => {
+  it('sends NotifyFullStatus on connect and NotifyStatus frames per switch, with a growing aenergy.total', () => {
+    const [, pm] = profiles.shelly_gen2!.createDevices(2, 42)
+    const messages = record(pm!, 10, 60_000)
+    const frames = messages.filter((m) => m.topic === `${pm!.id}/events/rpc`).map((m) => json(m) as { method: string; params: Record<string, { aenergy?: { total: number } }> })
+    expect(frames[0]!.method).toBe('NotifyFullStatus')
+    expect(frames.slice(1).every((f) => f.method === 'NotifyStatus')).toBe(true)
+    const totals = frames.slice(1).flatMap((f) => (f.params['switch:1']?.aenergy?.total === undefined ? [] : [f.params['switch:1'].aenergy.total]))
+    expect(totals.length).toBe(10)
+    expect(totals).toEqual([...totals].sort((a, b) => a - b))
+    expect(messages.some((m) => m.topic === `${pm!.id}/status/switch:1`)).toBe(true)
+  })
+})
+
+describe('zigbee2mqtt', () => {
+  it('names devices by IEEE address or by names with slashes, and reports energy in kWh', () => {
+    const ids = profiles.zigbee2mqtt!.createDevices(4, 1).map((d) => d.id)
+    expect(ids[0]).toMatch(/^0x00158d0001[0-9a-f]{6}$/)
+    expect(ids.slice(1, 3)).toEqual(['CanaryKitchen/Kettle', 'CanaryFlat/CanaryBedroom/Heater'])
+    const messages = record(device('zigbee2mqtt', 1, 2), 5, 60_000)
+    expect(messages[1]).toMatchObject({ topic: 'zigbee2mqtt/CanaryFlat/CanaryBedroom/Heater/availability', retain: true })
+    const state = json(messages.at(-1)!)
+    expect(Object.keys(state)).toEqual(['current', 'device_temperature', 'energy', 'linkquality', 'power', 'power_outage_memory', 'state', 'update', 'voltage'])
+  })
+})
+
+describe('doubletake', () => {
+  it('publishes per-person matches, per-camera results and counts, errors with the detector address', () => {
+    const messages = record(device('doubletake', 3, 1), 12, 60_000)
+    const topics = new Set(messages.map((m) => m.topic))
+    for (const t of ['double-take/available', 'double-take/errors', 'double-take/matches/canarypenny', 'double-take/cameras/canary-patio', 'double-take/cameras/canary-patio/person']) expect(topics).toContain(t)
+    const camera = json(messages.find((m) => m.topic === 'double-take/cameras/canary-patio')!) as { counts: { person: number }; matches: { base64: string | null }[] }
+    expect(camera.counts.person).toBeGreaterThan(0)
+    // Odd cameras have detect.match.base64 on: a JPEG face crop inside the JSON.
+    expect(Buffer.from(camera.matches[0]?.base64 ?? '', 'base64').subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]))
+  })
+})
+
+describe('omg_scale', () => {
+  it('publishes settling weights, the last one stable with impedance, on the MAC without colons', () => {
+    const scale = device('omg_scale', 5)
+    const messages = record(scale, 3, 86_400_000).filter((m) => m.topic.includes('/BTtoMQTT/'))
+    expect(messages.length).toBeGreaterThanOrEqual(6)
+    for (const m of messages) {
+      expect(m.topic).toBe('home/CanaryBathroomGW/BTtoMQTT/C8478C0A5C00')
+      expect(json(m)).toMatchObject({ id: 'C8:47:8C:0A:5C:00', type: 'SCALE', unit: 'kg' })
+    }
+  })
+})
+
+describe('gps simulators', () => {
+  it('gpsd: TPV with a 3D fix in m/s, SKY every fifth tick, VERSION/DEVICES/WATCH on start', () => {
+    const messages = record(device('gpsd'), 10, 5_000)
+    expect(messages.slice(0, 3).map((m) => m.topic)).toEqual(['gpsd/canary-van-0000/version', 'gpsd/canary-van-0000/devices', 'gpsd/canary-van-0000/watch'])
+    const tpv = messages.filter((m) => m.topic.endsWith('/tpv')).map((m) => json(m))
+    expect(tpv).toHaveLength(10)
+    for (const t of tpv) expect(t).toMatchObject({ class: 'TPV', mode: 3 })
+    expect(messages.filter((m) => m.topic.endsWith('/sky'))).toHaveLength(2)
+  })
+
+  it('traccar: JSON bodies with speed in m/s, query strings with speed in knots', () => {
+    const [body, query] = profiles.traccar!.createDevices(2, 3).map((d) => record(d, 40, 60_000))
+    expect(json(body![0]!)).toMatchObject({ device_id: '359870000000000', location: { coords: {} } })
+    const lines = query!.map((m) => m.payload.toString())
+    for (const l of lines) expect(l).toMatch(/^id=359870000000001&timestamp=\d{10}&lat=-?\d+(\.\d+)?&lon=-?\d+(\.\d+)?&speed=\d+(\.\d)?&bearing=/)
+    const fastest = Math.max(...lines.map((l) => Number(/speed=([\d.]+)/.exec(l)![1])))
+    // Walking or driving up to ~48 km/h: at most ~30 knots.
+    expect(fastest).toBeGreaterThan(1)
+    expect(fastest).toBeLessThan(35)
+    expect(lines.some((l) => l.includes('&wifi=CA-11-A7-09-00-02,'))).toBe(true)
+  })
+})
+
+describe('canonical', () => {
+  it('creates n devices of each category on devices/<category>/<id>/<stream>', () => {
+    const devices = profiles.canonical!.createDevices(2, 1)
+    expect(devices.map((d) => d.id)).toEqual(['canary-plug-0000', 'canary-cam-0000', 'canary-vac-0000', 'canary-scale-0000', 'canary-trk-0000', 'canary-plug-0001', 'canary-cam-0001', 'canary-vac-0001', 'canary-scale-0001', 'canary-trk-0001'])
+    const topics = new Set(devices.slice(0, 5).flatMap((d) => record(d, 3).map((m) => m.topic)))
+    expect(topics).toEqual(new Set(['devices/smart_plug/canary-plug-0000/energy', 'devices/camera/canary-cam-0000/event', 'devices/robot_vacuum/canary-vac-0000/status', 'devices/body_scale/canary-scale-0000/measurement', 'devices/gps_tracker/canary-trk-0000/location']))
+  })
+})
+
 describe('runSimulators', () => {
   let broker: Aedes
   let server: Server
@@ -372,6 +478,7 @@ describe('runSimulators', () => {
     expect(published).toBe(80)
     expect(seen).toHaveLength(80)
     await eventually(() => received.length >= 80)
+    expect(received.map((r) => `${r.clientId} ${r.topic}`).slice(80)).toEqual([])
     expect(received).toHaveLength(80)
     const clientIds = new Set(received.map((r) => r.clientId))
     expect(clientIds).toContain('DVES_CA11A7')

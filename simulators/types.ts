@@ -38,10 +38,16 @@ export interface SimDevice {
 
 /** A kind of device: one firmware or integration with its real topic layout and payload format. */
 export interface SimulatorProfile {
-  /** 'tasmota' | 'frigate' | 'valetudo' | 'miscale' | 'owntracks' */
+  /** The profile's name, as in `filters/profiles/` and `veil simulate --profile`. */
   readonly name: string
-  readonly category: Category
+  /** `all`: the canonical profile, whose devices cover every category. */
+  readonly category: Category | 'all'
   readonly description: string
+  /**
+   * How many devices it takes for every kind this simulator makes to appear (Shelly gen1: a Plug S, a 2.5 and an
+   * EM by index); 1 when all devices are of one kind. The privacy tests create at least this many.
+   */
+  readonly variants: number
   /** Deterministic for a given seed; device `i` is the same whatever `count` is. */
   createDevices(count: number, seed: number): SimDevice[]
 }

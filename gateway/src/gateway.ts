@@ -1,9 +1,8 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { join } from 'node:path'
 import { builtinOperators } from '../../filters/operators/index.ts'
-import { builtinProfiles, withSparkplug } from '../../filters/profiles/index.ts'
 import { FileAuditLog, type AuditSink } from './audit/audit.ts'
-import type { GatewayConfig } from './config/config.ts'
+import { profilesOf, type GatewayConfig } from './config/config.ts'
 import { VeilError } from './errors.ts'
 import { UpstreamBridge } from './forward/bridge.ts'
 import { HttpEndpoint, type Readiness } from './http/server.ts'
@@ -82,7 +81,7 @@ export class Gateway {
   }
 
   static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
-    const classifier = new Classifier(parts.profiles ?? withSparkplug(builtinProfiles, config.sparkplug))
+    const classifier = new Classifier(parts.profiles ?? profilesOf(config))
     const operators = parts.operators ?? builtinOperators
     const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
     const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)

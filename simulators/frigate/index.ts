@@ -66,9 +66,12 @@ class FrigateCamera implements SimDevice {
   readonly #zones: readonly [string, string]
   #current: Tracked | undefined
   #events = 0
+  readonly #audioRng: Rng
+  #speech = false
 
   constructor(index: number, seed: number) {
     this.#rng = new Rng(deriveSeed(seed, 'frigate', index))
+    this.#audioRng = new Rng(deriveSeed(seed, 'frigate-audio', index))
     this.id = listCanary(CAMERA_NAMES, index, (hex) => `canary_cam_${hex.toLowerCase()}`)
     this.#person = listCanary(PERSON_NAMES, index, (hex) => `Canary Person ${hex}`)
     this.#plate = `CAN4${(PLATE_BASE + index).toString(36).toUpperCase()}`
@@ -84,9 +87,27 @@ class FrigateCamera implements SimDevice {
   tick(nowMs: number): SimMessage[] {
     const frameTime = round(nowMs / 1000 + this.#rng.float(0, 0.05), 6)
     const current = this.#current
-    if (current === undefined) return this.#begin(frameTime)
-    if (current.updatesLeft > 0) return this.#update(current, frameTime)
-    return this.#end(current, frameTime)
+    const messages = current === undefined ? this.#begin(frameTime) : current.updatesLeft > 0 ? this.#update(current, frameTime) : this.#end(current, frameTime)
+    return [...messages, ...this.#audio()]
+  }
+
+  /**
+   * Audio detection (Frigate 0.14+, cameras with audio): loudness every tick, and `speech` ON while a person is
+   * tracked (OFF when it ends). Drawn from a stream of its own, so the event stream is the same with or without it.
+   */
+  #audio(): SimMessage[] {
+    const tracked = this.#current
+    const talking = tracked !== undefined && tracked.label === 'person'
+    const dbfs = talking ? this.#audioRng.float(-45, -25) : this.#audioRng.float(-80, -60)
+    const messages = [
+      textMessage(`frigate/${this.id}/audio/dBFS`, dbfs.toFixed(1), 0, false),
+      textMessage(`frigate/${this.id}/audio/rms`, (32768 * 10 ** (dbfs / 20)).toFixed(1), 0, false),
+    ]
+    if (talking !== this.#speech) {
+      this.#speech = talking
+      messages.push(textMessage(`frigate/${this.id}/audio/speech`, talking ? 'ON' : 'OFF', 0, false))
+    }
+    return messages
   }
 
   /** Frigate emits `new` once the object stops being a false positive; `before` is that false-positive state. */
@@ -99,6 +120,7 @@ class FrigateCamera implements SimDevice {
     return [
       this.#eventMessage('new', before, after),
       textMessage(`frigate/${this.id}/${tracked.label}`, '1', 0, false),
+      textMessage(`frigate/${this.id}/${tracked.label}/active`, '1', 0, false),
       this.#snapshotMessage(tracked),
     ]
   }
@@ -122,6 +144,7 @@ class FrigateCamera implements SimDevice {
     return [
       this.#eventMessage('end', tracked.previous, after),
       textMessage(`frigate/${this.id}/${tracked.label}`, '0', 0, false),
+      textMessage(`frigate/${this.id}/${tracked.label}/active`, '0', 0, false),
     ]
   }
 
@@ -290,6 +313,7 @@ export const frigateProfile: SimulatorProfile = {
   name: 'frigate',
   category: 'camera',
   description: 'Frigate NVR camera: frigate/events lifecycle, object counts and raw JPEG snapshots',
+  variants: 1,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('frigate', count)
     return Array.from({ length: count }, (_, i) => new FrigateCamera(i, seed))

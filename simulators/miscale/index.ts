@@ -197,6 +197,7 @@ export const miscaleProfile: SimulatorProfile = {
   name: 'miscale',
   category: 'body_scale',
   description: 'Xiaomi Mi scale via lolouk44/xiaomi_mi_scale: weight and body composition per user, user name in the topic',
+  variants: 4,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('miscale', count)
     return Array.from({ length: count }, (_, i) => new MiScale(i, seed))

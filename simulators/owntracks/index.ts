@@ -225,6 +225,7 @@ export const owntracksProfile: SimulatorProfile = {
   name: 'owntracks',
   category: 'gps_tracker',
   description: 'OwnTracks phone: location fixes around home (walks and drives) and Home region transitions',
+  variants: 1,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('owntracks', count)
     return Array.from({ length: count }, (_, i) => new OwnTracksPhone(i, seed))

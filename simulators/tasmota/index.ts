@@ -221,6 +221,7 @@ export const tasmotaProfile: SimulatorProfile = {
   name: 'tasmota',
   category: 'smart_plug',
   description: 'Tasmota smart plug: LWT, INFO1-3, STATE (Wi-Fi) and SENSOR (ENERGY) every TelePeriod',
+  variants: 1,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('tasmota', count)
     return Array.from({ length: count }, (_, i) => new TasmotaPlug(i, seed))

@@ -161,6 +161,7 @@ export const valetudoProfile: SimulatorProfile = {
   name: 'valetudo',
   category: 'robot_vacuum',
   description: 'Valetudo robot vacuum: deflated ValetudoMap (floor plan, named rooms, path), status, battery, Wi-Fi',
+  variants: 1,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('valetudo', count)
     return Array.from({ length: count }, (_, i) => new ValetudoRobot(i, seed))

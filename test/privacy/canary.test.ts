@@ -82,12 +82,13 @@ function strings(value: unknown): string[] {
 
 describe('P1 and P2: no canary and no identifier pattern leaves the gateway', () => {
   for (const [name, profile] of Object.entries(profiles)) {
-    it(`simulator ${name}: 2 devices over 48 simulated hours`, async () => {
+    const count = Math.max(2, profile.variants)
+    it(`simulator ${name}: ${count} devices (every kind it simulates) over 48 simulated hours`, async () => {
       const dir = tempDir()
       try {
         for (const optIn of [[], ['energy_15min', 'health_consent', 'camera_exact_times']]) {
           const { pipeline: p, audit } = pipeline(dir.path, optIn)
-          const devices = profile.createDevices(2, 7)
+          const devices = profile.createDevices(count, 7)
           const canaries = devices.flatMap((d) => [...d.canaries, d.id])
           const outputs: Output[] = []
           let t = Date.UTC(2026, 2, 1, 6)
@@ -104,7 +105,8 @@ describe('P1 and P2: no canary and no identifier pattern leaves the gateway', ()
       } finally {
         dir.remove()
       }
-    })
+      // CPU-bound (two policy sets, 4 devices, 200 ticks): give it room on a loaded machine.
+    }, 120_000)
   }
 
   const fixtureCases: [string, (file: string) => string | undefined][] = [

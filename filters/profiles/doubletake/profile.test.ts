@@ -53,9 +53,11 @@ describe('doubletake through the shipped camera policy', () => {
       ['double-take/matches/david', '{"match":{"name":"david"}}'], // no camera: no device
       ['double-take/cameras/back-door', '{"camera":"back-door","counts":{"person":-1}}'],
       ['double-take/cameras/back-door/person', 'one'],
-      ['double-take/errors', '{"error":"compreface down"}'],
     ]
     for (const [topic, payload] of cases) expect((await p.send(T0, topic, payload)).dropped, topic).toMatchObject({ stage: expect.stringMatching(/classify|decode|validate/) })
+    // Errors are Double Take's own (no camera): known, opaque, and no policy can forward them.
+    const error = '{"message":"compreface process error: connect ECONNREFUSED 192.168.1.20:8000","stack":"Error: ..."}'
+    for (const payload of ['', error]) expect((await p.send(T0, 'double-take/errors', payload)).dropped).toEqual({ stage: 'filter', reason: 'no_policy' })
     expect(p.forwarded).toEqual([])
   })
 })

@@ -19,7 +19,7 @@ const count = { type: 'integer', minimum: 0 } as const
 export default defineProfile({
   name: 'frigate',
   category: 'camera',
-  description: 'Frigate NVR (frigate/events, reviews, tracked_object_update, triggers, <camera>/motion, <camera>/<label> counts, stats, available, <camera>/<object>/snapshot JPEG)',
+  description: 'Frigate NVR (frigate/events, reviews, tracked_object_update, triggers, <camera>/motion, <camera>/<label>[/active] counts, <camera>/audio/*, stats, available, <camera>/<object>/snapshot JPEG)',
   streams: {
     events: { topics: ['frigate/events'], decoding: 'json', schema: events, deviceIdPath: 'after.camera' },
     reviews: { topics: ['frigate/reviews'], decoding: 'json', schema: reviews, deviceIdPath: 'after.camera' },
@@ -33,6 +33,13 @@ export default defineProfile({
     all_count: { topics: ['frigate/{id}/all'], decoding: 'number', schema: count },
     // Objects of one label: the label level is not part of the output topic (see README).
     object_count: { topics: ['frigate/{id}/+'], decoding: 'number', schema: count },
+    // Audio detection (Frigate 0.14+): loudness, and ON/OFF per detected sound type (speech, bark, scream, ...).
+    audio_level: { topics: ['frigate/{id}/audio/dBFS', 'frigate/{id}/audio/rms'], decoding: 'number', schema: { type: 'number' } },
+    // What was said, transcribed: speech content, never forwarded, so carried as opaque bytes.
+    audio_transcription: { topics: ['frigate/{id}/audio/transcription'], decoding: 'binary' },
+    audio: { topics: ['frigate/{id}/audio/+'], decoding: 'text', schema: { type: 'string', enum: ['ON', 'OFF'] } },
+    // Objects of a label that are moving (not stationary), per camera or zone.
+    active_count: { topics: ['frigate/{id}/all/active', 'frigate/{id}/+/active'], decoding: 'number', schema: count },
     snapshot: { topics: ['frigate/{id}/+/snapshot'], decoding: 'binary' },
   },
 })

@@ -23,11 +23,18 @@ describe('gpsd profile', () => {
     for (const topic of ['gpsd/tpv', 'gpsd/rover/tpv/x', 'gpsd/rover/nmea', 'gpsd//tpv']) expect(classifier.classify(topic)).toBeUndefined()
   })
 
-  it('takes another literal topic prefix, and refuses wildcards or empty levels', () => {
-    const classifier = new Classifier([createGpsdProfile('site/boat')])
+  it('takes other topics, and refuses wildcards, empty levels and anything but one {id} level', () => {
+    const classifier = new Classifier([createGpsdProfile(['site/boat/{id}/tpv', 'fleet/{id}/position'])])
     expect(classifier.classify('site/boat/rover/tpv')).toMatchObject({ stream: { key: 'gpsd/tpv' }, deviceId: 'rover' })
+    expect(classifier.classify('site/boat/rover/sky')).toMatchObject({ stream: { key: 'gpsd/report' }, deviceId: 'rover' })
+    expect(classifier.classify('fleet/van7/position')).toMatchObject({ stream: { key: 'gpsd/tpv' }, deviceId: 'van7' })
+    // Only a topic ending in tpv gets the other classes beside it.
+    expect(classifier.classify('fleet/van7/sky')).toBeUndefined()
     expect(classifier.classify('gpsd/rover/tpv')).toBeUndefined()
-    for (const bad of ['', 'a//b', '+', 'a/#', '{id}']) expect(() => createGpsdProfile(bad)).toThrow(/literal/)
+    for (const bad of ['', 'a//{id}', '+/{id}/tpv', 'a/+/{id}', 'a/#/{id}', '{id}/tpv', 'gpsd/tpv', 'gpsd/{id}/{id}', 'gpsd/x{id}/tpv', 'veil/{id}/tpv']) {
+      expect(() => createGpsdProfile([bad]), bad).toThrow(/^gpsd topic /)
+    }
+    expect(() => createGpsdProfile([])).toThrow(/at least one/)
   })
 
   it('forwards the first TPV of the fixture as a snapped cell centre, a speed class and a floored time; downsamples the rest', async () => {

@@ -27,16 +27,19 @@ const rpc: JsonSchema = {
 }
 
 /**
- * Shelly gen2+ plugs (Plus, Pro, gen3/gen4; JSON-RPC firmware). The topic prefix is the device id itself
- * (`shellyplusplugs-e86beaeaa000` by default, or mqtt.topic_prefix), so the routes start with `{id}`.
+ * Shelly gen2+ plugs and switches (Plus, Pro, gen3/gen4; JSON-RPC firmware). The topic prefix is the device id
+ * itself (`shellyplusplugs-e86beaeaa000` by default, or mqtt.topic_prefix), so the routes start with `{id}`.
+ * `status/switch:0` is the device; `status/switch:N` of a 2PM or Pro 4PM is device `<prefix>/N` (its own
+ * pseudonym and energy windows), like the channels of Shelly gen1. NotifyStatus frames name the switch inside
+ * the payload: only `switch:0`'s counter can leave through them (see README).
  */
 export default defineProfile({
   name: 'shelly_gen2',
   category: 'smart_plug',
-  description: 'Shelly gen2+ (<prefix>/events/rpc notifications, <prefix>/status/switch:0, <prefix>/online; aenergy.total in Wh)',
+  description: 'Shelly gen2+ (<prefix>/events/rpc notifications, <prefix>/status/switch:N, <prefix>/online; aenergy.total in Wh)',
   streams: {
     rpc: { topics: ['{id}/events/rpc'], decoding: 'json', schema: rpc },
-    switch: { topics: ['{id}/status/switch:0'], decoding: 'json', schema: switchStatus },
+    switch: { topics: ['{id}/status/switch:0', '{id}/status/switch:{id}'], decoding: 'json', schema: switchStatus },
     online: { topics: ['{id}/online'], decoding: 'text', schema: { type: 'string', enum: ['true', 'false'] } },
   },
 })

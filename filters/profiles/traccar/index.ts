@@ -1,26 +1,30 @@
 import { defineProfile, type ProfileDefinition } from '../../../gateway/src/profiles/types.ts'
+import { patternProblem } from '../../../gateway/src/profiles/topics.ts'
 import location from './location.schema.json' with { type: 'json' }
 
-/** Where OsmAnd JSON bodies appear by default. */
-export const DEFAULT_TRACCAR_TOPIC = 'traccar/osmand'
+/** Where OsmAnd reports appear by default. */
+export const DEFAULT_TRACCAR_TOPICS: readonly string[] = ['traccar/osmand']
 
 /**
- * Traccar's OsmAnd protocol is HTTP (port 5055); its JSON form (the transistorsoft background-geolocation SDK)
- * reaches the broker through an HTTP-to-MQTT bridge, so the topic is a local convention (`traccar/osmand` by
- * default, any literal topic otherwise). The device id is in the body (`device_id`, often an IMEI); it never leaves
- * except as the keyed pseudonym of the output topic.
+ * Traccar's OsmAnd protocol is HTTP (port 5055); its reports reach the broker through an HTTP-to-MQTT bridge, so the
+ * topic is a local convention (`traccar/osmand` by default; `profiles.traccar.topics` in the configuration: literal
+ * levels and `+`, e.g. `osmand/+` for a bridge that puts the device in the topic). A payload is either the JSON body
+ * (the background-geolocation SDK) or the classic query string, rewritten into the JSON form with speed in m/s
+ * (decoding `osmand`). The device id is in the payload (`device_id`, `id` or `deviceid`, often an IMEI); it never
+ * leaves except as the keyed pseudonym of the output topic. Throws on a bad topic.
  */
-export function createTraccarProfile(topic: string = DEFAULT_TRACCAR_TOPIC): ProfileDefinition {
-  const levels = topic.split('/')
-  if (levels.some((l) => l === '' || l === '+' || l === '#' || l.includes('{'))) {
-    throw new Error(`traccar topic ${JSON.stringify(topic)} must be literal, non-empty MQTT levels`)
+export function createTraccarProfile(topics: readonly string[] = DEFAULT_TRACCAR_TOPICS): ProfileDefinition {
+  if (topics.length === 0) throw new Error('traccar: at least one topic is needed')
+  for (const topic of topics) {
+    const problem = patternProblem(topic, { idLevels: 0, plus: true })
+    if (problem !== undefined) throw new Error(`traccar topic ${problem}`)
   }
   return defineProfile({
     name: 'traccar',
     category: 'gps_tracker',
-    description: `Traccar OsmAnd JSON bodies (${topic}, device id in device_id)`,
+    description: `Traccar OsmAnd reports, JSON or query string (${topics.join(', ')}, device id in the payload)`,
     streams: {
-      location: { topics: [topic], decoding: 'json', schema: location, deviceIdPath: 'device_id' },
+      location: { topics: [...topics], decoding: 'osmand', schema: location, deviceIdPath: 'device_id' },
     },
   })
 }

@@ -29,8 +29,10 @@ describe('traccar profile', () => {
     expect(classifier.classify(TOPIC)).toMatchObject({ stream: { key: 'traccar/location' }, deviceId: undefined })
     expect(classifier.classify(TOPIC)?.stream.deviceIdFrom?.({ device_id: IMEI })).toBe(IMEI)
     expect(classifier.classify('traccar/osmand/x')).toBeUndefined()
-    expect(new Classifier([createTraccarProfile('bridge/http/osmand')]).classify('bridge/http/osmand')?.stream.key).toBe('traccar/location')
-    expect(() => createTraccarProfile('traccar/+')).toThrow(/literal/)
+    const custom = new Classifier([createTraccarProfile(['bridge/http/osmand', 'osmand/+'])])
+    expect(custom.classify('bridge/http/osmand')?.stream.key).toBe('traccar/location')
+    expect(custom.classify('osmand/phone7')).toMatchObject({ stream: { key: 'traccar/location' }, deviceId: undefined })
+    for (const bad of ['traccar/#', '+/osmand', 'traccar/{id}', 'a//b', '$SYS/x']) expect(() => createTraccarProfile([bad]), bad).toThrow(/^traccar topic /)
   })
 
   it('maps every fixture body to a cell centre, a speed class, a battery class and a floored time', async () => {

@@ -102,7 +102,36 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
     expect(p.forwarded.at(-1)?.data).toEqual({ window_start: WINDOW0, window_s: 3600, energy_wh: 250 })
   })
 
-  it('drops what a plug does not send, and names with more than one slash', async () => {
+  it('reads names with several slashes: availability, set and get are the last level, anything else is the name', async () => {
+    p = shippedPipeline()
+    const name = 'flat 2/bedroom/heater'
+    await p.send(T0, `zigbee2mqtt/${name}/availability`, '{"state":"online"}')
+    await p.send(T0, `zigbee2mqtt/${name}`, { energy: 3.5, power: 800, state: 'ON' })
+    await p.send(T0, `zigbee2mqtt/${name}/set`, '{"state":"OFF"}')
+    await p.send(T0, `zigbee2mqtt/${name}/get/state`, '')
+    await p.send(T0 + HOUR_MS, `zigbee2mqtt/${name}`, { energy: 4.3 })
+    expect(p.results.map((r) => r.stream)).toEqual(['availability', 'state', 'command', 'command', 'state'])
+    const topics = new Set(p.forwarded.filter((f) => f.domain === 'svc').map((f) => f.topic.split('/')[3]))
+    expect(topics.size).toBe(1)
+    expect(p.forwarded.at(-1)?.data).toEqual({ window_start: WINDOW0, window_s: 3600, energy_wh: 800 })
+    // The deepest name recognised has five levels; a sixth makes the topic unknown.
+    expect((await p.send(T0, 'zigbee2mqtt/a/b/c/d/e', { energy: 1 })).stream).toBe('state')
+    expect((await p.send(T0, 'zigbee2mqtt/a/b/c/d/e/f', { energy: 1 })).dropped?.reason).toBe('unknown_topic')
+    expect(leaks(p.forwarded, ['flat 2', 'bedroom', 'heater', name], p.audit)).toEqual([])
+  })
+
+  it('follows a custom base topic (mqtt.base_topic)', async () => {
+    const { Classifier } = await import('../../../gateway/src/profiles/classifier.ts')
+    const { createZigbee2mqttProfile } = await import('./index.ts')
+    const classifier = new Classifier([createZigbee2mqttProfile('home/z2m')])
+    expect(classifier.classify('home/z2m/kitchen/plug')).toMatchObject({ stream: { key: 'zigbee2mqtt/state' }, deviceId: 'kitchen/plug' })
+    expect(classifier.classify('home/z2m/bridge/devices')?.stream.key).toBe('zigbee2mqtt/bridge')
+    expect(classifier.classify('home/z2m/kitchen/plug/availability')?.stream.key).toBe('zigbee2mqtt/availability')
+    expect(classifier.classify('zigbee2mqtt/kitchen')).toBeUndefined()
+    for (const bad of ['', 'a/+', 'z2m/#', 'a//b', '$SYS', 'veil', 'z/{id}']) expect(() => createZigbee2mqttProfile(bad), bad).toThrow(/^zigbee2mqtt base topic /)
+  })
+
+  it('drops what a plug does not send, and names with more than five levels', async () => {
     p = shippedPipeline()
     const cases: [string, string, string][] = [
       ['zigbee2mqtt/Plug', '{"energy":"lots"}', 'invalid'],
@@ -110,8 +139,10 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
       ['zigbee2mqtt/Plug', 'ON', 'undecodable'],
       ['zigbee2mqtt/Plug/availability', 'online, from the kitchen', 'invalid'],
       ['zigbee2mqtt/Plug/availability', '{"state":"online","name":"Plug"}', 'invalid'],
-      ['zigbee2mqtt/a/b/c', '{"energy":1}', 'unknown_topic'],
-      ['zigbee2mqtt/a/b/c/availability', 'online', 'unknown_topic'],
+      ['zigbee2mqtt/a/b/c/d/e/f', '{"energy":1}', 'unknown_topic'],
+      ['zigbee2mqtt/a/b/c/d/e/f/availability', 'online', 'unknown_topic'],
+      // A device named `x/availability` would publish its state here: read as x's availability, it fails the schema.
+      ['zigbee2mqtt/x/availability', '{"energy":1}', 'invalid'],
     ]
     for (const [topic, payload, reason] of cases) expect((await p.send(T0, topic, payload)).dropped?.reason, `${topic} ${payload}`).toBe(reason)
     expect(p.forwarded).toEqual([])

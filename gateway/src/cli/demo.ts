@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
-import { profiles, runSimulators } from '../../../simulators/index.ts'
+import { DEMO_PROFILES, runSimulators } from '../../../simulators/index.ts'
 import { resolveConfig, upstreamConfig, type GatewayConfig } from '../config/config.ts'
 import { Gateway } from '../gateway.ts'
 import { listen } from '../ingest/broker.ts'
@@ -15,8 +15,8 @@ const paint = (code: number, text: string): string => (tty ? `\u001b[${code}m${t
 const dim = (t: string): string => paint(2, t)
 
 /**
- * `npm start`: Veil with an embedded stand-in for the cloud (a second aedes), simulators for all five categories,
- * and a consumer on the upstream that prints each filtered message on one line. Raw messages are shown as topic
+ * `npm start`: Veil with an embedded stand-in for the cloud (a second aedes), one simulated device per category
+ * (DEMO_PROFILES; all thirteen simulators at 4 msg/s would leave each device a tick a minute), and a consumer on the upstream that prints each filtered message on one line. Raw messages are shown as topic
  * and size only. Ports default to 1884 (devices), 1885 (upstream) and 9464 (metrics); a busy port falls back to
  * a free one, so the demo runs beside a mosquitto on 1883.
  */
@@ -69,7 +69,7 @@ export async function demo(args: readonly string[]): Promise<number> {
   const controller = new AbortController()
   const run = runSimulators({
     url: deviceUrl,
-    profiles: Object.keys(profiles),
+    profiles: [...DEMO_PROFILES],
     devices: 1,
     ratePerSecond: values.rate === undefined ? 4 : Number(values.rate),
     durationMs,

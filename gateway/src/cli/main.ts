@@ -3,9 +3,8 @@ import { createInterface } from 'node:readline'
 import { createReadStream } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { builtinOperators } from '../../../filters/operators/index.ts'
-import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
 import { randomBytes } from 'node:crypto'
-import { overridesFromEnv, resolveConfig, type ConfigOverrides } from '../config/config.ts'
+import { overridesFromEnv, profilesOf, resolveConfig, type ConfigOverrides } from '../config/config.ts'
 import { Keyring } from '../keys/keyring.ts'
 import { VeilError } from '../errors.ts'
 import { Gateway } from '../gateway.ts'
@@ -185,7 +184,7 @@ function policy(args: readonly string[]): number {
   const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' }, config: { type: 'string' } }, true)
   if (values.help) return usageOf('policy check')
   const config = resolveConfig({ config: values.config, policies: positionals[0] }, overridesFromEnv(process.env))
-  const classifier = new Classifier(withSparkplug(builtinProfiles, config.sparkplug))
+  const classifier = new Classifier(profilesOf(config))
   // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
   const keyring = new Keyring(randomBytes(32), new Map())
   const set = loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables })

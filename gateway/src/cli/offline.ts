@@ -1,7 +1,6 @@
 import { builtinOperators } from '../../../filters/operators/index.ts'
-import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
 import { MemoryAuditLog } from '../audit/audit.ts'
-import type { GatewayConfig } from '../config/config.ts'
+import { profilesOf, type GatewayConfig } from '../config/config.ts'
 import { Keyring, loadOrCreateMasterKey, type DomainKeyPolicy } from '../keys/keyring.ts'
 import type { Domain } from '../model.ts'
 import type { PipelineResult } from '../pipeline/envelope.ts'
@@ -15,7 +14,7 @@ import { Metrics } from '../telemetry/metrics.ts'
  * keys as `veil start`, so what these commands print is what the gateway would forward.
  */
 export function offlinePipeline(config: GatewayConfig): Pipeline {
-  const classifier = new Classifier(withSparkplug(builtinProfiles, config.sparkplug))
+  const classifier = new Classifier(profilesOf(config))
   const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
   const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
   const policies = { current: loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }) }

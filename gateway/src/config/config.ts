@@ -17,6 +17,9 @@ import type { Category } from '../model.ts'
 /** Sparkplug B: which category its groups belong to, and the bounds of the edge node state. */
 export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
+import { configuredProfiles, type ProfileSettings } from '../profiles/configured.ts'
+import type { ProfileDefinition } from '../profiles/types.ts'
+import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DEFAULT_POLICIES = join(PACKAGE_ROOT, 'filters/policies')
@@ -51,6 +54,8 @@ export interface GatewayConfig {
   readonly queue: QueueConfig
   /** Backoff between upstream connection attempts. */
   readonly reconnect: ReconnectConfig
+  /** The device profiles, built for the `profiles` section's topics; absent means the built-in ones. */
+  readonly profiles?: readonly ProfileDefinition[]
 }
 
 /** The configuration file's shape (schemas/gateway.config.schema.json). */
@@ -68,6 +73,7 @@ interface ConfigFile {
   sparkplug?: Partial<SparkplugLimits> & { category?: Category; groups?: Record<string, Category> }
   queue?: Partial<Omit<QueueConfig, 'ttlSeconds'>> & { ttlSeconds?: Partial<QueueConfig['ttlSeconds']> }
   reconnect?: Partial<ReconnectConfig>
+  profiles?: ProfileSettings
 }
 
 /** Settings given on the command line or in VEIL_* variables; each overrides the file. */
@@ -130,6 +136,9 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     domains.set(domain, { epochSeconds: existing?.epochSeconds ?? 0, upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url } })
   }
 
+  const { profiles, problems } = configuredProfiles(file.profiles)
+  if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
+
   return {
     listen: parseListen(listenText),
     http: parseHostPort(httpText, '--http'),
@@ -144,7 +153,13 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     sparkplug: { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug },
     queue: { ...DEFAULT_QUEUE, ...file.queue, ttlSeconds: { ...DEFAULT_QUEUE.ttlSeconds, ...file.queue?.ttlSeconds } },
     reconnect: reconnectOf(file, configPath),
+    profiles,
   }
+}
+
+/** The device profiles Veil runs with: the configured (or built-in) ones, and Sparkplug B with its category settings. */
+export function profilesOf(config: Pick<GatewayConfig, 'profiles' | 'sparkplug'>): readonly ProfileDefinition[] {
+  return withSparkplug(config.profiles ?? builtinProfiles, config.sparkplug)
 }
 
 function reconnectOf(file: ConfigFile, path: string | undefined): ReconnectConfig {

@@ -4,6 +4,7 @@ import { ProtoDrop } from '../profiles/proto.ts'
 import { decodePayload, MESSAGE_TYPES, type MessageType } from '../../../filters/profiles/sparkplug/codec.ts'
 import { parseSparkplugTopic } from '../../../filters/profiles/sparkplug/index.ts'
 import { SparkplugState } from '../../../filters/profiles/sparkplug/state.ts'
+import { parseOsmandQuery } from './osmand.ts'
 import type { Stage } from './stage.ts'
 
 /** `fatal` makes invalid UTF-8 an error instead of U+FFFD, so malformed text is dropped rather than rewritten. */
@@ -139,6 +140,17 @@ export function decodeStage(limits: { decompressedBytes: number; jsonDepth: numb
           case 'binary':
             env.doc = env.payload
             return undefined
+          case 'osmand': {
+            const text = utf8.decode(env.payload).trim()
+            if (text.startsWith('{')) {
+              env.doc = JSON.parse(text)
+              return undefined
+            }
+            const parsed = parseOsmandQuery(text, env.nowMs)
+            if ('problem' in parsed) return 'undecodable'
+            env.doc = parsed.value
+            return undefined
+          }
           case 'zlib-json':
             return inflateJson(env.payload, env)
           case 'png-ztxt': {

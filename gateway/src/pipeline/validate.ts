@@ -16,6 +16,7 @@ export function validateStage(): Stage {
       if (env.deviceId === undefined) return 'invalid'
       // One device, one pseudonym: firmwares differ in the case of MAC-derived ids (Shelly gen1 upper, gen2 lower).
       env.deviceId = env.deviceId.trim().toLowerCase()
+      if (stream.normalizeDeviceId !== undefined) env.deviceId = stream.normalizeDeviceId(env.deviceId)
       return undefined
     },
   }

@@ -65,15 +65,15 @@ describe('classifier', () => {
   it('keeps topics of id-first devices unknown unless they match exactly', () => {
     const unknown = [
       // Other levels, lengths or components of a Shelly gen2 prefix.
-      'x/events', 'x/events/rpc/extra', 'x/status/sys', 'x/status/switch:1', 'x/rpc', '/events/rpc', '/online', 'online', 'x/y/online',
+      'x/events', 'x/events/rpc/extra', 'x/status/sys', 'x/status/switch:', 'x/status/switch', 'x/rpc', '/events/rpc', '/online', 'online', 'x/y/online',
       // A literal root owns its namespace: never a gen2 device called tele, shellies or zigbee2mqtt.
       'tele/events/rpc', 'tele/online', 'shellies/events/rpc', 'shellies/status/switch:0', 'frigate/online',
       // Veil's own namespace and the broker's are never a device id.
       'veil/events/rpc', 'veil/online', '$SYS/online', '$share/events/rpc',
-      // Shelly gen1: other relays and unknown levels; Zigbee2MQTT: names with more than one slash.
-      'shellies/x/relay/1', 'shellies/x/relay/0/command', 'shellies', 'zigbee2mqtt/a/b/c',
+      // Shelly gen1: unknown levels; Zigbee2MQTT: names with more than five levels.
+      'shellies/x/relay/0/command', 'shellies', 'zigbee2mqtt/a/b/c/d/e/f',
       // Frigate and Double Take: other lengths and levels.
-      'frigate/front_door/detect/state', 'frigate/front_door/person/active', 'double-take/matches', 'double-take/errors', 'double-take/matches/a/b',
+      'frigate/front_door/detect/state', 'frigate/front_door/audio/dBFS/x', 'double-take/matches', 'double-take/errors/x', 'double-take/matches/a/b',
     ]
     for (const topic of unknown) expect(classifier.classify(topic), topic).toBeUndefined()
   })
@@ -108,6 +108,21 @@ describe('classifier', () => {
     expect(ok.classify('d/x/1')?.stream.key).toBe('a/s')
     expect(ok.classify('d/y/1')?.stream.key).toBe('b/s')
     expect(ok.classify('d/x')?.stream.key).toBe('c/s')
+  })
+
+  it('captures the rest of a level after a literal start (switch:{id}) as a level of the device id', () => {
+    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    const c = new Classifier([plug('a', ['{id}/status/switch:0', '{id}/status/switch:{id}']), plug('b', ['x/meter:{id}/{id}'])])
+    expect(c.classify('dev/status/switch:0')?.deviceId).toBe('dev')
+    expect(c.classify('dev/status/switch:3')?.deviceId).toBe('dev/3')
+    expect(c.classify('dev/status/switch:')).toBeUndefined()
+    expect(c.classify('dev/status/swatch:1')).toBeUndefined()
+    expect(c.classify('x/meter:2/dev')?.deviceId).toBe('2/dev')
+    // Within one stream the literal channel comes first; across profiles a prefixed level overlaps a literal it starts.
+    expect(() => new Classifier([plug('a', ['{id}/status/switch:{id}']), plug('b', ['{id}/status/switch:0'])])).toThrow(/can match the same topics/)
+    expect(() => new Classifier([plug('a', ['{id}/status/sw{id}']), plug('b', ['{id}/status/switch:{id}'])])).toThrow(/can match the same topics/)
+    expect(() => new Classifier([plug('a', ['{id}/status/switch:{id}']), plug('b', ['{id}/status/pm1:{id}'])])).not.toThrow()
+    expect(() => new Classifier([plug('a', ['x/sw+{id}'])])).toThrow(/empty or wildcard level/)
   })
 
   it('gives an instance-level stream its fixed device id, and refuses one next to {id} or deviceIdPath', () => {

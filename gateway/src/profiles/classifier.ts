@@ -20,6 +20,7 @@ export interface CompiledStream {
   readonly fixedDeviceId: string | undefined
   /** `protobuf` streams: bytes to a plain object, or a ProtoDrop naming why not (see proto.ts). */
   readonly decodeProtobuf: ((bytes: Uint8Array) => unknown) | undefined
+  readonly normalizeDeviceId: ((id: string) => string) | undefined
 }
 
 export interface Classification {
@@ -30,7 +31,11 @@ export interface Classification {
 
 const ID = Symbol('id')
 const ANY = Symbol('any')
-type Level = string | typeof ID | typeof ANY
+/** `switch:{id}`: a level that starts with a literal; the rest (`1` of `switch:1`) is a level of the device id. */
+interface PrefixedId {
+  readonly idPrefix: string
+}
+type Level = string | typeof ID | typeof ANY | PrefixedId
 
 interface Route {
   readonly levels: readonly Level[]
@@ -66,7 +71,7 @@ export class Classifier {
         } catch (err) {
           throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: bad schema: ${(err as Error).message}`)
         }
-        if (def.fixedDeviceId !== undefined && (def.fixedDeviceId.trim() === '' || def.deviceIdPath !== undefined || def.topics.some((t) => t.split('/').includes('{id}')))) {
+        if (def.fixedDeviceId !== undefined && (def.fixedDeviceId.trim() === '' || def.deviceIdPath !== undefined || def.topics.some((t) => t.includes('{id}')))) {
           throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: fixedDeviceId must be non-empty and cannot be combined with {id} or deviceIdPath`)
         }
         if ((def.decoding === 'protobuf') !== (def.messageType !== undefined)) {
@@ -82,6 +87,7 @@ export class Classifier {
           deviceIdFrom: def.deviceIdPath === undefined ? undefined : compileGetter(def.deviceIdPath),
           fixedDeviceId: def.fixedDeviceId,
           decodeProtobuf: def.messageType === undefined ? undefined : compileProtoDecoder(def.messageType),
+          normalizeDeviceId: def.normalizeDeviceId,
         }
         streams.push(stream)
         for (const pattern of def.topics) this.#addRoute(pattern, stream)
@@ -91,9 +97,11 @@ export class Classifier {
   }
 
   #addRoute(pattern: string, stream: CompiledStream): void {
-    const levels: Level[] = pattern.split('/').map((level) => (level === '{id}' ? ID : level === '+' ? ANY : level))
+    const levels: Level[] = pattern.split('/').map((level) =>
+      level === '{id}' ? ID : level === '+' ? ANY : level.endsWith('{id}') ? { idPrefix: level.slice(0, -'{id}'.length) } : level,
+    )
     const root = levels[0]
-    if (levels.some((level) => level === '' || level === '#' || (typeof level === 'string' && level.includes('+')))) {
+    if (levels.some((level) => level === '' || level === '#' || (typeof level === 'string' && /[+{}]/.test(level)) || (typeof level === 'object' && /[+{}]/.test(level.idPrefix)))) {
       throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} has an empty or wildcard level`)
     }
     if (root === ID) {
@@ -103,7 +111,7 @@ export class Classifier {
     if (typeof root !== 'string') {
       throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} must start with a literal level or {id}`)
     }
-    if (!levels.includes(ID) && stream.deviceIdFrom === undefined && stream.fixedDeviceId === undefined) {
+    if (!levels.some((l) => l === ID || typeof l === 'object') && stream.deviceIdFrom === undefined && stream.fixedDeviceId === undefined) {
       throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} names no device id`)
     }
     let routes = this.#byRoot.get(root)
@@ -120,7 +128,8 @@ export class Classifier {
       throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} starts with {id} and fixes no other level`)
     }
     for (const other of this.#idRooted) {
-      if (overlaps(levels, other.levels)) {
+      // Within one stream the routes are tried in the order listed: a literal channel before the generic one.
+      if (other.stream !== stream && overlaps(levels, other.levels)) {
         throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} can match the same topics as ${other.stream.key} (${other.levels.map(show).join('/')})`)
       }
     }
@@ -164,6 +173,10 @@ function matchRoute(pattern: readonly Level[], levels: readonly string[]): strin
     } else if (want === ID) {
       if (got === '') return null
       id = id === undefined ? got : `${id}/${got}`
+    } else if (typeof want === 'object') {
+      if (got.length <= want.idPrefix.length || !got.startsWith(want.idPrefix)) return null
+      const part = got.slice(want.idPrefix.length)
+      id = id === undefined ? part : `${id}/${part}`
     } else if (want !== got) {
       return null
     }
@@ -171,12 +184,20 @@ function matchRoute(pattern: readonly Level[], levels: readonly string[]): strin
   return id
 }
 
-/** Whether two patterns can match one topic: same length, and no level where both are different literals. */
+/** Whether two patterns can match one topic: same length, and no level that no single topic level can match. */
 function overlaps(a: readonly Level[], b: readonly Level[]): boolean {
   if (a.length !== b.length) return false
-  return a.every((level, i) => typeof level !== 'string' || typeof b[i] !== 'string' || level === b[i])
+  return a.every((level, i) => levelsOverlap(level, b[i] as Level))
+}
+
+function levelsOverlap(a: Level, b: Level): boolean {
+  if (a === ID || a === ANY || b === ID || b === ANY) return true
+  if (typeof a === 'string' && typeof b === 'string') return a === b
+  if (typeof a === 'string') return a.length > (b as PrefixedId).idPrefix.length && a.startsWith((b as PrefixedId).idPrefix)
+  if (typeof b === 'string') return levelsOverlap(b, a)
+  return a.idPrefix.startsWith(b.idPrefix) || b.idPrefix.startsWith(a.idPrefix)
 }
 
 function show(level: Level): string {
-  return level === ID ? '{id}' : level === ANY ? '+' : level
+  return level === ID ? '{id}' : level === ANY ? '+' : typeof level === 'object' ? `${level.idPrefix}{id}` : level
 }

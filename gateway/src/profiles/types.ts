@@ -15,15 +15,19 @@ import type { Category } from '../model.ts'
  *   .proto field names and validated by the stream's JSON Schema like the JSON form of the same stream;
  * - `sparkplug`: a Sparkplug B payload (filters/profiles/sparkplug/), aliases resolved against the edge node's and
  *   device's birth; the topic says which message it is.
+ * - `osmand`: Traccar OsmAnd, a JSON body as `json`, or the query-string form (`id=..&lat=..&speed=<knots>..`)
+ *   rewritten into the JSON form with speed in m/s (see pipeline/osmand.ts).
  */
-export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'png-ztxt' | 'binary' | 'protobuf' | 'sparkplug'
+export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'png-ztxt' | 'binary' | 'protobuf' | 'sparkplug' | 'osmand'
 
 /** A JSON Schema object; kept as plain data so profiles can ship it as a .json file beside their code. */
 export type JsonSchema = Readonly<Record<string, unknown>>
 
 export interface StreamDefinition {
   /**
-   * Topic patterns, `/`-separated: a literal level, `+` (any one level) or `{id}` (a level of the device id). The
+   * Topic patterns, `/`-separated: a literal level, `+` (any one level), `{id}` (a level of the device id) or a
+   * literal start followed by `{id}` (`switch:{id}`: the rest of the level, `1` of `switch:1`, is a level of the
+   * device id). Routes of one stream are tried in the order listed, so a literal `switch:0` can come first. The
    * first level is a literal, or `{id}` for firmwares whose prefix is the device id (Shelly gen2); such a pattern
    * must fix another level and may not overlap another id-first pattern (see Classifier).
    */
@@ -49,6 +53,11 @@ export interface StreamDefinition {
    * NDEATH are all `sparkplug/node`); its own name still names its output topic. Default: its own name.
    */
   readonly policyStream?: string
+  /**
+   * Rewrites the device id (already trimmed and lower-cased) into one canonical form, so that one device written
+   * several ways gets one pseudonym (BLE MACs as `aa:bb:..`, `AA-BB-..` or `aabb..`). Must be pure and cheap.
+   */
+  readonly normalizeDeviceId?: (id: string) => string
 }
 
 export interface ProfileDefinition {
