@@ -2,10 +2,15 @@ import { watch, type FSWatcher } from 'node:fs'
 import { builtinOperators } from '../../filters/operators/index.ts'
 import { builtinProfiles } from '../../filters/profiles/index.ts'
 import { FileAuditLog, type AuditSink } from './audit/audit.ts'
+import { AccessControl } from './auth/access.ts'
+import { Authenticator } from './auth/authenticate.ts'
+import { ConnectionGuard } from './auth/guard.ts'
+import { CredentialStore } from './auth/store.ts'
 import type { GatewayConfig } from './config/config.ts'
 import { UpstreamBridge } from './forward/bridge.ts'
 import { HttpEndpoint, type Readiness } from './http/server.ts'
 import { DeviceBroker } from './ingest/broker.ts'
+import { tlsContext } from './ingest/listeners.ts'
 import { Keyring, loadOrCreateMasterKey, type DomainKeyPolicy } from './keys/keyring.ts'
 import type { Category, Domain } from './model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
@@ -44,6 +49,7 @@ export class Gateway {
   readonly #policyOptions: LoadPolicyOptions
   readonly #audit: AuditSink
   readonly #logger: Logger
+  readonly #credentials: CredentialStore
   readonly #observers: ProcessedObserver[] = []
   #watcher: FSWatcher | undefined
   #reloadTimer: NodeJS.Timeout | undefined
@@ -60,6 +66,7 @@ export class Gateway {
     policyOptions: LoadPolicyOptions
     audit: AuditSink
     logger: Logger
+    credentials: CredentialStore
   }) {
     this.config = init.config
     this.metrics = init.metrics
@@ -71,6 +78,7 @@ export class Gateway {
     this.#policyOptions = init.policyOptions
     this.#audit = init.audit
     this.#logger = init.logger
+    this.#credentials = init.credentials
   }
 
   static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
@@ -84,6 +92,12 @@ export class Gateway {
     metrics.setPolicyVersion(policies.current.version)
     const audit = parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() })
     const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: config.limits })
+    const security = config.security
+    const credentials = CredentialStore.open(config.dataDir)
+    const access = new AccessControl(parts.profiles ?? builtinProfiles, classifier, security.localRawTopics)
+    const guard = new ConnectionGuard(security.connections)
+    const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
+    const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
 
     const bridges = new Map<Domain, UpstreamBridge>()
     for (const [domain, domainConfig] of config.domains) {
@@ -96,8 +110,12 @@ export class Gateway {
     try {
       // HTTP first: once the device listener is up, the gateway object exists before any I/O callback can run,
       // so no publish is ever acknowledged before the pipeline can take it.
-      http = await HttpEndpoint.start(config.http.host, config.http.port, metrics, () =>
-        broker === undefined ? { ready: false, checks: { listener: false } } : readiness(broker, bridges),
+      http = await HttpEndpoint.start(
+        config.http.host,
+        config.http.port,
+        metrics,
+        () => (broker === undefined ? { ready: false, checks: { listener: false } } : readiness(broker, bridges)),
+        security.reloadToken === undefined ? undefined : { token: security.reloadToken, reload: () => gateway?.reload() ?? { ok: false, error: 'starting' } },
       )
       broker = await DeviceBroker.start({
         host: config.listen.host,
@@ -110,6 +128,14 @@ export class Gateway {
           pipeline.recordDrop('ingest', 'unclassified', 'internal_error', undefined, Date.now())
           return Promise.resolve()
         },
+        security: {
+          authenticator,
+          access,
+          guard,
+          listeners: security.listeners,
+          tls,
+          onPublishRefused: () => pipeline.recordDrop('ingest', 'unclassified', 'not_authorized', undefined, Date.now()),
+        },
       })
     } catch (err) {
       await http?.close()
@@ -118,11 +144,23 @@ export class Gateway {
       await audit.close()
       throw err
     }
-    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, policyOptions, audit, logger })
+    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, policyOptions, audit, logger, credentials })
     logger.info(
-      { event: 'started', listen: broker.address, http: http.address, policy: policies.current.version, upstreams: [...bridges.keys()] },
+      {
+        event: 'started',
+        listen: broker.address,
+        listeners: broker.addresses.slice(1).map((l) => ({ kind: l.kind, port: l.address.port })),
+        http: http.address,
+        policy: policies.current.version,
+        upstreams: [...bridges.keys()],
+        accounts: credentials.size,
+        allowAnonymous: security.allowAnonymous,
+      },
       'veil started',
     )
+    if (!security.allowAnonymous && credentials.size === 0) {
+      logger.warn({ event: 'no_accounts' }, 'no broker accounts and anonymous clients are refused: add one with veil device add or veil user add')
+    }
     return gateway
   }
 
@@ -202,6 +240,21 @@ export class Gateway {
       this.#logger.error({ event: 'policy_reload_rejected', policy: this.#policies.current.version, err: (err as Error).message }, 'policy reload rejected; the previous policies stay in force')
       return { ok: false, error: (err as Error).message }
     }
+  }
+
+  /**
+   * SIGHUP and POST /-/reload: the policies (as reloadPolicies) and the broker accounts, so `veil device add` takes
+   * effect without a restart. Clients already connected keep their session until they reconnect.
+   */
+  reload(): { ok: true; version: string } | { ok: false; error: string } {
+    try {
+      this.#credentials.reload()
+    } catch (err) {
+      this.#logger.error({ event: 'accounts_reload_rejected', err: (err as Error).message }, 'account reload rejected; the previous accounts stay in force')
+      return { ok: false, error: (err as Error).message }
+    }
+    this.#logger.info({ event: 'accounts_reloaded', accounts: this.#credentials.size }, 'accounts reloaded')
+    return this.reloadPolicies()
   }
 
   /** Stops accepting, lets upstreams acknowledge what they hold (bounded), then closes everything. Idempotent. */

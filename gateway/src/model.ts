@@ -26,6 +26,7 @@ export const DROP_REASONS = [
   'queue_full',
   'upstream_error',
   'internal_error',
+  'not_authorized',
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 

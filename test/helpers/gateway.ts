@@ -52,9 +52,9 @@ export interface TestGateway {
  * (protocol 4 unless given, since the in-process stand-in is aedes 1.x).
  */
 export async function startGateway(
-  options: { upstreams?: Partial<Record<Domain, string>>; protocolVersion?: 4 | 5; policies?: string; parts?: GatewayParts } = {},
+  options: { upstreams?: Partial<Record<Domain, string>>; protocolVersion?: 4 | 5; policies?: string; parts?: GatewayParts; security?: Partial<GatewayConfig['security']>; dataDir?: string } = {},
 ): Promise<TestGateway> {
-  const dir = tempDir()
+  const dir = options.dataDir === undefined ? tempDir() : { path: options.dataDir, remove: () => {} }
   const base = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies ?? TEST_POLICIES })
   const domains = new Map(base.domains)
   for (const [domain, url] of Object.entries(options.upstreams ?? {}) as [Domain, string][]) {
@@ -63,7 +63,8 @@ export async function startGateway(
       upstream: upstreamConfig(url, { protocolVersion: options.protocolVersion ?? 4 }),
     })
   }
-  const config: GatewayConfig = { ...base, domains }
+  // Anonymous devices, as these tests have always used; the access rules have their own tests (test/security).
+  const config: GatewayConfig = { ...base, domains, security: { ...base.security, allowAnonymous: true, ...options.security } }
   const gateway = await Gateway.start(config, silentLogger(), options.parts)
   return {
     gateway,

@@ -11,6 +11,7 @@ export default defineProfile({
   name: 'doubletake',
   category: 'camera',
   description: 'Double Take (double-take/matches/<name>, double-take/cameras/<camera>, double-take/cameras/<camera>/person)',
+  access: { scope: 'hub' },
   streams: {
     matches: { topics: ['double-take/matches/+'], decoding: 'json', schema: matches, deviceIdPath: 'camera' },
     cameras: { topics: ['double-take/cameras/{id}'], decoding: 'json', schema: cameras },

@@ -10,6 +10,7 @@ export default defineProfile({
   name: 'shelly_gen1',
   category: 'smart_plug',
   description: 'Shelly gen1 (shellies/<id>/relay/0, relay/0/power, relay/0/energy in Wmin, online, announce, info)',
+  access: { commands: ['shellies/{id}/relay/+/command', 'shellies/{id}/command', 'shellies/command'] },
   streams: {
     relay: { topics: ['shellies/{id}/relay/0'], decoding: 'text', schema: { type: 'string', enum: ['on', 'off', 'overpower'] } },
     power: { topics: ['shellies/{id}/relay/0/power'], decoding: 'number', schema: { type: 'number', minimum: 0 } },

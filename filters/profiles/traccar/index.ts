@@ -19,6 +19,7 @@ export function createTraccarProfile(topic: string = DEFAULT_TRACCAR_TOPIC): Pro
     name: 'traccar',
     category: 'gps_tracker',
     description: `Traccar OsmAnd JSON bodies (${topic}, device id in device_id)`,
+    access: { scope: 'hub' },
     streams: {
       location: { topics: [topic], decoding: 'json', schema: location, deviceIdPath: 'device_id' },
     },

@@ -13,6 +13,8 @@ export default defineProfile({
   name: 'zigbee2mqtt',
   category: 'smart_plug',
   description: 'Zigbee2MQTT plugs (zigbee2mqtt/<friendly name> state with energy in kWh, .../availability); bridge/ and set/get never forwarded',
+  // Zigbee2MQTT subscribes to its whole base topic; it receives only what local or admin clients publish there.
+  access: { scope: 'hub', commands: ['zigbee2mqtt/#'] },
   streams: {
     // zigbee2mqtt/bridge/{devices,info,state,event,logging,groups,response/...}: the network inventory (IEEE
     // addresses, friendly names, MQTT server and user). The level after bridge/ stands in for a device id. Carried

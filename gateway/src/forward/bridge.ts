@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt'
 import type { Category, Domain } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
@@ -15,6 +16,10 @@ export interface UpstreamConfig {
   /** Messages awaiting PUBACK beyond which new ones are dropped and counted, keeping memory bounded. */
   readonly maxPending: number
   readonly maxPendingBytes: number
+  /** PEM file of the CA that signs the upstream's certificate (a private CA); the system's CAs otherwise. */
+  readonly ca?: string | undefined
+  /** Verify the upstream's certificate and host name; true unless the configuration says otherwise. */
+  readonly rejectUnauthorized?: boolean | undefined
 }
 
 export type EnqueueResult = 'queued' | 'queue_full'
@@ -53,7 +58,10 @@ export class UpstreamBridge {
       queueQoSZero: false,
       username: config.username,
       password: config.password,
+      // mqtts:// and wss://: an upstream whose certificate does not verify is never sent a message.
+      rejectUnauthorized: config.rejectUnauthorized !== false,
     }
+    if (config.ca !== undefined) options.ca = readFileSync(config.ca)
     const log = logger.child({ domain })
     metrics.upstreamConnected.labels(domain).set(0)
     this.#client = mqtt.connect(config.url, options)

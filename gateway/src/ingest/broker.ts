@@ -1,10 +1,16 @@
 import type { EventEmitter } from 'node:events'
-import { createServer, type AddressInfo, type Server } from 'node:net'
+import { Socket, type AddressInfo } from 'node:net'
+import type { SecureContextOptions, TlsOptions } from 'node:tls'
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
-import { VeilError } from '../errors.ts'
+import type { AccessControl, Principal } from '../auth/access.ts'
+import type { Authenticator } from '../auth/authenticate.ts'
+import type { ConnectionGuard } from '../auth/guard.ts'
 import { FILTERED_ROOT } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { openListener, type ListenerSpec, type OpenListener } from './listeners.ts'
+
+export { listen } from './listeners.ts'
 
 /** Called for every raw device publish; the device's PUBACK (and the next read from it) waits for the promise. */
 export type RawPublishHandler = (topic: string, payload: Buffer) => Promise<void>
@@ -16,11 +22,25 @@ export interface BrokerOptions {
   readonly logger: Logger
   readonly metrics: Metrics
   readonly onRawPublish: RawPublishHandler
+  readonly security: BrokerSecurity
+}
+
+/** Who may connect and what each client may do; see gateway/src/auth/README.md. */
+export interface BrokerSecurity {
+  readonly authenticator: Authenticator
+  readonly access: AccessControl
+  readonly guard: ConnectionGuard
+  /** Listeners beside the primary TCP one (`host`/`port`): TLS, WebSocket, secure WebSocket. */
+  readonly listeners: readonly ListenerSpec[]
+  readonly tls: (TlsOptions & SecureContextOptions) | undefined
+  /** A publish that was acknowledged but dropped because its client may not publish there. */
+  readonly onPublishRefused: () => void
 }
 
 const FILTERED_PREFIX = `${FILTERED_ROOT}/`
 /** CONNACK return code 0x02; aedes declares it in an ambient const enum, which cannot be imported at run time. */
 const IDENTIFIER_REJECTED = 2 as AuthenticateError['returnCode']
+const SYS_PREFIX = '$SYS/'
 
 /**
  * True for a subscription filter that can only ever match the filtered namespace. `#`, `+/...` and `$SYS/#` could
@@ -43,35 +63,53 @@ export function isFilteredOnly(filter: string): boolean {
  */
 export class DeviceBroker {
   readonly aedes: Aedes
-  readonly #server: Server
+  readonly #listeners: readonly OpenListener[]
   readonly #options: BrokerOptions
 
-  private constructor(aedes: Aedes, server: Server, options: BrokerOptions) {
+  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions) {
     this.aedes = aedes
-    this.#server = server
+    this.#listeners = listeners
     this.#options = options
   }
 
   static async start(options: BrokerOptions): Promise<DeviceBroker> {
-    const { logger, metrics } = options
+    const { logger, metrics, security } = options
+    const { access, authenticator } = security
+    // Each client's principal, set once its login succeeded. By id as well, for authorizeForward, which sees only the
+    // publisher's client id on a packet; a takeover replaces the entry, and a disconnect removes only its own.
+    const principals = new WeakMap<Client, Principal>()
+    const byId = new Map<string, Principal>()
     // [MQTT-3.1.3-8] an empty client id requires a clean session; aedes 1.2.0 accepts it with a persistent one.
     // preConnect cannot answer with a return code, so it marks the client and authenticate answers
     // CONNACK 0x02 (identifier rejected) before any session exists.
     const emptyIdWithSession = new WeakSet<Client>()
     const aedes = await Aedes.createBroker({
       id: 'veil',
-      connectTimeout: 10_000,
+      connectTimeout: security.guard.limits.connectTimeoutMs,
       maxClientsIdLength: 128,
       preConnect(client, packet, callback) {
         if ((packet.clientId ?? '') === '' && packet.clean === false) emptyIdWithSession.add(client)
         callback(null, true)
       },
-      authenticate(client, _username, _password, callback) {
+      authenticate(client, username, password, callback) {
         if (emptyIdWithSession.has(client)) {
+          metrics.authRefusals.labels('login', 'identifier_rejected').inc()
           callback(Object.assign(new Error('identifier rejected'), { returnCode: IDENTIFIER_REJECTED }), false)
           return
         }
-        callback(null, true)
+        authenticator.login(socketOf(client), username, password).then(
+          (result) => {
+            if (result.ok) {
+              principals.set(client, result.principal)
+              return callback(null, true)
+            }
+            metrics.authRefusals.labels('login', result.reason).inc()
+            // Never the user name, password or client id: a name may be a device id, a wrong password a near miss.
+            logger.warn({ event: 'login_refused', reason: result.reason }, 'refused a login')
+            callback(Object.assign(new Error(result.reason), { returnCode: result.returnCode as AuthenticateError['returnCode'] }), false)
+          },
+          () => callback(Object.assign(new Error('login failed'), { returnCode: 3 as AuthenticateError['returnCode'] }), false),
+        )
       },
       // The pipeline runs here, not in `published`: aedes writes a QoS 1 PUBACK before it calls `published`, but
       // only after this callback. Calling back once the filtered copies are handed on means the device's PUBACK
@@ -88,6 +126,20 @@ export class DeviceBroker {
         // Every publish that reaches this hook is raw (Veil's own go through aedes.publish, which skips it),
         // including wills replayed with a null client: the broker never stores a raw retained copy.
         packet.retain = false
+        // A will replayed with no client comes from a client that logged in when it stored the will.
+        const principal = client === null ? ANONYMOUS : principals.get(client)
+        const decision = principal === undefined ? 'refuse' : access.decidePublish(principal, topic)
+        if (decision !== 'pipeline') {
+          // Refused: acknowledged and dropped, as mosquitto and EMQX do for MQTT 3.1.1, which has no code to say
+          // so; authorizeForward makes the same decision again, so no subscriber gets the packet. Commands
+          // (a local or admin client to a device) skip the pipeline: they never leave the gateway.
+          if (decision === 'refuse') {
+            metrics.authRefusals.labels('publish', principal?.role ?? 'unknown').inc()
+            security.onPublishRefused()
+            logger.debug({ event: 'publish_refused', reason: 'not_authorized', role: principal?.role }, 'refused a publish')
+          }
+          return callback(null)
+        }
         const run = (): void => {
           options.onRawPublish(topic, packet.payload as Buffer).then(
             () => callback(null),
@@ -106,34 +158,61 @@ export class DeviceBroker {
         }
         run()
       },
-      authorizeSubscribe(_client: Client, subscription: Subscription, callback) {
-        if (isFilteredOnly(subscription.topic)) return callback(null, subscription)
-        logger.debug({ event: 'subscribe_refused' }, 'refused a subscription outside veil/')
+      authorizeSubscribe(client: Client, subscription: Subscription, callback) {
+        const principal = principals.get(client)
+        if (principal !== undefined && access.maySubscribe(principal, subscription.topic)) return callback(null, subscription)
+        metrics.authRefusals.labels('subscribe', principal?.role ?? 'unknown').inc()
+        logger.debug({ event: 'subscribe_refused', role: principal?.role }, 'refused a subscription')
         callback(null, null)
       },
-      authorizeForward(_client: Client, packet: AedesPublishPacket) {
-        if (publisherOf(packet) === undefined && packet.topic.startsWith(FILTERED_PREFIX)) return packet
-        return null
+      authorizeForward(client: Client, packet: AedesPublishPacket) {
+        const publisher = publisherOf(packet)
+        if (publisher === undefined) {
+          if (packet.topic.startsWith(FILTERED_PREFIX)) return packet
+          // aedes' own $SYS messages name clients: the operator only.
+          return packet.topic.startsWith(SYS_PREFIX) && principals.get(client)?.role === 'admin' ? packet : null
+        }
+        const receiver = principals.get(client)
+        if (receiver === undefined || typeof publisher !== 'string') return null
+        return access.mayReceiveRaw(receiver, byId.get(publisher), packet.topic) ? packet : null
       },
     })
     // aedes reports persistence failures and refused will replays as 'error'; without a listener they would crash.
     ;(aedes as EventEmitter).on('error', (err: Error) => logger.error({ event: 'broker_error', err: err.message }, 'broker error'))
     aedes.on('client', () => metrics.clientsConnected.inc())
-    aedes.on('clientDisconnect', () => metrics.clientsConnected.dec())
+    aedes.on('clientReady', (client) => {
+      const principal = principals.get(client)
+      if (principal !== undefined) byId.set(client.id, principal)
+    })
+    aedes.on('clientDisconnect', (client) => {
+      metrics.clientsConnected.dec()
+      if (byId.get(client.id) === principals.get(client)) byId.delete(client.id)
+    })
     aedes.on('clientError', (_client, err) => logger.debug({ event: 'client_error', err: err.message }, 'client error'))
 
-    const server = createServer(aedes.handle)
+    const specs: ListenerSpec[] = [{ kind: 'mqtt', host: options.host, port: options.port, flag: options.flag }, ...security.listeners]
+    const listeners: OpenListener[] = []
+    const onRefused = (reason: string): void => {
+      metrics.authRefusals.labels('connection', reason).inc()
+    }
     try {
-      await listen(server, options.host, options.port, options.flag)
+      for (const spec of specs) listeners.push(await openListener(spec, aedes.handle, security.guard, security.tls, onRefused))
     } catch (err) {
+      await Promise.all(listeners.map((l) => l.stop()))
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
       throw err
     }
-    return new DeviceBroker(aedes, server, options)
+    return new DeviceBroker(aedes, listeners, options)
   }
 
+  /** The primary (TCP) listener's address. */
   get address(): AddressInfo {
-    return this.#server.address() as AddressInfo
+    return (this.#listeners[0] as OpenListener).address()
+  }
+
+  /** Every listener's kind and address, in the order they were configured. */
+  get addresses(): { kind: string; address: AddressInfo }[] {
+    return this.#listeners.map((l) => ({ kind: l.spec.kind, address: l.address() }))
   }
 
   /** Publishes a filtered message to local subscribers of the `veil/` namespace. Never retained. */
@@ -147,17 +226,14 @@ export class DeviceBroker {
    * first, close aedes (which closes its clients), then wait for the server.
    */
   async close(): Promise<void> {
-    const serverClosed = new Promise<void>((resolve) => {
-      if (!this.#server.listening) return resolve()
-      this.#server.close(() => resolve())
-    })
+    const serversClosed = Promise.all(this.#listeners.map((l) => l.stop()))
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()))
-    await serverClosed
+    await serversClosed
   }
 
   /** Stops accepting connections immediately (in-flight clients keep their sockets until close()). */
   stopAccepting(): void {
-    this.#server.close()
+    for (const l of this.#listeners) l.server.close()
   }
 
   get options(): BrokerOptions {
@@ -175,25 +251,11 @@ function publisherOf(packet: AedesPublishPacket): unknown {
   return (packet as AedesPublishPacket & { clientId?: string }).clientId
 }
 
-/** Listens, turning EADDRINUSE into a one-line error that names the port and the flag that changes it. */
-export function listen(server: Server | import('node:http').Server, host: string, port: number, flag: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      server.off('listening', onListening)
-      if (err.code === 'EADDRINUSE') {
-        reject(new VeilError('VEIL_ERR_PORT_IN_USE', `port ${port} on ${host} is already in use; choose another with ${flag}`))
-      } else if (err.code === 'EACCES') {
-        reject(new VeilError('VEIL_ERR_PORT_IN_USE', `no permission to listen on ${host}:${port}; choose another port with ${flag}`))
-      } else {
-        reject(new VeilError('VEIL_ERR_CONFIG', `cannot listen on ${host}:${port} (${flag}): ${err.message}`))
-      }
-    }
-    const onListening = (): void => {
-      server.off('error', onError)
-      resolve()
-    }
-    server.once('error', onError)
-    server.once('listening', onListening)
-    server.listen(port, host)
-  })
+const ANONYMOUS: Principal = { role: 'anonymous' }
+
+/** The TCP or TLS socket under a client's stream: the stream itself, or for WebSocket the upgrade request's. */
+function socketOf(client: Client): Socket | undefined {
+  const fromRequest = client.req?.socket
+  if (fromRequest instanceof Socket) return fromRequest
+  return client.conn instanceof Socket ? client.conn : undefined
 }
