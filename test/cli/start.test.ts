@@ -208,7 +208,8 @@ describe.concurrent('veil start: a real start', () => {
 
   it('serves /healthz and /metrics, forwards only the allowlist, logs no value, and stops on SIGTERM', async () => {
     const httpPort = await freePort()
-    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--log-level', 'debug', '--policies', PLUG])
+    // This device connects without credentials, which `veil start` allows only when told to.
+    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--log-level', 'debug', '--policies', PLUG, '--allow-anonymous'])
     let client: mqtt.MqttClient | undefined
     try {
       const listen = run.started.listen as { port: number }
@@ -279,7 +280,7 @@ describe.concurrent('veil start: a real start', () => {
   }, 60_000)
 
   it('stops within 5 s on SIGTERM while a device is still connected', async () => {
-    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0'])
+    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--allow-anonymous'])
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(run.started.listen as { port: number }).port}`, { reconnectPeriod: 0, connectTimeout: 5000 })
     try {
       const stopped = await stop(run, 5000)
