@@ -254,3 +254,33 @@ describe('secrets', () => {
     expect(out).toContain('[redacted]')
   })
 })
+
+describe('raw topics for local clients, only where the configuration says so', () => {
+  it('delivers a device\'s raw SENSOR to a local client with auth.localRawTopics, nothing else raw, and never a refused publish', async () => {
+    const raw = await Gateway.start({ ...gateway.config, listen: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, security: { ...gateway.config.security, localRawTopics: ['tele/+/SENSOR'] } }, createLogger('silent'))
+    const local: MqttClient[] = []
+    try {
+      const rawUrl = `mqtt://127.0.0.1:${raw.broker.address.port}`
+      const open = async (name: string): Promise<MqttClient> => {
+        const c = await mqtt.connectAsync(rawUrl, { reconnectPeriod: 0, connectTimeout: 5000, username: name, password: pw[name], clientId: `${name}-raw-${local.length}` })
+        local.push(c)
+        return c
+      }
+      const ha = await open('ha')
+      const got = collect(ha)
+      expect(await suback(ha, 'tele/+/SENSOR')).toBe(1)
+      expect(await suback(ha, 'tele/+/STATE')).toBe(128)
+      const consumer = await open('svc-app')
+      expect(await suback(consumer, 'tele/+/SENSOR')).toBe(128)
+      const a = await open('tasmota_A')
+      await a.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
+      await a.publishAsync('tele/tasmota_B/SENSOR', SENSOR, { qos: 1 })
+      await waitFor(() => got.length >= 1, 5000, 'raw SENSOR delivered')
+      await sleep(200)
+      expect(got).toEqual([{ topic: 'tele/tasmota_A/SENSOR', payload: SENSOR }])
+    } finally {
+      await Promise.all(local.map((c) => c.endAsync(true).catch(() => {})))
+      await raw.close(500)
+    }
+  }, 30_000)
+})
