@@ -97,3 +97,16 @@ describe('veil start is secure by default', () => {
     expect(out.toLowerCase()).not.toContain('ca11a7')
   }, 60_000)
 })
+
+describe('veil demo', () => {
+  it('gives each simulated device its own account, so the demo runs with anonymous clients refused', async () => {
+    const data = tempDir()
+    const run = await veil(['demo', '--duration', '4', '--data-dir', data], { timeoutMs: 90_000 })
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(/^out {2}veil\/svc\/smart_plug\//m)
+    expect(run.stdout).toMatch(/^out {2}veil\/svc\/gps_tracker\//m)
+    const accounts = JSON.parse(readFileSync(join(data, 'credentials.json'), 'utf8')).accounts as { role: string; profile: string }[]
+    expect(accounts.map((a) => a.profile).sort()).toEqual(['frigate', 'miscale', 'owntracks', 'tasmota', 'valetudo'])
+    expect(run.stderr).not.toMatch(/Not authorized|Bad username/i)
+  }, 120_000)
+})
