@@ -10,12 +10,25 @@ import type { Account } from './store.ts'
  */
 export type Principal =
   | { readonly role: 'anonymous' }
-  | { readonly role: 'device'; readonly deviceId: string; readonly profile: string; readonly scope: 'device' | 'hub'; readonly publishes: readonly string[]; readonly commands: readonly string[] }
+  | {
+      readonly role: 'device'
+      readonly deviceId: string
+      readonly profile: string
+      readonly scope: 'device' | 'hub'
+      readonly publishes: readonly string[]
+      readonly commands: readonly string[]
+      /** The same filters split into levels once, for the per-message checks. */
+      readonly publishLevels: readonly Levels[]
+      readonly commandLevels: readonly Levels[]
+    }
   | { readonly role: 'consumer'; readonly domain: Domain }
   | { readonly role: 'local' }
   | { readonly role: 'admin' }
 
 export type Role = Principal['role']
+
+/** An MQTT filter or topic split at `/`. */
+type Levels = readonly string[]
 
 /** What happens to one publish: run the pipeline, deliver as a command to devices, or refuse (ack and drop). */
 export type PublishDecision = 'pipeline' | 'command' | 'refuse'
@@ -25,8 +38,10 @@ export type PublishDecision = 'pipeline' | 'command' | 'refuse'
  * without wildcards). [MQTT-4.7.2-1]: a first-level wildcard never matches a `$` topic.
  */
 export function covers(allowed: string, filter: string): boolean {
-  const a = allowed.split('/')
-  const f = filter.split('/')
+  return coversLevels(allowed.split('/'), filter.split('/'))
+}
+
+function coversLevels(a: Levels, f: Levels): boolean {
   for (let i = 0; ; i++) {
     const al = a[i]
     const fl = f[i]
@@ -41,10 +56,14 @@ export function covers(allowed: string, filter: string): boolean {
   }
 }
 
-function coveredByAny(allowed: readonly string[], filter: string): boolean {
-  for (const a of allowed) if (covers(a, filter)) return true
+function coveredByAny(allowed: readonly Levels[], levels: Levels): boolean {
+  for (const a of allowed) if (coversLevels(a, levels)) return true
   return false
 }
+
+const split = (filters: readonly string[]): Levels[] => filters.map((f) => f.split('/'))
+const FILTERED_ALL = split([`${FILTERED_ROOT}/#`])
+const SYS_ALL = split(['$SYS/#'])
 
 /** A device id may name only whole topic levels: no wildcard, no empty level, no `$` start, no NUL. */
 export function deviceIdProblem(id: string): string | undefined {
@@ -114,9 +133,9 @@ export class AccessControl {
   readonly #profiles: ReadonlyMap<string, readonly ProfileDefinition[]>
   readonly #classifier: Classifier
   /** Raw topics that local and admin clients may read (`auth.localRawTopics`); empty: none. */
-  readonly #rawRead: readonly string[]
+  readonly #rawRead: readonly Levels[]
   /** Every profile's command filters with `+` for `{id}`: what a local or admin publish on is a command, not telemetry. */
-  readonly #allCommands: readonly string[]
+  readonly #allCommands: readonly Levels[]
 
   constructor(profiles: readonly ProfileDefinition[], classifier: Classifier, rawRead: readonly string[] = []) {
     const byName = new Map<string, ProfileDefinition[]>()
@@ -126,8 +145,8 @@ export class AccessControl {
     for (const f of rawRead) {
       if (covers(f, `${FILTERED_ROOT}/x`) || f.startsWith('$')) throw new VeilError('VEIL_ERR_CONFIG', `auth.localRawTopics: ${f} would match veil/ or $ topics; name raw device topics only`)
     }
-    this.#rawRead = rawRead
-    this.#allCommands = profiles.flatMap((p) => (p.access?.commands ?? []).map((c) => c.replaceAll('{id}', '+')))
+    this.#rawRead = split(rawRead)
+    this.#allCommands = split(profiles.flatMap((p) => (p.access?.commands ?? []).map((c) => c.replaceAll('{id}', '+'))))
   }
 
   /** Checks that a device account can be created: a known profile and an id that fits its topics. */
@@ -156,13 +175,17 @@ export class AccessControl {
       case 'device': {
         const defs = this.#profiles.get(account.profile ?? '')
         if (defs === undefined || this.deviceProblem(account.name, account.profile as string) !== undefined) return undefined
+        const publishes = defs.flatMap((d) => publishFilters(d, account.name))
+        const commands = defs.flatMap((d) => commandFilters(d, account.name))
         return {
           role: 'device',
           deviceId: account.name,
           profile: account.profile as string,
           scope: defs.some((d) => d.access?.scope === 'hub') ? 'hub' : 'device',
-          publishes: defs.flatMap((d) => publishFilters(d, account.name)),
-          commands: defs.flatMap((d) => commandFilters(d, account.name)),
+          publishes,
+          commands,
+          publishLevels: split(publishes),
+          commandLevels: split(commands),
         }
       }
       case 'consumer':
@@ -181,11 +204,15 @@ export class AccessControl {
    * accounts existed: everything goes to the pipeline.
    */
   decidePublish(p: Principal, topic: string): PublishDecision {
+    return p.role === 'anonymous' ? 'pipeline' : this.#decide(p, topic, topic.split('/'))
+  }
+
+  #decide(p: Principal, topic: string, levels: Levels): PublishDecision {
     switch (p.role) {
       case 'anonymous':
         return 'pipeline'
       case 'device': {
-        if (!coveredByAny(p.publishes, topic)) return 'refuse'
+        if (!coveredByAny(p.publishLevels, levels)) return 'refuse'
         const c = this.#classifier.classify(topic)
         if (c === undefined) return 'pipeline'
         if (c.stream.profile !== p.profile) return 'refuse'
@@ -195,24 +222,26 @@ export class AccessControl {
       case 'consumer':
         return 'refuse'
       case 'local':
-        return coveredByAny(this.#allCommands, topic) ? 'command' : 'refuse'
+        return coveredByAny(this.#allCommands, levels) ? 'command' : 'refuse'
       case 'admin':
-        return coveredByAny(this.#allCommands, topic) ? 'command' : 'pipeline'
+        return coveredByAny(this.#allCommands, levels) ? 'command' : 'pipeline'
     }
   }
 
+  /** Once per SUBSCRIBE, not per message: plain string filters are fine here. */
   maySubscribe(p: Principal, filter: string): boolean {
+    const f = filter.split('/')
     switch (p.role) {
       case 'anonymous':
-        return covers(`${FILTERED_ROOT}/#`, filter)
+        return coveredByAny(FILTERED_ALL, f)
       case 'device':
-        return coveredByAny(p.commands, filter)
+        return coveredByAny(p.commandLevels, f)
       case 'consumer':
         return covers(`${FILTERED_ROOT}/${p.domain}/#`, filter)
       case 'local':
-        return covers(`${FILTERED_ROOT}/#`, filter) || coveredByAny(this.#rawRead, filter)
+        return coveredByAny(FILTERED_ALL, f) || coveredByAny(this.#rawRead, f)
       case 'admin':
-        return covers(`${FILTERED_ROOT}/#`, filter) || covers('$SYS/#', filter) || coveredByAny(this.#rawRead, filter)
+        return coveredByAny(FILTERED_ALL, f) || coveredByAny(SYS_ALL, f) || coveredByAny(this.#rawRead, f)
     }
   }
 
@@ -223,9 +252,10 @@ export class AccessControl {
    */
   mayReceiveRaw(receiver: Principal, publisher: Principal | undefined, topic: string): boolean {
     if (publisher === undefined) return false
-    const decision = this.decidePublish(publisher, topic)
-    if (receiver.role === 'device') return decision === 'command' && coveredByAny(receiver.commands, topic)
-    if (receiver.role === 'local' || receiver.role === 'admin') return decision === 'pipeline' && coveredByAny(this.#rawRead, topic)
+    const levels = topic.split('/')
+    const decision = publisher.role === 'anonymous' ? 'pipeline' : this.#decide(publisher, topic, levels)
+    if (receiver.role === 'device') return decision === 'command' && coveredByAny(receiver.commandLevels, levels)
+    if (receiver.role === 'local' || receiver.role === 'admin') return decision === 'pipeline' && coveredByAny(this.#rawRead, levels)
     return false
   }
 }

@@ -23,7 +23,7 @@ export class Authenticator {
   readonly #access: AccessControl
   readonly #guard: ConnectionGuard
   readonly #allowAnonymous: boolean
-  readonly #dummy: Promise<ScryptHash>
+  #dummy: Promise<ScryptHash> | undefined
   #running = 0
   readonly #waiting: (() => void)[] = []
 
@@ -32,9 +32,6 @@ export class Authenticator {
     this.#access = options.access
     this.#guard = options.guard
     this.#allowAnonymous = options.allowAnonymous
-    this.#dummy = hashPassword('veil-no-such-account', DEFAULT_SCRYPT)
-    // The dummy hash is only used to burn time; a failure here must not become an unhandled rejection.
-    this.#dummy.catch(() => {})
   }
 
   get allowAnonymous(): boolean {
@@ -62,6 +59,8 @@ export class Authenticator {
     const account = username === undefined ? undefined : this.#store.get(username)
     const ok = await this.#limited(async () => {
       if (account === undefined || password === undefined) {
+        // Made on first use (a gateway start should not pay for it), then reused.
+        this.#dummy ??= hashPassword('veil-no-such-account', DEFAULT_SCRYPT)
         await verifyPassword(password ?? '', await this.#dummy)
         return false
       }
