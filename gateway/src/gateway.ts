@@ -83,6 +83,13 @@ export class Gateway {
 
   static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
     const classifier = new Classifier(parts.profiles ?? builtinProfiles)
+    // Accounts, access rules and certificates first: a problem with any of them stops the start before a file is opened.
+    const security = config.security
+    const credentials = CredentialStore.open(config.dataDir)
+    const access = new AccessControl(parts.profiles ?? builtinProfiles, classifier, security.localRawTopics)
+    const guard = new ConnectionGuard(security.connections)
+    const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
+    const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
     const operators = parts.operators ?? builtinOperators
     const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
     const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
@@ -92,12 +99,6 @@ export class Gateway {
     metrics.setPolicyVersion(policies.current.version)
     const audit = parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() })
     const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: config.limits })
-    const security = config.security
-    const credentials = CredentialStore.open(config.dataDir)
-    const access = new AccessControl(parts.profiles ?? builtinProfiles, classifier, security.localRawTopics)
-    const guard = new ConnectionGuard(security.connections)
-    const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
-    const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
 
     const bridges = new Map<Domain, UpstreamBridge>()
     for (const [domain, domainConfig] of config.domains) {
@@ -244,7 +245,7 @@ export class Gateway {
 
   /**
    * SIGHUP and POST /-/reload: the policies (as reloadPolicies) and the broker accounts, so `veil device add` takes
-   * effect without a restart. Clients already connected keep their session until they reconnect.
+   * effect without a restart. Clients of a removed or replaced account are disconnected.
    */
   reload(): { ok: true; version: string } | { ok: false; error: string } {
     try {
@@ -253,7 +254,8 @@ export class Gateway {
       this.#logger.error({ event: 'accounts_reload_rejected', err: (err as Error).message }, 'account reload rejected; the previous accounts stay in force')
       return { ok: false, error: (err as Error).message }
     }
-    this.#logger.info({ event: 'accounts_reloaded', accounts: this.#credentials.size }, 'accounts reloaded')
+    const revoked = this.broker.disconnectRevoked((name) => this.#credentials.get(name))
+    this.#logger.info({ event: 'accounts_reloaded', accounts: this.#credentials.size, disconnected: revoked }, 'accounts reloaded')
     return this.reloadPolicies()
   }
 

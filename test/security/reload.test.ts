@@ -62,6 +62,27 @@ describe('POST /-/reload', () => {
     expect(await attempt()).toBe(0)
   }, 30_000)
 
+  it('disconnects a connected device once its account is removed and the accounts reloaded', async () => {
+    const dir = tempDir('veil-revoke-')
+    cleanup.push(() => dir.remove())
+    const store = CredentialStore.open(dir.path)
+    const pa = await store.add({ name: 'tasmota_A', role: 'device', profile: 'tasmota' }, { scrypt: { N: 2 ** 12 } })
+    const pb = await store.add({ name: 'tasmota_B', role: 'device', profile: 'tasmota' }, { scrypt: { N: 2 ** 12 } })
+    const gw = await gateway({ dataDir: dir.path, security: { reloadToken: TOKEN, allowAnonymous: false } })
+    const a = await mqtt.connectAsync(gw.url, { username: 'tasmota_A', password: pa, reconnectPeriod: 0, clientId: 'rev-a' })
+    const b = await mqtt.connectAsync(gw.url, { username: 'tasmota_B', password: pb, reconnectPeriod: 0, clientId: 'rev-b' })
+    cleanup.push(async () => {
+      await a.endAsync(true)
+      await b.endAsync(true)
+    })
+    const aClosed = new Promise<void>((r) => a.once('close', () => r()))
+    expect(CredentialStore.open(dir.path).remove('tasmota_A')).toBe(true)
+    expect((await reload(gw, { authorization: `Bearer ${TOKEN}` })).status).toBe(200)
+    await aClosed
+    await new Promise((r) => setTimeout(r, 100))
+    expect(b.connected).toBe(true)
+  }, 30_000)
+
   it('reads the token from <data-dir>/reload.token when the configuration has none, and binds HTTP to loopback by default', () => {
     const dir = tempDir('veil-token-')
     cleanup.push(() => dir.remove())

@@ -2,10 +2,10 @@ import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
 import type { AccessControl, Principal } from './access.ts'
 import type { ConnectionGuard } from './guard.ts'
-import { DEFAULT_SCRYPT, hashPassword, verifyPassword, type CredentialStore, type ScryptHash } from './store.ts'
+import { DEFAULT_SCRYPT, hashPassword, verifyPassword, type Account, type CredentialStore, type ScryptHash } from './store.ts'
 
 export type LoginResult =
-  | { readonly ok: true; readonly principal: Principal; readonly method: 'anonymous' | 'password' | 'certificate' }
+  | { readonly ok: true; readonly principal: Principal; readonly method: 'anonymous' | 'password' | 'certificate'; readonly account?: Account }
   /** 4: bad user name or password; 5: not authorized (CONNACK return codes of MQTT 3.1.1). */
   | { readonly ok: false; readonly returnCode: 4 | 5; readonly reason: 'anonymous_refused' | 'bad_credentials' | 'certificate_mismatch' | 'account_invalid' }
 
@@ -48,7 +48,7 @@ export class Authenticator {
         const principal = this.#access.principalOf(account)
         if (principal === undefined) return this.#fail(address, 5, 'account_invalid')
         this.#guard.succeededLogin(address)
-        return { ok: true, principal, method: 'certificate' }
+        return { ok: true, principal, method: 'certificate', account }
       }
       if (account !== undefined) return this.#fail(address, 5, 'certificate_mismatch')
     }
@@ -70,7 +70,7 @@ export class Authenticator {
     const principal = this.#access.principalOf(account)
     if (principal === undefined) return this.#fail(address, 5, 'account_invalid')
     this.#guard.succeededLogin(address)
-    return { ok: true, principal, method: 'password' }
+    return { ok: true, principal, method: 'password', account }
   }
 
   async #fail(address: string, returnCode: 4 | 5, reason: 'anonymous_refused' | 'bad_credentials' | 'certificate_mismatch' | 'account_invalid'): Promise<LoginResult> {

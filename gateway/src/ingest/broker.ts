@@ -5,6 +5,7 @@ import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, ty
 import type { AccessControl, Principal } from '../auth/access.ts'
 import type { Authenticator } from '../auth/authenticate.ts'
 import type { ConnectionGuard } from '../auth/guard.ts'
+import type { Account } from '../auth/store.ts'
 import { FILTERED_ROOT } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
@@ -65,11 +66,13 @@ export class DeviceBroker {
   readonly aedes: Aedes
   readonly #listeners: readonly OpenListener[]
   readonly #options: BrokerOptions
+  readonly #accounts: WeakMap<Client, Account>
 
-  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions) {
+  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions, accounts: WeakMap<Client, Account>) {
     this.aedes = aedes
     this.#listeners = listeners
     this.#options = options
+    this.#accounts = accounts
   }
 
   static async start(options: BrokerOptions): Promise<DeviceBroker> {
@@ -79,6 +82,7 @@ export class DeviceBroker {
     // publisher's client id on a packet; a takeover replaces the entry, and a disconnect removes only its own.
     const principals = new WeakMap<Client, Principal>()
     const byId = new Map<string, Principal>()
+    const accounts = new WeakMap<Client, Account>()
     // [MQTT-3.1.3-8] an empty client id requires a clean session; aedes 1.2.0 accepts it with a persistent one.
     // preConnect cannot answer with a return code, so it marks the client and authenticate answers
     // CONNACK 0x02 (identifier rejected) before any session exists.
@@ -101,6 +105,7 @@ export class DeviceBroker {
           (result) => {
             if (result.ok) {
               principals.set(client, result.principal)
+              if (result.account !== undefined) accounts.set(client, result.account)
               return callback(null, true)
             }
             metrics.authRefusals.labels('login', result.reason).inc()
@@ -202,7 +207,26 @@ export class DeviceBroker {
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
       throw err
     }
-    return new DeviceBroker(aedes, listeners, options)
+    return new DeviceBroker(aedes, listeners, options, accounts)
+  }
+
+  /**
+   * After the accounts were reloaded: disconnects every client whose account was removed or replaced (a new
+   * password), so `veil device remove` and a reload lock a device out at once. Returns how many were closed.
+   */
+  disconnectRevoked(current: (name: string) => Account | undefined): number {
+    let closed = 0
+    const clients = (this.aedes as unknown as { clients: Record<string, Client> }).clients
+    for (const client of Object.values(clients)) {
+      const account = this.#accounts.get(client)
+      if (account === undefined) continue
+      const now = current(account.name)
+      if (now === undefined || now.created !== account.created || now.role !== account.role) {
+        client.close()
+        closed++
+      }
+    }
+    return closed
   }
 
   /** The primary (TCP) listener's address. */
