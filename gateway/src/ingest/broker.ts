@@ -58,9 +58,12 @@ export function isFilteredOnly(filter: string): boolean {
  * before it is stored or delivered, not in `published`:
  * - authorizePublish runs the pipeline and clears `retain` on every device publish: the broker never stores a
  *   raw retained copy;
- * - authorizeSubscribe grants only filters inside `veil/`;
- * - authorizeForward delivers to network clients only packets Veil published itself under `veil/` (aedes stamps a
- *   device's packets with its clientId in emitPacket), which also catches `#`.
+ * - authorizeSubscribe grants each account's filters only (auth/access.ts): `veil/` for consumers (their domain),
+ *   local and anonymous clients, command topics for devices;
+ * - authorizeForward delivers to network clients packets Veil published itself under `veil/` (aedes stamps a
+ *   device's packets with its clientId in emitPacket), which also catches `#`; a client's own packet only where
+ *   the access rules allow it (a command to its device, a raw topic named in auth.localRawTopics), decided again
+ *   from the publisher's account, so a publish refused in authorizePublish reaches nobody.
  */
 export class DeviceBroker {
   readonly aedes: Aedes
