@@ -26,7 +26,7 @@ Usage:
   veil filter --topic TOPIC [--file PATH|-] [--config FILE]
   veil replay FILE.jsonl [--config FILE]
   veil policy check [DIR] [--config FILE]
-  veil simulate --profile NAME [--devices N] [--rate R] [--url URL] [--duration SECONDS]
+  veil simulate --profile NAME [--devices N] [--rate R] [--url URL] [--duration SECONDS] [--username U]
   veil demo
 
 Environment: VEIL_LISTEN, VEIL_UPSTREAM (comma-separated DOMAIN=URL), VEIL_HTTP, VEIL_DATA_DIR, VEIL_POLICIES,
