@@ -5,7 +5,9 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../gateway/src/auth/guard.ts'
-import { sleep, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { readFileSync } from 'node:fs'
+import { createPki } from '../helpers/certs.ts'
+import { connect, sleep, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { rawConnect } from '../helpers/raw.ts'
 
 let gw: TestGateway | undefined
@@ -75,5 +77,37 @@ describe('connection limits', () => {
     expect(ms).toBeLessThan(2000)
     // The slot is given back: the guard's count returns to zero.
     await waitFor(() => (gw?.gateway.broker.aedes.connectedClients ?? 1) === 0, 2000, 'no clients')
+  })
+
+  it('gives a WebSocket upgrade the same budget: a socket that never sends its HTTP request is closed', async () => {
+    gw = await start({ connectTimeoutMs: 300 })
+    await gw.close()
+    gw = await startGateway({ security: { connections: { ...DEFAULT_CONNECTION_LIMITS, connectTimeoutMs: 300 }, listeners: [{ kind: 'ws', host: '127.0.0.1', port: 0, flag: '--listener ws://' }] } })
+    const ws = gw.gateway.broker.addresses.find((l) => l.kind === 'ws')?.address.port as number
+    const t0 = Date.now()
+    expect(await openAndWatch(ws, 3000)).toBe(true)
+    expect(Date.now() - t0).toBeLessThan(2000)
+  })
+
+  it('leaves an upgraded WebSocket and secure WebSocket client alone when it idles past the CONNECT budget', async () => {
+    const pki = createPki()
+    try {
+      gw = await startGateway({
+        security: {
+          connections: { ...DEFAULT_CONNECTION_LIMITS, connectTimeoutMs: 300 },
+          tls: { cert: pki.serverCert, key: pki.serverKey },
+          listeners: (['ws', 'wss'] as const).map((kind) => ({ kind, host: '127.0.0.1', port: 0, flag: `--listener ${kind}://` })),
+        },
+      })
+      const port = (kind: string): number => gw?.gateway.broker.addresses.find((l) => l.kind === kind)?.address.port as number
+      const ws = await connect(`ws://127.0.0.1:${port('ws')}/mqtt`, { keepalive: 60 })
+      const wss = await connect(`wss://127.0.0.1:${port('wss')}/mqtt`, { keepalive: 60, ca: readFileSync(pki.ca) })
+      await sleep(900)
+      expect([ws.connected, wss.connected]).toEqual([true, true])
+      expect((await wss.subscribeAsync('veil/#', { qos: 1 }))[0]?.qos).toBe(1)
+      await Promise.all([ws.endAsync(), wss.endAsync()])
+    } finally {
+      pki.remove()
+    }
   })
 })

@@ -90,6 +90,10 @@ export async function openListener(
     return true
   }
 
+  // aedes' CONNECT timeout starts once it has a stream; the TLS handshake and the WebSocket upgrade come first and
+  // get the same budget, so a client that opens a socket and stalls holds a connection slot no longer.
+  const budget = guard.limits.connectTimeoutMs
+  const tlsOptions = { ...tls, handshakeTimeout: budget }
   let server: Server | HttpServer
   let wss: WebSocketServer | undefined
   switch (spec.kind) {
@@ -98,15 +102,17 @@ export async function openListener(
       break
     case 'mqtts':
       // The guard must see the raw TCP socket before the handshake costs anything: 'connection' fires first.
-      server = createTlsServer({ ...tls }, (socket) => handle(socket))
+      server = createTlsServer(tlsOptions, (socket) => handle(socket))
       break
     case 'ws':
     case 'wss': {
       // Plain HTTP requests get 426: the listener speaks MQTT over WebSocket only.
       const upgradeOnly = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => void res.writeHead(426, { connection: 'close' }).end()
-      server = spec.kind === 'ws' ? createHttpServer(upgradeOnly) : createHttpsServer({ ...tls }, upgradeOnly)
+      server = spec.kind === 'ws' ? createHttpServer(upgradeOnly) : createHttpsServer(tlsOptions, upgradeOnly)
       wss = new WebSocketServer({ server: server as HttpServer, perMessageDeflate: false, maxPayload: WS_MAX_PAYLOAD })
       wss.on('connection', (ws, request) => {
+        // Upgraded: from here aedes' CONNECT timeout and keep-alive apply.
+        request.socket.setTimeout(0)
         const stream = createWebSocketStream(ws)
         // A socket error after the upgrade must not crash the process; aedes sees the stream end.
         stream.on('error', () => stream.destroy())
@@ -119,7 +125,12 @@ export async function openListener(
   server.on('connection', (socket: Socket) => {
     if (!guarded(socket)) return
     socket.on('error', () => {})
+    // Until the WebSocket upgrade, an idle socket is closed after the CONNECT budget (Node's own HTTP timeouts do
+    // not count a connection that never sends a byte). The timer goes on the socket the upgrade request arrives on
+    // (for wss the TLS socket, after the handshake, which handshakeTimeout bounds), so the upgrade can clear it.
+    if (spec.kind === 'ws') socket.setTimeout(budget, () => socket.destroy())
   })
+  if (spec.kind === 'wss') server.on('secureConnection', (socket: Socket) => socket.setTimeout(budget, () => socket.destroy()))
   if (spec.kind === 'mqtts' || spec.kind === 'wss') {
     // A failed handshake (wrong CA, TLS 1.1) is the client's problem: it is counted, never thrown.
     server.on('tlsClientError', () => onRefused('tls_handshake'))
