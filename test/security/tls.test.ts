@@ -137,6 +137,30 @@ describe('mutual TLS', () => {
   })
 })
 
+describe('tls.requireClientCert', () => {
+  it('refuses a TLS client without a certificate from the CA at the handshake, even with a valid password', async () => {
+    const strict = await startGateway({
+      dataDir: gw.dataDir,
+      security: {
+        allowAnonymous: false,
+        tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requireClientCert: true },
+        listeners: [{ kind: 'mqtts', host: '127.0.0.1', port: 0, flag: '--listener mqtts://' }],
+      },
+    })
+    try {
+      const url = `mqtts://127.0.0.1:${strict.gateway.broker.addresses[1]?.address.port}`
+      const ca = readFileSync(pki.ca)
+      expect((await login(url, { ca, username: 'tasmota_A', password: pw.tasmota_A, clientId: 'strict-pw' })).code).not.toBe(0)
+      const cert = pki.client('tasmota_A')
+      expect((await login(url, { ca, cert: readFileSync(cert.cert), key: readFileSync(cert.key), clientId: 'strict-cert' })).code).toBe(0)
+      expect(await strict.gateway.metrics.registry.getSingleMetricAsString('veil_auth_refusals_total')).toMatch(/stage="connection",reason="tls_handshake"\} [1-9]/)
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => {})))
+      await strict.gateway.close(500)
+    }
+  })
+})
+
 describe('WebSocket listeners', () => {
   it('ws:// and wss:// carry MQTT with the same accounts and rules', async () => {
     const got = await consumer()
