@@ -28,6 +28,8 @@ export interface RunOptions {
   maxMessages?: number
   username?: string
   password?: string
+  /** Per-device credentials (a broker with one account per device); wins over `username`/`password`. */
+  credentialsFor?: (profile: string, device: SimDevice) => { username: string; password: string } | undefined
   /** Called after each publish completes (PUBACK for QoS 1, written to the socket for QoS 0). */
   onPublish?: (m: SimMessage) => void
   /** Connection and publish errors. Default: one stderr line per distinct error and device. */
@@ -55,6 +57,7 @@ const RECONNECT_PERIOD_MS = 1_000
 const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ws:', 'wss:']
 
 interface PlannedDevice {
+  readonly profile: string
   readonly device: SimDevice
   readonly identity: (device: SimDevice, nowMs: number) => ClientIdentity
 }
@@ -96,7 +99,7 @@ function planDevices(opts: RunOptions): PlannedDevice[] {
   return [...new Set(opts.profiles)].flatMap((name) => {
     const entry = registry[name]
     if (entry === undefined) return []
-    return entry.profile.createDevices(opts.devices, seed).map((device) => ({ device, identity: entry.identity }))
+    return entry.profile.createDevices(opts.devices, seed).map((device) => ({ profile: name, device, identity: entry.identity }))
   })
 }
 
@@ -179,9 +182,9 @@ class Run {
   }
 
   /** One device's lifetime; the loop ends when the run stops or the message budget is used up. */
-  async #runDevice({ device, identity }: PlannedDevice): Promise<void> {
+  async #runDevice({ profile, device, identity }: PlannedDevice): Promise<void> {
     if (this.#stopping.signal.aborted) return
-    const client = this.#connect(device, identity(device, Date.now()))
+    const client = this.#connect(device, identity(device, Date.now()), this.#opts.credentialsFor?.(profile, device))
     if (!(await this.#whenConnected(client))) return
     if (!(await this.#publishBatch(client, device, device.start(Date.now())))) return
     while (!this.#stopping.signal.aborted) {
@@ -192,8 +195,10 @@ class Run {
     }
   }
 
-  #connect(device: SimDevice, identity: ClientIdentity): MqttClient {
-    const { url, username, password } = this.#opts
+  #connect(device: SimDevice, identity: ClientIdentity, credentials: { username: string; password: string } | undefined): MqttClient {
+    const { url } = this.#opts
+    const username = credentials?.username ?? this.#opts.username
+    const password = credentials?.password ?? this.#opts.password
     const options: IClientOptions = {
       clientId: identity.clientId,
       clean: identity.clean,

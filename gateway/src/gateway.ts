@@ -8,6 +8,11 @@ import { UpstreamBridge } from './forward/bridge.ts'
 import { HttpEndpoint, type Readiness } from './http/server.ts'
 import { DeviceBroker } from './ingest/broker.ts'
 import { packetLimitFor } from './ingest/limits.ts'
+import { AccessControl } from './auth/access.ts'
+import { Authenticator } from './auth/authenticate.ts'
+import { ConnectionGuard } from './auth/guard.ts'
+import { CredentialStore } from './auth/store.ts'
+import { tlsContext } from './ingest/listeners.ts'
 import { Keyring, loadOrCreateMasterKey, type DomainKeyPolicy } from './keys/keyring.ts'
 import type { Category, Domain } from './model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
@@ -49,6 +54,7 @@ export class Gateway {
   readonly #policyOptions: LoadPolicyOptions
   readonly #audit: AuditSink
   readonly #logger: Logger
+  readonly #credentials: CredentialStore
   readonly #observers: ProcessedObserver[] = []
   #watcher: FSWatcher | undefined
   #reloadTimer: NodeJS.Timeout | undefined
@@ -67,6 +73,7 @@ export class Gateway {
     policyOptions: LoadPolicyOptions
     audit: AuditSink
     logger: Logger
+    credentials: CredentialStore
   }) {
     this.config = init.config
     this.metrics = init.metrics
@@ -78,10 +85,19 @@ export class Gateway {
     this.#policyOptions = init.policyOptions
     this.#audit = init.audit
     this.#logger = init.logger
+    this.#credentials = init.credentials
   }
 
   static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
-    const classifier = new Classifier(parts.profiles ?? profilesOf(config))
+    const profiles = parts.profiles ?? profilesOf(config)
+    const classifier = new Classifier(profiles)
+    // Accounts, access rules and certificates first: a problem with any of them stops the start before a file is opened.
+    const security = config.security
+    const credentials = CredentialStore.open(config.dataDir)
+    const access = new AccessControl(profiles, classifier, security.localRawTopics)
+    const guard = new ConnectionGuard(security.connections)
+    const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
+    const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
     const operators = parts.operators ?? builtinOperators
     const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
     const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
@@ -122,8 +138,12 @@ export class Gateway {
     try {
       // HTTP first: once the device listener is up, the gateway object exists before any I/O callback can run,
       // so no publish is ever acknowledged before the pipeline can take it.
-      http = await HttpEndpoint.start(config.http.host, config.http.port, metrics, () =>
-        broker === undefined ? { ready: false, checks: { listener: false } } : readiness(broker, bridges),
+      http = await HttpEndpoint.start(
+        config.http.host,
+        config.http.port,
+        metrics,
+        () => (broker === undefined ? { ready: false, checks: { listener: false } } : readiness(broker, bridges)),
+        security.reloadToken === undefined ? undefined : { token: security.reloadToken, reload: () => gateway?.reload() ?? { ok: false, error: 'starting' } },
       )
       broker = await DeviceBroker.start({
         host: config.listen.host,
@@ -138,6 +158,14 @@ export class Gateway {
           pipeline.recordDrop('ingest', 'unclassified', 'internal_error', undefined, Date.now())
           return Promise.resolve()
         },
+        security: {
+          authenticator,
+          access,
+          guard,
+          listeners: security.listeners,
+          tls,
+          onPublishRefused: () => pipeline.recordDrop('ingest', 'unclassified', 'not_authorized', undefined, Date.now()),
+        },
       })
     } catch (err) {
       await http?.close()
@@ -146,11 +174,23 @@ export class Gateway {
       await audit.close()
       throw err
     }
-    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, policyOptions, audit, logger })
+    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, policyOptions, audit, logger, credentials })
     logger.info(
-      { event: 'started', listen: broker.address, http: http.address, policy: policies.current.version, upstreams: [...bridges.keys()] },
+      {
+        event: 'started',
+        listen: broker.address,
+        listeners: broker.addresses.slice(1).map((l) => ({ kind: l.kind, port: l.address.port })),
+        http: http.address,
+        policy: policies.current.version,
+        upstreams: [...bridges.keys()],
+        accounts: credentials.size,
+        allowAnonymous: security.allowAnonymous,
+      },
       'veil started',
     )
+    if (!security.allowAnonymous && credentials.size === 0) {
+      logger.warn({ event: 'no_accounts' }, 'no broker accounts and anonymous clients are refused: add one with veil device add or veil user add')
+    }
     return gateway
   }
 
@@ -236,6 +276,22 @@ export class Gateway {
       this.#logger.error({ event: 'policy_reload_rejected', policy: this.#policies.current.version, err: (err as Error).message }, 'policy reload rejected; the previous policies stay in force')
       return { ok: false, error: (err as Error).message }
     }
+  }
+
+  /**
+   * SIGHUP and POST /-/reload: the policies (as reloadPolicies) and the broker accounts, so `veil device add` takes
+   * effect without a restart. Clients of a removed or replaced account are disconnected.
+   */
+  reload(): { ok: true; version: string } | { ok: false; error: string } {
+    try {
+      this.#credentials.reload()
+    } catch (err) {
+      this.#logger.error({ event: 'accounts_reload_rejected', err: (err as Error).message }, 'account reload rejected; the previous accounts stay in force')
+      return { ok: false, error: (err as Error).message }
+    }
+    const revoked = this.broker.disconnectRevoked((name) => this.#credentials.get(name))
+    this.#logger.info({ event: 'accounts_reloaded', accounts: this.#credentials.size, disconnected: revoked }, 'accounts reloaded')
+    return this.reloadPolicies()
   }
 
   /**

@@ -41,6 +41,7 @@ export const DROP_REASONS = [
   'evicted',
   'queue_error',
   'queue_corrupt',
+  'not_authorized',
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 

@@ -40,7 +40,8 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
   let r: Record<
     | 'unknownFlag' | 'badDomain' | 'badListen' | 'badHttp' | 'unknownKey' | 'badYaml' | 'badLogLevel'
     | 'credDomain' | 'credUrl' | 'credEnv' | 'credAt'
-    | 'busyListen' | 'busyHttp' | 'busyEnvListen',
+    | 'busyListen' | 'busyHttp' | 'busyEnvListen'
+    | 'tlsNoCert' | 'tlsMissingFile' | 'badListener',
     Run
   >
 
@@ -66,6 +67,9 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
         busyListen: [['start', '--listen', `mqtt://127.0.0.1:${busyPort}`, '--http', '127.0.0.1:0']],
         busyHttp: [['start', '--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${busyPort}`]],
         busyEnvListen: [['start'], { env: { VEIL_LISTEN: `mqtt://127.0.0.1:${busyPort}`, VEIL_HTTP: '127.0.0.1:0' } }],
+        tlsNoCert: [['start', '--listener', 'mqtts://127.0.0.1:0']],
+        tlsMissingFile: [['start', '--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--listener', 'wss://127.0.0.1:0', '--tls-cert', '/nonexistent/veil.crt', '--tls-key', '/nonexistent/veil.key']],
+        badListener: [['start', '--listener', 'http://127.0.0.1:1']],
       })
     } finally {
       await new Promise<void>((done) => busy.server.close(() => done()))
@@ -113,6 +117,12 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
   it('names the line and column of invalid YAML in a configuration file', () => {
     // config-bad-yaml.yaml opens a quoted string on line 2 and never closes it.
     expect(r.badYaml.stderr).toMatch(/config-bad-yaml\.yaml: line \d+, column \d+: /)
+  })
+
+  it('names the TLS flags a TLS listener needs, a certificate file it cannot read, and the listener schemes', () => {
+    expect(r.tlsNoCert.stderr).toMatch(/--listener mqtts:\/\/: mqtts:\/\/ needs --tls-cert and --tls-key/)
+    expect(r.tlsMissingFile.stderr).toMatch(/tls\.cert: \/nonexistent\/veil\.crt: ENOENT/)
+    expect(r.badListener.stderr).toMatch(/--listener: http:\/\/ is not supported; use .*wss:\/\//)
   })
 
   it('names a log level it does not know', () => {
@@ -208,7 +218,8 @@ describe.concurrent('veil start: a real start', () => {
 
   it('serves /healthz and /metrics, forwards only the allowlist, logs no value, and stops on SIGTERM', async () => {
     const httpPort = await freePort()
-    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--log-level', 'debug', '--policies', PLUG])
+    // This device connects without credentials, which `veil start` allows only when told to.
+    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--log-level', 'debug', '--policies', PLUG, '--allow-anonymous'])
     let client: mqtt.MqttClient | undefined
     try {
       const listen = run.started.listen as { port: number }
@@ -279,7 +290,7 @@ describe.concurrent('veil start: a real start', () => {
   }, 60_000)
 
   it('stops within 5 s on SIGTERM while a device is still connected', async () => {
-    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0'])
+    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--allow-anonymous'])
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(run.started.listen as { port: number }).port}`, { reconnectPeriod: 0, connectTimeout: 5000 })
     try {
       const stopped = await stop(run, 5000)

@@ -16,7 +16,7 @@ import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimit
 import { DEFAULT_LIMITS } from '../../gateway/src/pipeline/pipeline.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
-import { connect, sleep, startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { anonymousBrokerSecurity, connect, sleep, startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const SENSOR_PAYLOAD = JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Power: 42 } })
@@ -182,6 +182,8 @@ describe('inflight publishes per client', () => {
     let maxActive = 0
     let release = (): void => {}
     const held = new Promise<void>((resolve) => (release = resolve))
+    const dataDir = tempDir()
+    cleanups.push(() => dataDir.remove())
     const broker = await DeviceBroker.start({
       host: '127.0.0.1',
       port: 0,
@@ -189,6 +191,7 @@ describe('inflight publishes per client', () => {
       logger: silentLogger(),
       metrics: new Metrics({ defaultMetrics: false }),
       limits: { inflightPerClient: limit, packetBytes: packetLimitFor(DEFAULT_LIMITS) },
+      security: anonymousBrokerSecurity(dataDir.path),
       onRawPublish: async (topic) => {
         entered.push(topic)
         if (!topic.startsWith('flood/')) return

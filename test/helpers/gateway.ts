@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aedes, type AedesPublishPacket } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
-import { resolveConfig, upstreamConfig, type GatewayConfig, type GatewayLimits } from '../../gateway/src/config/config.ts'
+import { AccessControl } from '../../gateway/src/auth/access.ts'
+import { Authenticator } from '../../gateway/src/auth/authenticate.ts'
+import { ConnectionGuard } from '../../gateway/src/auth/guard.ts'
+import { CredentialStore } from '../../gateway/src/auth/store.ts'
+import { profilesOf, resolveConfig, upstreamConfig, type GatewayConfig, type GatewayLimits } from '../../gateway/src/config/config.ts'
+import type { BrokerSecurity } from '../../gateway/src/ingest/broker.ts'
+import { Classifier } from '../../gateway/src/profiles/classifier.ts'
 import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
 import type { Domain } from '../../gateway/src/model.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
@@ -62,6 +68,7 @@ export async function startGateway(
     overrides?: Partial<Pick<GatewayConfig, 'queue' | 'reconnect'>>
     /** Use this data directory (kept on close) instead of a fresh temporary one: a restart with the same queue. */
     dataDir?: string
+    security?: Partial<GatewayConfig['security']>
   } = {},
 ): Promise<TestGateway> {
   const dir = options.dataDir === undefined ? tempDir() : { path: options.dataDir, remove: () => {} }
@@ -73,7 +80,14 @@ export async function startGateway(
       upstream: upstreamConfig(url, { protocolVersion: options.protocolVersion ?? 4 }),
     })
   }
-  const config: GatewayConfig = { ...base, ...options.overrides, domains, limits: { ...base.limits, ...options.limits } }
+  // Anonymous devices, as these tests have always used; the access rules have their own tests (test/security).
+  const config: GatewayConfig = {
+    ...base,
+    ...options.overrides,
+    domains,
+    limits: { ...base.limits, ...options.limits },
+    security: { ...base.security, allowAnonymous: true, ...options.security },
+  }
   const gateway = await Gateway.start(config, silentLogger(), options.parts)
   return {
     gateway,
@@ -101,3 +115,13 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what =
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** What a DeviceBroker started on its own needs to let anonymous clients in, as startGateway's gateway does. */
+export function anonymousBrokerSecurity(dataDir: string): BrokerSecurity {
+  const profiles = profilesOf(resolveConfig({ dataDir }))
+  const classifier = new Classifier(profiles)
+  const access = new AccessControl(profiles, classifier)
+  const guard = new ConnectionGuard()
+  const authenticator = new Authenticator({ store: CredentialStore.open(dataDir), access, guard, allowAnonymous: true })
+  return { authenticator, access, guard, listeners: [], tls: undefined, onPublishRefused: () => {} }
+}

@@ -120,7 +120,7 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     const { veil: got, all } = await consumers()
     const dir = tempDir()
     // Exactly what `veil start --upstream svc=<url>` resolves to (the flag's default protocol is 5).
-    const config = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, upstreams: [`svc=${mosquitto.url}`] })
+    const config = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, upstreams: [`svc=${mosquitto.url}`], allowAnonymous: true })
     expect(config.domains.get('svc')?.upstream?.protocolVersion).toBe(5)
     const gateway = await Gateway.start(config, silentLogger())
     const processed: PipelineResult[] = []

@@ -14,6 +14,7 @@ export default defineProfile({
   name: 'doubletake',
   category: 'camera',
   description: 'Double Take (double-take/matches/<name>, double-take/cameras/<camera>, double-take/cameras/<camera>/person, available, errors)',
+  access: { scope: 'hub' },
   streams: {
     matches: { topics: ['double-take/matches/+'], decoding: 'json', schema: matches, deviceIdPath: 'camera' },
     cameras: { topics: ['double-take/cameras/{id}'], decoding: 'json', schema: cameras },

@@ -20,6 +20,7 @@ export default defineProfile({
   name: 'frigate',
   category: 'camera',
   description: 'Frigate NVR (frigate/events, reviews, tracked_object_update, triggers, <camera>/motion, <camera>/<label>[/active] counts, <camera>/audio/*, stats, available, <camera>/<object>/snapshot JPEG)',
+  access: { scope: 'hub', commands: ['frigate/+/set', 'frigate/+/+/set', 'frigate/+/ptz', 'frigate/restart', 'frigate/onConnect'] },
   streams: {
     events: { topics: ['frigate/events'], decoding: 'json', schema: events, deviceIdPath: 'after.camera' },
     reviews: { topics: ['frigate/reviews'], decoding: 'json', schema: reviews, deviceIdPath: 'after.camera' },

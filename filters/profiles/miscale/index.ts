@@ -6,6 +6,8 @@ export default defineProfile({
   name: 'miscale',
   category: 'body_scale',
   description: 'xiaomi_mi_scale BLE bridge (miscale/<user>/weight)',
+  // The xiaomi_mi_scale bridge publishes for every user of the scale: the {id} level is the user, not the client.
+  access: { scope: 'hub' },
   streams: {
     weight: { topics: ['miscale/{id}/weight'], decoding: 'json', schema: weight },
   },

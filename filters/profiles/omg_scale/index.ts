@@ -22,6 +22,7 @@ export default defineProfile({
   name: 'omg_scale',
   category: 'body_scale',
   description: 'OpenMQTTGateway / Theengs BLE scales (home/<gateway>/BTtoMQTT/<MAC>)',
+  access: { scope: 'hub', commands: ['home/+/commands/#'] },
   streams: {
     weight: { topics: ['home/+/BTtoMQTT/{id}'], decoding: 'json', schema: weight, normalizeDeviceId: canonicalBleMac },
   },

@@ -19,6 +19,7 @@ export default defineProfile({
   name: 'shelly_gen1',
   category: 'smart_plug',
   description: 'Shelly gen1 (shellies/<id>/relay/N, relay/N/power, relay/N/energy in Wmin, emeter/N/* of the EM and 3EM, online, announce, info)',
+  access: { commands: ['shellies/{id}/relay/+/command', 'shellies/{id}/command', 'shellies/command'] },
   streams: {
     relay: { topics: ['shellies/{id}/relay/0', 'shellies/{id}/relay/{id}'], decoding: 'text', schema: { type: 'string', enum: ['on', 'off', 'overpower'] } },
     power: { topics: ['shellies/{id}/relay/0/power', 'shellies/{id}/relay/{id}/power'], decoding: 'number', schema: { type: 'number', minimum: 0 } },

@@ -37,6 +37,7 @@ export default defineProfile({
   name: 'shelly_gen2',
   category: 'smart_plug',
   description: 'Shelly gen2+ (<prefix>/events/rpc notifications, <prefix>/status/switch:N, <prefix>/online; aenergy.total in Wh)',
+  access: { commands: ['{id}/rpc', '{id}/command', '{id}/command/+'] },
   streams: {
     rpc: { topics: ['{id}/events/rpc'], decoding: 'json', schema: rpc },
     switch: { topics: ['{id}/status/switch:0', '{id}/status/switch:{id}'], decoding: 'json', schema: switchStatus },

@@ -9,6 +9,7 @@ export default defineProfile({
   name: 'tasmota',
   category: 'smart_plug',
   description: 'Tasmota firmware (tele/<topic>/SENSOR, STATE, LWT, INFO1-3; stat/<topic>/POWER, RESULT, STATUS0-11; HA discovery)',
+  access: { commands: ['cmnd/{id}/#'] },
   streams: {
     sensor: { topics: ['tele/{id}/SENSOR'], decoding: 'json', schema: sensor },
     state: { topics: ['tele/{id}/STATE'], decoding: 'json', schema: state },

@@ -23,6 +23,7 @@ export function createTraccarProfile(topics: readonly string[] = DEFAULT_TRACCAR
     name: 'traccar',
     category: 'gps_tracker',
     description: `Traccar OsmAnd reports, JSON or query string (${topics.join(', ')}, device id in the payload)`,
+    access: { scope: 'hub' },
     streams: {
       location: { topics: [...topics], decoding: 'osmand', schema: location, deviceIdPath: 'device_id' },
     },

@@ -10,6 +10,7 @@ export default defineProfile({
   name: 'valetudo',
   category: 'robot_vacuum',
   description: 'Valetudo (MapData/map-data zlib JSON, map-data-hass PNG zTXt, battery, status, Wi-Fi, Homie $state)',
+  access: { commands: ['valetudo/{id}/+/+/set'] },
   streams: {
     map: { topics: ['valetudo/{id}/MapData/map-data'], decoding: 'zlib-json', schema: map },
     /** The same map for Home Assistant: a PNG whose `ValetudoMap` zTXt chunk holds the deflated JSON. */

@@ -36,6 +36,8 @@ export function createZigbee2mqttProfile(baseTopic: string = DEFAULT_Z2M_BASE_TO
     name: 'zigbee2mqtt',
     category: 'smart_plug',
     description: `Zigbee2MQTT plugs (${b}/<friendly name> state with energy in kWh, .../availability); bridge/ and set/get never forwarded`,
+    // Zigbee2MQTT subscribes to its whole base topic; it receives only what local or admin clients publish there.
+    access: { scope: 'hub', commands: [`${b}/#`] },
     streams: {
       // <base>/bridge/{devices,info,state,event,logging,groups,response/...}: the network inventory (IEEE
       // addresses, friendly names, MQTT server and user). The level after bridge/ stands in for a device id. Carried

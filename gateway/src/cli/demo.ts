@@ -3,7 +3,8 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
-import { DEMO_PROFILES, runSimulators } from '../../../simulators/index.ts'
+import { DEMO_PROFILES, profiles, runSimulators } from '../../../simulators/index.ts'
+import { CredentialStore } from '../auth/store.ts'
 import { resolveConfig, upstreamConfig, type GatewayConfig } from '../config/config.ts'
 import { Gateway } from '../gateway.ts'
 import { listen } from '../ingest/broker.ts'
@@ -11,6 +12,7 @@ import { createLogger } from '../telemetry/log.ts'
 import { parse } from './main.ts'
 
 const tty = process.stdout.isTTY === true
+const DEMO_SEED = 1
 const paint = (code: number, text: string): string => (tty ? `\u001b[${code}m${text}\u001b[0m` : text)
 const dim = (t: string): string => paint(2, t)
 
@@ -30,6 +32,16 @@ export async function demo(args: readonly string[]): Promise<number> {
   const upstreamServer = createServer(upstream.handle)
   const upstreamPort = await listenFallback(upstreamServer, 1885)
   const upstreamUrl = `mqtt://127.0.0.1:${upstreamPort}`
+
+  // Veil refuses anonymous clients: the demo gives each simulated device an account of its own profile (the
+  // simulators' names are the profiles' names), created afresh each run and never printed.
+  const store = CredentialStore.open(dataDir)
+  const credentials = new Map<string, { username: string; password: string }>()
+  for (const name of DEMO_PROFILES) {
+    for (const device of profiles[name]?.createDevices(1, DEMO_SEED) ?? []) {
+      credentials.set(device.id, { username: device.id, password: await store.add({ name: device.id, role: 'device', profile: name }, { replace: true }) })
+    }
+  }
 
   const logger = createLogger('warn', process.stderr)
   let gateway: Gateway | undefined
@@ -71,6 +83,8 @@ export async function demo(args: readonly string[]): Promise<number> {
     url: deviceUrl,
     profiles: [...DEMO_PROFILES],
     devices: 1,
+    seed: DEMO_SEED,
+    credentialsFor: (_profile, device) => credentials.get(device.id),
     ratePerSecond: values.rate === undefined ? 4 : Number(values.rate),
     durationMs,
     signal: controller.signal,

@@ -18,15 +18,19 @@ const HELP = `veil: an edge privacy gateway for IoT telemetry
 
 Usage:
   veil start [--listen URL] [--upstream DOMAIN=URL]... [--http HOST:PORT] [--data-dir DIR]
-             [--policies DIR] [--config FILE] [--log-level LEVEL]
+             [--policies DIR] [--config FILE] [--log-level LEVEL] [--allow-anonymous]
+             [--listener mqtts://|ws://|wss://HOST:PORT]... [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
+  veil device add DEVICE_ID --profile NAME | veil device list | veil device remove DEVICE_ID
+  veil user add NAME --role consumer --domain DOMAIN | --role local|admin | veil user list | veil user remove NAME
   veil filter --topic TOPIC [--file PATH|-] [--config FILE]
   veil replay FILE.jsonl [--config FILE]
   veil policy check [DIR] [--config FILE]
-  veil simulate --profile NAME [--devices N] [--rate R] [--url URL] [--duration SECONDS]
+  veil simulate --profile NAME [--devices N] [--rate R] [--url URL] [--duration SECONDS] [--username U]
   veil demo
 
 Environment: VEIL_LISTEN, VEIL_UPSTREAM (comma-separated DOMAIN=URL), VEIL_HTTP, VEIL_DATA_DIR, VEIL_POLICIES,
-VEIL_CONFIG, VEIL_LOG_LEVEL. Flags win over the environment, the environment over the configuration file.
+VEIL_CONFIG, VEIL_LOG_LEVEL, VEIL_ALLOW_ANONYMOUS, VEIL_LISTENERS, VEIL_TLS_CERT, VEIL_TLS_KEY, VEIL_TLS_CA,
+VEIL_RELOAD_TOKEN. Flags win over the environment, the environment over the configuration file.
 Exit codes: 0 success; 2 bad usage, configuration or policy; 1 anything else.
 `
 
@@ -52,6 +56,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return policy(rest)
       case 'simulate':
         return await (await import('./simulate.ts')).simulate(rest)
+      case 'device':
+      case 'user':
+        return await (await import('./accounts.ts')).accounts(command, rest)
       case 'demo':
         return await (await import('./demo.ts')).demo(rest)
       case undefined:
@@ -92,6 +99,11 @@ function overrides(values: Record<string, unknown>): ConfigOverrides {
     policies: str('policies'),
     logLevel: str('log-level'),
     upstreams: Array.isArray(values.upstream) ? (values.upstream as string[]) : undefined,
+    allowAnonymous: values['allow-anonymous'] === true ? true : undefined,
+    listeners: Array.isArray(values.listener) ? (values.listener as string[]) : undefined,
+    tlsCert: str('tls-cert'),
+    tlsKey: str('tls-key'),
+    tlsCa: str('tls-ca'),
   }
 }
 
@@ -102,13 +114,18 @@ async function start(args: readonly string[]): Promise<number> {
     upstream: { type: 'string', multiple: true },
     http: { type: 'string' },
     'log-level': { type: 'string' },
+    'allow-anonymous': { type: 'boolean' },
+    listener: { type: 'string', multiple: true },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-ca': { type: 'string' },
   })
   if (values.help) return usageOf('start')
   const config = resolveConfig(overrides(values), overridesFromEnv(process.env))
   const logger = createLogger(config.logLevel)
   const gateway = await Gateway.start(config, logger)
   gateway.watchPolicies()
-  process.on('SIGHUP', () => gateway.reloadPolicies())
+  process.on('SIGHUP', () => gateway.reload())
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ event: 'signal', signal }, 'stopping')

@@ -12,10 +12,12 @@ export async function simulate(args: readonly string[]): Promise<number> {
     duration: { type: 'string' },
     count: { type: 'string' },
     seed: { type: 'string' },
+    username: { type: 'string' },
+    password: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   })
   if (values.help) {
-    process.stdout.write(`Usage: veil simulate --profile NAME [--devices N] [--rate MSG_PER_S] [--url URL] [--duration S] [--count N]\nProfiles: ${Object.keys(profiles).join(', ')}\n`)
+    process.stdout.write(`Usage: veil simulate --profile NAME [--devices N] [--rate MSG_PER_S] [--url URL] [--duration S] [--count N]\n       [--username NAME] [--password PW | VEIL_SIM_PASSWORD]: one account for every simulated device\nProfiles: ${Object.keys(profiles).join(', ')}\n`)
     return 0
   }
   const names = values.profile ?? []
@@ -40,6 +42,9 @@ export async function simulate(args: readonly string[]): Promise<number> {
     durationMs: values.duration === undefined ? undefined : number(values.duration, '--duration', 1) * 1000,
     maxMessages: values.count === undefined ? undefined : number(values.count, '--count', 1),
     seed: values.seed === undefined ? undefined : Number(values.seed),
+    // A password on the command line shows in `ps`: the environment is the better place for it.
+    ...(values.username === undefined ? {} : { username: values.username }),
+    ...((values.password ?? process.env.VEIL_SIM_PASSWORD) === undefined ? {} : { password: values.password ?? process.env.VEIL_SIM_PASSWORD }),
     signal: controller.signal,
   })
   const { published } = await run.done

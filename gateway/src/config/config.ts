@@ -20,6 +20,8 @@ import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 import { configuredProfiles, type ProfileSettings } from '../profiles/configured.ts'
 import type { ProfileDefinition } from '../profiles/types.ts'
 import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'
+import type { ListenerKind, ListenerSpec, TlsFiles } from '../ingest/listeners.ts'
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DEFAULT_POLICIES = join(PACKAGE_ROOT, 'filters/policies')
@@ -56,6 +58,21 @@ export interface GatewayConfig {
   readonly reconnect: ReconnectConfig
   /** The device profiles, built for the `profiles` section's topics; absent means the built-in ones. */
   readonly profiles?: readonly ProfileDefinition[]
+  readonly security: SecurityConfig
+}
+
+/** Who may connect and how: accounts, listeners, TLS, connection limits, the reload token. */
+export interface SecurityConfig {
+  /** Off by default: `veil start` refuses clients without credentials unless `--allow-anonymous`. */
+  readonly allowAnonymous: boolean
+  /** Raw device topics (MQTT filters) that local and admin accounts may read; none by default. */
+  readonly localRawTopics: readonly string[]
+  /** Listeners beside `listen`: mqtts://, ws://, wss:// (and further mqtt://). */
+  readonly listeners: readonly ListenerSpec[]
+  readonly tls: TlsFiles | undefined
+  readonly connections: ConnectionLimits
+  /** Bearer token of POST /-/reload; without one the endpoint is disabled. */
+  readonly reloadToken: string | undefined
 }
 
 /** The configuration file's shape (schemas/gateway.config.schema.json). */
@@ -74,6 +91,10 @@ interface ConfigFile {
   queue?: Partial<Omit<QueueConfig, 'ttlSeconds'>> & { ttlSeconds?: Partial<QueueConfig['ttlSeconds']> }
   reconnect?: Partial<ReconnectConfig>
   profiles?: ProfileSettings
+  auth?: { allowAnonymous?: boolean; localRawTopics?: string[]; reloadToken?: string; reloadTokenFile?: string }
+  listeners?: string[]
+  tls?: { cert?: string; key?: string; ca?: string; requireClientCert?: boolean }
+  connections?: Partial<ConnectionLimits>
 }
 
 /** Settings given on the command line or in VEIL_* variables; each overrides the file. */
@@ -85,7 +106,16 @@ export interface ConfigOverrides {
   policies?: string | undefined
   logLevel?: string | undefined
   upstreams?: readonly string[] | undefined
+  allowAnonymous?: boolean | undefined
+  listeners?: readonly string[] | undefined
+  tlsCert?: string | undefined
+  tlsKey?: string | undefined
+  tlsCa?: string | undefined
+  reloadToken?: string | undefined
 }
+
+/** The token file `veil start` reads from the data directory when no token is configured. */
+export const RELOAD_TOKEN_FILE = 'reload.token'
 
 // maxPending and maxPendingBytes bound the in-flight window to the upstream; the backlog waits on disk (queue).
 const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, maxPending: 1000, maxPendingBytes: 16 * 1024 * 1024 } as const
@@ -107,6 +137,12 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
     policies: env.VEIL_POLICIES,
     logLevel: env.VEIL_LOG_LEVEL,
     upstreams: env.VEIL_UPSTREAM?.split(/[,\s]+/).filter((s) => s !== ''),
+    allowAnonymous: env.VEIL_ALLOW_ANONYMOUS === undefined ? undefined : env.VEIL_ALLOW_ANONYMOUS === '1' || env.VEIL_ALLOW_ANONYMOUS === 'true',
+    listeners: env.VEIL_LISTENERS?.split(/[,\s]+/).filter((s) => s !== ''),
+    tlsCert: env.VEIL_TLS_CERT,
+    tlsKey: env.VEIL_TLS_KEY,
+    tlsCa: env.VEIL_TLS_CA,
+    reloadToken: env.VEIL_RELOAD_TOKEN,
   }
 }
 
@@ -124,6 +160,14 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
   for (const domain of DOMAINS) {
     const section = file.domains?.[domain]
     const upstream = section?.upstream === undefined ? undefined : { ...DEFAULT_UPSTREAM, ...section.upstream }
+    if (upstream?.ca !== undefined) {
+      upstream.ca = resolve(upstream.ca)
+      try {
+        readFileSync(upstream.ca)
+      } catch (err) {
+        throw new VeilError('VEIL_ERR_CONFIG', `${configPath}: /domains/${domain}/upstream/ca: ${(err as Error).message}`)
+      }
+    }
     domains.set(domain, { epochSeconds: section?.epochSeconds ?? 0, upstream })
   }
   for (const spec of pick('upstreams') ?? []) {
@@ -139,10 +183,11 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
   const { profiles, problems } = configuredProfiles(file.profiles)
   if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
 
+  const dataDir = resolve(pick('dataDir') ?? file.dataDir ?? 'data')
   return {
     listen: parseListen(listenText),
     http: parseHostPort(httpText, '--http'),
-    dataDir: resolve(pick('dataDir') ?? file.dataDir ?? 'data'),
+    dataDir,
     policies: resolve(pick('policies') ?? file.policies ?? DEFAULT_POLICIES),
     logLevel: logLevel as LogLevel,
     limits: { ...DEFAULT_LIMITS, inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, ...file.limits },
@@ -154,6 +199,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     queue: { ...DEFAULT_QUEUE, ...file.queue, ttlSeconds: { ...DEFAULT_QUEUE.ttlSeconds, ...file.queue?.ttlSeconds } },
     reconnect: reconnectOf(file, configPath),
     profiles,
+    security: resolveSecurity(file, pick, dataDir, configPath),
   }
 }
 
@@ -168,6 +214,56 @@ function reconnectOf(file: ConfigFile, path: string | undefined): ReconnectConfi
     throw new VeilError('VEIL_ERR_CONFIG', formatProblems([{ file: path ?? '(defaults)', path: '/reconnect', problem: `minMs (${reconnect.minMs}) must not exceed maxMs (${reconnect.maxMs})` }]))
   }
   return reconnect
+}
+
+function resolveSecurity(file: ConfigFile, pick: <K extends keyof ConfigOverrides>(key: K) => ConfigOverrides[K], dataDir: string, configPath: string | undefined): SecurityConfig {
+  const listeners = (pick('listeners') ?? file.listeners ?? []).map((text) => parseListener(text))
+  const cert = pick('tlsCert') ?? file.tls?.cert
+  const key = pick('tlsKey') ?? file.tls?.key
+  if ((cert === undefined) !== (key === undefined)) throw usage(`--tls-cert and --tls-key (tls.cert, tls.key) go together`)
+  const tls: TlsFiles | undefined = cert === undefined || key === undefined ? undefined : { cert: resolve(cert), key: resolve(key), ca: optionalPath(pick('tlsCa') ?? file.tls?.ca), requireClientCert: file.tls?.requireClientCert }
+  const tlsListener = listeners.find((l) => l.kind === 'mqtts' || l.kind === 'wss')
+  if (tlsListener !== undefined && tls === undefined) throw usage(`${tlsListener.flag}: ${tlsListener.kind}:// needs --tls-cert and --tls-key (tls.cert, tls.key)`)
+  const connections = { ...DEFAULT_CONNECTION_LIMITS, ...file.connections }
+  if (connections.failedLoginMaxDelayMs < connections.failedLoginDelayMs) {
+    throw new VeilError('VEIL_ERR_CONFIG', `${configPath ?? 'configuration'}: /connections/failedLoginMaxDelayMs: must be at least failedLoginDelayMs`)
+  }
+  return {
+    allowAnonymous: pick('allowAnonymous') ?? file.auth?.allowAnonymous ?? false,
+    localRawTopics: file.auth?.localRawTopics ?? [],
+    listeners,
+    tls,
+    connections,
+    reloadToken: pick('reloadToken') ?? file.auth?.reloadToken ?? readToken(file.auth?.reloadTokenFile, join(dataDir, RELOAD_TOKEN_FILE)),
+  }
+}
+
+function optionalPath(path: string | undefined): string | undefined {
+  return path === undefined ? undefined : resolve(path)
+}
+
+/** The configured token file must exist; the data directory's default one may not. Surrounding white space is trimmed. */
+function readToken(configured: string | undefined, fallback: string): string | undefined {
+  let text: string
+  try {
+    text = readFileSync(configured ?? fallback, 'utf8')
+  } catch (err) {
+    if (configured === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new VeilError('VEIL_ERR_CONFIG', `auth.reloadTokenFile: ${configured ?? fallback}: ${(err as Error).message}`)
+  }
+  const token = text.trim()
+  if (token.length < 16) throw new VeilError('VEIL_ERR_CONFIG', `auth.reloadTokenFile: ${configured ?? fallback}: the token must be at least 16 characters`)
+  return token
+}
+
+const LISTENER_SCHEMES: Record<string, ListenerKind> = { 'mqtt:': 'mqtt', 'tcp:': 'mqtt', 'mqtts:': 'mqtts', 'ssl:': 'mqtts', 'tls:': 'mqtts', 'ws:': 'ws', 'wss:': 'wss' }
+const DEFAULT_PORTS: Record<ListenerKind, number> = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8081 }
+
+function parseListener(text: string): ListenerSpec {
+  const url = parseUrl(text, '--listener', Object.keys(LISTENER_SCHEMES))
+  const kind = LISTENER_SCHEMES[url.protocol] as ListenerKind
+  const port = url.port === '' ? DEFAULT_PORTS[kind] : Number(url.port)
+  return { kind, host: url.hostname.replace(/^\[|\]$/g, ''), port, flag: `--listener ${kind}://` }
 }
 
 function readConfigFile(path: string): ConfigFile {

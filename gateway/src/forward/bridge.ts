@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt'
 import type { Category, Domain } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
@@ -20,6 +21,10 @@ export interface UpstreamConfig {
    */
   readonly maxPending: number
   readonly maxPendingBytes: number
+  /** PEM file of the CA that signs the upstream's certificate (a private CA); the system's CAs otherwise. */
+  readonly ca?: string | undefined
+  /** Verify the upstream's certificate and host name; true unless the configuration says otherwise. */
+  readonly rejectUnauthorized?: boolean | undefined
 }
 
 /** The `reconnect` section: jittered exponential backoff between connection attempts to an upstream. */
@@ -89,12 +94,15 @@ export class UpstreamBridge {
   #pumpScheduled = false
   #stopping = false
   readonly #idle: (() => void)[] = []
+  /** The upstream's private CA, read once at start: a missing file stops the start, not a reconnect. */
+  readonly #ca: Buffer | undefined
 
   constructor(options: BridgeOptions) {
     this.domain = options.domain
     this.config = options.config
     this.#options = options
     this.#log = options.logger.child({ domain: options.domain })
+    this.#ca = options.config.ca === undefined ? undefined : readFileSync(options.config.ca)
     const { metrics, domain } = options
     this.#queue = new UpstreamQueue(join(options.dataDir, 'queue', domain), options.queue, (category, reason, count) => {
       if (reason !== 'corrupt') this.#log.warn({ event: `queue_${reason}`, category, count }, `queued messages ${reason}`)
@@ -175,7 +183,10 @@ export class UpstreamBridge {
       connectTimeout: 10_000,
       username: config.username,
       password: config.password,
+      // mqtts:// and wss://: an upstream whose certificate does not verify is never sent a message.
+      rejectUnauthorized: config.rejectUnauthorized !== false,
     }
+    if (this.#ca !== undefined) options.ca = this.#ca
     const client = mqtt.connect(config.url, options)
     this.#client = client
     client.on('connect', () => {

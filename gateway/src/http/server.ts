@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { listen } from '../ingest/broker.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
@@ -10,6 +11,12 @@ export interface UpstreamStatus {
   queuedBytes: number
   oldestSeconds: number
   inflight: number
+}
+
+/** POST /-/reload: enabled only when a token is configured. */
+export interface ReloadEndpoint {
+  readonly token: string
+  readonly reload: () => { ok: true; version: string } | { ok: false; error: string }
 }
 
 export interface Readiness {
@@ -30,9 +37,14 @@ export class HttpEndpoint {
     this.#server = server
   }
 
-  static async start(host: string, port: number, metrics: Metrics, readiness: () => Readiness): Promise<HttpEndpoint> {
+  static async start(host: string, port: number, metrics: Metrics, readiness: () => Readiness, reload?: ReloadEndpoint): Promise<HttpEndpoint> {
+    const tokenDigest = reload === undefined ? undefined : digest(reload.token)
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]
+      if (path === '/-/reload' && reload !== undefined && tokenDigest !== undefined) {
+        handleReload(req, res, reload, tokenDigest)
+        return
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end()
         return
@@ -64,4 +76,27 @@ export class HttpEndpoint {
     this.#server.closeAllConnections()
     return new Promise((resolve) => this.#server.close(() => resolve()))
   }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest()
+}
+
+/**
+ * The only endpoint that changes state. Bearer token compared in constant time (as SHA-256 digests, so the length
+ * of the token does not show either); the token and the request never reach a log.
+ */
+function handleReload(req: IncomingMessage, res: ServerResponse, reload: ReloadEndpoint, tokenDigest: Buffer): void {
+  if (req.method !== 'POST') {
+    res.writeHead(405, { allow: 'POST' }).end()
+    return
+  }
+  const match = /^Bearer ([^\s]+)$/.exec(req.headers.authorization ?? '')
+  if (match === null || !timingSafeEqual(digest(match[1] as string), tokenDigest)) {
+    res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'application/json' }).end('{"error":"unauthorized"}\n')
+    return
+  }
+  const result = reload.reload()
+  if (result.ok) res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: 'reloaded', policy: result.version })}\n`)
+  else res.writeHead(422, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: 'rejected', error: result.error })}\n`)
 }

@@ -1,12 +1,21 @@
 import type { EventEmitter } from 'node:events'
-import { createServer, type AddressInfo, type Server } from 'node:net'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Socket, type AddressInfo } from 'node:net'
+import type { SecureContextOptions, TlsOptions } from 'node:tls'
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
-import { VeilError } from '../errors.ts'
+import type { AccessControl, Principal } from '../auth/access.ts'
+import type { Authenticator } from '../auth/authenticate.ts'
+import type { ConnectionGuard } from '../auth/guard.ts'
+import type { Account } from '../auth/store.ts'
 import { FILTERED_ROOT } from '../model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimitFor, type IngestLimits } from './limits.ts'
 import { DEFAULT_LIMITS } from '../pipeline/pipeline.ts'
+import { openListener, type ListenerSpec, type OpenListener } from './listeners.ts'
+
+export { listen } from './listeners.ts'
 
 /** Called for every raw device publish; the device's PUBACK (and the next read from it) waits for the promise. */
 export type RawPublishHandler = (topic: string, payload: Buffer) => Promise<void>
@@ -25,6 +34,19 @@ export interface BrokerOptions {
    * `limits.packetBytes` (by the parser), or a publish whose topic has more levels than aedes' ceiling of 100.
    */
   readonly onPacketRefused?: (reason: 'packet_too_large' | 'too_many_topic_levels') => void
+  readonly security: BrokerSecurity
+}
+
+/** Who may connect and what each client may do; see gateway/src/auth/README.md. */
+export interface BrokerSecurity {
+  readonly authenticator: Authenticator
+  readonly access: AccessControl
+  readonly guard: ConnectionGuard
+  /** Listeners beside the primary TCP one (`host`/`port`): TLS, WebSocket, secure WebSocket. */
+  readonly listeners: readonly ListenerSpec[]
+  readonly tls: (TlsOptions & SecureContextOptions) | undefined
+  /** A publish that was acknowledged but dropped because its client may not publish there. */
+  readonly onPublishRefused: () => void
 }
 
 const FILTERED_PREFIX = `${FILTERED_ROOT}/`
@@ -32,6 +54,7 @@ const FILTERED_PREFIX = `${FILTERED_ROOT}/`
 const AEDES_TOO_MANY_LEVELS = 'topic has too many levels'
 /** CONNACK return code 0x02; aedes declares it in an ambient const enum, which cannot be imported at run time. */
 const IDENTIFIER_REJECTED = 2 as AuthenticateError['returnCode']
+const SYS_PREFIX = '$SYS/'
 
 /**
  * True for a subscription filter that can only ever match the filtered namespace. `#`, `+/...` and `$SYS/#` could
@@ -48,26 +71,37 @@ export function isFilteredOnly(filter: string): boolean {
  * before it is stored or delivered, not in `published`:
  * - authorizePublish runs the pipeline and clears `retain` on every device publish: the broker never stores a
  *   raw retained copy;
- * - authorizeSubscribe grants only filters inside `veil/`;
- * - authorizeForward delivers to network clients only packets Veil published itself under `veil/` (aedes stamps a
- *   device's packets with its clientId in emitPacket), which also catches `#`.
+ * - authorizeSubscribe grants each account's filters only (auth/access.ts): `veil/` for consumers (their domain),
+ *   local and anonymous clients, command topics for devices;
+ * - authorizeForward delivers to network clients packets Veil published itself under `veil/` (aedes stamps a
+ *   device's packets with its clientId in emitPacket), which also catches `#`; a client's own packet only where
+ *   the access rules allow it (a command to its device, a raw topic named in auth.localRawTopics), decided again
+ *   from the publisher's account, so a publish refused in authorizePublish reaches nobody.
  *
  * Message limits (limits.ts): the parser refuses a packet far over the payload limit as soon as its header is read,
  * and at most `inflightPerClient` publishes of one client are in the pipeline at once.
  */
 export class DeviceBroker {
   readonly aedes: Aedes
-  readonly #server: Server
+  readonly #listeners: readonly OpenListener[]
   readonly #options: BrokerOptions
+  readonly #accounts: WeakMap<Client, Account>
 
-  private constructor(aedes: Aedes, server: Server, options: BrokerOptions) {
+  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions, accounts: WeakMap<Client, Account>) {
     this.aedes = aedes
-    this.#server = server
+    this.#listeners = listeners
     this.#options = options
+    this.#accounts = accounts
   }
 
   static async start(options: BrokerOptions): Promise<DeviceBroker> {
-    const { logger, metrics } = options
+    const { logger, metrics, security } = options
+    const { access, authenticator } = security
+    // Each client's principal, set once its login succeeded. By id as well, for authorizeForward, which sees only the
+    // publisher's client id on a packet; a takeover replaces the entry, and a disconnect removes only its own.
+    const principals = new WeakMap<Client, Principal>()
+    const byId = new Map<string, Principal>()
+    const accounts = new WeakMap<Client, Account>()
     // [MQTT-3.1.3-8] an empty client id requires a clean session; aedes 1.2.0 accepts it with a persistent one.
     // preConnect cannot answer with a return code, so it marks the client and authenticate answers
     // CONNACK 0x02 (identifier rejected) before any session exists.
@@ -81,18 +115,32 @@ export class DeviceBroker {
     }
     const aedes = await Aedes.createBroker({
       id: 'veil',
-      connectTimeout: 10_000,
+      connectTimeout: security.guard.limits.connectTimeoutMs,
       maxClientsIdLength: 128,
       preConnect(client, packet, callback) {
         if ((packet.clientId ?? '') === '' && packet.clean === false) emptyIdWithSession.add(client)
         callback(null, true)
       },
-      authenticate(client, _username, _password, callback) {
+      authenticate(client, username, password, callback) {
         if (emptyIdWithSession.has(client)) {
+          metrics.authRefusals.labels('login', 'identifier_rejected').inc()
           callback(Object.assign(new Error('identifier rejected'), { returnCode: IDENTIFIER_REJECTED }), false)
           return
         }
-        callback(null, true)
+        authenticator.login(socketOf(client), username, password).then(
+          (result) => {
+            if (result.ok) {
+              principals.set(client, result.principal)
+              if (result.account !== undefined) accounts.set(client, result.account)
+              return callback(null, true)
+            }
+            metrics.authRefusals.labels('login', result.reason).inc()
+            // Never the user name, password or client id: a name may be a device id, a wrong password a near miss.
+            logger.warn({ event: 'login_refused', reason: result.reason }, 'refused a login')
+            callback(Object.assign(new Error(result.reason), { returnCode: result.returnCode as AuthenticateError['returnCode'] }), false)
+          },
+          () => callback(Object.assign(new Error('login failed'), { returnCode: 3 as AuthenticateError['returnCode'] }), false),
+        )
       },
       // The pipeline runs here, not in `published`: aedes writes a QoS 1 PUBACK before it calls `published`, but
       // only after this callback. Calling back once the filtered copies are handed on means the device's PUBACK
@@ -109,6 +157,20 @@ export class DeviceBroker {
         // Every publish that reaches this hook is raw (Veil's own go through aedes.publish, which skips it),
         // including wills replayed with a null client: the broker never stores a raw retained copy.
         packet.retain = false
+        // A will replayed with no client comes from a client that logged in when it stored the will.
+        const principal = client === null ? ANONYMOUS : principals.get(client)
+        const decision = principal === undefined ? 'refuse' : access.decidePublish(principal, topic)
+        if (decision !== 'pipeline') {
+          // Refused: acknowledged and dropped, as mosquitto and EMQX do for MQTT 3.1.1, which has no code to say
+          // so; authorizeForward makes the same decision again, so no subscriber gets the packet. Commands
+          // (a local or admin client to a device) skip the pipeline: they never leave the gateway.
+          if (decision === 'refuse') {
+            metrics.authRefusals.labels('publish', principal?.role ?? 'unknown').inc()
+            security.onPublishRefused()
+            logger.debug({ event: 'publish_refused', reason: 'not_authorized', role: principal?.role }, 'refused a publish')
+          }
+          return callback(null)
+        }
         const handOn = (): Promise<void> => options.onRawPublish(topic, packet.payload as Buffer)
         const run = (): void => {
           // A will replayed after its client left has no client to wait on: it runs at once, one per connection.
@@ -129,20 +191,36 @@ export class DeviceBroker {
         }
         run()
       },
-      authorizeSubscribe(_client: Client, subscription: Subscription, callback) {
-        if (isFilteredOnly(subscription.topic)) return callback(null, subscription)
-        logger.debug({ event: 'subscribe_refused' }, 'refused a subscription outside veil/')
+      authorizeSubscribe(client: Client, subscription: Subscription, callback) {
+        const principal = principals.get(client)
+        if (principal !== undefined && access.maySubscribe(principal, subscription.topic)) return callback(null, subscription)
+        metrics.authRefusals.labels('subscribe', principal?.role ?? 'unknown').inc()
+        logger.debug({ event: 'subscribe_refused', role: principal?.role }, 'refused a subscription')
         callback(null, null)
       },
-      authorizeForward(_client: Client, packet: AedesPublishPacket) {
-        if (publisherOf(packet) === undefined && packet.topic.startsWith(FILTERED_PREFIX)) return packet
-        return null
+      authorizeForward(client: Client, packet: AedesPublishPacket) {
+        const publisher = publisherOf(packet)
+        if (publisher === undefined) {
+          if (packet.topic.startsWith(FILTERED_PREFIX)) return packet
+          // aedes' own $SYS messages name clients: the operator only.
+          return packet.topic.startsWith(SYS_PREFIX) && principals.get(client)?.role === 'admin' ? packet : null
+        }
+        const receiver = principals.get(client)
+        if (receiver === undefined || typeof publisher !== 'string') return null
+        return access.mayReceiveRaw(receiver, byId.get(publisher), packet.topic) ? packet : null
       },
     })
     // aedes reports persistence failures and refused will replays as 'error'; without a listener they would crash.
     ;(aedes as EventEmitter).on('error', (err: Error) => logger.error({ event: 'broker_error', err: err.message }, 'broker error'))
     aedes.on('client', () => metrics.clientsConnected.inc())
-    aedes.on('clientDisconnect', () => metrics.clientsConnected.dec())
+    aedes.on('clientReady', (client) => {
+      const principal = principals.get(client)
+      if (principal !== undefined) byId.set(client.id, principal)
+    })
+    aedes.on('clientDisconnect', (client) => {
+      metrics.clientsConnected.dec()
+      if (byId.get(client.id) === principals.get(client)) byId.delete(client.id)
+    })
     aedes.on('clientError', (_client, err) => {
       // aedes refuses a publish past its 100 topic levels (qlobber's ceiling) by closing the connection, before
       // authorizePublish: count it here, as the pipeline counts one past limits.topicLevels.
@@ -150,24 +228,56 @@ export class DeviceBroker {
       logger.debug({ event: 'client_error', err: err.message }, 'client error')
     })
 
-    const server = createServer((conn) => {
-      const client = aedes.handle(conn)
+    // Every listener hands its connections here: the packet size limit applies to TCP, TLS and WebSocket alike.
+    const handle = (stream: Duplex, request?: IncomingMessage): void => {
+      const client = aedes.handle(stream, request)
       if (!limitPacketSize(client, limits.packetBytes, () => options.onPacketRefused?.('packet_too_large'))) {
         logger.error({ event: 'packet_limit_unavailable' }, 'cannot install the MQTT packet size limit; refusing the connection')
-        conn.destroy()
+        stream.destroy()
       }
-    })
+    }
+    const specs: ListenerSpec[] = [{ kind: 'mqtt', host: options.host, port: options.port, flag: options.flag }, ...security.listeners]
+    const listeners: OpenListener[] = []
+    const onRefused = (reason: string): void => {
+      metrics.authRefusals.labels('connection', reason).inc()
+    }
     try {
-      await listen(server, options.host, options.port, options.flag)
+      for (const spec of specs) listeners.push(await openListener(spec, handle, security.guard, security.tls, onRefused))
     } catch (err) {
+      await Promise.all(listeners.map((l) => l.stop()))
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
       throw err
     }
-    return new DeviceBroker(aedes, server, options)
+    return new DeviceBroker(aedes, listeners, options, accounts)
   }
 
+  /**
+   * After the accounts were reloaded: disconnects every client whose account was removed or replaced (a new
+   * password), so `veil device remove` and a reload lock a device out at once. Returns how many were closed.
+   */
+  disconnectRevoked(current: (name: string) => Account | undefined): number {
+    let closed = 0
+    const clients = (this.aedes as unknown as { clients: Record<string, Client> }).clients
+    for (const client of Object.values(clients)) {
+      const account = this.#accounts.get(client)
+      if (account === undefined) continue
+      const now = current(account.name)
+      if (now === undefined || now.created !== account.created || now.role !== account.role) {
+        client.close()
+        closed++
+      }
+    }
+    return closed
+  }
+
+  /** The primary (TCP) listener's address. */
   get address(): AddressInfo {
-    return this.#server.address() as AddressInfo
+    return (this.#listeners[0] as OpenListener).address()
+  }
+
+  /** Every listener's kind and address, in the order they were configured. */
+  get addresses(): { kind: string; address: AddressInfo }[] {
+    return this.#listeners.map((l) => ({ kind: l.spec.kind, address: l.address() }))
   }
 
   /** Publishes a filtered message to local subscribers of the `veil/` namespace. Never retained. */
@@ -181,17 +291,14 @@ export class DeviceBroker {
    * first, close aedes (which closes its clients), then wait for the server.
    */
   async close(): Promise<void> {
-    const serverClosed = new Promise<void>((resolve) => {
-      if (!this.#server.listening) return resolve()
-      this.#server.close(() => resolve())
-    })
+    const serversClosed = Promise.all(this.#listeners.map((l) => l.stop()))
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()))
-    await serverClosed
+    await serversClosed
   }
 
   /** Stops accepting connections immediately (in-flight clients keep their sockets until close()). */
   stopAccepting(): void {
-    this.#server.close()
+    for (const l of this.#listeners) l.server.close()
   }
 
   get options(): BrokerOptions {
@@ -209,25 +316,11 @@ function publisherOf(packet: AedesPublishPacket): unknown {
   return (packet as AedesPublishPacket & { clientId?: string }).clientId
 }
 
-/** Listens, turning EADDRINUSE into a one-line error that names the port and the flag that changes it. */
-export function listen(server: Server | import('node:http').Server, host: string, port: number, flag: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      server.off('listening', onListening)
-      if (err.code === 'EADDRINUSE') {
-        reject(new VeilError('VEIL_ERR_PORT_IN_USE', `port ${port} on ${host} is already in use; choose another with ${flag}`))
-      } else if (err.code === 'EACCES') {
-        reject(new VeilError('VEIL_ERR_PORT_IN_USE', `no permission to listen on ${host}:${port}; choose another port with ${flag}`))
-      } else {
-        reject(new VeilError('VEIL_ERR_CONFIG', `cannot listen on ${host}:${port} (${flag}): ${err.message}`))
-      }
-    }
-    const onListening = (): void => {
-      server.off('error', onError)
-      resolve()
-    }
-    server.once('error', onError)
-    server.once('listening', onListening)
-    server.listen(port, host)
-  })
+const ANONYMOUS: Principal = { role: 'anonymous' }
+
+/** The TCP or TLS socket under a client's stream: the stream itself, or for WebSocket the upgrade request's. */
+function socketOf(client: Client): Socket | undefined {
+  const fromRequest = client.req?.socket
+  if (fromRequest instanceof Socket) return fromRequest
+  return client.conn instanceof Socket ? client.conn : undefined
 }

@@ -66,6 +66,22 @@ export interface ProfileDefinition {
   readonly category: Category
   readonly description: string
   readonly streams: Readonly<Record<string, StreamDefinition>>
+  /** How a device account of this profile is bound to topics on the broker; see gateway/src/auth/README.md. */
+  readonly access?: ProfileAccess
+}
+
+export interface ProfileAccess {
+  /**
+   * `device` (the default): the client is the device, and every `{id}` in the topics it publishes must be its own
+   * account's device id. `hub`: one client publishes for many devices (an NVR for its cameras, a Zigbee or BLE
+   * bridge for its devices), so the `{id}` levels may be any device.
+   */
+  readonly scope?: 'device' | 'hub'
+  /**
+   * Topic filters on which the firmware receives commands, `{id}` standing for the account's device id (`+` for a
+   * hub). A device may subscribe to these only, and receives on them only what a local or admin client publishes.
+   */
+  readonly commands?: readonly string[]
 }
 
 export function defineProfile(definition: ProfileDefinition): ProfileDefinition {

@@ -122,6 +122,7 @@ export class Metrics {
   readonly policyReloads: Counter<'result'>
   readonly auditWriteErrors: Counter
   readonly sparkplugEvents: Counter<'event'>
+  readonly authRefusals: Counter<'stage' | 'reason'>
 
   readonly #collectors: (() => void)[] = []
   readonly #dropped: CounterHandle[] = []
@@ -245,6 +246,14 @@ export class Metrics {
     this.auditWriteErrors = new Counter({
       name: 'veil_audit_write_errors_total',
       help: 'Audit log writes that failed',
+      registers,
+    })
+    // stage: connection (socket closed before MQTT), login (CONNACK refused), subscribe (SUBACK 0x80), publish
+    // (acknowledged and dropped). reason: a closed vocabulary (a refusal reason or a role), never a name or address.
+    this.authRefusals = new Counter({
+      name: 'veil_auth_refusals_total',
+      help: 'Connections, logins, subscriptions and publishes refused by the access rules',
+      labelNames: ['stage', 'reason'],
       registers,
     })
   }
