@@ -1,7 +1,8 @@
 import { tempDir } from '../test/helpers/gateway.ts'
 import { typicalMessages, type TypicalMessage } from './messages.ts'
 import { benchPipeline } from './pipeline.ts'
-import { median, round } from './stats.ts'
+import { round } from './stats.ts'
+import { interleave, nsPerOp, warmUp } from './timing.ts'
 
 export interface InProcessOptions {
   /** Alternating rounds: each times one batch of the floor, then one of the pipeline (and the reverse next round). */
@@ -46,10 +47,6 @@ export function floorOf(payload: Buffer): () => number {
   return isJson ? () => Buffer.from(JSON.stringify(JSON.parse(payload.toString('utf8')))).length : () => Buffer.from(JSON.stringify(payload.toString('utf8'))).length
 }
 
-function nsPerOp(started: bigint, count: number): number {
-  return Number(process.hrtime.bigint() - started) / count
-}
-
 async function measure(message: TypicalMessage, options: InProcessOptions, dataDir: string): Promise<InProcessRow> {
   const bench = benchPipeline(dataDir)
   try {
@@ -74,25 +71,11 @@ async function measure(message: TypicalMessage, options: InProcessOptions, dataD
       for (let i = 0; i < n; i++) sink += floor()
       return nsPerOp(started, n)
     }
-    runFloor(options.warmup)
-    await runPipeline(options.warmup)
+    await warmUp([runFloor, runPipeline], options.warmup)
     outputs = 0
     processed = 0
-    const floors: number[] = []
-    const pipelines: number[] = []
-    for (let r = 0; r < options.rounds; r++) {
-      // Alternate the order so that drift (GC, a neighbour's load, CPU frequency) falls on both sides alike.
-      if (r % 2 === 0) {
-        floors.push(runFloor(options.batch))
-        pipelines.push(await runPipeline(options.batch))
-      } else {
-        pipelines.push(await runPipeline(options.batch))
-        floors.push(runFloor(options.batch))
-      }
-    }
+    const [floorNs, pipelineNs] = (await interleave([runFloor, runPipeline], options)) as [number, number]
     if (sink === 0) throw new Error('the floor produced nothing')
-    const floorNs = median(floors)
-    const pipelineNs = median(pipelines)
     return {
       category: message.category,
       stream: message.stream,

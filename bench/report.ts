@@ -6,6 +6,7 @@ import type { IdleRow } from './idle.ts'
 import { IDLE_TARGET_MB } from './idle.ts'
 import type { InProcessRow } from './inprocess.ts'
 import type { MapRow } from './map.ts'
+import type { ProtobufRow } from './protobuf.ts'
 
 export interface Machine {
   readonly cpus: number
@@ -26,6 +27,7 @@ export interface Results {
   e2e?: E2eRow[]
   map?: MapRow
   idle?: IdleRow[]
+  protobuf?: ProtobufRow[]
   readonly errors: { section: string; error: string }[]
 }
 
@@ -100,6 +102,21 @@ export function toMarkdown(r: Results): string {
       table(
         ['target', 'connections', 'failed', 'connect ms', 'RSS before MB', 'RSS after MB', 'MB per 1k', 'RSS at 10k MB', 'target met'],
         r.idle.map((x) => [x.target, n(x.connections), n(x.failed), n(x.connectMs), n(x.rssBeforeMb, 1), n(x.rssAfterMb, 1), n(x.mbPer1k, 2), n(x.rssAt10kMb, 1), x.target === 'veil' ? mark(x.rssAt10kMb <= IDLE_TARGET_MB) : '']),
+      ),
+    )
+  }
+  if (r.protobuf !== undefined) {
+    out.push(
+      '',
+      '## (e) Protobuf against JSON for the same content',
+      '',
+      'Median ns per message over interleaved batches, all rows in one process. Decode: bytes → JSON.parse, or wire check + protobufjs decode + toObject. Pipeline: classify, decode, validate, filter, encode, route, with both domains\' output encoding JSON or protobuf (veil.v1.Filtered; Sparkplug B streams leave as Sparkplug B). Ratio against the JSON in, JSON out pipeline of the same content; Sparkplug B rows against the smart plug\'s.',
+      '',
+    )
+    out.push(
+      table(
+        ['content', 'step', 'in → out', 'bytes in', 'bytes out', 'ns per message', 'ratio', 'copies out per message'],
+        r.protobuf.map((x) => [x.content, x.step, x.output === undefined ? x.input : `${x.input} → ${x.output}`, String(x.bytesIn), x.bytesOut === undefined ? '' : String(x.bytesOut), n(x.ns), n(x.ratio, 2), x.outputsPerMessage === undefined ? '' : n(x.outputsPerMessage, 3)]),
       ),
     )
   }

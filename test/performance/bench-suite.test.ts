@@ -4,6 +4,7 @@ import { MARKER, type LoadResult } from '../../bench/loadgen.ts'
 import { runInProcess } from '../../bench/inprocess.ts'
 import { runMap } from '../../bench/map.ts'
 import { typicalMessages } from '../../bench/messages.ts'
+import { runProtobuf } from '../../bench/protobuf.ts'
 import { runChild, startMosquitto } from '../../bench/processes.ts'
 import { machine, toMarkdown } from '../../bench/report.ts'
 import { parseArgs } from '../../bench/run.ts'
@@ -27,6 +28,44 @@ describe('benchmark suite', () => {
     expect(rows.find((r) => r.stream === 'valetudo/segments')?.outputsPerMessage).toBe(0)
     const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, inprocess: rows, errors: [] })
     expect(md).toContain('| camera | frigate/events |')
+  }, 60_000)
+
+  it('(e) runs the same content as JSON, protobuf and Sparkplug B through decode and the pipeline', async () => {
+    const rows = await runProtobuf({ rounds: 2, batch: 5, warmup: 5, stepMs: 10_000 })
+    const label = (r: (typeof rows)[number]): string => `${r.content} ${r.step} ${r.input}${r.output === undefined ? '' : ` → ${r.output}`}`
+    expect(rows.map(label)).toEqual([
+      'smart_plug/energy decode JSON',
+      'smart_plug/energy decode protobuf',
+      'smart_plug/energy pipeline JSON → JSON',
+      'smart_plug/energy pipeline protobuf → JSON',
+      'smart_plug/energy pipeline protobuf → protobuf',
+      'camera/event decode JSON',
+      'camera/event decode protobuf',
+      'camera/event pipeline JSON → JSON',
+      'camera/event pipeline protobuf → JSON',
+      'camera/event pipeline protobuf → protobuf',
+      'sparkplug/NDATA pipeline Sparkplug B → JSON',
+      'sparkplug/NDATA pipeline Sparkplug B → Sparkplug B',
+    ])
+    for (const row of rows) {
+      expect(row.ns).toBeGreaterThan(0)
+      expect(Number.isFinite(row.ratio)).toBe(true)
+      if (row.step === 'decode') expect(row.outputsPerMessage).toBeUndefined()
+    }
+    // Every reference row is its own denominator; protobuf is the smaller wire form of the same content.
+    expect(rows.filter((r) => r.step === 'pipeline' && r.input === 'JSON').map((r) => r.ratio)).toEqual([1, 1])
+    for (const content of ['smart_plug/energy', 'camera/event']) {
+      const of = rows.filter((r) => r.content === content)
+      expect(of.find((r) => r.input === 'protobuf')?.bytesIn).toBeLessThan(of.find((r) => r.input === 'JSON')?.bytesIn ?? 0)
+      // JSON in or protobuf in: the same copies leave, byte for byte as long (runProtobuf compares them exactly).
+      const jsonOut = of.filter((r) => r.output === 'JSON').map((r) => r.bytesOut)
+      expect(jsonOut[0]).toBe(jsonOut[1])
+    }
+    // The test policy passes canonical energy to svc only; camera events and Sparkplug metrics to svc and ana.
+    expect(rows.filter((r) => r.step === 'pipeline').map((r) => r.outputsPerMessage)).toEqual([1, 1, 1, 2, 2, 2, 2, 2])
+    const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, protobuf: rows, errors: [] })
+    expect(md).toContain('## (e) Protobuf against JSON')
+    expect(md).toContain('| sparkplug/NDATA | pipeline | Sparkplug B → Sparkplug B |')
   }, 60_000)
 
   it('(c) runs the largest map through map_minimize and measures the loop', async () => {
@@ -89,6 +128,7 @@ describe('benchmark suite', () => {
 
   it('parses the command line', () => {
     expect(parseArgs(['--quick', '--only=a,c'])).toMatchObject({ quick: true, only: ['inprocess', 'map'], json: undefined })
+    expect(parseArgs(['--only=e']).only).toEqual(['protobuf'])
     expect(parseArgs(['--json=/tmp/x.json']).json).toBe('/tmp/x.json')
     expect(() => parseArgs(['--only=z'])).toThrow(/unknown section z/)
   })

@@ -1,0 +1,215 @@
+import { deepStrictEqual } from 'node:assert'
+import { copyFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SPARKPLUG_POLICIES, sparkplugBytes } from '../filters/profiles/sparkplug/testing.ts'
+import { DEFAULT_POLICIES } from '../gateway/src/config/config.ts'
+import type { Domain } from '../gateway/src/model.ts'
+import { FILTERED_CONTENT_TYPE, JSON_CONTENT_TYPE, SPARKPLUG_CONTENT_TYPE, type OutputEncoding } from '../gateway/src/pipeline/encode.ts'
+import type { Output } from '../gateway/src/pipeline/envelope.ts'
+import type { Pipeline } from '../gateway/src/pipeline/pipeline.ts'
+import { compileProtoDecoder, protoType, ProtoDrop } from '../gateway/src/profiles/proto.ts'
+import { tempDir } from '../test/helpers/gateway.ts'
+import type { InProcessOptions } from './inprocess.ts'
+import { benchPipeline, type BenchPipeline } from './pipeline.ts'
+import { round } from './stats.ts'
+import { interleave, nsPerOp, warmUp, type Batch } from './timing.ts'
+
+/** Same counts and clock as section (a): interleaved rounds of every contender after a warm-up. */
+export type ProtobufOptions = InProcessOptions
+
+export const PROTOBUF_FULL: ProtobufOptions = { rounds: 150, batch: 400, warmup: 20_000, stepMs: 10_000 }
+export const PROTOBUF_QUICK: ProtobufOptions = { rounds: 20, batch: 200, warmup: 2_000, stepMs: 10_000 }
+
+export type Encoding = 'JSON' | 'protobuf' | 'Sparkplug B'
+
+export interface ProtobufRow {
+  /** `smart_plug/energy`, `camera/event` (canonical streams) or `sparkplug/NDATA`. */
+  readonly content: string
+  readonly step: 'decode' | 'pipeline'
+  readonly input: Encoding
+  /** The recipient domains' encoding; undefined for decode rows. */
+  readonly output: Encoding | undefined
+  readonly bytesIn: number
+  /** Bytes of all copies one message leaves as (pipeline rows). */
+  readonly bytesOut: number | undefined
+  /** Median over rounds, ns per message. */
+  readonly ns: number
+  /** Against the JSON in, JSON out pipeline of the same content; Sparkplug B rows against the smart plug's. */
+  readonly ratio: number
+  readonly outputsPerMessage: number | undefined
+}
+
+const TS = 1772366400
+/** A canonical smart-plug energy reading and a camera detection (schemas/proto/canonical.proto), as devices send them. */
+const ENERGY = { ts: TS, total_kwh: 1234.567, power_w: 61.5, voltage_v: 231.2, current_a: 0.27, relay: 'on' }
+const CAMERA = { ts: TS, type: 'update', label: 'person', score: 0.87, zones: ['driveway', 'front_door'], sub_label: 'courier' }
+
+interface Canonical {
+  readonly content: string
+  readonly topic: string
+  readonly messageType: string
+  readonly doc: Record<string, unknown>
+}
+
+const CANONICAL: readonly Canonical[] = [
+  { content: 'smart_plug/energy', topic: 'devices/smart_plug/plug1/energy', messageType: 'veil.canonical.v1.SmartPlugEnergy', doc: ENERGY },
+  { content: 'camera/event', topic: 'devices/camera/cam1/event', messageType: 'veil.canonical.v1.CameraEvent', doc: CAMERA },
+]
+
+const NODE = 'spBv1.0/plant/NBIRTH/edge1'
+const NDATA = 'spBv1.0/plant/NDATA/edge1'
+
+/**
+ * The section's policies: the shipped camera policy (canonical/event: ts floored to the minute, score rounded, two
+ * domains) and the Sparkplug test policy for smart plugs (canonical/energy and named Sparkplug metrics pass to svc).
+ * Not the shipped smart-plug policy: its hourly energy window withholds all but one message in 360, so encoding
+ * would hardly be measured, and it names no Sparkplug metric, so nothing of an NDATA would leave.
+ */
+function writePolicies(dir: string): string {
+  copyFileSync(join(DEFAULT_POLICIES, 'camera.yaml'), join(dir, 'camera.yaml'))
+  copyFileSync(join(SPARKPLUG_POLICIES, 'smart_plug.yaml'), join(dir, 'smart_plug.yaml'))
+  return dir
+}
+
+interface Contender {
+  readonly row: Omit<ProtobufRow, 'ns' | 'ratio' | 'outputsPerMessage'>
+  readonly batch: Batch
+  /** Filtered copies and messages counted after the warm-up (pipeline rows). */
+  readonly counts: { outputs: number; processed: number } | undefined
+  /** Index of the contender whose ns is this row's denominator. */
+  reference: number
+}
+
+function decodeBatch(decode: () => unknown): Batch {
+  let sink = 0
+  return (n) => {
+    const started = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) if (decode() !== undefined) sink++
+    const ns = nsPerOp(started, n)
+    if (sink === 0) throw new Error('the decoder produced nothing')
+    return ns
+  }
+}
+
+/** Each pipeline's own clock, advanced by stepMs per message as in section (a). */
+interface Clocked {
+  readonly pipeline: Pipeline
+  now: number
+}
+
+function pipelineBatch(p: Clocked, topic: string, payloads: readonly Buffer[], start: number, stepMs: number, counts: { outputs: number; processed: number }): Batch {
+  let next = start % payloads.length
+  return async (n) => {
+    const started = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) {
+      p.now += stepMs
+      const result = await p.pipeline.process(topic, payloads[next] as Buffer, p.now)
+      next = next + 1 === payloads.length ? 0 : next + 1
+      counts.outputs += result.outputs.length
+    }
+    counts.processed += n
+    return nsPerOp(started, n)
+  }
+}
+
+/** One message through a pipeline before timing: what leaves must be there and in the configured encoding. */
+async function check(p: Clocked, topic: string, payload: Buffer, contentType: string, what: string): Promise<readonly Output[]> {
+  p.now += 1
+  const result = await p.pipeline.process(topic, payload, p.now)
+  if (result.outputs.length === 0) throw new Error(`${what}: nothing left the pipeline (${result.dropped?.stage ?? 'every domain'} dropped it: ${result.dropped?.reason ?? result.domainDrops.map((d) => d.reason).join(', ')})`)
+  for (const o of result.outputs) if (o.contentType !== contentType) throw new Error(`${what}: ${o.domain}'s copy is ${o.contentType}, expected ${contentType}`)
+  return result.outputs
+}
+
+const bytesOf = (outputs: readonly Output[]): number => outputs.reduce((sum, o) => sum + o.payload.length, 0)
+
+async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions): Promise<Contender[]> {
+  const list: Contender[] = []
+  const add = (row: Contender['row'], batch: Batch, counts?: Contender['counts']): number => list.push({ row, batch, counts, reference: -1 }) - 1
+  const counter = (): { outputs: number; processed: number } => ({ outputs: 0, processed: 0 })
+  let energyReference = -1
+  for (const c of CANONICAL) {
+    const type = protoType(c.messageType)
+    const jsonBytes = Buffer.from(JSON.stringify(c.doc))
+    const pbBytes = Buffer.from(type.encode(type.fromObject(c.doc)).finish())
+    const decodePb = compileProtoDecoder(c.messageType)
+    // The same content: protobuf must decode to exactly what JSON.parse makes of the JSON stream.
+    const decoded = decodePb(pbBytes)
+    if (decoded instanceof ProtoDrop) throw new Error(`${c.content}: protobuf decoder refused the message (${decoded.reason})`)
+    deepStrictEqual(decoded, JSON.parse(jsonBytes.toString('utf8')), `${c.content}: protobuf and JSON decode differently`)
+    const pbTopic = `${c.topic}/pb`
+    const jsonOut = await check(json, c.topic, jsonBytes, JSON_CONTENT_TYPE, `${c.content} JSON in, JSON out`)
+    const pbJsonOut = await check(json, pbTopic, pbBytes, JSON_CONTENT_TYPE, `${c.content} protobuf in, JSON out`)
+    deepStrictEqual(
+      pbJsonOut.map((o) => [o.topic, o.payload.toString()]),
+      jsonOut.map((o) => [o.topic, o.payload.toString()]),
+      `${c.content}: protobuf in and JSON in leave differently`,
+    )
+    const pbOut = await check(pb, pbTopic, pbBytes, FILTERED_CONTENT_TYPE, `${c.content} protobuf in, protobuf out`)
+    const base = { content: c.content, bytesOut: undefined, output: undefined, step: 'decode' } as const
+    const first = add({ ...base, input: 'JSON', bytesIn: jsonBytes.length }, decodeBatch(() => JSON.parse(jsonBytes.toString('utf8'))))
+    add({ ...base, input: 'protobuf', bytesIn: pbBytes.length }, decodeBatch(() => decodePb(pbBytes)))
+    const counts = [counter(), counter(), counter()] as const
+    const reference = add({ content: c.content, step: 'pipeline', input: 'JSON', output: 'JSON', bytesIn: jsonBytes.length, bytesOut: bytesOf(jsonOut) }, pipelineBatch(json, c.topic, [jsonBytes], 0, options.stepMs, counts[0]), counts[0])
+    add({ content: c.content, step: 'pipeline', input: 'protobuf', output: 'JSON', bytesIn: pbBytes.length, bytesOut: bytesOf(pbJsonOut) }, pipelineBatch(json, pbTopic, [pbBytes], 0, options.stepMs, counts[1]), counts[1])
+    add({ content: c.content, step: 'pipeline', input: 'protobuf', output: 'protobuf', bytesIn: pbBytes.length, bytesOut: bytesOf(pbOut) }, pipelineBatch(pb, pbTopic, [pbBytes], 0, options.stepMs, counts[2]), counts[2])
+    for (let i = first; i < list.length; i++) (list[i] as Contender).reference = reference
+    if (c.content === 'smart_plug/energy') energyReference = reference
+  }
+
+  // Sparkplug B: an edge node's birth names three metrics with aliases; each NDATA carries them by alias only, with
+  // the next sequence number (a gap would be counted, not dropped, but it is not what a healthy node sends).
+  const birth = sparkplugBytes({ timestamp: TS * 1000, seq: 0, metrics: [{ name: 'Temperature', alias: 1, datatype: 10, value: 21 }, { name: 'Energy/Total', alias: 2, datatype: 10, value: 1234.5 }, { name: 'Secret', alias: 3, datatype: 12, value: 'x' }] })
+  const ndata = Array.from({ length: 256 }, (_, i) => sparkplugBytes({ timestamp: TS * 1000, seq: (i + 1) % 256, metrics: [{ alias: 1, datatype: 10, value: 22.5 }, { alias: 2, datatype: 10, value: 1234.6 }, { alias: 3, datatype: 12, value: 'y' }] }))
+  const first = ndata[0] as Buffer
+  await check(json, NODE, birth, JSON_CONTENT_TYPE, 'Sparkplug B NBIRTH, JSON out')
+  await check(pb, NODE, birth, SPARKPLUG_CONTENT_TYPE, 'Sparkplug B NBIRTH, Sparkplug B out')
+  const spJson = await check(json, NDATA, first, JSON_CONTENT_TYPE, 'Sparkplug B NDATA, JSON out')
+  const spPb = await check(pb, NDATA, first, SPARKPLUG_CONTENT_TYPE, 'Sparkplug B NDATA, Sparkplug B out')
+  for (const [output, p, outputs] of [['JSON', json, spJson], ['Sparkplug B', pb, spPb]] as const) {
+    const counts = counter()
+    const i = add({ content: 'sparkplug/NDATA', step: 'pipeline', input: 'Sparkplug B', output, bytesIn: first.length, bytesOut: bytesOf(outputs) }, pipelineBatch(p, NDATA, ndata, 1, options.stepMs, counts), counts)
+    ;(list[i] as Contender).reference = energyReference
+  }
+  return list
+}
+
+/**
+ * Section (e): protobuf against JSON for the same content (issue 7). Decoding alone, and the whole pipeline with JSON
+ * in and out, protobuf in and JSON out, protobuf in and out (both domains configured `encoding: protobuf`), and a
+ * Sparkplug B NDATA with JSON and Sparkplug B out; all contenders interleaved in one process, timed like section (a).
+ */
+export async function runProtobuf(options: ProtobufOptions): Promise<ProtobufRow[]> {
+  const policies = tempDir('veil-bench-policies-')
+  const jsonData = tempDir('veil-bench-')
+  const pbData = tempDir('veil-bench-')
+  const open: BenchPipeline[] = []
+  try {
+    writePolicies(policies.path)
+    const pbEncodings = new Map<Domain, OutputEncoding>([['svc', 'protobuf'], ['ana', 'protobuf']])
+    const jsonBench = benchPipeline(jsonData.path, policies.path)
+    open.push(jsonBench)
+    const pbBench = benchPipeline(pbData.path, policies.path, pbEncodings)
+    open.push(pbBench)
+    const start = Date.UTC(2026, 2, 1, 12, 0)
+    const list = await contenders({ pipeline: jsonBench.pipeline, now: start }, { pipeline: pbBench.pipeline, now: start }, options)
+    const batches = list.map((c) => c.batch)
+    await warmUp(batches, options.warmup)
+    for (const c of list) if (c.counts !== undefined) Object.assign(c.counts, { outputs: 0, processed: 0 })
+    const medians = await interleave(batches, options)
+    return list.map((c, i) => {
+      const ns = medians[i] as number
+      return {
+        ...c.row,
+        ns: round(ns, 0),
+        ratio: round(ns / (medians[c.reference] as number), 2),
+        outputsPerMessage: c.counts === undefined ? undefined : round(c.counts.outputs / c.counts.processed, 3),
+      }
+    })
+  } finally {
+    for (const b of open) await b.close()
+    policies.remove()
+    jsonData.remove()
+    pbData.remove()
+  }
+}
