@@ -11,7 +11,14 @@ export const ROOT = join(import.meta.dirname, '..')
  * Flags added to every `veil start` of the suite. Kept in one place: when the gateway gains authentication and
  * refuses anonymous devices by default, the flag that lets the suite's anonymous devices in goes here.
  */
-export const VEIL_EXTRA_FLAGS: readonly string[] = []
+export const VEIL_EXTRA_FLAGS: readonly string[] = ['--allow-anonymous']
+
+/**
+ * Connection limits lifted for the benchmark: every load-generator connection and the 10k idle devices come from
+ * 127.0.0.1, which the default per-address rate (10/s, burst 50) is there to slow. Nothing else differs from a
+ * default `veil start`.
+ */
+const BENCH_CONFIG = 'connections:\n  maxConnections: 100000\n  ratePerSecond: 100000\n  burst: 100000\n'
 
 /** A process the suite started: its PID (for /proc) and a stop that kills it by that PID and waits for it. */
 export interface Started {
@@ -108,7 +115,9 @@ export async function startVeil(options: { upstreamPort?: number; policies?: str
   const dir = tempDir('veil-bench-data-')
   const port = await freePort()
   const http = await freePort()
-  const flags = ['start', '--listen', `mqtt://127.0.0.1:${port}`, '--http', `127.0.0.1:${http}`, '--data-dir', dir.path, '--log-level', 'warn', ...VEIL_EXTRA_FLAGS]
+  const config = join(dir.path, 'bench.yaml')
+  writeFileSync(config, BENCH_CONFIG)
+  const flags = ['start', '--config', config, '--listen', `mqtt://127.0.0.1:${port}`, '--http', `127.0.0.1:${http}`, '--data-dir', dir.path, '--log-level', 'warn', ...VEIL_EXTRA_FLAGS]
   if (options.upstreamPort !== undefined) flags.push('--upstream', `svc=mqtt://127.0.0.1:${options.upstreamPort}`)
   if (options.policies !== undefined) flags.push('--policies', options.policies)
   // VEIL_BENCH_PROFILE_DIR=/tmp/p writes a CPU profile of the gateway under load (on exit) for tuning.
