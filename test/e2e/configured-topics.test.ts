@@ -38,7 +38,7 @@ describe('profiles section of the configuration', () => {
     cleanups.push(() => upstream.close())
     const data = tempDir()
     cleanups.push(() => data.remove())
-    const base = resolveConfig({ config: configFile(CONFIG), listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: data.path, policies: DEFAULT_POLICIES })
+    const base = resolveConfig({ config: configFile(CONFIG), allowAnonymous: true, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: data.path, policies: DEFAULT_POLICIES })
     const domains = new Map(base.domains)
     domains.set('svc', { epochSeconds: 0, upstream: upstreamConfig(upstream.url, { protocolVersion: 4 }) })
     const config: GatewayConfig = { ...base, domains }

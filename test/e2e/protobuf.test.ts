@@ -42,7 +42,7 @@ describe.skipIf(binary === undefined)('protobuf and Sparkplug B end to end', () 
         '',
       ].join('\n'),
     )
-    const config = resolveConfig({ config: configFile, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: SPARKPLUG_POLICIES })
+    const config = resolveConfig({ config: configFile, allowAnonymous: true, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: SPARKPLUG_POLICIES })
     gateway = await Gateway.start(config, silentLogger())
     await waitFor(() => gateway.readiness().ready, 10_000, 'upstream connected')
   })

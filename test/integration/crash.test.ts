@@ -76,7 +76,7 @@ async function startVeil(dataDir: string, upstreamPort: number): Promise<Veil> {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
   const child = spawn(
     process.execPath,
-    [VEIL, 'start', '--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--data-dir', dataDir, '--policies', TEST_POLICIES, '--config', configFile, '--log-level', 'info'],
+    [VEIL, 'start', '--allow-anonymous', '--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--data-dir', dataDir, '--policies', TEST_POLICIES, '--config', configFile, '--log-level', 'info'],
     { stdio: ['ignore', 'pipe', 'pipe'], env },
   )
   let out = ''

@@ -87,7 +87,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
   const child = spawn(
     process.execPath,
-    [VEIL, 'start', '--listen', `mqtt://127.0.0.1:${listenPort}`, '--http', `127.0.0.1:${httpPort}`, '--data-dir', join(dir.path, 'data'), '--policies', TEST_POLICIES, '--config', configFile, '--log-level', 'error'],
+    [VEIL, 'start', '--allow-anonymous', '--listen', `mqtt://127.0.0.1:${listenPort}`, '--http', `127.0.0.1:${httpPort}`, '--data-dir', join(dir.path, 'data'), '--policies', TEST_POLICIES, '--config', configFile, '--log-level', 'error'],
     { stdio: ['ignore', 'inherit', 'inherit'], env },
   )
   const hardStop = setTimeout(() => child.kill('SIGKILL'), (options.seconds + 60) * 1000)
