@@ -118,7 +118,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void = 
             const timeout = options.warmupMs + options.durationMs + options.settleMs + 30_000
             const result = await runChild<LoadResult>('bench/loadgen.ts', config, timeout)
             const mode = rate === 0 ? 'flat out' : 'fixed rate'
-            log(`  ${name} qos ${qos} ${mode}: ${result.receivedPerSec} msg/s received, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, lost ${result.lost}`)
+            log(`  ${name} qos ${qos} ${mode}: ${result.receivedPerSec} msg/s received, p50 ${ms(result.p50Ms)} ms, p99 ${ms(result.p99Ms)} ms, lost ${result.lost}`)
             raw.push({ target: name, qos, mode, rate, result })
           }
         }
@@ -135,4 +135,9 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void = 
       addedP99Ms: base === undefined ? Number.NaN : round(row.result.p99Ms - base.result.p99Ms, 2),
     }
   })
+}
+
+/** A latency for the progress log; NaN (nothing received) crosses the child-process JSON as null. */
+function ms(value: number | null): string {
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(2) : '–'
 }
