@@ -17,6 +17,7 @@ import { DEFAULT_LIMITS } from '../../gateway/src/pipeline/pipeline.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { anonymousBrokerSecurity, connect, sleep, startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { varint } from '../helpers/raw.ts'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const SENSOR_PAYLOAD = JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Power: 42 } })
@@ -66,17 +67,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** MQTT's variable byte integer (remaining length). */
-function varint(n: number): number[] {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return out
-}
 
 /** A raw TCP client that has sent CONNECT (MQTT 3.1.1, clean session) and received its CONNACK. */
 async function rawClient(port: number, clientId: string): Promise<Socket> {

@@ -11,6 +11,7 @@ import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { findCanaries } from '../helpers/canary.ts'
 import { connect, sleep, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { varint } from '../helpers/raw.ts'
 import { canaryArb, randomTopicArb, topicArb } from './hostile.ts'
 import { builtinProfiles } from '../../filters/profiles/index.ts'
 
@@ -22,16 +23,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-function varint(n: number): number[] {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return out
-}
 
 function str(s: string | Buffer): number[] {
   const b = typeof s === 'string' ? Buffer.from(s) : s

@@ -54,13 +54,17 @@ function connectPacket(o: { clientId: string; clean: boolean; username?: string;
     ...(o.username === undefined ? [] : [str(o.username)]),
     ...(o.password === undefined ? [] : [str(o.password)]),
   ])
-  const length: number[] = []
-  let n = body.length
+  return Buffer.concat([Buffer.from([0x10, ...varint(body.length)]), body])
+}
+
+/** MQTT's variable byte integer (the remaining length of a fixed header). */
+export function varint(n: number): number[] {
+  const out: number[] = []
   do {
     let byte = n % 128
     n = Math.floor(n / 128)
     if (n > 0) byte |= 0x80
-    length.push(byte)
+    out.push(byte)
   } while (n > 0)
-  return Buffer.concat([Buffer.from([0x10, ...length]), body])
+  return out
 }
