@@ -1,5 +1,5 @@
 /**
- * Device simulators for Veil: one per device profile (twelve firmwares and the canonical layout), publishing
+ * Device simulators for Veil: one per device profile (twelve firmwares, Sparkplug B and the canonical layout), publishing
  * realistic topics and payloads with planted canary identifiers. `profiles` gives direct access for tests; `runSimulators` drives them against a broker.
  */
 import { registry } from './registry.ts'

@@ -10,6 +10,7 @@ import { omgScaleIdentity, omgScaleProfile } from './omg_scale/index.ts'
 import { owntracksIdentity, owntracksProfile } from './owntracks/index.ts'
 import { shellyGen1Identity, shellyGen1Profile } from './shelly_gen1/index.ts'
 import { shellyGen2Identity, shellyGen2Profile } from './shelly_gen2/index.ts'
+import { sparkplugIdentity, sparkplugProfile } from './sparkplug/index.ts'
 import { tasmotaIdentity, tasmotaProfile } from './tasmota/index.ts'
 import { traccarIdentity, traccarProfile } from './traccar/index.ts'
 import type { ClientIdentity, SimDevice, SimulatorProfile } from './types.ts'
@@ -35,6 +36,7 @@ export const registry: Readonly<Record<string, ProfileEntry>> = {
   omg_scale: { profile: omgScaleProfile, identity: omgScaleIdentity },
   gpsd: { profile: gpsdProfile, identity: gpsdIdentity },
   traccar: { profile: traccarProfile, identity: traccarIdentity },
+  sparkplug: { profile: sparkplugProfile, identity: sparkplugIdentity },
   canonical: { profile: canonicalProfile, identity: canonicalIdentity },
 }
 

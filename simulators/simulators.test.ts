@@ -60,6 +60,7 @@ describe('profiles', () => {
       omg_scale: 'body_scale',
       gpsd: 'gps_tracker',
       traccar: 'gps_tracker',
+      sparkplug: 'smart_plug',
       canonical: 'all',
     })
     expect(new Set(Object.keys(profiles))).toEqual(new Set(builtinProfiles.map((p) => p.name)))
