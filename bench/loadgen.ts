@@ -46,6 +46,8 @@ export interface LoadResult {
   readonly maxMs: number
   /** Sends the fixed rate asked for but a full QoS 1 window refused (the target could not keep up). */
   readonly behind: number
+  /** The generator's own CPU time (user + system) over the whole run, ms: it must stay far from saturating a core. */
+  readonly cpuMs: number
 }
 
 /** `benchq` + 8 letters a..j (the decimal digits of the sequence number): no privacy scanner sees a number in it. */
@@ -112,6 +114,7 @@ function template(topic: string, payload: string, qos: 0 | 1): { packet: Buffer;
 }
 
 export async function runLoad(config: LoadConfig): Promise<LoadResult> {
+  const cpuAtStart = process.cpuUsage()
   const sendTime = new Float64Array(MAX_SEQ)
   const seen = new Uint8Array(MAX_SEQ)
   const latencies = new Float64Array(MAX_SEQ)
@@ -286,6 +289,7 @@ export async function runLoad(config: LoadConfig): Promise<LoadResult> {
     p99Ms: q(0.99),
     maxMs: latencyCount === 0 ? Number.NaN : (sorted[latencyCount - 1] as number),
     behind,
+    cpuMs: Math.round((process.cpuUsage(cpuAtStart).user + process.cpuUsage(cpuAtStart).system) / 1000),
   }
 }
 

@@ -66,6 +66,13 @@ const BACKSLASH = 0x5c
 export function jsonTooDeep(text: string, max: number): boolean {
   // Deeper than max needs more than max opening brackets.
   if (text.length <= max) return false
+  // Counted first with indexOf, which scans natively: a fifteenth of the cost of the loop below for a 1.9 kB Frigate
+  // event (the loop cost as much as JSON.parse). Brackets inside strings count too, which can only send a text to
+  // the exact walk, never let a deep one through.
+  let brackets = 0
+  for (let i = text.indexOf('{'); i !== -1 && brackets <= max; i = text.indexOf('{', i + 1)) brackets++
+  for (let i = text.indexOf('['); i !== -1 && brackets <= max; i = text.indexOf('[', i + 1)) brackets++
+  if (brackets <= max) return false
   let depth = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {

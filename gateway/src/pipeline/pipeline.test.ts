@@ -113,6 +113,9 @@ describe('pipeline', () => {
     expect(jsonTooDeep(String.raw`{"a":"\"` + '['.repeat(200) + '"}', 64)).toBe(false)
     expect(jsonTooDeep(`${'['.repeat(64)}${']'.repeat(64)}`, 64)).toBe(false)
     expect(jsonTooDeep(`${'[{"a":'.repeat(33)}1${'}]'.repeat(33)}`, 64)).toBe(true)
+    // More than 64 brackets side by side, none deep: the bracket count sends it to the exact walk, which clears it.
+    expect(jsonTooDeep(`[${'[1],'.repeat(100)}{"a":{}}]`, 64)).toBe(false)
+    expect(jsonTooDeep(`[${'{"a":1},'.repeat(100)}${'['.repeat(65)}${']'.repeat(65)}]`, 64)).toBe(true)
   })
 
   it('drops a domain whose operator throws, and keeps serving the other domains', async () => {

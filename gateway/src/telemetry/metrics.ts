@@ -127,6 +127,7 @@ export class Metrics {
   readonly #collectors: (() => void)[] = []
   readonly #dropped: CounterHandle[] = []
   readonly #forwarded: CounterHandle[] = []
+  readonly #forwardedCells: DeferredCounter[] = []
   readonly #stageCells: DeferredCounter[][] = [[], []]
   readonly #durationCells: DeferredHistogram[] = []
 
@@ -136,6 +137,7 @@ export class Metrics {
     const registers = [this.registry]
     const stageCells = this.#stageCells
     const durationCells = this.#durationCells
+    const forwardedCells = this.#forwardedCells
     this.stageIn = new Counter({
       name: 'veil_stage_in_total',
       help: 'Messages that entered a pipeline stage',
@@ -165,6 +167,9 @@ export class Metrics {
       help: 'Filtered messages delivered: published on the local filtered namespace, or acknowledged (PUBACK) by the domain\'s upstream',
       labelNames: ['category', 'domain', 'target'],
       registers,
+      collect() {
+        flush(this, forwardedCells)
+      },
     })
     this.pipelineSeconds = new Histogram({
       name: 'veil_pipeline_duration_seconds',
@@ -278,9 +283,16 @@ export class Metrics {
     return cell
   }
 
+  /** Counted per copy (local) and per upstream PUBACK: plain numbers, handed to prom-client when read. */
   forwardedHandle(category: CategoryLabel, domain: Domain, target: 'local' | 'upstream'): CounterHandle {
     const i = (CATEGORY_LABELS.indexOf(category) * DOMAINS.length + DOMAINS.indexOf(domain)) * 2 + (target === 'local' ? 0 : 1)
-    return (this.#forwarded[i] ??= this.forwarded.labels(category, domain, target))
+    let handle = this.#forwarded[i]
+    if (handle === undefined) {
+      const cell = new DeferredCounter({ category, domain, target })
+      this.#forwardedCells.push(cell)
+      this.#forwarded[i] = handle = cell
+    }
+    return handle
   }
 
   /** Runs `collector` before each scrape of the queue gauges, so they show the queues' state at that moment. */

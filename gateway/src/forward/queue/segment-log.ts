@@ -70,6 +70,21 @@ interface Reader {
   seq: number
 }
 
+/** A frame just written, kept in memory so that taking it soon after needs no read from disk. */
+interface HotFrame {
+  readonly seq: number
+  readonly frame: Buffer
+  readonly segment: Segment
+  /** Where the frame starts in its segment file. */
+  readonly offset: number
+}
+
+/**
+ * Bytes of recently written frames a log keeps for `take`. With a connected upstream a message is taken within a
+ * turn or two of its append, so this is a few batches; a backlog beyond it is read from disk as before.
+ */
+const HOT_TAIL_BYTES = 2 * 1024 * 1024
+
 interface InFlight {
   readonly seq: number
   readonly enqueuedAt: number
@@ -93,7 +108,8 @@ export interface RecoveryReport {
  * is with the kernel (and on disk under `fsync: always`). Messages are taken in order, acknowledged in any order;
  * the cursor is the highest sequence number up to which everything is acknowledged, and a segment is deleted once
  * the cursor passes its end. Memory does not grow with the backlog: the log keeps a few numbers per segment, never
- * an index per message. See README.md.
+ * an index per message, and the newest written frames up to HOT_TAIL_BYTES, which `take` hands out without reading
+ * them back from disk. See README.md.
  */
 export class SegmentLog {
   readonly #options: SegmentLogOptions
@@ -109,6 +125,10 @@ export class SegmentLog {
   #ackedThrough: number
   #readSeq: number
   #reader: Reader | undefined
+  /** Written frames not yet taken, in sequence order from `#hotHead` on; bounded by HOT_TAIL_BYTES (oldest go first). */
+  #hot: HotFrame[] = []
+  #hotHead = 0
+  #hotBytes = 0
   #batch: Batch | undefined
   #bytes = 0
   #pendingBytes = 0
@@ -242,6 +262,11 @@ export class SegmentLog {
         if (written !== size) {
           ftruncateSync(segment.fd as number, segment.bytes)
           throw Object.assign(new Error(`short write to the queue (${written} of ${size} bytes)`), { code: 'ENOSPC' })
+        }
+        for (let k = i, offset = segment.bytes; k < j; k++) {
+          const frame = frames[k] as Buffer
+          this.#keepHot({ seq: batch.firstSeq + k, frame, segment, offset })
+          offset += frame.length
         }
         if (segment.count === 0) segment.oldest = times[i] as number
         segment.bytes += size
@@ -406,9 +431,50 @@ export class SegmentLog {
     }
   }
 
+  #keepHot(entry: HotFrame): void {
+    this.#hot.push(entry)
+    this.#hotBytes += entry.frame.length
+    while (this.#hotBytes > HOT_TAIL_BYTES) this.#hotBytes -= (this.#hot[this.#hotHead++] as HotFrame).frame.length
+    if (this.#hotHead >= 1024) {
+      this.#hot.splice(0, this.#hotHead)
+      this.#hotHead = 0
+    }
+  }
+
+  /**
+   * The frame of message `#readSeq` from memory, if it is still there; frames before it are forgotten. The disk
+   * reader, when it is in the same segment, is moved past the frame so that reading on from disk stays in step.
+   */
+  #takeHot(): QueuedMessage | undefined {
+    let entry = this.#hot[this.#hotHead]
+    while (entry !== undefined && entry.seq < this.#readSeq) {
+      this.#hotBytes -= entry.frame.length
+      entry = this.#hot[++this.#hotHead]
+    }
+    if (this.#hotHead === this.#hot.length) {
+      this.#hot = []
+      this.#hotHead = 0
+    }
+    if (entry === undefined || entry.seq !== this.#readSeq || !this.#segments.includes(entry.segment)) return undefined
+    const { frame } = entry
+    const message = decodeBody(frame.subarray(FRAME_HEADER), frame.readUInt32LE(4))
+    if (message === undefined) return undefined
+    this.#hotBytes -= frame.length
+    this.#hotHead++
+    this.#readSeq = entry.seq + 1
+    const reader = this.#reader
+    if (reader !== undefined && reader.segment === entry.segment) {
+      reader.offset = entry.offset + frame.length
+      reader.seq = entry.seq + 1
+    }
+    return message
+  }
+
   #readNext(): QueuedMessage | undefined {
     for (;;) {
       if (this.#readSeq > this.#flushedSeq) return undefined
+      const hot = this.#takeHot()
+      if (hot !== undefined) return hot
       const reader = this.#reader !== undefined && this.#reader.seq === this.#readSeq ? this.#reader : this.#position(this.#readSeq)
       if (reader === undefined) return undefined
       if (reader.offset >= reader.segment.bytes) {
