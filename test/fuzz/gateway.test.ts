@@ -9,6 +9,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import fc from 'fast-check'
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
+import { DEFAULT_CONNECTION_LIMITS } from '../../gateway/src/auth/guard.ts'
 import { findCanaries } from '../helpers/canary.ts'
 import { connect, sleep, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { varint } from '../helpers/raw.ts'
@@ -80,7 +81,12 @@ async function rawSession(port: number, chunks: readonly Buffer[], ms = 150): Pr
 
 describe('fuzz: a real gateway under garbage', () => {
   it('keeps serving a well-behaved device and consumer while hostile clients send garbage', async () => {
-    const gw: TestGateway = await startGateway({ limits: { payloadBytes: 64 * 1024 } })
+    // Hundreds of hostile connections from one address: the per-address connection rate limit (tested on its own in
+    // test/security/limits.test.ts) would otherwise slow them into the test's time bound.
+    const gw: TestGateway = await startGateway({
+      limits: { payloadBytes: 64 * 1024 },
+      security: { connections: { ...DEFAULT_CONNECTION_LIMITS, ratePerSecond: 100_000, burst: 100_000, failedLoginDelayMs: 0, failedLoginMaxDelayMs: 0 } },
+    })
     cleanups.push(() => gw.close())
     const port = gw.gateway.broker.address.port
     const outcomes = new Map<string, number>()
