@@ -41,7 +41,7 @@ export function largestMap(dir: string = MAP_FIXTURES): string {
 }
 
 /** The longest gap between 1 ms timer ticks while `work` runs: how long the event loop was blocked. */
-async function longestBlockMs(work: () => Promise<void>): Promise<number> {
+export async function longestBlockMs(work: () => Promise<void>): Promise<number> {
   let last = performance.now()
   let longest = 0
   const timer = setInterval(() => {

@@ -12,23 +12,7 @@ import { loadPolicySet } from '../../gateway/src/policy/load.ts'
 import { Classifier } from '../../gateway/src/profiles/classifier.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { tempDir } from '../helpers/gateway.ts'
-
-/** The longest gap between 1 ms timer ticks while `work` runs: how long the event loop was blocked. */
-async function longestBlockMs(work: () => Promise<void>): Promise<number> {
-  let last = performance.now()
-  let longest = 0
-  const timer = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 1)
-  await new Promise((r) => setTimeout(r, 20))
-  last = performance.now()
-  await work()
-  await new Promise((r) => setTimeout(r, 5))
-  clearInterval(timer)
-  return longest
-}
+import { longestBlockMs } from '../../bench/map.ts'
 
 describe('event loop', () => {
   it('the largest Valetudo map (639 kB of JSON) never blocks the loop for 50 ms', async () => {

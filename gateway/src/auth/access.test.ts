@@ -85,6 +85,16 @@ describe('decisions per role', () => {
     expect(access.decidePublish(nvr, 'tele/tasmota_A/SENSOR')).toBe('refuse')
   })
 
+  it('a multi-channel device publishes its channels (devices <id>/<n>), never another device\'s', () => {
+    const gen1 = device('shelly25-AABB', 'shelly_gen1')
+    expect(access.decidePublish(gen1, 'shellies/shelly25-AABB/relay/1/power')).toBe('pipeline')
+    expect(access.decidePublish(gen1, 'shellies/shelly25-AABB/emeter/2/total')).toBe('pipeline')
+    expect(access.decidePublish(gen1, 'shellies/shelly25-AABBX/relay/1/power')).toBe('refuse')
+    const gen2 = device('shellyplus2pm-aabb', 'shelly_gen2')
+    expect(access.decidePublish(gen2, 'shellyplus2pm-aabb/status/switch:1')).toBe('pipeline')
+    expect(access.decidePublish(gen2, 'shellyplus2pm-aabbc/status/switch:1')).toBe('refuse')
+  })
+
   it('consumers never publish; local clients publish commands only; admins commands or telemetry', () => {
     expect(access.decidePublish(consumer, 'tele/tasmota_A/SENSOR')).toBe('refuse')
     expect(access.decidePublish(local, 'cmnd/tasmota_A/POWER')).toBe('command')

@@ -216,7 +216,7 @@ export class AccessControl {
         const c = this.#classifier.classify(topic)
         if (c === undefined) return 'pipeline'
         if (c.stream.profile !== p.profile) return 'refuse'
-        if (p.scope === 'device' && c.deviceId !== p.deviceId) return 'refuse'
+        if (p.scope === 'device' && !ownsDevice(p.deviceId, c.deviceId)) return 'refuse'
         return 'pipeline'
       }
       case 'consumer':
@@ -258,4 +258,13 @@ export class AccessControl {
     if (receiver.role === 'local' || receiver.role === 'admin') return decision === 'pipeline' && coveredByAny(this.#rawRead, levels)
     return false
   }
+}
+
+/**
+ * Whether a topic's device id is the account's device or one of its channels: a multi-channel device (Shelly 2.5
+ * relay/1, Plus 2PM switch:1) publishes its channels as devices `<id>/<n>` of their own (profiles with two {id}).
+ */
+function ownsDevice(account: string, deviceId: string | undefined): boolean {
+  if (deviceId === undefined) return false
+  return deviceId === account || (deviceId.length > account.length && deviceId.startsWith(account) && deviceId.charCodeAt(account.length) === 0x2f)
 }
