@@ -43,6 +43,26 @@ export function distanceM(a: LatLon, b: LatLon): number {
   return Math.hypot(north, east)
 }
 
+/** A route: points with the cumulative distance in metres at each, and how far along it the traveller is. */
+export interface Route {
+  readonly points: readonly LatLon[]
+  readonly distances: readonly number[]
+  readonly travelled: number
+}
+
+/** The interpolated position at the route's travelled distance, and the course of the leg it is on. */
+export function positionAlong(route: Route): { position: LatLon; course: number } {
+  let i = 1
+  while (i < route.distances.length - 1 && (route.distances[i] ?? 0) < route.travelled) i++
+  const from = route.points[i - 1] as LatLon
+  const to = route.points[i] as LatLon
+  const start = route.distances[i - 1] ?? 0
+  const length = (route.distances[i] ?? start) - start
+  const f = length > 0 ? Math.min(1, (route.travelled - start) / length) : 1
+  return { position: { lat: from.lat + (to.lat - from.lat) * f, lon: from.lon + (to.lon - from.lon) * f }, course: bearing(from, to) }
+}
+
+/** Course over ground in degrees, 0 = north, clockwise. */
 export function bearing(a: LatLon, b: LatLon): number {
   const north = b.lat - a.lat
   const east = (b.lon - a.lon) * Math.cos((a.lat * Math.PI) / 180)
@@ -98,15 +118,9 @@ export class Roamer {
       this.#homeTicksLeft = this.#rng.int(this.#opts.homeTicks[0], this.#opts.homeTicks[1])
       return { position: this.home, speedMs: 0, course: 0, moving: false }
     }
-    let i = 1
-    while (i < trip.distances.length - 1 && (trip.distances[i] ?? 0) < trip.travelled) i++
-    const from = trip.points[i - 1] as LatLon
-    const to = trip.points[i] as LatLon
-    const start = trip.distances[i - 1] ?? 0
-    const length = (trip.distances[i] ?? start) - start
-    const f = length > 0 ? Math.min(1, (trip.travelled - start) / length) : 1
+    const { position, course } = positionAlong(trip)
     const speedMs = Math.max(0, trip.speedMs * this.#rng.float(0.85, 1.15))
-    return { position: { lat: from.lat + (to.lat - from.lat) * f, lon: from.lon + (to.lon - from.lon) * f }, speedMs, course: bearing(from, to), moving: true }
+    return { position, speedMs, course, moving: true }
   }
 
   #plan(): Trip {

@@ -7,24 +7,15 @@
 import { bssidCanary, checkDeviceCount, hexCanary, listCanary, ssidCanary } from '../canary.ts'
 import { epochSeconds, jsonMessage, round } from '../format.ts'
 import type { Json } from '../format.ts'
+import { bearing, CITIES as ALL_CITIES, distanceM, offset, positionAlong, type LatLon } from '../geo.ts'
 import { deriveSeed, Rng } from '../random.ts'
 import type { ClientIdentity, SimDevice, SimMessage, SimulatorProfile } from '../types.ts'
 
 const USER_NAMES = ['canaryalice', 'canarypeggy', 'canarytrent', 'canaryvictor', 'canarywalter', 'canarysybil']
 const SSID_BASE = 0x3c20
 const PROFILE_CODE = 0x05
-const METERS_PER_DEGREE = 111_320
-/** City centres the simulated homes scatter around (a few km), so geohash and zone tests see realistic places. */
-const CITIES = [
-  { lat: 52.52, lon: 13.405 },
-  { lat: 48.137, lon: 11.575 },
-  { lat: 53.551, lon: 9.993 },
-]
-
-interface LatLon {
-  readonly lat: number
-  readonly lon: number
-}
+/** The first three of geo.ts's cities, so a seed keeps the home it had before geo.ts added a fourth. */
+const CITIES = ALL_CITIES.slice(0, 3)
 
 interface Trip {
   readonly mode: 'walk' | 'drive'
@@ -91,7 +82,7 @@ class OwnTracksPhone implements SimDevice {
     const total = trip.distances[trip.distances.length - 1] ?? 0
     if (trip.travelled >= total) return this.#arrive(nowMs)
     this.#battery = Math.max(5, this.#battery - (this.#rng.chance(0.3) ? 1 : 0))
-    return [this.#location(nowMs, positionOn(trip), trip, 't')]
+    return [this.#location(nowMs, positionAlong(trip), trip, 't')]
   }
 
   #atHome(nowMs: number): SimMessage[] {
@@ -180,44 +171,6 @@ class OwnTracksPhone implements SimDevice {
       wtst: this.#regionCreatedS,
     }
     return jsonMessage(`${this.#topic}/event`, payload, 1, false)
-  }
-}
-
-/** Moves `distance` metres from `p` in direction `angle` (radians, 0 = north), on a local flat-earth approximation. */
-function offset(p: LatLon, distance: number, angle: number): LatLon {
-  const north = distance * Math.cos(angle)
-  const east = distance * Math.sin(angle)
-  return {
-    lat: p.lat + north / METERS_PER_DEGREE,
-    lon: p.lon + east / (METERS_PER_DEGREE * Math.cos((p.lat * Math.PI) / 180)),
-  }
-}
-
-function distanceM(a: LatLon, b: LatLon): number {
-  const north = (b.lat - a.lat) * METERS_PER_DEGREE
-  const east = (b.lon - a.lon) * METERS_PER_DEGREE * Math.cos((a.lat * Math.PI) / 180)
-  return Math.hypot(north, east)
-}
-
-/** Course over ground in degrees, 0 = north, clockwise. */
-function bearing(a: LatLon, b: LatLon): number {
-  const north = b.lat - a.lat
-  const east = (b.lon - a.lon) * Math.cos((a.lat * Math.PI) / 180)
-  return ((Math.atan2(east, north) * 180) / Math.PI + 360) % 360
-}
-
-/** Interpolated position and course at the trip's travelled distance. */
-function positionOn(trip: Trip): Fix {
-  let i = 1
-  while (i < trip.distances.length - 1 && (trip.distances[i] ?? 0) < trip.travelled) i++
-  const from = trip.points[i - 1] as LatLon
-  const to = trip.points[i] as LatLon
-  const start = trip.distances[i - 1] ?? 0
-  const length = (trip.distances[i] ?? start) - start
-  const f = length > 0 ? Math.min(1, (trip.travelled - start) / length) : 1
-  return {
-    position: { lat: from.lat + (to.lat - from.lat) * f, lon: from.lon + (to.lon - from.lon) * f },
-    course: bearing(from, to),
   }
 }
 
