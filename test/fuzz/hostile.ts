@@ -4,9 +4,10 @@
  * value, huge numbers, long strings, deep nesting, prototype keys, invalid UTF-8, truncated and bombed zlib.
  * Every generator is driven by fast-check's seeded random source, so a failing run reproduces from its seed.
  */
-import { crc32, deflateRawSync, deflateSync, inflateSync } from 'node:zlib'
+import { deflateRawSync, deflateSync, inflateSync } from 'node:zlib'
 import fc from 'fast-check'
 import { mulberry32 } from '../../simulators/random.ts'
+import { PNG_SIGNATURE, pngChunk } from '../helpers/png.ts'
 import type { Decoding, StreamDefinition } from '../../gateway/src/profiles/types.ts'
 
 /** A canary device id or value: `Cy` and 8 hex digits, 10 characters, never a substring of another. */
@@ -162,24 +163,16 @@ export function corruptUtf8(bytes: Buffer, random: () => number): Buffer {
 
 /** A PNG with a CRC-correct `ValetudoMap` zTXt chunk holding `deflated` (as Valetudo's map-data-hass). */
 export function pngWithZtxt(deflated: Buffer): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data])
-    const out = Buffer.alloc(8 + data.length + 4)
-    out.writeUInt32BE(data.length, 0)
-    body.copy(out, 4)
-    out.writeUInt32BE(crc32(body), 8 + data.length)
-    return out
-  }
   const ihdr = Buffer.alloc(13)
   ihdr.writeUInt32BE(1, 0)
   ihdr.writeUInt32BE(1, 4)
   ihdr[8] = 8
   ihdr[9] = 6
   return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('zTXt', Buffer.concat([Buffer.from('ValetudoMap\0\0', 'latin1'), deflated])),
-    chunk('IEND', Buffer.alloc(0)),
+    PNG_SIGNATURE,
+    pngChunk('IHDR', ihdr),
+    pngChunk('zTXt', Buffer.concat([Buffer.from('ValetudoMap\0\0', 'latin1'), deflated])),
+    pngChunk('IEND', Buffer.alloc(0)),
   ])
 }
 

@@ -7,6 +7,7 @@ import { SUPPRESS } from '../../../gateway/src/policy/operator.ts'
 import { compileEnv, opContext, seededRandom } from '../testing.ts'
 import imageGate, { isMediaString } from './index.ts'
 import { hasImageMagic } from './magic.ts'
+import { pngChunk } from '../../../test/helpers/png.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures')
 const env = compileEnv({ category: 'camera' })
@@ -17,24 +18,7 @@ const compile = (config: unknown = {}) => {
 }
 const readJson = (path: string): unknown => JSON.parse(readFileSync(join(FIXTURES, path), 'utf8'))
 
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-  return c >>> 0
-})
-function crc32(bytes: Buffer): number {
-  let c = 0xffffffff
-  for (const b of bytes) c = (crcTable[(c ^ b) & 0xff] as number) ^ (c >>> 8)
-  return (c ^ 0xffffffff) >>> 0
-}
-function chunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data])
-  const out = Buffer.alloc(8 + data.length + 4)
-  out.writeUInt32BE(data.length, 0)
-  body.copy(out, 4)
-  out.writeUInt32BE(crc32(body), 8 + data.length)
-  return out
-}
+const chunk = pngChunk
 
 /** A valid PNG of random grey pixels (OwnTracks `card.face` is a PNG avatar). */
 function png(random: () => number, side = 8): Buffer {

@@ -1,26 +1,18 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { crc32, deflateRawSync, deflateSync } from 'node:zlib'
+import { deflateRawSync, deflateSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { pngValetudoZtxt, PNG_MAX_CHUNKS } from '../../../gateway/src/pipeline/decode.ts'
 import { FIXTURES, leaks, shippedPipeline, type ProfilePipeline } from '../testing.ts'
+import { PNG_SIGNATURE, pngChunk } from '../../../test/helpers/png.ts'
 
 const ROBOT = 'SillyShinyVacuum'
 const MAP_TOPIC = `valetudo/${ROBOT}/MapData/map-data`
 const HASS_TOPIC = `valetudo/${ROBOT}/MapData/map-data-hass`
 const T0 = Date.UTC(2026, 2, 1, 12)
 
-/** One PNG chunk: length, type, data, CRC32 over type and data. */
-function chunk(type: string, data: Buffer, crc?: number): Buffer {
-  const head = Buffer.alloc(8)
-  head.writeUInt32BE(data.length, 0)
-  head.write(type, 4, 'latin1')
-  const tail = Buffer.alloc(4)
-  tail.writeUInt32BE(crc ?? crc32(Buffer.concat([head.subarray(4), data])), 0)
-  return Buffer.concat([head, data, tail])
-}
-
-const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+const chunk = pngChunk
+const SIGNATURE = PNG_SIGNATURE
 /** A 1×1 grey PNG, as Valetudo's wrapper image: IHDR, IDAT (zlib of one filtered scanline), then zTXt, IEND. */
 const IHDR = chunk('IHDR', Buffer.from([0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]))
 const IDAT = chunk('IDAT', deflateSync(Buffer.from([0, 0x80])))
