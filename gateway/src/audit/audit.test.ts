@@ -1,6 +1,54 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { tempDir } from '../../../test/helpers/gateway.ts'
+import { AUDIT_FILE, FileAuditLog } from './audit.ts'
 import { isoTime } from './audit.ts'
+
+describe('FileAuditLog', () => {
+  const linesOf = (dir: string): { reason: string; count?: number; time: string }[] =>
+    readFileSync(join(dir, AUDIT_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: string; count?: number; time: string })
+
+  it('writes every line, in order, across event-loop turns and at close', async () => {
+    const dir = tempDir()
+    try {
+      const audit = new FileAuditLog(dir.path)
+      audit.record({ stage: 'classify', category: 'unclassified', reason: 'unknown_topic' }, 'v1', 1_000)
+      audit.record({ stage: 'filter', category: 'smart_plug', reason: 'suppressed', domain: 'svc' }, 'v1', 2_000)
+      // The first batch reaches the file at the end of the turn, without a close.
+      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(linesOf(dir.path).map((l) => l.reason)).toEqual(['unknown_topic', 'suppressed'])
+      audit.record({ stage: 'forward', category: 'camera', reason: 'queue_full', domain: 'svc', count: 3 }, 'v1', 3_000)
+      await audit.close()
+      const lines = linesOf(dir.path)
+      expect(lines.map((l) => l.reason)).toEqual(['unknown_topic', 'suppressed', 'queue_full'])
+      expect(lines[2]?.count).toBe(3)
+      expect(lines[0]?.time).toBe(new Date(1_000).toISOString())
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('loses no line of a flood within one turn (batches past their size bound are written at once)', async () => {
+    const dir = tempDir()
+    try {
+      const audit = new FileAuditLog(dir.path)
+      const n = 5_000
+      for (let i = 0; i < n; i++) audit.record({ stage: 'filter', category: 'gps_tracker', reason: 'suppressed', domain: 'ana' }, 'v', i)
+      await audit.close()
+      const lines = linesOf(dir.path)
+      expect(lines).toHaveLength(n)
+      expect(lines.at(-1)?.time).toBe(new Date(n - 1).toISOString())
+    } finally {
+      dir.remove()
+    }
+  })
+})
 
 describe('isoTime', () => {
   it('writes exactly what toISOString writes', () => {

@@ -23,6 +23,11 @@ export const AUDIT_FILE = 'audit.jsonl'
  * Append-only JSON lines in the data directory. Writes go through one stream (no fsync per line: the audit log
  * must not become the pipeline's bottleneck), and the file is rotated to `audit.jsonl.1` at `maxBytes` so a flood
  * of bad messages cannot fill the disk.
+ *
+ * Lines are collected and handed to the stream once per event-loop turn (or at MAX_BATCH_BYTES), not one write
+ * each: a gateway audits every copy a policy withholds (166 of 167 energy readings), and a stream write per line
+ * cost more than the rest of the suppressed message's pipeline. The stream buffered each line in memory before
+ * too, so what a crash can lose is unchanged: lines not yet handed to the kernel.
  */
 export class FileAuditLog implements AuditSink {
   readonly #file: string
@@ -30,6 +35,13 @@ export class FileAuditLog implements AuditSink {
   readonly #onError: (err: Error) => void
   #stream: WriteStream
   #bytes: number
+  /** Lines not yet handed to the stream, and whether a flush is scheduled for the end of this turn. */
+  #batch = ''
+  #scheduled = false
+  readonly #flush = (): void => {
+    this.#scheduled = false
+    this.#writeBatch()
+  }
 
   constructor(dataDir: string, options: { maxBytes?: number; onError?: (err: Error) => void } = {}) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
@@ -58,13 +70,31 @@ export class FileAuditLog implements AuditSink {
     try {
       if (this.#bytes + line.length > this.#maxBytes) this.#rotate()
       this.#bytes += line.length
-      this.#stream.write(line)
+      this.#batch += line
+      if (this.#batch.length >= MAX_BATCH_BYTES) this.#writeBatch()
+      else if (!this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(this.#flush)
+      }
+    } catch (err) {
+      this.#onError(err as Error)
+    }
+  }
+
+  #writeBatch(): void {
+    if (this.#batch === '') return
+    const batch = this.#batch
+    this.#batch = ''
+    try {
+      this.#stream.write(batch)
     } catch (err) {
       this.#onError(err as Error)
     }
   }
 
   #rotate(): void {
+    // Lines before the rotation belong to the old file.
+    this.#writeBatch()
     this.#stream.end()
     renameSync(this.#file, `${this.#file}.1`)
     this.#bytes = 0
@@ -72,9 +102,13 @@ export class FileAuditLog implements AuditSink {
   }
 
   close(): Promise<void> {
+    this.#writeBatch()
     return new Promise((resolve) => this.#stream.end(resolve))
   }
 }
+
+/** A batch is written at once past this size, so a flood of drops within one turn does not grow one huge string. */
+const MAX_BATCH_BYTES = 64 * 1024
 
 /** Keeps entries in memory: for `veil filter`, `veil replay` and tests. */
 export class MemoryAuditLog implements AuditSink {

@@ -110,6 +110,22 @@ describe('classifier', () => {
     expect(ok.classify('d/x')?.stream.key).toBe('c/s')
   })
 
+  it('finds the first matching route in the order the profiles list them, whatever their last level', () => {
+    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    // Routes with an open last level sit in every last-level group of their length, in their place.
+    const c = new Classifier([plug('a', ['r/{id}/status']), plug('b', ['r/{id}/+']), plug('c', ['r/{id}/power', 'r/x{id}/status']), plug('d', ['r/{id}/{id}/status'])])
+    expect(c.classify('r/dev/status')?.stream.profile).toBe('a')
+    expect(c.classify('r/dev/power')?.stream.profile).toBe('b')
+    expect(c.classify('r/dev/other')?.stream.profile).toBe('b')
+    expect(c.classify('r/xdev/status')?.stream.profile).toBe('a')
+    expect(c.classify('r/dev/2/status')).toMatchObject({ deviceId: 'dev/2' })
+    expect(c.classify('r/dev/2/power')).toBeUndefined()
+    expect(c.classify('r/dev')).toBeUndefined()
+    const later = new Classifier([plug('c', ['r/{id}/power']), plug('b', ['r/{id}/+'])])
+    expect(later.classify('r/dev/power')?.stream.profile).toBe('c')
+    expect(later.classify('r/dev/status')?.stream.profile).toBe('b')
+  })
+
   it('captures the rest of a level after a literal start (switch:{id}) as a level of the device id', () => {
     const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
     const c = new Classifier([plug('a', ['{id}/status/switch:0', '{id}/status/switch:{id}']), plug('b', ['x/meter:{id}/{id}'])])
