@@ -2,35 +2,63 @@
  * Per-device state of a stateful operator (energy windows, downsampling, noise caches). Bounded: past `limit`
  * devices the least recently used entry is evicted, so an attacker inventing device ids cannot grow memory.
  * One instance per compiled operator, so domains never share state.
+ *
+ * Recency is kept in the Map's insertion order, and marking an entry as used means deleting and re-inserting it:
+ * 240 ns, against 5 ns for the lookup, on every message of every stateful operator. So an entry is moved only once
+ * more than `limit / 2` entries have been moved or added since it last was: until then it sits in the newer half of
+ * the order, where eviction cannot reach it. The bound this keeps: an entry used since the last `limit / 2` moves
+ * is never evicted; past that, eviction is least recently moved first, close to least recently used.
  */
 export class DeviceState<T> {
-  readonly #entries = new Map<string, T>()
+  readonly #entries = new Map<string, Slot<T>>()
   readonly #limit: number
+  readonly #stale: number
+  /** Moves and insertions so far: each slot remembers the count at its own last move. */
+  #clock = 0
 
   constructor(limit = 10_000) {
     this.#limit = limit
+    this.#stale = Math.floor(limit / 2)
   }
 
   get(deviceId: string): T | undefined {
-    const value = this.#entries.get(deviceId)
-    if (value !== undefined) {
-      // Re-insert to mark as most recently used (Map keeps insertion order).
-      this.#entries.delete(deviceId)
-      this.#entries.set(deviceId, value)
-    }
-    return value
+    const slot = this.#entries.get(deviceId)
+    if (slot === undefined) return undefined
+    if (this.#clock - slot.moved > this.#stale) this.#move(deviceId, slot)
+    return slot.value
   }
 
   set(deviceId: string, value: T): void {
-    this.#entries.delete(deviceId)
-    this.#entries.set(deviceId, value)
+    const slot = this.#entries.get(deviceId)
+    if (slot !== undefined) {
+      slot.value = value
+      if (this.#clock - slot.moved > this.#stale) this.#move(deviceId, slot)
+      return
+    }
+    this.#entries.set(deviceId, { value, moved: ++this.#clock })
     if (this.#entries.size > this.#limit) {
       const oldest = this.#entries.keys().next().value
       if (oldest !== undefined) this.#entries.delete(oldest)
     }
   }
 
+  #move(deviceId: string, slot: Slot<T>): void {
+    this.#entries.delete(deviceId)
+    this.#entries.set(deviceId, slot)
+    slot.moved = ++this.#clock
+  }
+
+  /** Whether a device has state, without marking it as used. */
+  has(deviceId: string): boolean {
+    return this.#entries.has(deviceId)
+  }
+
   get size(): number {
     return this.#entries.size
   }
+}
+
+interface Slot<T> {
+  value: T
+  moved: number
 }
