@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { crc32, inflate, inflateRaw } from 'node:zlib'
 import type { DropReason } from '../model.ts'
 import { ProtoDrop } from '../profiles/proto.ts'
@@ -7,8 +8,17 @@ import { SparkplugState } from '../../../filters/profiles/sparkplug/state.ts'
 import { parseOsmandQuery } from './osmand.ts'
 import type { Stage } from './stage.ts'
 
-/** `fatal` makes invalid UTF-8 an error instead of U+FFFD, so malformed text is dropped rather than rewritten. */
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+/**
+ * A payload's UTF-8 text, as a fatal TextDecoder reads it: invalid UTF-8 throws (malformed text is dropped rather
+ * than rewritten) and a leading byte order mark is left out. Buffer's decoder is twice as fast on a 1.9 kB Frigate
+ * event (320 against 650 ns) but writes U+FFFD for bytes it cannot read, so only a text that holds one is checked
+ * again, strictly: one that does not came from valid UTF-8.
+ */
+export function utf8Text(bytes: Buffer): string {
+  const text = bytes.toString('utf8')
+  if (text.includes('\uFFFD') && !isUtf8(bytes)) throw new TypeError('invalid UTF-8')
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}
 const NUMBER = /^-?\d+(\.\d+)?$/
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
@@ -115,7 +125,7 @@ export function decodeStage(limits: { decompressedBytes: number; jsonDepth: numb
     inflateCapped(payload).then((out) => {
       if (typeof out === 'string') return out
       try {
-        return parseJson(utf8.decode(out), env)
+        return parseJson(utf8Text(out), env)
       } catch {
         return 'undecodable'
       }
@@ -134,12 +144,12 @@ export function decodeStage(limits: { decompressedBytes: number; jsonDepth: numb
       try {
         switch (stream.decoding) {
           case 'json':
-            return parseJson(utf8.decode(env.payload), env)
+            return parseJson(utf8Text(env.payload), env)
           case 'text':
-            env.doc = utf8.decode(env.payload).trim()
+            env.doc = utf8Text(env.payload).trim()
             return undefined
           case 'number': {
-            const text = utf8.decode(env.payload).trim()
+            const text = utf8Text(env.payload).trim()
             if (!NUMBER.test(text)) return 'undecodable'
             env.doc = Number(text)
             return undefined
@@ -148,11 +158,8 @@ export function decodeStage(limits: { decompressedBytes: number; jsonDepth: numb
             env.doc = env.payload
             return undefined
           case 'osmand': {
-            const text = utf8.decode(env.payload).trim()
-            if (text.startsWith('{')) {
-              env.doc = JSON.parse(text)
-              return undefined
-            }
+            const text = utf8Text(env.payload).trim()
+            if (text.startsWith('{')) return parseJson(text, env)
             const parsed = parseOsmandQuery(text, env.nowMs)
             if ('problem' in parsed) return 'undecodable'
             env.doc = parsed.value

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { deflateSync } from 'node:zlib'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { builtinOperators } from '../../../filters/operators/index.ts'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
@@ -11,7 +12,7 @@ import { loadPolicySet } from '../policy/load.ts'
 import { defineOperator, SUPPRESS, type OperatorDefinition } from '../policy/operator.ts'
 import { Classifier } from '../profiles/classifier.ts'
 import { Metrics } from '../telemetry/metrics.ts'
-import { jsonTooDeep } from './decode.ts'
+import { jsonTooDeep, utf8Text } from './decode.ts'
 import { DEFAULT_LIMITS, Pipeline, type Limits } from './pipeline.ts'
 import { writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -104,6 +105,34 @@ describe('pipeline', () => {
       // The same message passes the stage under the default limits.
       expect((await build().pipeline.process(topic, payload)).dropped?.reason).not.toBe(reason)
     }
+  })
+
+  it('reads UTF-8 exactly as a fatal TextDecoder does: the same text, and an error for the same bytes', () => {
+    const strict = new TextDecoder('utf-8', { fatal: true })
+    const read = (decode: (b: Buffer) => string, bytes: Buffer): string => {
+      try {
+        return `ok:${decode(bytes)}`
+      } catch {
+        return 'error'
+      }
+    }
+    const same = (bytes: Buffer): boolean => read(utf8Text, bytes) === read((b) => strict.decode(b), bytes)
+    // Bytes that are mostly text, with invalid sequences, overlong forms, surrogates, a BOM and U+FFFD itself mixed in.
+    const piece = fc.oneof(
+      fc.string({ unit: 'grapheme' }).map((t) => Buffer.from(t)),
+      fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)),
+      fc.constantFrom(...[[0xef, 0xbb, 0xbf], [0xef, 0xbf, 0xbd], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]].map((b) => Buffer.from(b))),
+    )
+    fc.assert(fc.property(fc.array(piece, { maxLength: 6 }), (pieces) => same(Buffer.concat(pieces))), { numRuns: 2000 })
+    for (const bytes of [[0xef, 0xbb, 0xbf, 0x7b, 0x7d], [0xef, 0xbf, 0xbd], [0x7b, 0xff, 0x7d], [0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf]]) expect(same(Buffer.from(bytes))).toBe(true)
+    expect(() => utf8Text(Buffer.from([0x22, 0xc3, 0x22]))).toThrow()
+  })
+
+  it('guards the depth of JSON in an OsmAnd body as of every JSON payload', async () => {
+    const { pipeline } = build()
+    const deep = `{"id":"t1","lat":1,"lon":2,"x":${'['.repeat(100)}${']'.repeat(100)}}`
+    const result = await pipeline.process('traccar/osmand', Buffer.from(deep))
+    expect(result.dropped).toEqual({ stage: 'decode', reason: 'nesting_too_deep' })
   })
 
   it('counts nesting outside strings only: brackets in a string are text', () => {
