@@ -52,6 +52,8 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
       for (const out of env.outputs) {
         const protobuf = encodings.get(out.domain) === 'protobuf'
         let payload: Buffer | undefined
+        // The JSON text written, where the copy is JSON: looked at for `null` before it becomes bytes.
+        let text: string | undefined
         try {
           if (out.doc instanceof Uint8Array) {
             // Raw bytes never leave, in any encoding ({"type":"Buffer","data":[...]} would be the raw payload).
@@ -65,7 +67,8 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
               out.contentType = SPARKPLUG_CONTENT_TYPE
             } else {
               const data = seq === undefined ? doc : { type: doc.type, timestamp: doc.timestamp, seq, metrics: doc.metrics }
-              payload = Buffer.from(`${prefix}${JSON.stringify(data)}}`)
+              text = `${prefix}${JSON.stringify(data)}}`
+              payload = Buffer.from(text)
               out.contentType = JSON_CONTENT_TYPE
             }
           } else if (protobuf) {
@@ -75,7 +78,8 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
           } else {
             // A replacer disables V8's fast stringify (2 µs instead of 1): only binary streams can carry bytes.
             const json = binary ? JSON.stringify(out.doc, refuseBytes) : JSON.stringify(out.doc)
-            payload = json === undefined ? undefined : Buffer.from(`${prefix}${json}}`)
+            text = json === undefined ? undefined : `${prefix}${json}}`
+            payload = text === undefined ? undefined : Buffer.from(text)
             out.contentType = JSON_CONTENT_TYPE
           }
         } catch {
@@ -83,7 +87,7 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
         }
         // JSON.stringify writes NaN and ±Infinity as null without a word, and protobuf would carry them: a number
         // an operator overflowed must not leave at all.
-        if (payload !== undefined && nonFiniteMayHide(out.contentType, payload) && hasNonFinite(out.doc)) payload = undefined
+        if (payload !== undefined && nonFiniteMayHide(text) && hasNonFinite(out.doc)) payload = undefined
         if (payload === undefined) {
           ctx.dropDomain('encode', env, out.domain, 'encode_error')
           continue
@@ -104,9 +108,12 @@ function edgeNode(deviceId: string): string {
   return second === -1 ? deviceId : deviceId.slice(0, second)
 }
 
-/** JSON text can hide a non-finite number only where it wrote null; protobuf carries NaN and ±Infinity as they are. */
-function nonFiniteMayHide(contentType: string | undefined, payload: Buffer): boolean {
-  return contentType !== JSON_CONTENT_TYPE || payload.includes('null')
+/**
+ * JSON text can hide a non-finite number only where it wrote null (looked for in the string: Buffer#includes
+ * converts its argument to bytes on every call); protobuf (no text) carries NaN and ±Infinity as they are.
+ */
+function nonFiniteMayHide(text: string | undefined): boolean {
+  return text === undefined || text.includes('null')
 }
 
 /** Whether a document holds NaN or ±Infinity; iterative, so a deep operator output cannot overflow the stack. */
