@@ -1,3 +1,5 @@
+import { join } from 'node:path'
+import type { StageName } from '../gateway/src/model.ts'
 import { tempDir } from '../test/helpers/gateway.ts'
 import { typicalMessages, type TypicalMessage } from './messages.ts'
 import { benchPipeline } from './pipeline.ts'
@@ -27,6 +29,12 @@ export interface InProcessRow {
   /** Filtered copies per input message (0.01 = one in a hundred leaves, the rest is suppressed by windows). */
   readonly outputsPerMessage: number
   readonly target: number
+  /**
+   * Where the pipeline's time goes, ns per message, from a separate pass with each stage timed (so the clock reads
+   * do not touch the figures above): the six stages, and `runner`, the rest (counters, the duration histogram, the
+   * stage loop, the promise per message).
+   */
+  readonly stagesNs: Readonly<Record<StageName | 'runner', number>>
 }
 
 /** The pipeline's budget: at most 1.1 times the floor (issue 8). */
@@ -76,6 +84,7 @@ async function measure(message: TypicalMessage, options: InProcessOptions, dataD
     processed = 0
     const [floorNs, pipelineNs] = (await interleave([runFloor, runPipeline], options)) as [number, number]
     if (sink === 0) throw new Error('the floor produced nothing')
+    const stagesNs = await breakdown(message, options, dataDir, now)
     return {
       category: message.category,
       stream: message.stream,
@@ -85,7 +94,30 @@ async function measure(message: TypicalMessage, options: InProcessOptions, dataD
       ratio: round(pipelineNs / floorNs, 2),
       outputsPerMessage: round(outputs / processed, 3),
       target: INPROCESS_TARGET,
+      stagesNs,
     }
+  } finally {
+    await bench.close()
+  }
+}
+
+const STAGES: readonly StageName[] = ['classify', 'decode', 'validate', 'filter', 'encode', 'route']
+
+/** A second pipeline with every stage timed: ns per message per stage, and the runner's share (total minus stages). */
+async function breakdown(message: TypicalMessage, options: InProcessOptions, dataDir: string, startMs: number): Promise<InProcessRow['stagesNs']> {
+  const times: Partial<Record<StageName, number>> = {}
+  const bench = benchPipeline(join(dataDir, 'timed'), undefined, undefined, times)
+  try {
+    let now = startMs
+    const n = Math.max(2_000, Math.round((options.rounds * options.batch) / 4))
+    for (let i = 0; i < options.warmup; i++) await bench.pipeline.process(message.topic, message.payload, (now += options.stepMs))
+    for (const stage of STAGES) times[stage] = 0
+    const started = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) await bench.pipeline.process(message.topic, message.payload, (now += options.stepMs))
+    const total = nsPerOp(started, n)
+    const per = (stage: StageName): number => round((times[stage] ?? 0) / n, 0)
+    const stages = Object.fromEntries(STAGES.map((s) => [s, per(s)])) as Record<StageName, number>
+    return { ...stages, runner: round(Math.max(0, total - STAGES.reduce((sum, s) => sum + stages[s], 0)), 0) }
   } finally {
     await bench.close()
   }

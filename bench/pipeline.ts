@@ -3,7 +3,7 @@ import { builtinProfiles } from '../filters/profiles/index.ts'
 import { FileAuditLog } from '../gateway/src/audit/audit.ts'
 import { DEFAULT_POLICIES } from '../gateway/src/config/config.ts'
 import { Keyring } from '../gateway/src/keys/keyring.ts'
-import type { Domain } from '../gateway/src/model.ts'
+import type { Domain, StageName } from '../gateway/src/model.ts'
 import type { OutputEncoding } from '../gateway/src/pipeline/encode.ts'
 import { Pipeline } from '../gateway/src/pipeline/pipeline.ts'
 import { loadPolicySet } from '../gateway/src/policy/load.ts'
@@ -21,11 +21,16 @@ export interface BenchPipeline {
  * disk, as in production), and each domain's output encoding (configuration key `encoding`; JSON unless given).
  * Only the broker and the bridges are left out.
  */
-export function benchPipeline(dataDir: string, policies: string = DEFAULT_POLICIES, encodings: ReadonlyMap<Domain, OutputEncoding> = new Map()): BenchPipeline {
+export function benchPipeline(
+  dataDir: string,
+  policies: string = DEFAULT_POLICIES,
+  encodings: ReadonlyMap<Domain, OutputEncoding> = new Map(),
+  stageTimes?: Partial<Record<StageName, number>>,
+): BenchPipeline {
   const classifier = new Classifier(builtinProfiles)
   const keyring = new Keyring(Buffer.alloc(32, 7), new Map<Domain, { epochSeconds: number }>())
   const holder = { current: loadPolicySet(policies, { classifier, operators: builtinOperators, keyring, dataDir }) }
   const audit = new FileAuditLog(dataDir)
-  const pipeline = new Pipeline({ classifier, policies: holder, keyring, metrics: new Metrics({ defaultMetrics: false }), audit, encodings })
+  const pipeline = new Pipeline({ classifier, policies: holder, keyring, metrics: new Metrics({ defaultMetrics: false }), audit, encodings, stageTimes })
   return { pipeline, close: () => audit.close() }
 }

@@ -70,6 +70,15 @@ export function toMarkdown(r: Results): string {
         r.inprocess.map((x) => [x.category, x.stream, String(x.bytes), n(x.floorNs), n(x.pipelineNs), n(x.ratio, 2), n(x.outputsPerMessage, 3), mark(x.ratio <= x.target)]),
       ),
     )
+    out.push(
+      '',
+      'Where the time goes: ns per message in each stage, from a separate pass with every stage timed (the clock reads add a little). Runner: the rest (stage counters, duration histogram, the promise per message). A withheld copy is counted and audited in the stage that withheld it.',
+      '',
+      table(
+        ['stream', 'classify', 'decode', 'validate', 'filter', 'encode', 'route', 'runner'],
+        r.inprocess.map((x) => [x.stream, n(x.stagesNs.classify), n(x.stagesNs.decode), n(x.stagesNs.validate), n(x.stagesNs.filter), n(x.stagesNs.encode), n(x.stagesNs.route), n(x.stagesNs.runner)]),
+      ),
+    )
   }
   if (r.e2e !== undefined) {
     out.push(

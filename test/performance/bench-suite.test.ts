@@ -22,12 +22,17 @@ describe('benchmark suite', () => {
       expect(row.floorNs).toBeGreaterThan(0)
       expect(row.pipelineNs).toBeGreaterThan(0)
       expect(Number.isFinite(row.ratio)).toBe(true)
+      // Every message is classified and decoded; the breakdown names each stage.
+      expect(row.stagesNs.classify).toBeGreaterThan(0)
+      expect(row.stagesNs.decode).toBeGreaterThan(0)
+      expect(Object.keys(row.stagesNs).sort()).toEqual(['classify', 'decode', 'encode', 'filter', 'route', 'runner', 'validate'])
     }
     // The default policies: two copies of a camera event (svc, ana), none of Valetudo's room names.
     expect(rows.find((r) => r.stream === 'frigate/events')?.outputsPerMessage).toBe(2)
     expect(rows.find((r) => r.stream === 'valetudo/segments')?.outputsPerMessage).toBe(0)
     const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, inprocess: rows, errors: [] })
     expect(md).toContain('| camera | frigate/events |')
+    expect(md).toContain('| stream | classify | decode | validate | filter | encode | route | runner |')
   }, 60_000)
 
   it('(e) runs the same content as JSON, protobuf and Sparkplug B through decode and the pipeline', async () => {
