@@ -5,7 +5,7 @@ import { DEFAULT_POLICIES } from '../gateway/src/config/config.ts'
 import { registry } from '../simulators/registry.ts'
 import { tempDir } from '../test/helpers/gateway.ts'
 import { MARKER_PLACEHOLDER, MAX_SEQ, type LoadConfig, type LoadResult } from './loadgen.ts'
-import { startAedesBridge, startMosquitto, startVeil, runChild, type Started } from './processes.ts'
+import { cpuTicks, startAedesBridge, startMosquitto, startVeil, runChild, TICKS_PER_SECOND, type Started } from './processes.ts'
 import { round } from './stats.ts'
 
 export interface E2eOptions {
@@ -34,6 +34,12 @@ export interface E2eRow {
   readonly throughputRatio: number
   /** p99 minus mosquitto's p99 for the same QoS and mode, ms. */
   readonly addedP99Ms: number
+  /**
+   * CPU time (user + system, from /proc) per message sent, µs, over the whole run: the broker under test, the
+   * upstream mosquitto Veil and the aedes bridge forward to (undefined where mosquitto is the target itself), and the
+   * load generator with its consumer. What each design costs per message, whatever the two cores' contention.
+   */
+  readonly cpuUsPerMessage: { readonly target: number; readonly upstream: number | undefined; readonly generator: number }
 }
 
 /** The stream of section (b): Frigate's event updates, 1.9 kB of JSON, each giving one filtered copy upstream (svc). */
@@ -94,6 +100,7 @@ async function withTarget<T>(name: TargetName, policies: string, work: (target: 
 export async function runE2e(options: E2eOptions, log: (line: string) => void = () => {}): Promise<E2eRow[]> {
   const dir = tempDir('veil-bench-policies-')
   const raw: Omit<E2eRow, 'throughputRatio' | 'addedP99Ms'>[] = []
+  const perMessage = (ticks: number, sent: number): number => (sent === 0 ? Number.NaN : round((ticks / TICKS_PER_SECOND / sent) * 1e6, 1))
   try {
     const policies = benchPolicies(dir.path)
     const messages = e2eMessages(options.devices)
@@ -116,10 +123,18 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void = 
               seqBase: (run++ % 24) * MAX_SEQ,
             }
             const timeout = options.warmupMs + options.durationMs + options.settleMs + 30_000
+            const bridged = target.pid !== upstream.pid
+            const targetBefore = cpuTicks(target.pid)
+            const upstreamBefore = bridged ? cpuTicks(upstream.pid) : 0
             const result = await runChild<LoadResult>('bench/loadgen.ts', config, timeout)
+            const cpuUsPerMessage = {
+              target: perMessage(cpuTicks(target.pid) - targetBefore, result.sent),
+              upstream: bridged ? perMessage(cpuTicks(upstream.pid) - upstreamBefore, result.sent) : undefined,
+              generator: round((result.cpuMs * 1000) / Math.max(1, result.sent), 1),
+            }
             const mode = rate === 0 ? 'flat out' : 'fixed rate'
             log(`  ${name} qos ${qos} ${mode}: ${result.receivedPerSec} msg/s received, p50 ${ms(result.p50Ms)} ms, p99 ${ms(result.p99Ms)} ms, lost ${result.lost}`)
-            raw.push({ target: name, qos, mode, rate, result })
+            raw.push({ target: name, qos, mode, rate, result, cpuUsPerMessage })
           }
         }
       })

@@ -164,6 +164,15 @@ export function rssMb(pid: number): number {
   return Number(match[1]) / 1024
 }
 
+/** utime + stime of a process in clock ticks (100 per second on Linux). */
+export function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return Number(fields[11]) + Number(fields[12])
+}
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on every Linux this runs on). */
+export const TICKS_PER_SECOND = 100
+
 function readProc(pid: number): string {
   return readFileSync(`/proc/${pid}/status`, 'utf8')
 }

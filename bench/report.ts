@@ -94,6 +94,15 @@ export function toMarkdown(r: Results): string {
         r.e2e.map((x) => [x.target, String(x.qos), x.mode === 'flat out' ? 'flat out' : `${n(x.rate)}/s`, n(x.result.sentPerSec), n(x.result.receivedPerSec), n(x.throughputRatio, 2), n(x.result.p50Ms, 2), n(x.result.p99Ms, 2), n(x.addedP99Ms, 2), n(x.result.lost), n(x.result.behind)]),
       ),
     )
+    out.push(
+      '',
+      'CPU time per message sent (user + system, from /proc, over the whole run, warm-up included), µs: the broker under test; the upstream mosquitto that Veil and the aedes bridge forward to; the load generator with its consumer. All of them share the same cores, so a broker that costs more per message leaves less for the rest.',
+      '',
+      table(
+        ['target', 'QoS', 'mode', 'broker µs/msg', 'upstream µs/msg', 'generator µs/msg'],
+        r.e2e.map((x) => [x.target, String(x.qos), x.mode === 'flat out' ? 'flat out' : `${n(x.rate)}/s`, n(x.cpuUsPerMessage.target, 1), x.cpuUsPerMessage.upstream === undefined ? '–' : n(x.cpuUsPerMessage.upstream, 1), n(x.cpuUsPerMessage.generator, 1)]),
+      ),
+    )
   }
   if (r.map !== undefined) {
     const x = r.map

@@ -8,13 +8,8 @@ import { readFileSync } from 'node:fs'
 import { tempDir } from '../test/helpers/gateway.ts'
 import { benchPolicies, e2eMessages, E2E_QUICK } from './e2e.ts'
 import { MAX_SEQ, type LoadConfig, type LoadResult } from './loadgen.ts'
-import { runChild, startMosquitto, startVeil } from './processes.ts'
+import { cpuTicks, runChild, startMosquitto, startVeil } from './processes.ts'
 
-/** utime + stime of a process in clock ticks (100 per second on Linux). */
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return Number(fields[11]) + Number(fields[12])
-}
 
 const rounds = Number(process.argv[2] ?? 3)
 const seconds = Number(process.argv[3] ?? 4)

@@ -5,7 +5,7 @@ import { runInProcess } from '../../bench/inprocess.ts'
 import { runMap } from '../../bench/map.ts'
 import { typicalMessages } from '../../bench/messages.ts'
 import { runProtobuf } from '../../bench/protobuf.ts'
-import { runChild, startMosquitto } from '../../bench/processes.ts'
+import { cpuTicks, runChild, startMosquitto } from '../../bench/processes.ts'
 import { machine, toMarkdown } from '../../bench/report.ts'
 import { parseArgs } from '../../bench/run.ts'
 import { benchPipeline } from '../../bench/pipeline.ts'
@@ -105,6 +105,7 @@ describe('benchmark suite', () => {
   it.skipIf(findMosquitto() === undefined)('(b) the load generator counts and times messages through a private mosquitto', async () => {
     const mosquitto = await startMosquitto()
     try {
+      const ticksBefore = cpuTicks(mosquitto.pid)
       const result = await runChild<LoadResult>(
         'bench/loadgen.ts',
         {
@@ -126,6 +127,9 @@ describe('benchmark suite', () => {
       expect(result.received).toBe(result.sent)
       expect(result.duplicates).toBe(0)
       expect(Number.isFinite(result.p99Ms)).toBe(true)
+      // The broker's CPU time, for the per-message figures of section (b).
+      expect(Number.isInteger(ticksBefore) && ticksBefore >= 0).toBe(true)
+      expect(cpuTicks(mosquitto.pid)).toBeGreaterThanOrEqual(ticksBefore)
     } finally {
       await mosquitto.stop()
     }
