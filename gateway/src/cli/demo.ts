@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import { Aedes } from 'aedes'
@@ -6,6 +6,7 @@ import mqtt from 'mqtt'
 import { DEMO_PROFILES, profiles, runSimulators } from '../../../simulators/index.ts'
 import { CredentialStore } from '../auth/store.ts'
 import { resolveConfig, upstreamConfig, type GatewayConfig } from '../config/config.ts'
+import { VeilError } from '../errors.ts'
 import { Gateway } from '../gateway.ts'
 import { listen } from '../ingest/broker.ts'
 import { createLogger } from '../telemetry/log.ts'
@@ -26,7 +27,7 @@ export async function demo(args: readonly string[]): Promise<number> {
   const { values } = parse(args, { duration: { type: 'string' }, rate: { type: 'string' }, 'data-dir': { type: 'string' } })
   const durationMs = values.duration === undefined ? undefined : Number(values.duration) * 1000
   const dataDir = resolve(values['data-dir'] ?? '.veil-demo')
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  prepareDemoDataDir(dataDir, values['data-dir'] === undefined)
 
   const upstream = await Aedes.createBroker({ id: 'demo-cloud' })
   const upstreamServer = createServer(upstream.handle)
@@ -103,6 +104,27 @@ export async function demo(args: readonly string[]): Promise<number> {
   await new Promise<void>((done) => upstream.close(() => done()))
   console.log(dim(`\nstopped; the audit log of dropped messages is ${join(dataDir, 'audit.jsonl')}`))
   return 0
+}
+
+/** Marks a data directory as the demo's own: only there does the demo discard a queue. */
+export const DEMO_MARKER = '.veil-demo-data'
+
+/**
+ * The demo's stand-in cloud starts empty each run, so copies queued for the last run's cloud have no recipient, and
+ * delivered to this run's they would show up as stale `out` lines before the first device publishes: the queue is
+ * discarded. Only in the demo's own directory (the default `.veil-demo`, or one it marked): a `--data-dir` that holds
+ * a queue without the demo's marker may be a real gateway's, whose backlog must never be thrown away, so the demo
+ * refuses it.
+ */
+export function prepareDemoDataDir(dataDir: string, isDefault: boolean): void {
+  const marker = join(dataDir, DEMO_MARKER)
+  const queue = join(dataDir, 'queue')
+  if (!isDefault && !existsSync(marker) && existsSync(queue) && readdirSync(queue).length > 0) {
+    throw new VeilError('VEIL_ERR_USAGE', `demo: ${dataDir} (--data-dir) holds a gateway's upstream queue and is not a demo data directory; give the demo a directory of its own`)
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  writeFileSync(marker, 'made by veil demo: its upstream queue is discarded at each start\n', { mode: 0o600 })
+  rmSync(queue, { recursive: true, force: true })
 }
 
 function withUpstream(config: GatewayConfig, url: string): GatewayConfig['domains'] {
