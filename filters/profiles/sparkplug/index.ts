@@ -19,8 +19,9 @@ export const DEFAULT_SPARKPLUG_CATEGORY: Category = 'smart_plug'
  * or one group's literal id.
  */
 function streams(level: string, withState: boolean): Record<string, StreamDefinition> {
-  const node = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}`], decoding: 'sparkplug', policyStream: 'node' })
-  const device = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}/{id}`], decoding: 'sparkplug', policyStream: 'device' })
+  // Sparkplug B ids are case-sensitive: `Line1` and `line1` are two edge nodes, with two pseudonyms and two seqs.
+  const node = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}`], decoding: 'sparkplug', policyStream: 'node', caseSensitiveId: true })
+  const device = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}/{id}`], decoding: 'sparkplug', policyStream: 'device', caseSensitiveId: true })
   const all: Record<string, StreamDefinition> = {
     nbirth: node('NBIRTH'),
     ndata: node('NDATA'),
@@ -29,7 +30,7 @@ function streams(level: string, withState: boolean): Record<string, StreamDefini
     ddata: device('DDATA'),
     ddeath: device('DDEATH'),
   }
-  if (withState) all.state = { topics: ['spBv1.0/STATE/{id}'], decoding: 'json', schema: state }
+  if (withState) all.state = { topics: ['spBv1.0/STATE/{id}'], decoding: 'json', schema: state, caseSensitiveId: true }
   return all
 }
 

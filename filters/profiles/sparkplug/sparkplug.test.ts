@@ -153,6 +153,21 @@ describe('Sparkplug B state', () => {
     expect((await p.process(node.replace('%', 'NDATA'), sparkplugBytes({ seq: 1, metrics: [{ alias: 1, datatype: 10, value: 1 }] }), T0)).dropped?.reason).toBe('no_birth')
   })
 
+  it('keeps ids in their case: edge nodes whose names differ only in case get their own pseudonym and seq', async () => {
+    const { pipeline: p } = pipeline()
+    const born = async (edge: string): Promise<Output> => {
+      const r = await p.process(`spBv1.0/G1/NBIRTH/${edge}`, sparkplugBytes({ timestamp: T0, seq: 0, metrics: birthMetrics }), T0)
+      return svc(r.outputs) as Output
+    }
+    const upper = await born('Line1')
+    const lower = await born('line1')
+    expect(upper.topic).not.toBe(lower.topic)
+    // The second node's data continues its own seq (1 after its birth's 0), not the first node's.
+    const data = await p.process('spBv1.0/G1/NDATA/Line1', sparkplugBytes({ seq: 1, metrics: [{ alias: 1, datatype: 10, value: 21 }] }), T0)
+    expect(svc(data.outputs)?.topic.replace(/ndata$/, '')).toBe(upper.topic.replace(/nbirth$/, ''))
+    expect(json(svc(data.outputs) as Output).data).toMatchObject({ type: 'NDATA', seq: 1 })
+  })
+
   it('handles STATE (Sparkplug 3.0 JSON) from host applications under the host\'s pseudonym', async () => {
     const { pipeline: p } = pipeline()
     const result = await p.process('spBv1.0/STATE/scada-host-1', Buffer.from(JSON.stringify({ online: true, timestamp: T0 })), T0)

@@ -14,8 +14,9 @@ export function validateStage(): Stage {
         env.deviceId = id
       }
       if (env.deviceId === undefined) return 'invalid'
-      // One device, one pseudonym: firmwares differ in the case of MAC-derived ids (Shelly gen1 upper, gen2 lower).
-      env.deviceId = env.deviceId.trim().toLowerCase()
+      // One device, one pseudonym: firmwares differ in the case of MAC-derived ids (Shelly gen1 upper, gen2 lower);
+      // formats whose names are case-sensitive (Sparkplug B) keep them.
+      env.deviceId = stream.caseSensitiveId ? env.deviceId.trim() : env.deviceId.trim().toLowerCase()
       if (stream.normalizeDeviceId !== undefined) env.deviceId = stream.normalizeDeviceId(env.deviceId)
       return undefined
     },

@@ -21,6 +21,7 @@ export interface CompiledStream {
   /** `protobuf` streams: bytes to a plain object, or a ProtoDrop naming why not (see proto.ts). */
   readonly decodeProtobuf: ((bytes: Uint8Array) => unknown) | undefined
   readonly normalizeDeviceId: ((id: string) => string) | undefined
+  readonly caseSensitiveId: boolean
 }
 
 export interface Classification {
@@ -88,6 +89,7 @@ export class Classifier {
           fixedDeviceId: def.fixedDeviceId,
           decodeProtobuf: def.messageType === undefined ? undefined : compileProtoDecoder(def.messageType),
           normalizeDeviceId: def.normalizeDeviceId,
+          caseSensitiveId: def.caseSensitiveId === true,
         }
         streams.push(stream)
         for (const pattern of def.topics) this.#addRoute(pattern, stream)

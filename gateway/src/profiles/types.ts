@@ -58,6 +58,13 @@ export interface StreamDefinition {
    * several ways gets one pseudonym (BLE MACs as `aa:bb:..`, `AA-BB-..` or `aabb..`). Must be pure and cheap.
    */
   readonly normalizeDeviceId?: (id: string) => string
+  /**
+   * Device ids are kept in their case (only trimmed), for formats whose names are case-sensitive by specification
+   * (Sparkplug B group, edge node and device ids): two names that differ in case are two devices, with two
+   * pseudonyms and, for Sparkplug, two `seq` counters. Default: lower-cased, because firmwares write one MAC-derived
+   * id in either case.
+   */
+  readonly caseSensitiveId?: boolean
 }
 
 export interface ProfileDefinition {
