@@ -64,6 +64,14 @@ export function backoffDelay(attempt: number, reconnect: ReconnectConfig, random
 const MQTTJS_DEBUG = /mqttjs|^\*$|,\*/.test(process.env.DEBUG ?? '')
 const noTrace = (): void => {}
 
+/**
+ * Connections in a row that an upstream closed with the same message alone in flight and nothing acknowledged,
+ * before that message is taken for the cause and dropped. A broker refuses some messages by closing the connection
+ * (mosquitto past its max_packet_size, aedes when its authorizePublish fails, MQTT 3.1.1 having no PUBACK code to
+ * say no): sent again from the cursor on every reconnect, such a message would block its queue for good.
+ */
+export const MAX_DELIVERY_ATTEMPTS = 5
+
 /** A PUBACK reason code of 0x80 or more: the upstream refused the message, and sending it again would not help. */
 function isRefusal(err: Error): boolean {
   const code = (err as Error & { code?: unknown }).code
@@ -96,6 +104,15 @@ export class UpstreamBridge {
   #outstandingBytes = 0
   #pumpScheduled = false
   #stopping = false
+  /** Acknowledgements on the current connection: a connection lost without one may have been closed by a message. */
+  #ackedOnConnection = 0
+  /**
+   * Set when a connection was lost with messages in flight and none acknowledged: the next connections send one
+   * message at a time until one is acknowledged, so the message that closes the connection can be told apart.
+   */
+  #probing = false
+  /** The message alone in flight while probing, and how many connections in a row were lost with it. */
+  #suspect: { category: Category; seq: number; strikes: number } | undefined
   readonly #idle: (() => void)[] = []
   /** The upstream's private CA, read once at start: a missing file stops the start, not a reconnect. */
   readonly #ca: Buffer | undefined
@@ -203,6 +220,7 @@ export class UpstreamBridge {
       this.#log.info({ event: 'upstream_connected', queued: this.#queue.depth }, 'upstream connected')
       this.#outstanding = 0
       this.#outstandingBytes = 0
+      this.#ackedOnConnection = 0
       this.#queue.rewind()
       this.#pump()
     })
@@ -216,6 +234,7 @@ export class UpstreamBridge {
 
   #lost(client: MqttClient): void {
     const wasConnected = this.#state === 'connected'
+    if (wasConnected && this.#ackedOnConnection === 0 && this.#outstanding > 0) this.#strike()
     this.#generation++
     this.#connectedGauge.set(0)
     this.#outstanding = 0
@@ -235,6 +254,28 @@ export class UpstreamBridge {
     this.#retryTimer = setTimeout(() => this.#connect(), delay)
   }
 
+  /**
+   * A connection was lost with messages in flight and none acknowledged. The first time, the bridge starts probing;
+   * while probing, a loss counts against the one message in flight, and the MAX_DELIVERY_ATTEMPTS-th in a row drops
+   * it (counted and audited as upstream_error, like a message refused with a PUBACK code) so the queue moves on.
+   */
+  #strike(): void {
+    const suspect = this.#suspect
+    if (!this.#probing || suspect === undefined) {
+      this.#probing = true
+      return
+    }
+    suspect.strikes++
+    if (suspect.strikes < MAX_DELIVERY_ATTEMPTS) return
+    this.#log.error(
+      { event: 'upstream_closes_on_message', category: suspect.category, attempts: suspect.strikes },
+      'the upstream closed the connection on the same message every time it was sent; dropped it',
+    )
+    this.#queue.ack(suspect.category, suspect.seq)
+    this.#options.onDrop(suspect.category, 'upstream_error', 1)
+    this.#suspect = undefined
+  }
+
   #schedulePump(): void {
     if (this.#pumpScheduled || this.#state !== 'connected') return
     this.#pumpScheduled = true
@@ -249,9 +290,15 @@ export class UpstreamBridge {
     const client = this.#client
     if (this.#state !== 'connected' || this.#stopping || client === undefined) return
     const generation = this.#generation
-    while (this.#outstanding < this.config.maxPending && this.#outstandingBytes < this.config.maxPendingBytes) {
+    const window = this.#probing ? 1 : this.config.maxPending
+    while (this.#outstanding < window && this.#outstandingBytes < this.config.maxPendingBytes) {
       const taken = this.#queue.take()
       if (taken === undefined) break
+      if (this.#probing) {
+        const { category, message } = taken
+        const same = this.#suspect?.category === category && this.#suspect.seq === message.seq
+        if (!same) this.#suspect = { category, seq: message.seq, strikes: 1 }
+      }
       this.#send(client, generation, taken)
     }
   }
@@ -270,6 +317,10 @@ export class UpstreamBridge {
       this.#outstandingBytes -= size
       if (err === undefined || err === null) {
         this.#queue.ack(category, message.seq)
+        this.#ackedOnConnection++
+        // The upstream takes messages again: back to the full window.
+        this.#probing = false
+        this.#suspect = undefined
         this.#options.onDelivered(category)
       } else if (isRefusal(err)) {
         // Retrying a refused message would block everything behind it: drop it, counted and audited.

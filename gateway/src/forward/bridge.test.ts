@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest'
+import { startUpstream, tempDir, waitFor } from '../../../test/helpers/gateway.ts'
+import { upstreamConfig } from '../config/config.ts'
+import type { Category } from '../model.ts'
+import { silentLogger } from '../telemetry/log.ts'
+import { Metrics } from '../telemetry/metrics.ts'
+import { MAX_DELIVERY_ATTEMPTS, UpstreamBridge } from './bridge.ts'
+import { DEFAULT_QUEUE } from './queue/upstream-queue.ts'
+
+describe('upstream bridge', () => {
+  it('drops a message the upstream closes the connection on, after a bounded number of attempts, and delivers the rest in order', async () => {
+    const upstream = await startUpstream()
+    let closedOn = 0
+    // aedes closes the connection when authorizePublish fails, as mosquitto does past its max_packet_size.
+    upstream.aedes.authorizePublish = (_client, packet, callback) => {
+      if (packet.payload.toString().includes('poison')) {
+        closedOn++
+        return callback(new Error('refused'))
+      }
+      callback(null)
+    }
+    const dir = tempDir()
+    const drops: { category: Category; reason: string; count: number }[] = []
+    const bridge = new UpstreamBridge({
+      domain: 'svc',
+      config: upstreamConfig(upstream.url, { protocolVersion: 4 }),
+      queue: DEFAULT_QUEUE,
+      reconnect: { minMs: 5, maxMs: 20 },
+      dataDir: dir.path,
+      metrics: new Metrics({ defaultMetrics: false }),
+      logger: silentLogger(),
+      onDrop: (category, reason, count) => drops.push({ category, reason, count }),
+      onDelivered: () => {},
+    })
+    try {
+      await waitFor(() => bridge.connected, 5000, 'bridge connected')
+      for (const body of ['one', 'two', 'poison', 'three', 'four']) {
+        expect(await bridge.enqueue(`veil/svc/smart_plug/p/${body}`, Buffer.from(body), 'smart_plug', 'v1')).toBe('queued')
+      }
+      await waitFor(() => upstream.received.filter((p) => p.topic.startsWith('veil/')).length >= 4, 10_000, 'the other four delivered')
+      expect(upstream.received.map((p) => p.payload.toString())).toEqual(['one', 'two', 'three', 'four'])
+      expect(drops).toEqual([{ category: 'smart_plug', reason: 'upstream_error', count: 1 }])
+      // Sent in the full window (on a connection that also delivered others, then on one that delivered none), then
+      // alone until the bound; never again once dropped.
+      expect(closedOn).toBeGreaterThanOrEqual(MAX_DELIVERY_ATTEMPTS - 1)
+      expect(closedOn).toBeLessThanOrEqual(MAX_DELIVERY_ATTEMPTS + 1)
+      await waitFor(() => bridge.pending === 0, 5000, 'queue empty')
+    } finally {
+      await bridge.close(0)
+      await upstream.close()
+      dir.remove()
+    }
+  }, 30_000)
+
+  it('keeps a message whose connections were lost for other reasons once it is acknowledged', async () => {
+    const upstream = await startUpstream()
+    let refusals = 2
+    // The upstream closes the first two connections that send anything, then accepts: the message is not to blame.
+    upstream.aedes.authorizePublish = (_client, _packet, callback) => (refusals-- > 0 ? callback(new Error('flaky')) : callback(null))
+    const dir = tempDir()
+    const drops: unknown[] = []
+    const bridge = new UpstreamBridge({
+      domain: 'svc',
+      config: upstreamConfig(upstream.url, { protocolVersion: 4 }),
+      queue: DEFAULT_QUEUE,
+      reconnect: { minMs: 5, maxMs: 20 },
+      dataDir: dir.path,
+      metrics: new Metrics({ defaultMetrics: false }),
+      logger: silentLogger(),
+      onDrop: (...args) => drops.push(args),
+      onDelivered: () => {},
+    })
+    try {
+      await waitFor(() => bridge.connected, 5000, 'bridge connected')
+      for (const body of ['a', 'b', 'c']) await bridge.enqueue(`veil/svc/camera/p/${body}`, Buffer.from(body), 'camera', 'v1')
+      await waitFor(() => upstream.received.length >= 3, 10_000, 'all three delivered')
+      expect(upstream.received.map((p) => p.payload.toString())).toEqual(['a', 'b', 'c'])
+      expect(drops).toEqual([])
+    } finally {
+      await bridge.close(0)
+      await upstream.close()
+      dir.remove()
+    }
+  }, 30_000)
+})
