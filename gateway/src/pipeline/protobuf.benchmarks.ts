@@ -10,6 +10,7 @@ import { bench, describe } from 'vitest'
 import { encodePayload, type SparkplugDocument } from '../../../filters/profiles/sparkplug/codec.ts'
 import { sparkplugBytes, testPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
 import { checkWire, compileProtoDecoder, protoType } from '../profiles/proto.ts'
+import { encodeFiltered } from './filtered.ts'
 
 const ENERGY = { ts: 1772366400, total_kwh: 1234.567, power_w: 61.5, voltage_v: 231.2, current_a: 0.27, relay: 'on' }
 const TYPE = 'veil.canonical.v1.SmartPlugEnergy'
@@ -72,7 +73,10 @@ export function protobufBenchmarks(): void {
     bench('JSON {"policy","data"}', () => {
       Buffer.from(`{"policy":"0123456789abcdef","data":${JSON.stringify(filtered)}}`)
     })
-    bench('protobuf veil.v1.Filtered (google.protobuf.Value)', () => {
+    bench('protobuf veil.v1.Filtered, Veil\'s writer (what the pipeline runs)', () => {
+      encodeFiltered('0123456789abcdef', filtered, false)
+    })
+    bench('protobuf veil.v1.Filtered, protobufjs from a google.protobuf.Value tree (before)', () => {
       filteredType.encode({ policy: '0123456789abcdef', data: { structValue: { fields: { ts: { numberValue: filtered.ts }, total_kwh: { numberValue: filtered.total_kwh }, power_w: { numberValue: filtered.power_w } } } } }).finish()
     })
     bench('Sparkplug B payload, two metrics', () => {
