@@ -1,3 +1,5 @@
+import { endianness } from 'node:os'
+
 /**
  * `veil.v1.Filtered { policy, data: google.protobuf.Value }` (schemas/proto/filtered.proto) written straight from
  * the filtered document in one walk, into one reused buffer. protobufjs needed a Value object tree per copy
@@ -22,6 +24,8 @@ let buf = Buffer.allocUnsafeSlow(1024)
 let pos = 0
 const f64 = new Float64Array(1)
 const f64Bytes = new Uint8Array(f64.buffer)
+/** Protobuf doubles are little-endian; a Float64Array has the host's byte order. */
+const LITTLE_ENDIAN = endianness() === 'LE'
 
 function ensure(more: number): void {
   if (pos + more <= buf.length) return
@@ -114,8 +118,12 @@ function writeValue(value: unknown, depth: number, refuseBufferJson: boolean): v
     case 'number':
       ensure(9)
       buf[pos++] = 0x11 // number_value = 2, 64-bit
-      f64[0] = value
-      for (let i = 0; i < 8; i++) buf[pos++] = f64Bytes[i] as number
+      if (LITTLE_ENDIAN) {
+        f64[0] = value
+        for (let i = 0; i < 8; i++) buf[pos++] = f64Bytes[i] as number
+      } else {
+        pos = buf.writeDoubleLE(value, pos)
+      }
       return
     case 'string':
       ensure(1)
