@@ -128,7 +128,7 @@ export function toMarkdown(r: Results): string {
       '',
       '## (e) Protobuf against JSON for the same content',
       '',
-      'Median ns per message over interleaved batches, all rows in one process. Decode: bytes → JSON.parse, or wire check + protobufjs decode + toObject. Pipeline: classify, decode, validate, filter, encode, route, with both domains\' output encoding JSON or protobuf (veil.v1.Filtered; Sparkplug B streams leave as Sparkplug B). Ratio against the JSON in, JSON out pipeline of the same content; Sparkplug B rows against the smart plug\'s.',
+      'Median ns per message over interleaved batches, all rows in one process. Decode: bytes → JSON.parse, or Veil\'s one-pass protobuf decoder (wire check and plain object in one pass). Pipeline: classify, decode, validate, filter, encode, route, with both domains\' output encoding JSON or protobuf (veil.v1.Filtered; Sparkplug B streams leave as Sparkplug B). Ratio against the JSON in, JSON out pipeline of the same content; Sparkplug B rows against the smart plug\'s.',
       '',
     )
     out.push(

@@ -63,7 +63,7 @@ export function sparkplugPayloadType(): protobuf.Type {
   return payloadType
 }
 
-const METRIC_FIELDS = ['name', 'alias', 'timestamp', 'datatype', 'is_historical', 'is_transient', 'is_null', 'int_value', 'long_value', 'float_value', 'double_value', 'boolean_value', 'string_value'] as const
+const METRIC_FIELDS: ReadonlySet<string> = new Set(['name', 'alias', 'timestamp', 'datatype', 'is_historical', 'is_transient', 'is_null', 'int_value', 'long_value', 'float_value', 'double_value', 'boolean_value', 'string_value'])
 
 /**
  * Wire-checked decode. protobufjs puts proto2 defaults on the message prototype (an absent alias reads as 0, an
@@ -78,9 +78,10 @@ export function decodePayload(bytes: Uint8Array): WirePayload | WireProblem {
   if (Object.hasOwn(message, 'timestamp')) payload.timestamp = message.timestamp as number | protobuf.Long
   if (Object.hasOwn(message, 'seq')) payload.seq = message.seq as number | protobuf.Long
   const metrics = Object.hasOwn(message, 'metrics') ? (message.metrics as Record<string, unknown>[]) : []
+  // The own keys are the fields on the wire (a handful), cheaper to walk than a hasOwn test per declared field.
   payload.metrics = metrics.map((m) => {
     const out: Record<string, unknown> = {}
-    for (const key of METRIC_FIELDS) if (Object.hasOwn(m, key)) out[key] = m[key]
+    for (const key of Object.keys(m)) if (METRIC_FIELDS.has(key)) out[key] = m[key]
     return out as WireMetric
   })
   return payload

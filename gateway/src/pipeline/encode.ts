@@ -1,7 +1,7 @@
 import type { Domain } from '../model.ts'
-import { protoType } from '../profiles/proto.ts'
 import { encodePayload, type SparkplugDocument } from '../../../filters/profiles/sparkplug/codec.ts'
 import type { PolicyHolder } from './filter.ts'
+import { encodeFiltered } from './filtered.ts'
 import type { Stage } from './stage.ts'
 
 /** How a recipient domain receives its copies (configuration key `encoding`); JSON unless configured. */
@@ -28,7 +28,6 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
   // The stamp changes only with the policy set: build it once per version, not per message.
   let version = ''
   let prefix = ''
-  const filtered = protoType('veil.v1.Filtered')
   const seqs = new Map<string, number>()
   const nextSeq = (domain: Domain, node: string, birth: boolean): number => {
     const key = `${domain}\u0000${node}`
@@ -72,8 +71,7 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
               out.contentType = JSON_CONTENT_TYPE
             }
           } else if (protobuf) {
-            const bytes = filtered.encode({ policy: version, data: toValue(out.doc, 0) }).finish()
-            payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+            payload = encodeFiltered(version, out.doc, binary)
             out.contentType = FILTERED_CONTENT_TYPE
           } else {
             // A replacer disables V8's fast stringify (2 µs instead of 1): only binary streams can carry bytes.
@@ -137,30 +135,4 @@ function refuseBytes(_key: string, value: unknown): unknown {
     throw new Error('bytes in a filtered document')
   }
   return value
-}
-
-/** Deeper than any filtered document; a cycle or an absurd nesting is an encode error, not a stack overflow. */
-const MAX_VALUE_DEPTH = 64
-
-/** A JSON-like value as google.protobuf.Value (protobufjs ships the well-known types with camelCase names); bytes are refused. */
-function toValue(value: unknown, depth: number): Record<string, unknown> {
-  if (depth > MAX_VALUE_DEPTH) throw new Error('document nested too deep')
-  if (value === null) return { nullValue: 0 }
-  switch (typeof value) {
-    case 'number':
-      return { numberValue: value }
-    case 'string':
-      return { stringValue: value }
-    case 'boolean':
-      return { boolValue: value }
-    case 'object': {
-      if (value instanceof Uint8Array) throw new Error('bytes in a filtered document')
-      if (Array.isArray(value)) return { listValue: { values: value.map((v) => (v === undefined ? { nullValue: 0 } : toValue(v, depth + 1))) } }
-      const fields: Record<string, unknown> = {}
-      for (const [k, v] of Object.entries(value)) if (v !== undefined) fields[k] = toValue(v, depth + 1)
-      return { structValue: { fields } }
-    }
-    default:
-      throw new Error(`${typeof value} in a filtered document`)
-  }
 }

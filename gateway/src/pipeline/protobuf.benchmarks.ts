@@ -1,7 +1,8 @@
 /**
- * Protobuf against JSON for the same content, side by side (issue 7): decoding a canonical message with
- * protobufjs reflection, with its wire check, with a hand-written static decoder and with JSON.parse; encoding
- * a filtered document as JSON, veil.v1.Filtered and Sparkplug B; and the whole pipeline (classify, decode,
+ * Protobuf against JSON for the same content, side by side (issue 7): decoding a canonical message with Veil's
+ * generated one-pass decoder, with protobufjs reflection (with and without the wire check), with a hand-written
+ * static decoder and with JSON.parse; encoding a filtered document as JSON, veil.v1.Filtered (Veil's writer and
+ * protobufjs) and Sparkplug B; and the whole pipeline (classify, decode,
  * validate, filter, encode, route) for JSON, protobuf and Sparkplug B in and out. Registered by
  * `protobufBenchmarks()` so that a benchmark suite can run it; `protobuf.bench.ts` does for `npm run bench`.
  */
@@ -9,7 +10,8 @@ import protobuf from 'protobufjs'
 import { bench, describe } from 'vitest'
 import { encodePayload, type SparkplugDocument } from '../../../filters/profiles/sparkplug/codec.ts'
 import { sparkplugBytes, testPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
-import { checkWire, compileProtoDecoder, protoType } from '../profiles/proto.ts'
+import { checkWire, compileCheckedDecoder, compileProtoDecoder, protoType } from '../profiles/proto.ts'
+import { encodeFiltered } from './filtered.ts'
 
 const ENERGY = { ts: 1772366400, total_kwh: 1234.567, power_w: 61.5, voltage_v: 231.2, current_a: 0.27, relay: 'on' }
 const TYPE = 'veil.canonical.v1.SmartPlugEnergy'
@@ -44,7 +46,8 @@ export function protobufBenchmarks(): void {
   const type = protoType(TYPE)
   const pb = Buffer.from(type.encode(ENERGY).finish())
   const json = Buffer.from(JSON.stringify(ENERGY))
-  const decodeChecked = compileProtoDecoder(TYPE)
+  const decodeOnePass = compileProtoDecoder(TYPE)
+  const decodeChecked = compileCheckedDecoder(type)
   const options: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, arrays: false, objects: false, oneofs: false }
 
   describe(`decode one canonical energy message (protobuf ${pb.length} B, JSON ${json.length} B)`, () => {
@@ -54,7 +57,10 @@ export function protobufBenchmarks(): void {
     bench('protobufjs reflection: decode + toObject', () => {
       type.toObject(type.decode(pb), options)
     })
-    bench('protobufjs reflection with Veil\'s wire check (what the pipeline runs)', () => {
+    bench('Veil\'s one-pass decoder, generated from the reflected type (what the pipeline runs)', () => {
+      decodeOnePass(pb)
+    })
+    bench('protobufjs reflection with Veil\'s wire check (before)', () => {
       decodeChecked(pb)
     })
     bench('wire check alone', () => {
@@ -72,7 +78,10 @@ export function protobufBenchmarks(): void {
     bench('JSON {"policy","data"}', () => {
       Buffer.from(`{"policy":"0123456789abcdef","data":${JSON.stringify(filtered)}}`)
     })
-    bench('protobuf veil.v1.Filtered (google.protobuf.Value)', () => {
+    bench('protobuf veil.v1.Filtered, Veil\'s writer (what the pipeline runs)', () => {
+      encodeFiltered('0123456789abcdef', filtered, false)
+    })
+    bench('protobuf veil.v1.Filtered, protobufjs from a google.protobuf.Value tree (before)', () => {
       filteredType.encode({ policy: '0123456789abcdef', data: { structValue: { fields: { ts: { numberValue: filtered.ts }, total_kwh: { numberValue: filtered.total_kwh }, power_w: { numberValue: filtered.power_w } } } } }).finish()
     })
     bench('Sparkplug B payload, two metrics', () => {

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { Classifier } from './classifier.ts'
@@ -152,5 +153,48 @@ describe('classifier', () => {
     expect(() => new Classifier([nvr({ s: { topics: ['nvr/{id}/s'], decoding: 'json', fixedDeviceId: 'n' } })])).toThrow(/fixedDeviceId/)
     expect(() => new Classifier([nvr({ s: { topics: ['nvr/s'], decoding: 'json', deviceIdPath: 'a', fixedDeviceId: 'n' } })])).toThrow(/fixedDeviceId/)
     expect(() => new Classifier([nvr({ s: { topics: ['nvr/s'], decoding: 'json', fixedDeviceId: ' ' } })])).toThrow(/fixedDeviceId/)
+  })
+  it('matches topics in place exactly as a match of their split levels would', () => {
+    // The classifier matches without String#split; this is the split-based definition it must agree with.
+    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    const patterns = [['a', ['x/{id}/y', 'x/{id}/y/pb']], ['b', ['x/+/{id}']], ['c', ['x/sw:{id}/{id}']], ['d', ['{id}/on']], ['e', ['{id}/st/p:{id}']]] as const
+    const c = new Classifier(patterns.map(([name, topics]) => plug(name, [...topics])))
+    const reference = (topic: string): [string, string | undefined] | undefined => {
+      const levels = topic.split('/')
+      // A literal root owns its namespace; id-first routes are tried only under other roots.
+      const literal = levels[0] === 'x'
+      for (const [name, topics] of patterns) {
+        for (const pattern of topics) {
+          if (pattern.startsWith('{id}') === literal) continue
+          const want = pattern.split('/')
+          if (want.length !== levels.length) continue
+          let id: string | undefined
+          const ok = want.every((w, i) => {
+            const got = levels[i] as string
+            const part = w === '{id}' ? got : w.endsWith('{id}') && got.startsWith(w.slice(0, -4)) ? got.slice(w.length - 4) : undefined
+            if (w === '+') return got !== ''
+            if (part === undefined) return w === got
+            if (part === '') return false
+            id = id === undefined ? part : `${id}/${part}`
+            return true
+          })
+          if (ok) return [`${name}/s`, id]
+        }
+      }
+      return undefined
+    }
+    const level = fc.constantFrom('', 'x', 'y', 'pb', 'on', 'st', 'sw:', 'sw:1', 'p:', 'p:2', 'dev', 'x/y', '//')
+    let matched = 0
+    fc.assert(
+      fc.property(fc.array(level, { maxLength: 6 }), (parts) => {
+        // A fresh string, as a topic arrives from the wire.
+        const topic = Buffer.from(parts.join('/')).toString()
+        const got = c.classify(topic)
+        if (got !== undefined) matched++
+        expect(got === undefined ? undefined : [got.stream.key, got.deviceId], topic).toEqual(reference(topic))
+      }),
+      { numRuns: 3000 },
+    )
+    expect(matched).toBeGreaterThan(50)
   })
 })

@@ -139,12 +139,17 @@ export class Classifier {
   }
 
   classify(topic: string): Classification | undefined {
-    const levels = topic.split('/')
-    const root = levels[0] ?? ''
+    // No split: a topic from the wire is a fresh string, which String#split cuts into an array of new strings
+    // every time (about 0.3 µs of a 3.5 µs message; V8 caches splits only of literal, internalized strings).
+    // Routes are matched in place, level by level, with indexOf.
+    let count = 1
+    for (let i = topic.indexOf('/'); i !== -1; i = topic.indexOf('/', i + 1)) count++
+    const slash = topic.indexOf('/')
+    const root = slash === -1 ? topic : topic.slice(0, slash)
     const routes = this.#byRoot.get(root)
     if (routes !== undefined) {
       for (const route of routes) {
-        const deviceId = matchRoute(route.levels, levels)
+        const deviceId = matchRoute(route.levels, topic, count)
         if (deviceId !== null) return { stream: route.stream, deviceId: deviceId ?? route.stream.fixedDeviceId }
       }
       // A literal root owns its namespace: a topic under it that no route of it knows stays unknown.
@@ -152,7 +157,7 @@ export class Classifier {
     }
     if (RESERVED_ROOT.test(root)) return undefined
     for (const route of this.#idRooted) {
-      const deviceId = matchRoute(route.levels, levels)
+      const deviceId = matchRoute(route.levels, topic, count)
       if (deviceId !== null) return { stream: route.stream, deviceId }
     }
     return undefined
@@ -163,25 +168,32 @@ export class Classifier {
   }
 }
 
-/** The device id the route captures, undefined if it captures none, or null when the topic does not match. */
-function matchRoute(pattern: readonly Level[], levels: readonly string[]): string | undefined | null {
-  if (pattern.length !== levels.length) return null
+/**
+ * The device id the route captures, undefined if it captures none, or null when the topic (of `count` levels)
+ * does not match.
+ */
+function matchRoute(pattern: readonly Level[], topic: string, count: number): string | undefined | null {
+  if (pattern.length !== count) return null
   let id: string | undefined
+  let start = 0
   for (let i = 0; i < pattern.length; i++) {
-    const want = pattern[i]
-    const got = levels[i] as string
+    const want = pattern[i] as Level
+    const slash = topic.indexOf('/', start)
+    const end = slash === -1 ? topic.length : slash
     if (want === ANY) {
-      if (got === '') return null
+      if (end === start) return null
     } else if (want === ID) {
-      if (got === '') return null
+      if (end === start) return null
+      const got = topic.slice(start, end)
       id = id === undefined ? got : `${id}/${got}`
     } else if (typeof want === 'object') {
-      if (got.length <= want.idPrefix.length || !got.startsWith(want.idPrefix)) return null
-      const part = got.slice(want.idPrefix.length)
+      if (end - start <= want.idPrefix.length || !topic.startsWith(want.idPrefix, start)) return null
+      const part = topic.slice(start + want.idPrefix.length, end)
       id = id === undefined ? part : `${id}/${part}`
-    } else if (want !== got) {
+    } else if (end - start !== want.length || !topic.startsWith(want, start)) {
       return null
     }
+    start = end + 1
   }
   return id
 }
