@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs'
 import { checkWire, protoType, type WireProblem } from '../../../gateway/src/profiles/proto.ts'
+import { readPayload } from './read.ts'
 
 /** Sparkplug B data types (specification 3.0.0, 6.4.16), by number. */
 export const DATA_TYPES = [
@@ -66,10 +67,19 @@ export function sparkplugPayloadType(): protobuf.Type {
 const METRIC_FIELDS: ReadonlySet<string> = new Set(['name', 'alias', 'timestamp', 'datatype', 'is_historical', 'is_transient', 'is_null', 'int_value', 'long_value', 'float_value', 'double_value', 'boolean_value', 'string_value'])
 
 /**
- * Wire-checked decode. protobufjs puts proto2 defaults on the message prototype (an absent alias reads as 0, an
- * absent name as ''), so only the fields present on the wire (own properties) are copied out.
+ * A payload as the metrics state reads it, or why the bytes are not one. The common payloads (scalar metrics) are
+ * read in one pass (read.ts); anything else, and every problem, takes the checked path, which decides.
  */
 export function decodePayload(bytes: Uint8Array): WirePayload | WireProblem {
+  return readPayload(bytes) ?? decodePayloadChecked(bytes)
+}
+
+/**
+ * Wire-checked decode: checkWire, protobufjs' decode, then a copy. protobufjs puts proto2 defaults on the message
+ * prototype (an absent alias reads as 0, an absent name as ''), so only the fields present on the wire (own
+ * properties) are copied out. The reference for read.ts, and its fallback.
+ */
+export function decodePayloadChecked(bytes: Uint8Array): WirePayload | WireProblem {
   const type = sparkplugPayloadType()
   const problem = checkWire(type, bytes)
   if (problem !== undefined) return problem

@@ -85,8 +85,8 @@ function readField(kind: Kind, local: string, repeated: boolean): string {
   }
 }
 
-/** ASCII byte by byte (most telemetry strings, and no call out of JS); anything else checked and decoded natively. */
-function text(b: Uint8Array, start: number, end: number): string | undefined {
+/** UTF-8 text or undefined when invalid: ASCII byte by byte (most telemetry strings, and no call out of JS), anything else checked and decoded natively. */
+export function text(b: Uint8Array, start: number, end: number): string | undefined {
   if (end - start <= 32) {
     let s = ''
     let i = start
