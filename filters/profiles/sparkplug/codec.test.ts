@@ -2,11 +2,14 @@ import fc from 'fast-check'
 import protobuf from 'protobufjs'
 import { describe, expect, it } from 'vitest'
 import { MAX_PROTO_DEPTH } from '../../../gateway/src/profiles/proto.ts'
-import { decodePayload, decodePayloadChecked, sparkplugPayloadType } from './codec.ts'
+import { DATA_TYPES, decodePayload, decodePayloadChecked, encodePayload, sparkplugPayloadType, type MetricValue, type SparkplugDocument, type SparkplugMetric } from './codec.ts'
 import { readPayload } from './read.ts'
+import { encodePayloadReflective } from './testing.ts'
 
 const Long = protobuf.util.Long as typeof protobuf.util.Long
 const unsignedLong = (v: bigint): protobuf.Long => new Long(Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0, true)
+/** No lone UTF-16 surrogate (String#isWellFormed, which the compile target does not declare). */
+const isWellFormed = (s: string): boolean => !/\p{Cs}/u.test(s)
 const type = sparkplugPayloadType()
 
 /** What a decoder gives, or that it threw (the checked path throws where protobufjs' decode does). */
@@ -207,5 +210,55 @@ describe('Sparkplug B one-pass reader', () => {
     expect(readPayload(bytes)).toBeUndefined()
     expect(decodePayload(bytes)).toBe('undecodable')
     expectSame(bytes)
+  })
+})
+
+// --- The writer -----------------------------------------------------------------------------------------------------
+
+/** Strings without lone surrogates, which protobufjs wrote as WTF-8 under 40 units (see write.ts). */
+const wellFormed = text.filter(isWellFormed)
+const numberish = fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.double(), fc.constantFrom(0, -0, 2 ** 53, 2 ** 64, 2 ** 64 + 4096, 1e300, -(2 ** 63), 4294967295, 4294967296, Number.NaN, Infinity, -Infinity))
+const value: fc.Arbitrary<MetricValue> = fc.oneof(fc.constant(null), fc.boolean(), numberish, wellFormed)
+const outMetric: fc.Arbitrary<SparkplugMetric> = fc
+  .record({ name: wellFormed, dataType: fc.constantFrom(...DATA_TYPES), value, timestamp: numberish, isHistorical: fc.constant(true as const), isTransient: fc.constant(true as const) }, { requiredKeys: ['name', 'dataType', 'value'] })
+const outDoc: fc.Arbitrary<SparkplugDocument> = fc.record(
+  { type: fc.constantFrom('NBIRTH', 'NDATA', 'NDEATH', 'DBIRTH', 'DDATA', 'DDEATH' as const), timestamp: numberish, metrics: fc.array(outMetric, { maxLength: 6 }) },
+  { requiredKeys: ['type', 'metrics'] },
+)
+
+describe('Sparkplug B writer', () => {
+  it('writes the bytes protobufjs wrote, for generated documents', () => {
+    fc.assert(
+      fc.property(outDoc, fc.option(fc.oneof(fc.integer({ min: 0, max: 255 }), numberish), { nil: undefined }), fc.string({ maxLength: 20 }).filter(isWellFormed), (doc, seq, version) => {
+        const got = Buffer.from(encodePayload(doc, seq, version))
+        const want = Buffer.from(encodePayloadReflective(doc, seq, version))
+        expect(got.toString('hex')).toBe(want.toString('hex'))
+      }),
+      { numRuns: 4000 },
+    )
+  })
+
+  it('writes long metrics and names (multi-byte lengths), and a huge one does not break the next', () => {
+    for (const n of [1, 100, 127, 128, 200, 16383, 16384, 100_000]) {
+      const doc: SparkplugDocument = { type: 'NDATA', timestamp: 1, metrics: [{ name: 'n'.repeat(n), dataType: 'String', value: 'é'.repeat(n) }, { name: 'b', dataType: 'Double', value: 1.5 }] }
+      expect(Buffer.from(encodePayload(doc, 3, 'v')).equals(Buffer.from(encodePayloadReflective(doc, 3, 'v'))), String(n)).toBe(true)
+    }
+    const small: SparkplugDocument = { type: 'NDATA', metrics: [{ name: 'a', dataType: 'Int8', value: -1 }] }
+    expect(Buffer.from(encodePayload(small, undefined, 'v')).equals(Buffer.from(encodePayloadReflective(small, undefined, 'v')))).toBe(true)
+  })
+
+  it('round-trips through the reader: the document as Veil left it', () => {
+    const doc: SparkplugDocument = { type: 'NDATA', timestamp: 1772366400000, metrics: [{ name: 'Temperature', dataType: 'Int8', value: -3, timestamp: 5 }, { name: 'Energy', dataType: 'UInt64', value: 2 ** 60 }, { name: 'On', dataType: 'Boolean', value: false, isHistorical: true }, { name: 'Gone', dataType: 'Float', value: null, isTransient: true }] }
+    const read = decodePayload(encodePayload(doc, 7, 'abc'))
+    expect(read).toStrictEqual(decodePayloadChecked(encodePayload(doc, 7, 'abc')))
+    expect(read).toMatchObject({ seq: unsignedLong(7n), metrics: [{ name: 'Temperature', int_value: 0xfffffffd }, { name: 'Energy' }, { name: 'On', boolean_value: false, is_historical: true }, { name: 'Gone', is_null: true, is_transient: true }] })
+  })
+
+  it('writes a lone surrogate as U+FFFD (valid UTF-8), where protobufjs wrote WTF-8 under 40 units', () => {
+    const doc: SparkplugDocument = { type: 'NDATA', metrics: [{ name: 'a\ud800', dataType: 'String', value: 'b\udc00c' }] }
+    const read = decodePayload(encodePayload(doc, 1, 'v'))
+    expect(read).toMatchObject({ metrics: [{ name: 'a\ufffd', string_value: 'b\ufffdc' }] })
+    // The old bytes are not even a message Veil accepts.
+    expect(decodePayload(encodePayloadReflective(doc, 1, 'v'))).toBe('undecodable')
   })
 })

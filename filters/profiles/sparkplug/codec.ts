@@ -1,6 +1,7 @@
 import protobuf from 'protobufjs'
 import { checkWire, protoType, type WireProblem } from '../../../gateway/src/profiles/proto.ts'
 import { readPayload } from './read.ts'
+import { ProtoWriter } from './write.ts'
 
 /** Sparkplug B data types (specification 3.0.0, 6.4.16), by number. */
 export const DATA_TYPES = [
@@ -159,44 +160,108 @@ function inRange(type: number, v: number): boolean {
   }
 }
 
-/** Sets the value field of an outgoing metric for its data type. */
-function setValue(out: Record<string, unknown>, datatype: number, value: MetricValue): void {
-  if (value === null) {
-    out.is_null = true
-    return
+const writer = new ProtoWriter()
+
+/** The uuid field (`veil-policy/<version>`, tag and length included), encoded once per policy version. */
+let uuidFor: { readonly version: string; readonly bytes: Uint8Array } | undefined
+function uuidField(version: string): Uint8Array {
+  if (uuidFor?.version !== version) {
+    const text = Buffer.from(`veil-policy/${version}`, 'utf8')
+    uuidFor = { version, bytes: Buffer.concat([Buffer.from([0x22, ...varint(text.length)]), text]) } // uuid = 4
   }
-  switch (datatype) {
-    case 1: case 2: case 3: case 5: case 6: case 7:
-      out.int_value = (value as number) >>> 0
-      return
-    case 4: case 8: case 13:
-      out.long_value = value as number
-      return
-    case 9: out.float_value = value; return
-    case 10: out.double_value = value; return
-    case 11: out.boolean_value = value; return
-    default: out.string_value = value
+  return uuidFor.bytes
+}
+
+function varint(n: number): number[] {
+  const out: number[] = []
+  let v = n >>> 0
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80)
+    v >>>= 7
   }
+  out.push(v)
+  return out
 }
 
 /**
  * A filtered document as a Sparkplug B payload: names instead of aliases (a recipient needs no birth to read a
  * DATA message, and Veil's aliases would be one more identifier), Veil's own `seq` per edge node and domain, and
  * the policy version in `uuid` (`veil-policy/<version>`), the field the specification gives to schema tracking.
+ * Written field by field (write.ts), in field-number order, as protobufjs' encoder wrote the same payload (the
+ * reflective encoder this replaced is `encodePayloadReflective` in testing.ts; codec.test.ts compares the bytes).
  */
-export function encodePayload(doc: SparkplugDocument, seq: number | undefined, policyVersion: string): Uint8Array {
-  const metrics: Record<string, unknown>[] = []
-  for (const m of doc.metrics) {
-    const datatype = outputType(m.dataType, m.value)
-    const out: Record<string, unknown> = { name: m.name, datatype }
-    if (m.timestamp !== undefined) out.timestamp = m.timestamp
-    if (m.isHistorical === true) out.is_historical = true
-    if (m.isTransient === true) out.is_transient = true
-    setValue(out, datatype, m.value)
-    metrics.push(out)
+export function encodePayload(doc: SparkplugDocument, seq: number | undefined, policyVersion: string): Buffer {
+  const w = writer
+  w.begin()
+  try {
+    if (doc.timestamp !== undefined) {
+      w.byte(0x08) // timestamp = 1, uint64
+      w.uint64(doc.timestamp)
+    }
+    for (const m of doc.metrics) {
+      w.byte(0x12) // metrics = 2
+      const at = w.beginLength()
+      const datatype = outputType(m.dataType, m.value)
+      w.byte(0x0a) // name = 1
+      w.string(m.name)
+      if (m.timestamp !== undefined) {
+        w.byte(0x18) // timestamp = 3, uint64
+        w.uint64(m.timestamp)
+      }
+      w.byte(0x20) // datatype = 4, uint32
+      w.uint32(datatype)
+      if (m.isHistorical === true) {
+        w.byte(0x28) // is_historical = 5
+        w.byte(1)
+      }
+      if (m.isTransient === true) {
+        w.byte(0x30) // is_transient = 6
+        w.byte(1)
+      }
+      writeValue(w, datatype, m.value)
+      w.endLength(at)
+    }
+    if (seq !== undefined) {
+      w.byte(0x18) // seq = 3, uint64
+      w.uint64(seq)
+    }
+    w.raw(uuidField(policyVersion))
+    return w.finish()
+  } finally {
+    w.reset()
   }
-  const payload: Record<string, unknown> = { metrics, uuid: `veil-policy/${policyVersion}` }
-  if (doc.timestamp !== undefined) payload.timestamp = doc.timestamp
-  if (seq !== undefined) payload.seq = seq
-  return sparkplugPayloadType().encode(payload).finish()
+}
+
+/** The value field of an outgoing metric for its data type (signed integers as two's complement). */
+function writeValue(w: ProtoWriter, datatype: number, value: MetricValue): void {
+  if (value === null) {
+    w.byte(0x38) // is_null = 7
+    w.byte(1)
+    return
+  }
+  switch (datatype) {
+    case 1: case 2: case 3: case 5: case 6: case 7:
+      w.byte(0x50) // int_value = 10, uint32
+      w.uint32(value as number)
+      return
+    case 4: case 8: case 13:
+      w.byte(0x58) // long_value = 11, uint64
+      w.uint64(value as number)
+      return
+    case 9:
+      w.byte(0x65) // float_value = 12, 32-bit
+      w.float(value as number)
+      return
+    case 10:
+      w.byte(0x69) // double_value = 13, 64-bit
+      w.double(value as number)
+      return
+    case 11:
+      w.byte(0x70) // boolean_value = 14
+      w.byte(value ? 1 : 0)
+      return
+    default:
+      w.byte(0x7a) // string_value = 15
+      w.string(value as string)
+  }
 }

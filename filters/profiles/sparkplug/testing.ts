@@ -15,7 +15,7 @@ import { loadPolicySet } from '../../../gateway/src/policy/load.ts'
 import { Classifier } from '../../../gateway/src/profiles/classifier.ts'
 import { Metrics } from '../../../gateway/src/telemetry/metrics.ts'
 import { builtinProfiles } from '../index.ts'
-import { sparkplugPayloadType } from './codec.ts'
+import { outputType, sparkplugPayloadType, type MetricValue, type SparkplugDocument } from './codec.ts'
 import type { SparkplugLimits } from './state.ts'
 
 export const SPARKPLUG_POLICIES = join(import.meta.dirname, '../../../test/policies/sparkplug')
@@ -94,4 +94,45 @@ export async function counterValue(metrics: Metrics, name: string, labels: Recor
   const data = await metric.get()
   const hits = data.values.filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
   return hits.reduce((sum, v) => sum + v.value, 0)
+}
+
+/** Sets the value field of an outgoing metric for its data type (encodePayloadReflective). */
+function setValue(out: Record<string, unknown>, datatype: number, value: MetricValue): void {
+  if (value === null) {
+    out.is_null = true
+    return
+  }
+  switch (datatype) {
+    case 1: case 2: case 3: case 5: case 6: case 7:
+      out.int_value = (value as number) >>> 0
+      return
+    case 4: case 8: case 13:
+      out.long_value = value as number
+      return
+    case 9: out.float_value = value; return
+    case 10: out.double_value = value; return
+    case 11: out.boolean_value = value; return
+    default: out.string_value = value
+  }
+}
+
+/**
+ * codec.ts' encodePayload before its direct writer: an object per metric, then protobufjs' reflective encoder. The
+ * reference its bytes are compared with (codec.test.ts), and the "before" of measurements.
+ */
+export function encodePayloadReflective(doc: SparkplugDocument, seq: number | undefined, policyVersion: string): Uint8Array {
+  const metrics: Record<string, unknown>[] = []
+  for (const m of doc.metrics) {
+    const datatype = outputType(m.dataType, m.value)
+    const out: Record<string, unknown> = { name: m.name, datatype }
+    if (m.timestamp !== undefined) out.timestamp = m.timestamp
+    if (m.isHistorical === true) out.is_historical = true
+    if (m.isTransient === true) out.is_transient = true
+    setValue(out, datatype, m.value)
+    metrics.push(out)
+  }
+  const payload: Record<string, unknown> = { metrics, uuid: `veil-policy/${policyVersion}` }
+  if (doc.timestamp !== undefined) payload.timestamp = doc.timestamp
+  if (seq !== undefined) payload.seq = seq
+  return sparkplugPayloadType().encode(payload).finish()
 }

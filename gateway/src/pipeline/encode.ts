@@ -61,8 +61,7 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
             const doc = out.doc as SparkplugDocument
             const seq = doc.type === 'NDEATH' ? undefined : nextSeq(out.domain, edgeNode(env.deviceId ?? ''), doc.type === 'NBIRTH')
             if (protobuf) {
-              const bytes = encodePayload(doc, seq, version)
-              payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+              payload = encodePayload(doc, seq, version)
               out.contentType = SPARKPLUG_CONTENT_TYPE
             } else {
               const data = seq === undefined ? doc : { type: doc.type, timestamp: doc.timestamp, seq, metrics: doc.metrics }

@@ -9,7 +9,7 @@
 import protobuf from 'protobufjs'
 import { bench, describe } from 'vitest'
 import { encodePayload, type SparkplugDocument } from '../../../filters/profiles/sparkplug/codec.ts'
-import { sparkplugBytes, testPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
+import { encodePayloadReflective, sparkplugBytes, testPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
 import { checkWire, compileCheckedDecoder, compileProtoDecoder, protoType } from '../profiles/proto.ts'
 import { encodeFiltered } from './filtered.ts'
 
@@ -84,8 +84,11 @@ export function protobufBenchmarks(): void {
     bench('protobuf veil.v1.Filtered, protobufjs from a google.protobuf.Value tree (before)', () => {
       filteredType.encode({ policy: '0123456789abcdef', data: { structValue: { fields: { ts: { numberValue: filtered.ts }, total_kwh: { numberValue: filtered.total_kwh }, power_w: { numberValue: filtered.power_w } } } } }).finish()
     })
-    bench('Sparkplug B payload, two metrics', () => {
+    bench('Sparkplug B payload, two metrics, Veil\'s writer (what the pipeline runs)', () => {
       encodePayload(spDoc, 7, '0123456789abcdef')
+    })
+    bench('Sparkplug B payload, two metrics, protobufjs (before)', () => {
+      encodePayloadReflective(spDoc, 7, '0123456789abcdef')
     })
     bench('Sparkplug B as JSON, two metrics', () => {
       Buffer.from(`{"policy":"0123456789abcdef","data":${JSON.stringify({ ...spDoc, seq: 7 })}}`)
