@@ -1,6 +1,7 @@
 import { deepStrictEqual } from 'node:assert'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { decodePayload, encodePayload, metricValue, toNumber, type SparkplugDocument } from '../filters/profiles/sparkplug/codec.ts'
 import { SPARKPLUG_POLICIES, sparkplugBytes } from '../filters/profiles/sparkplug/testing.ts'
 import { DEFAULT_POLICIES } from '../gateway/src/config/config.ts'
 import type { Domain } from '../gateway/src/model.ts'
@@ -25,12 +26,14 @@ export type Encoding = 'JSON' | 'protobuf' | 'Sparkplug B'
 export interface ProtobufRow {
   /** `smart_plug/energy`, `camera/event` (canonical streams) or `sparkplug/NDATA`. */
   readonly content: string
-  readonly step: 'decode' | 'pipeline'
+  /** Encode: one filtered copy (the svc domain's) written as JSON or Sparkplug B, as the encode stage does. */
+  readonly step: 'decode' | 'encode' | 'pipeline'
   readonly input: Encoding
-  /** The recipient domains' encoding; undefined for decode rows. */
+  /** The recipient domains' encoding; undefined for decode and encode rows (whose `input` is the encoding). */
   readonly output: Encoding | undefined
-  readonly bytesIn: number
-  /** Bytes of all copies one message leaves as (pipeline rows). */
+  /** Undefined for encode rows. */
+  readonly bytesIn: number | undefined
+  /** Bytes of all copies one message leaves as (pipeline rows), of the one copy written (encode rows). */
   readonly bytesOut: number | undefined
   /** Median over rounds, ns per message. */
   readonly ns: number
@@ -86,13 +89,14 @@ interface Contender {
   reference: number
 }
 
-function decodeBatch(decode: () => unknown): Batch {
+/** One step alone (a decode or an encode), called n times. */
+function stepBatch(step: () => unknown): Batch {
   let sink = 0
   return (n) => {
     const started = process.hrtime.bigint()
-    for (let i = 0; i < n; i++) if (decode() !== undefined) sink++
+    for (let i = 0; i < n; i++) if (step() !== undefined) sink++
     const ns = nsPerOp(started, n)
-    if (sink === 0) throw new Error('the decoder produced nothing')
+    if (sink === 0) throw new Error('the step produced nothing')
     return ns
   }
 }
@@ -154,8 +158,8 @@ async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions):
     )
     const pbOut = await check(pb, pbTopic, pbBytes, FILTERED_CONTENT_TYPE, `${c.content} protobuf in, protobuf out`)
     const base = { content: c.content, bytesOut: undefined, output: undefined, step: 'decode' } as const
-    const first = add({ ...base, input: 'JSON', bytesIn: jsonBytes.length }, decodeBatch(() => JSON.parse(jsonBytes.toString('utf8'))))
-    add({ ...base, input: 'protobuf', bytesIn: pbBytes.length }, decodeBatch(() => decodePb(pbBytes)))
+    const first = add({ ...base, input: 'JSON', bytesIn: jsonBytes.length }, stepBatch(() => JSON.parse(jsonBytes.toString('utf8'))))
+    add({ ...base, input: 'protobuf', bytesIn: pbBytes.length }, stepBatch(() => decodePb(pbBytes)))
     const counts = [counter(), counter(), counter()] as const
     const reference = add({ content: c.content, step: 'pipeline', input: 'JSON', output: 'JSON', bytesIn: jsonBytes.length, bytesOut: bytesOf(jsonOut) }, pipelineBatch(json, jsonTopic, [jsonBytes], 0, options.stepMs, counts[0]), counts[0])
     add({ content: c.content, step: 'pipeline', input: 'protobuf', output: 'JSON', bytesIn: pbBytes.length, bytesOut: bytesOf(pbJsonOut) }, pipelineBatch(json, pbTopic, [pbBytes], 0, options.stepMs, counts[1]), counts[1])
@@ -173,6 +177,42 @@ async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions):
   await check(pb, NODE, birth, SPARKPLUG_CONTENT_TYPE, 'Sparkplug B NBIRTH, Sparkplug B out')
   const spJson = await check(json, NDATA, first, JSON_CONTENT_TYPE, 'Sparkplug B NDATA, JSON out')
   const spPb = await check(pb, NDATA, first, SPARKPLUG_CONTENT_TYPE, 'Sparkplug B NDATA, Sparkplug B out')
+
+  // Decode: the NDATA's content as a JSON document, against Veil's Sparkplug B decoder (before the metrics state
+  // names the metrics). The same content: the decoded payload, its uint64s as numbers, is the JSON document.
+  const spDoc = { timestamp: TS * 1000, seq: 1, metrics: [{ alias: 1, datatype: 10, value: 22.5 }, { alias: 2, datatype: 10, value: 1234.6 }, { alias: 3, datatype: 12, value: 'y' }] }
+  const spJsonBytes = Buffer.from(JSON.stringify(spDoc))
+  const decoded = decodePayload(first)
+  if (typeof decoded === 'string') throw new Error(`Sparkplug B NDATA: the decoder refused it (${decoded})`)
+  deepStrictEqual(
+    { timestamp: toNumber(decoded.timestamp), seq: toNumber(decoded.seq), metrics: (decoded.metrics ?? []).map((m) => ({ alias: toNumber(m.alias), datatype: m.datatype, value: metricValue(m, m.datatype ?? 0) })) },
+    JSON.parse(spJsonBytes.toString('utf8')),
+    'Sparkplug B NDATA: the decoder and JSON.parse of its content differ',
+  )
+  const spBase = { content: 'sparkplug/NDATA', output: undefined, bytesOut: undefined } as const
+  const decodeRows = [
+    add({ ...spBase, step: 'decode', input: 'JSON', bytesIn: spJsonBytes.length }, stepBatch(() => JSON.parse(spJsonBytes.toString('utf8')))),
+    add({ ...spBase, step: 'decode', input: 'Sparkplug B', bytesIn: first.length }, stepBatch(() => decodePayload(first))),
+  ]
+
+  // Encode: svc's filtered copy of that NDATA written as the encode stage writes it, as JSON and as Sparkplug B;
+  // both must be byte for byte what the pipelines above sent to svc.
+  const svcJson = spJson.find((o) => o.domain === 'svc')
+  const svcPb = spPb.find((o) => o.domain === 'svc')
+  if (svcJson === undefined || svcPb === undefined) throw new Error('Sparkplug B NDATA: no copy for svc')
+  const left = JSON.parse(svcJson.payload.toString('utf8')) as { policy: string; data: SparkplugDocument & { seq: number } }
+  const version = left.policy
+  const filtered: SparkplugDocument = { type: left.data.type, timestamp: left.data.timestamp, metrics: left.data.metrics }
+  const seq = left.data.seq
+  const prefix = `{"policy":${JSON.stringify(version)},"data":`
+  const writeJson = (): Buffer => Buffer.from(`${prefix}${JSON.stringify({ type: filtered.type, timestamp: filtered.timestamp, seq, metrics: filtered.metrics })}}`)
+  if (!writeJson().equals(svcJson.payload)) throw new Error('Sparkplug B NDATA: the JSON encode differs from the pipeline\'s copy')
+  if (!encodePayload(filtered, seq, version).equals(svcPb.payload)) throw new Error('Sparkplug B NDATA: the Sparkplug B encode differs from the pipeline\'s copy')
+  const encodeRows = [
+    add({ ...spBase, step: 'encode', input: 'JSON', bytesIn: undefined, bytesOut: svcJson.payload.length }, stepBatch(writeJson)),
+    add({ ...spBase, step: 'encode', input: 'Sparkplug B', bytesIn: undefined, bytesOut: svcPb.payload.length }, stepBatch(() => encodePayload(filtered, seq, version))),
+  ]
+  for (const i of [...decodeRows, ...encodeRows]) (list[i] as Contender).reference = energyReference
   for (const [output, p, outputs] of [['JSON', json, spJson], ['Sparkplug B', pb, spPb]] as const) {
     const counts = counter()
     const i = add({ content: 'sparkplug/NDATA', step: 'pipeline', input: 'Sparkplug B', output, bytesIn: first.length, bytesOut: bytesOf(outputs) }, pipelineBatch(p, NDATA, ndata, 1, options.stepMs, counts), counts)
@@ -184,7 +224,8 @@ async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions):
 /**
  * Section (e): protobuf against JSON for the same content (issue 7). Decoding alone, and the whole pipeline with JSON
  * in and out, protobuf in and JSON out, protobuf in and out (both domains configured `encoding: protobuf`), and a
- * Sparkplug B NDATA with JSON and Sparkplug B out; all contenders interleaved in one process, timed like section (a).
+ * Sparkplug B NDATA: decoded against its content as JSON, one filtered copy encoded as JSON and as Sparkplug B, and
+ * the pipeline with JSON and Sparkplug B out; all contenders interleaved in one process, timed like section (a).
  */
 export async function runProtobuf(options: ProtobufOptions): Promise<ProtobufRow[]> {
   const policies = tempDir('veil-bench-policies-')

@@ -128,13 +128,13 @@ export function toMarkdown(r: Results): string {
       '',
       '## (e) Protobuf against JSON for the same content',
       '',
-      'Median ns per message over interleaved batches, all rows in one process. Decode: bytes → JSON.parse, or Veil\'s one-pass protobuf decoder (wire check and plain object in one pass). Pipeline: classify, decode, validate, filter, encode, route, with both domains\' output encoding JSON or protobuf (veil.v1.Filtered; Sparkplug B streams leave as Sparkplug B). Ratio against the JSON in, JSON out pipeline of the same content; Sparkplug B rows against the smart plug\'s.',
+      'Median ns per message over interleaved batches, all rows in one process. Decode: bytes → JSON.parse, or Veil\'s one-pass protobuf or Sparkplug B decoder (wire check and plain object in one pass). Encode: one filtered copy written as JSON or Sparkplug B, as the encode stage does. Pipeline: classify, decode, validate, filter, encode, route, with both domains\' output encoding JSON or protobuf (veil.v1.Filtered; Sparkplug B streams leave as Sparkplug B). Ratio against the JSON in, JSON out pipeline of the same content; Sparkplug B rows against the smart plug\'s.',
       '',
     )
     out.push(
       table(
         ['content', 'step', 'in → out', 'bytes in', 'bytes out', 'ns per message', 'ratio', 'copies out per message'],
-        r.protobuf.map((x) => [x.content, x.step, x.output === undefined ? x.input : `${x.input} → ${x.output}`, String(x.bytesIn), x.bytesOut === undefined ? '' : String(x.bytesOut), n(x.ns), n(x.ratio, 2), x.outputsPerMessage === undefined ? '' : n(x.outputsPerMessage, 3)]),
+        r.protobuf.map((x) => [x.content, x.step, x.output === undefined ? x.input : `${x.input} → ${x.output}`, x.bytesIn === undefined ? '' : String(x.bytesIn), x.bytesOut === undefined ? '' : String(x.bytesOut), n(x.ns), n(x.ratio, 2), x.outputsPerMessage === undefined ? '' : n(x.outputsPerMessage, 3)]),
       ),
     )
   }

@@ -35,7 +35,7 @@ describe('benchmark suite', () => {
     expect(md).toContain('| stream | classify | decode | validate | filter | encode | route | runner |')
   }, 60_000)
 
-  it('(e) runs the same content as JSON, protobuf and Sparkplug B through decode and the pipeline', async () => {
+  it('(e) runs the same content as JSON, protobuf and Sparkplug B through decode, encode and the pipeline', async () => {
     const rows = await runProtobuf({ rounds: 2, batch: 5, warmup: 5, stepMs: 10_000 })
     const label = (r: (typeof rows)[number]): string => `${r.content} ${r.step} ${r.input}${r.output === undefined ? '' : ` → ${r.output}`}`
     expect(rows.map(label)).toEqual([
@@ -49,13 +49,18 @@ describe('benchmark suite', () => {
       'camera/event pipeline JSON → JSON',
       'camera/event pipeline protobuf → JSON',
       'camera/event pipeline protobuf → protobuf',
+      'sparkplug/NDATA decode JSON',
+      'sparkplug/NDATA decode Sparkplug B',
+      'sparkplug/NDATA encode JSON',
+      'sparkplug/NDATA encode Sparkplug B',
       'sparkplug/NDATA pipeline Sparkplug B → JSON',
       'sparkplug/NDATA pipeline Sparkplug B → Sparkplug B',
     ])
     for (const row of rows) {
       expect(row.ns).toBeGreaterThan(0)
       expect(Number.isFinite(row.ratio)).toBe(true)
-      if (row.step === 'decode') expect(row.outputsPerMessage).toBeUndefined()
+      if (row.step !== 'pipeline') expect(row.outputsPerMessage).toBeUndefined()
+      if (row.step === 'encode') expect(row.bytesIn).toBeUndefined()
     }
     // Every reference row is its own denominator; protobuf is the smaller wire form of the same content.
     expect(rows.filter((r) => r.step === 'pipeline' && r.input === 'JSON').map((r) => r.ratio)).toEqual([1, 1])
@@ -66,11 +71,16 @@ describe('benchmark suite', () => {
       const jsonOut = of.filter((r) => r.output === 'JSON').map((r) => r.bytesOut)
       expect(jsonOut[0]).toBe(jsonOut[1])
     }
+    // Sparkplug B: the smaller form of the same content going in, and of svc's copy going out.
+    const sp = rows.filter((r) => r.content === 'sparkplug/NDATA')
+    expect(sp.find((r) => r.step === 'decode' && r.input === 'Sparkplug B')?.bytesIn).toBeLessThan(sp.find((r) => r.step === 'decode' && r.input === 'JSON')?.bytesIn ?? 0)
+    expect(sp.find((r) => r.step === 'encode' && r.input === 'Sparkplug B')?.bytesOut).toBeLessThan(sp.find((r) => r.step === 'encode' && r.input === 'JSON')?.bytesOut ?? 0)
     // The test policy passes canonical energy to svc only; camera events and Sparkplug metrics to svc and ana.
     expect(rows.filter((r) => r.step === 'pipeline').map((r) => r.outputsPerMessage)).toEqual([1, 1, 1, 2, 2, 2, 2, 2])
     const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, protobuf: rows, errors: [] })
     expect(md).toContain('## (e) Protobuf against JSON')
     expect(md).toContain('| sparkplug/NDATA | pipeline | Sparkplug B → Sparkplug B |')
+    expect(md).toContain('| sparkplug/NDATA | encode | Sparkplug B |  |')
   }, 60_000)
 
   it('(c) runs the largest map through map_minimize and measures the loop', async () => {
