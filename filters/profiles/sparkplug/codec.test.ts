@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import protobuf from 'protobufjs'
 import { describe, expect, it } from 'vitest'
+import { hasNonFinite, sparkplugNonFinite } from '../../../gateway/src/pipeline/encode.ts'
 import { MAX_PROTO_DEPTH } from '../../../gateway/src/profiles/proto.ts'
 import { DATA_TYPES, decodePayload, decodePayloadChecked, encodePayload, sparkplugPayloadType, type MetricValue, type SparkplugDocument, type SparkplugMetric } from './codec.ts'
 import { readPayload } from './read.ts'
@@ -236,6 +237,10 @@ describe('Sparkplug B writer', () => {
       }),
       { numRuns: 4000 },
     )
+  })
+
+  it('finds NaN and Infinity in a Sparkplug document where the generic walk does (the encode stage drops that copy)', () => {
+    fc.assert(fc.property(outDoc, (doc) => sparkplugNonFinite(doc) === hasNonFinite(doc)), { numRuns: 3000 })
   })
 
   it('writes long metrics and names (multi-byte lengths), and a huge one does not break the next', () => {
