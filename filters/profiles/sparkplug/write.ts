@@ -27,11 +27,8 @@ export class ProtoWriter {
 
   /** A copy of what was written; the buffer is reused by the next message. */
   finish(): Buffer {
-    const n = this.#pos
-    const out = Buffer.allocUnsafe(n)
-    // Byte by byte under 256 bytes: Buffer#copy's argument checks and native call cost more than the loop.
-    if (n < 256) for (let i = 0; i < n; i++) out[i] = this.#buf[i] as number
-    else this.#buf.copy(out, 0, 0, n)
+    const out = Buffer.allocUnsafe(this.#pos)
+    this.#buf.copy(out, 0, 0, this.#pos)
     this.reset()
     return out
   }
