@@ -3,6 +3,7 @@ import { benchPolicies, e2eMessages } from '../../bench/e2e.ts'
 import { MARKER, type LoadResult } from '../../bench/loadgen.ts'
 import { runInProcess } from '../../bench/inprocess.ts'
 import { runMap } from '../../bench/map.ts'
+import { measureOffload } from '../../bench/offload.ts'
 import { typicalMessages } from '../../bench/messages.ts'
 import { runProtobuf } from '../../bench/protobuf.ts'
 import { cpuTicks, runChild, startMosquitto } from '../../bench/processes.ts'
@@ -81,6 +82,12 @@ describe('benchmark suite', () => {
     expect(md).toContain('## (e) Protobuf against JSON')
     expect(md).toContain('| sparkplug/NDATA | pipeline | Sparkplug B → Sparkplug B |')
     expect(md).toContain('| sparkplug/NDATA | encode | Sparkplug B |  |')
+  }, 60_000)
+
+  it('offload: measures the pipeline on the main thread and in a worker thread', async () => {
+    const [row] = await measureOffload(['valetudo/status'], 200, 8)
+    expect(row?.stream).toBe('valetudo/status')
+    for (const v of [row?.inlineUsPerMessage, row?.offloadedMainUsPerMessage, row?.offloadedWorkerUsPerMessage]) expect(v).toBeGreaterThan(0)
   }, 60_000)
 
   it('(c) runs the largest map through map_minimize and measures the loop', async () => {
