@@ -208,8 +208,12 @@ export class Gateway {
       const version = this.pipeline.policyVersion
       const pending: Promise<void>[] = []
       for (const out of result.outputs) {
-        pending.push(this.broker.publishFiltered(out.topic, out.payload))
-        this.metrics.forwardedHandle(category, out.domain, 'local').inc()
+        // Counted only when a copy was published locally: with no local subscriber there is none.
+        const local = this.broker.publishFiltered(out.topic, out.payload, out.domain)
+        if (local !== undefined) {
+          pending.push(local)
+          this.metrics.forwardedHandle(category, out.domain, 'local').inc()
+        }
         const bridge = this.bridges.get(out.domain)
         if (bridge !== undefined) {
           pending.push(
