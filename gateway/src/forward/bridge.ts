@@ -97,6 +97,8 @@ export class UpstreamBridge {
   #pumpScheduled = false
   #stopping = false
   readonly #idle: (() => void)[] = []
+  /** The queue batch enqueueBatched last saw: its write error is logged once, not once per message. */
+  #lastBatch: Promise<Error | undefined> | undefined
   /** The upstream's private CA, read once at start: a missing file stops the start, not a reconnect. */
   readonly #ca: Buffer | undefined
 
@@ -170,6 +172,29 @@ export class UpstreamBridge {
       this.#log.error({ event: 'queue_write_failed', category, err: (err as Error).message }, 'cannot write to the upstream queue')
       return 'queue_error'
     }
+  }
+
+  /**
+   * `enqueue` for the per-message path, without a promise of its own per message: `queue_full` or `queue_error` at
+   * once, else the promise of the queue's current batch (shared by every message appended in this turn), which
+   * never rejects and resolves to undefined once the batch is with the kernel, or to the error that kept it from
+   * the disk (logged here once per batch; the caller counts each message's drop).
+   */
+  enqueueBatched(topic: string, payload: Buffer, category: Category, policyVersion: string, contentType?: string): 'queue_full' | 'queue_error' | Promise<Error | undefined> {
+    let appended: 'queue_full' | Promise<Error | undefined>
+    try {
+      appended = this.#queue.appendSettled(category, topic, policyVersion, payload, contentType)
+    } catch (err) {
+      this.#log.error({ event: 'queue_write_failed', category, err: (err as Error).message }, 'cannot write to the upstream queue')
+      return 'queue_error'
+    }
+    if (appended !== 'queue_full' && appended !== this.#lastBatch) {
+      this.#lastBatch = appended
+      appended.then((err) => {
+        if (err !== undefined) this.#log.error({ event: 'queue_write_failed', category, err: err.message }, 'cannot write to the upstream queue')
+      })
+    }
+    return appended
   }
 
   #connect(): void {

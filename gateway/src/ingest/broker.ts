@@ -262,13 +262,12 @@ export class DeviceBroker {
           return callback(null)
         }
         const handOn = (): Promise<void> => options.onRawPublish(topic, packet.payload as Buffer)
+        // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
+        const acknowledge = (): void => callback(null)
         const run = (): void => {
           // A will replayed after its client left has no client to wait on: it runs at once, one per connection.
-          ;(client === null ? handOn() : gateOf(client).run(handOn)).then(
-            () => callback(null),
-            // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
-            () => callback(null),
-          )
+          if (client === null) handOn().then(acknowledge, acknowledge)
+          else gateOf(client).runThen(handOn, acknowledge)
         }
         // aedes checks for a QoS 2 retransmission only after this hook: look first, so a resent message is not
         // filtered and forwarded twice (and does not count twice in windows and rate limits).
