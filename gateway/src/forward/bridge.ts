@@ -117,7 +117,10 @@ export class UpstreamBridge {
     for (const r of this.#queue.recovered) {
       if (r.messages > 0 || r.truncatedBytes > 0) this.#log.info({ event: 'queue_recovered', ...r }, 'queued messages recovered from disk')
     }
-    this.#queue.onAppended = () => this.#schedulePump()
+    // Straight to the pump: appends reach the kernel in a setImmediate of their own (one per batch), and scheduling
+    // another would hold every fresh message back a whole turn of the event loop, the device reads of that turn
+    // included, before it goes upstream. PUBACKs, many per turn, still coalesce through #schedulePump.
+    this.#queue.onAppended = () => this.#pump()
     this.#connectedGauge = metrics.upstreamConnected.labels(domain)
     this.#reconnects = metrics.upstreamReconnects.labels(domain)
     this.#connectedGauge.set(0)
