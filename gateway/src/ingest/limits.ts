@@ -68,8 +68,11 @@ export class InflightGate {
     // `after` first: a waiting task that fails at once must not be acknowledged before the one that finished.
     const done = (): void => {
       this.#active--
-      after()
-      this.#next()
+      try {
+        after()
+      } finally {
+        this.#next()
+      }
     }
     let running: Promise<void>
     try {
