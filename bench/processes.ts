@@ -111,8 +111,11 @@ export async function startAedesBridge(upstreamPort: number): Promise<Started> {
 }
 
 /** `veil start` in its own process with a temporary data directory, ready (readyz 200: listener and upstream up). */
-/** `root`: another Veil source tree to run (bench/veil-ab.ts compares a baseline checkout with this one). */
-export async function startVeil(options: { upstreamPort?: number; policies?: string; root?: string }): Promise<Started> {
+/**
+ * `root`: another Veil source tree to run (bench/veil-ab.ts compares a baseline checkout with this one);
+ * `nodeFlags`: flags for node itself (V8 heap settings, for instance).
+ */
+export async function startVeil(options: { upstreamPort?: number; policies?: string; root?: string; nodeFlags?: readonly string[] }): Promise<Started> {
   const dir = tempDir('veil-bench-data-')
   const port = await freePort()
   const http = await freePort()
@@ -124,7 +127,8 @@ export async function startVeil(options: { upstreamPort?: number; policies?: str
   // VEIL_BENCH_PROFILE_DIR=/tmp/p writes a CPU profile of the gateway under load (on exit) for tuning.
   const profile = process.env.VEIL_BENCH_PROFILE_DIR
   const root = options.root ?? ROOT
-  const child = node([join(root, 'bin/veil.js'), ...flags], process.env, profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`], root)
+  const nodeFlags = [...(options.nodeFlags ?? []), ...(profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`])]
+  const child = node([join(root, 'bin/veil.js'), ...flags], process.env, nodeFlags, root)
   const started = track('veil', child, port, dir.remove)
   await until('ready', started, async () => {
     try {

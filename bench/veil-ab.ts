@@ -3,6 +3,8 @@
  * `veil start` with its own upstream mosquitto, QoS 1 flat out, runs alternating A B B A ... so that both see the
  * same background load. Prints each run and the medians.
  * Usage: node --import tsx bench/veil-ab.ts <baseline root> [pairs=3] [seconds=4] [rate=0]
+ * VEIL_AB_NODE_FLAGS (space-separated) gives B's node process extra flags; with this tree as the baseline root too,
+ * that compares a node or V8 setting alone.
  */
 import { readFileSync } from 'node:fs'
 import { tempDir } from '../test/helpers/gateway.ts'
@@ -25,9 +27,10 @@ const dir = tempDir('veil-bench-policies-')
 const policies = benchPolicies(dir.path)
 const sides: { name: string; upstream: Started; veil: Started; rates: number[]; p99: number[]; cpu: number[]; usPerMsg: number[] }[] = []
 try {
-  for (const [name, root] of [['A (baseline)', baseline], ['B (this tree)', ROOT]] as const) {
+  const flagsB = (process.env.VEIL_AB_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')
+  for (const [name, root, nodeFlags] of [['A (baseline)', baseline, []], [`B (this tree${flagsB.length > 0 ? ` ${flagsB.join(' ')}` : ''})`, ROOT, flagsB]] as const) {
     const upstream = await startMosquitto()
-    const veil = await startVeil({ upstreamPort: upstream.port, policies, root })
+    const veil = await startVeil({ upstreamPort: upstream.port, policies, root, nodeFlags })
     sides.push({ name, upstream, veil, rates: [], p99: [], cpu: [], usPerMsg: [] })
   }
   const messages = e2eMessages(E2E_QUICK.devices)
