@@ -201,6 +201,11 @@ export class Gateway {
   async #ingest(topic: string, payload: Buffer): Promise<void> {
     this.#ingesting++
     try {
+      // Flow control: while a connected upstream is far behind, wait here (bounded: see UpstreamBridge.catchUp).
+      for (const bridge of this.bridges.values()) {
+        const behind = bridge.catchUp()
+        if (behind !== undefined) await behind
+      }
       const result = await this.pipeline.process(topic, payload)
       for (const observer of this.#observers) observer(topic, payload.length, result)
       const outputs = result.outputs
