@@ -92,14 +92,14 @@ export async function startMosquitto(): Promise<Started> {
  * A command whose open-file limit is raised as far as the hard limit allows: section (d) holds 10k sockets on each
  * side, and a usual soft limit is 1024. `exec` keeps the PID the command's own, for /proc.
  */
-function spawnWithFiles(command: readonly string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+function spawnWithFiles(command: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd: string = ROOT): ChildProcess {
   const quoted = command.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
-  return spawn('sh', ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec ${quoted}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env })
+  return spawn('sh', ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec ${quoted}`], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env })
 }
 
 /** Node with tsx's loader, as bin/veil.js registers it, with the open-file limit raised. */
-export function node(args: readonly string[], env: NodeJS.ProcessEnv = process.env, nodeFlags: readonly string[] = []): ChildProcess {
-  return spawnWithFiles(['node', ...nodeFlags, '--import', 'tsx', ...args], env)
+export function node(args: readonly string[], env: NodeJS.ProcessEnv = process.env, nodeFlags: readonly string[] = [], cwd: string = ROOT): ChildProcess {
+  return spawnWithFiles(['node', ...nodeFlags, '--import', 'tsx', ...args], env, cwd)
 }
 
 export async function startAedesBridge(upstreamPort: number): Promise<Started> {
@@ -111,7 +111,11 @@ export async function startAedesBridge(upstreamPort: number): Promise<Started> {
 }
 
 /** `veil start` in its own process with a temporary data directory, ready (readyz 200: listener and upstream up). */
-export async function startVeil(options: { upstreamPort?: number; policies?: string }): Promise<Started> {
+/**
+ * `root`: another Veil source tree to run (bench/veil-ab.ts compares a baseline checkout with this one);
+ * `nodeFlags`: flags for node itself (V8 heap settings, for instance).
+ */
+export async function startVeil(options: { upstreamPort?: number; policies?: string; root?: string; nodeFlags?: readonly string[] }): Promise<Started> {
   const dir = tempDir('veil-bench-data-')
   const port = await freePort()
   const http = await freePort()
@@ -122,7 +126,9 @@ export async function startVeil(options: { upstreamPort?: number; policies?: str
   if (options.policies !== undefined) flags.push('--policies', options.policies)
   // VEIL_BENCH_PROFILE_DIR=/tmp/p writes a CPU profile of the gateway under load (on exit) for tuning.
   const profile = process.env.VEIL_BENCH_PROFILE_DIR
-  const child = node([join(ROOT, 'bin/veil.js'), ...flags], process.env, profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`])
+  const root = options.root ?? ROOT
+  const nodeFlags = [...(options.nodeFlags ?? []), ...(profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`])]
+  const child = node([join(root, 'bin/veil.js'), ...flags], process.env, nodeFlags, root)
   const started = track('veil', child, port, dir.remove)
   await until('ready', started, async () => {
     try {

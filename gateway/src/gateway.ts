@@ -201,25 +201,52 @@ export class Gateway {
   async #ingest(topic: string, payload: Buffer): Promise<void> {
     this.#ingesting++
     try {
+      // Flow control: while a connected upstream is far behind, wait here (bounded: see UpstreamBridge.catchUp).
+      for (const bridge of this.bridges.values()) {
+        const behind = bridge.catchUp()
+        if (behind !== undefined) await behind
+      }
       const result = await this.pipeline.process(topic, payload)
       for (const observer of this.#observers) observer(topic, payload.length, result)
-      if (result.outputs.length === 0) return
+      const outputs = result.outputs
+      if (outputs.length === 0) return
       const category = result.category as Category
       const version = this.pipeline.policyVersion
-      const pending: Promise<void>[] = []
-      for (const out of result.outputs) {
-        pending.push(this.broker.publishFiltered(out.topic, out.payload))
-        this.metrics.forwardedHandle(category, out.domain, 'local').inc()
-        const bridge = this.bridges.get(out.domain)
-        if (bridge !== undefined) {
-          pending.push(
-            bridge.enqueue(out.topic, out.payload, category, version, out.contentType).then((queued) => {
-              if (queued !== 'queued') this.pipeline.recordDrop('forward', category, queued, out.domain, Date.now())
-            }),
-          )
+      // What the device's PUBACK waits for: local publishes and queue batches (one promise shared by every message
+      // appended in the same turn). `appendedTo[i]` names the domain of a queue wait, to count its drop if it failed.
+      const pending: Promise<Error | undefined | void>[] = []
+      let appendedTo: (Domain | undefined)[] | undefined
+      for (let i = 0; i < outputs.length; i++) {
+        const out = outputs[i] as (typeof outputs)[number]
+        // Counted only when a copy was published locally: with no local subscriber there is none.
+        const local = this.broker.publishFiltered(out.topic, out.payload, out.domain)
+        if (local !== undefined) {
+          pending.push(local)
+          this.metrics.forwardedHandle(category, out.domain, 'local').inc()
         }
+        const bridge = this.bridges.get(out.domain)
+        if (bridge === undefined) continue
+        const queued = bridge.enqueueBatched(out.topic, out.payload, category, version, out.contentType)
+        if (typeof queued === 'string') {
+          this.pipeline.recordDrop('forward', category, queued, out.domain, Date.now())
+          continue
+        }
+        appendedTo ??= []
+        appendedTo[pending.length] = out.domain
+        pending.push(queued)
       }
-      await Promise.all(pending)
+      if (pending.length === 0) return
+      if (pending.length === 1) {
+        const err = await pending[0]
+        if (err instanceof Error && appendedTo !== undefined) this.pipeline.recordDrop('forward', category, 'queue_error', appendedTo[0] as Domain, Date.now())
+        return
+      }
+      const settled = await Promise.all(pending)
+      if (appendedTo === undefined) return
+      for (let i = 0; i < settled.length; i++) {
+        const domain = appendedTo[i]
+        if (domain !== undefined && settled[i] instanceof Error) this.pipeline.recordDrop('forward', category, 'queue_error', domain, Date.now())
+      }
     } finally {
       this.#ingesting--
     }

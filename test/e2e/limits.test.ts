@@ -232,5 +232,20 @@ describe('inflight publishes per client', () => {
     await Promise.all(done)
     expect(order).toEqual([1, 2, 3])
     expect(gate.active + gate.waiting).toBe(0)
+
+    // The callback form the broker uses: `after` runs once per task, in order, also for a task that throws at once.
+    const after: string[] = []
+    gate.runThen(async () => void order.push(4), () => after.push('a'))
+    gate.runThen(
+      () => {
+        throw new Error('synchronous bug')
+      },
+      () => after.push('b'),
+    )
+    gate.runThen(async () => void order.push(5), () => after.push('c'))
+    await new Promise((r) => setTimeout(r, 10))
+    expect(after).toEqual(['a', 'b', 'c'])
+    expect(order).toEqual([1, 2, 3, 4, 5])
+    expect(gate.active + gate.waiting).toBe(0)
   })
 })

@@ -80,7 +80,11 @@ describe('HTTP endpoints', () => {
 
   it('/metrics serves the Prometheus text format with Veil, policy and Node default families', async () => {
     const gw = await gateway({ policies: PLUG })
-    // One message through the pipeline and one drop, so the labelled families have samples.
+    // One message through the pipeline and one drop, so the labelled families have samples. A local subscriber,
+    // since a filtered copy is published (and counted as forwarded locally) only when some client could receive it.
+    const consumer = await connect(gw.url, { clientId: 'metrics-consumer' })
+    cleanup.push(() => consumer.endAsync())
+    await consumer.subscribeAsync('veil/#', { qos: 1 })
     const device = await connect(gw.url, { clientId: 'tasmota_CA11A7' })
     cleanup.push(() => device.endAsync())
     await device.publishAsync('tele/tasmota_CA11A7/SENSOR', JSON.stringify({ ENERGY: { Yesterday: 1.5, Power: 12 } }), { qos: 1 })

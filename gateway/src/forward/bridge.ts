@@ -61,6 +61,17 @@ export function backoffDelay(attempt: number, reconnect: ReconnectConfig, random
   return Math.round(ceiling / 2 + random() * (ceiling / 2))
 }
 
+/**
+ * Flow control while an upstream is connected and acknowledging: once more than one in-flight window
+ * (`maxPending`) of messages waits unsent in the queue, new device publishes wait (before the pipeline) until half a
+ * window is left. Without it ingestion, which only has to reach the disk, outruns the pump on a busy core, and the
+ * backlog grows past the queue's in-memory tail and is read back from disk: seconds of latency.
+ */
+const BACKLOG_HIGH_WINDOWS = 1
+const BACKLOG_LOW_WINDOWS = 0.5
+/** An upstream that acknowledged nothing for this long is stalled: store and forward, nobody waits for it. */
+const STALL_MS = 1000
+
 const MQTTJS_DEBUG = /mqttjs|^\*$|,\*/.test(process.env.DEBUG ?? '')
 const noTrace = (): void => {}
 
@@ -114,6 +125,12 @@ export class UpstreamBridge {
   /** The message alone in flight while probing, and how many connections in a row were lost with it. */
   #suspect: { category: Category; seq: number; strikes: number } | undefined
   readonly #idle: (() => void)[] = []
+  /** Resolves the devices waiting for the backlog to shrink (see catchUp); undefined when none wait. */
+  #catchUp: { readonly done: Promise<void>; readonly resolve: () => void; readonly timer: NodeJS.Timeout } | undefined
+  /** When the upstream last acknowledged a message (or the connection came up). */
+  #lastProgress = 0
+  /** The queue batch enqueueBatched last saw: its write error is logged once, not once per message. */
+  #lastBatch: Promise<Error | undefined> | undefined
   /** The upstream's private CA, read once at start: a missing file stops the start, not a reconnect. */
   readonly #ca: Buffer | undefined
 
@@ -132,7 +149,10 @@ export class UpstreamBridge {
     for (const r of this.#queue.recovered) {
       if (r.messages > 0 || r.truncatedBytes > 0) this.#log.info({ event: 'queue_recovered', ...r }, 'queued messages recovered from disk')
     }
-    this.#queue.onAppended = () => this.#schedulePump()
+    // Straight to the pump: appends reach the kernel in a setImmediate of their own (one per batch), and scheduling
+    // another would hold every fresh message back a whole turn of the event loop, the device reads of that turn
+    // included, before it goes upstream. PUBACKs, many per turn, still coalesce through #schedulePump.
+    this.#queue.onAppended = () => this.#pump()
     this.#connectedGauge = metrics.upstreamConnected.labels(domain)
     this.#reconnects = metrics.upstreamReconnects.labels(domain)
     this.#connectedGauge.set(0)
@@ -189,6 +209,61 @@ export class UpstreamBridge {
     }
   }
 
+  /**
+   * `enqueue` for the per-message path, without a promise of its own per message: `queue_full` or `queue_error` at
+   * once, else the promise of the queue's current batch (shared by every message appended in this turn), which
+   * never rejects and resolves to undefined once the batch is with the kernel, or to the error that kept it from
+   * the disk (logged here once per batch; the caller counts each message's drop).
+   */
+  enqueueBatched(topic: string, payload: Buffer, category: Category, policyVersion: string, contentType?: string): 'queue_full' | 'queue_error' | Promise<Error | undefined> {
+    let appended: 'queue_full' | Promise<Error | undefined>
+    try {
+      appended = this.#queue.appendSettled(category, topic, policyVersion, payload, contentType)
+    } catch (err) {
+      this.#log.error({ event: 'queue_write_failed', category, err: (err as Error).message }, 'cannot write to the upstream queue')
+      return 'queue_error'
+    }
+    if (appended !== 'queue_full' && appended !== this.#lastBatch) {
+      this.#lastBatch = appended
+      appended.then((err) => {
+        if (err !== undefined) this.#log.error({ event: 'queue_write_failed', category, err: err.message }, 'cannot write to the upstream queue')
+      })
+    }
+    return appended
+  }
+
+  /**
+   * Undefined unless this upstream is connected, acknowledging, and more than BACKLOG_HIGH_WINDOWS in-flight
+   * windows of messages wait unsent; then a promise (shared by every caller) that resolves once BACKLOG_LOW_WINDOWS
+   * or less wait, the connection is lost or closed, or the upstream has acknowledged nothing for STALL_MS. The gateway
+   * awaits it before running a device publish through the pipeline: the device's PUBACK, and so its next publish,
+   * waits with it.
+   */
+  catchUp(): Promise<void> | undefined {
+    if (this.#catchUp !== undefined) return this.#catchUp.done
+    // Cheap test first: a backlog over the bound means the pump has filled the window.
+    if (this.#state !== 'connected' || this.#stopping || this.#outstanding < this.config.maxPending) return undefined
+    if (Date.now() - this.#lastProgress > STALL_MS) return undefined
+    if (this.#queue.depth - this.#outstanding <= BACKLOG_HIGH_WINDOWS * this.config.maxPending) return undefined
+    let resolve!: () => void
+    const done = new Promise<void>((r) => (resolve = r))
+    // Checks for a stall while devices wait: no acknowledgement for STALL_MS lets them through.
+    const timer = setInterval(() => {
+      if (Date.now() - this.#lastProgress > STALL_MS) this.#releaseWaiting()
+    }, STALL_MS / 4)
+    timer.unref()
+    this.#catchUp = { done, resolve, timer }
+    return done
+  }
+
+  #releaseWaiting(): void {
+    const waiting = this.#catchUp
+    if (waiting === undefined) return
+    this.#catchUp = undefined
+    clearInterval(waiting.timer)
+    waiting.resolve()
+  }
+
   #connect(): void {
     if (this.#stopping) return
     const generation = ++this.#generation
@@ -215,6 +290,7 @@ export class UpstreamBridge {
     client.on('connect', () => {
       if (generation !== this.#generation) return
       this.#state = 'connected'
+      this.#lastProgress = Date.now()
       this.#attempt = 0
       this.#connectedGauge.set(1)
       this.#log.info({ event: 'upstream_connected', queued: this.#queue.depth }, 'upstream connected')
@@ -240,6 +316,7 @@ export class UpstreamBridge {
     this.#outstanding = 0
     this.#outstandingBytes = 0
     client.end(true)
+    this.#releaseWaiting()
     for (const resolve of this.#idle.splice(0)) resolve()
     if (this.#stopping) {
       this.#state = 'closed'
@@ -301,6 +378,8 @@ export class UpstreamBridge {
       }
       this.#send(client, generation, taken)
     }
+    // Acknowledgements free the window before the pump refills it: the backlog is measured after the refill.
+    if (this.#catchUp !== undefined && this.#queue.depth - this.#outstanding <= BACKLOG_LOW_WINDOWS * this.config.maxPending) this.#releaseWaiting()
   }
 
   #send(client: MqttClient, generation: number, { category, message }: Taken): void {
@@ -331,6 +410,7 @@ export class UpstreamBridge {
         // The connection failed under it: the next connection sends it again from the cursor.
         return
       }
+      this.#lastProgress = Date.now()
       if (this.#outstanding === 0) for (const resolve of this.#idle.splice(0)) resolve()
       this.#schedulePump()
     })
@@ -353,6 +433,7 @@ export class UpstreamBridge {
   async close(graceMs = 2000): Promise<void> {
     if (this.#stopping) return
     this.#stopping = true
+    this.#releaseWaiting()
     clearTimeout(this.#retryTimer)
     if (this.#outstanding > 0 && this.#state === 'connected') {
       await new Promise<void>((resolve) => {

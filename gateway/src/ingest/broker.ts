@@ -65,6 +65,94 @@ export function isFilteredOnly(filter: string): boolean {
 }
 
 /**
+ * True for a subscription filter that could match some topic of the filtered namespace: first level `veil`, `+` or
+ * `#`. Wider than what the access rules grant today (a raw-topic filter of auth.localRawTopics may start with `+`),
+ * so a grant added later cannot make {@link LocalSubscriptions} skip a copy someone would receive.
+ */
+export function mayMatchFiltered(filter: string): boolean {
+  if (isFilteredOnly(filter)) return true
+  const c = filter.charCodeAt(0)
+  return c === 0x2b || c === 0x23
+}
+
+/**
+ * The subscriptions that could receive a filtered copy, per client id, so that `publishFiltered` can skip aedes'
+ * publish path (a packet, its persistence lookup for offline sessions, mqemitter and qlobber: three publishes per
+ * device message with two domains) when no local client could receive it. Kept from aedes' events:
+ * - 'subscribe' adds the granted filters (after aedes added them to its matcher);
+ * - 'unsubscribe' removes them; aedes emits it for an UNSUBSCRIBE and for every filter of a clean session when it
+ *   ends (after it removed them from its matcher), never when a persistent session's connection ends: those
+ *   subscriptions stay, aedes queues QoS > 0 copies for them while the client is away and restores them, without a
+ *   'subscribe' event, when it returns, so they stay counted here too;
+ * - 'client' (a connection registered) with a clean session: aedes has dropped that id's stored subscriptions
+ *   (and closed any earlier connection of the id) before, so the id starts empty.
+ * Any doubt errs towards publishing: a filter that is never removed only costs the publish it would have saved.
+ */
+export class LocalSubscriptions {
+  readonly #byClient = new Map<string, Set<string>>()
+  /** Filters naming one domain (`veil/<domain>/...`), by that domain; the rest could match any domain's copies. */
+  readonly #byDomain = new Map<string, number>()
+  #anyDomain = 0
+  #count = 0
+
+  /** Whether a client (connected, or a persistent session away) holds a filter that could match `domain`'s copies. */
+  mayReceive(domain: string): boolean {
+    return this.#anyDomain > 0 || (this.#byDomain.get(domain) ?? 0) > 0
+  }
+
+  get count(): number {
+    return this.#count
+  }
+
+  subscribed(clientId: string, filters: readonly { topic: string; qos: number }[]): void {
+    for (const f of filters) {
+      // 128: refused by authorizeSubscribe (aedes reports refused filters in the same event).
+      if (f.qos === 128 || !mayMatchFiltered(f.topic)) continue
+      let set = this.#byClient.get(clientId)
+      if (set === undefined) this.#byClient.set(clientId, (set = new Set()))
+      if (!set.has(f.topic)) {
+        set.add(f.topic)
+        this.#add(f.topic, 1)
+      }
+    }
+  }
+
+  unsubscribed(clientId: string, filters: readonly string[]): void {
+    const set = this.#byClient.get(clientId)
+    if (set === undefined) return
+    for (const f of filters) if (set.delete(f)) this.#add(f, -1)
+    if (set.size === 0) this.#byClient.delete(clientId)
+  }
+
+  /** A clean session began under `clientId`: whatever that id held before is gone from aedes. */
+  cleanSession(clientId: string): void {
+    const set = this.#byClient.get(clientId)
+    if (set === undefined) return
+    for (const f of set) this.#add(f, -1)
+    this.#byClient.delete(clientId)
+  }
+
+  #add(filter: string, delta: 1 | -1): void {
+    this.#count += delta
+    const domain = domainOf(filter)
+    if (domain === undefined) this.#anyDomain += delta
+    else {
+      const n = (this.#byDomain.get(domain) ?? 0) + delta
+      if (n === 0) this.#byDomain.delete(domain)
+      else this.#byDomain.set(domain, n)
+    }
+  }
+}
+
+/** The domain a filter names as its second level under `veil/`, or undefined when it could match several. */
+function domainOf(filter: string): string | undefined {
+  if (!filter.startsWith(FILTERED_PREFIX)) return undefined
+  const end = filter.indexOf('/', FILTERED_PREFIX.length)
+  const level = end < 0 ? filter.slice(FILTERED_PREFIX.length) : filter.slice(FILTERED_PREFIX.length, end)
+  return level === '+' || level === '#' ? undefined : level
+}
+
+/**
  * The device-facing broker. Everything aedes-specific lives here so the move to aedes 2 (MQTT 5) touches one file.
  *
  * Raw containment: aedes runs a publish as storeRetained -> emitPacket -> published, so raw data must be stopped
@@ -86,12 +174,14 @@ export class DeviceBroker {
   readonly #listeners: readonly OpenListener[]
   readonly #options: BrokerOptions
   readonly #accounts: WeakMap<Client, Account>
+  readonly #subscriptions: LocalSubscriptions
 
-  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions, accounts: WeakMap<Client, Account>) {
+  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions, accounts: WeakMap<Client, Account>, subscriptions: LocalSubscriptions) {
     this.aedes = aedes
     this.#listeners = listeners
     this.#options = options
     this.#accounts = accounts
+    this.#subscriptions = subscriptions
   }
 
   static async start(options: BrokerOptions): Promise<DeviceBroker> {
@@ -172,13 +262,12 @@ export class DeviceBroker {
           return callback(null)
         }
         const handOn = (): Promise<void> => options.onRawPublish(topic, packet.payload as Buffer)
+        // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
+        const acknowledge = (): void => callback(null)
         const run = (): void => {
           // A will replayed after its client left has no client to wait on: it runs at once, one per connection.
-          ;(client === null ? handOn() : gateOf(client).run(handOn)).then(
-            () => callback(null),
-            // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
-            () => callback(null),
-          )
+          if (client === null) handOn().then(acknowledge, acknowledge)
+          else gateOf(client).runThen(handOn, acknowledge)
         }
         // aedes checks for a QoS 2 retransmission only after this hook: look first, so a resent message is not
         // filtered and forwarded twice (and does not count twice in windows and rate limits).
@@ -212,7 +301,13 @@ export class DeviceBroker {
     })
     // aedes reports persistence failures and refused will replays as 'error'; without a listener they would crash.
     ;(aedes as EventEmitter).on('error', (err: Error) => logger.error({ event: 'broker_error', err: err.message }, 'broker error'))
-    aedes.on('client', () => metrics.clientsConnected.inc())
+    const subscriptions = new LocalSubscriptions()
+    aedes.on('subscribe', (subs, client) => subscriptions.subscribed(client.id, subs))
+    aedes.on('unsubscribe', (unsubs, client) => subscriptions.unsubscribed(client.id, unsubs))
+    aedes.on('client', (client) => {
+      metrics.clientsConnected.inc()
+      if (client.clean) subscriptions.cleanSession(client.id)
+    })
     aedes.on('clientReady', (client) => {
       const principal = principals.get(client)
       if (principal !== undefined) byId.set(client.id, principal)
@@ -248,7 +343,7 @@ export class DeviceBroker {
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
       throw err
     }
-    return new DeviceBroker(aedes, listeners, options, accounts)
+    return new DeviceBroker(aedes, listeners, options, accounts, subscriptions)
   }
 
   /**
@@ -280,10 +375,20 @@ export class DeviceBroker {
     return this.#listeners.map((l) => ({ kind: l.spec.kind, address: l.address() }))
   }
 
-  /** Publishes a filtered message to local subscribers of the `veil/` namespace. Never retained. */
-  publishFiltered(topic: string, payload: Buffer): Promise<void> {
+  /**
+   * Publishes `domain`'s filtered copy (`veil/<domain>/...`) to local subscribers. Never retained. Returns undefined,
+   * without publishing, when no client holds a subscription that could match (see {@link LocalSubscriptions});
+   * otherwise a promise that resolves once aedes has handed the copy on (queued it for offline sessions included).
+   */
+  publishFiltered(topic: string, payload: Buffer, domain: string): Promise<void> | undefined {
+    if (!this.#subscriptions.mayReceive(domain)) return undefined
     const packet: PublishPacket = { cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }
     return new Promise((resolve) => this.aedes.publish(packet, () => resolve()))
+  }
+
+  /** Subscriptions that could receive a filtered copy (connected clients and persistent sessions away). */
+  get localSubscriptions(): number {
+    return this.#subscriptions.count
   }
 
   /**

@@ -51,19 +51,37 @@ export class InflightGate {
 
   /** Runs `task` now or when a slot frees; resolves when it has finished, whether it resolved or rejected. */
   run(task: () => Promise<void>): Promise<void> {
-    if (this.#active < this.#limit) return this.#start(task)
-    return new Promise((resolve) => {
-      this.#waiting.push(() => void this.#start(task).then(resolve))
-    })
+    return new Promise((resolve) => this.runThen(task, resolve))
   }
 
-  #start(task: () => Promise<void>): Promise<void> {
+  /**
+   * As `run`, calling `after` instead of resolving a promise: the broker's hook runs this once per device publish,
+   * and a promise per message more is garbage the whole gateway pays for.
+   */
+  runThen(task: () => Promise<void>, after: () => void): void {
+    if (this.#active < this.#limit) this.#start(task, after)
+    else this.#waiting.push(() => this.#start(task, after))
+  }
+
+  #start(task: () => Promise<void>, after: () => void): void {
     this.#active++
+    // `after` first: a waiting task that fails at once must not be acknowledged before the one that finished.
     const done = (): void => {
       this.#active--
-      this.#next()
+      try {
+        after()
+      } finally {
+        this.#next()
+      }
     }
-    return task().then(done, done)
+    let running: Promise<void>
+    try {
+      running = task()
+    } catch {
+      done()
+      return
+    }
+    running.then(done, done)
   }
 
   #next(): void {

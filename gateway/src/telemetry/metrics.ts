@@ -164,7 +164,7 @@ export class Metrics {
     })
     this.forwarded = new Counter({
       name: 'veil_messages_forwarded_total',
-      help: 'Filtered messages delivered: published on the local filtered namespace, or acknowledged (PUBACK) by the domain\'s upstream',
+      help: 'Filtered messages delivered: published on the local filtered namespace (only while a local client subscribes there), or acknowledged (PUBACK) by the domain\'s upstream',
       labelNames: ['category', 'domain', 'target'],
       registers,
       collect() {

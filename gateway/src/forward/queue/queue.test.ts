@@ -307,4 +307,26 @@ describe('UpstreamQueue', () => {
     for (let t = q.take(); t !== undefined; t = q.take()) seqs.push(t.message.seq)
     expect(seqs).toEqual([2, 3, 4, 5])
   })
+
+  it('appendSettled: one promise per batch that resolves to undefined once written, to the error when the disk refused it, never rejecting', async () => {
+    const dir = temp()
+    const { q } = queueAt(dir, 1 << 20)
+    const a = q.appendSettled('camera', 't', 'v1', payloadOf(0))
+    const b = q.appendSettled('camera', 't', 'v1', payloadOf(1))
+    expect(a).toBe(b)
+    expect(await a).toBeUndefined()
+    expect(q.appendSettled('camera', 't', 'v1', Buffer.alloc(2 << 20))).toBe('queue_full')
+    expect([q.take()?.message.seq, q.take()?.message.seq, q.take()]).toEqual([1, 2, undefined])
+
+    // The category's directory replaced by a file: the next segment cannot be created (ENOTDIR, even as root).
+    const broken = temp()
+    const { log } = logAt(broken, { segmentBytes: 4096 })
+    rmSync(broken, { recursive: true, force: true })
+    writeFileSync(broken, 'not a directory')
+    const c = log.appendSettled('t', 'v1', payloadOf(2))
+    expect(log.appendSettled('t', 'v1', payloadOf(3))).toBe(c)
+    const err = await c
+    expect(err).toBeInstanceOf(Error)
+    expect(log.take()).toBeUndefined()
+  })
 })

@@ -59,9 +59,14 @@ interface Batch {
   readonly firstSeq: number
   bytes: number
   readonly done: Promise<void>
+  /** `done` as a value, made on the first appendSettled of the batch: one promise per batch, not per message. */
+  settled: Promise<Error | undefined> | undefined
   resolve(): void
   reject(err: Error): void
 }
+
+const NO_ERROR = (): undefined => undefined
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)))
 
 interface Reader {
   segment: Segment
@@ -213,6 +218,20 @@ export class SegmentLog {
   /** Appends one message; resolves once it is with the kernel (on disk under `fsync: always`). */
   append(topic: string, policy: string, payload: Buffer, enqueuedAt: number = this.#now(), contentType = DEFAULT_CONTENT_TYPE): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('queue closed'))
+    return this.#add(topic, policy, payload, enqueuedAt, contentType).done
+  }
+
+  /**
+   * As `append`, but the promise never rejects: it resolves to undefined once the message is with the kernel, or to
+   * the error that kept its batch from the disk. Every message of a batch (one turn of the event loop) shares it.
+   */
+  appendSettled(topic: string, policy: string, payload: Buffer, enqueuedAt: number = this.#now(), contentType = DEFAULT_CONTENT_TYPE): Promise<Error | undefined> {
+    if (this.#closed) return Promise.resolve(new Error('queue closed'))
+    const batch = this.#add(topic, policy, payload, enqueuedAt, contentType)
+    return (batch.settled ??= batch.done.then(NO_ERROR, asError))
+  }
+
+  #add(topic: string, policy: string, payload: Buffer, enqueuedAt: number, contentType: string): Batch {
     const seq = this.#nextSeq++
     const frame = encodeFrame(seq, enqueuedAt, topic, policy, payload, contentType)
     let batch = this.#batch
@@ -223,14 +242,14 @@ export class SegmentLog {
         resolve = res
         reject = rej
       })
-      batch = this.#batch = { frames: [], times: [], firstSeq: seq, bytes: 0, done, resolve, reject }
+      batch = this.#batch = { frames: [], times: [], firstSeq: seq, bytes: 0, done, settled: undefined, resolve, reject }
       setImmediate(() => this.#flush())
     }
     batch.frames.push(frame)
     batch.times.push(enqueuedAt)
     batch.bytes += frame.length
     this.#pendingBytes += frame.length
-    return batch.done
+    return batch
   }
 
   /** Size on disk of a message as `append` would frame it. */

@@ -98,8 +98,23 @@ export class UpstreamQueue {
    * Rejects when the disk refuses the write.
    */
   async append(category: Category, topic: string, policy: string, payload: Buffer, contentType?: string): Promise<AppendResult> {
-    const size = SegmentLog.frameSize(topic, policy, payload, contentType)
-    if (size > this.#config.maxBytes) return 'queue_full'
+    if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType))) return 'queue_full'
+    await this.#log(category).append(topic, policy, payload, this.#now(), contentType)
+    return 'queued'
+  }
+
+  /**
+   * As `append`, for the per-message path: `queue_full` at once, else a promise shared by the messages of one
+   * batch that never rejects and resolves to the write error, if any (see SegmentLog.appendSettled).
+   */
+  appendSettled(category: Category, topic: string, policy: string, payload: Buffer, contentType?: string): 'queue_full' | Promise<Error | undefined> {
+    if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType))) return 'queue_full'
+    return this.#log(category).appendSettled(topic, policy, payload, this.#now(), contentType)
+  }
+
+  /** Evicts the oldest segments until `size` more bytes fit the bound; false for a message larger than the bound. */
+  #makeRoom(size: number): boolean {
+    if (size > this.#config.maxBytes) return false
     while (this.bytes + size > this.#config.maxBytes) {
       let oldest: SegmentLog | undefined
       for (const log of this.#logs.values()) {
@@ -111,8 +126,7 @@ export class UpstreamQueue {
       oldest.evictHead()
       this.#forgetDropped()
     }
-    await this.#log(category).append(topic, policy, payload, this.#now(), contentType)
-    return 'queued'
+    return true
   }
 
   /** The oldest message not yet taken across categories, or undefined. */
