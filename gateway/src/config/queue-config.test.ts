@@ -22,13 +22,15 @@ describe('queue and reconnect configuration', () => {
       ttlSeconds: { smart_plug: 86400, camera: 259200, robot_vacuum: 86400, body_scale: 86400, gps_tracker: 86400 },
       fsync: 'interval',
       fsyncIntervalMs: 1000,
+      flowControl: true,
     })
     expect(config.reconnect).toEqual({ minMs: 500, maxMs: 30000 })
   })
 
   it('a file overrides single keys and keeps the other defaults', () => {
-    const config = resolveConfig({ config: fileWith('ok.yaml', 'queue:\n  fsync: always\n  ttlSeconds: { camera: 3600 }\nreconnect: { maxMs: 5000 }\n') })
+    const config = resolveConfig({ config: fileWith('ok.yaml', 'queue:\n  fsync: always\n  flowControl: false\n  ttlSeconds: { camera: 3600 }\nreconnect: { maxMs: 5000 }\n') })
     expect(config.queue.fsync).toBe('always')
+    expect(config.queue.flowControl).toBe(false)
     expect(config.queue.ttlSeconds).toEqual({ smart_plug: 86400, camera: 3600, robot_vacuum: 86400, body_scale: 86400, gps_tracker: 86400 })
     expect(config.reconnect).toEqual({ minMs: 500, maxMs: 5000 })
   })

@@ -241,6 +241,7 @@ export class UpstreamBridge {
    */
   catchUp(): Promise<void> | undefined {
     if (this.#catchUp !== undefined) return this.#catchUp.done
+    if (!this.#options.queue.flowControl) return undefined
     // Cheap test first: a backlog over the bound means the pump has filled the window.
     if (this.#state !== 'connected' || this.#stopping || this.#outstanding < this.config.maxPending) return undefined
     if (Date.now() - this.#lastProgress > STALL_MS) return undefined

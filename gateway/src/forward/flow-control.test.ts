@@ -107,4 +107,32 @@ describe('upstream flow control', () => {
     expect(Date.now() - started).toBeLessThan(2500)
     expect(bridge.catchUp()).toBeUndefined()
   })
+
+  it('never makes devices wait with queue.flowControl off: the backlog builds on disk instead', async () => {
+    const upstream = await heldUpstream()
+    cleanup.push(upstream.close)
+    const dataDir = mkdtempSync(join(tmpdir(), 'veil-flow-'))
+    cleanup.push(async () => rmSync(dataDir, { recursive: true, force: true }))
+    const bridge = new UpstreamBridge({
+      domain: 'svc',
+      config: upstreamConfig(upstream.url, { maxPending: 4 }),
+      queue: { ...DEFAULT_QUEUE, flowControl: false },
+      reconnect: DEFAULT_RECONNECT,
+      dataDir,
+      metrics: new Metrics(),
+      logger: silentLogger(),
+      onDrop: () => {},
+      onDelivered: () => {},
+    })
+    cleanup.push(() => bridge.close(0))
+    await until(() => bridge.connected, 'the connection')
+    let last: Promise<Error | undefined> | string = 'none'
+    for (let i = 0; i < 12; i++) last = bridge.enqueueBatched('veil/svc/camera/p/s', Buffer.from(`m${i}`), 'camera', 'v1')
+    expect(await last).toBeUndefined()
+    await until(() => upstream.held.length === 4, 'the window of four to be sent')
+    upstream.ack(1)
+    await until(() => upstream.held.length === 4, 'the window refilled')
+    expect(bridge.pending).toBeGreaterThan(8)
+    expect(bridge.catchUp()).toBeUndefined()
+  })
 })

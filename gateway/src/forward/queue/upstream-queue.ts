@@ -13,6 +13,13 @@ export interface QueueConfig {
   readonly ttlSeconds: Readonly<Record<Category, number>>
   readonly fsync: FsyncPolicy
   readonly fsyncIntervalMs: number
+  /**
+   * While an upstream is connected and acknowledging but more than one in-flight window behind, device publishes
+   * wait until it catches up (UpstreamBridge.catchUp): the backlog stays in memory and latency low, and devices are
+   * paced to the upstream. False: devices are never slowed by a live upstream, and the backlog builds on disk up to
+   * `maxBytes`, as for a disconnected one (which never slows anyone either way).
+   */
+  readonly flowControl: boolean
 }
 
 const HOUR = 3600
@@ -22,6 +29,7 @@ export const DEFAULT_QUEUE: QueueConfig = {
   ttlSeconds: { smart_plug: 24 * HOUR, camera: 72 * HOUR, robot_vacuum: 24 * HOUR, body_scale: 24 * HOUR, gps_tracker: 24 * HOUR },
   fsync: 'interval',
   fsyncIntervalMs: 1000,
+  flowControl: true,
 }
 
 export type QueueDropReason = LogDropReason
