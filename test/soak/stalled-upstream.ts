@@ -29,6 +29,12 @@ export interface SoakOptions {
   readonly inflightPerDevice: number
   readonly queueMaxBytes: number
   readonly payloadBytes: number
+  /**
+   * Caps the gateway's V8 old space (`--max-old-space-size`): a leak then ends the process, which the devices see
+   * as a disconnect, within seconds, where RSS alone still moves with the heap's own sizing (it grows for the first
+   * seconds of a flood and settles: see the long run).
+   */
+  readonly maxOldSpaceMiB?: number
   readonly log?: (line: string) => void
 }
 
@@ -85,9 +91,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const listenPort = await freePort()
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
+  const heapFlags = options.maxOldSpaceMiB === undefined ? [] : [`--max-old-space-size=${options.maxOldSpaceMiB}`]
   const child = spawn(
     process.execPath,
-    [VEIL, 'start', '--allow-anonymous', '--listen', `mqtt://127.0.0.1:${listenPort}`, '--http', `127.0.0.1:${httpPort}`, '--data-dir', join(dir.path, 'data'), '--policies', TEST_POLICIES, '--config', configFile, '--log-level', 'error'],
+    [...heapFlags, VEIL, 'start', '--allow-anonymous', '--listen', `mqtt://127.0.0.1:${listenPort}`, '--http', `127.0.0.1:${httpPort}`, '--data-dir', join(dir.path, 'data'), '--policies', TEST_POLICIES, '--config', configFile, '--log-level', 'error'],
     { stdio: ['ignore', 'inherit', 'inherit'], env },
   )
   const hardStop = setTimeout(() => child.kill('SIGKILL'), (options.seconds + 60) * 1000)
