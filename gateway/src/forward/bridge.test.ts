@@ -7,6 +7,21 @@ import { Metrics } from '../telemetry/metrics.ts'
 import { MAX_DELIVERY_ATTEMPTS, UpstreamBridge } from './bridge.ts'
 import { DEFAULT_QUEUE } from './queue/upstream-queue.ts'
 
+/** A bridge to `url` that reconnects within milliseconds and records its drops. */
+function fastRetryingBridge(url: string, dataDir: string, drops: { category: Category; reason: string; count: number }[]): UpstreamBridge {
+  return new UpstreamBridge({
+    domain: 'svc',
+    config: upstreamConfig(url, { protocolVersion: 4 }),
+    queue: DEFAULT_QUEUE,
+    reconnect: { minMs: 5, maxMs: 20 },
+    dataDir,
+    metrics: new Metrics({ defaultMetrics: false }),
+    logger: silentLogger(),
+    onDrop: (category, reason, count) => drops.push({ category, reason, count }),
+    onDelivered: () => {},
+  })
+}
+
 describe('upstream bridge', () => {
   it('drops a message the upstream closes the connection on, after a bounded number of attempts, and delivers the rest in order', async () => {
     const upstream = await startUpstream()
@@ -21,17 +36,7 @@ describe('upstream bridge', () => {
     }
     const dir = tempDir()
     const drops: { category: Category; reason: string; count: number }[] = []
-    const bridge = new UpstreamBridge({
-      domain: 'svc',
-      config: upstreamConfig(upstream.url, { protocolVersion: 4 }),
-      queue: DEFAULT_QUEUE,
-      reconnect: { minMs: 5, maxMs: 20 },
-      dataDir: dir.path,
-      metrics: new Metrics({ defaultMetrics: false }),
-      logger: silentLogger(),
-      onDrop: (category, reason, count) => drops.push({ category, reason, count }),
-      onDelivered: () => {},
-    })
+    const bridge = fastRetryingBridge(upstream.url, dir.path, drops)
     try {
       await waitFor(() => bridge.connected, 5000, 'bridge connected')
       for (const body of ['one', 'two', 'poison', 'three', 'four']) {
@@ -58,18 +63,8 @@ describe('upstream bridge', () => {
     // The upstream closes the first two connections that send anything, then accepts: the message is not to blame.
     upstream.aedes.authorizePublish = (_client, _packet, callback) => (refusals-- > 0 ? callback(new Error('flaky')) : callback(null))
     const dir = tempDir()
-    const drops: unknown[] = []
-    const bridge = new UpstreamBridge({
-      domain: 'svc',
-      config: upstreamConfig(upstream.url, { protocolVersion: 4 }),
-      queue: DEFAULT_QUEUE,
-      reconnect: { minMs: 5, maxMs: 20 },
-      dataDir: dir.path,
-      metrics: new Metrics({ defaultMetrics: false }),
-      logger: silentLogger(),
-      onDrop: (...args) => drops.push(args),
-      onDelivered: () => {},
-    })
+    const drops: { category: Category; reason: string; count: number }[] = []
+    const bridge = fastRetryingBridge(upstream.url, dir.path, drops)
     try {
       await waitFor(() => bridge.connected, 5000, 'bridge connected')
       for (const body of ['a', 'b', 'c']) await bridge.enqueue(`veil/svc/camera/p/${body}`, Buffer.from(body), 'camera', 'v1')

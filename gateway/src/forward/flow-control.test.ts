@@ -1,5 +1,5 @@
 /**
- * Flow control of the upstream bridge: while a connected upstream acknowledges but falls more than two in-flight
+ * Flow control of the upstream bridge: while a connected upstream acknowledges but falls more than one in-flight
  * window behind, catchUp() hands the gateway a promise to wait on before the pipeline; it resolves once half a
  * window or less waits, and an upstream that acknowledges nothing for a second (stalled) is never waited for.
  */
@@ -13,7 +13,7 @@ import { upstreamConfig } from '../config/config.ts'
 import { silentLogger } from '../telemetry/log.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { DEFAULT_RECONNECT, UpstreamBridge } from './bridge.ts'
-import { DEFAULT_QUEUE } from './queue/upstream-queue.ts'
+import { DEFAULT_QUEUE, type QueueConfig } from './queue/upstream-queue.ts'
 
 /** A raw MQTT upstream that accepts the connection and acknowledges publishes only when told to. */
 async function heldUpstream(): Promise<{ url: string; held: number[]; ack(count: number): void; close(): Promise<void> }> {
@@ -52,28 +52,34 @@ const until = async (predicate: () => boolean, what: string, timeoutMs = 5000): 
 }
 
 const cleanup: (() => Promise<void>)[] = []
+
+/** A bridge with an in-flight window of four to a held upstream, both closed after the test. */
+async function heldBridge(queue: QueueConfig): Promise<{ upstream: Awaited<ReturnType<typeof heldUpstream>>; bridge: UpstreamBridge }> {
+  const upstream = await heldUpstream()
+  cleanup.push(upstream.close)
+  const dataDir = mkdtempSync(join(tmpdir(), 'veil-flow-'))
+  cleanup.push(async () => rmSync(dataDir, { recursive: true, force: true }))
+  const bridge = new UpstreamBridge({
+    domain: 'svc',
+    config: upstreamConfig(upstream.url, { maxPending: 4 }),
+    queue,
+    reconnect: DEFAULT_RECONNECT,
+    dataDir,
+    metrics: new Metrics(),
+    logger: silentLogger(),
+    onDrop: () => {},
+    onDelivered: () => {},
+  })
+  cleanup.push(() => bridge.close(0))
+  return { upstream, bridge }
+}
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c()
 })
 
 describe('upstream flow control', () => {
   it('makes devices wait while a connected upstream falls behind, and never for a stalled one', async () => {
-    const upstream = await heldUpstream()
-    cleanup.push(upstream.close)
-    const dataDir = mkdtempSync(join(tmpdir(), 'veil-flow-'))
-    cleanup.push(async () => rmSync(dataDir, { recursive: true, force: true }))
-    const bridge = new UpstreamBridge({
-      domain: 'svc',
-      config: upstreamConfig(upstream.url, { maxPending: 4 }),
-      queue: DEFAULT_QUEUE,
-      reconnect: DEFAULT_RECONNECT,
-      dataDir,
-      metrics: new Metrics(),
-      logger: silentLogger(),
-      onDrop: () => {},
-      onDelivered: () => {},
-    })
-    cleanup.push(() => bridge.close(0))
+    const { upstream, bridge } = await heldBridge(DEFAULT_QUEUE)
     await until(() => bridge.connected, 'the connection')
     expect(bridge.catchUp()).toBeUndefined()
 
@@ -109,22 +115,7 @@ describe('upstream flow control', () => {
   })
 
   it('never makes devices wait with queue.flowControl off: the backlog builds on disk instead', async () => {
-    const upstream = await heldUpstream()
-    cleanup.push(upstream.close)
-    const dataDir = mkdtempSync(join(tmpdir(), 'veil-flow-'))
-    cleanup.push(async () => rmSync(dataDir, { recursive: true, force: true }))
-    const bridge = new UpstreamBridge({
-      domain: 'svc',
-      config: upstreamConfig(upstream.url, { maxPending: 4 }),
-      queue: { ...DEFAULT_QUEUE, flowControl: false },
-      reconnect: DEFAULT_RECONNECT,
-      dataDir,
-      metrics: new Metrics(),
-      logger: silentLogger(),
-      onDrop: () => {},
-      onDelivered: () => {},
-    })
-    cleanup.push(() => bridge.close(0))
+    const { upstream, bridge } = await heldBridge({ ...DEFAULT_QUEUE, flowControl: false })
     await until(() => bridge.connected, 'the connection')
     let last: Promise<Error | undefined> | string = 'none'
     for (let i = 0; i < 12; i++) last = bridge.enqueueBatched('veil/svc/camera/p/s', Buffer.from(`m${i}`), 'camera', 'v1')
