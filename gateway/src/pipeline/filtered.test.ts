@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { protoType } from '../profiles/proto.ts'
 import { encodeFiltered, MAX_VALUE_DEPTH } from './filtered.ts'
+import { fromValue } from '../../../test/helpers/protobuf-value.ts'
 
 const filtered = protoType('veil.v1.Filtered')
 
@@ -30,16 +31,6 @@ function toValue(value: unknown, depth: number): Record<string, unknown> {
 }
 const reference = (policy: string, doc: unknown): Buffer => Buffer.from(filtered.encode({ policy, data: toValue(doc, 0) }).finish())
 
-/** google.protobuf.Value as protobufjs decodes it (camelCase names) back to JSON. */
-function fromValue(v: Record<string, unknown>): unknown {
-  if ('nullValue' in v) return null
-  if ('numberValue' in v) return v.numberValue
-  if ('stringValue' in v) return v.stringValue
-  if ('boolValue' in v) return v.boolValue
-  if ('listValue' in v) return ((v.listValue as { values?: Record<string, unknown>[] }).values ?? []).map(fromValue)
-  const fields = (v.structValue as { fields?: Record<string, Record<string, unknown>> }).fields ?? {}
-  return Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, fromValue(f)]))
-}
 const decode = (bytes: Uint8Array): { policy: string; data: unknown } => {
   const m = filtered.toObject(filtered.decode(bytes), { defaults: false }) as { policy: string; data: Record<string, unknown> }
   return { policy: m.policy, data: fromValue(m.data) }

@@ -5,6 +5,7 @@ import { counterValue, testPipeline, type TestPipeline } from '../../../filters/
 import { protoType } from '../profiles/proto.ts'
 import type { Output } from './envelope.ts'
 import { FILTERED_CONTENT_TYPE, JSON_CONTENT_TYPE } from './encode.ts'
+import { fromValue } from '../../../test/helpers/protobuf-value.ts'
 
 const ALLOWLIST = join(import.meta.dirname, '../../../test/policies/allowlist')
 const SPARKPLUG = join(import.meta.dirname, '../../../test/policies/sparkplug')
@@ -32,16 +33,6 @@ afterEach(() => {
   open = []
 })
 
-/** google.protobuf.Value (as protobufjs decodes it, .proto field names) back to JSON. */
-function fromValue(v: Record<string, unknown>): unknown {
-  if ('nullValue' in v) return null
-  if ('numberValue' in v) return v.numberValue
-  if ('stringValue' in v) return v.stringValue
-  if ('boolValue' in v) return v.boolValue
-  if ('listValue' in v) return ((v.listValue as { values?: Record<string, unknown>[] }).values ?? []).map(fromValue)
-  const fields = (v.structValue as { fields?: Record<string, Record<string, unknown>> }).fields ?? {}
-  return Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, fromValue(f)]))
-}
 
 describe('canonical streams in protobuf', () => {
   it('decode to the JSON stream\'s content: same validation, same policy, same topic, same output', async () => {
