@@ -3,7 +3,7 @@ import protobuf from 'protobufjs'
 import { describe, expect, it } from 'vitest'
 import { hasNonFinite, sparkplugNonFinite } from '../../../gateway/src/pipeline/encode.ts'
 import { MAX_PROTO_DEPTH } from '../../../gateway/src/profiles/proto.ts'
-import { DATA_TYPES, decodePayload, decodePayloadChecked, encodePayload, sparkplugPayloadType, type MetricValue, type SparkplugDocument, type SparkplugMetric } from './codec.ts'
+import { DATA_TYPES, decodePayload, decodePayloadChecked, encodePayload, outputType, sparkplugPayloadType, type MetricValue, type SparkplugDocument, type SparkplugMetric } from './codec.ts'
 import { readPayload } from './read.ts'
 import { encodePayloadReflective } from './testing.ts'
 
@@ -226,6 +226,19 @@ const outDoc: fc.Arbitrary<SparkplugDocument> = fc.record(
   { type: fc.constantFrom('NBIRTH', 'NDATA', 'NDEATH', 'DBIRTH', 'DDATA', 'DDEATH' as const), timestamp: numberish, metrics: fc.array(outMetric, { maxLength: 6 }) },
   { requiredKeys: ['type', 'metrics'] },
 )
+
+describe('Sparkplug B output data types', () => {
+  it('writes a Float past float32 range as a Double, never as ±Infinity', () => {
+    expect(outputType('Float', 1.5)).toBe(9)
+    expect(outputType('Float', 3.4e38)).toBe(9)
+    expect(outputType('Float', 1e39)).toBe(10)
+    expect(outputType('Float', -1e39)).toBe(10)
+    const doc: SparkplugDocument = { type: 'NDATA', timestamp: 1, metrics: [{ name: 'm', dataType: 'Double', value: 1e39 }] }
+    const back = sparkplugPayloadType().decode(encodePayload({ ...doc, metrics: [{ name: 'm', dataType: DATA_TYPES[outputType('Float', 1e39)] as SparkplugMetric['dataType'], value: 1e39 }] }, 0, 'v')) as unknown as { metrics: { doubleValue?: number; double_value?: number }[] }
+    const value = back.metrics[0]?.double_value ?? back.metrics[0]?.doubleValue
+    expect(value).toBe(1e39)
+  })
+})
 
 describe('Sparkplug B writer', () => {
   it('writes the bytes protobufjs wrote, for generated documents', () => {

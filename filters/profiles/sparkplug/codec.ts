@@ -141,7 +141,9 @@ export function outputType(dataType: DataTypeName, value: MetricValue): number {
   if (value === null) return original
   if (typeof value === 'boolean') return 11
   if (typeof value === 'string') return original === 12 || original === 14 || original === 15 ? original : 12
-  if (original === 9 || original === 10) return original
+  // A Float (9) holds at most ±3.4e38: a larger value an operator produced would leave as ±Infinity, so it leaves as
+  // a Double.
+  if (original === 10 || (original === 9 && Number.isFinite(Math.fround(value)))) return original
   if (original >= 1 && original <= 8 || original === 13) {
     if (Number.isInteger(value) && (original === 4 || original === 8 || original === 13 || inRange(original, value))) return original
   }
