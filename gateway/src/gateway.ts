@@ -331,6 +331,8 @@ export class Gateway {
       this.#watcher?.close()
       clearTimeout(this.#reloadTimer)
       this.broker.stopAccepting()
+      // Messages held by flow control go on into the queues now, within the drain below.
+      for (const bridge of this.bridges.values()) bridge.stopPacing()
       await this.broker.close()
       const deadline = Date.now() + drainMs
       while (this.#ingesting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))

@@ -20,13 +20,19 @@ describe('the demo data directory', () => {
     }
   })
 
-  it('refuses a directory with a queue it did not make, so a real gateway\'s backlog is never thrown away', () => {
+  it('refuses a directory it did not make that is not empty, so a real gateway\'s backlog is never thrown away', () => {
     const dir = tempDir()
     try {
       mkdirSync(join(dir.path, 'queue', 'svc'), { recursive: true })
       writeFileSync(join(dir.path, 'queue', 'svc', 'cursor'), 'x')
-      expect(() => prepareDemoDataDir(dir.path, false)).toThrow(/holds a gateway's upstream queue and is not a demo data directory/)
+      expect(() => prepareDemoDataDir(dir.path, false)).toThrow(/is not empty and not a demo data directory/)
       expect(existsSync(join(dir.path, 'queue', 'svc', 'cursor'))).toBe(true)
+      // A gateway's data directory before its first queue (keys and accounts only) is refused too.
+      const keysOnly = join(dir.path, 'gateway')
+      mkdirSync(keysOnly)
+      writeFileSync(join(keysOnly, 'master.key'), 'k')
+      expect(() => prepareDemoDataDir(keysOnly, false)).toThrow(/not a demo data directory/)
+      expect(existsSync(join(keysOnly, DEMO_MARKER))).toBe(false)
       // The default .veil-demo is the demo's whatever an older version left in it.
       prepareDemoDataDir(dir.path, true)
       expect(existsSync(join(dir.path, 'queue'))).toBe(false)

@@ -112,15 +112,16 @@ export const DEMO_MARKER = '.veil-demo-data'
 /**
  * The demo's stand-in cloud starts empty each run, so copies queued for the last run's cloud have no recipient, and
  * delivered to this run's they would show up as stale `out` lines before the first device publishes: the queue is
- * discarded. Only in the demo's own directory (the default `.veil-demo`, or one it marked): a `--data-dir` that holds
- * a queue without the demo's marker may be a real gateway's, whose backlog must never be thrown away, so the demo
- * refuses it.
+ * discarded. Only in the demo's own directory (the default `.veil-demo`, or a new or empty one it marked): any other
+ * `--data-dir` may be a real gateway's, whose backlog must never be thrown away, so the demo refuses it.
  */
 export function prepareDemoDataDir(dataDir: string, isDefault: boolean): void {
   const marker = join(dataDir, DEMO_MARKER)
   const queue = join(dataDir, 'queue')
-  if (!isDefault && !existsSync(marker) && existsSync(queue) && readdirSync(queue).length > 0) {
-    throw new VeilError('VEIL_ERR_USAGE', `demo: ${dataDir} (--data-dir) holds a gateway's upstream queue and is not a demo data directory; give the demo a directory of its own`)
+  // Only a new or empty directory becomes the demo's: marking one that holds anything else (keys, accounts, a
+  // gateway's data yet without a queue) would let a later demo run discard a real gateway's backlog.
+  if (!isDefault && !existsSync(marker) && existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+    throw new VeilError('VEIL_ERR_USAGE', `demo: ${dataDir} (--data-dir) is not empty and not a demo data directory (the demo discards its queue at each start); give the demo a new or empty directory`)
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   writeFileSync(marker, 'made by veil demo: its upstream queue is discarded at each start\n', { mode: 0o600 })

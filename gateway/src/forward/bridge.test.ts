@@ -57,6 +57,36 @@ describe('upstream bridge', () => {
     }
   }, 30_000)
 
+  it('drops at most one message while the upstream refuses every message, and delivers the rest once it takes them', async () => {
+    const upstream = await startUpstream()
+    let refusing = true
+    let closes = 0
+    // An ACL that disconnects on every publish (or a broker that crashes after CONNACK): no message is to blame.
+    upstream.aedes.authorizePublish = (_client, _packet, callback) => {
+      if (!refusing) return callback(null)
+      closes++
+      callback(new Error('denied'))
+    }
+    const dir = tempDir()
+    const drops: { category: Category; reason: string; count: number }[] = []
+    const bridge = fastRetryingBridge(upstream.url, dir.path, drops)
+    try {
+      await waitFor(() => bridge.connected, 5000, 'bridge connected')
+      for (let i = 0; i < 10; i++) await bridge.enqueue(`veil/svc/smart_plug/p/m${i}`, Buffer.from(`m${i}`), 'smart_plug', 'v1')
+      await waitFor(() => closes >= 4 * MAX_DELIVERY_ATTEMPTS, 15_000, 'many refused connections')
+      // The first suspect may be dropped; the next one is the upstream's fault, not its own.
+      expect(drops.length).toBeLessThanOrEqual(1)
+      expect(bridge.pending).toBeGreaterThanOrEqual(9)
+      refusing = false
+      await waitFor(() => bridge.pending === 0, 15_000, 'the queue delivered once the upstream takes messages')
+      expect(upstream.received.length).toBe(10 - drops.length)
+    } finally {
+      await bridge.close(0)
+      await upstream.close()
+      dir.remove()
+    }
+  }, 40_000)
+
   it('keeps a message whose connections were lost for other reasons once it is acknowledged', async () => {
     const upstream = await startUpstream()
     let refusals = 2

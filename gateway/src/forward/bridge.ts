@@ -124,6 +124,15 @@ export class UpstreamBridge {
   #probing = false
   /** The message alone in flight while probing, and how many connections in a row were lost with it. */
   #suspect: { category: Category; seq: number; strikes: number } | undefined
+  /**
+   * A message was dropped as the cause of lost connections and nothing was acknowledged since. Then a second suspect
+   * is not dropped: two messages in a row that the upstream will not take mean the upstream refuses everything (an
+   * ACL that disconnects, a broker that crashes after CONNACK), and the queue holds until it takes one again.
+   */
+  #droppedSinceAck = false
+  /** Set by stopPacing at shutdown: flow control never makes anyone wait again. */
+  #paceOff = false
+  #refusingLogged = false
   readonly #idle: (() => void)[] = []
   /** Resolves the devices waiting for the backlog to shrink (see catchUp); undefined when none wait. */
   #catchUp: { readonly done: Promise<void>; readonly resolve: () => void; readonly timer: NodeJS.Timeout } | undefined
@@ -241,7 +250,7 @@ export class UpstreamBridge {
    */
   catchUp(): Promise<void> | undefined {
     if (this.#catchUp !== undefined) return this.#catchUp.done
-    if (!this.#options.queue.flowControl) return undefined
+    if (!this.#options.queue.flowControl || this.#paceOff) return undefined
     // Cheap test first: a backlog over the bound means the pump has filled the window.
     if (this.#state !== 'connected' || this.#stopping || this.#outstanding < this.config.maxPending) return undefined
     if (Date.now() - this.#lastProgress > STALL_MS) return undefined
@@ -255,6 +264,15 @@ export class UpstreamBridge {
     timer.unref()
     this.#catchUp = { done, resolve, timer }
     return done
+  }
+
+  /**
+   * At shutdown, before the gateway drains its pipeline into the queues: nobody waits for this upstream any more,
+   * so messages held by flow control reach the queue within the drain instead of meeting a closed one.
+   */
+  stopPacing(): void {
+    this.#paceOff = true
+    this.#releaseWaiting()
   }
 
   #releaseWaiting(): void {
@@ -292,7 +310,9 @@ export class UpstreamBridge {
       if (generation !== this.#generation) return
       this.#state = 'connected'
       this.#lastProgress = Date.now()
-      this.#attempt = 0
+      // A connection that the upstream keeps closing before it acknowledges anything is no recovery: while probing,
+      // the backoff keeps growing until a message is acknowledged.
+      if (!this.#probing) this.#attempt = 0
       this.#connectedGauge.set(1)
       this.#log.info({ event: 'upstream_connected', queued: this.#queue.depth }, 'upstream connected')
       this.#outstanding = 0
@@ -335,7 +355,8 @@ export class UpstreamBridge {
   /**
    * A connection was lost with messages in flight and none acknowledged. The first time, the bridge starts probing;
    * while probing, a loss counts against the one message in flight, and the MAX_DELIVERY_ATTEMPTS-th in a row drops
-   * it (counted and audited as upstream_error, like a message refused with a PUBACK code) so the queue moves on.
+   * it (counted and audited as upstream_error, like a message refused with a PUBACK code) so the queue moves on,
+   * unless the previous suspect was dropped and nothing has been acknowledged since (#droppedSinceAck).
    */
   #strike(): void {
     const suspect = this.#suspect
@@ -345,6 +366,17 @@ export class UpstreamBridge {
     }
     suspect.strikes++
     if (suspect.strikes < MAX_DELIVERY_ATTEMPTS) return
+    if (this.#droppedSinceAck) {
+      if (!this.#refusingLogged) {
+        this.#refusingLogged = true
+        this.#log.error(
+          { event: 'upstream_refuses_everything', queued: this.#queue.depth },
+          'the upstream closes the connection on every message; holding the queue until it takes one',
+        )
+      }
+      return
+    }
+    this.#droppedSinceAck = true
     this.#log.error(
       { event: 'upstream_closes_on_message', category: suspect.category, attempts: suspect.strikes },
       'the upstream closed the connection on the same message every time it was sent; dropped it',
@@ -398,9 +430,12 @@ export class UpstreamBridge {
       if (err === undefined || err === null) {
         this.#queue.ack(category, message.seq)
         this.#ackedOnConnection++
-        // The upstream takes messages again: back to the full window.
+        // The upstream takes messages again: back to the full window, and the backoff starts over.
         this.#probing = false
         this.#suspect = undefined
+        this.#droppedSinceAck = false
+        this.#refusingLogged = false
+        this.#attempt = 0
         this.#options.onDelivered(category)
       } else if (isRefusal(err)) {
         // Retrying a refused message would block everything behind it: drop it, counted and audited.

@@ -114,6 +114,23 @@ describe('upstream flow control', () => {
     expect(bridge.catchUp()).toBeUndefined()
   })
 
+  it('lets every waiting device through at shutdown, and holds nobody after it', async () => {
+    const { upstream, bridge } = await heldBridge(DEFAULT_QUEUE)
+    await until(() => bridge.connected, 'the connection')
+    let last: Promise<Error | undefined> | string = 'none'
+    for (let i = 0; i < 12; i++) last = bridge.enqueueBatched('veil/svc/camera/p/s', Buffer.from(`m${i}`), 'camera', 'v1')
+    expect(await last).toBeUndefined()
+    await until(() => upstream.held.length === 4, 'the window of four to be sent')
+    // Keep the upstream acknowledging now and then, so it is not stalled, while one waits.
+    upstream.ack(1)
+    await until(() => upstream.held.length === 4, 'the window refilled')
+    const waiting = bridge.catchUp()
+    expect(waiting).toBeInstanceOf(Promise)
+    bridge.stopPacing()
+    await waiting
+    expect(bridge.catchUp()).toBeUndefined()
+  })
+
   it('never makes devices wait with queue.flowControl off: the backlog builds on disk instead', async () => {
     const { upstream, bridge } = await heldBridge({ ...DEFAULT_QUEUE, flowControl: false })
     await until(() => bridge.connected, 'the connection')
