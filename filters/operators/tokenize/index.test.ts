@@ -1,13 +1,22 @@
 import { createHash } from 'node:crypto'
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import type { Domain } from '../../../gateway/src/model.ts'
 import { compileEnv, opContext } from '../testing.ts'
 import tokenize, { detokenize, eraseFromVault, forgetVaults, vaultFile } from './index.ts'
 
-const freshDir = (): string => mkdtempSync(join(tmpdir(), 'veil-vault-'))
+const made: string[] = []
+const freshDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-vault-'))
+  made.push(dir)
+  return dir
+}
+afterAll(() => {
+  forgetVaults()
+  for (const dir of made) rmSync(dir, { recursive: true, force: true })
+})
 
 function tokenizer(dataDir: string, paths: string[] = ['email'], domain: Domain = 'svc') {
   const fn = tokenize.compile({ paths }, compileEnv({ category: 'body_scale', domain, dataDir }))
