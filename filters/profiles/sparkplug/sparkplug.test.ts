@@ -1,29 +1,21 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { findCanaries } from '../../../test/helpers/canary.ts'
 import { findPii } from '../../operators/pii_scan/detect.ts'
 import type { Output } from '../../../gateway/src/pipeline/envelope.ts'
 import { JSON_CONTENT_TYPE, SPARKPLUG_CONTENT_TYPE } from '../../../gateway/src/pipeline/encode.ts'
 import { decodePayload, metricValue, sparkplugPayloadType, toNumber, type WireMetric } from './codec.ts'
 import { SparkplugState } from './state.ts'
+import { pipelinesClosedAfterEach } from '../../../test/helpers/test-pipelines.ts'
 import { counterValue, sparkplugBytes, testPipeline, valueField, type MetricSpec, type TestPipeline } from './testing.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/sparkplug')
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, `benthos_umh_${name}.bin`))
 const T0 = 1_750_855_643_474
 
-let open: TestPipeline[] = []
-function pipeline(options: Parameters<typeof testPipeline>[0] = {}): TestPipeline {
-  const p = testPipeline(options)
-  open.push(p)
-  return p
-}
-afterEach(() => {
-  for (const p of open) p.close()
-  open = []
-})
+const pipeline = pipelinesClosedAfterEach()
 
 interface JsonOut {
   policy: string

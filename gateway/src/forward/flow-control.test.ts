@@ -73,6 +73,13 @@ async function heldBridge(queue: QueueConfig): Promise<{ upstream: Awaited<Retur
   cleanup.push(() => bridge.close(0))
   return { upstream, bridge }
 }
+/** Queues `n` copies for the upstream and waits until their batch is with the kernel. */
+async function append(bridge: UpstreamBridge, n: number): Promise<void> {
+  let last: Promise<Error | undefined> | string = 'none'
+  for (let i = 0; i < n; i++) last = bridge.enqueueBatched('veil/svc/camera/p/s', Buffer.from(`m${i}`), 'camera', 'v1')
+  expect(await last).toBeUndefined()
+}
+
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c()
 })
@@ -83,12 +90,7 @@ describe('upstream flow control', () => {
     await until(() => bridge.connected, 'the connection')
     expect(bridge.catchUp()).toBeUndefined()
 
-    const append = async (n: number): Promise<void> => {
-      let last: Promise<Error | undefined> | string = 'none'
-      for (let i = 0; i < n; i++) last = bridge.enqueueBatched('veil/svc/camera/p/s', Buffer.from(`m${i}`), 'camera', 'v1')
-      expect(await last).toBeUndefined()
-    }
-    await append(12)
+    await append(bridge, 12)
     await until(() => upstream.held.length === 4, 'the window of four to be sent')
     // Eight wait unsent, more than one window of four: devices wait.
     const waiting = bridge.catchUp()
@@ -105,7 +107,7 @@ describe('upstream flow control', () => {
     expect(bridge.catchUp()).toBeUndefined()
 
     // Stalled: nothing acknowledged. Devices are let through within a second, and not held again.
-    await append(12)
+    await append(bridge, 12)
     const stalled = bridge.catchUp()
     expect(stalled).toBeInstanceOf(Promise)
     const started = Date.now()
@@ -117,9 +119,7 @@ describe('upstream flow control', () => {
   it('lets every waiting device through at shutdown, and holds nobody after it', async () => {
     const { upstream, bridge } = await heldBridge(DEFAULT_QUEUE)
     await until(() => bridge.connected, 'the connection')
-    let last: Promise<Error | undefined> | string = 'none'
-    for (let i = 0; i < 12; i++) last = bridge.enqueueBatched('veil/svc/camera/p/s', Buffer.from(`m${i}`), 'camera', 'v1')
-    expect(await last).toBeUndefined()
+    await append(bridge, 12)
     await until(() => upstream.held.length === 4, 'the window of four to be sent')
     // Keep the upstream acknowledging now and then, so it is not stalled, while one waits.
     upstream.ack(1)
@@ -134,9 +134,7 @@ describe('upstream flow control', () => {
   it('never makes devices wait with queue.flowControl off: the backlog builds on disk instead', async () => {
     const { upstream, bridge } = await heldBridge({ ...DEFAULT_QUEUE, flowControl: false })
     await until(() => bridge.connected, 'the connection')
-    let last: Promise<Error | undefined> | string = 'none'
-    for (let i = 0; i < 12; i++) last = bridge.enqueueBatched('veil/svc/camera/p/s', Buffer.from(`m${i}`), 'camera', 'v1')
-    expect(await last).toBeUndefined()
+    await append(bridge, 12)
     await until(() => upstream.held.length === 4, 'the window of four to be sent')
     upstream.ack(1)
     await until(() => upstream.held.length === 4, 'the window refilled')

@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterEach, describe, expect, it } from 'vitest'
-import { counterValue, testPipeline, type TestPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
+import { describe, expect, it } from 'vitest'
+import { counterValue } from '../../../filters/profiles/sparkplug/testing.ts'
+import { pipelinesClosedAfterEach } from '../../../test/helpers/test-pipelines.ts'
 import { protoType } from '../profiles/proto.ts'
 import type { Output } from './envelope.ts'
 import { FILTERED_CONTENT_TYPE, JSON_CONTENT_TYPE } from './encode.ts'
@@ -22,16 +23,7 @@ const CASES = [
 const encode = (type: string, doc: Record<string, unknown>): Buffer => Buffer.from(protoType(type).encode(doc).finish())
 const T = 1772366400000
 
-let open: TestPipeline[] = []
-function pipeline(options: Parameters<typeof testPipeline>[0]): TestPipeline {
-  const p = testPipeline(options)
-  open.push(p)
-  return p
-}
-afterEach(() => {
-  for (const p of open) p.close()
-  open = []
-})
+const pipeline = pipelinesClosedAfterEach()
 
 
 describe('canonical streams in protobuf', () => {
