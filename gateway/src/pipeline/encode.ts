@@ -82,9 +82,9 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
         } catch {
           payload = undefined
         }
-        // JSON.stringify writes NaN and ±Infinity as null without a word, and protobuf would carry them: a number
-        // an operator overflowed must not leave at all.
-        if (payload !== undefined && nonFiniteMayHide(text) && (sparkplug ? sparkplugNonFinite(out.doc as SparkplugDocument) : hasNonFinite(out.doc))) payload = undefined
+        // JSON.stringify writes NaN and ±Infinity as null without a word, and Sparkplug B would carry them: a number
+        // an operator overflowed must not leave at all (the veil.v1.Filtered writer refuses them itself).
+        if (payload !== undefined && nonFiniteMayHide(text, sparkplug) && (sparkplug ? sparkplugNonFinite(out.doc as SparkplugDocument) : hasNonFinite(out.doc))) payload = undefined
         if (payload === undefined) {
           ctx.dropDomain('encode', env, out.domain, 'encode_error')
           continue
@@ -106,11 +106,12 @@ function edgeNode(deviceId: string): string {
 }
 
 /**
- * JSON text can hide a non-finite number only where it wrote null (looked for in the string: Buffer#includes
- * converts its argument to bytes on every call); protobuf (no text) carries NaN and ±Infinity as they are.
+ * Where a non-finite number could leave unnoticed: JSON text only where it wrote null (looked for in the string:
+ * Buffer#includes converts its argument to bytes on every call); Sparkplug B carries NaN and ±Infinity as they are;
+ * veil.v1.Filtered never (its writer throws on them).
  */
-function nonFiniteMayHide(text: string | undefined): boolean {
-  return text === undefined || text.includes('null')
+function nonFiniteMayHide(text: string | undefined, sparkplug: boolean): boolean {
+  return text === undefined ? sparkplug : text.includes('null')
 }
 
 /** Whether a document holds NaN or ±Infinity; iterative, so a deep operator output cannot overflow the stack. */

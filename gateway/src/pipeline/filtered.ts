@@ -116,6 +116,8 @@ function writeValue(value: unknown, depth: number, refuseBufferJson: boolean): v
   }
   switch (typeof value) {
     case 'number':
+      // Written as a double it would leave as it is; the one walk that writes it is the place to refuse it.
+      if (!Number.isFinite(value)) throw new Error('NaN or ±Infinity in a filtered document')
       ensure(9)
       buf[pos++] = 0x11 // number_value = 2, 64-bit
       if (LITTLE_ENDIAN) {
@@ -194,7 +196,8 @@ function writeValue(value: unknown, depth: number, refuseBufferJson: boolean): v
 /**
  * The filtered document as veil.v1.Filtered bytes. Throws (an encode error for the caller) on bytes, functions,
  * symbols, bigints and nesting past MAX_VALUE_DEPTH; for binary streams also on `{"type":"Buffer","data":[…]}`, the
- * shape the JSON encoding refuses too. NaN and ±Infinity are written as doubles: the caller's backstop drops them.
+ * shape the JSON encoding refuses too. Throws on NaN and ±Infinity as well: a number an operator overflowed never
+ * leaves.
  */
 export function encodeFiltered(policy: string, doc: unknown, binary: boolean): Buffer {
   pos = 0

@@ -16,19 +16,21 @@ import { jsonTooDeep, utf8Text } from './decode.ts'
 import { DEFAULT_LIMITS, Pipeline, type Limits } from './pipeline.ts'
 import { writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import type { Domain } from '../model.ts'
+import type { OutputEncoding } from './encode.ts'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const sensor = (extra: Record<string, unknown> = {}) =>
   Buffer.from(JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42, ...extra } }))
 
-function build(options: { policies?: string; operators?: readonly OperatorDefinition[]; limits?: Partial<Limits> } = {}) {
+function build(options: { policies?: string; operators?: readonly OperatorDefinition[]; limits?: Partial<Limits>; encodings?: ReadonlyMap<Domain, OutputEncoding> } = {}) {
   const classifier = new Classifier(builtinProfiles)
   const operators = options.operators ?? builtinOperators
   const keyring = new Keyring(Buffer.alloc(32, 9), new Map())
   const policies = { current: loadPolicySet(options.policies ?? TEST_POLICIES, { classifier, operators, keyring, dataDir: tmpdir() }) }
   const metrics = new Metrics({ defaultMetrics: false })
   const audit = new MemoryAuditLog()
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: { ...DEFAULT_LIMITS, ...options.limits } })
+  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: { ...DEFAULT_LIMITS, ...options.limits }, encodings: options.encodings })
   return { pipeline, metrics, audit, policies }
 }
 
@@ -215,6 +217,11 @@ domains:
       const result = await pipeline.process(SENSOR, sensor())
       expect(result.domainDrops).toEqual([{ stage: 'encode', domain: 'svc', reason: 'encode_error' }])
       expect(result.outputs.map((o) => JSON.parse(o.payload.toString()).data)).toEqual([{ a: null, b: [1, { c: 2 }] }])
+      // A protobuf domain (veil.v1.Filtered) drops it too: its writer refuses the number.
+      const protobuf = build({ policies: dir.path, operators: [overflow, honest], encodings: new Map([['svc', 'protobuf']]) })
+      const binary = await protobuf.pipeline.process(SENSOR, sensor())
+      expect(binary.domainDrops).toEqual([{ stage: 'encode', domain: 'svc', reason: 'encode_error' }])
+      expect(binary.outputs.map((o) => o.domain)).toEqual(['ana'])
     } finally {
       dir.remove()
     }
