@@ -1,20 +1,14 @@
-import type { DropReason } from '../model.ts'
-import type { Classifier } from '../profiles/classifier.ts'
+import { topicLevels, type Classifier } from '../profiles/classifier.ts'
 import type { Stage } from './stage.ts'
 
 /**
- * The topic limits, checked before the topic is split or matched: a 64 KiB topic of slashes would otherwise
- * become 32 768 strings. A string has at most as many UTF-16 units as UTF-8 bytes and each unit is at most 3
- * bytes, so the exact byte count is needed only in between.
+ * The byte limit of a topic, checked first: it also bounds the level count that follows. A string has at most as
+ * many UTF-16 units as UTF-8 bytes and each unit is at most 3 bytes, so the exact byte count is needed only in
+ * between.
  */
-export function topicOverLimit(topic: string, limits: { topicBytes: number; topicLevels: number }): DropReason | undefined {
-  if (topic.length > limits.topicBytes) return 'topic_too_long'
-  if (topic.length * 3 > limits.topicBytes && Buffer.byteLength(topic, 'utf8') > limits.topicBytes) return 'topic_too_long'
-  let levels = 1
-  for (let i = topic.indexOf('/'); i !== -1; i = topic.indexOf('/', i + 1)) {
-    if (++levels > limits.topicLevels) return 'too_many_topic_levels'
-  }
-  return undefined
+function topicTooLong(topic: string, topicBytes: number): boolean {
+  if (topic.length > topicBytes) return true
+  return topic.length * 3 > topicBytes && Buffer.byteLength(topic, 'utf8') > topicBytes
 }
 
 /** Topic to profile stream and device id. A topic no profile knows is dropped: Veil never guesses. */
@@ -22,9 +16,11 @@ export function classifyStage(classifier: Classifier, limits: { payloadBytes: nu
   return {
     name: 'classify',
     run(env) {
-      const overLimit = topicOverLimit(env.topic, limits)
-      if (overLimit !== undefined) return overLimit
-      const match = classifier.classify(env.topic)
+      if (topicTooLong(env.topic, limits.topicBytes)) return 'topic_too_long'
+      // Counted once, for the limit and for the classifier's matching.
+      const levels = topicLevels(env.topic)
+      if (levels > limits.topicLevels) return 'too_many_topic_levels'
+      const match = classifier.classify(env.topic, levels)
       if (match === undefined) return 'unknown_topic'
       env.stream = match.stream
       env.category = match.stream.category
