@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs'
 import { join } from 'node:path'
 import { builtinOperators } from '../../filters/operators/index.ts'
 import { FileAuditLog, type AuditSink } from './audit/audit.ts'
-import { profilesOf, type GatewayConfig } from './config/config.ts'
+import { keyPoliciesOf, profilesOf, type GatewayConfig } from './config/config.ts'
 import { VeilError } from './errors.ts'
 import { UpstreamBridge } from './forward/bridge.ts'
 import { HttpEndpoint, type Readiness } from './http/server.ts'
@@ -13,7 +13,7 @@ import { Authenticator } from './auth/authenticate.ts'
 import { ConnectionGuard } from './auth/guard.ts'
 import { CredentialStore } from './auth/store.ts'
 import { tlsContext } from './ingest/listeners.ts'
-import { Keyring, loadOrCreateMasterKey, type DomainKeyPolicy } from './keys/keyring.ts'
+import { Keyring, loadOrCreateMasterKey } from './keys/keyring.ts'
 import type { Category, Domain } from './model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
 import type { PipelineResult } from './pipeline/envelope.ts'
@@ -99,8 +99,7 @@ export class Gateway {
     const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
     const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
     const operators = parts.operators ?? builtinOperators
-    const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
-    const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
+    const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPoliciesOf(config))
     const policyOptions: LoadPolicyOptions = { classifier, operators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }
     const policies: PolicyHolder = { current: loadPolicySet(config.policies, policyOptions) }
     const metrics = parts.metrics ?? new Metrics()

@@ -14,7 +14,8 @@ export type StageName = (typeof STAGES)[number]
 /**
  * Why a message (or one recipient's copy of it) was not forwarded. `no_birth`: Sparkplug data, or a death, for an
  * edge node or device whose birth Veil has not seen (or has forgotten); `stale_death`: a Sparkplug NDEATH whose
- * bdSeq is not the current session's (a Will left over from an earlier connection).
+ * bdSeq is not the current session's (a Will left over from an earlier connection); `rotation_gap`: a copy for a
+ * rotating domain inside the silent gap around its device's pseudonym rotation.
  */
 export const DROP_REASONS = [
   'unknown_topic',
@@ -42,6 +43,8 @@ export const DROP_REASONS = [
   'queue_error',
   'queue_corrupt',
   'not_authorized',
+  // A copy inside the silent gap around its device's pseudonym rotation (keys/keyring.ts).
+  'rotation_gap',
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 

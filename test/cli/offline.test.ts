@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { PLUG, ROOT, TESTDATA, cliHarness, type Run } from '../helpers/cli.ts'
 
-const { tempDir, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-offline-', policies: PLUG })
+// Stable pseudonyms (ana does not rotate): the tests compare pseudonyms of runs at different dates.
+const { tempDir, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-offline-', policies: PLUG, config: join(TESTDATA, 'config-stable-pseudonyms.yaml') })
 
 interface Output {
   ts?: number

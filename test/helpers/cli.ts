@@ -63,7 +63,7 @@ export interface CliHarness {
   /**
    * The parent's environment without VEIL_* (so a developer's settings cannot change a result), with a temporary
    * data directory and, if the harness has them, fixed VEIL_POLICIES (so a change to the shipped policies cannot
-   * either), plus `extra`.
+   * either) and VEIL_CONFIG, plus `extra`.
    */
   childEnv(extra?: Record<string, string>): NodeJS.ProcessEnv
   /** Runs `veil ...args` to completion in a temporary working directory with `childEnv(options.env)`. */
@@ -76,7 +76,7 @@ export interface CliHarness {
  * The CLI helpers of one test file: call it once, at the top level, so that its afterAll removes the file's
  * temporary directories and its pool limits that file's processes (`concurrency`, 3 by default).
  */
-export function cliHarness(options: { tempPrefix: string; policies?: string; concurrency?: number }): CliHarness {
+export function cliHarness(options: { tempPrefix: string; policies?: string; config?: string; concurrency?: number }): CliHarness {
   const temps: string[] = []
   afterAll(() => {
     for (const dir of temps) rmSync(dir, { recursive: true, force: true })
@@ -93,7 +93,8 @@ export function cliHarness(options: { tempPrefix: string; policies?: string; con
     const env: NodeJS.ProcessEnv = {}
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
     const policies = options.policies === undefined ? {} : { VEIL_POLICIES: options.policies }
-    return { ...env, VEIL_DATA_DIR: tempDir(), ...policies, ...extra }
+    const config = options.config === undefined ? {} : { VEIL_CONFIG: options.config }
+    return { ...env, VEIL_DATA_DIR: tempDir(), ...policies, ...config, ...extra }
   }
 
   const veil = (args: readonly string[], run: VeilOptions = {}): Promise<Run> =>

@@ -8,8 +8,10 @@ import hmacPseudo from './index.ts'
 
 const DAY_MS = 86_400_000
 const T0 = Date.UTC(2025, 0, 1)
-// ANA rotates daily (the GPS-ANA setting); SVC never rotates.
-const keyring = new Keyring(Buffer.alloc(32, 7), new Map([['ana', { epochSeconds: 86_400 }]]))
+// ANA rotates daily (the GPS-ANA setting), without a gap here (the gap has its own test); SVC never rotates.
+const keyring = new Keyring(Buffer.alloc(32, 7), new Map([['ana', { epochSeconds: 86_400, rotationGapSeconds: 0 }]]))
+/** The start of an epoch of opContext's device `dev-1` in ana: its rotation moment (each device has its own). */
+const ANA_T0 = T0 + keyring.phaseMs('ana', 'smart_plug', 'dev-1')
 
 function pseudonymizer(paths: string[], options: { domain?: Domain; kind?: string; keys?: Keyring } = {}) {
   const domain = options.domain ?? 'svc'
@@ -63,12 +65,25 @@ describe('hmac_pseudo', () => {
     const ana = pseudonymizer(['id'], { domain: 'ana' })
     const id = { id: 'DVES_15568C' }
     expect(idOf(svc({ ...id }))).toBe(idOf(svc({ ...id }, T0 + 400 * DAY_MS)))
-    expect(idOf(ana({ ...id }, T0))).toBe(idOf(ana({ ...id }, T0 + DAY_MS - 1)))
-    expect(idOf(ana({ ...id }, T0))).not.toBe(idOf(ana({ ...id }, T0 + DAY_MS)))
+    expect(idOf(ana({ ...id }, ANA_T0))).toBe(idOf(ana({ ...id }, ANA_T0 + DAY_MS - 1)))
+    expect(idOf(ana({ ...id }, ANA_T0))).not.toBe(idOf(ana({ ...id }, ANA_T0 + DAY_MS)))
     expect(idOf(svc({ ...id }))).not.toBe(idOf(ana({ ...id })))
     // Another gateway (another master key) gives unrelated pseudonyms.
     const other = pseudonymizer(['id'], { keys: new Keyring(Buffer.alloc(32, 8), new Map()) })
     expect(idOf(other({ ...id }))).not.toBe(idOf(svc({ ...id })))
+  })
+
+  it("switches with the device's epoch and gives nothing inside the device's rotation gap", () => {
+    const gapped = new Keyring(Buffer.alloc(32, 7), new Map([['ana', { epochSeconds: 86_400, rotationGapSeconds: 7200 }]]))
+    const ana = pseudonymizer(['id'], { domain: 'ana', keys: gapped })
+    const r = T0 + gapped.phaseMs('ana', 'smart_plug', 'dev-1')
+    // Inside [R - 1 h, R + 1 h) the field goes (the route stage drops the whole copy as rotation_gap).
+    for (const t of [r - 3_600_000, r, r + 3_599_999]) expect(ana({ id: 'DVES_15568C', n: 1 }, t)).toEqual({ n: 1 })
+    const before = idOf(ana({ id: 'DVES_15568C' }, r - 3_600_001))
+    const after = idOf(ana({ id: 'DVES_15568C' }, r + 3_600_000))
+    expect(before).toMatch(/^[a-z2-7]{26}$/)
+    expect(after).toMatch(/^[a-z2-7]{26}$/)
+    expect(before).not.toBe(after)
   })
 
   it('P9: across domains and epochs, 5·10^4 ids give 0 collisions and about 50 % bit agreement', { timeout: 60_000 }, () => {

@@ -1,4 +1,4 @@
-import { defineOperator } from '../../../gateway/src/policy/operator.ts'
+import { defineOperator, type OperatorContext } from '../../../gateway/src/policy/operator.ts'
 import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 
 /** Longer values are not ids but text, which has no place in a pseudonymised field. */
@@ -37,20 +37,22 @@ export default defineOperator({
     const paths = readPaths(options)
     const kind = options.kind ?? env.category
     if (typeof kind !== 'string' || kind === '') throw new Error('kind must be a non-empty string')
-    const pseudonymOf = (value: unknown, domain: typeof env.domain, nowMs: number, keyring: typeof env.keyring): string | typeof REMOVE => {
+    const pseudonymOf = (value: unknown, ctx: OperatorContext): string | typeof REMOVE => {
       let text: string
       if (typeof value === 'string') text = value
       else if (typeof value === 'number' && Number.isFinite(value)) text = String(value)
       else return REMOVE
       const id = text.trim().toLowerCase()
       if (id.length === 0 || id.length > MAX_ID_LENGTH) return REMOVE
-      return keyring.pseudonym(domain, kind, id, nowMs)
+      // Under the device's epoch, so the payload's pseudonyms switch with the topic's; none inside the device's
+      // rotation gap, where the route stage drops the copy anyway.
+      return ctx.keyring.pseudonym(ctx, kind, id) ?? REMOVE
     }
     return compileFieldMap(paths, (value, ctx) => {
-      if (!Array.isArray(value)) return pseudonymOf(value, ctx.domain, ctx.nowMs, ctx.keyring)
+      if (!Array.isArray(value)) return pseudonymOf(value, ctx)
       const out: string[] = []
       for (const item of value) {
-        const p = pseudonymOf(item, ctx.domain, ctx.nowMs, ctx.keyring)
+        const p = pseudonymOf(item, ctx)
         if (p !== REMOVE) out.push(p)
       }
       return out

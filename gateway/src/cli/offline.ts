@@ -1,7 +1,7 @@
 import { builtinOperators } from '../../../filters/operators/index.ts'
 import { MemoryAuditLog } from '../audit/audit.ts'
-import { profilesOf, type GatewayConfig } from '../config/config.ts'
-import { Keyring, loadOrCreateMasterKey, type DomainKeyPolicy } from '../keys/keyring.ts'
+import { keyPoliciesOf, profilesOf, type GatewayConfig } from '../config/config.ts'
+import { Keyring, loadOrCreateMasterKey } from '../keys/keyring.ts'
 import type { Domain } from '../model.ts'
 import type { PipelineResult } from '../pipeline/envelope.ts'
 import { Pipeline } from '../pipeline/pipeline.ts'
@@ -15,8 +15,7 @@ import { Metrics } from '../telemetry/metrics.ts'
  */
 export function offlinePipeline(config: GatewayConfig): Pipeline {
   const classifier = new Classifier(profilesOf(config))
-  const keyPolicies = new Map<Domain, DomainKeyPolicy>([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds }]))
-  const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPolicies)
+  const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPoliciesOf(config))
   const policies = { current: loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }) }
   return new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: config.limits, encodings: config.encoding, sparkplug: config.sparkplug })
 }

@@ -13,6 +13,7 @@ import type { OutputEncoding } from '../pipeline/encode.ts'
 import { DEFAULT_SPARKPLUG_CATEGORY, type SparkplugProfileOptions } from '../../../filters/profiles/sparkplug/index.ts'
 import { DEFAULT_SPARKPLUG_LIMITS, type SparkplugLimits } from '../../../filters/profiles/sparkplug/state.ts'
 import type { Category } from '../model.ts'
+import { DEFAULT_EPOCH_S, resolveRotation, type RotationSettings } from '../keys/rotation.ts'
 
 /** Sparkplug B: which category its groups belong to, and the bounds of the edge node state. */
 export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
@@ -28,9 +29,15 @@ export const DEFAULT_POLICIES = join(PACKAGE_ROOT, 'filters/policies')
 
 type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
-export interface DomainConfig {
+/** A domain's upstream and pseudonym rotation (keys/rotation.ts: the defaults rotate ana and 3p, never svc). */
+export interface DomainConfig extends RotationSettings {
   readonly epochSeconds: number
   readonly upstream: UpstreamConfig | undefined
+}
+
+/** The keyring's view of the domains: each one's rotation settings. */
+export function keyPoliciesOf(config: Pick<GatewayConfig, 'domains'>): ReadonlyMap<Domain, RotationSettings> {
+  return new Map([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds, rotationGapSeconds: c.rotationGapSeconds, categories: c.categories }]))
 }
 
 /** The pipeline's limits and the broker's per-client one; the parser's packet limit is derived (packetLimitFor). */
@@ -85,7 +92,7 @@ interface ConfigFile {
   limits?: Partial<GatewayLimits>
   optIn?: Record<string, boolean>
   privacyZones?: { lat: number; lon: number; name?: string }[]
-  domains?: Partial<Record<Domain, { epochSeconds?: number; upstream?: Partial<UpstreamConfig> & { url: string } }>>
+  domains?: Partial<Record<Domain, RotationSettings & { upstream?: Partial<UpstreamConfig> & { url: string } }>>
   encoding?: Partial<Record<Domain, OutputEncoding>>
   sparkplug?: Partial<SparkplugLimits> & { category?: Category; groups?: Record<string, Category> }
   queue?: Partial<Omit<QueueConfig, 'ttlSeconds'>> & { ttlSeconds?: Partial<QueueConfig['ttlSeconds']> }
@@ -156,6 +163,8 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
   const logLevel = pick('logLevel') ?? file.logLevel ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw usage(`--log-level: ${logLevel} is not one of ${LOG_LEVELS.join(', ')}`)
 
+  const rotation = resolveRotation(file.domains ?? {})
+  if (rotation.problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(rotation.problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
   const domains = new Map<Domain, DomainConfig>()
   for (const domain of DOMAINS) {
     const section = file.domains?.[domain]
@@ -168,7 +177,8 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
         throw new VeilError('VEIL_ERR_CONFIG', `${configPath}: /domains/${domain}/upstream/ca: ${(err as Error).message}`)
       }
     }
-    domains.set(domain, { epochSeconds: section?.epochSeconds ?? 0, upstream })
+    const epochSeconds = section?.epochSeconds ?? DEFAULT_EPOCH_S[domain]
+    domains.set(domain, { epochSeconds, rotationGapSeconds: section?.rotationGapSeconds, categories: section?.categories, upstream })
   }
   for (const spec of pick('upstreams') ?? []) {
     const eq = spec.indexOf('=')
@@ -177,7 +187,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     if (eq < 1 || !isDomain(domain)) throw usage(`--upstream ${redactUrl(spec)}: expected DOMAIN=URL with DOMAIN one of ${DOMAINS.join(', ')}`)
     parseUrl(url, '--upstream', ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'])
     const existing = domains.get(domain)
-    domains.set(domain, { epochSeconds: existing?.epochSeconds ?? 0, upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url } })
+    domains.set(domain, { ...existing, epochSeconds: existing?.epochSeconds ?? DEFAULT_EPOCH_S[domain], upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url } })
   }
 
   const { profiles, problems } = configuredProfiles(file.profiles)
