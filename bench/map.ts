@@ -58,7 +58,10 @@ export async function longestBlockMs(work: () => Promise<void>): Promise<number>
   return longest
 }
 
-/** Section (c): the largest map (zlib, as Valetudo publishes it) through the full pipeline and map_minimize. */
+/**
+ * Section (c): the largest map (zlib, as Valetudo publishes it) through the full pipeline: inflated and validated,
+ * then dropped, since the shipped policy forwards no map (map_minimize is measured by its own bench).
+ */
 export async function runMap(options: MapOptions, file: string = largestMap()): Promise<MapRow> {
   const dir = tempDir('veil-bench-')
   const bench = benchPipeline(dir.path)

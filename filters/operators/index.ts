@@ -7,6 +7,7 @@ import geoInd from './geo_ind/index.ts'
 import geohashSnap from './geohash_snap/index.ts'
 import hmacPseudo from './hmac_pseudo/index.ts'
 import imageGate from './image_gate/index.ts'
+import jobArea from './job_area/index.ts'
 import kinematics from './kinematics/index.ts'
 import mapMinimize from './map_minimize/index.ts'
 import piiScan from './pii_scan/index.ts'
@@ -31,6 +32,7 @@ export const builtinOperators: readonly OperatorDefinition[] = [
   geohashSnap,
   hmacPseudo,
   imageGate,
+  jobArea,
   kinematics,
   mapMinimize,
   piiScan,

@@ -90,10 +90,11 @@ describe('benchmark suite', () => {
     for (const v of [row?.inlineUsPerMessage, row?.offloadedMainUsPerMessage, row?.offloadedWorkerUsPerMessage]) expect(v).toBeGreaterThan(0)
   }, 60_000)
 
-  it('(c) runs the largest map through map_minimize and measures the loop', async () => {
+  it('(c) runs the largest map through the pipeline and measures the loop', async () => {
     const row = await runMap({ runs: 1 })
     expect(row.fixture).toBe('dreame_l10su_3031_giant.json')
-    expect(row.outputs).toBe(1)
+    // Inflated and validated, then forwarded to no domain: the shipped policy sends no map (issue 13 part 8).
+    expect(row.outputs).toBe(0)
     expect(row.maxBlockMs).toBeGreaterThan(0)
   }, 60_000)
 

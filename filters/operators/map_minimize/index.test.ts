@@ -55,19 +55,17 @@ describe('map_minimize on the Valetudo fixtures', () => {
     expect(maps.length).toBeGreaterThanOrEqual(27)
   })
 
-  it.each(maps)('%s → exactly {cleaned_m2, segments}, plausible against totalLayerArea, no input string', (_name, map) => {
+  it.each(maps)('%s → exactly {floor_m2}, plausible against totalLayerArea, no input string', (_name, map) => {
     const out = pipeline(structuredClone(map)) as Record<string, unknown>
-    expect(Object.keys(out).sort()).toEqual(['cleaned_m2', 'segments'])
-    expect(typeof out.cleaned_m2).toBe('number')
-    expect(typeof out.segments).toBe('number')
-    expect(out.segments).toBe(map.layers.filter((l) => l.type === 'segment').length)
-    expect((out.cleaned_m2 as number) % 5).toBe(0)
+    expect(Object.keys(out).sort()).toEqual(['floor_m2'])
+    expect(typeof out.floor_m2).toBe('number')
+    expect((out.floor_m2 as number) % 5).toBe(0)
     const total = map.metaData.totalLayerArea
     if (total !== undefined) {
       const walls = map.layers.filter((l) => l.type === 'wall').reduce((s, l) => s + (l.metaData?.area ?? 0), 0)
       // Floor and segments are disjoint and together with the walls make up the whole map.
-      expect(Math.abs((out.cleaned_m2 as number) - (total - walls) / 10_000)).toBeLessThanOrEqual(2.5)
-      expect(out.cleaned_m2 as number).toBeLessThanOrEqual(total / 10_000 + 2.5)
+      expect(Math.abs((out.floor_m2 as number) - (total - walls) / 10_000)).toBeLessThanOrEqual(2.5)
+      expect(out.floor_m2 as number).toBeLessThanOrEqual(total / 10_000 + 2.5)
     }
     const text = JSON.stringify(out)
     const vocabulary = new Set(['floor', 'segment', 'wall'])
@@ -92,8 +90,8 @@ describe('map_minimize on the Valetudo fixtures', () => {
       const union = new Set<number>()
       for (const l of map.layers) if (l.type === 'floor' || l.type === 'segment') runs(l.compressedPixels ?? [], (p) => union.add(p))
       const exactM2 = (union.size * map.pixelSize * map.pixelSize) / 10_000
-      const out = pipeline(structuredClone(map)) as { cleaned_m2: number }
-      expect(Math.abs(out.cleaned_m2 - exactM2), name).toBeLessThanOrEqual(5)
+      const out = pipeline(structuredClone(map)) as { floor_m2: number }
+      expect(Math.abs(out.floor_m2 - exactM2), name).toBeLessThanOrEqual(5)
     }
   })
 
@@ -130,7 +128,7 @@ describe('map_minimize on the Valetudo fixtures', () => {
     for (let i = 0; i < rounds; i++) pipeline(giant)
     const withAllowMs = (performance.now() - t0) / rounds
     console.log(`giant map (8.47 M cm², 338 947 px): map_minimize ${(opMs * 1000).toFixed(1)} µs; allowlist + map_minimize ${withAllowMs.toFixed(2)} ms`)
-    expect(run(projected)).toEqual({ cleaned_m2: 810, segments: 18 })
+    expect(run(projected)).toEqual({ floor_m2: 810 })
     expect(withAllowMs).toBeLessThan(50)
   })
 })
@@ -146,17 +144,23 @@ function runs(cp: readonly number[], each: (pixel: number) => void): void {
 describe('map_minimize rules', () => {
   it('rounds to area_step_m2 (default 5 m²)', () => {
     const map = (cm2: number) => ({ pixelSize: 5, layers: [{ type: 'floor', metaData: { area: cm2 } }] })
-    expect(compile()(map(123_456))).toEqual({ cleaned_m2: 10, segments: 0 })
-    expect(compile()(map(124_999))).toEqual({ cleaned_m2: 10, segments: 0 })
-    expect(compile()(map(125_001))).toEqual({ cleaned_m2: 15, segments: 0 })
-    expect(compile({ area_step_m2: 1 })(map(123_456))).toEqual({ cleaned_m2: 12, segments: 0 })
-    expect(compile({ area_step_m2: 0.1 })(map(30_000))).toEqual({ cleaned_m2: 3, segments: 0 })
-    expect(compile({ area_step_m2: 0.1 })(map(31_000))).toEqual({ cleaned_m2: 3.1, segments: 0 })
+    expect(compile()(map(123_456))).toEqual({ floor_m2: 10 })
+    expect(compile()(map(124_999))).toEqual({ floor_m2: 10 })
+    expect(compile()(map(125_001))).toEqual({ floor_m2: 15 })
+    expect(compile({ area_step_m2: 1 })(map(123_456))).toEqual({ floor_m2: 12 })
+    expect(compile({ area_step_m2: 0.1 })(map(30_000))).toEqual({ floor_m2: 3 })
+    expect(compile({ area_step_m2: 0.1 })(map(31_000))).toEqual({ floor_m2: 3.1 })
   })
 
   it('refuses areas that add up past Number.MAX_VALUE instead of an Infinity area', () => {
     const huge = { pixelSize: 5, layers: [{ type: 'floor', metaData: { area: 1.7e308 } }, { type: 'segment', metaData: { area: 1.7e308 } }] }
     expect(() => compile()(huge)).toThrow(/out of range/)
+  })
+
+  it('no segment count: one floor split into 1 or 9 rooms gives the same output', () => {
+    const rooms = (n: number) => ({ pixelSize: 5, layers: Array.from({ length: n }, () => ({ type: 'segment', metaData: { area: Math.floor(900_000 / n) } })) })
+    expect(compile()(rooms(1))).toEqual(compile()(rooms(9)))
+    expect(compile()(rooms(1))).toEqual({ floor_m2: 90 })
   })
 
   it('counts floor and segments, not walls or unknown layer types', () => {
@@ -170,11 +174,11 @@ describe('map_minimize rules', () => {
         { type: 'carpet', metaData: { area: 900_000 } },
       ],
     }
-    expect(compile()(doc)).toEqual({ cleaned_m2: 50, segments: 2 })
+    expect(compile()(doc)).toEqual({ floor_m2: 50 })
   })
 
   it('accepts an empty map', () => {
-    expect(compile()({ layers: [] })).toEqual({ cleaned_m2: 0, segments: 0 })
+    expect(compile()({ layers: [] })).toEqual({ floor_m2: 0 })
   })
 
   it('rejects what is not a Valetudo map', () => {
@@ -197,7 +201,7 @@ describe('map_minimize rules', () => {
     expect(() => compile({ area_step_m2: 'x' })).toThrow(/area_step_m2/)
   })
 
-  it('P13: output has only cleaned_m2 and segments, both numbers, no arrays, whatever the map', () => {
+  it('P13: output has only floor_m2, a number, no arrays, whatever the map', () => {
     const layer = fc.record(
       {
         type: fc.constantFrom('floor', 'segment', 'wall'),
@@ -222,13 +226,12 @@ describe('map_minimize rules', () => {
       fc.property(map, fc.boolean(), (doc, allowFirst) => {
         const input = allowFirst ? allow(structuredClone(doc)) : structuredClone(doc)
         const out = run(input) as Record<string, unknown>
-        expect(Object.keys(out).sort()).toEqual(['cleaned_m2', 'segments'])
+        expect(Object.keys(out).sort()).toEqual(['floor_m2'])
         for (const v of Object.values(out)) {
           expect(Array.isArray(v)).toBe(false)
           expect(typeof v).toBe('number')
           expect(Number.isFinite(v)).toBe(true)
         }
-        expect(out.segments).toBe(doc.layers.filter((l) => l.type === 'segment').length)
       }),
       { seed: 42, numRuns: 300 },
     )

@@ -1,10 +1,12 @@
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
 import { isPlainObject } from '../../../gateway/src/profiles/path.ts'
 
-/** What a map becomes: two numbers, nothing that draws the home (privacy.md P13). */
+/**
+ * What a map becomes: one number, nothing that draws the home (privacy.md P13). It is the mapped floor area, the
+ * size of the home, so the shipped policies do not forward it (job_area reports what a cleaning job covered).
+ */
 export interface MinimizedMap {
-  cleaned_m2: number
-  segments: number
+  floor_m2: number
 }
 
 const CM2_PER_M2 = 10_000
@@ -51,11 +53,13 @@ function layerArea(layer: Record<string, unknown>, pixelSize: number | undefined
 }
 
 /**
- * Replaces a Valetudo map with `{cleaned_m2, segments}` (privacy.md §1 `map_minimize`, §2.4, P13). A map is the
- * floor plan of a home: room sizes and names, where people sleep, the robot's path through the rooms (BBC17,
- * MITTR22). The service needs how much was cleaned, not where.
+ * Replaces a Valetudo map with `{floor_m2}` (privacy.md §1 `map_minimize`, §2.4, P13). A map is the floor plan of
+ * a home: room sizes and names, where people sleep, the robot's path through the rooms (BBC17, MITTR22). What is
+ * left is the mapped floor area, which is the size of the home and leaves with every map update: the shipped
+ * policies do not use this operator (issue 13 part 8) but job_area on the robot's statistics. The segment count
+ * (the number of rooms) is not reported.
  *
- * Area rule: cleaned area = floor layers + segment layers, walls excluded. In Valetudo the floor layer holds the
+ * Area rule: floor area = floor layers + segment layers, walls excluded. In Valetudo the floor layer holds the
  * pixels that belong to no segment, so the two are disjoint and the sum is exact (floor + segments + walls equals
  * `metaData.totalLayerArea` on every fixture). Taking only the segments when there are any would lose real floor:
  * on the Viomi V6 fixture the unsegmented floor is 43 % of the area. One firmware (Dreame 1C, 1096) also sends a
@@ -64,7 +68,7 @@ function layerArea(layer: Record<string, unknown>, pixelSize: number | undefined
  */
 export default defineOperator({
   name: 'map_minimize',
-  description: 'Replaces a Valetudo map with its cleanable area (rounded) and its number of segments',
+  description: 'Replaces a Valetudo map with its mapped floor area (rounded): the size of the home, no room count',
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -81,20 +85,18 @@ export default defineOperator({
         throw new Error('map_minimize: pixelSize is not a positive number')
       }
       let cm2 = 0
-      let segments = 0
       const layers: readonly unknown[] = doc.layers
       for (let i = 0; i < layers.length; i++) {
         const layer = layers[i]
         if (!isPlainObject(layer) || typeof layer.type !== 'string') throw new Error(`map_minimize: layers[${i}] is not a map layer`)
-        if (layer.type === 'segment') segments++
-        else if (layer.type !== 'floor') continue
+        if (layer.type !== 'segment' && layer.type !== 'floor') continue
         cm2 += layerArea(layer, size, i)
       }
       // Areas near Number.MAX_VALUE add up to Infinity, which would leave as null.
       if (!Number.isFinite(cm2)) throw new Error('map_minimize: the area is out of range')
       const rounded = Math.round(cm2 / CM2_PER_M2 / step) * step
       // toPrecision: a fractional step (0.1 × 3) must not print as 0.30000000000000004.
-      return { cleaned_m2: Number(rounded.toPrecision(12)), segments }
+      return { floor_m2: Number(rounded.toPrecision(12)) }
     }
   },
 })

@@ -43,11 +43,11 @@ describe('omg_scale profile', () => {
     }
   })
 
-  it('forwards only the unit without health consent, and nothing to ana', async () => {
+  it('forwards nothing without health consent, not even the unit (one copy per weighing tells when), to any domain', async () => {
     const q = (p = shippedPipeline())
     await q.send(T0, TOPIC, weighIn())
-    expect(q.forwarded.map((f) => [f.domain, f.stream, f.data])).toEqual([['svc', 'weight', { unit: 'kg' }]])
-    expect(q.forwarded[0]?.topic).toMatch(/^veil\/svc\/body_scale\/[a-z2-7]{26}\/weight$/)
+    expect(q.forwarded).toEqual([])
+    expect(q.results[0]?.dropped).toEqual({ stage: 'filter', reason: 'no_policy' })
     expect(leaks(q.forwarded, IDENTIFIERS, q.audit)).toEqual([])
   })
 

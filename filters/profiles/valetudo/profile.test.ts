@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { deflateRawSync, deflateSync } from 'node:zlib'
+import { deflateRawSync, deflateSync, inflateSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { pngValetudoZtxt, PNG_MAX_CHUNKS } from '../../../gateway/src/pipeline/decode.ts'
 import { FIXTURES, leaks, shippedPipeline, type ProfilePipeline } from '../testing.ts'
@@ -40,43 +40,32 @@ describe('valetudo map-data-hass (PNG zTXt) through the shipped robot_vacuum pol
   let p: ProfilePipeline
   afterEach(() => p.close())
 
-  it('forwards exactly what map-data forwards for the same map, and nothing identifying', async () => {
+  it('decodes and validates map-data and map-data-hass, and forwards no map to any domain (issue 13 part 8)', async () => {
     p = shippedPipeline()
     for (const name of FIXTURE_NAMES) {
       const json = mapJson(name)
-      await p.send(T0, MAP_TOPIC, deflateSync(json))
-      await p.send(T0, HASS_TOPIC, hassPng(json))
-      const map = p.forwarded.filter((f) => f.stream === 'map').at(-1)
-      const hass = p.forwarded.filter((f) => f.stream === 'map_hass').at(-1)
-      expect(map?.data).toMatchObject({ cleaned_m2: expect.any(Number), segments: expect.any(Number) })
-      expect(hass?.data).toEqual(map?.data)
-      expect(hass?.topic.replace(/map_hass$/, 'map')).toBe(map?.topic)
-      expect(leaks(p.forwarded, [ROBOT, ...mapStrings(json)], p.audit)).toEqual([])
+      // Reaching the filter stage means decoded and valid; no domain has a policy for a map.
+      expect((await p.send(T0, MAP_TOPIC, deflateSync(json))).dropped).toEqual({ stage: 'filter', reason: 'no_policy' })
+      expect((await p.send(T0, HASS_TOPIC, hassPng(json))).dropped).toEqual({ stage: 'filter', reason: 'no_policy' })
+      expect(JSON.stringify(p.audit.entries)).not.toContain(ROBOT)
+      for (const text of mapStrings(json).slice(0, 50)) expect(JSON.stringify(p.audit.entries)).not.toContain(text)
     }
-    expect(p.results.every((r) => r.dropped === undefined)).toBe(true)
-    expect(new Set(p.forwarded.map((f) => f.domain))).toEqual(new Set(['svc']))
+    expect(p.forwarded).toEqual([])
   })
 
-  it('finds the chunk among other text chunks and ignores other keywords', async () => {
-    p = shippedPipeline()
+  it('finds the chunk among other text chunks and ignores other keywords', () => {
     const json = mapJson('dreame_z10_1056_paths.json')
     const other = ztxt(deflateSync(Buffer.from('{"not":"it"}')), 'Comment')
     const tEXt = chunk('tEXt', Buffer.from('Software\0Valetudo', 'latin1'))
-    await p.send(T0, MAP_TOPIC, deflateSync(json))
-    await p.send(T0, HASS_TOPIC, png(IHDR, tEXt, other, IDAT, ztxt(deflateSync(json)), IEND))
-    expect(p.forwarded.map((f) => f.stream)).toEqual(['map', 'map_hass'])
-    expect(p.forwarded[1]?.data).toEqual(p.forwarded[0]?.data)
+    const found = pngValetudoZtxt(png(IHDR, tEXt, other, IDAT, ztxt(deflateSync(json)), IEND))
+    expect(found === undefined ? undefined : inflateSync(found).equals(json)).toBe(true)
   })
 
-  it('accepts raw deflate on map-data (no zlib header), with the same output', async () => {
+  it('accepts raw deflate on map-data (no zlib header)', async () => {
     p = shippedPipeline()
     const json = mapJson('dreame_z10_1056_paths.json')
-    await p.send(T0, MAP_TOPIC, deflateSync(json))
-    await p.send(T0, MAP_TOPIC, deflateRawSync(json))
-    expect(p.forwarded).toHaveLength(2)
-    expect(p.forwarded[1]?.data).toEqual(p.forwarded[0]?.data)
+    expect((await p.send(T0, MAP_TOPIC, deflateRawSync(json))).dropped).toEqual({ stage: 'filter', reason: 'no_policy' })
   })
-
   const json = mapJson('dreame_z10_1056_paths.json')
   const good = hassPng(json)
   const zt = ztxt(deflateSync(json))
@@ -132,5 +121,37 @@ describe('pngValetudoZtxt', () => {
     const small = png(IHDR, IDAT, ztxt(deflateSync('{"a":1}')), IEND)
     for (let n = 0; n < small.length; n++) expect(pngValetudoZtxt(small.subarray(0, n))).toBeUndefined()
     expect(pngValetudoZtxt(small)).toBeDefined()
+  })
+})
+
+describe('valetudo statistics_area through the shipped robot_vacuum policy', () => {
+  const AREA_TOPIC = (robot: string) => `valetudo/${robot}/CurrentStatisticsCapability/area`
+  const MIN = 60_000
+
+  /** A home: its map updates during the job, and the job's statistics (25 m² in 25 minutes, then docked). */
+  async function home(robot: string, mapFixture: string): Promise<{ data: unknown; ts: number; domain: string }[]> {
+    const p = shippedPipeline()
+    const map = deflateSync(mapJson(mapFixture))
+    for (let minute = 0; minute <= 90; minute++) {
+      const cm2 = Math.min(minute, 25) * 10_000
+      await p.send(T0 + minute * MIN, AREA_TOPIC(robot), String(cm2))
+      if (minute % 5 === 0) await p.send(T0 + minute * MIN, `valetudo/${robot}/MapData/map-data`, map)
+    }
+    const out = p.forwarded.map((f) => ({ data: f.data, ts: f.ts, domain: f.domain }))
+    p.close()
+    return out
+  }
+
+  it('reports one job once, after it, in 5 m² steps, to svc only; nothing on map updates or while it grows', async () => {
+    const out = await home('SillyShinyVacuum', 'dreame_z10_1056_paths.json')
+    expect(out).toEqual([{ data: { cleaned_m2: 25 }, ts: T0 + (25 + 30) * MIN, domain: 'svc' }])
+  })
+
+  it('the floor area and the room count cannot be recovered: two homes of different size and room count, same job, same output', async () => {
+    // 3irobotix 3790: 7 segments; Dreame L10s Ultra "giant": 18 segments and 810 m² (map_minimize's tests).
+    const small = await home('robot-a', '3irobotix_converted_3790.json')
+    const large = await home('robot-b', 'dreame_l10su_3031_giant.json')
+    expect(small).toEqual(large)
+    expect(small).toHaveLength(1)
   })
 })
