@@ -9,8 +9,9 @@ const MAX_ID_LENGTH = 256
  * base32(trunc128(HMAC-SHA256(K[domain, epoch], kind | canonical(id)))). A plain hash of a low-entropy id is
  * reversed by enumeration (a MAC's 2^24 candidates per OUI, an IMEI's 10^6 per TAC, a country's phone numbers:
  * privacy.md A1, A2); without the gateway's master key the enumeration finds nothing. The key differs per recipient
- * domain and, where the keyring rotates it (ANA: 30 d, GPS-ANA: 1 d), per epoch, so domains cannot join on the
- * pseudonym and old and new pseudonyms cannot be linked.
+ * domain and, where the keyring rotates it (by default ANA and 3P: 30 d, GPS: 1 d), per epoch of the message's
+ * device, so domains cannot join on the pseudonym, old and new pseudonyms cannot be linked, and a payload id
+ * switches at the same instant as the device's topic pseudonym.
  *
  * The canonical id is trimmed and lower-cased, so `AA:BB` and `aa:bb ` give one pseudonym. Numbers are ids too
  * (an IMEI sent as a number); anything else (objects, booleans, null, empty strings) is removed.
