@@ -15,7 +15,8 @@ function haversine(lat1: number, lon1: number, lat2: number, lon2: number): numb
   return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)))
 }
 
-const compile = (config: Record<string, unknown> = {}, seed = 42) => geoInd.compile(config, compileEnv({ random: seededRandom(seed) }))
+// The tests of the radius law and of the cache run on fresh random noise (epoch_s 0); the keyed mode has its own below.
+const compile = (config: Record<string, unknown> = {}, seed = 42) => geoInd.compile({ epoch_s: 0, ...config }, compileEnv({ random: seededRandom(seed) }))
 const report = (run: ReturnType<typeof compile>, lat: number, lon: number, nowMs = T0, deviceId = 'dev-1'): Fix =>
   run({ lat, lon }, opContext({ nowMs, deviceId })) as Fix
 
@@ -269,5 +270,89 @@ describe('geo_ind', () => {
     expect(Math.max(...open)).toBeLessThan(150)
     expect(quantile(cached, 0.5)).toBeGreaterThanOrEqual(200)
     expect(mean(cached)).toBeGreaterThanOrEqual(300)
+  })
+
+  describe('keyed noise (issue 13.1): one draw per device, cell and epoch', () => {
+    const keyed = (config: Record<string, unknown> = {}) =>
+      geoInd.compile({ cache_s: 0, ...config }, compileEnv({ random: () => { throw new Error('env.random used') } }))
+    const DAY = 86_400_000
+
+    it('keeps the Gamma(2, 1/ε) radius law and a uniform direction across devices, cells and epochs (KS, α = 0.01)', () => {
+      const run = keyed()
+      const rs: number[] = []
+      const sectors = new Array<number>(12).fill(0)
+      for (let i = 0; i < 3000; i++) {
+        // Vary one of device, place (2 km apart: another cell) and epoch at a time.
+        const kind = i % 3
+        const lat = HOME.lat + (kind === 1 ? i * 0.02 : 0)
+        const now = T0 + (kind === 2 ? i * 31 * DAY : 0)
+        const fix = report(run, lat, HOME.lon, now, kind === 0 ? `dev-${i}` : 'dev-x')
+        rs.push(haversine(lat, HOME.lon, fix.lat, fix.lon))
+        const angle = Math.atan2((fix.lat - lat) , (fix.lon - HOME.lon) * Math.cos(lat * Math.PI / 180))
+        sectors[Math.floor(((angle + Math.PI) / (2 * Math.PI)) * 12) % 12]! += 1
+      }
+      expect(ksD(rs, gamma2Cdf)).toBeLessThan(ksCritical(rs.length))
+      const expected = rs.length / 12
+      const chi2 = sectors.reduce((a, o) => a + (o - expected) ** 2 / expected, 0)
+      expect(chi2).toBeLessThan(24.725) // χ²(11) at α = 0.01
+    })
+
+    it('gives one noise vector to every report of a static place within an epoch, however long it sits there', () => {
+      const run = keyed()
+      const jitter = seededRandom(8)
+      const noise = new Set<string>()
+      let sumLat = 0
+      let sumLon = 0
+      const n = 30 * 48 // one report every 30 min for a 30-day epoch
+      for (let i = 0; i < n; i++) {
+        const lat = HOME.lat + (jitter() - 0.5) * 0.0004 // ±22 m of GPS jitter
+        const lon = HOME.lon + (jitter() - 0.5) * 0.0006
+        const fix = report(run, lat, lon, T0 + i * 1_800_000)
+        noise.add(`${(fix.lat - lat).toFixed(9)},${(fix.lon - lon).toFixed(9)}`)
+        sumLat += fix.lat
+        sumLon += fix.lon
+      }
+      expect(noise.size).toBe(1)
+      // The mean stays one full draw away instead of converging (the random mode's mean is within a few metres).
+      const single = report(keyed(), HOME.lat, HOME.lon, T0)
+      expect(haversine(sumLat / n, sumLon / n, single.lat, single.lon)).toBeLessThan(30)
+    })
+
+    it('yields few draws per static place and epoch near cell edges (hysteresis), measured over 200 homes', () => {
+      const count = (cellM: number, hysteresis: boolean) => {
+        const draws: number[] = []
+        for (let h = 0; h < 200; h++) {
+          const jitter = seededRandom(100 + h)
+          const homeLat = 45 + h * 0.0107
+          const homeLon = 5 + h * 0.0131
+          const seen = new Set<string>()
+          // Without hysteresis: a fresh operator per fix, so no memory of the previous cell.
+          let run = keyed({ cell_m: cellM })
+          for (let i = 0; i < 200; i++) {
+            if (!hysteresis) run = keyed({ cell_m: cellM })
+            const lat = homeLat + (jitter() - 0.5) * 0.0009 // ±50 m: a phone indoors
+            const lon = homeLon + (jitter() - 0.5) * 0.0013
+            const fix = report(run, lat, lon, T0 + i * 600_000)
+            seen.add(`${(fix.lat - lat).toFixed(7)},${(fix.lon - lon).toFixed(7)}`)
+          }
+          draws.push(seen.size)
+        }
+        return draws
+      }
+      const withH = count(250, true)
+      const without = count(250, false)
+      // Measured: with hysteresis every home keeps 1 draw (a few at most 2); without, ~40 % of homes get 2-4.
+      expect(mean(withH)).toBeLessThan(1.1)
+      expect(Math.max(...withH)).toBeLessThanOrEqual(2)
+      expect(mean(without)).toBeGreaterThan(1.2)
+    })
+
+    it('draws anew in the next epoch and for another device, and never uses env.random', () => {
+      const run = keyed({ epoch_s: 86_400 })
+      const a = report(run, HOME.lat, HOME.lon, T0)
+      expect(report(run, HOME.lat, HOME.lon, T0 + DAY - 1)).toEqual(a)
+      expect(report(run, HOME.lat, HOME.lon, T0 + DAY)).not.toEqual(a)
+      expect(report(run, HOME.lat, HOME.lon, T0, 'dev-2')).not.toEqual(a)
+    })
   })
 })

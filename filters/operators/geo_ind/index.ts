@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto'
 import { defineOperator } from '../../../gateway/src/policy/operator.ts'
 import { DeviceState } from '../../../gateway/src/policy/state.ts'
 import { compileAccessor, isPlainObject } from '../../../gateway/src/profiles/path.ts'
@@ -11,11 +12,16 @@ interface Cached {
   noisyLat: number
   noisyLon: number
   atMs: number
+  /** The noise cell the device was last placed in (kept with hysteresis), for keyed noise. */
+  cellI: number
+  cellJ: number
 }
 
 interface Config {
   radius_m?: number
   cache_s?: number
+  epoch_s?: number
+  cell_m?: number
   lat?: string
   lon?: string
 }
@@ -26,6 +32,20 @@ interface Config {
  */
 export function laplaceRadius(epsilon: number, random: () => number): number {
   return -(Math.log(1 - random()) + Math.log(1 - random())) / epsilon
+}
+
+/** Uniform in [0, 1) from 32 bits of a keyed digest. */
+const unit = (digest: Buffer, offset: number) => digest.readUInt32BE(offset) / 2 ** 32
+
+/**
+ * Index of the noise cell a fix lies in, in fractional cells: rows of cell_m metres of latitude, columns of cell_m
+ * metres of longitude measured at the row's centre (so cells stay about square away from the equator).
+ */
+function cellCoords(lat: number, lon: number, cellM: number): [number, number] {
+  const fi = (lat * M_PER_DEG) / cellM
+  const rowLat = ((Math.floor(fi) + 0.5) * cellM) / M_PER_DEG
+  const fj = (lon * M_PER_DEG * Math.max(Math.cos(rowLat * RAD), 1e-6)) / cellM
+  return [fi, fj]
 }
 
 /** Equirectangular distance; exact enough at the few-km scale the cache compares. */
@@ -46,6 +66,8 @@ export default defineOperator({
     properties: {
       radius_m: { type: 'number', exclusiveMinimum: 0, maximum: 100_000, default: 500, description: 'mean displacement; ε = 2 / radius_m' },
       cache_s: { type: 'number', minimum: 0, maximum: 604_800, default: 1800, description: 'how long a noisy fix is re-served; 0 disables the cache' },
+      epoch_s: { type: 'number', minimum: 0, maximum: 31_622_400, default: 2_592_000, description: 'noise epoch: within one, a device in one cell always gets the same noise; 0 draws fresh noise from env.random (no protection against averaging)' },
+      cell_m: { type: 'number', minimum: 10, maximum: 100_000, default: 250, description: 'size of the cells that share one keyed draw' },
       lat: { type: 'string', minLength: 1, default: 'lat', description: 'path of the latitude' },
       lon: { type: 'string', minLength: 1, default: 'lon', description: 'path of the longitude' },
     },
@@ -60,7 +82,13 @@ export default defineOperator({
     const lat = compileAccessor(c.lat ?? 'lat')
     const lon = compileAccessor(c.lon ?? 'lon')
     if (lat.path === lon.path) throw new Error(`lat and lon must be different paths, both are ${lat.path}`)
+    const epochMs = (c.epoch_s ?? 2_592_000) * 1000
+    const cellM = c.cell_m ?? 250
+    if (!(epochMs >= 0 && Number.isFinite(epochMs))) throw new Error(`epoch_s must be zero or positive, got ${c.epoch_s}`)
+    if (!(cellM >= 10 && Number.isFinite(cellM))) throw new Error(`cell_m must be a number ≥ 10, got ${c.cell_m}`)
     const random = env.random
+    // Keyed noise: one secret per domain and stream, from the master key. Never stored, never output.
+    const noiseKey = env.keyring.secretBytes(`geo_ind/${env.domain}/${env.streamKey}`, 32)
     const cache = new DeviceState<Cached>()
 
     return (doc, ctx) => {
@@ -79,15 +107,39 @@ export default defineOperator({
           return doc
         }
       }
-      const r = laplaceRadius(epsilon, random)
-      const theta = TWO_PI * random()
+      const prior = cache.get(ctx.deviceId)
+      let cellI = 0
+      let cellJ = 0
+      let r: number
+      let theta: number
+      if (epochMs > 0) {
+        // The same device in the same cell in the same epoch always gets the same noise vector, so repeated
+        // reports of one place carry one sample per epoch, not one per cache window (issue 13.1). The cell is kept
+        // with half a cell of hysteresis: a phone at home whose fixes jitter across a cell edge stays in one cell
+        // and so on one draw.
+        const [fi, fj] = cellCoords(y, x, cellM)
+        cellI = Math.floor(fi)
+        cellJ = Math.floor(fj)
+        if (prior !== undefined && fi >= prior.cellI - 0.5 && fi < prior.cellI + 1.5 && fj >= prior.cellJ - 0.5 && fj < prior.cellJ + 1.5) {
+          cellI = prior.cellI
+          cellJ = prior.cellJ
+        }
+        const epoch = Math.floor(ctx.nowMs / epochMs)
+        const digest = createHmac('sha256', noiseKey).update(`${ctx.deviceId}\u0000${cellI}\u0000${cellJ}\u0000${epoch}`).digest()
+        // Two Exp(ε) from two uniforms, as laplaceRadius does, and a uniform angle.
+        r = -(Math.log(1 - unit(digest, 0)) + Math.log(1 - unit(digest, 4))) / epsilon
+        theta = TWO_PI * unit(digest, 8)
+      } else {
+        r = laplaceRadius(epsilon, random)
+        theta = TWO_PI * random()
+      }
       let noisyLat = y + (r * Math.sin(theta)) / M_PER_DEG
       // Near the poles a metre of easting is many degrees; the floor on cos keeps the result finite.
       let noisyLon = x + (r * Math.cos(theta)) / (M_PER_DEG * Math.max(Math.cos(y * RAD), 1e-6))
       if (noisyLat > 90) noisyLat = 90
       else if (noisyLat < -90) noisyLat = -90
       if (noisyLon > 180 || noisyLon < -180) noisyLon = ((((noisyLon + 180) % 360) + 360) % 360) - 180
-      if (cacheMs > 0) cache.set(ctx.deviceId, { trueLat: y, trueLon: x, noisyLat, noisyLon, atMs: ctx.nowMs })
+      if (cacheMs > 0 || epochMs > 0) cache.set(ctx.deviceId, { trueLat: y, trueLon: x, noisyLat, noisyLon, atMs: ctx.nowMs, cellI, cellJ })
       lat.set(doc, noisyLat)
       lon.set(doc, noisyLon)
       return doc
