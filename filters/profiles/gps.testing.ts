@@ -38,10 +38,10 @@ export interface GpsPipeline {
 }
 
 /** The real pipeline on the shipped policies (filters/policies) with a fixed master key and seeded noise. */
-export function gpsPipeline(options: { zones?: readonly Zone[]; optIn?: readonly string[]; seed?: number; stayZones?: boolean } = {}): GpsPipeline {
+export function gpsPipeline(options: { zones?: readonly Zone[]; optIn?: readonly string[]; seed?: number; stayZones?: boolean; masterKey?: number } = {}): GpsPipeline {
   const dir = tempDir('veil-gps-test-')
   const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(Buffer.alloc(32, 0x47), new Map())
+  const keyring = new Keyring(Buffer.alloc(32, options.masterKey ?? 0x47), new Map())
   const policies = {
     current: loadPolicySet(DEFAULT_POLICIES, {
       classifier,
