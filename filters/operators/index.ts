@@ -13,6 +13,7 @@ import mapMinimize from './map_minimize/index.ts'
 import piiScan from './pii_scan/index.ts'
 import privacyZone from './privacy_zone/index.ts'
 import round from './round/index.ts'
+import stayZone from './stay_zone/index.ts'
 import textDrop from './text_drop/index.ts'
 import timeFloor from './time_floor/index.ts'
 import tokenize from './tokenize/index.ts'
@@ -38,6 +39,7 @@ export const builtinOperators: readonly OperatorDefinition[] = [
   piiScan,
   privacyZone,
   round,
+  stayZone,
   textDrop,
   timeFloor,
   tokenize,

@@ -38,10 +38,10 @@ export interface GpsPipeline {
 }
 
 /** The real pipeline on the shipped policies (filters/policies) with a fixed master key and seeded noise. */
-export function gpsPipeline(options: { zones?: readonly Zone[]; optIn?: readonly string[]; seed?: number } = {}): GpsPipeline {
+export function gpsPipeline(options: { zones?: readonly Zone[]; optIn?: readonly string[]; seed?: number; stayZones?: boolean; masterKey?: number } = {}): GpsPipeline {
   const dir = tempDir('veil-gps-test-')
   const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(Buffer.alloc(32, 0x47), new Map())
+  const keyring = new Keyring(Buffer.alloc(32, options.masterKey ?? 0x47), new Map())
   const policies = {
     current: loadPolicySet(DEFAULT_POLICIES, {
       classifier,
@@ -49,7 +49,9 @@ export function gpsPipeline(options: { zones?: readonly Zone[]; optIn?: readonly
       keyring,
       dataDir: dir.path,
       optIn: new Set(options.optIn ?? []),
-      variables: { privacy_zones: options.zones ?? [] },
+      // Learned stay zones (on by default in production) withhold a device's first fix and its fixes while it sits
+      // still; these tests look at single fixes, so they turn it off unless asked (stay_zone has its own tests).
+      variables: { privacy_zones: options.zones ?? [], stay_zones: options.stayZones ?? false },
       random: seededRandom(options.seed ?? 11),
     }),
   }

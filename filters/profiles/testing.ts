@@ -43,12 +43,15 @@ export interface ProfilePipeline {
   close(): void
 }
 
-/** A pipeline over the shipped default policies; every forwarded copy is collected with its clock. */
+/**
+ * A pipeline over the shipped default policies; every forwarded copy is collected with its clock. Learned stay zones
+ * are off (they withhold first and stationary fixes; stay_zone and test/privacy/home-inference test them).
+ */
 export function shippedPipeline(optIn: readonly string[] = []): ProfilePipeline {
   const dataDir = mkdtempSync(join(tmpdir(), 'veil-profile-'))
   const classifier = new Classifier(builtinProfiles)
   const keyring = new Keyring(Buffer.alloc(32, 7), new Map())
-  const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir, optIn: new Set(optIn), variables: { privacy_zones: [] } }) }
+  const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir, optIn: new Set(optIn), variables: { privacy_zones: [], stay_zones: false } }) }
   const audit = new MemoryAuditLog()
   const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit })
   const forwarded: Forwarded[] = []

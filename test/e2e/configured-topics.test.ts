@@ -17,6 +17,8 @@ profiles:
   gpsd: { topics: ['fleet/{id}/position', 'site/boat/{id}/tpv'] }
   traccar: { topics: ['osmand/+'] }
   zigbee2mqtt: { baseTopic: home/z2m }
+# One fix per device: learned stay zones would withhold each device's first fix (stay_zone).
+stayZones: false
 `
 
 const cleanups: (() => Promise<void> | void)[] = []

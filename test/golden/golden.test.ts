@@ -60,7 +60,8 @@ async function run(golden: GoldenCase, dataDir: string): Promise<GoldenCase['exp
       keyring,
       dataDir,
       optIn: new Set(golden.optIn ?? []),
-      variables: { privacy_zones: golden.privacyZones ?? [] },
+      // Golden cases are single messages; learned stay zones would withhold every first fix (see stay_zone).
+      variables: { privacy_zones: golden.privacyZones ?? [], stay_zones: false },
       // Noise operators draw from a seeded generator so that the golden output is reproducible.
       random: seededRandom(1),
     }),

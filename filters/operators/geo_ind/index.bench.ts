@@ -1,6 +1,5 @@
 import { bench, describe } from 'vitest'
-import { secureRandom } from '../../../gateway/src/policy/load.ts'
-import { compileEnv, opContext, seededRandom } from '../testing.ts'
+import { compileEnv, opContext } from '../testing.ts'
 import geoInd from './index.ts'
 
 const ctx = opContext()
@@ -9,25 +8,19 @@ const reset = () => {
   doc.lat = 52.520008
   doc.lon = 13.404954
 }
-const fresh = geoInd.compile({ cache_s: 0 }, compileEnv({ random: seededRandom(1) }))
-// Production noise comes from the loader's CSPRNG (randomBytes per draw, three draws per fix): the realistic cost.
-const secure = geoInd.compile({ cache_s: 0 }, compileEnv({ random: secureRandom }))
-const cached = geoInd.compile({}, compileEnv({ random: secureRandom }))
+const run = geoInd.compile({}, compileEnv())
+let hour = 0
 
 describe('geo_ind on an OwnTracks location', () => {
   bench('baseline: reset the fix only', () => {
     reset()
   })
-  bench('fresh noise (seeded PRNG)', () => {
+  bench('new draw (a new epoch each call: one HMAC)', () => {
     reset()
-    fresh(doc, ctx)
+    run(doc, { ...ctx, nowMs: ctx.nowMs + ++hour * 2_592_000_000 })
   })
-  bench('fresh noise (production secureRandom)', () => {
+  bench('static device in its cell (no HMAC)', () => {
     reset()
-    secure(doc, ctx)
-  })
-  bench('cache hit (static device inside the window)', () => {
-    reset()
-    cached(doc, ctx)
+    run(doc, ctx)
   })
 })

@@ -36,8 +36,8 @@ export interface DerivedZone {
  * restarts, so the boundary never re-randomises (each new boundary would be one more sample for a circle fit), and
  * different on every gateway. env.random is deliberately not used.
  */
-export function deriveZone(keyring: Keyring, domain: Domain, index: number, zone: ZoneConfig, settings: ZoneSettings): DerivedZone {
-  const bytes = keyring.secretBytes(`privacy_zone/${domain}/${index}/${zone.lat},${zone.lon}`, 16)
+export function deriveZone(keyring: Keyring, domain: Domain, index: number | string, zone: ZoneConfig, settings: ZoneSettings, scope = 'privacy_zone'): DerivedZone {
+  const bytes = keyring.secretBytes(`${scope}/${domain}/${index}/${zone.lat},${zone.lon}`, 16)
   const u1 = bytes.readUInt32BE(0) / 2 ** 32
   const u2 = bytes.readUInt32BE(4) / 2 ** 32
   const u3 = bytes.readUInt32BE(8) / 2 ** 32
@@ -68,13 +68,33 @@ function haversineM(lat1: number, lon1: number, lat2: number, lon2: number): num
   return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)))
 }
 
-interface CompiledZone {
+export interface CompiledZone {
   lat: number
   cosLat: number
   lon: number
   radiusM: number
   /** The haversine term a at the radius: comparing a avoids sqrt and asin per message. */
   aMax: number
+}
+
+/** The runtime form of a derived zone: what `insideZone` compares against. */
+export function compileZone(derived: DerivedZone): CompiledZone {
+  const halfAngle = derived.radiusM / (2 * EARTH_RADIUS_M)
+  return {
+    lat: derived.centreLat,
+    cosLat: Math.cos(derived.centreLat * RAD),
+    lon: derived.centreLon,
+    radiusM: derived.radiusM,
+    aMax: halfAngle >= Math.PI / 2 ? 1 : Math.sin(halfAngle) ** 2,
+  }
+}
+
+/** Whether a fix lies strictly inside a zone; `cosY` is cos of the fix's latitude. */
+export function insideZone(zone: CompiledZone, y: number, x: number, cosY: number): boolean {
+  // A latitude band test rejects most fixes before any trigonometry.
+  if (Math.abs(y - zone.lat) * M_PER_DEG > zone.radiusM + 1) return false
+  const a = Math.sin(((y - zone.lat) * RAD) / 2) ** 2 + zone.cosLat * cosY * Math.sin(((x - zone.lon) * RAD) / 2) ** 2
+  return a < zone.aMax
 }
 
 interface Config {
@@ -133,15 +153,7 @@ export default defineOperator({
     const compiled: CompiledZone[] = zones.map((zone, index) => {
       const label = zone.name === undefined ? `zones/${index}` : `zones/${index} (${zone.name})`
       if (!(zone.lat >= -90 && zone.lat <= 90) || !(zone.lon >= -180 && zone.lon <= 180)) throw new Error(`${label}: lat/lon out of range`)
-      const derived = deriveZone(env.keyring, env.domain, index, zone, settings)
-      const halfAngle = derived.radiusM / (2 * EARTH_RADIUS_M)
-      return {
-        lat: derived.centreLat,
-        cosLat: Math.cos(derived.centreLat * RAD),
-        lon: derived.centreLon,
-        radiusM: derived.radiusM,
-        aMax: halfAngle >= Math.PI / 2 ? 1 : Math.sin(halfAngle) ** 2,
-      }
+      return compileZone(deriveZone(env.keyring, env.domain, index, zone, settings))
     })
     const lat = compileAccessor(c.lat ?? 'lat')
     const lon = compileAccessor(c.lon ?? 'lon')
@@ -156,10 +168,7 @@ export default defineOperator({
       const { lat: y, lon: x } = fix
       const cosY = Math.cos(y * RAD)
       for (const zone of compiled) {
-        // A latitude band test rejects most fixes before any trigonometry.
-        if (Math.abs(y - zone.lat) * M_PER_DEG > zone.radiusM + 1) continue
-        const a = Math.sin(((y - zone.lat) * RAD) / 2) ** 2 + zone.cosLat * cosY * Math.sin(((x - zone.lon) * RAD) / 2) ** 2
-        if (a < zone.aMax) return emit === undefined ? SUPPRESS : { zone: emit }
+        if (insideZone(zone, y, x, cosY)) return emit === undefined ? SUPPRESS : { zone: emit }
       }
       return doc
     }

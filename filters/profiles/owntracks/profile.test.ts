@@ -192,14 +192,18 @@ describe('owntracks profile', () => {
     }
   })
 
-  it('drops a last will on the base topic (documented), forwards a transition without its region name', async () => {
+  it('drops a last will on the base topic (documented); a transition leaves nothing for any domain', async () => {
     const { pipeline, audit, remove } = gpsPipeline()
     try {
       expect(await pipeline.process(BASE, Buffer.from('{"_type":"lwt","tst":1700000000}'), T0)).toMatchObject({ outputs: [], dropped: { stage: 'validate', reason: 'invalid' } })
-      const transition = { _type: 'transition', event: 'leave', desc: 'CanaryRegion', rid: 'CanaryRegionId', lat: 52.5201, lon: 13.4052, acc: 10, t: 'c', tid: 'cp', tst: 1700000059, wtst: 1690000000 }
-      const result = await pipeline.process(`${BASE}/event`, Buffer.from(JSON.stringify(transition)), T0)
-      expect(result.outputs.map((o) => [o.domain, dataOf(o)])).toEqual([['svc', { _type: 'transition', event: 'leave', tst: 1700000040 }]])
-      expectNoLeak(result.outputs, audit, [...SECRETS, 'CanaryRegionId'], [52.5201, 13.4052])
+      // An enter or leave event says to the minute when someone leaves home (issue 13.8): no domain gets it, not
+      // even without its region name, whether the region is a privacy zone or not.
+      for (const event of ['enter', 'leave']) {
+        const transition = { _type: 'transition', event, desc: 'CanaryRegion', rid: 'CanaryRegionId', lat: 52.5201, lon: 13.4052, acc: 10, t: 'c', tid: 'cp', tst: 1700000059, wtst: 1690000000 }
+        const result = await pipeline.process(`${BASE}/event`, Buffer.from(JSON.stringify(transition)), T0)
+        expect(result).toMatchObject({ outputs: [], dropped: { stage: 'filter', reason: 'no_policy' } })
+        expectNoLeak(result.outputs, audit, [...SECRETS, 'CanaryRegionId'], [52.5201, 13.4052])
+      }
     } finally {
       remove()
     }

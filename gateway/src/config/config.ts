@@ -92,6 +92,8 @@ interface ConfigFile {
   limits?: Partial<GatewayLimits>
   optIn?: Record<string, boolean>
   privacyZones?: { lat: number; lon: number; name?: string }[]
+  /** Learn the places a device dwells as privacy zones (stay_zone); on unless set to false. */
+  stayZones?: boolean
   domains?: Partial<Record<Domain, RotationSettings & { upstream?: Partial<UpstreamConfig> & { url: string } }>>
   encoding?: Partial<Record<Domain, OutputEncoding>>
   sparkplug?: Partial<SparkplugLimits> & { category?: Category; groups?: Record<string, Category> }
@@ -203,7 +205,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     limits: { ...DEFAULT_LIMITS, inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, ...file.limits },
     domains,
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
-    variables: { privacy_zones: file.privacyZones ?? [] },
+    variables: { privacy_zones: file.privacyZones ?? [], stay_zones: file.stayZones ?? true },
     encoding: new Map(Object.entries(file.encoding ?? {}) as [Domain, OutputEncoding][]),
     sparkplug: { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug },
     queue: { ...DEFAULT_QUEUE, ...file.queue, ttlSeconds: { ...DEFAULT_QUEUE.ttlSeconds, ...file.queue?.ttlSeconds } },

@@ -74,7 +74,7 @@ export interface LoadPolicyOptions {
 const SKIP = Symbol('skip')
 
 /** Configuration values policies may name, with their value when the configuration gives none. */
-const DEFAULT_VARIABLES: Readonly<Record<string, unknown>> = { privacy_zones: [] }
+const DEFAULT_VARIABLES: Readonly<Record<string, unknown>> = { privacy_zones: [], stay_zones: true }
 
 function unknownVariable(value: unknown): string | undefined {
   if (typeof value === 'string') return /^\$[a-z_]+$/.test(value) ? value : undefined
