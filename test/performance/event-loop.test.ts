@@ -31,7 +31,9 @@ describe('event loop', () => {
         samples.push(await longestBlockMs(async () => {
           outputs = (await pipeline.process(topic, map)).outputs.length
         }))
-        expect(outputs).toBe(1)
+        // No map leaves any more (robot_vacuum.yaml): the map is still inflated, parsed and validated before the
+        // filter stage refuses it, which is the work this test bounds.
+        expect(outputs).toBe(0)
       }
       samples.sort((a, b) => a - b)
       console.info(`longest event-loop block per run (ms): ${samples.map((s) => s.toFixed(1)).join(", ")}`)
