@@ -1,4 +1,5 @@
 import type { OperatorDefinition } from '../../gateway/src/policy/operator.ts'
+import aggregate from './aggregate/index.ts'
 import bucket from './bucket/index.ts'
 import downsample from './downsample/index.ts'
 import energyWindow from './energy_window/index.ts'
@@ -25,6 +26,7 @@ import wifiStrip from './wifi_strip/index.ts'
  * step of every stream policy.
  */
 export const builtinOperators: readonly OperatorDefinition[] = [
+  aggregate,
   bucket,
   downsample,
   energyWindow,

@@ -39,7 +39,10 @@ export interface ProfilePipeline {
   readonly forwarded: Forwarded[]
   readonly results: PipelineResult[]
   readonly audit: MemoryAuditLog
+  /** Runs the gateway's clock to `ts` (scheduled records), then processes the message at `ts`. */
   send(ts: number, topic: string, payload: string | Buffer | Record<string, unknown>): Promise<PipelineResult>
+  /** Runs the gateway's clock to `ts`, or with `drain` closes every open window (the end of the input). */
+  tick(ts: number, drain?: boolean): Promise<void>
   close(): void
 }
 
@@ -56,21 +59,29 @@ export function shippedPipeline(optIn: readonly string[] = []): ProfilePipeline 
   const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit })
   const forwarded: Forwarded[] = []
   const results: PipelineResult[] = []
+  const collect = (ts: number, result: PipelineResult): void => {
+    for (const out of result.outputs) {
+      const text = out.payload.toString('utf8')
+      const parsed = JSON.parse(text) as { policy: string; data: unknown }
+      forwarded.push({ ts, domain: out.domain, topic: out.topic, stream: out.topic.split('/').at(-1) ?? '', data: parsed.data, text })
+    }
+  }
+  const tick = async (ts: number, drain = false): Promise<void> => {
+    for (const result of await pipeline.tick(ts, drain)) collect(ts, result)
+  }
   return {
     forwarded,
     results,
     audit,
     async send(ts, topic, payload) {
+      await tick(ts)
       const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload))
       const result = await pipeline.process(topic, bytes, ts)
       results.push(result)
-      for (const out of result.outputs) {
-        const text = out.payload.toString('utf8')
-        const parsed = JSON.parse(text) as { policy: string; data: unknown }
-        forwarded.push({ ts, domain: out.domain, topic: out.topic, stream: out.topic.split('/').at(-1) ?? '', data: parsed.data, text })
-      }
+      collect(ts, result)
       return result
     },
+    tick,
     close: () => rmSync(dataDir, { recursive: true, force: true }),
   }
 }

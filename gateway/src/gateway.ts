@@ -5,6 +5,7 @@ import { FileAuditLog, type AuditSink } from './audit/audit.ts'
 import { keyPoliciesOf, profilesOf, type GatewayConfig } from './config/config.ts'
 import { VeilError } from './errors.ts'
 import { UpstreamBridge } from './forward/bridge.ts'
+import { ReleaseSchedule, type HeldCopy } from './forward/release.ts'
 import { HttpEndpoint, type Readiness } from './http/server.ts'
 import { DeviceBroker } from './ingest/broker.ts'
 import { packetLimitFor } from './ingest/limits.ts'
@@ -16,9 +17,9 @@ import { tlsContext } from './ingest/listeners.ts'
 import { Keyring, loadOrCreateMasterKey } from './keys/keyring.ts'
 import type { Category, Domain } from './model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
-import type { PipelineResult } from './pipeline/envelope.ts'
+import type { Output, PipelineResult } from './pipeline/envelope.ts'
 import { Pipeline } from './pipeline/pipeline.ts'
-import { loadPolicySet, type LoadPolicyOptions, type PolicySet } from './policy/load.ts'
+import { loadPolicySet, secureRandom, type LoadPolicyOptions, type PolicySet } from './policy/load.ts'
 import type { OperatorDefinition } from './policy/operator.ts'
 import { Classifier } from './profiles/classifier.ts'
 import type { ProfileDefinition } from './profiles/types.ts'
@@ -27,6 +28,8 @@ import { Metrics } from './telemetry/metrics.ts'
 
 /** At shutdown, how long upstreams may take to acknowledge what is in flight (a stalled one never does). */
 const IN_FLIGHT_GRACE_MS = 1000
+/** The gateway's clock: scheduled operators' records and batched copies are released on this tick. */
+const TICK_MS = 1000
 
 export interface GatewayParts {
   readonly profiles?: readonly ProfileDefinition[]
@@ -61,6 +64,9 @@ export class Gateway {
   #closing: Promise<void> | undefined
   /** Raw publishes between the broker's hook and their last queue append: close() waits for them. */
   #ingesting = 0
+  readonly #release = new ReleaseSchedule(secureRandom)
+  #ticker: NodeJS.Timeout | undefined
+  #ticking = false
 
   private constructor(init: {
     config: GatewayConfig
@@ -86,6 +92,8 @@ export class Gateway {
     this.#audit = init.audit
     this.#logger = init.logger
     this.#credentials = init.credentials
+    // Not keeping the process alive: a gateway that is closed or never closed must not hang its host on a timer.
+    this.#ticker = setInterval(() => void this.tick(), TICK_MS).unref()
   }
 
   static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
@@ -211,44 +219,99 @@ export class Gateway {
       if (outputs.length === 0) return
       const category = result.category as Category
       const version = this.pipeline.policyVersion
-      // What the device's PUBACK waits for: local publishes and queue batches (one promise shared by every message
-      // appended in the same turn). `appendedTo[i]` names the domain of a queue wait, to count its drop if it failed.
-      const pending: Promise<Error | undefined | void>[] = []
-      let appendedTo: (Domain | undefined)[] | undefined
-      for (let i = 0; i < outputs.length; i++) {
-        const out = outputs[i] as (typeof outputs)[number]
-        // Counted only when a copy was published locally: with no local subscriber there is none.
-        const local = this.broker.publishFiltered(out.topic, out.payload, out.domain)
-        if (local !== undefined) {
-          pending.push(local)
-          this.metrics.forwardedHandle(category, out.domain, 'local').inc()
-        }
-        const bridge = this.bridges.get(out.domain)
-        if (bridge === undefined) continue
-        const queued = bridge.enqueueBatched(out.topic, out.payload, category, version, out.contentType)
-        if (typeof queued === 'string') {
-          this.pipeline.recordDrop('forward', category, queued, out.domain, Date.now())
-          continue
-        }
-        appendedTo ??= []
-        appendedTo[pending.length] = out.domain
-        pending.push(queued)
+      let batched = 0
+      for (const out of outputs) if (out.releaseMs !== 0) batched++
+      // Most copies leave at once: no second array for them.
+      if (batched === 0) return await this.#forward(outputs, category, version)
+      const now: Output[] = []
+      const nowMs = Date.now()
+      for (const out of outputs) {
+        if (out.releaseMs === 0) now.push(out)
+        else if (!this.#release.hold({ out, category, version }, nowMs)) this.pipeline.recordDrop('forward', category, 'release_full', out.domain, nowMs)
       }
-      if (pending.length === 0) return
-      if (pending.length === 1) {
-        const err = await pending[0]
-        if (err instanceof Error && appendedTo !== undefined) this.pipeline.recordDrop('forward', category, 'queue_error', appendedTo[0] as Domain, Date.now())
-        return
-      }
-      const settled = await Promise.all(pending)
-      if (appendedTo === undefined) return
-      for (let i = 0; i < settled.length; i++) {
-        const domain = appendedTo[i]
-        if (domain !== undefined && settled[i] instanceof Error) this.pipeline.recordDrop('forward', category, 'queue_error', domain, Date.now())
-      }
+      if (now.length > 0) await this.#forward(now, category, version)
     } finally {
       this.#ingesting--
     }
+  }
+
+  /**
+   * Local filtered topics and upstream queues for copies of one category. Resolves when every upstream copy is in
+   * its durable queue (what a device's PUBACK waits for); a failed append is counted and audited as a drop.
+   */
+  async #forward(outputs: readonly Output[], category: Category, version: string): Promise<void> {
+    // Local publishes and queue batches (one promise shared by every message appended in the same turn).
+    // `appendedTo[i]` names the domain of a queue wait, to count its drop if it failed.
+    const pending: Promise<Error | undefined | void>[] = []
+    let appendedTo: (Domain | undefined)[] | undefined
+    for (let i = 0; i < outputs.length; i++) {
+      const out = outputs[i] as Output
+      // Counted only when a copy was published locally: with no local subscriber there is none.
+      const local = this.broker.publishFiltered(out.topic, out.payload, out.domain)
+      if (local !== undefined) {
+        pending.push(local)
+        this.metrics.forwardedHandle(category, out.domain, 'local').inc()
+      }
+      const bridge = this.bridges.get(out.domain)
+      if (bridge === undefined) continue
+      const queued = bridge.enqueueBatched(out.topic, out.payload, category, version, out.contentType)
+      if (typeof queued === 'string') {
+        this.pipeline.recordDrop('forward', category, queued, out.domain, Date.now())
+        continue
+      }
+      appendedTo ??= []
+      appendedTo[pending.length] = out.domain
+      pending.push(queued)
+    }
+    if (pending.length === 0) return
+    if (pending.length === 1) {
+      const err = await pending[0]
+      if (err instanceof Error && appendedTo !== undefined) this.pipeline.recordDrop('forward', category, 'queue_error', appendedTo[0] as Domain, Date.now())
+      return
+    }
+    const settled = await Promise.all(pending)
+    if (appendedTo === undefined) return
+    for (let i = 0; i < settled.length; i++) {
+      const domain = appendedTo[i]
+      if (domain !== undefined && settled[i] instanceof Error) this.pipeline.recordDrop('forward', category, 'queue_error', domain, Date.now())
+    }
+  }
+
+  /**
+   * One beat of the gateway's clock (every second): records that scheduled operators release now (energy windows,
+   * aggregates) and batches whose release has come. Never overlaps itself; errors are counted, never thrown.
+   */
+  async tick(nowMs: number = Date.now()): Promise<void> {
+    if (this.#ticking || this.#closing !== undefined) return
+    this.#ticking = true
+    this.#ingesting++
+    try {
+      for (const result of await this.pipeline.tick(nowMs)) {
+        if (result.outputs.length > 0) await this.#forward(result.outputs, result.category as Category, this.pipeline.policyVersion)
+      }
+      await this.#forwardHeld(this.#release.due(nowMs))
+    } catch (err) {
+      this.#logger.error({ event: 'tick_error', err: (err as Error).message }, 'release tick failed')
+    } finally {
+      this.#ingesting--
+      this.#ticking = false
+    }
+  }
+
+  async #forwardHeld(copies: readonly HeldCopy[]): Promise<void> {
+    // In order, each category's run as one call: their appends share the queue's batch.
+    let start = 0
+    for (let i = 1; i <= copies.length; i++) {
+      const first = copies[start] as HeldCopy
+      if (i < copies.length && (copies[i] as HeldCopy).category === first.category && (copies[i] as HeldCopy).version === first.version) continue
+      await this.#forward(copies.slice(start, i).map((c) => c.out), first.category, first.version)
+      start = i
+    }
+  }
+
+  /** Copies waiting for their batch's release. */
+  get held(): number {
+    return this.#release.held
   }
 
   /**
@@ -329,6 +392,7 @@ export class Gateway {
     this.#closing ??= (async () => {
       this.#watcher?.close()
       clearTimeout(this.#reloadTimer)
+      clearInterval(this.#ticker)
       this.broker.stopAccepting()
       // Messages held by flow control go on into the queues now, within the drain below.
       for (const bridge of this.bridges.values()) bridge.stopPacing()
@@ -336,6 +400,9 @@ export class Gateway {
       const deadline = Date.now() + drainMs
       while (this.#ingesting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
       if (this.#ingesting > 0) this.#logger.warn({ event: 'shutdown_drain_timeout', inPipeline: this.#ingesting }, 'messages still in the pipeline at shutdown')
+      // Batched copies go to the durable queues now rather than be lost: they leave early, once, at shutdown.
+      const held = this.#release.drain()
+      if (held.length > 0) await this.#forwardHeld(held)
       // In-flight messages are safe on disk either way; waiting for their PUBACKs only spares duplicates later.
       const graceMs = Math.min(IN_FLIGHT_GRACE_MS, Math.max(0, deadline - Date.now()))
       await Promise.all([...this.bridges.values()].map((b) => b.close(graceMs)))

@@ -45,6 +45,8 @@ export const DROP_REASONS = [
   'not_authorized',
   // A copy inside the silent gap around its device's pseudonym rotation (keys/keyring.ts).
   'rotation_gap',
+  // A batched copy with the release schedule full (forward/release.ts): dropped rather than sent early.
+  'release_full',
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 

@@ -1,22 +1,12 @@
-import { defineOperator, SUPPRESS } from '../../../gateway/src/policy/operator.ts'
+import { defineOperator, scheduled, SUPPRESS, type Emission } from '../../../gateway/src/policy/operator.ts'
 import { DeviceState } from '../../../gateway/src/policy/state.ts'
 import { compileAccessor } from '../../../gateway/src/profiles/path.ts'
 import { parseStep, roundToStep } from '../decimal.ts'
 import { settings } from '../fields.ts'
+import { checkWindow, MIN_RELEASE_DELAY_MS, NOTHING_DUE, releaseDelayMs, releaseDue, windowStart, type Due } from '../schedule.ts'
 
 const UNITS = { kWh: 1000, Wh: 1, Wmin: 1 / 60 } as const
 type Unit = keyof typeof UNITS
-
-interface Window {
-  /** Epoch seconds, a multiple of window_s. */
-  start: number
-  /** The counter (Wh) at the first message of the window. */
-  baselineWh: number
-  /** The counter (Wh) at the latest message, to notice a reset. */
-  lastWh: number
-  /** What earlier rounding withheld (|carry| ≤ step/2), so the rounded records still add up to the counter. */
-  carryWh: number
-}
 
 export interface EnergyRecord {
   window_start: number
@@ -24,17 +14,32 @@ export interface EnergyRecord {
   energy_wh: number
 }
 
+interface Meter {
+  /** Epoch seconds of the open window, a multiple of window_s. */
+  start: number
+  /** The counter (Wh) at the latest message, to take deltas and notice a reset. */
+  lastWh: number
+  /** Energy counted in the open window so far. */
+  usedWh: number
+  /** What earlier rounding withheld (|carry| ≤ step/2), so the rounded records still add up to the counter. */
+  carryWh: number
+  lastSeenMs: number
+  /** Closed windows waiting for their release, oldest first. */
+  due: Due<EnergyRecord>[]
+}
+
 /**
- * Turns a cumulative energy counter (Tasmota `ENERGY.Total`) into one record per wall-clock window:
- * `{window_start, window_s, energy_wh}`. A plug meters one appliance, so its power series is a diary of that
- * appliance (NILM: privacy.md §1 `energy_window`, 2.2, EE15, GRE12, MM10); a 1-hour total hides anything that
- * runs for less than about 2 h. The output replaces the document entirely, so no instantaneous field (Power,
- * Voltage, Current, Factor…) can survive whatever the allowlist kept. Every message between window boundaries is
- * suppressed: the recipient learns nothing about when the device reported.
+ * Turns a cumulative energy counter (Tasmota `ENERGY.Total`) into one record per wall-clock window,
+ * `{window_start, window_s, energy_wh}`, released on the gateway's clock: each window's record leaves 5-30 s after
+ * the window ends, whatever the device sends, and a device that stays silent still gets its (zero) records, so
+ * neither the release nor the record says when the appliance switched on (issue 13 part 2). A plug meters one
+ * appliance, so its power series is a diary of that appliance (NILM: privacy.md §1 `energy_window`, 2.2, EE15,
+ * GRE12, MM10); a 1-hour total hides anything that runs for less than about 2 h. Every message is suppressed: the
+ * output replaces the document entirely, so no instantaneous field can survive whatever the allowlist kept.
  */
 export default defineOperator({
   name: 'energy_window',
-  description: 'Replaces a cumulative energy counter with one rounded energy record per aligned window; suppresses everything else',
+  description: 'Replaces a cumulative energy counter with one rounded energy record per aligned window, released on the gateway clock; suppresses every message',
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -43,56 +48,86 @@ export default defineOperator({
       unit: { enum: Object.keys(UNITS), default: 'kWh' },
       window_s: { type: 'integer', minimum: 60, maximum: 86_400, default: 3600, description: '3600 by default; 900 only with opt-in' },
       step_wh: { type: 'number', exclusiveMinimum: 0, default: 10 },
+      idle_s: { type: 'integer', minimum: 3600, maximum: 604_800, default: 86_400, description: 'after this long without a message the device is forgotten and its records stop' },
     },
   },
-  compile(config) {
+  compile(config, env) {
     const options = settings(config)
     const total = (options.total ?? 'ENERGY.Total') as string
     const unit = (options.unit ?? 'kWh') as Unit
     const factor = UNITS[unit]
     if (factor === undefined) throw new Error(`unit must be one of ${Object.keys(UNITS).join(', ')}`)
-    const windowS = (options.window_s ?? 3600) as number
-    // Windows that divide a day start at the same clock times every day (xx:00, xx:15), whatever the epoch.
-    if (!Number.isSafeInteger(windowS) || windowS < 60 || 86_400 % windowS !== 0) throw new Error(`window_s must be an integer ≥ 60 that divides 86400, got ${String(windowS)}`)
+    const windowS = checkWindow(options.window_s ?? 3600)
     const step = parseStep((options.step_wh ?? 10) as number, 'step_wh')
+    const idleMs = ((options.idle_s ?? 86_400) as number) * 1000
     const getTotal = total === '$' ? (doc: unknown) => doc : compileAccessor(total).get
-    const state = new DeviceState<Window>()
+    const state = new DeviceState<Meter>()
+    const random = env.random
+    // No device has anything due before this: most ticks return at once.
+    let nextCheckMs = Infinity
 
-    return (doc, ctx) => {
+    const close = (m: Meter, untilStart: number): void => {
+      while (m.start < untilStart) {
+        const exact = m.usedWh + m.carryWh
+        let energy = roundToStep(exact, step)
+        if (energy < 0) energy = 0
+        m.due.push({ record: { window_start: m.start, window_s: windowS, energy_wh: energy }, atMs: (m.start + windowS) * 1000 + releaseDelayMs(random) })
+        m.carryWh = exact - energy
+        m.usedWh = 0
+        m.start += windowS
+      }
+    }
+    /** The windows a silent device is still reported for: up to the one in which it went idle. */
+    const idleEnd = (m: Meter): number => windowStart(m.lastSeenMs + idleMs, windowS)
+
+    const absorb = (doc: unknown, ctx: { deviceId: string; nowMs: number }): typeof SUPPRESS => {
       const wh = counterWh(getTotal(doc), total) * factor
       // 1e308 kWh is a finite reading but not a finite Wh count; Infinity - Infinity would be a NaN record.
       if (!Number.isFinite(wh)) throw new Error(`${total} is out of range`)
-      const start = Math.floor(ctx.nowMs / 1000 / windowS) * windowS
-      const current = state.get(ctx.deviceId)
-      if (current === undefined) {
-        state.set(ctx.deviceId, { start, baselineWh: wh, lastWh: wh, carryWh: 0 })
+      const now = ctx.nowMs
+      const start = windowStart(now, windowS)
+      const m = state.get(ctx.deviceId)
+      if (m === undefined) {
+        state.set(ctx.deviceId, { start, lastWh: wh, usedWh: 0, carryWh: 0, lastSeenMs: now, due: [] })
+        nextCheckMs = Math.min(nextCheckMs, (start + windowS) * 1000 + MIN_RELEASE_DELAY_MS)
         return SUPPRESS
       }
-      // A message from an earlier window (a replay out of order, a clock step back) is stale: its counter is
-      // older than the baseline, and taking it for a reset would throw away the current window.
-      if (start < current.start) return SUPPRESS
-      if (wh < current.lastWh) {
-        // A counter reset (power loss, EnergyReset): a delta across it is meaningless, so the window is dropped.
-        current.start = start
-        current.baselineWh = wh
-        current.lastWh = wh
-        current.carryWh = 0
+      // A message from an earlier window (a replay out of order, a clock step back) is stale: its counter is older
+      // than what the open window counts from, and taking it for a reset would throw energy away.
+      if (start < m.start) return SUPPRESS
+      if (now - m.lastSeenMs > idleMs) {
+        // Back after going idle: its last windows are reported, and it starts afresh like a new device.
+        close(m, Math.min(idleEnd(m), start))
+        Object.assign(m, { start, lastWh: wh, usedWh: 0, carryWh: 0, lastSeenMs: now })
         return SUPPRESS
       }
-      if (start === current.start) {
-        current.lastWh = wh
-        return SUPPRESS
-      }
-      const exact = wh - current.baselineWh + current.carryWh
-      let energy = roundToStep(exact, step)
-      if (energy < 0) energy = 0
-      const record: EnergyRecord = { window_start: current.start, window_s: start - current.start, energy_wh: energy }
-      current.start = start
-      current.baselineWh = wh
-      current.lastWh = wh
-      current.carryWh = exact - energy
-      return record
+      close(m, start)
+      // A lower counter is a reset (power loss, EnergyReset): what was used before it is kept, the drop is not.
+      if (wh >= m.lastWh) m.usedWh += wh - m.lastWh
+      m.lastWh = wh
+      m.lastSeenMs = now
+      return SUPPRESS
     }
+
+    const tick = (nowMs: number, drain = false): readonly Emission[] => {
+      if (!drain && nowMs < nextCheckMs) return NOTHING_DUE
+      const out: Emission[] = []
+      const current = windowStart(nowMs, windowS)
+      let next = Infinity
+      for (const [deviceId, m] of state.entries()) {
+        const idle = nowMs - m.lastSeenMs > idleMs
+        close(m, drain ? (idle ? idleEnd(m) : current + windowS) : idle ? Math.min(idleEnd(m), current) : current)
+        releaseDue(m.due, drain ? Infinity : nowMs, deviceId, out)
+        if ((idle || drain) && m.due.length === 0) {
+          state.delete(deviceId)
+          continue
+        }
+        next = Math.min(next, m.due[0]?.atMs ?? (m.start + windowS) * 1000 + MIN_RELEASE_DELAY_MS)
+      }
+      nextCheckMs = next
+      return out
+    }
+    return scheduled(absorb, tick)
   },
 })
 

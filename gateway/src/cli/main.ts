@@ -147,6 +147,8 @@ async function filter(args: readonly string[]): Promise<number> {
   const result = await pipeline.process(values.topic, payload)
   for (const line of outputLines(result)) process.stdout.write(`${line}\n`)
   for (const line of dropLines(result)) process.stderr.write(`${line}\n`)
+  // What a scheduled stream (energy windows, aggregates) releases for this one message once its window closes.
+  for (const scheduled of await pipeline.tick(Date.now(), true)) for (const line of outputLines(scheduled)) process.stdout.write(`${line}\n`)
   return 0
 }
 
@@ -160,6 +162,11 @@ async function replay(args: readonly string[]): Promise<number> {
   if (file !== '-') readableOrUsage(file)
   const lines = createInterface({ input: file === '-' ? process.stdin : createReadStream(file), crlfDelay: Infinity })
   let n = 0
+  let lastTs: number | undefined
+  // The input's clock is the gateway's: what scheduled operators release before each input leaves at that time.
+  const tick = async (ts: number, drain = false): Promise<void> => {
+    for (const result of await pipeline.tick(ts, drain)) for (const out of outputLines(result, ts)) process.stdout.write(`${out}\n`)
+  }
   for await (const line of lines) {
     n++
     if (line.trim() === '') continue
@@ -168,10 +175,14 @@ async function replay(args: readonly string[]): Promise<number> {
       process.stderr.write(`${file}:${n}: ${input}\n`)
       continue
     }
+    await tick(input.ts)
+    lastTs = input.ts
     const result = await pipeline.process(input.topic, input.payload, input.ts)
     for (const out of outputLines(result, input.ts)) process.stdout.write(`${out}\n`)
     for (const drop of dropLines(result)) process.stderr.write(`${file}:${n}: ${drop}\n`)
   }
+  // The input has ended: every open window is closed and released, stamped with the last input's time.
+  if (lastTs !== undefined) await tick(lastTs, true)
   return 0
 }
 

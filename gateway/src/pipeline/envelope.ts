@@ -9,6 +9,8 @@ export interface Output {
   topic: string
   /** MQTT 5 content type of the payload (set by encode), for bridges that speak MQTT 5. */
   contentType: string
+  /** 0: forward at once; else hold and release at the next aligned multiple of this many ms (the policy's `release`). */
+  readonly releaseMs: number
 }
 
 /** A message on its way through the pipeline. Stages fill it in; nothing in it is ever logged. */

@@ -51,7 +51,7 @@ export function filterStage(policies: PolicyHolder, keyring: Keyring): Stage {
             continue
           }
         }
-        env.outputs.push({ domain: policy.domain, doc, payload: EMPTY, topic: '', contentType: '' })
+        env.outputs.push({ domain: policy.domain, doc, payload: EMPTY, topic: '', contentType: '', releaseMs: policy.releaseMs })
       }
       return undefined
     },

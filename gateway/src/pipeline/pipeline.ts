@@ -71,6 +71,8 @@ export class Pipeline {
   readonly sparkplug: SparkplugState
   readonly #stages: readonly Stage[]
   readonly #fanOut: readonly boolean[]
+  /** Where scheduled records enter: they were filtered when their messages were absorbed. */
+  readonly #encodeAt: number
   readonly #in: readonly (readonly Handle[])[]
   readonly #out: readonly (readonly Handle[])[]
   readonly #metrics: Metrics
@@ -96,6 +98,7 @@ export class Pipeline {
     const times = options.stageTimes
     this.#stages = times === undefined ? stages : stages.map((s) => timed(s, times))
     this.#fanOut = this.#stages.map((s) => FAN_OUT.has(s.name))
+    this.#encodeAt = this.#stages.findIndex((s) => s.name === 'encode')
     // Label handles bound once: the hot path indexes arrays instead of building label strings.
     this.#in = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('in', s.name, c)))
     this.#out = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('out', s.name, c)))
@@ -107,15 +110,49 @@ export class Pipeline {
   }
 
   async process(topic: string, payload: Buffer, nowMs: number = Date.now()): Promise<PipelineResult> {
+    return this.#run(newEnvelope(topic, payload, nowMs), 0)
+  }
+
+  /**
+   * Records that scheduled operators (energy windows, aggregates) release at `nowMs`, each encoded and routed like
+   * any copy (pseudonym, rotation gap) and stamped with the emission time. Live, the gateway calls this about once
+   * a second; `veil replay` before each input, with the input's clock, and with `drain` once the input has ended.
+   */
+  async tick(nowMs: number = Date.now(), drain = false): Promise<PipelineResult[]> {
+    const results: PipelineResult[] = []
+    for (const { stream, policy } of this.#policies.current.scheduled) {
+      const scheduled = policy.scheduled
+      if (scheduled === undefined) continue
+      let emissions: ReturnType<typeof scheduled.tick>
+      try {
+        emissions = scheduled.tick(nowMs, drain)
+      } catch {
+        this.recordDrop('filter', stream.category, 'operator_error', policy.domain, nowMs)
+        continue
+      }
+      for (const emission of emissions) {
+        const env = newEnvelope('', EMPTY, nowMs)
+        env.category = stream.category
+        env.stream = stream
+        env.deviceId = emission.deviceId
+        // Already on the gateway's clock: released as it is emitted, never held again.
+        env.outputs.push({ domain: policy.domain, doc: emission.doc, payload: EMPTY, topic: '', contentType: '', releaseMs: 0 })
+        results.push(await this.#run(env, this.#encodeAt))
+      }
+    }
+    return results
+  }
+
+  async #run(env: Envelope, from: number): Promise<PipelineResult> {
     const started = performance.now()
-    const env = newEnvelope(topic, payload, nowMs)
+    const nowMs = env.nowMs
     // One small object per message and no closure: the drop list is allocated only when a copy is dropped.
     const ctx = new MessageContext(this)
     let dropped: PipelineResult['dropped']
     // Only classify changes the category: look its label index up again only then.
     let category = env.category
     let c = LABELS.indexOf(category)
-    for (let i = 0; i < this.#stages.length; i++) {
+    for (let i = from; i < this.#stages.length; i++) {
       const stage = this.#stages[i] as Stage
       this.#in[i]?.[c]?.inc()
       let reason: DropReason | undefined
@@ -151,6 +188,7 @@ export class Pipeline {
 }
 
 const NO_DROPS: readonly DomainDrop[] = Object.freeze([])
+const EMPTY = Buffer.alloc(0)
 
 function timed(stage: Stage, times: Partial<Record<StageName, number>>): Stage {
   const add = (started: number): void => {

@@ -9,7 +9,7 @@ import { VeilError, formatProblems, type FileProblem } from '../errors.ts'
 import { DOMAINS, isCategory, type Category, type Domain } from '../model.ts'
 import type { Classifier, CompiledStream } from '../profiles/classifier.ts'
 import type { Keyring } from '../keys/keyring.ts'
-import type { CompileEnv, OperatorDefinition, OperatorFn } from './operator.ts'
+import { isScheduled, type CompileEnv, type OperatorDefinition, type OperatorFn, type ScheduledOperatorFn } from './operator.ts'
 import { compileEnvelope, compileMetricsStep, compileNameMatcher, metricOperatorSettings, type CompiledMetricOperator, type MetricsPolicyDocument } from '../../../filters/profiles/sparkplug/policy.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
@@ -17,6 +17,16 @@ export interface StreamPolicy {
   readonly domain: Domain
   readonly allow: Projection
   readonly operators: readonly { readonly name: string; readonly run: OperatorFn }[]
+  /** The last operator, when it releases on the gateway's clock (energy_window, aggregate); see Pipeline.tick. */
+  readonly scheduled: ScheduledOperatorFn | undefined
+  /** 0: copies leave at once; else they are held and released at aligned multiples of this many ms (`release`). */
+  readonly releaseMs: number
+}
+
+/** A stream policy whose last operator is scheduled, with the stream its records are routed as. */
+export interface ScheduledPolicy {
+  readonly stream: CompiledStream
+  readonly policy: StreamPolicy
 }
 
 export interface PolicySet {
@@ -26,6 +36,8 @@ export interface PolicySet {
   readonly files: readonly string[]
   /** A stream no domain may receive has no entry. Keyed by the classifier's stream objects: no string per message. */
   readonly byStream: ReadonlyMap<CompiledStream, readonly StreamPolicy[]>
+  /** Each stream policy with a scheduled operator once (streams sharing a policy key share its state). */
+  readonly scheduled: readonly ScheduledPolicy[]
   /** The parsed documents, for `veil policy check` to describe what leaves the gateway. */
   readonly documents: ReadonlyMap<Category, PolicyDocument>
 }
@@ -39,10 +51,37 @@ export interface PolicyDocument {
 export interface StreamPolicyDocument {
   allow: string[]
   operators?: Record<string, unknown>[]
+  /** When copies leave: at once, or batched at aligned boundaries (see schemas/policy.schema.json). */
+  release?: ReleaseDocument
   /** Sparkplug B streams only: the metrics kept, by name, and operators on their values. */
   metrics?: MetricsPolicyDocument
   /** Replaces allow and operators when the named opt-in switch is on. */
   opt_in?: Record<string, { allow: string[]; operators?: Record<string, unknown>[]; metrics?: MetricsPolicyDocument }>
+}
+
+export type ReleaseDocument = 'immediate' | { every_s: number }
+
+/** Recipients for statistics and third parties: nothing they get should say when a device acted. */
+const BATCHED_DOMAINS: ReadonlySet<Domain> = new Set(['ana', '3p'])
+const HOUR_MS = 3_600_000
+
+/**
+ * The release interval of a stream policy, in ms (0: immediate). An explicit `release` wins; otherwise ana and 3p
+ * are hourly, and a svc stream whose operators floor times is released at the floor's interval (the longest, if
+ * several), so a copy's arrival says no more than its floored times do.
+ */
+export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | undefined, operators: readonly Record<string, unknown>[]): number {
+  if (release === 'immediate') return 0
+  if (release !== undefined) return release.every_s * 1000
+  if (BATCHED_DOMAINS.has(domain)) return HOUR_MS
+  let floorS = 0
+  for (const item of operators) {
+    const config = item['time_floor'] as { seconds?: unknown } | undefined
+    if (config === undefined) continue
+    const seconds = typeof config.seconds === 'number' ? config.seconds : 60
+    if (seconds > floorS) floorS = seconds
+  }
+  return floorS * 1000
 }
 
 /** The stream policy in force: the first opt-in variant whose switch is on, else the default. */
@@ -147,6 +186,7 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
   const hash = createHash('sha256')
   const documents = new Map<Category, PolicyDocument>()
   const byStream = new Map<CompiledStream, StreamPolicy[]>()
+  const scheduled: ScheduledPolicy[] = []
   const operatorValidators = new Map<string, ValidateFunction>()
   const operatorsByName = new Map(options.operators.map((op) => [op.name, op]))
 
@@ -168,11 +208,11 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
       continue
     }
     documents.set(doc.category, doc)
-    compileDocument(file, doc, options, operatorsByName, operatorValidators, byStream, problems)
+    compileDocument(file, doc, options, operatorsByName, operatorValidators, byStream, scheduled, problems)
   }
 
   if (problems.length > 0) throw new VeilError('VEIL_ERR_POLICY', formatProblems(problems))
-  return { version: hash.digest('hex').slice(0, 16), dir, files: names, byStream, documents }
+  return { version: hash.digest('hex').slice(0, 16), dir, files: names, byStream, scheduled, documents }
 }
 
 const pointer = (...parts: string[]): string => '/' + parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')
@@ -184,6 +224,7 @@ function compileDocument(
   operatorsByName: ReadonlyMap<string, OperatorDefinition>,
   operatorValidators: Map<string, ValidateFunction>,
   byStream: Map<CompiledStream, StreamPolicy[]>,
+  scheduledPolicies: ScheduledPolicy[],
   problems: FileProblem[],
 ): void {
   if (!isCategory(doc.category)) return
@@ -285,7 +326,17 @@ function compileDocument(
         problems.push({ file, path: `${at}/operators`, problem: `${key} carries raw bytes and no operator is left to transform them` })
         continue
       }
-      const policy: StreamPolicy = { domain, allow, operators }
+      const last = operators.at(-1)
+      const scheduledAt = operators.findIndex((op) => isScheduled(op.run))
+      if (scheduledAt !== -1 && scheduledAt !== operators.length - 1) {
+        problems.push({ file, path: `${at}/operators/${scheduledAt}`, problem: `${operators[scheduledAt]?.name ?? 'a scheduled operator'} releases records on the gateway's clock and must be the last operator of the stream` })
+        continue
+      }
+      const scheduled = last !== undefined && isScheduled(last.run) ? last.run : undefined
+      // The default variant's release applies to its opt-in variants too, unless the variant is immediate anyway.
+      const releaseMs = scheduled === undefined ? releaseIntervalMs(domain, streamDocument.release, streamPolicy.operators ?? []) : 0
+      const policy: StreamPolicy = { domain, allow, operators, scheduled, releaseMs }
+      if (scheduled !== undefined) scheduledPolicies.push({ stream, policy })
       for (const s of shared) {
         let list = byStream.get(s)
         if (list === undefined) {

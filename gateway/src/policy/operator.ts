@@ -41,6 +41,33 @@ export interface OperatorDefinition {
   compile(config: unknown, env: CompileEnv): OperatorFn
 }
 
+/** A record a scheduled operator releases on the gateway's clock, for one device. */
+export interface Emission {
+  readonly deviceId: string
+  readonly doc: unknown
+}
+
+/**
+ * An operator that releases on the gateway's clock instead of with the device's messages (energy windows,
+ * aggregates): its per-message function only absorbs the message and returns SUPPRESS, and `tick` returns what is
+ * due at `nowMs`. Called about once a second live, and before each input under `veil replay`. A scheduled operator
+ * is the last of its stream policy (checked at load): what it emits goes straight to encode and route, so the time
+ * a record leaves is the window's end (plus a random delay), never a device's report.
+ */
+export interface ScheduledOperatorFn extends OperatorFn {
+  /** `drain`: the input has ended (`veil replay`): close every open window and release everything now. */
+  tick(nowMs: number, drain?: boolean): readonly Emission[]
+}
+
+export function isScheduled(fn: OperatorFn): fn is ScheduledOperatorFn {
+  return typeof (fn as Partial<ScheduledOperatorFn>).tick === 'function'
+}
+
+/** Attaches a tick to a per-message function, making it a scheduled operator. */
+export function scheduled(absorb: OperatorFn, tick: (nowMs: number, drain?: boolean) => readonly Emission[]): ScheduledOperatorFn {
+  return Object.assign(absorb, { tick })
+}
+
 export function defineOperator(definition: OperatorDefinition): OperatorDefinition {
   return definition
 }

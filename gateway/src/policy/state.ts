@@ -53,6 +53,15 @@ export class DeviceState<T> {
     return this.#entries.has(deviceId)
   }
 
+  delete(deviceId: string): void {
+    this.#entries.delete(deviceId)
+  }
+
+  /** Every entry, oldest move first, without marking any as used: for scheduled operators' ticks. */
+  *entries(): IterableIterator<[string, T]> {
+    for (const [id, slot] of this.#entries) yield [id, slot.value]
+  }
+
   get size(): number {
     return this.#entries.size
   }
