@@ -1,0 +1,78 @@
+/**
+ * The gateway's clock, end to end (issue 13 parts 2 and 3): a copy whose stream is batched waits for its boundary
+ * before it reaches the upstream, an energy window's record leaves from the gateway's tick with no device message,
+ * and a clean shutdown hands held copies to the durable queue instead of losing them.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { MqttClient } from 'mqtt'
+import { afterEach, describe, expect, it } from 'vitest'
+import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
+import { connect, sleep, startGateway, startUpstream, waitFor, type TestGateway } from '../helpers/gateway.ts'
+
+/** A camera policy whose svc events are batched every minute (the shipped one releases them at once: alerts). */
+function batchedPolicies(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-release-policies-'))
+  writeFileSync(join(dir, 'camera.yaml'), 'version: 1\ncategory: camera\ndomains:\n  svc:\n    streams:\n      frigate/events:\n        release: { every_s: 60 }\n        allow: [type, after.id]\n')
+  dirs.push(dir)
+  return dir
+}
+const dirs: string[] = []
+const event = (id: string) => JSON.stringify({ type: 'new', after: { id, label: 'person', camera: 'door' } })
+
+let gw: TestGateway | undefined
+let upstream: Awaited<ReturnType<typeof startUpstream>> | undefined
+let device: MqttClient | undefined
+
+afterEach(async () => {
+  await device?.endAsync()
+  await gw?.close()
+  await upstream?.close()
+  device = gw = upstream = undefined
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+
+describe('release on the gateway clock', () => {
+  it('holds batched copies until the next minute boundary, then forwards them in order', async () => {
+    upstream = await startUpstream()
+    gw = await startGateway({ policies: batchedPolicies(), upstreams: { svc: upstream.url } })
+    device = await connect(gw.url)
+    for (const id of ['e1', 'e2', 'e3']) await device.publishAsync('frigate/events', event(id), { qos: 1 })
+    await waitFor(() => gw?.gateway.held === 3, 2000, 'the copies to be held')
+    await sleep(300)
+    expect(upstream.received).toHaveLength(0)
+    // The next minute boundary, plus its jitter.
+    await gw.gateway.tick(Date.now() + 62_000)
+    await waitFor(() => upstream?.received.length === 3, 3000, 'the released events')
+    expect(gw.gateway.held).toBe(0)
+    expect(upstream.received.every((p) => p.topic.startsWith('veil/svc/camera/'))).toBe(true)
+    expect(upstream.received.map((p) => (JSON.parse(String(p.payload)) as { data: { after: { id: string } } }).data.after.id)).toEqual(['e1', 'e2', 'e3'])
+  })
+
+  it('releases an energy window from the tick, with no message from the plug', async () => {
+    upstream = await startUpstream()
+    gw = await startGateway({ policies: DEFAULT_POLICIES, upstreams: { svc: upstream.url } })
+    device = await connect(gw.url)
+    await device.publishAsync('tele/kettle/SENSOR', JSON.stringify({ ENERGY: { Total: 10.5, Power: 1800 } }), { qos: 1 })
+    await sleep(200)
+    expect(upstream.received).toHaveLength(0)
+    await gw.gateway.tick(Date.now() + 2 * 3_600_000)
+    await waitFor(() => upstream?.received.some((p) => p.topic.endsWith('/sensor')) === true, 3000, 'the energy record')
+    const record = upstream.received.find((p) => p.topic.endsWith('/sensor'))
+    expect(JSON.parse(String(record?.payload)).data).toMatchObject({ window_s: 3600, energy_wh: 0 })
+  })
+
+  it('a clean shutdown queues held copies instead of dropping them', async () => {
+    upstream = await startUpstream()
+    gw = await startGateway({ policies: batchedPolicies(), upstreams: { svc: upstream.url } })
+    device = await connect(gw.url)
+    await device.publishAsync('frigate/events', event('e1'), { qos: 1 })
+    await waitFor(() => gw?.gateway.held === 1, 2000, 'the copy to be held')
+    await device.endAsync()
+    device = undefined
+    await gw.gateway.close(2000)
+    expect(upstream.received.some((p) => p.topic.endsWith('/events'))).toBe(true)
+  })
+})
