@@ -23,7 +23,7 @@ const EMPTY = tempDir('veil-cli-policy-empty-')
 // Every run is independent: queued together before the tests that read them.
 let r: Record<
   | 'shipped' | 'plug' | 'unknownProperty' | 'unknownStream' | 'mismatch' | 'badYaml' | 'proto' | 'binary' | 'unknownOperator'
-  | 'noYaml' | 'emptyDir' | 'missingDir' | 'many' | 'start',
+  | 'noYaml' | 'emptyDir' | 'missingDir' | 'many' | 'start' | 'time',
   Run
 >
 beforeAll(async () => {
@@ -41,6 +41,7 @@ beforeAll(async () => {
     emptyDir: veil(['policy', 'check', EMPTY]),
     missingDir: veil(['policy', 'check', join(EMPTY, 'nope')]),
     many: check('policies-many'),
+    time: check('policies-time'),
     start: veil(['start', '--policies', join(TESTDATA, 'policies-unknown-stream'), '--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0']),
   }
   const keys = Object.keys(table) as (keyof typeof table)[]
@@ -122,6 +123,15 @@ describe('veil policy check', () => {
       expect(run.stdout).toBe('')
       expect(run.stderr).not.toMatch(/\n\s+at /)
     }
+  })
+
+  it('refuses a time that leaves unfloored, or floored in another unit than its schema declares', () => {
+    expect(r.time.code).toBe(2)
+    expect(r.time.stdout).toBe('')
+    expect(problems(r.time)).toEqual([
+      `${file('policies-time', 'camera.yaml')}: /domains/svc/streams/canonical~1event/operators/0/time_floor/format: is epoch_ms but canonical/event declares ts as epoch_s (x-veil-time); write format: epoch_s, or the floor is not in the field's unit`,
+      `${file('policies-time', 'gps_tracker.yaml')}: /domains/svc/streams/canonical~1location/allow/1: lets ts (a time, epoch_s) leave to svc without a time_floor; add - time_floor: { paths: [ts], seconds: 60, format: epoch_s } (exact times need an opt_in variant)`,
+    ])
   })
 
   it('names the file of invalid YAML, with status 2', () => {

@@ -18,7 +18,7 @@ const rpc: JsonSchema = {
     params: {
       type: 'object',
       properties: {
-        ts: { type: 'number' },
+        ts: { type: 'number', 'x-veil-time': 'epoch_s' },
         'switch:0': switchShape,
       },
     },

@@ -20,8 +20,10 @@ export const DEFAULT_SPARKPLUG_CATEGORY: Category = 'smart_plug'
  */
 function streams(level: string, withState: boolean): Record<string, StreamDefinition> {
   // Sparkplug B ids are case-sensitive: `Line1` and `line1` are two edge nodes, with two pseudonyms and two seqs.
-  const node = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}`], decoding: 'sparkplug', policyStream: 'node', caseSensitiveId: true })
-  const device = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}/{id}`], decoding: 'sparkplug', policyStream: 'device', caseSensitiveId: true })
+  // Sparkplug timestamps are epoch ms (UTC): the message's and each metric's acquisition time.
+  const timeFields = { timestamp: 'epoch_ms', 'metrics[].timestamp': 'epoch_ms' } as const
+  const node = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}`], decoding: 'sparkplug', policyStream: 'node', caseSensitiveId: true, timeFields })
+  const device = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}/{id}`], decoding: 'sparkplug', policyStream: 'device', caseSensitiveId: true, timeFields })
   const all: Record<string, StreamDefinition> = {
     nbirth: node('NBIRTH'),
     ndata: node('NDATA'),

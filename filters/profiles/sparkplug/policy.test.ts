@@ -33,7 +33,7 @@ const header = 'category: smart_plug\ndomains:\n  svc:\n    streams:\n'
 
 describe('Sparkplug policies are checked at load, naming the path', () => {
   it('accepts metrics with exact names, prefixes and operators on values', () => {
-    expect(() => load(`${header}      sparkplug/node:\n        allow: [timestamp]\n        metrics:\n          allow: [Temperature, "Energy/*"]\n          operators:\n            - { metric: "Energy/*", round: { step: 0.1 } }\n            - { metric: Temperature, bucket: { width: 5 } }\n`)).not.toThrow()
+    expect(() => load(`${header}      sparkplug/node:\n        allow: [timestamp]\n        metrics:\n          allow: [Temperature, "Energy/*"]\n          operators:\n            - { metric: "Energy/*", round: { step: 0.1 } }\n            - { metric: Temperature, bucket: { width: 5 } }\n        operators:\n          - time_floor: { paths: [timestamp, 'metrics[].timestamp'], seconds: 60, format: epoch_ms }\n`)).not.toThrow()
   })
 
   it.each([

@@ -14,6 +14,8 @@ import { counterValue, sparkplugBytes, testPipeline, valueField, type MetricSpec
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/sparkplug')
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, `benthos_umh_${name}.bin`))
 const T0 = 1_750_855_643_474
+/** What the test policy forwards of T0: Sparkplug timestamps (epoch ms) floored to the minute. */
+const T0_MINUTE = T0 - (T0 % 60_000)
 
 const pipeline = pipelinesClosedAfterEach()
 
@@ -46,7 +48,7 @@ describe('Sparkplug B fixtures (benthos-umh test vectors)', () => {
     // Node Control/Rebirth is not in the allowlist; bdSeq and Temperature are.
     expect(json(birthOut as Output).data).toEqual({
       type: 'NBIRTH',
-      timestamp: T0,
+      timestamp: T0_MINUTE,
       seq: 0,
       metrics: [
         { name: 'bdSeq', dataType: 'UInt64', value: 88 },
@@ -57,7 +59,7 @@ describe('Sparkplug B fixtures (benthos-umh test vectors)', () => {
     expect(birth.domainDrops).toContainEqual({ stage: 'filter', domain: 'ana', reason: 'empty_after_filter' })
 
     const data = await p.process('spBv1.0/PlantA/NDATA/Edge1', fixture('NDATA_V1'), T0)
-    expect(json(svc(data.outputs) as Output).data).toEqual({ type: 'NDATA', timestamp: T0, seq: 1, metrics: [{ name: 'Temperature', dataType: 'Double', value: 22.5 }] })
+    expect(json(svc(data.outputs) as Output).data).toEqual({ type: 'NDATA', timestamp: T0_MINUTE, seq: 1, metrics: [{ name: 'Temperature', dataType: 'Double', value: 22.5 }] })
 
     const gap = await p.process('spBv1.0/PlantA/NDATA/Edge1', fixture('NDATA_GAP'), T0)
     expect(await counterValue(metrics, 'veil_sparkplug_events_total', { event: 'seq_gap' })).toBe(1)
@@ -84,7 +86,7 @@ describe('Sparkplug B fixtures (benthos-umh test vectors)', () => {
     expect(out.contentType).toBe(SPARKPLUG_CONTENT_TYPE)
     const decoded = decodeOutput(out.payload)
     expect(decoded.seq).toBe(0)
-    expect(decoded.timestamp).toBe(T0)
+    expect(decoded.timestamp).toBe(T0_MINUTE)
     expect(decoded.uuid).toBe(`veil-policy/${p.policyVersion}`)
     expect(decoded.metrics).toEqual([
       { name: 'bdSeq', datatype: 8, long_value: 88 },
@@ -123,7 +125,7 @@ describe('Sparkplug B state', () => {
     expect(json(svc(ddata.outputs) as Output).data).toMatchObject({ type: 'DDATA', seq: 2, metrics: [{ name: 'Temperature', value: 22 }] })
     expect(p.sparkplug.deviceCount('G1', 'N1')).toBe(1)
     const ddeath = await p.process(dev('DDEATH'), sparkplugBytes({ timestamp: T0, seq: 4, metrics: [] }), T0)
-    expect(json(svc(ddeath.outputs) as Output).data).toEqual({ type: 'DDEATH', timestamp: T0, seq: 3, metrics: [] })
+    expect(json(svc(ddeath.outputs) as Output).data).toEqual({ type: 'DDEATH', timestamp: T0_MINUTE, seq: 3, metrics: [] })
     expect(p.sparkplug.deviceCount('G1', 'N1')).toBe(0)
     expect((await p.process(dev('DDATA'), sparkplugBytes({ seq: 5, metrics: [{ alias: 7, datatype: 10, value: 1 }] }), T0)).dropped?.reason).toBe('no_birth')
     await p.process(dev('DBIRTH'), sparkplugBytes({ seq: 6, metrics: [{ name: 'Temperature', alias: 7, datatype: 10, value: 1 }] }), T0)
@@ -136,7 +138,7 @@ describe('Sparkplug B state', () => {
     const { pipeline: p, metrics } = pipeline({ encodings: { ana: 'protobuf' } })
     await p.process(node.replace('%', 'NBIRTH'), sparkplugBytes({ seq: 0, metrics: birthMetrics }), T0)
     const death = await p.process(node.replace('%', 'NDEATH'), sparkplugBytes({ timestamp: T0, metrics: [{ name: 'bdSeq', datatype: 8, value: 5 }] }), T0)
-    expect(json(svc(death.outputs) as Output).data).toEqual({ type: 'NDEATH', timestamp: T0, metrics: [{ name: 'bdSeq', dataType: 'UInt64', value: 5 }] })
+    expect(json(svc(death.outputs) as Output).data).toEqual({ type: 'NDEATH', timestamp: T0_MINUTE, metrics: [{ name: 'bdSeq', dataType: 'UInt64', value: 5 }] })
     // ana keeps no metric of a death, and its Sparkplug NDEATH carries no seq (specification 6.4.x).
     const ana = decodeOutput((death.outputs.find((o) => o.domain === 'ana') as Output).payload)
     expect(ana.seq).toBeUndefined()

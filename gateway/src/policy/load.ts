@@ -10,6 +10,7 @@ import { DOMAINS, isCategory, type Category, type Domain } from '../model.ts'
 import type { Classifier, CompiledStream } from '../profiles/classifier.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { isScheduled, type CompileEnv, type OperatorDefinition, type OperatorFn, type ScheduledOperatorFn } from './operator.ts'
+import { checkTimeFloors } from './time-check.ts'
 import { compileEnvelope, compileMetricsStep, compileNameMatcher, metricOperatorSettings, type CompiledMetricOperator, type MetricsPolicyDocument } from '../../../filters/profiles/sparkplug/policy.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
@@ -246,6 +247,7 @@ function compileDocument(
         problems.push({ file, path: at, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
         continue
       }
+      problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream))
       const binary = stream.decoding === 'binary'
       const sparkplug = stream.decoding === 'sparkplug'
       if (!sparkplug && streamPolicy.metrics !== undefined) {

@@ -4,6 +4,7 @@ import type { Category } from '../model.ts'
 import { createPayloadAjv } from './ajv.ts'
 import { compileGetter, type Getter } from './path.ts'
 import { compileProtoDecoder } from './proto.ts'
+import { declaredTimeFields, TIME_UNITS, type TimeFields } from './time-fields.ts'
 import type { Decoding, ProfileDefinition } from './types.ts'
 
 /** A profile's stream with everything the pipeline needs, built once at load. */
@@ -22,6 +23,8 @@ export interface CompiledStream {
   readonly decodeProtobuf: ((bytes: Uint8Array) => unknown) | undefined
   readonly normalizeDeviceId: ((id: string) => string) | undefined
   readonly caseSensitiveId: boolean
+  /** Declared time fields (`x-veil-time` in the schema, or the definition's `timeFields`): path to unit. */
+  readonly timeFields: TimeFields
 }
 
 export interface Classification {
@@ -72,6 +75,17 @@ export class Classifier {
         } catch (err) {
           throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: bad schema: ${(err as Error).message}`)
         }
+        let timeFields: TimeFields
+        try {
+          const declared = def.schema === undefined ? new Map() : declaredTimeFields(def.schema)
+          for (const [path, unit] of Object.entries(def.timeFields ?? {})) {
+            if (!TIME_UNITS.includes(unit) || (declared.has(path) && declared.get(path) !== unit)) throw new Error(`${path}: time field unit ${unit} is not one unit of ${TIME_UNITS.join(', ')}`)
+            declared.set(path, unit)
+          }
+          timeFields = declared
+        } catch (err) {
+          throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: bad time fields: ${(err as Error).message}`)
+        }
         if (def.fixedDeviceId !== undefined && (def.fixedDeviceId.trim() === '' || def.deviceIdPath !== undefined || def.topics.some((t) => t.includes('{id}')))) {
           throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: fixedDeviceId must be non-empty and cannot be combined with {id} or deviceIdPath`)
         }
@@ -90,6 +104,7 @@ export class Classifier {
           decodeProtobuf: def.messageType === undefined ? undefined : compileProtoDecoder(def.messageType),
           normalizeDeviceId: def.normalizeDeviceId,
           caseSensitiveId: def.caseSensitiveId === true,
+          timeFields,
         }
         streams.push(stream)
         for (const pattern of def.topics) this.#addRoute(pattern, stream)

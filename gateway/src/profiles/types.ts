@@ -1,4 +1,5 @@
 import type { Category } from '../model.ts'
+import type { TimeUnit } from './time-fields.ts'
 
 /**
  * How a stream's bytes become a value:
@@ -33,8 +34,16 @@ export interface StreamDefinition {
    */
   readonly topics: readonly string[]
   readonly decoding: Decoding
-  /** Shape of the decoded value; checked before any policy runs. Binary streams have none. */
+  /**
+   * Shape of the decoded value; checked before any policy runs. Binary streams have none. Each time property
+   * carries `"x-veil-time": "epoch_s" | "epoch_ms" | "iso"`, its one unit (see profiles/time-fields.ts).
+   */
   readonly schema?: JsonSchema
+  /**
+   * Time fields of a stream whose decoded value has no JSON Schema (Sparkplug B), in allowlist syntax, with their
+   * unit; the same declaration as `x-veil-time` in a schema.
+   */
+  readonly timeFields?: Readonly<Record<string, TimeUnit>>
   /**
    * Where the device id is when the topic does not carry it (Frigate's `frigate/events` names the camera in
    * `after.camera`): a dotted path into the validated value.
