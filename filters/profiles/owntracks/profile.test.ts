@@ -35,8 +35,9 @@ const FACE = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDw
 
 type Drop = { drop: readonly [string, string] }
 type Expected = { forward: readonly string[] } | Drop
+/** svc gets the fix as it comes; ana gets the day's mean battery class once the day's window closes (the drain). */
 const FORWARD_BOTH: Expected = { forward: ['svc', 'ana'] }
-/** No `batt`: ana's allowlist leaves nothing. */
+/** No `batt`: ana's aggregate has nothing to report, so ana gets no record, not even at the drain. */
 const FORWARD_SVC: Expected = { forward: ['svc'] }
 const INVALID: Drop = { drop: ['validate', 'invalid'] }
 const NO_POLICY: Drop = { drop: ['filter', 'no_policy'] }
@@ -109,6 +110,7 @@ describe('owntracks profile', () => {
       try {
         const body = fixture(file)
         const outputs: Output[] = []
+        let anaFixes = 0
         // An hour apart, so that downsampling does not hide the second one.
         for (const [topic, want, ts] of [[`${BASE}${suffix}`, there, T0], [BASE, onBase, T0 + HOUR]] as const) {
           const result = await pipeline.process(topic, Buffer.from(JSON.stringify(body)), ts)
@@ -117,21 +119,30 @@ describe('owntracks profile', () => {
             continue
           }
           expect(result.dropped).toBeUndefined()
-          expect(result.outputs.map((o) => o.domain)).toEqual(want.forward)
+          // ana's copy of a fix is absorbed by its daily aggregate: only svc gets anything per message.
+          expect(result.outputs.map((o) => o.domain)).toEqual(want.forward.filter((d) => d !== 'ana'))
+          if (want.forward.includes('ana')) anaFixes++
           for (const out of result.outputs) {
             expect(out.topic).toMatch(new RegExp(`^veil/${out.domain}/gps_tracker/[a-z2-7]{26}/location$`))
             const data = dataOf(out)
-            if (out.domain === 'ana') {
-              expect(Object.keys(data)).toEqual(['batt'])
-              expect((data.batt as number) % 10).toBe(0)
-              continue
-            }
             expect(Object.keys(data).every((k) => ['_type', 'lat', 'lon', 'tst', 'batt', 'motion'].includes(k))).toBe(true)
             expectCellCentre(data.lat, data.lon)
             expect((data.tst as number) % 60).toBe(0)
           }
           outputs.push(...result.outputs)
         }
+        // The end of the input: both fixes fall in one day, so ana gets exactly one record (the day's mean battery,
+        // in 10 % steps) if any fix had a battery level, and none otherwise.
+        const drained = (await pipeline.tick(T0 + HOUR, true)).flatMap((r) => r.outputs)
+        expect(drained.map((o) => o.domain)).toEqual(anaFixes > 0 ? ['ana'] : [])
+        for (const out of drained) {
+          expect(out.topic).toMatch(/^veil\/ana\/gps_tracker\/[a-z2-7]{26}\/location$/)
+          const data = dataOf(out)
+          expect(Object.keys(data).sort()).toEqual(['battery', 'window_s', 'window_start'])
+          expect(data).toMatchObject({ window_s: 86400, window_start: Math.floor(T0 / 86_400_000) * 86_400 })
+          expect((data.battery as number) % 10).toBe(0)
+        }
+        outputs.push(...drained)
         expectNoLeak(outputs, audit, SECRETS, coordinatesOf(body))
       } finally {
         remove()
@@ -216,10 +227,18 @@ describe('owntracks profile', () => {
       const outputs: Output[] = []
       for (let i = 0; i < 4; i++) {
         const result = await pipeline.process(BASE, Buffer.from(JSON.stringify(body)), T0 + i * HOUR)
-        expect(result.domainDrops).toEqual([{ stage: 'filter', domain: 'svc', reason: 'suppressed' }])
-        expect(result.outputs.map((o) => [o.domain, dataOf(o)])).toEqual([['ana', { batt: 90 }]])
-        outputs.push(...result.outputs)
+        // svc's copy is suppressed by the zone; ana's is absorbed by its daily aggregate: nothing per fix.
+        expect(result.domainDrops).toEqual([
+          { stage: 'filter', domain: 'svc', reason: 'suppressed' },
+          { stage: 'filter', domain: 'ana', reason: 'suppressed' },
+        ])
+        expect(result.outputs).toEqual([])
       }
+      // The day's one record: the zone hides the fixes from svc, not the battery from ana. batt 99 → mean 99,
+      // rounded to the nearest 10 % step: 100 (the old per-fix bucket floored it to 90).
+      const drained = (await pipeline.tick(T0 + 3 * HOUR, true)).flatMap((r) => r.outputs)
+      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([['ana', { window_start: Math.floor(T0 / 86_400_000) * 86_400, window_s: 86400, battery: 100 }]])
+      outputs.push(...drained)
       expectNoLeak(outputs, audit, SECRETS, coordinatesOf(body))
     } finally {
       remove()

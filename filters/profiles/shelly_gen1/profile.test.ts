@@ -98,12 +98,17 @@ describe('shelly_gen1 through the shipped smart_plug policy', () => {
     p = shippedPipeline()
     const base = `shellies/${washer.settings.device.hostname}/relay/0/energy`
     await p.send(T0, base, '176010')
+    await p.send(T0 + 1_200_000, base, '179010') // 50 Wh (3000 Wmin) before the reboot
     await p.send(T0 + 1_800_000, base, '0') // reboot in the first hour
     await p.send(T0 + HOUR_MS, base, '6000') // 100 Wh since the reboot
     await p.send(T0 + 2 * HOUR_MS, base, '12000')
+    // The end of the input closes the open window. Each reading counts in the window it arrives in (06:00:10,
+    // 07:00:10, 08:00:10): the energy used before the reset is kept, the drop to 0 is not counted.
+    await p.tick(T0 + 2 * HOUR_MS, true)
     expect(energyRecords(p.forwarded, 'svc', 'energy')).toEqual([
-      { window_start: WINDOW0, window_s: 3600, energy_wh: 100 },
+      { window_start: WINDOW0, window_s: 3600, energy_wh: 50 },
       { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 100 },
+      { window_start: WINDOW0 + 7200, window_s: 3600, energy_wh: 100 },
     ])
   })
 

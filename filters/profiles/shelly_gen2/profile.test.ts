@@ -78,26 +78,32 @@ describe('shelly_gen2 through the shipped smart_plug policy', () => {
     // The UK plug reports status/switch:0 too (mqtt.status_ntf): the same counter on its own stream.
     await runPlug(p, uk, until, (t) => (t >= T0 + HOUR_MS && t < T0 + 2 * HOUR_MS ? 600 : 0), true)
 
+    // Records leave on the gateway's clock after each window ends; the last window (09:00, two readings) is still
+    // open, since nothing drains it here. Each reading counts in the window it arrives in: a reading just after
+    // the hour (xx:00:05, carrying the minute before it) counts in the new window.
     const heater = [
       { window_start: WINDOW0, window_s: 3600, energy_wh: 500 },
-      // 36.7 Wh → 40 (carry −3.3); 36.7 − 3.3 = 33.4 → 30.
+      // 59 readings of 36.7 W: 36.1 Wh → 40 (carry −3.9); 36.7 − 3.9 = 32.8 → 30.
       { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 40 },
       { window_start: WINDOW0 + 7200, window_s: 3600, energy_wh: 30 },
     ]
     const kettleless = [
       { window_start: WINDOW0, window_s: 3600, energy_wh: 0 },
-      { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 600 },
-      { window_start: WINDOW0 + 7200, window_s: 3600, energy_wh: 0 },
+      // The hour at 600 W is reported by the readings 07:01:05 … 08:00:05: 59 minutes in window 1, one in window 2.
+      { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 590 },
+      { window_start: WINDOW0 + 7200, window_s: 3600, energy_wh: 10 },
     ]
     for (const domain of ['svc', 'ana']) {
       const rpc = perDevice(p.forwarded, domain, 'rpc')
       expect(rpc).toHaveLength(2)
       expect(rpc).toContainEqual(heater)
       expect(rpc).toContainEqual(kettleless)
-      expect(perDevice(p.forwarded, domain, 'switch')).toEqual([kettleless])
     }
+    expect(perDevice(p.forwarded, 'svc', 'switch')).toEqual([kettleless])
+    // ana gets one record per device and hour: status/switch:0 is the UK plug again, so ana gets only its rpc records.
+    expect(perDevice(p.forwarded, 'ana', 'switch')).toEqual([])
     expect(perDevice(p.forwarded, 'svc', 'online')).toEqual([['true'], ['true']])
-    expect(new Set(p.forwarded.filter((f) => f.domain === 'ana').map((f) => f.stream))).toEqual(new Set(['rpc', 'switch']))
+    expect(new Set(p.forwarded.filter((f) => f.domain === 'ana').map((f) => f.stream))).toEqual(new Set(['rpc']))
 
     // Frames without the counter (relay edges, NotifyEvent) leave nothing; no power, voltage or relay state ever does.
     const rpcResults = p.results.filter((r) => r.stream === 'rpc')

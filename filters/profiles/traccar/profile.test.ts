@@ -17,6 +17,8 @@ const COORDINATES = BODIES.flatMap((b) => {
 })
 const SVC_TOPIC = /^veil\/svc\/gps_tracker\/[a-z2-7]{26}\/location$/
 const ANA_TOPIC = /^veil\/ana\/gps_tracker\/[a-z2-7]{26}\/location$/
+/** ana's daily window that holds T0 (epoch seconds). */
+const DAY0 = Math.floor(T0 / 86_400_000) * 86_400
 
 /** The body with its device id replaced everywhere it occurs (device_id and the query string copy in location._). */
 function withId(body: Record<string, unknown>, id: string): Buffer {
@@ -40,20 +42,34 @@ describe('traccar profile', () => {
     try {
       const outputs: Output[] = []
       const svc: Record<string, unknown>[] = []
-      const ana: Record<string, unknown>[] = []
       for (const [i, body] of BODIES.entries()) {
         // An hour apart, so that the two bodies of device 48241179 are both past the 15-minute downsampling.
         const result = await pipeline.process(TOPIC, Buffer.from(JSON.stringify(body)), T0 + i * 60 * MINUTE)
         expect(result.dropped).toBeUndefined()
-        expect(result.outputs.map((o) => o.domain)).toEqual(['svc', 'ana'])
-        const [s, a] = result.outputs as [Output, Output]
+        // ana's copy is absorbed by its daily aggregate: per fix, only svc gets anything.
+        expect(result.outputs.map((o) => o.domain)).toEqual(['svc'])
+        const [s] = result.outputs as [Output]
         expect(s.topic).toMatch(SVC_TOPIC)
-        expect(a.topic).toMatch(ANA_TOPIC)
         outputs.push(...result.outputs)
         svc.push(dataOf(s))
-        ana.push(dataOf(a))
       }
       expect(BODIES).toHaveLength(4)
+      // The end of the input: one record per device for the day (all four fixes fall on it), its mean battery level
+      // rounded to 0.1, in the order the devices first reported.
+      const drained = (await pipeline.tick(T0 + 3 * 60 * MINUTE, true)).flatMap((r) => r.outputs)
+      expect(drained.map((o) => o.domain)).toEqual(['ana', 'ana', 'ana'])
+      for (const a of drained) expect(a.topic).toMatch(ANA_TOPIC)
+      expect(new Set(drained.map((o) => o.topic)).size).toBe(3)
+      const ana = drained.map(dataOf)
+      for (const a of ana) expect(Object.keys(a).sort()).toEqual(['battery', 'window_s', 'window_start'])
+      // Device 48241179: 1.0 and 1.0.
+      expect(ana[0]).toEqual({ window_start: DAY0, window_s: 86400, battery: 1 })
+      // The device with battery -1 (unknown): its record's battery value is not pinned here, see the report of
+      // the test update (the mean takes the -1 as a level).
+      expect(ana[1]).toMatchObject({ window_start: DAY0, window_s: 86400 })
+      // 0.79 → 0.8.
+      expect(ana[2]).toEqual({ window_start: DAY0, window_s: 86400, battery: 0.8 })
+      outputs.push(...drained)
       const expected = [
         // speed 0 m/s, battery 1.0; heading -1, altitude, accuracy, is_moving, activity, extras, odometer never leave.
         { timestamp: '2025-06-15T13:45:00Z', motion: 'stationary', battery: { level: '100' } },
@@ -73,7 +89,6 @@ describe('traccar profile', () => {
         const coords = location.coords as Record<string, unknown>
         expect(Object.keys(coords).sort()).toEqual(['latitude', 'longitude'])
         expectCellCentre(coords.latitude, coords.longitude)
-        expect(ana[i]).toEqual({ location: { battery: want.battery } })
       }
       // Three devices, three pseudonyms per domain; the same device keeps its pseudonym.
       const svcTopics = outputs.filter((o) => o.domain === 'svc').map((o) => o.topic)
@@ -90,7 +105,10 @@ describe('traccar profile', () => {
     try {
       const outputs: Output[] = []
       for (const [i, body] of BODIES.entries()) outputs.push(...(await pipeline.process(TOPIC, withId(body, IMEI), T0 + i * 60 * MINUTE)).outputs)
-      expect(outputs.length).toBe(8)
+      // Four fixes to svc; ana's copies go into one daily aggregate for the one device, released at the drain.
+      expect(outputs.length).toBe(4)
+      outputs.push(...(await pipeline.tick(T0 + 3 * 60 * MINUTE, true)).flatMap((r) => r.outputs))
+      expect(outputs.map((o) => o.domain)).toEqual(['svc', 'svc', 'svc', 'svc', 'ana'])
       expect(new Set(outputs.map((o) => o.topic)).size).toBe(2)
       // The pseudonym of the IMEI differs from that of the fixture's own id.
       const other = gpsPipeline()
@@ -112,17 +130,24 @@ describe('traccar profile', () => {
       const outputs: Output[] = []
       for (let i = 0; i < 6; i++) {
         const result = await pipeline.process(TOPIC, withId(BODIES[0] as Record<string, unknown>, IMEI), T0 + i * 60 * MINUTE)
-        expect(result.domainDrops).toEqual([{ stage: 'filter', domain: 'svc', reason: 'suppressed' }])
-        expect(result.outputs.map((o) => [o.domain, dataOf(o)])).toEqual([['ana', { location: { battery: { level: '100' } } }]])
-        outputs.push(...result.outputs)
+        // svc's copy is suppressed by the zone, ana's absorbed by its daily aggregate: nothing per fix.
+        expect(result.domainDrops).toEqual([
+          { stage: 'filter', domain: 'svc', reason: 'suppressed' },
+          { stage: 'filter', domain: 'ana', reason: 'suppressed' },
+        ])
+        expect(result.outputs).toEqual([])
       }
+      // The day's one record: the zone hides the fixes from svc, not the battery from ana.
+      const drained = (await pipeline.tick(T0 + 5 * 60 * MINUTE, true)).flatMap((r) => r.outputs)
+      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([['ana', { window_start: DAY0, window_s: 86400, battery: 1 }]])
+      outputs.push(...drained)
       expectNoLeak(outputs, audit, [IMEI], COORDINATES)
     } finally {
       remove()
     }
   })
 
-  it('downsamples svc to one fix per 15 minutes; ana gets every battery class', async () => {
+  it('downsamples svc to one fix per 15 minutes; ana gets every battery level in its daily mean', async () => {
     const { pipeline, remove } = gpsPipeline()
     try {
       const domains: string[][] = []
@@ -130,7 +155,10 @@ describe('traccar profile', () => {
         const result = await pipeline.process(TOPIC, withId(BODIES[3] as Record<string, unknown>, IMEI), T0 + i * 5 * MINUTE)
         domains.push(result.outputs.map((o) => o.domain))
       }
-      expect(domains).toEqual([['svc', 'ana'], ['ana'], ['ana'], ['svc', 'ana'], ['ana'], ['ana']])
+      // ana gets nothing per fix: all six go into the day's one record, released at the drain.
+      expect(domains).toEqual([['svc'], [], [], ['svc'], [], []])
+      const drained = (await pipeline.tick(T0 + 25 * MINUTE, true)).flatMap((r) => r.outputs)
+      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([['ana', { window_start: DAY0, window_s: 86400, battery: 0.8 }]])
     } finally {
       remove()
     }

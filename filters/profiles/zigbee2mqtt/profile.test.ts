@@ -60,6 +60,8 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
     await p.send(T0, 'zigbee2mqtt/livingroom/ac power/set', '{"state":"OFF"}')
     await p.send(T0, `zigbee2mqtt/${plug.ieee_address}/set/state`, 'OFF')
 
+    // The gateway's clock releases each window's record 5-30 s after the window ends; the last window (09:00, with
+    // the final readings) is still open, since nothing drains it here.
     for (const domain of ['svc', 'ana']) {
       const records = perDevice(p.forwarded, domain, 'state')
       expect(records).toHaveLength(2)
@@ -68,11 +70,14 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
         { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 120 },
         { window_start: WINDOW0 + 7200, window_s: 3600, energy_wh: 0 },
       ])
-      // 45 Wh → 50 (carry −5), 40 (carry 0), 50: the records add up to the counter within 5 Wh.
+      // 45 W is 0.75 Wh a minute, the counter in whole Wh. Window 0 counts from the first reading (06:00:20) to the
+      // last in it (06:59:20): 44 Wh → 40 (carry 4); a reading after a window's end counts in the new window, so
+      // window 1 gets 45 Wh + 4 → 50 (carry −1), window 2 45 − 1 = 44 → 40 (carry 4): the records add up to the
+      // counter within 5 Wh.
       expect(records).toContainEqual([
-        { window_start: WINDOW0, window_s: 3600, energy_wh: 50 },
-        { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 40 },
-        { window_start: WINDOW0 + 7200, window_s: 3600, energy_wh: 50 },
+        { window_start: WINDOW0, window_s: 3600, energy_wh: 40 },
+        { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 50 },
+        { window_start: WINDOW0 + 7200, window_s: 3600, energy_wh: 40 },
       ])
     }
     expect(perDevice(p.forwarded, 'svc', 'availability')).toEqual([['online'], ['{"state":"online"}']])
@@ -96,10 +101,18 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
     await p.send(T0, 'zigbee2mqtt/0x00158d0001db18f9/availability', 'online')
     await p.send(T0, 'zigbee2mqtt/livingroom/ac power', { energy: 1.5 })
     await p.send(T0 + HOUR_MS, 'zigbee2mqtt/livingroom/ac power', { energy: 1.75 })
+    // The end of the input closes the open window: the reading after 07:00 counts in window 1, window 0 (from the
+    // first reading on) used nothing.
+    await p.tick(T0 + HOUR_MS, true)
     const [ac, other, energy] = p.forwarded.map((f) => f.topic.split('/')[3])
     expect(ac).toBe(energy)
     expect(ac).not.toBe(other)
-    expect(p.forwarded.at(-1)?.data).toEqual({ window_start: WINDOW0, window_s: 3600, energy_wh: 250 })
+    expect(perDevice(p.forwarded, 'svc', 'state')).toEqual([
+      [
+        { window_start: WINDOW0, window_s: 3600, energy_wh: 0 },
+        { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 250 },
+      ],
+    ])
   })
 
   it('reads names with several slashes: availability, set and get are the last level, anything else is the name', async () => {
@@ -110,10 +123,17 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
     await p.send(T0, `zigbee2mqtt/${name}/set`, '{"state":"OFF"}')
     await p.send(T0, `zigbee2mqtt/${name}/get/state`, '')
     await p.send(T0 + HOUR_MS, `zigbee2mqtt/${name}`, { energy: 4.3 })
+    // The end of the input closes the open window: the 800 Wh reading after 07:00 counts in window 1.
+    await p.tick(T0 + HOUR_MS, true)
     expect(p.results.map((r) => r.stream)).toEqual(['availability', 'state', 'command', 'command', 'state'])
     const topics = new Set(p.forwarded.filter((f) => f.domain === 'svc').map((f) => f.topic.split('/')[3]))
     expect(topics.size).toBe(1)
-    expect(p.forwarded.at(-1)?.data).toEqual({ window_start: WINDOW0, window_s: 3600, energy_wh: 800 })
+    expect(perDevice(p.forwarded, 'svc', 'state')).toEqual([
+      [
+        { window_start: WINDOW0, window_s: 3600, energy_wh: 0 },
+        { window_start: WINDOW0 + 3600, window_s: 3600, energy_wh: 800 },
+      ],
+    ])
     // The deepest name recognised has five levels; a sixth makes the topic unknown.
     expect((await p.send(T0, 'zigbee2mqtt/a/b/c/d/e', { energy: 1 })).stream).toBe('state')
     expect((await p.send(T0, 'zigbee2mqtt/a/b/c/d/e/f', { energy: 1 })).dropped?.reason).toBe('unknown_topic')
