@@ -10,6 +10,7 @@ import { DOMAINS, isCategory, type Category, type Domain } from '../model.ts'
 import type { Classifier, CompiledStream } from '../profiles/classifier.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import type { CompileEnv, OperatorDefinition, OperatorFn } from './operator.ts'
+import { checkFreeStrings } from './string-check.ts'
 import { compileEnvelope, compileMetricsStep, compileNameMatcher, metricOperatorSettings, type CompiledMetricOperator, type MetricsPolicyDocument } from '../../../filters/profiles/sparkplug/policy.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
@@ -205,6 +206,7 @@ function compileDocument(
         problems.push({ file, path: at, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
         continue
       }
+      problems.push(...checkFreeStrings(file, base, stream, streamDocument))
       const binary = stream.decoding === 'binary'
       const sparkplug = stream.decoding === 'sparkplug'
       if (!sparkplug && streamPolicy.metrics !== undefined) {
