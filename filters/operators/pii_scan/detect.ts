@@ -171,7 +171,9 @@ function isPlateWindow(parts: readonly string[], from: number, to: number, folde
       }
     }
   }
-  if (folded && from === to && /^[0-9A-F]+$/.test(parts[from] as string)) return false
+  // A single all-hex part of five or more letter and digit groups is a hash fragment (`f4f3cfa` of a version),
+  // not a plate (`ab12cde` has three groups, `can4ry1` four).
+  if (folded && from === to && /^[0-9A-F]+$/.test(parts[from] as string) && (parts[from] as string).match(/[0-9]+|[A-F]+/g)!.length >= 5) return false
   return length >= 2 && length <= 8 && letter && digit
 }
 
@@ -250,13 +252,10 @@ function decimalIdentifier(text: string): 'mac' | 'ipv4' | undefined {
   return undefined
 }
 
+/** A glued prefix may end in a-f (`mac` + 12 hex is a 14-hex run); no word is 12 letters a-f. */
 function hasMacRun(text: string): boolean {
   MAC_RUN.lastIndex = 0
-  for (let m = MAC_RUN.exec(text); m !== null; m = MAC_RUN.exec(text)) {
-    // A glued prefix may end in a-f (`mac` + 12 hex is a 14-hex run); a hardware address has digits.
-    if ((m[0].match(/[0-9]/g)?.length ?? 0) >= 4) return true
-  }
-  return false
+  return MAC_RUN.test(text)
 }
 
 /** `john(at)example(dot)com`, `john [at] example [dot] com`, `john at example dot com`. */
@@ -457,7 +456,7 @@ function nibblesLookPrintable(run: string, from: number): boolean {
   return true
 }
 
-/** Base64 of text mixes character classes; a word of one class (`MDFBMDFB`, `stationary`) is left alone. */
+/** Base64 of text mixes character classes; a short word of one class (`MDFBMDFB`, `stationary`) is left alone. */
 function mixedClasses(run: string): boolean {
   let upper = 0
   let lower = 0
@@ -468,7 +467,8 @@ function mixedClasses(run: string): boolean {
     else if (c >= 97 && c <= 122) lower = 1
     else if (c >= 48 && c <= 57) digit = 1
   }
-  return upper + lower + digit >= 2 && lower === 1
+  // Upper-case-only runs are base64 of upper-case text (`REVBREJFRUZGQUNF`) when long, and words when short (`MDFBMDFB`).
+  return upper + lower + digit >= 2 || (upper === 1 && run.length >= 12)
 }
 
 const B64_RUN = /[A-Za-z0-9+/_-]{8,}={0,2}/g
