@@ -264,7 +264,10 @@ const AT_SPACED = /\s+at\s+/giu
 const DOT_BRACKETED = /\s*[([{<]\s*dot\s*[)\]}>]\s*/giu
 const DOT_SPACED = /\s+dot\s+/giu
 
+const AT_WORD = /(?:^|[\s([{<])at(?:$|[\s)\]}>])/iu
+
 function hasObfuscatedEmail(text: string): boolean {
+  if (!AT_WORD.test(text)) return false
   const bracketed = AT_BRACKETED.test(text)
   AT_BRACKETED.lastIndex = 0
   DOT_BRACKETED.lastIndex = 0
@@ -300,9 +303,13 @@ interface Features {
   spaces: number
   /** Longest run of base64 characters (letters, digits, `+ / - _`). */
   b64Run: number
+  /** A `0` that starts a number (national trunk prefix). */
+  zeroStart: boolean
+  /** A base64 run of 8 or more whose every fourth character can start a quad of printable text (see quadsLookPrintable). */
+  b64Candidate: boolean
 }
 
-const features: Features = { digits: 0, hexRun: 0, hex: 0, at: false, plus: false, dots: 0, colons: 0, dashes: 0, upper: false, lower: false, x: false, unusual: false, percent: false, amp: false, bracket: false, spaces: 0, b64Run: 0 }
+const features: Features = { digits: 0, hexRun: 0, hex: 0, at: false, plus: false, dots: 0, colons: 0, dashes: 0, upper: false, lower: false, x: false, unusual: false, percent: false, amp: false, bracket: false, spaces: 0, b64Run: 0, zeroStart: false, b64Candidate: false }
 
 /** Fills the shared `features` (one scanner call at a time: JavaScript is single-threaded). */
 function measure(text: string): Features {
@@ -324,7 +331,11 @@ function measure(text: string): Features {
   f.bracket = false
   f.spaces = 0
   f.b64Run = 0
+  f.zeroStart = false
+  f.b64Candidate = false
   let run = 0
+  let previous = 0
+  let b64Ok = true
   let b64 = 0
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
@@ -333,6 +344,7 @@ function measure(text: string): Features {
     if (c >= 48 && c <= 57) {
       f.digits++
       isHex = true
+      if (c === 48 && !(previous >= 48 && previous <= 57)) f.zeroStart = true
     } else if (c >= 65 && c <= 90) {
       f.upper = true
       isHex = c <= 70
@@ -358,8 +370,14 @@ function measure(text: string): Features {
       if (++run > f.hexRun) f.hexRun = run
     } else run = 0
     if (isB64) {
+      if (b64 % 4 === 0) {
+        if (b64 === 0) b64Ok = true
+        if (!(c === 67 || c === 68 || (c >= 73 && c <= 90) || (c >= 97 && c <= 102))) b64Ok = false
+      }
       if (++b64 > f.b64Run) f.b64Run = b64
+      if (b64Ok && b64 >= 8) f.b64Candidate = true
     } else b64 = 0
+    previous = c
   }
   return f
 }
@@ -371,7 +389,7 @@ const TESTS: Readonly<Record<Detector, Test>> = {
   phone: (t, f) =>
     (f.plus && f.digits >= 8 && PHONE_E164.test(t)) ||
     (f.digits >= 11 && PHONE_CN.test(t)) ||
-    (f.digits >= 8 && hasNationalPhone(t)),
+    (f.digits >= 8 && (f.zeroStart || f.bracket || f.dashes >= 2) && hasNationalPhone(t)),
   mac: (t, f, free) =>
     f.hex >= 12 &&
     ((f.hexRun >= 12 && (MAC_BARE.test(t) || (free && hasMacRun(withoutUuids(t, f))))) ||
@@ -478,7 +496,7 @@ const MAX_LAYERS = 3
 /** The texts that base64 and hex runs of `text` decode to (printable ones only). */
 function decodedRuns(text: string, f: Features): string[] {
   const out: string[] = []
-  if (f.b64Run >= 8) {
+  if (f.b64Candidate) {
     B64_RUN.lastIndex = 0
     for (let m = B64_RUN.exec(text); m !== null; m = B64_RUN.exec(text)) {
       const run = m[0]
@@ -540,7 +558,7 @@ export function compileScanner(detectors: readonly Detector[], options: ScannerO
     const unusual = f.unusual
     const percent = f.percent
     const amp = f.amp
-    const decoded = f.b64Run >= 8 || f.hexRun >= 12 ? decodedRuns(withoutUuids(text, f), f) : []
+    const decoded = f.b64Candidate || f.hexRun >= 12 ? decodedRuns(withoutUuids(text, f), f) : []
     if (unusual) {
       const normal = normalizeText(text)
       if (normal !== text) {
