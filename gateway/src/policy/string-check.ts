@@ -1,5 +1,6 @@
 import type { FileProblem } from '../errors.ts'
 import type { JsonSchema } from '../profiles/types.ts'
+import { FORBIDDEN_KEYS } from '../profiles/path.ts'
 import { DEFAULT_KEYS as TEXT_DROP_DEFAULTS } from '../../../filters/operators/text_drop/index.ts'
 
 /**
@@ -181,6 +182,8 @@ export function checkFreeStrings(
     if (whole) continue
     for (const [index, path] of variant.allow.entries()) {
       if (covered.has(path) || dropped.has(path.split('.').at(-1)?.replace(/\[\]$/, '') ?? '')) continue
+      // The allowlist compiler refuses such a path with its own problem.
+      if (path.split('.').some((k) => FORBIDDEN_KEYS.has(k.replace(/\[\]$/, '')))) continue
       const node = stream.schema === undefined ? undefined : schemaAt(stream.schema, path)
       if (node === 'absent') continue
       if (leafShape(node, stream.schema ?? {}) === 'free') {
