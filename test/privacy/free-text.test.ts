@@ -8,6 +8,9 @@
  * Strings go into string fields, numbers (a MAC's or an IPv4 address's integer, an IMEI or phone number as a
  * number) into numeric ones, and each field also gets the other kind once (a type change must not leak either).
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { normalizeText, findPii } from '../../filters/operators/pii_scan/detect.ts'
@@ -21,9 +24,6 @@ import { Classifier } from '../../gateway/src/profiles/classifier.ts'
 import type { JsonSchema } from '../../gateway/src/profiles/types.ts'
 import { DOMAINS } from '../../gateway/src/model.ts'
 import { findCanaries } from '../helpers/canary.ts'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 
 const OPT_INS = ['health_consent', 'precise_location', 'camera_exact_times', 'energy_15min']
 const T0 = Date.UTC(2026, 2, 1, 8, 0, 0)
@@ -353,7 +353,6 @@ async function runMatrix(optIn: readonly string[], key: string, path: string): P
       const hits = leaksOf(p.forwarded.slice(before), injection.id)
       if (hits.length > 0) problems.push(`${key} ${path} <- ${JSON.stringify(injection.value)} [${optIn.join(',') || 'defaults'}]: ${hits.slice(0, 3).join('; ')}`)
     }
-    // Every base message is forwarded somewhere (else the matrix would prove nothing for this stream).
     return problems
   } finally {
     p.close()
