@@ -237,8 +237,9 @@ describe('fuzz: the checks find what they look for', () => {
   it('a policy that forwards a field the shipped ones never keep fails the canary check', async () => {
     const leaky = tempDir('veil-fuzz-leaky-')
     try {
-      // Uptime (a string the shipped policies never keep; Time would be refused at load: a time must be floored).
-      writeFileSync(join(leaky.path, 'smart_plug.yaml'), 'category: smart_plug\ndomains:\n  svc: { streams: { tasmota/state: { allow: [Uptime] } } }\n')
+      // Uptime: a string the shipped policies never keep (Time would be refused at load: a time must be floored), and
+      // free, so the loader wants a pii_scan on it: one that looks for IPv6 addresses only.
+      writeFileSync(join(leaky.path, 'smart_plug.yaml'), 'category: smart_plug\ndomains:\n  svc: { streams: { tasmota/state: { allow: [Uptime], operators: [ { pii_scan: { detectors: [ipv6] } } ] } } }\n')
       const classifier = new Classifier(builtinProfiles)
       const keyring = new Keyring(Buffer.alloc(32, 0x42), new Map())
       const policies = { current: loadPolicySet(leaky.path, { classifier, operators: builtinOperators, keyring, dataDir: dir.path }) }

@@ -48,6 +48,15 @@ describe('aggregate', () => {
     expect(a.tick(T0 + H + AFTER)[0]?.doc).toEqual({ window_start: T0 / 1000, window_s: 3600, lo: 1, hi: 4, count: 4 })
   })
 
+  it('skips values outside minimum..maximum (Traccar: -1 is an unknown battery)', () => {
+    const a = agg({ values: { battery: { path: 'b', step: 0.1, minimum: 0, maximum: 1 } } })
+    for (const b of [1, 1, -1, 0.8, 7]) a.send({ b }, T0)
+    expect(a.tick(T0 + H + AFTER)[0]?.doc).toEqual({ window_start: T0 / 1000, window_s: 3600, battery: 0.9 })
+    const only = agg({ values: { battery: { path: 'b', minimum: 0 } }, count: true })
+    only.send({ b: -1 }, T0)
+    expect(only.tick(T0 + H + AFTER)[0]?.doc).toEqual({ window_start: T0 / 1000, window_s: 3600, count: 1 })
+  })
+
   it('a window without messages gives no record; devices are apart; a stale message is ignored', () => {
     const a = agg({ values: { b: { path: 'b' } } })
     a.send({ b: 1 }, T0, 'x')

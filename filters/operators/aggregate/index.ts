@@ -17,6 +17,8 @@ interface ValueSpec {
   readonly get: (doc: unknown) => unknown
   readonly reduce: Reducer
   readonly step: DecimalStep
+  readonly minimum: number
+  readonly maximum: number
 }
 
 interface Accumulator {
@@ -64,6 +66,8 @@ export default defineOperator({
             path: { type: 'string', minLength: 1, maxLength: 200 },
             reduce: { enum: [...REDUCERS], default: 'mean' },
             step: { type: 'number', exclusiveMinimum: 0, default: 1 },
+            minimum: { type: 'number', description: 'values below are not counted (Traccar reports an unknown battery as -1)' },
+            maximum: { type: 'number' },
           },
         },
       },
@@ -82,11 +86,13 @@ export default defineOperator({
   compile(config, env) {
     const options = settings(config)
     const windowS = checkWindow(options.window_s ?? 3600)
-    const values: ValueSpec[] = Object.entries((options.values ?? {}) as Record<string, { path: string; reduce?: Reducer; step?: number }>).map(([name, v]) => ({
+    const values: ValueSpec[] = Object.entries((options.values ?? {}) as Record<string, { path: string; reduce?: Reducer; step?: number; minimum?: number; maximum?: number }>).map(([name, v]) => ({
       name,
       get: v.path === '$' ? (doc: unknown) => doc : compileAccessor(v.path).get,
       reduce: v.reduce ?? 'mean',
       step: parseStep(v.step ?? 1, `values.${name}.step`),
+      minimum: v.minimum ?? -Infinity,
+      maximum: v.maximum ?? Infinity,
     }))
     const countBy = typeof options.count_by === 'string' ? (options.count_by === '$' ? (doc: unknown) => doc : compileAccessor(options.count_by).get) : undefined
     const maxLabels = (options.max_labels ?? 16) as number
@@ -135,8 +141,9 @@ export default defineOperator({
       nextCheckMs = Math.min(nextCheckMs, (b.start + windowS) * 1000 + MIN_RELEASE_DELAY_MS)
       b.messages++
       for (let i = 0; i < values.length; i++) {
-        const v = (values[i] as ValueSpec).get(doc)
-        if (typeof v !== 'number' || !Number.isFinite(v)) continue
+        const spec = values[i] as ValueSpec
+        const v = spec.get(doc)
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < spec.minimum || v > spec.maximum) continue
         const acc = b.values[i] as Accumulator
         acc.n++
         acc.sum += v

@@ -8,6 +8,20 @@ const SMALL_NUMBER = 1e7
 
 type Action = 'drop_field' | 'drop_message'
 
+/** Epoch milliseconds of 2000-01-01 and 2100-01-01: integers between are taken as times, not as MACs. */
+const EPOCH_MS_MIN = 946_684_800_000
+const EPOCH_MS_MAX = 4_102_444_800_000
+
+/**
+ * An integer past 32 bits that fits in 48 may be a MAC sent as a number (`73588229205` is 00:11:22:33:44:55),
+ * unless it reads as epoch milliseconds of this century (MACs 00:DC:6A:… to 03:BB:2C:… are missed that way; a
+ * declared range on the field, such as a score's 0..1, drops them at validation).
+ */
+function isDecimalMac(n: number): boolean {
+  const a = Math.abs(n)
+  return Number.isInteger(a) && a > 0xffffffff && a < 2 ** 48 && !(a >= EPOCH_MS_MIN && a <= EPOCH_MS_MAX)
+}
+
 interface Settings {
   readonly action: Action
   readonly detectors: readonly Detector[]
@@ -46,10 +60,13 @@ export default defineOperator({
   compile(config) {
     const { action, detectors } = readSettings(config)
     const scan = compileScanner(detectors)
+    // Numbers go through the detectors as text, but not in free-text mode: epoch seconds are 10-digit integers.
+    const scanDigits = compileScanner(detectors, { freeText: false })
+    const macs = detectors.includes('mac')
     // Keys come from the policy's own allowlist; `plate` would only flag sensor blocks such as `AM2301` there.
     const keyDetectors = detectors.filter((d) => d !== 'plate')
     const scanKey: Scanner | undefined = keyDetectors.length === 0 ? undefined : compileScanner(keyDetectors)
-    const scanNumber = (n: number): boolean => (n >= SMALL_NUMBER || n <= -SMALL_NUMBER) && scan(String(n)) !== undefined
+    const scanNumber = (n: number): boolean => (n >= SMALL_NUMBER || n <= -SMALL_NUMBER) && ((macs && isDecimalMac(n)) || scanDigits(String(n)) !== undefined)
 
     return compileJsonGate(
       'pii_scan',

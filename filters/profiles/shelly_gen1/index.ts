@@ -3,7 +3,8 @@ import announce from './announce.schema.json' with { type: 'json' }
 import info from './info.schema.json' with { type: 'json' }
 
 const number = { type: 'number' } as const
-const counter = { type: 'number', minimum: 0 } as const
+/** Energy counters (Wh, Wmin): at most 10^10, about 20 years of a 27 kW channel in Wh; a MAC or phone number sent as one is invalid. */
+const counter = { type: 'number', minimum: 0, maximum: 1e10 } as const
 
 /**
  * Shelly gen1 (ESP8266 firmware): `shellies/<model>-<MAC suffix>/...`. The id level is the device id;

@@ -173,7 +173,7 @@ domains:
     const dir = policyDir(`category: smart_plug
 domains:
   svc: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { quiet: {} } ] } } }
-  ana: { streams: { tasmota/sensor: { allow: [NotThere] } } }
+  ana: { streams: { tasmota/sensor: { allow: [ENERGY.Voltage] } } }
 `)
     try {
       const { pipeline } = build({ policies: dir.path, operators: [quiet] })

@@ -11,6 +11,7 @@ import type { Classifier, CompiledStream } from '../profiles/classifier.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { isScheduled, type CompileEnv, type OperatorDefinition, type OperatorFn, type ScheduledOperatorFn } from './operator.ts'
 import { checkTimeFloors } from './time-check.ts'
+import { checkFreeStrings } from './string-check.ts'
 import { compileEnvelope, compileMetricsStep, compileNameMatcher, metricOperatorSettings, type CompiledMetricOperator, type MetricsPolicyDocument } from '../../../filters/profiles/sparkplug/policy.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
@@ -248,6 +249,7 @@ function compileDocument(
         continue
       }
       problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream))
+      problems.push(...checkFreeStrings(file, base, stream, streamDocument))
       const binary = stream.decoding === 'binary'
       const sparkplug = stream.decoding === 'sparkplug'
       if (!sparkplug && streamPolicy.metrics !== undefined) {

@@ -5,7 +5,7 @@ import { createPayloadAjv } from './ajv.ts'
 import { compileGetter, type Getter } from './path.ts'
 import { compileProtoDecoder } from './proto.ts'
 import { declaredTimeFields, TIME_UNITS, type TimeFields } from './time-fields.ts'
-import type { Decoding, ProfileDefinition } from './types.ts'
+import type { Decoding, JsonSchema, ProfileDefinition } from './types.ts'
 
 /** A profile's stream with everything the pipeline needs, built once at load. */
 export interface CompiledStream {
@@ -16,6 +16,8 @@ export interface CompiledStream {
   readonly category: Category
   readonly decoding: Decoding
   readonly validate: ValidateFunction | undefined
+  /** The payload schema `validate` checks (load-time checks read it: policy/string-check.ts). */
+  readonly schema?: JsonSchema | undefined
   readonly deviceIdFrom: Getter | undefined
   /** The device id of an instance-level stream (`fixedDeviceId`), used when the topic captures none. */
   readonly fixedDeviceId: string | undefined
@@ -99,6 +101,7 @@ export class Classifier {
           category: profile.category,
           decoding: def.decoding,
           validate,
+          schema: def.schema,
           deviceIdFrom: def.deviceIdPath === undefined ? undefined : compileGetter(def.deviceIdPath),
           fixedDeviceId: def.fixedDeviceId,
           decodeProtobuf: def.messageType === undefined ? undefined : compileProtoDecoder(def.messageType),
