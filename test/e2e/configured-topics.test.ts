@@ -75,6 +75,8 @@ describe('profiles section of the configuration', () => {
       'traccar/osmand': 'unknown_topic',
       'zigbee2mqtt/kitchen/plug/availability': 'unknown_topic',
     })
+    // The shipped policies release minute-floored GPS fixes at the next minute boundary: run the gateway's clock there.
+    await gateway.tick(Date.now() + 62_000)
     await waitFor(() => upstream.received.length >= 3, 5000, 'three filtered copies upstream')
     const upstreamTopics = upstream.received.map((p) => p.topic.replace(/[a-z2-7]{26}/, '<p>')).sort()
     expect(upstreamTopics).toEqual(['veil/svc/gps_tracker/<p>/location', 'veil/svc/gps_tracker/<p>/tpv', 'veil/svc/smart_plug/<p>/availability'])

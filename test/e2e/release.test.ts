@@ -14,12 +14,12 @@ import { connect, sleep, startGateway, startUpstream, waitFor, type TestGateway 
 /** A camera policy whose svc events are batched every minute (the shipped one releases them at once: alerts). */
 function batchedPolicies(): string {
   const dir = mkdtempSync(join(tmpdir(), 'veil-release-policies-'))
-  writeFileSync(join(dir, 'camera.yaml'), 'version: 1\ncategory: camera\ndomains:\n  svc:\n    streams:\n      frigate/events:\n        release: { every_s: 60 }\n        allow: [type, after.id]\n')
+  writeFileSync(join(dir, 'camera.yaml'), 'version: 1\ncategory: camera\ndomains:\n  svc:\n    streams:\n      frigate/events:\n        release: { every_s: 60 }\n        allow: [type, after.top_score]\n')
   dirs.push(dir)
   return dir
 }
 const dirs: string[] = []
-const event = (id: string) => JSON.stringify({ type: 'new', after: { id, label: 'person', camera: 'door' } })
+const event = (id: string) => JSON.stringify({ type: 'new', after: { id, label: 'person', camera: 'door', top_score: Number(id.slice(1)) / 10 } })
 
 let gw: TestGateway | undefined
 let upstream: Awaited<ReturnType<typeof startUpstream>> | undefined
@@ -48,7 +48,7 @@ describe('release on the gateway clock', () => {
     await waitFor(() => upstream?.received.length === 3, 3000, 'the released events')
     expect(gw.gateway.held).toBe(0)
     expect(upstream.received.every((p) => p.topic.startsWith('veil/svc/camera/'))).toBe(true)
-    expect(upstream.received.map((p) => (JSON.parse(String(p.payload)) as { data: { after: { id: string } } }).data.after.id)).toEqual(['e1', 'e2', 'e3'])
+    expect(upstream.received.map((p) => (JSON.parse(String(p.payload)) as { data: { after: { top_score: number } } }).data.after.top_score)).toEqual([0.1, 0.2, 0.3])
   })
 
   it('releases an energy window from the tick, with no message from the plug', async () => {

@@ -39,7 +39,7 @@ describe('load-time check: no free string leaves', () => {
   it('accepts enums, patterns, numbers, pii_scan, text_drop of the key and operators that replace the field', () => {
     expect(load('robot_vacuum', 'domains:\n  ana:\n    streams:\n      valetudo/error: { allow: [$], operators: [ { pii_scan: {} } ] }\n      valetudo/status: { allow: [$] }\n      canonical/status: { allow: [state, battery_pct] }\n')).toBeUndefined()
     expect(load('camera', 'domains:\n  svc:\n    streams:\n      frigate/events: { allow: [after.label, after.top_score] }\n      doubletake/cameras: { allow: [counts.person, camera.name], operators: [ { text_drop: {} } ] }\n')).toBeUndefined()
-    expect(load('gps_tracker', 'domains:\n  svc:\n    streams:\n      gpsd/tpv: { allow: [class, time, lat, lon] }\n')).toBeUndefined()
+    expect(load('gps_tracker', 'domains:\n  svc:\n    streams:\n      gpsd/tpv: { allow: [class, time, lat, lon], operators: [ { time_floor: { paths: [time], seconds: 60, format: iso } } ] }\n')).toBeUndefined()
   })
 
   it('walks $ref, anyOf/oneOf branches and arrays: a branch admitting a free string is free', () => {
