@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { StageName } from '../gateway/src/model.ts'
+import type { StageName } from '../gateway/src/sdk/model.ts'
 import { tempDir } from '../test/helpers/gateway.ts'
 import { typicalMessages, type TypicalMessage } from './messages.ts'
 import { benchPipeline } from './pipeline.ts'

@@ -1,4 +1,4 @@
-import type { OperatorDefinition } from '../../gateway/src/policy/operator.ts'
+import type { OperatorDefinition } from '../../gateway/src/sdk/operator.ts'
 import aggregate from './aggregate/index.ts'
 import bucket from './bucket/index.ts'
 import downsample from './downsample/index.ts'

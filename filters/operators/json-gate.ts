@@ -1,5 +1,5 @@
-import { SUPPRESS } from '../../gateway/src/policy/operator.ts'
-import { isPlainObject } from '../../gateway/src/profiles/path.ts'
+import { SUPPRESS } from '../../gateway/src/sdk/operator.ts'
+import { isPlainObject } from '../../gateway/src/sdk/path.ts'
 
 /** Deeper than any device payload; a deeper document is an attack on the stack and is refused. */
 const MAX_DEPTH = 64

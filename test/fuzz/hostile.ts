@@ -8,7 +8,7 @@ import { deflateRawSync, deflateSync, inflateSync } from 'node:zlib'
 import fc from 'fast-check'
 import { mulberry32 } from '../../simulators/random.ts'
 import { PNG_SIGNATURE, pngChunk } from '../helpers/png.ts'
-import type { Decoding, StreamDefinition } from '../../gateway/src/profiles/types.ts'
+import type { Decoding, StreamDefinition } from '../../gateway/src/sdk/profile.ts'
 
 /** A canary device id or value: `Cy` and 8 hex digits, 10 characters, never a substring of another. */
 export const canaryArb = fc.integer({ min: 0, max: 0xffffffff }).map((n) => `Cy${n.toString(16).toUpperCase().padStart(8, '0')}`)

@@ -12,7 +12,7 @@ import { profilesOf, resolveConfig, upstreamConfig, type DomainConfig, type Gate
 import type { BrokerSecurity } from '../../gateway/src/ingest/broker.ts'
 import { Classifier } from '../../gateway/src/profiles/classifier.ts'
 import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
-import type { Domain } from '../../gateway/src/model.ts'
+import type { Domain } from '../../gateway/src/sdk/model.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 
 /** Allowlist-only policies with one output per input: see test/policies/README.md. */

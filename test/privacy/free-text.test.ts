@@ -21,8 +21,8 @@ import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import { effectiveStreamPolicy, loadPolicySet } from '../../gateway/src/policy/load.ts'
 import { Classifier } from '../../gateway/src/profiles/classifier.ts'
-import type { JsonSchema } from '../../gateway/src/profiles/types.ts'
-import { DOMAINS } from '../../gateway/src/model.ts'
+import type { JsonSchema } from '../../gateway/src/sdk/profile.ts'
+import { DOMAINS } from '../../gateway/src/sdk/model.ts'
 import { findCanaries } from '../helpers/canary.ts'
 
 const OPT_INS = ['health_consent', 'precise_location', 'camera_exact_times', 'energy_15min']

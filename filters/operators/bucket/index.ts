@@ -1,4 +1,4 @@
-import { defineOperator } from '../../../gateway/src/policy/operator.ts'
+import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
 import { floorToStep, parseStep } from '../decimal.ts'
 import { compileFieldMap, REMOVE, settings } from '../fields.ts'
 

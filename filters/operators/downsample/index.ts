@@ -1,5 +1,5 @@
-import { SUPPRESS, defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { DeviceState } from '../../../gateway/src/policy/state.ts'
+import { SUPPRESS, defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { DeviceState } from '../../../gateway/src/sdk/state.ts'
 
 const DAY_MS = 86_400_000
 

@@ -1,6 +1,6 @@
-import { defineOperator, SUPPRESS } from '../../../gateway/src/policy/operator.ts'
-import { DeviceState } from '../../../gateway/src/policy/state.ts'
-import { compileAccessor } from '../../../gateway/src/profiles/path.ts'
+import { defineOperator, SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
+import { DeviceState } from '../../../gateway/src/sdk/state.ts'
+import { compileAccessor } from '../../../gateway/src/sdk/path.ts'
 import { settings } from '../fields.ts'
 
 /** A longer string is not a state (`ON`, `off`, `toggle`) but text: it is left out of the report. */

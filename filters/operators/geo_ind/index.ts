@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto'
-import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { DeviceState } from '../../../gateway/src/policy/state.ts'
-import { compileAccessor, isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { DeviceState } from '../../../gateway/src/sdk/state.ts'
+import { compileAccessor, isPlainObject } from '../../../gateway/src/sdk/path.ts'
 import { M_PER_DEG, RAD, readFix } from '../geo.ts'
 
 const TWO_PI = 2 * Math.PI

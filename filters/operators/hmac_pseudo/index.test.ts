@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { base32, Keyring } from '../../../gateway/src/keys/keyring.ts'
-import type { Domain } from '../../../gateway/src/model.ts'
+import type { Domain } from '../../../gateway/src/sdk/model.ts'
 import { compileEnv, opContext } from '../testing.ts'
 import hmacPseudo from './index.ts'
 

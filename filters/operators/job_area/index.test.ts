@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SUPPRESS } from '../../../gateway/src/policy/operator.ts'
+import { SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
 import { compileEnv, opContext } from '../testing.ts'
 import jobArea from './index.ts'
 

@@ -1,6 +1,6 @@
-import { defineOperator, SUPPRESS } from '../../../gateway/src/policy/operator.ts'
-import { DeviceState } from '../../../gateway/src/policy/state.ts'
-import { isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { defineOperator, SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
+import { DeviceState } from '../../../gateway/src/sdk/state.ts'
+import { isPlainObject } from '../../../gateway/src/sdk/path.ts'
 
 /** What a cleaning job becomes: the area it covered, once, after it ended. */
 export interface JobArea {

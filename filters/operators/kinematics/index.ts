@@ -1,5 +1,5 @@
-import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { compileAccessor, isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { compileAccessor, isPlainObject } from '../../../gateway/src/sdk/path.ts'
 
 export type MotionClass = 'stationary' | 'walking' | 'vehicle'
 

@@ -1,5 +1,5 @@
-import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { isPlainObject } from '../../../gateway/src/sdk/path.ts'
 
 /**
  * What a map becomes: one number, nothing that draws the home (privacy.md P13). It is the mapped floor area, the

@@ -1,6 +1,6 @@
-import { SUPPRESS, defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { DeviceState } from '../../../gateway/src/policy/state.ts'
-import { compileAccessor, isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { SUPPRESS, defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { DeviceState } from '../../../gateway/src/sdk/state.ts'
+import { compileAccessor, isPlainObject } from '../../../gateway/src/sdk/path.ts'
 import { M_PER_DEG, RAD, readFix } from '../geo.ts'
 import { type CompiledZone, type ZoneSettings, compileZone, deriveZone, insideZone } from '../privacy_zone/index.ts'
 

@@ -1,5 +1,5 @@
-import { defineOperator } from '../../../gateway/src/policy/operator.ts'
-import { isPlainObject } from '../../../gateway/src/profiles/path.ts'
+import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { isPlainObject } from '../../../gateway/src/sdk/path.ts'
 
 /** Deeper than any device payload; a deeper document is refused rather than walked. */
 const MAX_DEPTH = 64

@@ -1,4 +1,4 @@
-import { defineOperator } from '../../../gateway/src/policy/operator.ts'
+import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
 import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 import { canonicalValue, vaultFor } from './vault.ts'
 

@@ -1,5 +1,5 @@
-import { defineProfile, type ProfileDefinition } from '../../../gateway/src/profiles/types.ts'
-import { patternProblem } from '../../../gateway/src/profiles/topics.ts'
+import { defineProfile, type ProfileDefinition } from '../../../gateway/src/sdk/profile.ts'
+import { patternProblem } from '../../../gateway/src/sdk/topics.ts'
 import report from './report.schema.json' with { type: 'json' }
 import tpv from './tpv.schema.json' with { type: 'json' }
 

@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/profiles/types.ts'
+import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
 import weight from './weight.schema.json' with { type: 'json' }
 
 /**

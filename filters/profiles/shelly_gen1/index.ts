@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/profiles/types.ts'
+import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
 import announce from './announce.schema.json' with { type: 'json' }
 import info from './info.schema.json' with { type: 'json' }
 

@@ -1,5 +1,5 @@
-import { defineProfile, type ProfileDefinition, type StreamDefinition } from '../../../gateway/src/profiles/types.ts'
-import type { Category } from '../../../gateway/src/model.ts'
+import { defineProfile, type ProfileDefinition, type StreamDefinition } from '../../../gateway/src/sdk/profile.ts'
+import type { Category } from '../../../gateway/src/sdk/model.ts'
 import state from './state.schema.json' with { type: 'json' }
 
 export interface SparkplugProfileOptions {

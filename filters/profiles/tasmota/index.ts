@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/profiles/types.ts'
+import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
 import sensor from './sensor.schema.json' with { type: 'json' }
 import state from './state.schema.json' with { type: 'json' }
 

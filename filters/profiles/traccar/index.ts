@@ -1,5 +1,5 @@
-import { defineProfile, type ProfileDefinition } from '../../../gateway/src/profiles/types.ts'
-import { patternProblem } from '../../../gateway/src/profiles/topics.ts'
+import { defineProfile, type ProfileDefinition } from '../../../gateway/src/sdk/profile.ts'
+import { patternProblem } from '../../../gateway/src/sdk/topics.ts'
 import location from './location.schema.json' with { type: 'json' }
 
 /** Where OsmAnd reports appear by default. */

@@ -1,5 +1,5 @@
-import { defineProfile, type ProfileDefinition } from '../../../gateway/src/profiles/types.ts'
-import { baseTopicProblem } from '../../../gateway/src/profiles/topics.ts'
+import { defineProfile, type ProfileDefinition } from '../../../gateway/src/sdk/profile.ts'
+import { baseTopicProblem } from '../../../gateway/src/sdk/topics.ts'
 import state from './state.schema.json' with { type: 'json' }
 
 /** Zigbee2MQTT's default `mqtt.base_topic`. */

@@ -1,6 +1,6 @@
 import { createWriteStream, mkdirSync, openSync, renameSync, statSync, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
-import type { CategoryLabel, Domain, DropReason, StageName } from '../model.ts'
+import type { CategoryLabel, Domain, DropReason, StageName } from '../sdk/model.ts'
 
 /** One audited decision. By construction it holds names from closed vocabularies only: never a value or an id. */
 export interface AuditEntry {

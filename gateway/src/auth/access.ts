@@ -1,7 +1,7 @@
 import { VeilError } from '../errors.ts'
-import { FILTERED_ROOT, type Domain } from '../model.ts'
+import { FILTERED_ROOT, type Domain } from '../sdk/model.ts'
 import type { Classifier } from '../profiles/classifier.ts'
-import type { ProfileDefinition } from '../profiles/types.ts'
+import type { ProfileDefinition } from '../sdk/profile.ts'
 import type { Account } from './store.ts'
 
 /**

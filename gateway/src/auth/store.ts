@@ -2,7 +2,7 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { VeilError } from '../errors.ts'
-import { isDomain, type Domain } from '../model.ts'
+import { isDomain, type Domain } from '../sdk/model.ts'
 
 export const CREDENTIALS_FILE = 'credentials.json'
 

@@ -3,7 +3,7 @@ import { AccessControl } from '../auth/access.ts'
 import { CredentialStore, type Account, type Role } from '../auth/store.ts'
 import { overridesFromEnv, resolveConfig } from '../config/config.ts'
 import { VeilError } from '../errors.ts'
-import { DOMAINS, isDomain } from '../model.ts'
+import { DOMAINS, isDomain } from '../sdk/model.ts'
 import { Classifier } from '../profiles/classifier.ts'
 import { parse } from './main.ts'
 

@@ -1,7 +1,7 @@
-import { DOMAINS } from '../model.ts'
+import { DOMAINS } from '../sdk/model.ts'
 import type { PolicySet } from '../policy/load.ts'
 import type { Classifier } from '../profiles/classifier.ts'
-import type { JsonSchema } from '../profiles/types.ts'
+import type { JsonSchema } from '../sdk/profile.ts'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
 
 /**

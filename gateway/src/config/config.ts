@@ -7,19 +7,19 @@ import { DEFAULT_RECONNECT, type ReconnectConfig, type UpstreamConfig } from '..
 import { DEFAULT_QUEUE, type QueueConfig } from '../forward/queue/upstream-queue.ts'
 import { VeilError, formatProblems } from '../errors.ts'
 import { describeAjvError, parseYaml } from './yaml.ts'
-import { DOMAINS, isDomain, type Domain } from '../model.ts'
+import { DOMAINS, isDomain, type Domain } from '../sdk/model.ts'
 import { DEFAULT_LIMITS, type Limits } from '../pipeline/pipeline.ts'
 import type { OutputEncoding } from '../pipeline/encode.ts'
 import { DEFAULT_SPARKPLUG_CATEGORY, type SparkplugProfileOptions } from '../../../filters/profiles/sparkplug/index.ts'
 import { DEFAULT_SPARKPLUG_LIMITS, type SparkplugLimits } from '../../../filters/profiles/sparkplug/state.ts'
-import type { Category } from '../model.ts'
+import type { Category } from '../sdk/model.ts'
 import { DEFAULT_EPOCH_S, resolveRotation, type RotationSettings } from '../keys/rotation.ts'
 
 /** Sparkplug B: which category its groups belong to, and the bounds of the edge node state. */
 export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 import { configuredProfiles, type ProfileSettings } from '../profiles/configured.ts'
-import type { ProfileDefinition } from '../profiles/types.ts'
+import type { ProfileDefinition } from '../sdk/profile.ts'
 import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'
 import type { ListenerKind, ListenerSpec, TlsFiles } from '../ingest/listeners.ts'

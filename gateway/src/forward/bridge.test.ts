@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { startUpstream, tempDir, waitFor } from '../../../test/helpers/gateway.ts'
 import { upstreamConfig } from '../config/config.ts'
-import type { Category } from '../model.ts'
+import type { Category } from '../sdk/model.ts'
 import { silentLogger } from '../telemetry/log.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { MAX_DELIVERY_ATTEMPTS, UpstreamBridge } from './bridge.ts'

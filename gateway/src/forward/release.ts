@@ -1,4 +1,4 @@
-import type { Category } from '../model.ts'
+import type { Category } from '../sdk/model.ts'
 import type { Output } from '../pipeline/envelope.ts'
 
 /** A filtered copy held until its release, with what forwarding it needs. */

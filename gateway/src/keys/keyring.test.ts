@@ -3,7 +3,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from '../../../test/helpers/gateway.ts'
-import type { Category, Domain } from '../model.ts'
+import type { Category, Domain } from '../sdk/model.ts'
 import { base32, Keyring, loadOrCreateMasterKey, MASTER_KEY_FILE } from './keyring.ts'
 
 /** The route stage's pseudonym of a device (kind = category), or of an id under the device's own epoch. */

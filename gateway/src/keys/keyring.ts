@@ -2,7 +2,7 @@ import { createHmac, hkdfSync, randomBytes } from 'node:crypto'
 import { closeSync, fstatSync, openSync, readFileSync, writeSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { VeilError } from '../errors.ts'
-import { DOMAINS, type Category, type Domain } from '../model.ts'
+import { DOMAINS, type Category, type Domain } from '../sdk/model.ts'
 import { NEVER, resolveRotation, type RotationSchedule, type RotationSettings } from './rotation.ts'
 
 export const MASTER_KEY_FILE = 'master.key'

@@ -2,7 +2,7 @@ import { createHmac, hkdfSync } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { keyPoliciesOf, resolveConfig } from '../config/config.ts'
-import type { Category, Domain } from '../model.ts'
+import type { Category, Domain } from '../sdk/model.ts'
 import { base32, Keyring } from './keyring.ts'
 import { DAY_S, resolveRotation } from './rotation.ts'
 

@@ -1,4 +1,4 @@
-import { CATEGORIES, DOMAINS, type Category, type Domain } from '../model.ts'
+import { CATEGORIES, DOMAINS, type Category, type Domain } from '../sdk/model.ts'
 
 const HOUR_S = 3600
 export const DAY_S = 24 * HOUR_S

@@ -1,4 +1,4 @@
-import type { Domain } from '../model.ts'
+import type { Domain } from '../sdk/model.ts'
 import { encodePayload, type SparkplugDocument } from '../../../filters/profiles/sparkplug/codec.ts'
 import type { PolicyHolder } from './filter.ts'
 import { encodeFiltered } from './filtered.ts'

@@ -1,4 +1,4 @@
-import type { CategoryLabel, Domain, DropReason, StageName } from '../model.ts'
+import type { CategoryLabel, Domain, DropReason, StageName } from '../sdk/model.ts'
 import type { CompiledStream } from '../profiles/classifier.ts'
 
 /** One recipient domain's copy of a message, filled in by filter, encode and route. */

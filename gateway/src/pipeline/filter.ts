@@ -1,6 +1,6 @@
 import { NOTHING } from '../../../filters/operators/allow/index.ts'
 import type { Keyring } from '../keys/keyring.ts'
-import { SUPPRESS, type OperatorContext } from '../policy/operator.ts'
+import { SUPPRESS, type OperatorContext } from '../sdk/operator.ts'
 import type { PolicySet } from '../policy/load.ts'
 import type { Stage } from './stage.ts'
 

@@ -1,5 +1,5 @@
 import type { Keyring } from '../keys/keyring.ts'
-import { FILTERED_ROOT } from '../model.ts'
+import { FILTERED_ROOT } from '../sdk/model.ts'
 import type { Stage } from './stage.ts'
 
 /**

@@ -1,4 +1,4 @@
-import type { Domain, DropReason, StageName } from '../model.ts'
+import type { Domain, DropReason, StageName } from '../sdk/model.ts'
 import type { Envelope } from './envelope.ts'
 
 /** Lets a fan-out stage drop one domain's copy while the others go on. */

@@ -1,6 +1,6 @@
 import type { FileProblem } from '../errors.ts'
-import type { JsonSchema } from '../profiles/types.ts'
-import { FORBIDDEN_KEYS } from '../profiles/path.ts'
+import type { JsonSchema } from '../sdk/profile.ts'
+import { FORBIDDEN_KEYS } from '../sdk/path.ts'
 import { DEFAULT_KEYS as TEXT_DROP_DEFAULTS } from '../../../filters/operators/text_drop/index.ts'
 
 /**

@@ -1,5 +1,5 @@
 import type { FileProblem } from '../errors.ts'
-import type { Domain } from '../model.ts'
+import type { Domain } from '../sdk/model.ts'
 import type { CompiledStream } from '../profiles/classifier.ts'
 import type { TimeUnit } from '../profiles/time-fields.ts'
 import type { StreamPolicyDocument } from './load.ts'

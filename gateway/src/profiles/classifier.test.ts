@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { Classifier } from './classifier.ts'
-import { defineProfile } from './types.ts'
+import { defineProfile } from '../sdk/profile.ts'
 
 describe('classifier', () => {
   const classifier = new Classifier(builtinProfiles)

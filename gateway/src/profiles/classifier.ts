@@ -1,11 +1,11 @@
 import type { ValidateFunction } from 'ajv'
 import { VeilError } from '../errors.ts'
-import type { Category } from '../model.ts'
+import type { Category } from '../sdk/model.ts'
 import { createPayloadAjv } from './ajv.ts'
-import { compileGetter, type Getter } from './path.ts'
+import { compileGetter, type Getter } from '../sdk/path.ts'
 import { compileProtoDecoder } from './proto.ts'
 import { declaredTimeFields, TIME_UNITS, type TimeFields } from './time-fields.ts'
-import type { Decoding, JsonSchema, ProfileDefinition } from './types.ts'
+import type { Decoding, JsonSchema, ProfileDefinition } from '../sdk/profile.ts'
 
 /** A profile's stream with everything the pipeline needs, built once at load. */
 export interface CompiledStream {

@@ -7,8 +7,8 @@ import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { createGpsdProfile } from '../../../filters/profiles/gpsd/index.ts'
 import { createTraccarProfile } from '../../../filters/profiles/traccar/index.ts'
 import { createZigbee2mqttProfile } from '../../../filters/profiles/zigbee2mqtt/index.ts'
-import { patternCovers, patternProblem, type PatternRules } from './topics.ts'
-import type { ProfileDefinition } from './types.ts'
+import { patternCovers, patternProblem, type PatternRules } from '../sdk/topics.ts'
+import type { ProfileDefinition } from '../sdk/profile.ts'
 
 /** The `profiles` section of the configuration file. */
 export interface ProfileSettings {

@@ -3,7 +3,7 @@ import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { createPayloadAjv } from './ajv.ts'
 import { Classifier } from './classifier.ts'
 import { declaredTimeFields, TIME_KEYWORD } from './time-fields.ts'
-import type { JsonSchema } from './types.ts'
+import type { JsonSchema } from '../sdk/profile.ts'
 
 const streams = new Classifier(builtinProfiles).streams
 const byKey = (key: string) => streams.find((s) => s.key === key)?.timeFields

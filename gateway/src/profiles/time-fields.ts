@@ -1,4 +1,4 @@
-import type { JsonSchema } from './types.ts'
+import type { JsonSchema } from '../sdk/profile.ts'
 
 /**
  * How a stream's time fields are declared: each time property of a stream schema carries `"x-veil-time"` with its

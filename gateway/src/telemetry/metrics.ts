@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { CATEGORY_LABELS, DOMAINS, DROP_REASONS, STAGES, type CategoryLabel, type Domain, type DropReason, type StageName } from '../model.ts'
+import { CATEGORY_LABELS, DOMAINS, DROP_REASONS, STAGES, type CategoryLabel, type Domain, type DropReason, type StageName } from '../sdk/model.ts'
 
 type CounterHandle = { inc(value?: number): void }
 

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { CATEGORIES, isCategory, type Category } from '../../model.ts'
+import { CATEGORIES, isCategory, type Category } from '../../sdk/model.ts'
 import type { QueuedMessage } from './frame.ts'
 import { SegmentLog, type FsyncPolicy, type LogDropReason, type RecoveryReport } from './segment-log.ts'
 

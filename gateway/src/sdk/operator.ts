@@ -1,5 +1,5 @@
-import type { JsonSchema } from '../profiles/types.ts'
-import type { Category, Domain } from '../model.ts'
+import type { JsonSchema } from './profile.ts'
+import type { Category, Domain } from './model.ts'
 import type { Keyring } from '../keys/keyring.ts'
 
 /** Returned by an operator to withhold the message from this domain (a counted, audited drop). */

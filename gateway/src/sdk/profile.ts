@@ -1,5 +1,5 @@
-import type { Category } from '../model.ts'
-import type { TimeUnit } from './time-fields.ts'
+import type { Category } from './model.ts'
+import type { TimeUnit } from '../profiles/time-fields.ts'
 
 /**
  * How a stream's bytes become a value:
