@@ -7,7 +7,7 @@ import type { Domain, StageName } from '../gateway/src/sdk/model.ts'
 import type { OutputEncoding } from '../gateway/src/pipeline/encode.ts'
 import { Pipeline } from '../gateway/src/pipeline/pipeline.ts'
 import { loadPolicySet } from '../gateway/src/policy/load.ts'
-import { Classifier } from '../gateway/src/profiles/classifier.ts'
+import { Classifier } from '../gateway/src/streams/classifier.ts'
 import { Metrics } from '../gateway/src/telemetry/metrics.ts'
 
 export interface BenchPipeline {

@@ -4,7 +4,7 @@
  * `start()`/`tick()` directly with synthetic clocks.
  */
 
-/** Device category, as the gateway classifies it (same literals as `gateway/src/model.ts`). */
+/** Device category, as the gateway classifies it (same literals as `gateway/src/sdk/model.ts`). */
 export type Category = 'smart_plug' | 'camera' | 'robot_vacuum' | 'body_scale' | 'gps_tracker'
 
 /** One MQTT PUBLISH exactly as the real firmware would send it. */

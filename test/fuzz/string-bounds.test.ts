@@ -13,7 +13,7 @@ import { builtinProfiles } from '../../filters/profiles/index.ts'
 import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import { loadPolicySet } from '../../gateway/src/policy/load.ts'
-import { Classifier } from '../../gateway/src/profiles/classifier.ts'
+import { Classifier } from '../../gateway/src/streams/classifier.ts'
 
 type Schema = Readonly<Record<string, unknown>>
 const REPLACES_DOCUMENT = new Set(['map_minimize'])

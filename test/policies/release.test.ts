@@ -6,7 +6,7 @@ import { ReleaseSchedule } from '../../gateway/src/forward/release.ts'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import type { Output } from '../../gateway/src/pipeline/envelope.ts'
 import { effectiveStreamPolicy, loadPolicySet } from '../../gateway/src/policy/load.ts'
-import { Classifier } from '../../gateway/src/profiles/classifier.ts'
+import { Classifier } from '../../gateway/src/streams/classifier.ts'
 import { mulberry32 } from '../../simulators/random.ts'
 import { tempDir } from '../helpers/gateway.ts'
 

@@ -20,7 +20,7 @@ import { shippedPipeline, type Forwarded } from '../../filters/profiles/testing.
 import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import { effectiveStreamPolicy, loadPolicySet } from '../../gateway/src/policy/load.ts'
-import { Classifier } from '../../gateway/src/profiles/classifier.ts'
+import { Classifier } from '../../gateway/src/streams/classifier.ts'
 import type { JsonSchema } from '../../gateway/src/sdk/profile.ts'
 import { DOMAINS } from '../../gateway/src/sdk/model.ts'
 import { findCanaries } from '../helpers/canary.ts'

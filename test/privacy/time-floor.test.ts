@@ -14,8 +14,8 @@ import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import type { Domain } from '../../gateway/src/sdk/model.ts'
 import { effectiveStreamPolicy, loadPolicySet } from '../../gateway/src/policy/load.ts'
 import { MIN_FLOOR_SECONDS } from '../../gateway/src/policy/time-check.ts'
-import { Classifier, type CompiledStream } from '../../gateway/src/profiles/classifier.ts'
-import type { TimeUnit } from '../../gateway/src/profiles/time-fields.ts'
+import { Classifier, type CompiledStream } from '../../gateway/src/streams/classifier.ts'
+import type { TimeUnit } from '../../gateway/src/sdk/time.ts'
 import { tempDir } from '../helpers/gateway.ts'
 
 const EXACT_TIME_OPT_INS: ReadonlySet<string> = new Set(['precise_location', 'camera_exact_times'])

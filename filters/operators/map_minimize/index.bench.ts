@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bench, describe } from 'vitest'
-import { compileAllowlist } from '../allow/index.ts'
+import { compileAllowlist } from '../../../gateway/src/policy/allow/index.ts'
 import { compileEnv, opContext } from '../testing.ts'
 import mapMinimize from './index.ts'
 

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compileAllowlist, NOTHING } from '../allow/index.ts'
+import { compileAllowlist, NOTHING } from '../../../gateway/src/policy/allow/index.ts'
 import { compileEnv, opContext } from '../testing.ts'
 import mapMinimize from './index.ts'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Output } from '../../../gateway/src/pipeline/envelope.ts'
-import { Classifier } from '../../../gateway/src/profiles/classifier.ts'
+import { Classifier } from '../../../gateway/src/streams/classifier.ts'
 import { builtinProfiles } from '../index.ts'
 import { dataOf, expectCellCentre, expectNoLeak, gpsPipeline, MINUTE, readJsonLines, T0 } from '../gps.testing.ts'
 import { createGpsdProfile } from './index.ts'

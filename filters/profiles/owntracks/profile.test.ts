@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Output } from '../../../gateway/src/pipeline/envelope.ts'
-import { Classifier } from '../../../gateway/src/profiles/classifier.ts'
+import { Classifier } from '../../../gateway/src/streams/classifier.ts'
 import { builtinProfiles } from '../index.ts'
 import { dataOf, expectCellCentre, expectNoLeak, GPS_FIXTURES, gpsPipeline, MINUTE, T0 } from '../gps.testing.ts'
 

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs'
-import { checkWire, protoType, type WireProblem } from '../../../gateway/src/profiles/proto.ts'
+import { checkWire, protoType, type WireProblem } from '../../../gateway/src/streams/proto.ts'
 import { readPayload } from './read.ts'
 import { ProtoWriter } from './write.ts'
 

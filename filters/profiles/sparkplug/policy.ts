@@ -1,4 +1,4 @@
-import { NOTHING, type Projection } from '../../operators/allow/index.ts'
+import { NOTHING, type Projection } from '../../../gateway/src/policy/allow/index.ts'
 import { compileScanner, DETECTORS } from '../../operators/pii_scan/detect.ts'
 import { SUPPRESS, type OperatorContext, type OperatorFn } from '../../../gateway/src/sdk/operator.ts'
 import type { MetricValue, SparkplugDocument, SparkplugMetric } from './codec.ts'

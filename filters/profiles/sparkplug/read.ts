@@ -1,6 +1,6 @@
 import { endianness } from 'node:os'
 import protobuf from 'protobufjs'
-import { text } from '../../../gateway/src/profiles/proto-flat.ts'
+import { text } from '../../../gateway/src/streams/proto-flat.ts'
 import type { WireMetric, WirePayload } from './codec.ts'
 
 /**

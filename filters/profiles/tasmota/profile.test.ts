@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Classifier } from '../../../gateway/src/profiles/classifier.ts'
+import { Classifier } from '../../../gateway/src/streams/classifier.ts'
 import { builtinProfiles } from '../index.ts'
 import { leaks, shippedPipeline, type ProfilePipeline } from '../testing.ts'
 

@@ -144,7 +144,7 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
   })
 
   it('follows a custom base topic (mqtt.base_topic)', async () => {
-    const { Classifier } = await import('../../../gateway/src/profiles/classifier.ts')
+    const { Classifier } = await import('../../../gateway/src/streams/classifier.ts')
     const { createZigbee2mqttProfile } = await import('./index.ts')
     const classifier = new Classifier([createZigbee2mqttProfile('home/z2m')])
     expect(classifier.classify('home/z2m/kitchen/plug')).toMatchObject({ stream: { key: 'zigbee2mqtt/state' }, deviceId: 'kitchen/plug' })

@@ -1,6 +1,6 @@
 import { VeilError } from '../errors.ts'
 import { FILTERED_ROOT, type Domain } from '../sdk/model.ts'
-import type { Classifier } from '../profiles/classifier.ts'
+import type { Classifier } from '../streams/classifier.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
 import type { Account } from './store.ts'
 

@@ -4,7 +4,7 @@ import { CredentialStore, type Account, type Role } from '../auth/store.ts'
 import { overridesFromEnv, resolveConfig } from '../config/config.ts'
 import { VeilError } from '../errors.ts'
 import { DOMAINS, isDomain } from '../sdk/model.ts'
-import { Classifier } from '../profiles/classifier.ts'
+import { Classifier } from '../streams/classifier.ts'
 import { parse } from './main.ts'
 
 const OPTIONS = {

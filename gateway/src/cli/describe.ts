@@ -1,6 +1,6 @@
 import { DOMAINS } from '../sdk/model.ts'
 import type { PolicySet } from '../policy/load.ts'
-import type { Classifier } from '../profiles/classifier.ts'
+import type { Classifier } from '../streams/classifier.ts'
 import type { JsonSchema } from '../sdk/profile.ts'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
 

@@ -6,7 +6,7 @@ import type { Domain } from '../sdk/model.ts'
 import type { PipelineResult } from '../pipeline/envelope.ts'
 import { Pipeline } from '../pipeline/pipeline.ts'
 import { loadPolicySet } from '../policy/load.ts'
-import { Classifier } from '../profiles/classifier.ts'
+import { Classifier } from '../streams/classifier.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 
 /**

@@ -18,7 +18,7 @@ import { DEFAULT_EPOCH_S, resolveRotation, type RotationSettings } from '../keys
 /** Sparkplug B: which category its groups belong to, and the bounds of the edge node state. */
 export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
-import { configuredProfiles, type ProfileSettings } from '../profiles/configured.ts'
+import { configuredProfiles, type ProfileSettings } from '../streams/configured.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
 import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'

@@ -1,4 +1,4 @@
-import { topicLevels, type Classifier } from '../profiles/classifier.ts'
+import { topicLevels, type Classifier } from '../streams/classifier.ts'
 import type { Stage } from './stage.ts'
 
 /**

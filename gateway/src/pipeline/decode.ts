@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import { crc32, inflate, inflateRaw } from 'node:zlib'
 import type { DropReason } from '../sdk/model.ts'
-import { ProtoDrop } from '../profiles/proto.ts'
+import { ProtoDrop } from '../streams/proto.ts'
 import { decodePayload, MESSAGE_TYPES, type MessageType } from '../../../filters/profiles/sparkplug/codec.ts'
 import { parseSparkplugTopic } from '../../../filters/profiles/sparkplug/index.ts'
 import { SparkplugState } from '../../../filters/profiles/sparkplug/state.ts'

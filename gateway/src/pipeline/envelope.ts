@@ -1,5 +1,5 @@
 import type { CategoryLabel, Domain, DropReason, StageName } from '../sdk/model.ts'
-import type { CompiledStream } from '../profiles/classifier.ts'
+import type { CompiledStream } from '../streams/classifier.ts'
 
 /** One recipient domain's copy of a message, filled in by filter, encode and route. */
 export interface Output {

@@ -1,4 +1,4 @@
-import { NOTHING } from '../../../filters/operators/allow/index.ts'
+import { NOTHING } from '../policy/allow/index.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { SUPPRESS, type OperatorContext } from '../sdk/operator.ts'
 import type { PolicySet } from '../policy/load.ts'

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { protoType } from '../profiles/proto.ts'
+import { protoType } from '../streams/proto.ts'
 import { encodeFiltered, MAX_VALUE_DEPTH } from './filtered.ts'
 import { fromValue } from '../../../test/helpers/protobuf-value.ts'
 import { hasNonFinite } from './encode.ts'

@@ -1,7 +1,7 @@
 import type { AuditSink } from '../audit/audit.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { CATEGORY_LABELS as LABELS, type CategoryLabel, type Domain, type DropReason, type StageName } from '../sdk/model.ts'
-import type { Classifier } from '../profiles/classifier.ts'
+import type { Classifier } from '../streams/classifier.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { classifyStage } from './classify.ts'
 import { decodeStage } from './decode.ts'

@@ -10,7 +10,7 @@ import protobuf from 'protobufjs'
 import { bench, describe } from 'vitest'
 import { encodePayload, type SparkplugDocument } from '../../../filters/profiles/sparkplug/codec.ts'
 import { encodePayloadReflective, sparkplugBytes, testPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
-import { checkWire, compileCheckedDecoder, compileProtoDecoder, protoType } from '../profiles/proto.ts'
+import { checkWire, compileCheckedDecoder, compileProtoDecoder, protoType } from '../streams/proto.ts'
 import { encodeFiltered } from './filtered.ts'
 
 const ENERGY = { ts: 1772366400, total_kwh: 1234.567, power_w: 61.5, voltage_v: 231.2, current_a: 0.27, relay: 'on' }

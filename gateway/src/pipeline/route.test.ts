@@ -7,7 +7,7 @@ import { MemoryAuditLog } from '../audit/audit.ts'
 import { Keyring } from '../keys/keyring.ts'
 import { resolveRotation } from '../keys/rotation.ts'
 import { loadPolicySet } from '../policy/load.ts'
-import { Classifier } from '../profiles/classifier.ts'
+import { Classifier } from '../streams/classifier.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { DEFAULT_LIMITS, Pipeline } from './pipeline.ts'
 

@@ -5,7 +5,7 @@ import { builtinOperators } from '../../../filters/operators/index.ts'
 import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { tempDir } from '../../../test/helpers/gateway.ts'
 import { Keyring } from '../keys/keyring.ts'
-import { Classifier } from '../profiles/classifier.ts'
+import { Classifier } from '../streams/classifier.ts'
 import { loadPolicySet } from './load.ts'
 import { checkFreeStrings } from './string-check.ts'
 

@@ -6,7 +6,7 @@ import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { tempDir } from '../../../test/helpers/gateway.ts'
 import { DEFAULT_POLICIES } from '../config/config.ts'
 import { Keyring } from '../keys/keyring.ts'
-import { Classifier } from '../profiles/classifier.ts'
+import { Classifier } from '../streams/classifier.ts'
 import { loadPolicySet } from './load.ts'
 
 const classifier = new Classifier(builtinProfiles)

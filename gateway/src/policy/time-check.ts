@@ -1,7 +1,7 @@
 import type { FileProblem } from '../errors.ts'
 import type { Domain } from '../sdk/model.ts'
-import type { CompiledStream } from '../profiles/classifier.ts'
-import type { TimeUnit } from '../profiles/time-fields.ts'
+import type { CompiledStream } from '../streams/classifier.ts'
+import type { TimeUnit } from '../sdk/time.ts'
 import type { StreamPolicyDocument } from './load.ts'
 
 /**
@@ -32,7 +32,7 @@ interface Floor {
 }
 
 /**
- * Checks a stream policy against the stream's declared time fields (`x-veil-time`, profiles/time-fields.ts), in
+ * Checks a stream policy against the stream's declared time fields (`x-veil-time`, streams/time-fields.ts), in
  * every variant:
  * - a time_floor naming a declared time field must read it in its declared unit (`format: epoch_s` for an epoch_s
  *   field; `auto` is refused too: it guesses the unit from the value);

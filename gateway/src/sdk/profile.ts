@@ -1,5 +1,5 @@
 import type { Category } from './model.ts'
-import type { TimeUnit } from '../profiles/time-fields.ts'
+import type { TimeUnit } from './time.ts'
 
 /**
  * How a stream's bytes become a value:
@@ -36,7 +36,7 @@ export interface StreamDefinition {
   readonly decoding: Decoding
   /**
    * Shape of the decoded value; checked before any policy runs. Binary streams have none. Each time property
-   * carries `"x-veil-time": "epoch_s" | "epoch_ms" | "iso"`, its one unit (see profiles/time-fields.ts).
+   * carries `"x-veil-time": "epoch_s" | "epoch_ms" | "iso"`, its one unit (see streams/time-fields.ts).
    */
   readonly schema?: JsonSchema
   /**

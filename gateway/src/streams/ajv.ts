@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv'
-import { TIME_KEYWORD, TIME_UNITS } from './time-fields.ts'
+import { TIME_KEYWORD } from './time-fields.ts'
+import { TIME_UNITS } from '../sdk/time.ts'
 
 /**
  * One ajv instance for every payload schema. `allErrors` stays off on the payload path: the first problem is

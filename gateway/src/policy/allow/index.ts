@@ -1,4 +1,4 @@
-import { FORBIDDEN_KEYS, isPlainObject } from '../../../gateway/src/sdk/path.ts'
+import { FORBIDDEN_KEYS, isPlainObject } from '../../sdk/path.ts'
 
 /** What a projection returns when nothing of its input is kept. */
 export const NOTHING: unique symbol = Symbol('veil.nothing')

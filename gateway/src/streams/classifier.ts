@@ -4,7 +4,8 @@ import type { Category } from '../sdk/model.ts'
 import { createPayloadAjv } from './ajv.ts'
 import { compileGetter, type Getter } from '../sdk/path.ts'
 import { compileProtoDecoder } from './proto.ts'
-import { declaredTimeFields, TIME_UNITS, type TimeFields } from './time-fields.ts'
+import { declaredTimeFields, type TimeFields } from './time-fields.ts'
+import { TIME_UNITS } from '../sdk/time.ts'
 import type { Decoding, JsonSchema, ProfileDefinition } from '../sdk/profile.ts'
 
 /** A profile's stream with everything the pipeline needs, built once at load. */

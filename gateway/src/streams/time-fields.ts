@@ -1,4 +1,5 @@
 import type { JsonSchema } from '../sdk/profile.ts'
+import { TIME_UNITS, type TimeUnit } from '../sdk/time.ts'
 
 /**
  * How a stream's time fields are declared: each time property of a stream schema carries `"x-veil-time"` with its
@@ -6,8 +7,6 @@ import type { JsonSchema } from '../sdk/profile.ts'
  * every declared time that leaves is floored by a time_floor of the same format).
  */
 export const TIME_KEYWORD = 'x-veil-time'
-export const TIME_UNITS = ['epoch_s', 'epoch_ms', 'iso'] as const
-export type TimeUnit = (typeof TIME_UNITS)[number]
 
 /** Paths in allowlist syntax (`a.b`, `items[].ts`, `$` for a scalar payload) to the declared unit. */
 export type TimeFields = ReadonlyMap<string, TimeUnit>
