@@ -8,9 +8,7 @@
  * A value the transform rejects (REMOVE) is deleted, never passed through; an array element it rejects is dropped.
  * A rejected `$` document suppresses the message, since nothing of it is left to send.
  */
-import { compileAccessor, isPlainObject } from '../../gateway/src/sdk/path.ts'
-import { SUPPRESS } from '../../gateway/src/sdk/operator.ts'
-import type { OperatorContext, OperatorFn } from '../../gateway/src/sdk/operator.ts'
+import { compileAccessor, isPlainObject, type OperatorContext, type OperatorFn, SUPPRESS } from '#veil/sdk'
 
 export const REMOVE: unique symbol = Symbol('veil.remove')
 export type Remove = typeof REMOVE

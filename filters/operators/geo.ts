@@ -2,7 +2,7 @@
  * What the location operators (geo_ind, privacy_zone, geohash_snap) share: the spherical Earth they measure on and
  * how they read a fix from a message, failing closed.
  */
-import type { Accessor } from '../../gateway/src/sdk/path.ts'
+import type { Accessor } from '#veil/sdk'
 
 /** Mean Earth radius (IUGG), metres. */
 export const EARTH_RADIUS_M = 6_371_008.8

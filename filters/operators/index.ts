@@ -1,4 +1,4 @@
-import type { OperatorDefinition } from '../../gateway/src/sdk/operator.ts'
+import type { OperatorDefinition } from '#veil/sdk'
 import aggregate from './aggregate/index.ts'
 import bucket from './bucket/index.ts'
 import downsample from './downsample/index.ts'

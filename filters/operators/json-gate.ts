@@ -1,5 +1,4 @@
-import { SUPPRESS } from '../../gateway/src/sdk/operator.ts'
-import { isPlainObject } from '../../gateway/src/sdk/path.ts'
+import { isPlainObject, SUPPRESS } from '#veil/sdk'
 
 /** Deeper than any device payload; a deeper document is an attack on the stack and is refused. */
 const MAX_DEPTH = 64

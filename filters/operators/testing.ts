@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
-import type { CompileEnv, OperatorContext } from '../../gateway/src/sdk/operator.ts'
+import type { CompileEnv, OperatorContext } from '#veil/sdk'
 import { mulberry32 } from '../../simulators/random.ts'
 
 /** mulberry32, uniform in [0, 1): the simulators' PRNG. Reproducible statistics, never for production noise. */

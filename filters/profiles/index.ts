@@ -1,4 +1,4 @@
-import type { ProfileDefinition } from '../../gateway/src/sdk/profile.ts'
+import type { ProfileDefinition } from '#veil/sdk'
 import canonical from './canonical/index.ts'
 import doubletake from './doubletake/index.ts'
 import frigate from './frigate/index.ts'

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { isScheduled, SUPPRESS, type Emission } from '../../../gateway/src/sdk/operator.ts'
+import { type Emission, isScheduled, SUPPRESS } from '#veil/sdk'
 import { compileEnv, opContext } from '../testing.ts'
 import { MAX_RELEASE_DELAY_MS, MIN_RELEASE_DELAY_MS } from '../schedule.ts'
 import aggregate from './index.ts'

@@ -1,4 +1,4 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { defineOperator } from '#veil/sdk'
 import { floorToStep, parseStep } from '../decimal.ts'
 import { compileFieldMap, REMOVE, settings } from '../fields.ts'
 

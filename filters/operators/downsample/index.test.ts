@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
+import { SUPPRESS } from '#veil/sdk'
 import { compileEnv, opContext } from '../testing.ts'
 import downsample from './index.ts'
 

@@ -1,5 +1,4 @@
-import { SUPPRESS, defineOperator } from '../../../gateway/src/sdk/operator.ts'
-import { DeviceState } from '../../../gateway/src/sdk/state.ts'
+import { defineOperator, DeviceState, SUPPRESS } from '#veil/sdk'
 
 const DAY_MS = 86_400_000
 

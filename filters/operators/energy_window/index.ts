@@ -1,6 +1,4 @@
-import { defineOperator, scheduled, SUPPRESS, type Emission } from '../../../gateway/src/sdk/operator.ts'
-import { DeviceState } from '../../../gateway/src/sdk/state.ts'
-import { compileAccessor } from '../../../gateway/src/sdk/path.ts'
+import { compileAccessor, defineOperator, DeviceState, type Emission, scheduled, SUPPRESS } from '#veil/sdk'
 import { parseStep, roundToStep } from '../decimal.ts'
 import { settings } from '../fields.ts'
 import { checkWindow, MIN_RELEASE_DELAY_MS, NOTHING_DUE, releaseDelayMs, releaseDue, windowStart, type Due } from '../schedule.ts'

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
+import { SUPPRESS } from '#veil/sdk'
 import { compileEnv, opContext } from '../testing.ts'
 import eventSuppress, { type EventReport } from './index.ts'
 

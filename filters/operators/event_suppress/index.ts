@@ -1,6 +1,4 @@
-import { defineOperator, SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
-import { DeviceState } from '../../../gateway/src/sdk/state.ts'
-import { compileAccessor } from '../../../gateway/src/sdk/path.ts'
+import { compileAccessor, defineOperator, DeviceState, SUPPRESS } from '#veil/sdk'
 import { settings } from '../fields.ts'
 
 /** A longer string is not a state (`ON`, `off`, `toggle`) but text: it is left out of the report. */

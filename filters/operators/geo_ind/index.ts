@@ -1,7 +1,5 @@
 import { createHmac } from 'node:crypto'
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
-import { DeviceState } from '../../../gateway/src/sdk/state.ts'
-import { compileAccessor, isPlainObject } from '../../../gateway/src/sdk/path.ts'
+import { compileAccessor, defineOperator, DeviceState, isPlainObject } from '#veil/sdk'
 import { M_PER_DEG, RAD, readFix } from '../geo.ts'
 
 const TWO_PI = 2 * Math.PI

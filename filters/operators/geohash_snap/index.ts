@@ -1,5 +1,4 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
-import { compileAccessor, isPlainObject } from '../../../gateway/src/sdk/path.ts'
+import { compileAccessor, defineOperator, isPlainObject } from '#veil/sdk'
 import { readFix } from '../geo.ts'
 
 const BASE32 = '0123456789bcdefghjkmnpqrstuvwxyz'

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { base32, Keyring } from '../../../gateway/src/keys/keyring.ts'
-import type { Domain } from '../../../gateway/src/sdk/model.ts'
+import { base32 } from '#veil/sdk'
+import { Keyring } from '../../../gateway/src/keys/keyring.ts'
+import type { Domain } from '#veil/sdk'
 import { compileEnv, opContext } from '../testing.ts'
 import hmacPseudo from './index.ts'
 

@@ -1,4 +1,4 @@
-import { defineOperator, type OperatorContext } from '../../../gateway/src/sdk/operator.ts'
+import { defineOperator, type OperatorContext } from '#veil/sdk'
 import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 
 /** Longer values are not ids but text, which has no place in a pseudonymised field. */

@@ -1,6 +1,5 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { defineOperator, isPlainObject } from '#veil/sdk'
 import { compileJsonGate } from '../json-gate.ts'
-import { isPlainObject } from '../../../gateway/src/sdk/path.ts'
 import { hasImageMagic, MAGIC_BYTES } from './magic.ts'
 
 /** base64 of MAGIC_BYTES bytes. The smallest valid GIF is 60 base64 characters, so shorter text is no image. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
+import { SUPPRESS } from '#veil/sdk'
 import { compileEnv, opContext } from '../testing.ts'
 import jobArea from './index.ts'
 

@@ -1,6 +1,4 @@
-import { defineOperator, SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
-import { DeviceState } from '../../../gateway/src/sdk/state.ts'
-import { isPlainObject } from '../../../gateway/src/sdk/path.ts'
+import { defineOperator, DeviceState, isPlainObject, SUPPRESS } from '#veil/sdk'
 
 /** What a cleaning job becomes: the area it covered, once, after it ended. */
 export interface JobArea {

@@ -1,5 +1,4 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
-import { isPlainObject } from '../../../gateway/src/sdk/path.ts'
+import { defineOperator, isPlainObject } from '#veil/sdk'
 
 /**
  * What a map becomes: one number, nothing that draws the home (privacy.md P13). It is the mapped floor area, the

@@ -1,6 +1,5 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { defineOperator, isPlainObject } from '#veil/sdk'
 import { compileJsonGate } from '../json-gate.ts'
-import { isPlainObject } from '../../../gateway/src/sdk/path.ts'
 import { compileScanner, DETECTORS, type Detector, type Scanner } from './detect.ts'
 
 /** Numbers below this have at most 7 digits: too short for a phone, MAC, IMEI or address. */

@@ -1,7 +1,4 @@
-import { SUPPRESS, defineOperator } from '../../../gateway/src/sdk/operator.ts'
-import type { Keyring } from '../../../gateway/src/keys/keyring.ts'
-import type { Domain } from '../../../gateway/src/sdk/model.ts'
-import { compileAccessor, isPlainObject } from '../../../gateway/src/sdk/path.ts'
+import { compileAccessor, defineOperator, type Domain, isPlainObject, type Keyring, SUPPRESS } from '#veil/sdk'
 import { EARTH_RADIUS_M, M_PER_DEG, RAD, readFix } from '../geo.ts'
 
 /** Absorbs floating-point rounding so that a fix on the edge can never be closer than min_radius_m. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
+import { SUPPRESS } from '#veil/sdk'
 import { compileEnv, opContext } from '../testing.ts'
 import { floorToStep, parseStep, roundToStep, shiftDecimal } from '../decimal.ts'
 import round from './index.ts'

@@ -1,4 +1,4 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { defineOperator } from '#veil/sdk'
 import { parseStep, roundToStep } from '../decimal.ts'
 import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 

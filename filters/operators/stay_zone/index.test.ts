@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv'
 import { describe, expect, it } from 'vitest'
-import { SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
+import { SUPPRESS } from '#veil/sdk'
 import { compileEnv, opContext, seededRandom } from '../testing.ts'
 import stayZone from './index.ts'
 

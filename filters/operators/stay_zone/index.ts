@@ -1,6 +1,4 @@
-import { SUPPRESS, defineOperator } from '../../../gateway/src/sdk/operator.ts'
-import { DeviceState } from '../../../gateway/src/sdk/state.ts'
-import { compileAccessor, isPlainObject } from '../../../gateway/src/sdk/path.ts'
+import { compileAccessor, defineOperator, DeviceState, isPlainObject, SUPPRESS } from '#veil/sdk'
 import { M_PER_DEG, RAD, readFix } from '../geo.ts'
 import { type CompiledZone, type ZoneSettings, compileZone, deriveZone, insideZone } from '../privacy_zone/index.ts'
 

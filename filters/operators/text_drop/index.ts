@@ -1,5 +1,4 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
-import { isPlainObject } from '../../../gateway/src/sdk/path.ts'
+import { defineOperator, isPlainObject } from '#veil/sdk'
 
 /** Deeper than any device payload; a deeper document is refused rather than walked. */
 const MAX_DEPTH = 64

@@ -1,4 +1,4 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { defineOperator } from '#veil/sdk'
 import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 
 const FORMATS = ['auto', 'epoch_s', 'epoch_ms', 'iso'] as const

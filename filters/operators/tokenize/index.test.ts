@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { Domain } from '../../../gateway/src/sdk/model.ts'
+import type { Domain } from '#veil/sdk'
 import { compileEnv, opContext } from '../testing.ts'
 import tokenize, { detokenize, eraseFromVault, forgetVaults, vaultFile } from './index.ts'
 

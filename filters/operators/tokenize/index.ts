@@ -1,4 +1,4 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
+import { defineOperator } from '#veil/sdk'
 import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
 import { canonicalValue, vaultFor } from './vault.ts'
 

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, closeSync, existsSync, fstatSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { base32 } from '../../../gateway/src/keys/keyring.ts'
+import { base32 } from '#veil/sdk'
 
 /** Past this many rows new values are refused (a counted drop): a device inventing values cannot fill the disk. */
 export const VAULT_LIMIT = 100_000

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { SUPPRESS } from '../../../gateway/src/sdk/operator.ts'
+import { SUPPRESS } from '#veil/sdk'
 import { compileEnv, opContext } from '../testing.ts'
 import truncateIp, { formatIpv6, parseIpv4, parseIpv6, truncateIp as truncate } from './index.ts'
 

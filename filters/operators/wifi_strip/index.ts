@@ -1,5 +1,4 @@
-import { defineOperator } from '../../../gateway/src/sdk/operator.ts'
-import { compileAccessor, isPlainObject, type Accessor } from '../../../gateway/src/sdk/path.ts'
+import { type Accessor, compileAccessor, defineOperator, isPlainObject } from '#veil/sdk'
 
 /** Deeper than any device payload; a deeper document is refused rather than walked. */
 const MAX_DEPTH = 64

@@ -1,4 +1,4 @@
-import { defineProfile, type ProfileDefinition } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile, type ProfileDefinition } from '#veil/sdk'
 import energy from '../../../schemas/canonical/smart_plug.energy.schema.json' with { type: 'json' }
 import event from '../../../schemas/canonical/camera.event.schema.json' with { type: 'json' }
 import status from '../../../schemas/canonical/robot_vacuum.status.schema.json' with { type: 'json' }

@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile } from '#veil/sdk'
 import cameras from './cameras.schema.json' with { type: 'json' }
 import matches from './matches.schema.json' with { type: 'json' }
 

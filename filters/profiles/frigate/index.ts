@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile } from '#veil/sdk'
 import events from './events.schema.json' with { type: 'json' }
 import reviews from './reviews.schema.json' with { type: 'json' }
 import stats from './stats.schema.json' with { type: 'json' }

@@ -1,5 +1,4 @@
-import { defineProfile, type ProfileDefinition } from '../../../gateway/src/sdk/profile.ts'
-import { patternProblem } from '../../../gateway/src/sdk/topics.ts'
+import { defineProfile, patternProblem, type ProfileDefinition } from '#veil/sdk'
 import report from './report.schema.json' with { type: 'json' }
 import tpv from './tpv.schema.json' with { type: 'json' }
 

@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile } from '#veil/sdk'
 import weight from './weight.schema.json' with { type: 'json' }
 
 /** lolouk44/xiaomi_mi_scale: the user's name is a topic level, so it is the device id and is pseudonymised. */

@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile } from '#veil/sdk'
 import weight from './weight.schema.json' with { type: 'json' }
 
 /**

@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile } from '#veil/sdk'
 import beacon from './beacon.schema.json' with { type: 'json' }
 import card from './card.schema.json' with { type: 'json' }
 import cmd from './cmd.schema.json' with { type: 'json' }

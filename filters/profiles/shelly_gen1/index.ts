@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile } from '#veil/sdk'
 import announce from './announce.schema.json' with { type: 'json' }
 import info from './info.schema.json' with { type: 'json' }
 

@@ -1,4 +1,4 @@
-import { defineProfile, type JsonSchema } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile, type JsonSchema } from '#veil/sdk'
 import switchStatus from './switch.schema.json' with { type: 'json' }
 
 const { $defs, ...switchShape } = switchStatus

@@ -6,7 +6,7 @@ import { builtinOperators } from '../../operators/index.ts'
 import { Keyring } from '../../../gateway/src/keys/keyring.ts'
 import { loadPolicySet } from '../../../gateway/src/policy/load.ts'
 import { Classifier } from '../../../gateway/src/streams/classifier.ts'
-import { compileAccessor } from '../../../gateway/src/sdk/path.ts'
+import { compileAccessor } from '#veil/sdk'
 import { builtinProfiles } from '../index.ts'
 import { fixture, HOUR_MS, leaks, perDevice, shippedPipeline, type ProfilePipeline } from '../testing.ts'
 

@@ -1,5 +1,4 @@
-import { defineProfile, type ProfileDefinition, type StreamDefinition } from '../../../gateway/src/sdk/profile.ts'
-import type { Category } from '../../../gateway/src/sdk/model.ts'
+import { type Category, defineProfile, type ProfileDefinition, type StreamDefinition } from '#veil/sdk'
 import state from './state.schema.json' with { type: 'json' }
 
 export interface SparkplugProfileOptions {

@@ -1,6 +1,6 @@
 import { NOTHING, type Projection } from '../../../gateway/src/policy/allow/index.ts'
 import { compileScanner, DETECTORS } from '../../operators/pii_scan/detect.ts'
-import { SUPPRESS, type OperatorContext, type OperatorFn } from '../../../gateway/src/sdk/operator.ts'
+import { type OperatorContext, type OperatorFn, SUPPRESS } from '#veil/sdk'
 import type { MetricValue, SparkplugDocument, SparkplugMetric } from './codec.ts'
 
 /** The `metrics:` section of a Sparkplug stream policy. */

@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile } from '#veil/sdk'
 import sensor from './sensor.schema.json' with { type: 'json' }
 import state from './state.schema.json' with { type: 'json' }
 

@@ -1,4 +1,4 @@
-import { defineProfile } from '../../../gateway/src/sdk/profile.ts'
+import { defineProfile } from '#veil/sdk'
 import map from './map.schema.json' with { type: 'json' }
 
 const text = (max = 64) => ({ type: 'string', maxLength: max }) as const

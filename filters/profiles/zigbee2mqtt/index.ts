@@ -1,5 +1,4 @@
-import { defineProfile, type ProfileDefinition } from '../../../gateway/src/sdk/profile.ts'
-import { baseTopicProblem } from '../../../gateway/src/sdk/topics.ts'
+import { baseTopicProblem, defineProfile, type ProfileDefinition } from '#veil/sdk'
 import state from './state.schema.json' with { type: 'json' }
 
 /** Zigbee2MQTT's default `mqtt.base_topic`. */

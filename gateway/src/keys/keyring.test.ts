@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from '../../../test/helpers/gateway.ts'
 import type { Category, Domain } from '../sdk/model.ts'
-import { base32, Keyring, loadOrCreateMasterKey, MASTER_KEY_FILE } from './keyring.ts'
+import { base32 } from '../sdk/keyring.ts'
+import { Keyring, loadOrCreateMasterKey, MASTER_KEY_FILE } from './keyring.ts'
 
 /** The route stage's pseudonym of a device (kind = category), or of an id under the device's own epoch. */
 function pn(k: Keyring, domain: Domain, kind: string, id: string, nowMs: number, category: Category = 'smart_plug'): string {

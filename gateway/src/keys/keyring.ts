@@ -3,6 +3,7 @@ import { closeSync, fstatSync, openSync, readFileSync, writeSync, mkdirSync } fr
 import { join } from 'node:path'
 import { VeilError } from '../errors.ts'
 import { DOMAINS, type Category, type Domain } from '../sdk/model.ts'
+import { base32, type Keyring as OperatorKeyring, type PseudonymScope } from '../sdk/keyring.ts'
 import { NEVER, resolveRotation, type RotationSchedule, type RotationSettings } from './rotation.ts'
 
 export const MASTER_KEY_FILE = 'master.key'
@@ -10,7 +11,6 @@ const MASTER_KEY_BYTES = 32
 const HKDF_SALT = Buffer.from('veil/pseudonym/v1')
 /** 128 bits of HMAC output: collisions stay negligible far beyond any household's device count. */
 const PSEUDONYM_BYTES = 16
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
 /**
  * Reads the master secret from the data directory, creating it on first start. The file is created with mode 0600
@@ -64,15 +64,6 @@ function readMasterKey(file: string): Buffer {
  */
 export type DomainKeyPolicy = RotationSettings
 
-/** Whose pseudonym, for whom and when: the epoch and its silent gap depend on the domain, category and device. */
-export interface PseudonymScope {
-  readonly domain: Domain
-  readonly category: Category
-  /** The raw device id (as the envelope carries it): it sets the device's rotation phase, never an output. */
-  readonly deviceId: string
-  readonly nowMs: number
-}
-
 /** One device's place in its schedule, memoised: the epoch, its live span and the pseudonyms computed in it. */
 interface DeviceMemo {
   readonly phaseMs: number
@@ -107,7 +98,7 @@ interface CompiledSchedule {
  * instants and the caller drops the copy (the route stage counts `rotation_gap`), so a continuous stream shows a
  * hole of at least the gap between its last copy under the old pseudonym and its first under the new one.
  */
-export class Keyring {
+export class Keyring implements OperatorKeyring {
   readonly #master: Buffer
   readonly #schedules: ReadonlyMap<Domain, ReadonlyMap<Category, CompiledSchedule>>
   readonly #phaseKey: Buffer
@@ -303,20 +294,4 @@ function compile(domain: Domain, s: RotationSchedule): CompiledSchedule {
   // Centred on the rotation moment: the copies just before it would otherwise join the new pseudonym's first ones.
   const beforeMs = Math.floor(gapMs / 2)
   return { epochMs, beforeMs, afterMs: gapMs - beforeMs, keyId: `domain=${domain};period=${s.epochSeconds}` }
-}
-
-export function base32(bytes: Uint8Array): string {
-  let out = ''
-  let bits = 0
-  let value = 0
-  for (const byte of bytes) {
-    value = (value << 8) | byte
-    bits += 8
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31]
-      bits -= 5
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31]
-  return out
 }

@@ -3,7 +3,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { keyPoliciesOf, resolveConfig } from '../config/config.ts'
 import type { Category, Domain } from '../sdk/model.ts'
-import { base32, Keyring } from './keyring.ts'
+import { base32 } from '../sdk/keyring.ts'
+import { Keyring } from './keyring.ts'
 import { DAY_S, resolveRotation } from './rotation.ts'
 
 const DAY_MS = DAY_S * 1000

@@ -1,6 +1,6 @@
 import type { JsonSchema } from './profile.ts'
 import type { Category, Domain } from './model.ts'
-import type { Keyring } from '../keys/keyring.ts'
+import type { Keyring } from './keyring.ts'
 
 /** Returned by an operator to withhold the message from this domain (a counted, audited drop). */
 export const SUPPRESS: unique symbol = Symbol('veil.suppress')

@@ -1,0 +1,44 @@
+/**
+ * The Veil SDK: everything an operator (filters/operators/) or a device profile (filters/profiles/) may import from
+ * the gateway, by the name `#veil/sdk`, and nothing else of it. It is a leaf: it imports node builtins and npm
+ * packages only, never the core, so the core can change behind it without touching a plug-in.
+ *
+ * Stability: a name exported here keeps its meaning within a major version; additions are allowed, removals and
+ * incompatible changes of a signature are breaking changes and named in the changelog. Anything not exported here
+ * is the core's and may change at any time.
+ */
+export {
+  CATEGORIES,
+  CATEGORY_LABELS,
+  DOMAINS,
+  DROP_REASONS,
+  FILTERED_ROOT,
+  STAGES,
+  UNCLASSIFIED,
+  isCategory,
+  isDomain,
+  type Category,
+  type CategoryLabel,
+  type Domain,
+  type DropReason,
+  type StageName,
+} from './model.ts'
+export {
+  SUPPRESS,
+  defineOperator,
+  isScheduled,
+  scheduled,
+  type CompileEnv,
+  type Emission,
+  type OperatorContext,
+  type OperatorDefinition,
+  type OperatorFn,
+  type ScheduledOperatorFn,
+  type Suppress,
+} from './operator.ts'
+export { defineProfile, type Decoding, type JsonSchema, type ProfileAccess, type ProfileDefinition, type StreamDefinition } from './profile.ts'
+export { FORBIDDEN_KEYS, compileAccessor, compileGetter, isPlainObject, type Accessor, type Getter } from './path.ts'
+export { DeviceState } from './state.ts'
+export { base32, type Keyring, type PseudonymScope } from './keyring.ts'
+export { TIME_UNITS, type TimeUnit } from './time.ts'
+export { baseTopicProblem, patternCovers, patternProblem, type PatternRules } from './topics.ts'
