@@ -1,30 +1,11 @@
-import { defineOperator, isPlainObject } from '#veil/sdk'
+import { TEXT_DROP_DEFAULT_KEYS as DEFAULT_KEYS, defineOperator, isPlainObject } from '#veil/sdk'
+
+// Re-exported for the operator's tests and docs; the list lives in the SDK because the core's string check reads it too.
+export { DEFAULT_KEYS }
 
 /** Deeper than any device payload; a deeper document is refused rather than walked. */
 const MAX_DEPTH = 64
 
-/**
- * Frigate's identification results (face names, sub labels, plates, generated descriptions, thumbnails) and the
- * names people give their devices (Tasmota `FriendlyName`, `DeviceName`, `Hostname`; scale `nickname`).
- */
-export const DEFAULT_KEYS: readonly string[] = [
-  'sub_label',
-  'sub_labels',
-  'name',
-  'recognized_license_plate',
-  'recognized_license_plate_score',
-  'plate',
-  'plate_box',
-  'description',
-  'thumb_path',
-  'thumbnail',
-  'FriendlyName',
-  'Hostname',
-  'LogHost',
-  'OtaUrl',
-  'DeviceName',
-  'nickname',
-]
 
 /**
  * Removes named keys wherever they occur (privacy.md §1 `text_drop`, §2.3): the results of biometric identification

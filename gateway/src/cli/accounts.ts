@@ -5,7 +5,7 @@ import { overridesFromEnv, resolveConfig } from '../config/config.ts'
 import { VeilError } from '../errors.ts'
 import { DOMAINS, isDomain } from '../sdk/model.ts'
 import { Classifier } from '../streams/classifier.ts'
-import { parse } from './main.ts'
+import { parse } from './args.ts'
 
 const OPTIONS = {
   config: { type: 'string' },

@@ -10,7 +10,7 @@ import { VeilError } from '../errors.ts'
 import { Gateway } from '../gateway.ts'
 import { listen } from '../ingest/broker.ts'
 import { createLogger } from '../telemetry/log.ts'
-import { parse } from './main.ts'
+import { parse } from './args.ts'
 
 const tty = process.stdout.isTTY === true
 const DEMO_SEED = 1

@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { createReadStream } from 'node:fs'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
+import type { ParseArgsConfig } from 'node:util'
 import { builtinOperators } from '../../../filters/operators/index.ts'
 import { randomBytes } from 'node:crypto'
 import { overridesFromEnv, profilesOf, resolveConfig, type ConfigOverrides } from '../config/config.ts'
@@ -11,6 +11,7 @@ import { Gateway } from '../gateway.ts'
 import { loadPolicySet } from '../policy/load.ts'
 import { Classifier } from '../streams/classifier.ts'
 import { createLogger } from '../telemetry/log.ts'
+import { parse } from './args.ts'
 import { describePolicies } from './describe.ts'
 import { dropLines, offlinePipeline, outputLines } from './offline.ts'
 
@@ -83,10 +84,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`veil: ${e.message}\n`)
     return 1
   }
-}
-
-export function parse<O extends ParseArgsConfig['options']>(args: readonly string[], options: O, allowPositionals = false) {
-  return parseArgs({ args: [...args], options, strict: true, allowPositionals })
 }
 
 function overrides(values: Record<string, unknown>): ConfigOverrides {

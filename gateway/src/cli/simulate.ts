@@ -1,6 +1,6 @@
 import { profiles, runSimulators } from '../../../simulators/index.ts'
 import { VeilError } from '../errors.ts'
-import { parse } from './main.ts'
+import { parse } from './args.ts'
 
 /** `veil simulate`: publish a profile's realistic stream to a broker, bounded by --duration or --count. */
 export async function simulate(args: readonly string[]): Promise<number> {

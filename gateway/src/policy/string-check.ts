@@ -1,7 +1,7 @@
 import type { FileProblem } from '../errors.ts'
 import type { JsonSchema } from '../sdk/profile.ts'
 import { FORBIDDEN_KEYS } from '../sdk/path.ts'
-import { DEFAULT_KEYS as TEXT_DROP_DEFAULTS } from '../../../filters/operators/text_drop/index.ts'
+import { TEXT_DROP_DEFAULT_KEYS as TEXT_DROP_DEFAULTS } from '../sdk/text.ts'
 
 /**
  * Load-time check that no free string leaves (issue 13 part 6): every string a stream policy's allowlist lets
