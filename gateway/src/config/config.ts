@@ -59,6 +59,8 @@ export interface GatewayConfig {
   /** Domains that receive protobuf; the others JSON. */
   readonly encoding: ReadonlyMap<Domain, OutputEncoding>
   readonly sparkplug: SparkplugConfig
+  /** Each configurable profile's settings by its configuration key, for the codec states the pipeline builds. */
+  readonly profileSettings: Readonly<Record<string, unknown>>
   /** The durable store-and-forward queue of each upstream. */
   readonly queue: QueueConfig
   /** Backoff between upstream connection attempts. */
@@ -196,6 +198,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
   if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
 
   const dataDir = resolve(pick('dataDir') ?? file.dataDir ?? 'data')
+  const sparkplug: SparkplugConfig = { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug }
   return {
     listen: parseListen(listenText),
     http: parseHostPort(httpText, '--http'),
@@ -207,7 +210,8 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
     variables: { privacy_zones: file.privacyZones ?? [], stay_zones: file.stayZones ?? true },
     encoding: new Map(Object.entries(file.encoding ?? {}) as [Domain, OutputEncoding][]),
-    sparkplug: { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug },
+    sparkplug,
+    profileSettings: { sparkplug },
     queue: { ...DEFAULT_QUEUE, ...file.queue, ttlSeconds: { ...DEFAULT_QUEUE.ttlSeconds, ...file.queue?.ttlSeconds } },
     reconnect: reconnectOf(file, configPath),
     profiles,

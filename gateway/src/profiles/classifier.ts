@@ -6,6 +6,7 @@ import { compileGetter, type Getter } from './path.ts'
 import { compileProtoDecoder } from './proto.ts'
 import { declaredTimeFields, TIME_UNITS, type TimeFields } from './time-fields.ts'
 import type { Decoding, JsonSchema, ProfileDefinition } from './types.ts'
+import type { StreamCodec } from '../sdk/codec.ts'
 
 /** A profile's stream with everything the pipeline needs, built once at load. */
 export interface CompiledStream {
@@ -14,7 +15,7 @@ export interface CompiledStream {
   readonly profile: string
   readonly name: string
   readonly category: Category
-  readonly decoding: Decoding
+  readonly decoding: Decoding | StreamCodec
   readonly validate: ValidateFunction | undefined
   /** The payload schema `validate` checks (load-time checks read it: policy/string-check.ts). */
   readonly schema?: JsonSchema | undefined
