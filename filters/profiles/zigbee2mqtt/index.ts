@@ -1,3 +1,4 @@
+import { defineProfileSettings } from '../../../gateway/src/sdk/settings.ts'
 import { defineProfile, type ProfileDefinition } from '../../../gateway/src/profiles/types.ts'
 import { baseTopicProblem } from '../../../gateway/src/profiles/topics.ts'
 import state from './state.schema.json' with { type: 'json' }
@@ -57,5 +58,13 @@ export function createZigbee2mqttProfile(baseTopic: string = DEFAULT_Z2M_BASE_TO
     },
   })
 }
+
+/** `profiles.zigbee2mqtt` in the configuration. */
+export const settings = defineProfileSettings({
+  name: 'zigbee2mqtt',
+  schema: {"type": "object", "additionalProperties": false, "properties": {"baseTopic": {"type": "string", "minLength": 1, "description": "Zigbee2MQTT's mqtt.base_topic: literal levels. Default zigbee2mqtt."}}},
+  setting: 'baseTopic',
+  build: (value) => createZigbee2mqttProfile(value as string),
+})
 
 export default createZigbee2mqttProfile()

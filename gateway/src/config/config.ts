@@ -20,7 +20,7 @@ export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 import { configuredProfiles, type ProfileSettings } from '../profiles/configured.ts'
 import type { ProfileDefinition } from '../profiles/types.ts'
-import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
+import { builtinProfiles, configurableProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'
 import type { ListenerKind, ListenerSpec, TlsFiles } from '../ingest/listeners.ts'
 
@@ -135,7 +135,13 @@ const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, 
 export function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
   return { ...DEFAULT_UPSTREAM, ...overrides, url }
 }
-const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(configSchema)
+const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(withProfileSettings(configSchema))
+
+/** The configuration schema with each configurable profile's settings schema under `profiles`. */
+function withProfileSettings(schema: typeof configSchema): typeof configSchema {
+  const properties = Object.fromEntries(configurableProfiles.map((p) => [p.name, p.schema]))
+  return { ...schema, properties: { ...schema.properties, profiles: { ...schema.properties.profiles, properties } } }
+}
 const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** Reads VEIL_* variables: the environment equivalents of `veil start`'s flags. */
