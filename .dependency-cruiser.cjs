@@ -10,7 +10,6 @@ const TEMPORARY_CORE_TO_PLUGINS = [
   '^gateway/src/config/config\\.ts$',
   '^gateway/src/streams/configured\\.ts$',
   '^gateway/src/gateway\\.ts$',
-  '^gateway/src/pipeline/(decode|encode|pipeline)\\.ts$',
   '^gateway/src/policy/load\\.ts$',
 ]
 // ...and plug-in files allowed to import the core outside the SDK (Sparkplug's protobuf machinery and allowlist).

@@ -1,8 +1,8 @@
-import type { ProfileDefinition } from '#veil/sdk'
+import type { ProfileDefinition, ProfileSettingsDeclaration } from '#veil/sdk'
 import canonical from './canonical/index.ts'
 import doubletake from './doubletake/index.ts'
 import frigate from './frigate/index.ts'
-import gpsd from './gpsd/index.ts'
+import gpsd, { settings as gpsdSettings } from './gpsd/index.ts'
 import miscale from './miscale/index.ts'
 import omgScale from './omg_scale/index.ts'
 import owntracks from './owntracks/index.ts'
@@ -10,9 +10,9 @@ import sparkplug, { sparkplugProfiles, type SparkplugProfileOptions } from './sp
 import shellyGen1 from './shelly_gen1/index.ts'
 import shellyGen2 from './shelly_gen2/index.ts'
 import tasmota from './tasmota/index.ts'
-import traccar from './traccar/index.ts'
+import traccar, { settings as traccarSettings } from './traccar/index.ts'
 import valetudo from './valetudo/index.ts'
-import zigbee2mqtt from './zigbee2mqtt/index.ts'
+import zigbee2mqtt, { settings as zigbee2mqttSettings } from './zigbee2mqtt/index.ts'
 
 /** Every device profile Veil recognises out of the box. */
 export const builtinProfiles: readonly ProfileDefinition[] = [
@@ -31,6 +31,9 @@ export const builtinProfiles: readonly ProfileDefinition[] = [
   ...canonical,
   ...sparkplug,
 ]
+
+/** The profiles the configuration's `profiles` section can rebuild, in the order their settings are checked. */
+export const configurableProfiles: readonly ProfileSettingsDeclaration[] = [gpsdSettings, traccarSettings, zigbee2mqttSettings]
 
 /** The built-in profiles with Sparkplug B's categories as configured (`sparkplug.category`, `sparkplug.groups`). */
 export function withSparkplug(profiles: readonly ProfileDefinition[], options: SparkplugProfileOptions): readonly ProfileDefinition[] {

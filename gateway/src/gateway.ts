@@ -113,7 +113,7 @@ export class Gateway {
     const metrics = parts.metrics ?? new Metrics()
     metrics.setPolicyVersion(policies.current.version)
     const audit = parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() })
-    const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: config.limits, encodings: config.encoding, sparkplug: config.sparkplug })
+    const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: config.limits, encodings: config.encoding, profileSettings: config.profileSettings })
 
     const bridges = new Map<Domain, UpstreamBridge>()
     for (const [domain, domainConfig] of config.domains) {

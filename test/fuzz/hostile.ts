@@ -8,7 +8,7 @@ import { deflateRawSync, deflateSync, inflateSync } from 'node:zlib'
 import fc from 'fast-check'
 import { mulberry32 } from '../../simulators/random.ts'
 import { PNG_SIGNATURE, pngChunk } from '../helpers/png.ts'
-import type { Decoding, StreamDefinition } from '../../gateway/src/sdk/profile.ts'
+import type { StreamDefinition } from '../../gateway/src/sdk/profile.ts'
 
 /** A canary device id or value: `Cy` and 8 hex digits, 10 characters, never a substring of another. */
 export const canaryArb = fc.integer({ min: 0, max: 0xffffffff }).map((n) => `Cy${n.toString(16).toUpperCase().padStart(8, '0')}`)
@@ -188,7 +188,8 @@ export interface HostileCase {
 
 /** Valid documents of a stream (decoded), to mutate: hostile input that gets past decode and validate. */
 export interface StreamSamples {
-  readonly decoding: Decoding
+  /** The generic decoding, or the codec's name (`png-ztxt`). */
+  readonly decoding: string
   readonly docs: readonly unknown[]
 }
 
@@ -272,7 +273,7 @@ export function payloadArb(samples: StreamSamples, kept: KeptPaths, limits: { pa
 }
 
 /** Decodes a sample the way the stream does, for mutation; undefined for binary and PNG streams. */
-export function decodeSample(decoding: Decoding, payload: Buffer): unknown {
+export function decodeSample(decoding: string, payload: Buffer): unknown {
   switch (decoding) {
     case 'json':
       return JSON.parse(payload.toString('utf8')) as unknown

@@ -36,6 +36,7 @@ import { profiles as simulators } from '../../simulators/index.ts'
 import { findCanaries } from '../helpers/canary.ts'
 import { tempDir } from '../helpers/gateway.ts'
 import { decodeSample, payloadArb, randomTopicArb, topicArb, zlibBombs, type HostileCase, type KeptPaths, type StreamSamples } from './hostile.ts'
+import { decodingName } from '../../gateway/src/sdk/codec.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_501)
 /** FUZZ_RUNS and FUZZ_TIME_MS raise the bounds for a longer hunt; the defaults keep the suite fast. */
@@ -108,7 +109,7 @@ function collectSamples(classifier: Classifier): Map<string, unknown[]> {
     const list = byStream.get(stream.key) ?? []
     if (list.length >= 4) return
     try {
-      const doc = decodeSample(stream.decoding, payload)
+      const doc = decodeSample(decodingName(stream.decoding), payload)
       if (doc !== undefined) list.push(doc)
     } catch {
       return
@@ -141,7 +142,7 @@ function streamCases(profile: ProfileDefinition): fc.Arbitrary<HostileCase> {
   const perStream = Object.entries(profile.streams).map(([name, def]) => {
     const key = `${profile.name}/${name}`
     const kept = keptPaths(shipped.policies, profile.category, key)
-    const streamSamples: StreamSamples = { decoding: def.decoding, docs: samples.get(key) ?? [] }
+    const streamSamples: StreamSamples = { decoding: decodingName(def.decoding), docs: samples.get(key) ?? [] }
     return fc.tuple(topicArb(def), payloadArb(streamSamples, kept, DEFAULT_LIMITS, bombs)).map(([t, p]) => ({
       topic: t.topic,
       payload: p.payload,

@@ -14,6 +14,7 @@ import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import { loadPolicySet } from '../../gateway/src/policy/load.ts'
 import { Classifier } from '../../gateway/src/streams/classifier.ts'
+import { decodingName } from '../../gateway/src/sdk/codec.ts'
 
 type Schema = Readonly<Record<string, unknown>>
 const REPLACES_DOCUMENT = new Set(['map_minimize'])
@@ -73,7 +74,7 @@ describe('string lengths are bounded by the schemas', () => {
         for (const [key, policy] of Object.entries(section?.streams ?? {})) {
           const stream = classifier.streams.find((s) => s.key === key && s.category === doc.category)
           const definition = builtinProfiles.find((p) => p.name === stream?.profile && p.category === doc.category)?.streams[stream?.name ?? '']
-          if (definition?.decoding === 'sparkplug') continue
+          if (definition !== undefined && decodingName(definition.decoding) === 'sparkplug') continue
           const schema = definition?.schema
           const variants = [policy, ...Object.values(policy.opt_in ?? {})]
           for (const variant of variants) {

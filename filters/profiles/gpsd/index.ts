@@ -1,4 +1,4 @@
-import { defineProfile, patternProblem, type ProfileDefinition } from '#veil/sdk'
+import { defineProfile, defineProfileSettings, patternProblem, type ProfileDefinition } from '#veil/sdk'
 import report from './report.schema.json' with { type: 'json' }
 import tpv from './tpv.schema.json' with { type: 'json' }
 
@@ -31,5 +31,14 @@ export function createGpsdProfile(topics: readonly string[] = DEFAULT_GPSD_TOPIC
     },
   })
 }
+
+/** `profiles.gpsd` in the configuration. */
+export const settings = defineProfileSettings({
+  name: 'gpsd',
+  schema: {"type": "object", "additionalProperties": false, "properties": {"topics": {"description": "TPV topics: literal levels and one {id} level, the device. Default [\"gpsd/{id}/tpv\"]; a topic ending in tpv also takes the other report classes (sky, device, ...) in its place.", "type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string", "minLength": 1}}}},
+  setting: 'topics',
+  topicRules: { idLevels: 1, plus: false },
+  build: (value) => createGpsdProfile(value as readonly string[]),
+})
 
 export default createGpsdProfile()

@@ -1,5 +1,6 @@
 import { type Category, defineProfile, type ProfileDefinition, type StreamDefinition } from '#veil/sdk'
 import state from './state.schema.json' with { type: 'json' }
+import { sparkplugCodec } from './stream.ts'
 
 export interface SparkplugProfileOptions {
   /** The category of Sparkplug traffic whose group no entry of `groups` names. */
@@ -21,8 +22,8 @@ function streams(level: string, withState: boolean): Record<string, StreamDefini
   // Sparkplug B ids are case-sensitive: `Line1` and `line1` are two edge nodes, with two pseudonyms and two seqs.
   // Sparkplug timestamps are epoch ms (UTC): the message's and each metric's acquisition time.
   const timeFields = { timestamp: 'epoch_ms', 'metrics[].timestamp': 'epoch_ms' } as const
-  const node = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}`], decoding: 'sparkplug', policyStream: 'node', caseSensitiveId: true, timeFields })
-  const device = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}/{id}`], decoding: 'sparkplug', policyStream: 'device', caseSensitiveId: true, timeFields })
+  const node = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}`], decoding: sparkplugCodec, policyStream: 'node', caseSensitiveId: true, timeFields })
+  const device = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}/{id}`], decoding: sparkplugCodec, policyStream: 'device', caseSensitiveId: true, timeFields })
   const all: Record<string, StreamDefinition> = {
     nbirth: node('NBIRTH'),
     ndata: node('NDATA'),
@@ -47,14 +48,6 @@ export function sparkplugProfiles(options: SparkplugProfileOptions = { category:
     ...mapped,
     defineProfile({ name: 'sparkplug', category: options.category, description: 'Sparkplug B (spBv1.0/<group>/<type>/<edge node>[/<device>], STATE)', streams: streams('{id}', true) }),
   ]
-}
-
-/** `spBv1.0/<group>/<type>/<node>[/<device>]` read back from a topic the classifier already matched. */
-export function parseSparkplugTopic(topic: string): { group: string; type: string; node: string; device: string | undefined } | undefined {
-  const levels = topic.split('/')
-  if (levels.length !== 4 && levels.length !== 5) return undefined
-  const [, group, type, node, device] = levels as [string, string, string, string, string | undefined]
-  return { group, type, node, device }
 }
 
 export default sparkplugProfiles()

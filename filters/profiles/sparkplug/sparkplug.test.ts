@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest'
 import { findCanaries } from '../../../test/helpers/canary.ts'
 import { findPii } from '../../operators/pii_scan/detect.ts'
 import type { Output } from '../../../gateway/src/pipeline/envelope.ts'
-import { JSON_CONTENT_TYPE, SPARKPLUG_CONTENT_TYPE } from '../../../gateway/src/pipeline/encode.ts'
+import { JSON_CONTENT_TYPE } from '../../../gateway/src/pipeline/encode.ts'
+import { SPARKPLUG_CONTENT_TYPE, sparkplugCodec } from './stream.ts'
 import { decodePayload, metricValue, sparkplugPayloadType, toNumber, type WireMetric } from './codec.ts'
 import { SparkplugState } from './state.ts'
 import { pipelinesClosedAfterEach } from '../../../test/helpers/test-pipelines.ts'
@@ -123,15 +124,15 @@ describe('Sparkplug B state', () => {
     expect(svc(dbirth.outputs)?.topic).toMatch(/\/dbirth$/)
     const ddata = await p.process(dev('DDATA'), sparkplugBytes({ seq: 3, metrics: [{ alias: 7, value: 21.8, datatype: 10 }, { alias: 99, datatype: 10, value: 1 }] }), T0)
     expect(json(svc(ddata.outputs) as Output).data).toMatchObject({ type: 'DDATA', seq: 2, metrics: [{ name: 'Temperature', value: 22 }] })
-    expect(p.sparkplug.deviceCount('G1', 'N1')).toBe(1)
+    expect(p.codecState(sparkplugCodec)?.births.deviceCount('G1', 'N1')).toBe(1)
     const ddeath = await p.process(dev('DDEATH'), sparkplugBytes({ timestamp: T0, seq: 4, metrics: [] }), T0)
     expect(json(svc(ddeath.outputs) as Output).data).toEqual({ type: 'DDEATH', timestamp: T0_MINUTE, seq: 3, metrics: [] })
-    expect(p.sparkplug.deviceCount('G1', 'N1')).toBe(0)
+    expect(p.codecState(sparkplugCodec)?.births.deviceCount('G1', 'N1')).toBe(0)
     expect((await p.process(dev('DDATA'), sparkplugBytes({ seq: 5, metrics: [{ alias: 7, datatype: 10, value: 1 }] }), T0)).dropped?.reason).toBe('no_birth')
     await p.process(dev('DBIRTH'), sparkplugBytes({ seq: 6, metrics: [{ name: 'Temperature', alias: 7, datatype: 10, value: 1 }] }), T0)
-    expect(p.sparkplug.deviceCount('G1', 'N1')).toBe(1)
+    expect(p.codecState(sparkplugCodec)?.births.deviceCount('G1', 'N1')).toBe(1)
     await p.process(node.replace('%', 'NBIRTH'), sparkplugBytes({ seq: 0, metrics: birthMetrics }), T0)
-    expect(p.sparkplug.deviceCount('G1', 'N1')).toBe(0)
+    expect(p.codecState(sparkplugCodec)?.births.deviceCount('G1', 'N1')).toBe(0)
   })
 
   it('forwards a matching NDEATH without seq, then drops the node\'s data until it is born again', async () => {

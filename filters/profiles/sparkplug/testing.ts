@@ -83,7 +83,7 @@ export function testPipeline(
   const metrics = new Metrics({ defaultMetrics: false })
   const audit = new MemoryAuditLog()
   const encodings = new Map(Object.entries(options.encodings ?? {}) as [Domain, OutputEncoding][])
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, encodings, sparkplug: options.sparkplug })
+  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, encodings, profileSettings: { sparkplug: options.sparkplug } })
   return { pipeline, metrics, audit, close: () => rmSync(dataDir, { recursive: true, force: true }) }
 }
 

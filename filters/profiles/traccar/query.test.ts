@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { parseOsmandQuery } from '../../../gateway/src/pipeline/osmand.ts'
+import { parseOsmandQuery } from './osmand.ts'
 import { FIXTURES, leaks, shippedPipeline, type ProfilePipeline } from '../testing.ts'
 
 const T0 = Date.UTC(2026, 2, 1, 12)

@@ -1,5 +1,6 @@
 import { defineProfile } from '#veil/sdk'
 import map from './map.schema.json' with { type: 'json' }
+import { pngZtxtCodec } from './png.ts'
 
 const text = (max = 64) => ({ type: 'string', maxLength: max }) as const
 /** Valetudo's documented values: a string outside them is invalid, so no free text reaches a `$` allowlist. */
@@ -14,7 +15,7 @@ export default defineProfile({
   streams: {
     map: { topics: ['valetudo/{id}/MapData/map-data'], decoding: 'zlib-json', schema: map },
     /** The same map for Home Assistant: a PNG whose `ValetudoMap` zTXt chunk holds the deflated JSON. */
-    map_hass: { topics: ['valetudo/{id}/MapData/map-data-hass'], decoding: 'png-ztxt', schema: map },
+    map_hass: { topics: ['valetudo/{id}/MapData/map-data-hass'], decoding: pngZtxtCodec, schema: map },
     segments: { topics: ['valetudo/{id}/MapData/segments'], decoding: 'json', schema: { type: 'object' } },
     /** The current (or last) job's cleaned area in cm² (CurrentStatisticsCapability, an integer Homie property). */
     statistics_area: { topics: ['valetudo/{id}/CurrentStatisticsCapability/area'], decoding: 'number', schema: { type: 'integer', minimum: 0, maximum: 100_000_000 } },

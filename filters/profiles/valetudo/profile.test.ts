@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { deflateRawSync, deflateSync, inflateSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { pngValetudoZtxt, PNG_MAX_CHUNKS } from '../../../gateway/src/pipeline/decode.ts'
+import { pngValetudoZtxt, PNG_MAX_CHUNKS } from './png.ts'
 import { FIXTURES, leaks, shippedPipeline, type ProfilePipeline } from '../testing.ts'
 import { PNG_SIGNATURE, pngChunk } from '../../../test/helpers/png.ts'
 

@@ -1,4 +1,4 @@
-import { baseTopicProblem, defineProfile, type ProfileDefinition } from '#veil/sdk'
+import { baseTopicProblem, defineProfile, defineProfileSettings, type ProfileDefinition } from '#veil/sdk'
 import state from './state.schema.json' with { type: 'json' }
 
 /** Zigbee2MQTT's default `mqtt.base_topic`. */
@@ -56,5 +56,13 @@ export function createZigbee2mqttProfile(baseTopic: string = DEFAULT_Z2M_BASE_TO
     },
   })
 }
+
+/** `profiles.zigbee2mqtt` in the configuration. */
+export const settings = defineProfileSettings({
+  name: 'zigbee2mqtt',
+  schema: {"type": "object", "additionalProperties": false, "properties": {"baseTopic": {"type": "string", "minLength": 1, "description": "Zigbee2MQTT's mqtt.base_topic: literal levels. Default zigbee2mqtt."}}},
+  setting: 'baseTopic',
+  build: (value) => createZigbee2mqttProfile(value as string),
+})
 
 export default createZigbee2mqttProfile()

@@ -17,7 +17,7 @@ export function offlinePipeline(config: GatewayConfig): Pipeline {
   const classifier = new Classifier(profilesOf(config))
   const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPoliciesOf(config))
   const policies = { current: loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }) }
-  return new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: config.limits, encodings: config.encoding, sparkplug: config.sparkplug })
+  return new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: config.limits, encodings: config.encoding, profileSettings: config.profileSettings })
 }
 
 /** One forwarded message as `veil filter` and `veil replay` print it. */

@@ -20,7 +20,7 @@ export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 import { configuredProfiles, type ProfileSettings } from '../streams/configured.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
-import { builtinProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
+import { builtinProfiles, configurableProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'
 import type { ListenerKind, ListenerSpec, TlsFiles } from '../ingest/listeners.ts'
 
@@ -59,6 +59,8 @@ export interface GatewayConfig {
   /** Domains that receive protobuf; the others JSON. */
   readonly encoding: ReadonlyMap<Domain, OutputEncoding>
   readonly sparkplug: SparkplugConfig
+  /** Each configurable profile's settings by its configuration key, for the codec states the pipeline builds. */
+  readonly profileSettings: Readonly<Record<string, unknown>>
   /** The durable store-and-forward queue of each upstream. */
   readonly queue: QueueConfig
   /** Backoff between upstream connection attempts. */
@@ -133,7 +135,13 @@ const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, 
 export function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
   return { ...DEFAULT_UPSTREAM, ...overrides, url }
 }
-const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(configSchema)
+const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(withProfileSettings(configSchema))
+
+/** The configuration schema with each configurable profile's settings schema under `profiles`. */
+function withProfileSettings(schema: typeof configSchema): typeof configSchema {
+  const properties = Object.fromEntries(configurableProfiles.map((p) => [p.name, p.schema]))
+  return { ...schema, properties: { ...schema.properties, profiles: { ...schema.properties.profiles, properties } } }
+}
 const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** Reads VEIL_* variables: the environment equivalents of `veil start`'s flags. */
@@ -196,6 +204,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
   if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
 
   const dataDir = resolve(pick('dataDir') ?? file.dataDir ?? 'data')
+  const sparkplug: SparkplugConfig = { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug }
   return {
     listen: parseListen(listenText),
     http: parseHostPort(httpText, '--http'),
@@ -207,7 +216,8 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
     variables: { privacy_zones: file.privacyZones ?? [], stay_zones: file.stayZones ?? true },
     encoding: new Map(Object.entries(file.encoding ?? {}) as [Domain, OutputEncoding][]),
-    sparkplug: { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug },
+    sparkplug,
+    profileSettings: { sparkplug },
     queue: { ...DEFAULT_QUEUE, ...file.queue, ttlSeconds: { ...DEFAULT_QUEUE.ttlSeconds, ...file.queue?.ttlSeconds } },
     reconnect: reconnectOf(file, configPath),
     profiles,

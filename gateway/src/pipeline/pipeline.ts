@@ -2,11 +2,11 @@ import type { AuditSink } from '../audit/audit.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { CATEGORY_LABELS as LABELS, type CategoryLabel, type Domain, type DropReason, type StageName } from '../sdk/model.ts'
 import type { Classifier } from '../streams/classifier.ts'
+import type { StreamCodec } from '../sdk/codec.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { classifyStage } from './classify.ts'
 import { decodeStage } from './decode.ts'
 import { encodeStage, type OutputEncoding } from './encode.ts'
-import { DEFAULT_SPARKPLUG_LIMITS, SPARKPLUG_EVENTS, SparkplugState, type SparkplugLimits } from '../../../filters/profiles/sparkplug/state.ts'
 import { newEnvelope, type DomainDrop, type Envelope, type PipelineResult } from './envelope.ts'
 import { filterStage, type PolicyHolder } from './filter.ts'
 import { routeStage } from './route.ts'
@@ -49,8 +49,11 @@ export interface PipelineOptions {
   readonly limits?: Limits
   /** Recipient domains that receive protobuf instead of JSON (configuration key `encoding`). */
   readonly encodings?: ReadonlyMap<Domain, OutputEncoding>
-  /** Bounds of the Sparkplug B edge node state (configuration key `sparkplug`). */
-  readonly sparkplug?: SparkplugLimits
+  /**
+   * Profiles' settings by configuration key (`sparkplug`: the bounds of the Sparkplug B edge node state), handed
+   * to the state of a codec that names the key (`settingsKey`).
+   */
+  readonly profileSettings?: Readonly<Record<string, unknown>>
   /**
    * For the benchmark's breakdown: each stage's time, in ns, is added to its entry. The stages are wrapped when the
    * pipeline is built, so a pipeline without it pays nothing.
@@ -67,8 +70,8 @@ const FAN_OUT: ReadonlySet<StageName> = new Set(['filter', 'encode', 'route'])
  * drop (`internal_error`), never a forward. Forwarding (local broker, upstream bridges) is the caller's step.
  */
 export class Pipeline {
-  /** Edge nodes' and devices' births, for Sparkplug B aliases (see filters/profiles/sparkplug/state.ts). */
-  readonly sparkplug: SparkplugState
+  /** Each codec's state for this pipeline (Sparkplug B's births, for its aliases), shared by its streams. */
+  readonly #codecStates: ReadonlyMap<StreamCodec, unknown>
   readonly #stages: readonly Stage[]
   readonly #fanOut: readonly boolean[]
   /** Where scheduled records enter: they were filtered when their messages were absorbed. */
@@ -85,14 +88,13 @@ export class Pipeline {
     this.#metrics = options.metrics
     this.#audit = options.audit
     this.#policies = options.policies
-    const sparkplugEvents = SPARKPLUG_EVENTS.map((e) => options.metrics.sparkplugEvents.labels(e))
-    this.sparkplug = new SparkplugState(options.sparkplug ?? DEFAULT_SPARKPLUG_LIMITS, (event) => sparkplugEvents[SPARKPLUG_EVENTS.indexOf(event)]?.inc())
+    this.#codecStates = codecStates(options)
     const stages = [
       classifyStage(options.classifier, limits),
-      decodeStage(limits, this.sparkplug),
+      decodeStage(limits, this.#codecStates),
       validateStage(),
       filterStage(options.policies, options.keyring),
-      encodeStage(options.policies, options.encodings),
+      encodeStage(options.policies, options.encodings, this.#codecStates),
       routeStage(options.keyring),
     ]
     const times = options.stageTimes
@@ -103,6 +105,11 @@ export class Pipeline {
     this.#in = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('in', s.name, c)))
     this.#out = this.#stages.map((s) => LABELS.map((c) => options.metrics.stageHandle('out', s.name, c)))
     this.#duration = LABELS.map((c) => options.metrics.durationHandle(c))
+  }
+
+  /** A codec's state in this pipeline (undefined for a codec without one or that no stream uses): for tests. */
+  codecState<State>(codec: StreamCodec<State, never>): State | undefined {
+    return this.#codecStates.get(codec as StreamCodec) as State | undefined
   }
 
   get policyVersion(): string {
@@ -185,6 +192,21 @@ export class Pipeline {
     this.#metrics.droppedHandle(stage, category, reason).inc(count)
     this.#audit.record(count === 1 ? { stage, category, reason, domain } : { stage, category, reason, domain, count }, this.#policies.current.version, nowMs)
   }
+}
+
+/** One state per distinct codec of the classifier's streams, its events counter bound once. */
+function codecStates(options: PipelineOptions): ReadonlyMap<StreamCodec, unknown> {
+  const states = new Map<StreamCodec, unknown>()
+  for (const { decoding } of options.classifier.streams) {
+    if (typeof decoding === 'string' || states.has(decoding)) continue
+    const events = decoding.events
+    const handles = events === undefined ? [] : events.names.map((e) => options.metrics.codecEventHandle(decoding.name, events.help, e))
+    const names = events?.names ?? []
+    const count = (event: string): void => handles[names.indexOf(event)]?.inc()
+    const settings = decoding.settingsKey === undefined ? undefined : options.profileSettings?.[decoding.settingsKey]
+    states.set(decoding, decoding.createState?.({ count, settings }))
+  }
+  return states
 }
 
 const NO_DROPS: readonly DomainDrop[] = Object.freeze([])

@@ -12,6 +12,7 @@ import type { Keyring } from '../keys/keyring.ts'
 import { isScheduled, type CompileEnv, type OperatorDefinition, type OperatorFn, type ScheduledOperatorFn } from '../sdk/operator.ts'
 import { checkTimeFloors } from './time-check.ts'
 import { checkFreeStrings } from './string-check.ts'
+import { decodingName } from '../sdk/codec.ts'
 import { compileEnvelope, compileMetricsStep, compileNameMatcher, metricOperatorSettings, type CompiledMetricOperator, type MetricsPolicyDocument } from '../../../filters/profiles/sparkplug/policy.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
@@ -249,9 +250,10 @@ function compileDocument(
         continue
       }
       problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream))
-      problems.push(...checkFreeStrings(file, base, stream, streamDocument))
+      problems.push(...checkFreeStrings(file, base, { key: stream.key, decoding: decodingName(stream.decoding), schema: stream.schema }, streamDocument))
       const binary = stream.decoding === 'binary'
-      const sparkplug = stream.decoding === 'sparkplug'
+      // Left for the policy extension (issue 14.3): the `metrics:` section is still the loader's own.
+      const sparkplug = decodingName(stream.decoding) === 'sparkplug'
       if (!sparkplug && streamPolicy.metrics !== undefined) {
         problems.push({ file, path: `${at}/metrics`, problem: `${key} is no Sparkplug B stream; metrics applies to sparkplug/node and sparkplug/device only` })
         continue

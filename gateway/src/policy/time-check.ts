@@ -1,3 +1,4 @@
+import { decodingName } from '../sdk/codec.ts'
 import type { FileProblem } from '../errors.ts'
 import type { Domain } from '../sdk/model.ts'
 import type { CompiledStream } from '../streams/classifier.ts'
@@ -99,7 +100,7 @@ function leavingTimes(stream: CompiledStream, variant: Variant): [string, TimeUn
   const out: [string, TimeUnit, number][] = []
   for (const [path, unit] of stream.timeFields) {
     let index = variant.allow.indexOf(path)
-    if (index === -1 && stream.decoding === 'sparkplug' && path === 'metrics[].timestamp' && (variant.metrics?.allow ?? []).length > 0) index = variant.allow.indexOf('timestamp')
+    if (index === -1 && decodingName(stream.decoding) === 'sparkplug' && path === 'metrics[].timestamp' && (variant.metrics?.allow ?? []).length > 0) index = variant.allow.indexOf('timestamp')
     if (index !== -1) out.push([path, unit, index])
   }
   return out

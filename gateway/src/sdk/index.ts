@@ -43,3 +43,15 @@ export { base32, type Keyring, type PseudonymScope } from './keyring.ts'
 export { TIME_UNITS, type TimeUnit } from './time.ts'
 export { baseTopicProblem, patternCovers, patternProblem, type PatternRules } from './topics.ts'
 export { TEXT_DROP_DEFAULT_KEYS } from './text.ts'
+export {
+  JSON_CONTENT_TYPE,
+  decodingName,
+  defineCodec,
+  type CodecCopy,
+  type CodecEncodeRequest,
+  type CodecHelpers,
+  type CodecMessage,
+  type CodecStateContext,
+  type StreamCodec,
+} from './codec.ts'
+export { defineProfileSettings, type ProfileSettingsDeclaration } from './settings.ts'

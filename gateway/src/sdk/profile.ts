@@ -1,25 +1,21 @@
 import type { Category } from './model.ts'
+import type { StreamCodec } from './codec.ts'
 import type { TimeUnit } from './time.ts'
 
 /**
- * How a stream's bytes become a value:
+ * How a stream's bytes become a value, in the generic forms the core owns:
  * - `json`: UTF-8 JSON (invalid UTF-8 is rejected, not replaced);
  * - `text`: a UTF-8 string such as `Online` or `ON`;
  * - `number`: a decimal number sent as text (`85`, `21.5`);
  * - `zlib-json`: zlib-deflated UTF-8 JSON (Valetudo map-data), inflated with a size cap; a stream without a zlib
  *   header is inflated as raw deflate (same cap);
- * - `png-ztxt`: a PNG whose `zTXt` chunk with keyword `ValetudoMap` holds zlib-deflated UTF-8 JSON (Valetudo
- *   map-data-hass); the chunks are walked with bounds checks, that chunk's CRC is verified, the JSON inflated as
- *   for `zlib-json`; the image itself is ignored;
  * - `binary`: opaque bytes (JPEG snapshots): no allowlist can pass them, only an operator that transforms them;
  * - `protobuf`: a message of `messageType` (schemas/proto/), wire-checked, decoded to a plain object with the
- *   .proto field names and validated by the stream's JSON Schema like the JSON form of the same stream;
- * - `sparkplug`: a Sparkplug B payload (filters/profiles/sparkplug/), aliases resolved against the edge node's and
- *   device's birth; the topic says which message it is.
- * - `osmand`: Traccar OsmAnd, a JSON body as `json`, or the query-string form (`id=..&lat=..&speed=<knots>..`)
- *   rewritten into the JSON form with speed in m/s (see pipeline/osmand.ts).
+ *   .proto field names and validated by the stream's JSON Schema like the JSON form of the same stream.
+ * A format only one profile speaks (Valetudo's PNG zTXt, Traccar's OsmAnd, Sparkplug B) is a StreamCodec of that
+ * profile instead (sdk/codec.ts).
  */
-export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'png-ztxt' | 'binary' | 'protobuf' | 'sparkplug' | 'osmand'
+export type Decoding = 'json' | 'text' | 'number' | 'zlib-json' | 'binary' | 'protobuf'
 
 /** A JSON Schema object; kept as plain data so profiles can ship it as a .json file beside their code. */
 export type JsonSchema = Readonly<Record<string, unknown>>
@@ -33,7 +29,8 @@ export interface StreamDefinition {
    * must fix another level and may not overlap another id-first pattern (see Classifier).
    */
   readonly topics: readonly string[]
-  readonly decoding: Decoding
+  /** A generic form, or the codec of a format the profile brings. */
+  readonly decoding: Decoding | StreamCodec
   /**
    * Shape of the decoded value; checked before any policy runs. Binary streams have none. Each time property
    * carries `"x-veil-time": "epoch_s" | "epoch_ms" | "iso"`, its one unit (see streams/time-fields.ts).

@@ -7,6 +7,7 @@ import { compileProtoDecoder } from './proto.ts'
 import { declaredTimeFields, type TimeFields } from './time-fields.ts'
 import { TIME_UNITS } from '../sdk/time.ts'
 import type { Decoding, JsonSchema, ProfileDefinition } from '../sdk/profile.ts'
+import type { StreamCodec } from '../sdk/codec.ts'
 
 /** A profile's stream with everything the pipeline needs, built once at load. */
 export interface CompiledStream {
@@ -15,7 +16,7 @@ export interface CompiledStream {
   readonly profile: string
   readonly name: string
   readonly category: Category
-  readonly decoding: Decoding
+  readonly decoding: Decoding | StreamCodec
   readonly validate: ValidateFunction | undefined
   /** The payload schema `validate` checks (load-time checks read it: policy/string-check.ts). */
   readonly schema?: JsonSchema | undefined

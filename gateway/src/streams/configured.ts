@@ -1,21 +1,14 @@
 /**
- * The profile set a configuration asks for: the built-in profiles, with gpsd, Traccar and Zigbee2MQTT built for
- * the topics of the configuration's `profiles` section. Problems come back with the path of the setting, so the
+ * The profile set a configuration asks for: the built-in profiles, each configurable one (its settings declaration)
+ * rebuilt for its entry in the configuration's `profiles` section. Problems come back with the path of the setting, so the
  * start can name file, path and problem.
  */
-import { builtinProfiles } from '../../../filters/profiles/index.ts'
-import { createGpsdProfile } from '../../../filters/profiles/gpsd/index.ts'
-import { createTraccarProfile } from '../../../filters/profiles/traccar/index.ts'
-import { createZigbee2mqttProfile } from '../../../filters/profiles/zigbee2mqtt/index.ts'
+import { builtinProfiles, configurableProfiles } from '../../../filters/profiles/index.ts'
 import { patternCovers, patternProblem, type PatternRules } from '../sdk/topics.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
 
-/** The `profiles` section of the configuration file. */
-export interface ProfileSettings {
-  readonly gpsd?: { readonly topics?: readonly string[] }
-  readonly traccar?: { readonly topics?: readonly string[] }
-  readonly zigbee2mqtt?: { readonly baseTopic?: string }
-}
+/** The `profiles` section of the configuration file (schema-valid): each configurable profile's settings by name. */
+export type ProfileSettings = Readonly<Record<string, Readonly<Record<string, unknown>> | undefined>>
 
 export interface SettingProblem {
   readonly path: string
@@ -42,16 +35,12 @@ export function configuredProfiles(settings: ProfileSettings | undefined): { pro
     })
     return problems.length === before
   }
-  const { gpsd, traccar, zigbee2mqtt } = settings
-  if (gpsd?.topics !== undefined && checked('/profiles/gpsd/topics', gpsd.topics, { idLevels: 1, plus: false })) {
-    build('gpsd', '/profiles/gpsd/topics', () => createGpsdProfile(gpsd.topics))
-  }
-  if (traccar?.topics !== undefined && checked('/profiles/traccar/topics', traccar.topics, { idLevels: 0, plus: true })) {
-    build('traccar', '/profiles/traccar/topics', () => createTraccarProfile(traccar.topics))
-  }
-  if (zigbee2mqtt?.baseTopic !== undefined) {
-    const base = zigbee2mqtt.baseTopic
-    build('zigbee2mqtt', '/profiles/zigbee2mqtt/baseTopic', () => createZigbee2mqttProfile(base))
+  for (const declared of configurableProfiles) {
+    const value = settings[declared.name]?.[declared.setting]
+    if (value === undefined) continue
+    const path = `/profiles/${declared.name}/${declared.setting}`
+    if (declared.topicRules !== undefined && !checked(path, value as readonly string[], declared.topicRules)) continue
+    build(declared.name, path, () => declared.build(value))
   }
   const profiles = builtinProfiles.map((p) => replacements.get(p.name)?.profile ?? p)
   // A configured topic that takes all of another profile's topics, or whose topics another profile takes, would

@@ -121,10 +121,11 @@ export class Metrics {
   readonly policyInfo: Gauge<'version'>
   readonly policyReloads: Counter<'result'>
   readonly auditWriteErrors: Counter
-  readonly sparkplugEvents: Counter<'event'>
   readonly authRefusals: Counter<'stage' | 'reason'>
 
   readonly #collectors: (() => void)[] = []
+  /** A codec's `veil_<codec>_events_total`, registered when the first pipeline that uses the codec is built. */
+  readonly #codecEvents = new Map<string, Counter<'event'>>()
   readonly #dropped: CounterHandle[] = []
   readonly #forwarded: CounterHandle[] = []
   readonly #forwardedCells: DeferredCounter[] = []
@@ -242,12 +243,6 @@ export class Metrics {
       labelNames: ['result'],
       registers,
     })
-    this.sparkplugEvents = new Counter({
-      name: 'veil_sparkplug_events_total',
-      help: 'Sparkplug B state events: births, deaths, data before a birth, stale deaths, unknown aliases, seq gaps, evictions',
-      labelNames: ['event'],
-      registers,
-    })
     this.auditWriteErrors = new Counter({
       name: 'veil_audit_write_errors_total',
       help: 'Audit log writes that failed',
@@ -293,6 +288,16 @@ export class Metrics {
       this.#forwarded[i] = handle = cell
     }
     return handle
+  }
+
+  /** A handle on a codec's events counter (`veil_<codec>_events_total{event}`), bound once per pipeline. */
+  codecEventHandle(codec: string, help: string, event: string): CounterHandle {
+    let counter = this.#codecEvents.get(codec)
+    if (counter === undefined) {
+      counter = new Counter({ name: `veil_${codec}_events_total`, help, labelNames: ['event'], registers: [this.registry] })
+      this.#codecEvents.set(codec, counter)
+    }
+    return counter.labels(event)
   }
 
   /** Runs `collector` before each scrape of the queue gauges, so they show the queues' state at that moment. */

@@ -10,6 +10,7 @@
  * arrival time, as Traccar gives it the server time. `batt` is a percentage. Cell towers and Wi-Fi access points
  * (`cell=`, `wifi=`) stay in `extras`, where no shipped allowlist reaches.
  */
+import { defineCodec } from '#veil/sdk'
 
 const MS_PER_KNOT = 1852 / 3600
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
@@ -90,3 +91,16 @@ function parseTimestamp(text: string | undefined, nowMs: number): string | undef
   }
   return Number.isFinite(ms) && ms >= 0 && ms < 8.64e15 ? new Date(ms).toISOString() : undefined
 }
+
+/** A JSON body is read as `json` (same depth check); anything else as the query form. */
+export const osmandCodec = defineCodec<undefined>({
+  name: 'osmand',
+  decode(msg, helpers) {
+    const text = helpers.utf8Text(msg.payload).trim()
+    if (text.startsWith('{')) return helpers.parseJson(text, msg)
+    const parsed = parseOsmandQuery(text, msg.nowMs)
+    if ('problem' in parsed) return 'undecodable'
+    msg.doc = parsed.value
+    return undefined
+  },
+})
