@@ -12,7 +12,7 @@
  * Seeded: a failure prints its seed and path; rerun with FUZZ_SEED=<seed> to reproduce. Runs are bounded in
  * count and in time (fast-check stops a property early, without failing, when its time budget is spent).
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -35,6 +35,7 @@ import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { profiles as simulators } from '../../simulators/index.ts'
 import { findCanaries } from '../helpers/canary.ts'
 import { tempDir } from '../helpers/gateway.ts'
+import { goldenCaseFiles } from '../golden/cases.ts'
 import { decodeSample, payloadArb, randomTopicArb, topicArb, zlibBombs, type HostileCase, type KeptPaths, type StreamSamples } from './hostile.ts'
 import { decodingName } from '../../gateway/src/sdk/codec.ts'
 
@@ -123,9 +124,8 @@ function collectSamples(classifier: Classifier): Map<string, unknown[]> {
       for (let i = 0; i < 12; i++) for (const m of device.tick((t += 900_000))) add(m.topic, m.payload)
     }
   }
-  const golden = join(import.meta.dirname, '../golden/cases')
-  for (const file of readdirSync(golden)) {
-    const { inputs } = JSON.parse(readFileSync(join(golden, file), 'utf8')) as { inputs: { topic: string; payload?: unknown; fixture?: string; deflate?: boolean }[] }
+  for (const { path } of goldenCaseFiles()) {
+    const { inputs } = JSON.parse(readFileSync(path, 'utf8')) as { inputs: { topic: string; payload?: unknown; fixture?: string; deflate?: boolean }[] }
     for (const input of inputs) {
       let bytes: Buffer | undefined
       if (input.fixture !== undefined) bytes = readFileSync(join(import.meta.dirname, '../fixtures', input.fixture))

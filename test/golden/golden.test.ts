@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
@@ -13,11 +13,14 @@ import { Classifier } from '../../gateway/src/streams/classifier.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { seededRandom } from '../../filters/operators/testing.ts'
 import { tempDir } from '../helpers/gateway.ts'
+import { goldenCaseFiles } from './cases.ts'
 
 /**
- * Golden tests: each file in cases/ is plain data, a sequence of raw inputs (a fixture file, an inline JSON
+ * Golden tests: each case file is plain data, a sequence of raw inputs (a fixture file, an inline JSON
  * payload or base64 bytes, with a topic and a clock) and every message the shipped default policies forward
- * for it, with a fixed test master key. One runner picks every file up. `UPDATE_GOLDEN=1 npx vitest run
+ * for it, with a fixed test master key. A case lives in the testdata/ folder of the profile its inputs' topics are
+ * (filters/profiles/<name>/testdata/), or in cases/ here when it spans several profiles or none; one runner picks
+ * every file up in both places (cases.ts), each test named by where its file lives. `UPDATE_GOLDEN=1 npx vitest run
  * test/golden` rewrites the expected outputs; review the diff before committing it.
  */
 interface GoldenInput {
@@ -37,7 +40,6 @@ interface GoldenCase {
   expected: { ts: number; domain: string; topic: string; payload: unknown }[] | { drop: string }[]
 }
 
-const CASES = join(import.meta.dirname, 'cases')
 const FIXTURES = join(import.meta.dirname, '../fixtures')
 const MASTER = Buffer.alloc(32, 0x5e)
 
@@ -87,11 +89,10 @@ async function run(golden: GoldenCase, dataDir: string): Promise<GoldenCase['exp
 }
 
 describe('golden outputs of the default policies', () => {
-  const files = readdirSync(CASES).filter((f) => f.endsWith('.json')).sort()
+  const files = goldenCaseFiles()
   it('has cases', () => expect(files.length).toBeGreaterThan(0))
-  for (const file of files) {
-    it(file.replace(/\.json$/, ''), async () => {
-      const path = join(CASES, file)
+  for (const { path, where } of files) {
+    it(where, async () => {
       const golden = JSON.parse(readFileSync(path, 'utf8')) as GoldenCase
       const dir = tempDir()
       try {

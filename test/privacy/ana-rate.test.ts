@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { HOUR_MS, shippedPipeline, type Forwarded } from '../../filters/profiles/testing.ts'
+import { goldenCaseFiles } from '../golden/cases.ts'
 
 /**
  * Issue 13 part 4: ana (statistics) and 3p receive aggregates on a schedule, never one message per device event.
@@ -10,7 +11,6 @@ import { HOUR_MS, shippedPipeline, type Forwarded } from '../../filters/profiles
  * and again at two very different rates for 50 hours; for every category, ana and 3p get at most one message per
  * device per aggregation window, each one an aggregate record, and the same messages at either rate.
  */
-const CASES = join(import.meta.dirname, '../golden/cases')
 const FIXTURES = join(import.meta.dirname, '../fixtures')
 const T0 = Date.UTC(2025, 4, 5)
 
@@ -21,8 +21,8 @@ interface Input {
 
 function goldenInputs(optIn: string): Input[] {
   const inputs: Input[] = []
-  for (const name of readdirSync(CASES)) {
-    const golden = JSON.parse(readFileSync(join(CASES, name), 'utf8')) as { optIn?: string[]; inputs: { topic: string; fixture?: string; payload?: unknown; payloadBase64?: string; deflate?: boolean }[] }
+  for (const { path } of goldenCaseFiles()) {
+    const golden = JSON.parse(readFileSync(path, 'utf8')) as { optIn?: string[]; inputs: { topic: string; fixture?: string; payload?: unknown; payloadBase64?: string; deflate?: boolean }[] }
     if ((golden.optIn ?? []).some((o) => o !== optIn)) continue
     for (const input of golden.inputs) {
       let bytes: Buffer
