@@ -13,7 +13,8 @@ import { CredentialStore } from '../../gateway/src/auth/store.ts'
 import { resolveConfig, type GatewayConfig } from '../../gateway/src/config/config.ts'
 import { Gateway } from '../../gateway/src/gateway.ts'
 import { createLogger } from '../../gateway/src/telemetry/log.ts'
-import { TEST_POLICIES, sleep, tempDir, waitFor } from '../helpers/gateway.ts'
+import { TEST_POLICIES, sleep, tempDir } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { rawConnect } from '../helpers/raw.ts'
 
 const SENSOR = JSON.stringify({ Time: '2025-01-01T12:00:00', ENERGY: { Total: 431.927, Yesterday: 1.204, Today: 0.377, Power: 12 } })
@@ -153,7 +154,7 @@ describe('devices', () => {
     expect(await suback(consumer, 'veil/svc/#')).toBe(1)
     const a = await as('tasmota_A')
     await a.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
-    await waitFor(() => got.length === 1, 5000, 'own telemetry forwarded')
+    await until(() => got.length === 1, { timeoutMs: 5000, what: 'own telemetry forwarded' })
     expect(got[0]?.topic).toMatch(/^veil\/svc\/smart_plug\/[a-z2-7]{26}\/sensor$/)
 
     const before = auditLines().filter((l) => l.reason === 'not_authorized').length
@@ -164,7 +165,7 @@ describe('devices', () => {
     expect(got).toHaveLength(1)
     expect(a.connected).toBe(true)
     expect(await metric('veil_messages_dropped_total')).toMatch(/stage="ingest",category="unclassified",reason="not_authorized"\} 3/)
-    await waitFor(() => auditLines().filter((l) => l.reason === 'not_authorized').length === before + 3, 5000, 'three audited refusals')
+    await until(() => auditLines().filter((l) => l.reason === 'not_authorized').length === before + 3, { timeoutMs: 5000, what: 'three audited refusals' })
   })
 
   it('subscribe to their own command topics only: SUBACK 0x80 for another device, wildcards, veil/ and $SYS', async () => {
@@ -182,7 +183,7 @@ describe('devices', () => {
     expect(await suback(b, 'cmnd/tasmota_B/#')).toBe(1)
     const ha = await as('ha')
     await ha.publishAsync('cmnd/tasmota_A/POWER', 'ON', { qos: 1 })
-    await waitFor(() => gotA.length === 1, 5000, 'command delivered')
+    await until(() => gotA.length === 1, { timeoutMs: 5000, what: 'command delivered' })
     expect(gotA[0]).toEqual({ topic: 'cmnd/tasmota_A/POWER', payload: 'ON' })
     await b.publishAsync('cmnd/tasmota_A/POWER', 'OFF', { qos: 1 })
     await sleep(200)
@@ -275,7 +276,7 @@ describe('raw topics for local clients, only where the configuration says so', (
       const a = await open('tasmota_A')
       await a.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
       await a.publishAsync('tele/tasmota_B/SENSOR', SENSOR, { qos: 1 })
-      await waitFor(() => got.length >= 1, 5000, 'raw SENSOR delivered')
+      await until(() => got.length >= 1, { timeoutMs: 5000, what: 'raw SENSOR delivered' })
       await sleep(200)
       expect(got).toEqual([{ topic: 'tele/tasmota_A/SENSOR', payload: SENSOR }])
     } finally {
