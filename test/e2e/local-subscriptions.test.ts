@@ -7,7 +7,7 @@ import type { PublishPacket } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LocalSubscriptions } from '../../gateway/src/ingest/broker.ts'
-import { connect, sleep, startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
+import { connect, startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 
 const TOPIC = 'tele/tasmota_5A1B2C/SENSOR'
@@ -92,7 +92,8 @@ describe('local filtered copies', () => {
     await first.subscribeAsync('veil/svc/#', { qos: 1 })
     await first.endAsync()
     clients.splice(clients.indexOf(first), 1)
-    await sleep(50)
+    // The subscription must outlive the disconnect: assert once the broker has seen it, not after a fixed pause.
+    await until(() => gw?.gateway.broker.aedes.connectedClients === 0, { what: 'the broker to see the persistent consumer go' })
     expect(gw.gateway.broker.localSubscriptions).toBe(1)
 
     const published = spyFiltered(gw)
@@ -116,7 +117,7 @@ describe('local filtered copies', () => {
     await persistent.subscribeAsync('veil/#', { qos: 1 })
     await persistent.endAsync()
     clients.splice(clients.indexOf(persistent), 1)
-    await sleep(50)
+    await until(() => gw?.gateway.broker.aedes.connectedClients === 0, { what: 'the broker to see the persistent session go' })
     expect(gw.gateway.broker.localSubscriptions).toBe(1)
     await client('same-id', true)
     await until(() => gw?.gateway.broker.localSubscriptions === 0, { timeoutMs: 5000, what: 'the stored subscription to go' })
