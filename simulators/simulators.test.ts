@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { builtinProfiles } from '../filters/profiles/index.ts'
 import { profiles, runSimulators } from './index.ts'
 import type { SimDevice, SimMessage } from './index.ts'
+import { until } from '../test/helpers/poll.ts'
 
 const T0 = Date.UTC(2025, 0, 15, 6, 0, 0)
 const FIVE_MINUTES = 300_000
@@ -30,12 +31,6 @@ function readable(m: SimMessage): string {
 
 function json(m: SimMessage): Record<string, unknown> {
   return JSON.parse(m.payload.toString('utf8')) as Record<string, unknown>
-}
-
-/** The broker emits 'publish' asynchronously; give it a moment to catch up with the clients. */
-async function eventually(check: () => boolean, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
 }
 
 function device(profile: string, seed = 42, index = 0): SimDevice {
@@ -478,7 +473,7 @@ describe('runSimulators', () => {
     const { published } = await run.done
     expect(published).toBe(80)
     expect(seen).toHaveLength(80)
-    await eventually(() => received.length >= 80)
+    await until(() => received.length >= 80, { timeoutMs: 2_000, what: 'the broker to see all 80 publishes' })
     expect(received.map((r) => `${r.clientId} ${r.topic}`).slice(80)).toEqual([])
     expect(received).toHaveLength(80)
     const clientIds = new Set(received.map((r) => r.clientId))
@@ -498,7 +493,7 @@ describe('runSimulators', () => {
     expect(published).toBeGreaterThan(5)
     // 40/s over at most ~0.6 s of publishing, plus the first immediate slot
     expect(published).toBeLessThanOrEqual(26)
-    await eventually(() => received.length >= published)
+    await until(() => received.length >= published, { timeoutMs: 2_000, what: `the broker to see all ${published} publishes` })
     expect(received).toHaveLength(published)
   })
 

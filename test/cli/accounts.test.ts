@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { PLUG, VEIL, cliHarness } from '../helpers/cli.ts'
+import { until } from '../helpers/poll.ts'
 
 const { tempDir, childEnv, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-accounts-', policies: PLUG })
 
@@ -73,8 +74,7 @@ describe('veil start is secure by default', () => {
     child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c))
     const killer = setTimeout(() => child.kill('SIGKILL'), 150_000)
     try {
-      const deadline = Date.now() + 90_000
-      while (!out.includes('"event":"started"') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50))
+      await until(() => out.includes('"event":"started"') || child.exitCode !== null, { timeoutMs: 90_000, what: 'veil start to log "started" or exit', intervalMs: 50 })
       const started = JSON.parse(out.split('\n').find((l) => l.includes('"event":"started"')) ?? '{}') as { listen?: { port: number }; allowAnonymous?: boolean; accounts?: number }
       expect(started).toMatchObject({ allowAnonymous: false, accounts: 1 })
       const url = `mqtt://127.0.0.1:${started.listen?.port}`

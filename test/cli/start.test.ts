@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { PLUG, TESTDATA, VEIL, cliHarness, type Run } from '../helpers/cli.ts'
+import { until } from '../helpers/poll.ts'
 
 const { tempDir, childEnv, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-start-', policies: PLUG })
 
@@ -238,8 +239,7 @@ describe.concurrent('veil start: a real start', () => {
       // QoS 1: the PUBACK waits for the pipeline, so both messages are processed when these resolve.
       await client.publishAsync('tele/tasmota_CA11A7/SENSOR', JSON.stringify(sensor), { qos: 1 })
       await client.publishAsync('tele/tasmota_CA11A7/NOT_A_STREAM', JSON.stringify({ note: CANARY }), { qos: 1 })
-      const deadline = Date.now() + 5000
-      while (received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      await until(() => received.length >= 2, { timeoutMs: 5000, what: 'two filtered copies on veil/#' })
 
       expect(received.map((m) => m.topic).sort()).toEqual([
         expect.stringMatching(/^veil\/ana\/smart_plug\/[a-z2-7]{26}\/sensor$/),
@@ -307,8 +307,8 @@ describe.concurrent('veil start: a real start', () => {
     const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--upstream', `svc=mqtt://veiluser:s3cretpw@127.0.0.1:${closed}/`, '--log-level', 'trace'])
     try {
       const httpPort = (run.started.http as { port: number }).port
-      // Let the bridge fail to connect at least once (it retries every second) so its error is logged.
-      await new Promise((r) => setTimeout(r, 1500))
+      // The bridge fails to connect at least once (it retries every second) before /readyz is asked.
+      await until(() => /"event":"upstream_error"/.test(run.stdout()), { timeoutMs: 5000, what: 'the bridge to log its failed connect' })
       const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`)
       expect(ready.status).toBe(503)
       expect(await ready.json()).toMatchObject({ status: 'not ready', checks: { listener: true, upstream_svc: false }, upstreams: { svc: { queued: 0 } } })

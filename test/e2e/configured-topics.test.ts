@@ -10,7 +10,8 @@ import { DEFAULT_POLICIES, resolveConfig, upstreamConfig, type GatewayConfig } f
 import { Gateway } from '../../gateway/src/gateway.ts'
 import type { PipelineResult } from '../../gateway/src/pipeline/envelope.ts'
 import { createLogger } from '../../gateway/src/telemetry/log.ts'
-import { connect, startUpstream, tempDir, waitFor } from '../helpers/gateway.ts'
+import { connect, startUpstream, tempDir } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 
 const CONFIG = `
 profiles:
@@ -63,7 +64,7 @@ describe('profiles section of the configuration', () => {
       ['zigbee2mqtt/kitchen/plug/availability', 'online'],
     ]
     for (const [topic, payload] of sent) await device.publishAsync(topic, payload, { qos: 1 })
-    await waitFor(() => results.length === sent.length, 5000, 'every message processed')
+    await until(() => results.length === sent.length, { timeoutMs: 5000, what: 'every message processed' })
 
     const streamOf = new Map(results.map(([topic, r]) => [topic, r.dropped?.reason ?? r.stream]))
     expect(Object.fromEntries(streamOf)).toEqual({
@@ -77,7 +78,7 @@ describe('profiles section of the configuration', () => {
     })
     // The shipped policies release minute-floored GPS fixes at the next minute boundary: run the gateway's clock there.
     await gateway.tick(Date.now() + 62_000)
-    await waitFor(() => upstream.received.length >= 3, 5000, 'three filtered copies upstream')
+    await until(() => upstream.received.length >= 3, { timeoutMs: 5000, what: 'three filtered copies upstream' })
     const upstreamTopics = upstream.received.map((p) => p.topic.replace(/[a-z2-7]{26}/, '<p>')).sort()
     expect(upstreamTopics).toEqual(['veil/svc/gps_tracker/<p>/location', 'veil/svc/gps_tracker/<p>/tpv', 'veil/svc/smart_plug/<p>/availability'])
     const location = upstream.received.find((p) => p.topic.endsWith('/location'))

@@ -12,7 +12,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { PipelineResult } from '../../gateway/src/pipeline/envelope.ts'
 import type { SimDevice, SimMessage } from '../../simulators/index.ts'
 import { registry } from '../../simulators/registry.ts'
-import { connect, startGateway, startUpstream, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0)
 const TICK = 300_000
@@ -130,9 +131,9 @@ describe('containment: raw data never leaves the gateway', () => {
       await publishAll(dev, sim.messages)
       published += sim.messages.length
     }
-    await waitFor(() => processed.length === published, 10_000, `${published} raw messages processed`)
+    await until(() => processed.length === published, { timeoutMs: 10_000, what: `${published} raw messages processed` })
     const expected = outputsOf(processed)
-    await waitFor(() => consumerGot.length === expected, 10_000, `${expected} filtered messages on veil/#`)
+    await until(() => consumerGot.length === expected, { timeoutMs: 10_000, what: `${expected} filtered messages on veil/#` })
 
     // The fixture really exercised forwarding for all three categories, and the raw data contained the canaries.
     const categories = new Set(consumerGot.map((m) => m.topic.split('/')[2]))
@@ -182,11 +183,11 @@ describe('containment: raw data never leaves the gateway', () => {
     plug.on('close', () => (closed = true))
     await plug.publishAsync(lwt, 'Online', { qos: 1, retain: true })
     await plug.publishAsync(sensor.topic, sensor.payload, { qos: 1, retain: true })
-    await waitFor(() => processed.length === 2, 5000, 'two retained raw publishes processed')
+    await until(() => processed.length === 2, { timeoutMs: 5000, what: 'two retained raw publishes processed' })
     // An unclean disconnect fires the retained will (tele/<id>/LWT "Offline", retain).
     plug.stream.destroy()
-    await waitFor(() => closed, 5000, 'device socket closed')
-    await waitFor(() => processed.length === 3, 5000, 'the retained will processed')
+    await until(() => closed, { timeoutMs: 5000, what: 'device socket closed' })
+    await until(() => processed.length === 3, { timeoutMs: 5000, what: 'the retained will processed' })
     // Retained raw was forwarded filtered, not dropped: the svc policy allows LWT, so the test is not vacuous.
     expect(processed.map((r) => r.stream)).toEqual(['lwt', 'sensor', 'lwt'])
     expect(processed.every((r) => r.outputs.length > 0)).toBe(true)
@@ -207,10 +208,10 @@ describe('containment: raw data never leaves the gateway', () => {
     const before = processed.length
     const plugB = await client(gw.url, { clientId: `${sim.options.clientId}-b` })
     await plugB.publishAsync(sensor.topic, sensor.payload, { qos: 1 })
-    await waitFor(() => processed.length === before + 1, 5000, 'fresh message processed')
+    await until(() => processed.length === before + 1, { timeoutMs: 5000, what: 'fresh message processed' })
     const fresh = processed[before]?.outputs.length ?? 0
     expect(fresh).toBeGreaterThan(0)
-    await waitFor(() => lateGot.length >= fresh, 5000, 'fresh filtered message at the late subscriber')
+    await until(() => lateGot.length >= fresh, { timeoutMs: 5000, what: 'fresh filtered message at the late subscriber' })
     expect(lateGot.filter((m) => m.retain)).toEqual([])
     expect(lateGot.every((m) => m.topic.startsWith('veil/') && m.topic.endsWith('/sensor'))).toBe(true)
     expect(lateGot).toHaveLength(fresh)
@@ -228,7 +229,7 @@ describe('containment: raw data never leaves the gateway', () => {
     gw = await startGateway({ upstreams: { svc: svc.url, ana: ana.url } })
     processed = []
     gw.gateway.onProcessed((_t, _s, result) => processed.push(result))
-    await waitFor(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, 5000, 'bridges connected')
+    await until(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, { timeoutMs: 5000, what: 'bridges connected' })
 
     const sims = ['tasmota', 'frigate', 'owntracks', 'valetudo', 'miscale'].map((p) => device(p))
     let published = 0
@@ -237,13 +238,13 @@ describe('containment: raw data never leaves the gateway', () => {
       await publishAll(dev, sim.messages)
       published += sim.messages.length
     }
-    await waitFor(() => processed.length === published, 10_000, `${published} raw messages processed`)
+    await until(() => processed.length === published, { timeoutMs: 10_000, what: `${published} raw messages processed` })
     const expectFor = (domain: string): number => processed.reduce((n, r) => n + r.outputs.filter((o) => o.domain === domain).length, 0)
     const expectedSvc = expectFor('svc')
     const expectedAna = expectFor('ana')
     expect(expectedSvc).toBeGreaterThan(0)
     expect(expectedAna).toBeGreaterThan(0)
-    await waitFor(() => svc.received.length === expectedSvc && ana.received.length === expectedAna, 10_000, 'every filtered copy upstream')
+    await until(() => svc.received.length === expectedSvc && ana.received.length === expectedAna, { timeoutMs: 10_000, what: 'every filtered copy upstream' })
 
     const forbidden = forbiddenStrings(sims.map((s) => s.dev))
     const version = gw.gateway.policyVersion
@@ -283,9 +284,9 @@ describe('containment: raw data never leaves the gateway', () => {
       await dev.publishAsync(topic, payload, { qos: 1 })
     }
     await dev.publishAsync(`tele/${id}/SENSOR`, '{"Time":"2025-01-01T12:00:00","ENERGY":{"Yesterday":4.321,"Power":17}}', { qos: 1 })
-    await waitFor(() => processed.length === 5, 5000, 'five messages processed')
+    await until(() => processed.length === 5, { timeoutMs: 5000, what: 'five messages processed' })
     expect(processed.slice(0, 4).map((r) => r.dropped?.reason)).toEqual(['unknown_topic', 'undecodable', 'invalid', 'undecodable'])
-    await waitFor(() => got.length === 2, 5000, 'the valid message forwarded to svc and ana')
+    await until(() => got.length === 2, { timeoutMs: 5000, what: 'the valid message forwarded to svc and ana' })
     expect(got.map((m) => m.topic.split('/')[1]).sort()).toEqual(['ana', 'svc'])
     for (const m of got) expect(JSON.parse(m.payload.toString('utf8')).data).toEqual({ ENERGY: { Yesterday: 4.321 } })
     expect(events).toEqual([])
@@ -311,7 +312,7 @@ describe('containment: raw data never leaves the gateway', () => {
         return ''
       }
     }
-    await waitFor(() => read().split('\n').filter((l) => l !== '').length >= 4, 5000, 'audit lines written')
+    await until(() => read().split('\n').filter((l) => l !== '').length >= 4, { timeoutMs: 5000, what: 'audit lines written' })
     const text = read()
     const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
     const reasons = lines.map((l) => l.reason)
@@ -339,13 +340,13 @@ describe('containment: raw data never leaves the gateway', () => {
     forger.on('close', () => (closed = true))
     forger.on('error', () => {})
     forger.publish(topic, '{"policy":"forged","data":{"ENERGY":{"Yesterday":666}}}', { qos }, () => {})
-    await waitFor(() => closed, 5000, 'the forger disconnected')
+    await until(() => closed, { timeoutMs: 5000, what: 'the forger disconnected' })
     expect(forger.connected).toBe(false)
 
     // Barrier: an honest device's message published afterwards is delivered; the forged one never was.
     const honest = await client(gw.url, { clientId: 'DVES_E00001' })
     await honest.publishAsync('tele/tasmota_E00001/SENSOR', '{"ENERGY":{"Yesterday":1.25}}', { qos: 1 })
-    await waitFor(() => got.length === 2, 5000, 'the honest message on svc and ana')
+    await until(() => got.length === 2, { timeoutMs: 5000, what: 'the honest message on svc and ana' })
     for (const m of got) {
       expect(m.payload.toString('utf8')).not.toContain('forged')
       expect(m.topic).not.toBe(topic)
@@ -368,11 +369,11 @@ describe('containment: raw data never leaves the gateway', () => {
       if (c.id === 'will-forger') gone = true
     })
     forger.stream.destroy() // unclean: the broker would publish the will
-    await waitFor(() => gone, 5000, 'the broker saw the forger go')
+    await until(() => gone, { timeoutMs: 5000, what: 'the broker saw the forger go' })
 
     const honest = await client(gw.url, { clientId: 'DVES_E00002' })
     await honest.publishAsync('tele/tasmota_E00002/SENSOR', '{"ENERGY":{"Yesterday":2.5}}', { qos: 1 })
-    await waitFor(() => got.length >= 2, 5000, 'the honest message on svc and ana')
+    await until(() => got.length >= 2, { timeoutMs: 5000, what: 'the honest message on svc and ana' })
     expect(got).toHaveLength(2)
     for (const m of got) expect(m.payload.toString('utf8')).not.toContain('forged')
     expect(processed).toHaveLength(1)

@@ -10,7 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Domain } from '../../gateway/src/sdk/model.ts'
 import type { PipelineResult } from '../../gateway/src/pipeline/envelope.ts'
 import { profiles, type SimDevice, type SimMessage } from '../../simulators/index.ts'
-import { connect, sleep, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, sleep, startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { freePort } from '../helpers/mosquitto.ts'
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0)
@@ -103,21 +104,12 @@ async function readyz(httpUrl: string): Promise<{ status: number; checks: Record
   return { status: res.status, checks: body.checks }
 }
 
-/** Polls an async probe until it returns true; rejects after `timeoutMs`. */
-async function eventually(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
-
 describe('forwarding to upstream brokers', () => {
   it('delivers filtered copies at QoS 1 as veil/<domain>/<category>/<pseudonym>/<stream>, one stable pseudonym per domain and device', async () => {
     const svc = await upstream()
     const ana = await upstream()
     const { gw } = await gateway({ svc: svc.url, ana: ana.url })
-    await waitFor(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, 5000, 'bridges connected')
+    await until(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, { timeoutMs: 5000, what: 'bridges connected' })
 
     const devices = profiles.tasmota!.createDevices(2, SEED)
     const perDevice = 3
@@ -129,7 +121,7 @@ describe('forwarding to upstream brokers', () => {
       }
     }
     const total = devices.length * perDevice
-    await waitFor(() => svc.received.length === total && ana.received.length === total, 10_000, `${total} copies on each upstream`)
+    await until(() => svc.received.length === total && ana.received.length === total, { timeoutMs: 10_000, what: `${total} copies on each upstream` })
 
     // pseudonyms[domain][device index] = the set of pseudonyms seen
     const pseudonyms = new Map<string, Map<number, Set<string>>>()
@@ -169,7 +161,7 @@ describe('forwarding to upstream brokers', () => {
     const svc = await upstream()
     const ana = await upstream()
     const { gw } = await gateway({ svc: svc.url, ana: ana.url })
-    await waitFor(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, 5000, 'bridges connected')
+    await until(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, { timeoutMs: 5000, what: 'bridges connected' })
 
     const [dev] = profiles.tasmota!.createDevices(1, SEED)
     const c = await device(gw.url, 'DVES_CA11A7')
@@ -179,9 +171,9 @@ describe('forwarding to upstream brokers', () => {
       const m = sensorWith(dev as SimDevice, v, T0 + k * 10_000)
       return c.publishAsync(m.topic, m.payload, { qos: 1 })
     }))
-    await waitFor(() => svc.received.length >= count && ana.received.length >= count, 15_000, `${count} copies on each upstream`)
+    await until(() => svc.received.length >= count && ana.received.length >= count, { timeoutMs: 15_000, what: `${count} copies on each upstream` })
     // Every copy acknowledged: nothing is still in flight that could arrive twice.
-    await waitFor(() => gw.gateway.bridges.get('svc')?.pending === 0 && gw.gateway.bridges.get('ana')?.pending === 0, 5000, 'bridges drained')
+    await until(() => gw.gateway.bridges.get('svc')?.pending === 0 && gw.gateway.bridges.get('ana')?.pending === 0, { timeoutMs: 5000, what: 'bridges drained' })
     for (const up of [svc, ana]) {
       expect(up.received).toHaveLength(count)
       expect(up.received.map(yesterdayOf).sort((a, b) => a - b)).toEqual(values)
@@ -193,7 +185,7 @@ describe('forwarding to upstream brokers', () => {
     const { gw } = await gateway({ svc: first.url })
     const bridge = gw.gateway.bridges.get('svc')
     if (bridge === undefined) throw new Error('no svc bridge')
-    await waitFor(() => bridge.connected, 5000, 'bridge connected')
+    await until(() => bridge.connected, { timeoutMs: 5000, what: 'bridge connected' })
     const [dev] = profiles.tasmota!.createDevices(1, SEED)
     const c = await device(gw.url, 'DVES_CA11A7')
     const send = async (v: number): Promise<void> => {
@@ -202,20 +194,20 @@ describe('forwarding to upstream brokers', () => {
     }
 
     await send(1)
-    await waitFor(() => first.received.length === 1, 5000, 'first message upstream')
+    await until(() => first.received.length === 1, { timeoutMs: 5000, what: 'first message upstream' })
 
     await first.close()
-    await waitFor(() => !bridge.connected, 5000, 'bridge noticed the upstream is gone')
+    await until(() => !bridge.connected, { timeoutMs: 5000, what: 'bridge noticed the upstream is gone' })
     await send(2) // while the upstream is down: queued in the bridge
-    await waitFor(() => bridge.pending === 1, 5000, 'message queued in the bridge')
+    await until(() => bridge.pending === 1, { timeoutMs: 5000, what: 'message queued in the bridge' })
 
     const second = await upstream(first.port)
-    await waitFor(() => bridge.connected, 10_000, 'bridge reconnected')
+    await until(() => bridge.connected, { timeoutMs: 10_000, what: 'bridge reconnected' })
     await send(3)
-    await waitFor(() => second.received.length === 2, 5000, 'queued and new message upstream')
+    await until(() => second.received.length === 2, { timeoutMs: 5000, what: 'queued and new message upstream' })
     expect(second.received.map(yesterdayOf).sort()).toEqual([2, 3])
     expect(first.received.map(yesterdayOf)).toEqual([1])
-    await waitFor(() => bridge.pending === 0, 5000, 'bridge drained')
+    await until(() => bridge.pending === 0, { timeoutMs: 5000, what: 'bridge drained' })
   })
 
   it('/readyz is 503 while a required upstream is down and 200 while it is connected', async () => {
@@ -228,15 +220,15 @@ describe('forwarding to upstream brokers', () => {
     expect(await readyz(gw.httpUrl)).toEqual({ status: 503, checks: { listener: true, upstream_svc: false } })
 
     const up = await upstream(port)
-    await waitFor(() => bridge.connected, 10_000, 'bridge connected')
+    await until(() => bridge.connected, { timeoutMs: 10_000, what: 'bridge connected' })
     expect(await readyz(gw.httpUrl)).toEqual({ status: 200, checks: { listener: true, upstream_svc: true } })
 
     await up.close()
-    await eventually(async () => (await readyz(gw.httpUrl)).status === 503, 5000, '/readyz 503 after the upstream went away')
+    await until(async () => (await readyz(gw.httpUrl)).status === 503, { timeoutMs: 5000, what: '/readyz 503 after the upstream went away', intervalMs: 20 })
     expect((await readyz(gw.httpUrl)).checks.upstream_svc).toBe(false)
 
     await upstream(port)
-    await eventually(async () => (await readyz(gw.httpUrl)).status === 200, 10_000, '/readyz 200 after the upstream came back')
+    await until(async () => (await readyz(gw.httpUrl)).status === 200, { timeoutMs: 10_000, what: '/readyz 200 after the upstream came back', intervalMs: 20 })
   })
 })
 
@@ -260,7 +252,7 @@ describe('device acknowledgement', () => {
       const c = await device(gw.url, 'DVES_CA11A7')
       let acked = false
       const ack = c.publishAsync('tele/tasmota_CA11A7/SENSOR', '{"ENERGY":{"Yesterday":1.5}}', { qos: 1 }).then(() => (acked = true))
-      await waitFor(() => entered, 5000, 'pipeline entered')
+      await until(() => entered, { timeoutMs: 5000, what: 'pipeline entered' })
       // Nothing to wait for but the absence of the PUBACK: bounded window.
       await sleep(300)
       expect(acked, 'PUBACK arrived while the message was still held before the pipeline').toBe(false)

@@ -16,7 +16,8 @@ import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimit
 import { DEFAULT_LIMITS } from '../../gateway/src/pipeline/pipeline.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
-import { anonymousBrokerSecurity, connect, sleep, startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { anonymousBrokerSecurity, connect, sleep, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { varint } from '../helpers/raw.ts'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
@@ -50,7 +51,7 @@ async function wellBehaved(url: string): Promise<{ check(): Promise<void> }> {
     async check() {
       const before = received.length
       await device.publishAsync(SENSOR, SENSOR_PAYLOAD, { qos: 1 })
-      await waitFor(() => received.length > before, 5000, 'the well-behaved device to be forwarded')
+      await until(() => received.length > before, { timeoutMs: 5000, what: 'the well-behaved device to be forwarded' })
     },
   }
 }
@@ -196,7 +197,7 @@ describe('inflight publishes per client', () => {
     const other = await client(url, 'other')
     const count = 200
     for (let i = 0; i < count; i++) flooder.publish(`flood/${i}`, 'x', { qos: 0 })
-    await waitFor(() => entered.length >= limit, 5000, 'the first publishes')
+    await until(() => entered.length >= limit, { timeoutMs: 5000, what: 'the first publishes' })
     await sleep(100)
     expect(entered.filter((t) => t.startsWith('flood/'))).toHaveLength(limit)
 
@@ -204,7 +205,7 @@ describe('inflight publishes per client', () => {
     expect(entered).toContain('other/1')
 
     release()
-    await waitFor(() => entered.filter((t) => t.startsWith('flood/')).length === count, 5000, 'every held publish')
+    await until(() => entered.filter((t) => t.startsWith('flood/')).length === count, { timeoutMs: 5000, what: 'every held publish' })
     expect(maxActive).toBe(limit)
     // Each client's publishes keep their order.
     expect(entered.filter((t) => t.startsWith('flood/'))).toEqual(Array.from({ length: count }, (_, i) => `flood/${i}`))

@@ -7,7 +7,8 @@ import type { PublishPacket } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LocalSubscriptions } from '../../gateway/src/ingest/broker.ts'
-import { connect, sleep, startGateway, startUpstream, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 
 const TOPIC = 'tele/tasmota_5A1B2C/SENSOR'
 const reading = (n: number): string => JSON.stringify({ ENERGY: { Yesterday: n, Power: 3 } })
@@ -46,11 +47,11 @@ describe('local filtered copies', () => {
     const upstream = await startUpstream()
     upstreamClose = upstream.close
     gw = await startGateway({ upstreams: { svc: upstream.url } })
-    await waitFor(() => gw?.gateway.bridges.get('svc')?.connected === true, 5000, 'the svc bridge')
+    await until(() => gw?.gateway.bridges.get('svc')?.connected === true, { timeoutMs: 5000, what: 'the svc bridge' })
     const published = spyFiltered(gw)
     const device = await client('tasmota_5A1B2C')
     await device.publishAsync(TOPIC, reading(1), { qos: 1 })
-    await waitFor(() => upstream.received.length >= 1, 5000, 'the upstream copy')
+    await until(() => upstream.received.length >= 1, { timeoutMs: 5000, what: 'the upstream copy' })
     expect(published.count).toBe(0)
     expect(gw.gateway.broker.localSubscriptions).toBe(0)
 
@@ -59,16 +60,16 @@ describe('local filtered copies', () => {
     consumer.on('message', (topic) => got.push(topic))
     await consumer.subscribeAsync('veil/svc/#', { qos: 1 })
     await device.publishAsync(TOPIC, reading(2), { qos: 1 })
-    await waitFor(() => got.length >= 1, 5000, 'the late consumer to get a copy')
+    await until(() => got.length >= 1, { timeoutMs: 5000, what: 'the late consumer to get a copy' })
     expect(got[0]).toMatch(/^veil\/svc\/smart_plug\//)
     // svc's copy only: no one subscribes to ana's.
     expect(published.count).toBe(1)
 
     // A clean session that ends takes its subscriptions with it.
     await consumer.endAsync()
-    await waitFor(() => gw?.gateway.broker.localSubscriptions === 0, 5000, 'the subscription to go')
+    await until(() => gw?.gateway.broker.localSubscriptions === 0, { timeoutMs: 5000, what: 'the subscription to go' })
     await device.publishAsync(TOPIC, reading(3), { qos: 1 })
-    await waitFor(() => upstream.received.length >= 3, 5000, 'the third upstream copy')
+    await until(() => upstream.received.length >= 3, { timeoutMs: 5000, what: 'the third upstream copy' })
     expect(published.count).toBe(1)
   })
 
@@ -91,7 +92,8 @@ describe('local filtered copies', () => {
     await first.subscribeAsync('veil/svc/#', { qos: 1 })
     await first.endAsync()
     clients.splice(clients.indexOf(first), 1)
-    await sleep(50)
+    // The subscription must outlive the disconnect: assert once the broker has seen it, not after a fixed pause.
+    await until(() => gw?.gateway.broker.aedes.connectedClients === 0, { what: 'the broker to see the persistent consumer go' })
     expect(gw.gateway.broker.localSubscriptions).toBe(1)
 
     const published = spyFiltered(gw)
@@ -104,7 +106,7 @@ describe('local filtered copies', () => {
     const again = mqtt.connect(gw.url, { clientId: 'persistent-consumer', clean: false, reconnectPeriod: 0 })
     clients.push(again)
     again.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`))
-    await waitFor(() => got.length >= 1, 5000, 'the queued copy')
+    await until(() => got.length >= 1, { timeoutMs: 5000, what: 'the queued copy' })
     expect(got[0]).toMatch(/^veil\/svc\/smart_plug\/\S+ /)
     expect(got[0]).toContain('"Yesterday":7')
   })
@@ -115,10 +117,10 @@ describe('local filtered copies', () => {
     await persistent.subscribeAsync('veil/#', { qos: 1 })
     await persistent.endAsync()
     clients.splice(clients.indexOf(persistent), 1)
-    await sleep(50)
+    await until(() => gw?.gateway.broker.aedes.connectedClients === 0, { what: 'the broker to see the persistent session go' })
     expect(gw.gateway.broker.localSubscriptions).toBe(1)
     await client('same-id', true)
-    await waitFor(() => gw?.gateway.broker.localSubscriptions === 0, 5000, 'the stored subscription to go')
+    await until(() => gw?.gateway.broker.localSubscriptions === 0, { timeoutMs: 5000, what: 'the stored subscription to go' })
   })
 })
 

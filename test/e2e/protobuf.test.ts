@@ -17,7 +17,8 @@ import { protoType } from '../../gateway/src/streams/proto.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { sparkplugPayloadType } from '../../filters/profiles/sparkplug/codec.ts'
 import { SPARKPLUG_POLICIES } from '../../filters/profiles/sparkplug/testing.ts'
-import { connect, tempDir, waitFor } from '../helpers/gateway.ts'
+import { connect, tempDir } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { findMosquitto, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
 
 const binary = findMosquitto()
@@ -45,7 +46,7 @@ describe.skipIf(binary === undefined)('protobuf and Sparkplug B end to end', () 
     )
     const config = resolveConfig({ config: configFile, allowAnonymous: true, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: SPARKPLUG_POLICIES })
     gateway = await Gateway.start(config, silentLogger())
-    await waitFor(() => gateway.readiness().ready, 10_000, 'upstream connected')
+    await until(() => gateway.readiness().ready, { timeoutMs: 10_000, what: 'upstream connected' })
   })
 
   afterAll(async () => {
@@ -76,7 +77,7 @@ describe.skipIf(binary === undefined)('protobuf and Sparkplug B end to end', () 
     const energy = protoType('veil.canonical.v1.SmartPlugEnergy').encode({ ts: 1772366400, total_kwh: 3.5, voltage_v: 231 }).finish()
     await device.publishAsync('devices/smart_plug/plug-7/energy/pb', Buffer.from(energy), { qos: 1 })
 
-    await waitFor(() => upstream.length >= 3 && local.length >= 3, 10_000, 'three forwarded messages')
+    await until(() => upstream.length >= 3 && local.length >= 3, { timeoutMs: 10_000, what: 'three forwarded messages' })
     const byStream = new Map(upstream.map((p) => [p.topic.split('/').at(-1), p]))
     expect([...byStream.keys()].sort()).toEqual(['energy', 'nbirth', 'ndata'])
 

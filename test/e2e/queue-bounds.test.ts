@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_QUEUE } from '../../gateway/src/forward/queue/upstream-queue.ts'
-import { connect, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { freePort } from '../helpers/mosquitto.ts'
 
 let gw: TestGateway | undefined
@@ -48,7 +49,7 @@ describe('durable queue bounds', () => {
     const evicted = await dropped(gw.httpUrl, 'evicted')
     expect(evicted).toBeGreaterThan(0)
     expect(evicted + (bridge?.pending ?? 0)).toBe(1500)
-    await waitFor(() => auditLines((gw as TestGateway).dataDir).some((l) => l.reason === 'evicted'), 5000, 'an eviction in the audit log')
+    await until(() => auditLines((gw as TestGateway).dataDir).some((l) => l.reason === 'evicted'), { timeoutMs: 5000, what: 'an eviction in the audit log' })
     const lines = auditLines(gw.dataDir).filter((l) => l.reason === 'evicted')
     expect(lines.reduce((n, l) => n + (l.count ?? 1), 0)).toBe(evicted)
     for (const l of lines) expect(l).toMatchObject({ stage: 'forward', domain: 'svc' })
@@ -65,9 +66,9 @@ describe('durable queue bounds', () => {
     const bridge = gw.gateway.bridges.get('svc')
     expect(bridge?.pending).toBe(20)
     // The sweep runs every second for a 1 s TTL.
-    await waitFor(() => bridge?.pending === 0, 5000, 'the queue to expire')
+    await until(() => bridge?.pending === 0, { timeoutMs: 5000, what: 'the queue to expire' })
     expect(await dropped(gw.httpUrl, 'expired')).toBe(20)
-    await waitFor(() => auditLines((gw as TestGateway).dataDir).some((l) => l.reason === 'expired'), 5000, 'an expiry in the audit log')
+    await until(() => auditLines((gw as TestGateway).dataDir).some((l) => l.reason === 'expired'), { timeoutMs: 5000, what: 'an expiry in the audit log' })
     expect(auditLines(gw.dataDir).filter((l) => l.reason === 'expired').reduce((n, l) => n + (l.count ?? 1), 0)).toBe(20)
   })
 })

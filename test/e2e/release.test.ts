@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
-import { connect, sleep, startGateway, startUpstream, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, sleep, startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 
 /** A camera policy whose svc events are batched every minute (the shipped one releases them at once: alerts). */
 function batchedPolicies(): string {
@@ -40,12 +41,12 @@ describe('release on the gateway clock', () => {
     gw = await startGateway({ policies: batchedPolicies(), upstreams: { svc: upstream.url } })
     device = await connect(gw.url)
     for (const id of ['e1', 'e2', 'e3']) await device.publishAsync('frigate/events', event(id), { qos: 1 })
-    await waitFor(() => gw?.gateway.held === 3, 2000, 'the copies to be held')
+    await until(() => gw?.gateway.held === 3, { timeoutMs: 2000, what: 'the copies to be held' })
     await sleep(300)
     expect(upstream.received).toHaveLength(0)
     // The next minute boundary, plus its jitter.
     await gw.gateway.tick(Date.now() + 62_000)
-    await waitFor(() => upstream?.received.length === 3, 3000, 'the released events')
+    await until(() => upstream?.received.length === 3, { timeoutMs: 3000, what: 'the released events' })
     expect(gw.gateway.held).toBe(0)
     expect(upstream.received.every((p) => p.topic.startsWith('veil/svc/camera/'))).toBe(true)
     expect(upstream.received.map((p) => (JSON.parse(String(p.payload)) as { data: { after: { top_score: number } } }).data.after.top_score)).toEqual([0.1, 0.2, 0.3])
@@ -59,7 +60,7 @@ describe('release on the gateway clock', () => {
     await sleep(200)
     expect(upstream.received).toHaveLength(0)
     await gw.gateway.tick(Date.now() + 2 * 3_600_000)
-    await waitFor(() => upstream?.received.some((p) => p.topic.endsWith('/sensor')) === true, 3000, 'the energy record')
+    await until(() => upstream?.received.some((p) => p.topic.endsWith('/sensor')) === true, { timeoutMs: 3000, what: 'the energy record' })
     const record = upstream.received.find((p) => p.topic.endsWith('/sensor'))
     expect(JSON.parse(String(record?.payload)).data).toMatchObject({ window_s: 3600, energy_wh: 0 })
   })
@@ -69,7 +70,7 @@ describe('release on the gateway clock', () => {
     gw = await startGateway({ policies: batchedPolicies(), upstreams: { svc: upstream.url } })
     device = await connect(gw.url)
     await device.publishAsync('frigate/events', event('e1'), { qos: 1 })
-    await waitFor(() => gw?.gateway.held === 1, 2000, 'the copy to be held')
+    await until(() => gw?.gateway.held === 1, { timeoutMs: 2000, what: 'the copy to be held' })
     await device.endAsync()
     device = undefined
     await gw.gateway.close(2000)

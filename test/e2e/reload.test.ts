@@ -1,5 +1,6 @@
 import { cpSync, writeFileSync } from 'node:fs'
-import { startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TEST_POLICIES as DEFAULT_POLICIES } from '../helpers/gateway.ts'
@@ -49,6 +50,6 @@ describe('policy hot reload', () => {
     gw.gateway.watchPolicies(50)
     const before = gw.gateway.policyVersion
     writeFileSync(join(dir.path, 'camera.yaml'), 'category: camera\ndomains:\n  svc: { streams: { frigate/events: { allow: [type] } } }\n')
-    await waitFor(() => gw!.gateway.policyVersion !== before, 5000, 'the watched reload')
+    await until(() => gw!.gateway.policyVersion !== before, { timeoutMs: 5000, what: 'the watched reload' })
   })
 })

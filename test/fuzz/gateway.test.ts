@@ -11,7 +11,8 @@ import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_CONNECTION_LIMITS } from '../../gateway/src/auth/guard.ts'
 import { findCanaries } from '../helpers/canary.ts'
-import { connect, sleep, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, sleep, startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { varint } from '../helpers/raw.ts'
 import { canaryArb, randomTopicArb, topicArb } from './hostile.ts'
 import { builtinProfiles } from '../../filters/profiles/index.ts'
@@ -157,7 +158,7 @@ describe('fuzz: a real gateway under garbage', () => {
     stop = true
     await good
     // Every good publish was forwarded: the test policies give one svc and one ana copy of each reading.
-    await waitFor(() => received.filter((r) => r.topic.endsWith('/sensor')).length >= sent * 2, 10_000, 'every good reading at the consumer')
+    await until(() => received.filter((r) => r.topic.endsWith('/sensor')).length >= sent * 2, { timeoutMs: 10_000, what: 'every good reading at the consumer' })
     expect(sent).toBeGreaterThan(10)
 
     // The garbage got in and was judged: unknown topics, undecodable and oversized payloads, refused packets.
@@ -177,6 +178,6 @@ describe('fuzz: a real gateway under garbage', () => {
     clients.push(late)
     const before = received.length
     await late.publishAsync(SENSOR, JSON.stringify({ ENERGY: { Total: 99, Yesterday: 0.5 } }), { qos: 1 })
-    await waitFor(() => received.length > before, 5000, 'a reading after the attack')
+    await until(() => received.length > before, { timeoutMs: 5000, what: 'a reading after the attack' })
   })
 })

@@ -4,7 +4,8 @@ import { createServer, type AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connect, startGateway, startUpstream, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 
 /** A fixed allowlist-only smart plug policy (svc and ana: ENERGY.Yesterday), independent of the shipped policies. */
 const PLUG = join(dirname(fileURLToPath(import.meta.url)), '../cli/testdata/policies-plug')
@@ -68,7 +69,7 @@ describe('HTTP endpoints', () => {
     const upstream = await startUpstream()
     cleanup.push(() => upstream.close())
     const gw = await gateway({ upstreams: { svc: upstream.url } })
-    await waitFor(() => gw.gateway.bridges.get('svc')?.connected === true, 5000, 'the svc bridge to connect')
+    await until(() => gw.gateway.bridges.get('svc')?.connected === true, { timeoutMs: 5000, what: 'the svc bridge to connect' })
     const res = await fetch(`${gw.httpUrl}/readyz`)
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({

@@ -14,7 +14,8 @@ import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_QUEUE, UpstreamQueue } from '../../gateway/src/forward/queue/upstream-queue.ts'
 import { VEIL } from '../helpers/cli.ts'
-import { TEST_POLICIES, connect, sleep, tempDir, waitFor } from '../helpers/gateway.ts'
+import { TEST_POLICIES, connect, sleep, tempDir } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { freePort } from '../helpers/mosquitto.ts'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -92,11 +93,11 @@ async function startVeil(dataDir: string, upstreamPort: number): Promise<Veil> {
     }
   })
   let started: { listen: { port: number } } | undefined
-  await waitFor(() => {
+  await until(() => {
     const line = out.split('\n').find((l) => l.includes('"event":"started"'))
     if (line !== undefined) started = JSON.parse(line) as { listen: { port: number } }
     return started !== undefined || child.exitCode !== null
-  }, 20_000, `veil to start: ${out}`)
+  }, { timeoutMs: 20_000, what: `veil to start: ${out}` })
   if (started === undefined) throw new Error(`veil exited before starting: ${out}`)
   return { child, listenPort: started.listen.port, httpPort, output: () => out, exited }
 }
@@ -143,12 +144,12 @@ describe('veil start: durability across SIGKILL and SIGTERM', () => {
     const port = up.port
 
     const first = await startVeil(dataDir, port)
-    await waitFor(() => first.output().includes('"event":"upstream_connected"'), 10_000, 'bridge connected')
+    await until(() => first.output().includes('"event":"upstream_connected"'), { timeoutMs: 10_000, what: 'bridge connected' })
     const run = publish(await devices(first, 2), 3)
-    await waitFor(() => run.acked.length >= 60, 20_000, '60 messages acknowledged')
+    await until(() => run.acked.length >= 60, { timeoutMs: 20_000, what: '60 messages acknowledged' })
     // The upstream goes away: what devices publish now waits on Veil's disk only.
     await up.close()
-    await waitFor(() => run.acked.length >= 200, 20_000, '200 messages acknowledged')
+    await until(() => run.acked.length >= 200, { timeoutMs: 20_000, what: '200 messages acknowledged' })
     first.child.kill('SIGKILL')
     expect((await first.exited).signal).toBe('SIGKILL')
     run.stop()
@@ -159,7 +160,7 @@ describe('veil start: durability across SIGKILL and SIGTERM', () => {
     up = await upstreamOn(port, received)
     const second = await startVeil(dataDir, port)
     const have = (): Set<number> => new Set(received)
-    await waitFor(() => acked.every((v) => have().has(v)), 30_000, `all ${acked.length} acknowledged messages upstream`)
+    await until(() => acked.every((v) => have().has(v)), { timeoutMs: 30_000, what: `all ${acked.length} acknowledged messages upstream` })
     expect(second.output()).toMatch(/"event":"queue_recovered"/)
     const duplicates = received.length - have().size
     console.info(`SIGKILL: ${acked.length} acknowledged before the kill, ${acked.length - before.size} of them only on disk; ${received.length} arrivals, ${duplicates} duplicates`)
@@ -174,7 +175,7 @@ describe('veil start: durability across SIGKILL and SIGTERM', () => {
     // An upstream that is down for the whole run: everything acknowledged must be on disk at exit.
     const veil = await startVeil(dataDir, await freePort())
     const run = publish(await devices(veil, 3), 2)
-    await waitFor(() => run.acked.length >= 150, 20_000, '150 messages acknowledged')
+    await until(() => run.acked.length >= 150, { timeoutMs: 20_000, what: '150 messages acknowledged' })
     const t0 = Date.now()
     veil.child.kill('SIGTERM')
     const exit = await veil.exited

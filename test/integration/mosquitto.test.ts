@@ -11,7 +11,8 @@ import type { PipelineResult } from '../../gateway/src/pipeline/envelope.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { registry } from '../../simulators/registry.ts'
 import type { SimDevice, SimMessage } from '../../simulators/index.ts'
-import { connect, startGateway, tempDir, waitFor } from '../helpers/gateway.ts'
+import { connect, startGateway, tempDir } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { findMosquitto, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
 
 const binary = findMosquitto()
@@ -95,7 +96,7 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
       for (const m of s.messages) await c.publishAsync(m.topic, m.payload, { qos: 1, retain: m.retain })
       count += s.messages.length
     }
-    await waitFor(() => r.processed.length === count, 10_000, `${count} raw messages processed`)
+    await until(() => r.processed.length === count, { timeoutMs: 10_000, what: `${count} raw messages processed` })
     const expected = r.processed.reduce((n, p) => n + p.outputs.filter((o) => o.domain === 'svc').length, 0)
     return { devices: all.map((s) => s.dev), expected, raw: [...new Set(all.flatMap((s) => s.messages.map((m) => m.topic)))] }
   }
@@ -136,14 +137,14 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
         dir.remove()
       },
     }
-    await waitFor(() => gateway.bridges.get('svc')?.connected === true, 10_000, 'bridge connected to mosquitto')
+    await until(() => gateway.bridges.get('svc')?.connected === true, { timeoutMs: 10_000, what: 'bridge connected to mosquitto' })
 
     const { devices, expected, raw } = await publishDevices(running)
     expect(expected).toBeGreaterThan(0)
     // The shipped policies hold minute-floored GPS fixes for the next minute boundary: run the gateway's clock there.
     await gateway.tick(Date.now() + 62_000)
-    await waitFor(() => got.length >= expected && all.length >= expected, 10_000, `${expected} filtered messages on mosquitto`)
-    await waitFor(() => gateway.bridges.get('svc')?.pending === 0, 5000, 'bridge drained')
+    await until(() => got.length >= expected && all.length >= expected, { timeoutMs: 10_000, what: `${expected} filtered messages on mosquitto` })
+    await until(() => gateway.bridges.get('svc')?.pending === 0, { timeoutMs: 5000, what: 'bridge drained' })
     expect(got).toHaveLength(expected)
     expect(all.map((m) => m.topic)).toEqual(got.map((m) => m.topic))
     checkContained(got, devices, raw, gateway.policyVersion)
@@ -165,12 +166,12 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     t.gateway.onProcessed((_t, _s, result) => processed.push(result))
     running = { gateway: t.gateway, url: t.url, processed, close: t.close }
     expect(t.gateway.bridges.get('svc')?.config.protocolVersion).toBe(4)
-    await waitFor(() => t.gateway.bridges.get('svc')?.connected === true, 10_000, 'bridge connected to mosquitto')
+    await until(() => t.gateway.bridges.get('svc')?.connected === true, { timeoutMs: 10_000, what: 'bridge connected to mosquitto' })
 
     const { devices, expected, raw } = await publishDevices(running)
     expect(expected).toBeGreaterThan(0)
-    await waitFor(() => got.length >= expected && all.length >= expected, 10_000, `${expected} filtered messages on mosquitto`)
-    await waitFor(() => t.gateway.bridges.get('svc')?.pending === 0, 5000, 'bridge drained')
+    await until(() => got.length >= expected && all.length >= expected, { timeoutMs: 10_000, what: `${expected} filtered messages on mosquitto` })
+    await until(() => t.gateway.bridges.get('svc')?.pending === 0, { timeoutMs: 5000, what: 'bridge drained' })
     expect(got).toHaveLength(expected)
     expect(all.map((m) => m.topic)).toEqual(got.map((m) => m.topic))
     checkContained(got, devices, raw, t.gateway.policyVersion)

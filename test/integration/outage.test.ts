@@ -13,7 +13,8 @@ import { userInfo } from 'node:os'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { profiles, type SimDevice } from '../../simulators/index.ts'
-import { connect, sleep, startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, sleep, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { findMosquitto, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
 
 const binary = findMosquitto()
@@ -64,7 +65,7 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
     cleanups.push(() => gw.close())
     const bridge = gw.gateway.bridges.get('svc')
     if (bridge === undefined) throw new Error('no svc bridge')
-    await waitFor(() => bridge.connected, 10_000, 'bridge connected')
+    await until(() => bridge.connected, { timeoutMs: 10_000, what: 'bridge connected' })
 
     const devices = profiles.tasmota!.createDevices(DEVICES, 777)
     const clients = await Promise.all(devices.map((d) => connect(gw.url, { clientId: `DVES_${d.id.slice(-6)}` })))
@@ -83,14 +84,14 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
     })
 
     // Mid-stream: stop mosquitto, keep it down while devices go on publishing, restart it on the same port.
-    await waitFor(() => published >= (DEVICES * PER_DEVICE) / 3, 15_000, 'a third of the stream published')
+    await until(() => published >= (DEVICES * PER_DEVICE) / 3, { timeoutMs: 15_000, what: 'a third of the stream published' })
     const stopStarted = Date.now()
     await mosquitto.stop('SIGTERM', 15_000)
     // Stopped by itself, so it saved its database: the consumer's session (and what it holds for it) survives.
     expect(mosquitto.exitStatus(), mosquitto.output()).toEqual({ code: 0, signal: null })
     expect(mosquitto.output(), 'mosquitto saved its database').not.toMatch(/Error/)
     const firstOutput = `(stopped in ${Date.now() - stopStarted} ms) ${mosquitto.output().slice(-800)}`
-    await waitFor(() => !bridge.connected, 5000, 'bridge noticed the outage')
+    await until(() => !bridge.connected, { timeoutMs: 5000, what: 'bridge noticed the outage' })
     const atStop = published
     await sleep(700)
     expect(published, 'devices kept publishing (and being acknowledged) during the outage').toBeGreaterThan(atStop)
@@ -102,12 +103,12 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
     expect(await (await fetch(`${gw.httpUrl}/metrics`)).text()).toMatch(/^veil_upstream_connected\{domain="svc"\} 0$/m)
 
     mosquitto = await startMosquitto(binary as string, { port, config: conf })
-    await waitFor(() => bridge.connected, 10_000, 'bridge reconnected')
+    await until(() => bridge.connected, { timeoutMs: 10_000, what: 'bridge reconnected' })
     await Promise.all(publishers)
 
     const total = DEVICES * PER_DEVICE
     try {
-      await waitFor(() => new Set(got.map((g) => g.value)).size >= total, 20_000, `${total} distinct messages at the consumer`)
+      await until(() => new Set(got.map((g) => g.value)).size >= total, { timeoutMs: 20_000, what: `${total} distinct messages at the consumer` })
     } catch (err) {
       const seen = new Set(got.map((g) => g.value))
       const missing = devices.flatMap((_, d) => Array.from({ length: PER_DEVICE }, (_, k) => d * 10_000 + k + 1)).filter((v) => !seen.has(v))
@@ -116,7 +117,7 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
           `consumer ${consumer.connected ? 'connected' : 'disconnected'}; first mosquitto: ${firstOutput}; second: ${mosquitto.output().slice(-800)}`,
       )
     }
-    await waitFor(() => bridge.pending === 0, 10_000, 'queue drained')
+    await until(() => bridge.pending === 0, { timeoutMs: 10_000, what: 'queue drained' })
 
     const expected = devices.flatMap((_, d) => Array.from({ length: PER_DEVICE }, (_, k) => d * 10_000 + k + 1))
     const distinct = [...new Set(got.map((g) => g.value))].sort((a, b) => a - b)

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../gateway/src/auth/guard.ts'
 import { readFileSync } from 'node:fs'
 import { createPki } from '../helpers/certs.ts'
-import { connect, sleep, startGateway, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { connect, sleep, startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
 import { rawConnect } from '../helpers/raw.ts'
 
 let gw: TestGateway | undefined
@@ -76,7 +77,7 @@ describe('connection limits', () => {
     expect(ms).toBeGreaterThanOrEqual(250)
     expect(ms).toBeLessThan(2000)
     // The slot is given back: the guard's count returns to zero.
-    await waitFor(() => (gw?.gateway.broker.aedes.connectedClients ?? 1) === 0, 2000, 'no clients')
+    await until(() => (gw?.gateway.broker.aedes.connectedClients ?? 1) === 0, { timeoutMs: 2000, what: 'no clients' })
   })
 
   it('gives a WebSocket upgrade the same budget: a socket that never sends its HTTP request is closed', async () => {

@@ -79,7 +79,8 @@ describe('POST /-/reload', () => {
     expect(CredentialStore.open(dir.path).remove('tasmota_A')).toBe(true)
     expect((await reload(gw, { authorization: `Bearer ${TOKEN}` })).status).toBe(200)
     await aClosed
-    await new Promise((r) => setTimeout(r, 100))
+    // A round trip on B's own connection after the reload, instead of a pause: had the reload closed B, it would not be acknowledged.
+    await b.subscribeAsync('cmnd/tasmota_B/#', { qos: 1 })
     expect(b.connected).toBe(true)
   }, 30_000)
 

@@ -13,7 +13,9 @@ import { CredentialStore } from '../../gateway/src/auth/store.ts'
 import { resolveConfig, type GatewayConfig } from '../../gateway/src/config/config.ts'
 import { Gateway } from '../../gateway/src/gateway.ts'
 import { createLogger } from '../../gateway/src/telemetry/log.ts'
-import { TEST_POLICIES, sleep, tempDir, waitFor } from '../helpers/gateway.ts'
+import { TEST_POLICIES, tempDir } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
+import { throughSentinel } from '../helpers/sentinel.ts'
 import { rawConnect } from '../helpers/raw.ts'
 
 const SENSOR = JSON.stringify({ Time: '2025-01-01T12:00:00', ENERGY: { Total: 431.927, Yesterday: 1.204, Today: 0.377, Power: 12 } })
@@ -153,18 +155,19 @@ describe('devices', () => {
     expect(await suback(consumer, 'veil/svc/#')).toBe(1)
     const a = await as('tasmota_A')
     await a.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
-    await waitFor(() => got.length === 1, 5000, 'own telemetry forwarded')
+    await until(() => got.length === 1, { timeoutMs: 5000, what: 'own telemetry forwarded' })
     expect(got[0]?.topic).toMatch(/^veil\/svc\/smart_plug\/[a-z2-7]{26}\/sensor$/)
 
     const before = auditLines().filter((l) => l.reason === 'not_authorized').length
     await a.publishAsync('tele/tasmota_B/SENSOR', SENSOR, { qos: 1 })
     await a.publishAsync('owntracks/alice/phone', '{"_type":"location","lat":1,"lon":2,"tst":1}', { qos: 1 })
     await a.publishAsync('cmnd/tasmota_B/POWER', 'OFF', { qos: 1 })
-    await sleep(200)
-    expect(got).toHaveLength(1)
+    await throughSentinel(() => a.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 }), () => got.length >= 2, 'tasmota_A\'s own telemetry again')
+    expect(got).toHaveLength(2)
+    expect(got[1]?.topic).toBe(got[0]?.topic)
     expect(a.connected).toBe(true)
     expect(await metric('veil_messages_dropped_total')).toMatch(/stage="ingest",category="unclassified",reason="not_authorized"\} 3/)
-    await waitFor(() => auditLines().filter((l) => l.reason === 'not_authorized').length === before + 3, 5000, 'three audited refusals')
+    await until(() => auditLines().filter((l) => l.reason === 'not_authorized').length === before + 3, { timeoutMs: 5000, what: 'three audited refusals' })
   })
 
   it('subscribe to their own command topics only: SUBACK 0x80 for another device, wildcards, veil/ and $SYS', async () => {
@@ -182,11 +185,12 @@ describe('devices', () => {
     expect(await suback(b, 'cmnd/tasmota_B/#')).toBe(1)
     const ha = await as('ha')
     await ha.publishAsync('cmnd/tasmota_A/POWER', 'ON', { qos: 1 })
-    await waitFor(() => gotA.length === 1, 5000, 'command delivered')
+    await until(() => gotA.length === 1, { timeoutMs: 5000, what: 'command delivered' })
     expect(gotA[0]).toEqual({ topic: 'cmnd/tasmota_A/POWER', payload: 'ON' })
     await b.publishAsync('cmnd/tasmota_A/POWER', 'OFF', { qos: 1 })
-    await sleep(200)
-    expect(gotA).toHaveLength(1)
+    // The sentinel must come from a client allowed to command: the local client, on the same subscription, after the refused PUBACK.
+    await throughSentinel(() => ha.publishAsync('cmnd/tasmota_A/POWER', 'SENTINEL', { qos: 1 }), () => gotA.length >= 2, 'a local command to tasmota_A')
+    expect(gotA).toEqual([{ topic: 'cmnd/tasmota_A/POWER', payload: 'ON' }, { topic: 'cmnd/tasmota_A/POWER', payload: 'SENTINEL' }])
     expect(gotB).toHaveLength(0)
   })
 })
@@ -209,9 +213,12 @@ describe('consumers', () => {
     const refusedBefore = await metric('veil_auth_refusals_total')
     await c.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
     await c.publishAsync('cmnd/tasmota_A/POWER', 'OFF', { qos: 1 })
-    await sleep(200)
-    expect(got).toHaveLength(0)
-    expect(gotA).toHaveLength(0)
+    // A consumer never publishes, so the sentinels come from those allowed to, on the same subscriptions, after the refused PUBACKs.
+    const ha = await as('ha')
+    await throughSentinel(() => ha.publishAsync('cmnd/tasmota_A/POWER', 'SENTINEL', { qos: 1 }), () => gotA.length >= 1, 'a local command to tasmota_A')
+    await throughSentinel(() => a.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 }), () => got.length >= 1, 'tasmota_A\'s telemetry on veil/svc/#')
+    expect(got).toHaveLength(1)
+    expect(gotA).toEqual([{ topic: 'cmnd/tasmota_A/POWER', payload: 'SENTINEL' }])
     expect(refusedBefore).not.toMatch(/stage="publish",reason="consumer"\} 2/)
     expect(await metric('veil_auth_refusals_total')).toMatch(/stage="publish",reason="consumer"\} 2/)
   })
@@ -224,9 +231,8 @@ describe('local and admin clients', () => {
     for (const f of ['tele/+/SENSOR', '#', '+/#', '$SYS/#']) expect(await suback(ha, f), f).toBe(128)
     const before = await metric('veil_auth_refusals_total')
     await ha.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
-    await sleep(100)
     expect(before).not.toMatch(/stage="publish",reason="local"\} 1/)
-    expect(await metric('veil_auth_refusals_total')).toMatch(/stage="publish",reason="local"\} 1/)
+    await until(async () => /stage="publish",reason="local"\} 1/.test(await metric('veil_auth_refusals_total')), { what: 'the refused local publish counted' })
   })
 
   it('admin: $SYS/# and veil/#, still no raw topic without configuration', async () => {
@@ -275,9 +281,9 @@ describe('raw topics for local clients, only where the configuration says so', (
       const a = await open('tasmota_A')
       await a.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
       await a.publishAsync('tele/tasmota_B/SENSOR', SENSOR, { qos: 1 })
-      await waitFor(() => got.length >= 1, 5000, 'raw SENSOR delivered')
-      await sleep(200)
-      expect(got).toEqual([{ topic: 'tele/tasmota_A/SENSOR', payload: SENSOR }])
+      await until(() => got.length >= 1, { timeoutMs: 5000, what: 'raw SENSOR delivered' })
+      await throughSentinel(() => a.publishAsync('tele/tasmota_A/SENSOR', 'SENTINEL', { qos: 1 }), () => got.length >= 2, 'tasmota_A\'s raw SENSOR again')
+      expect(got).toEqual([{ topic: 'tele/tasmota_A/SENSOR', payload: SENSOR }, { topic: 'tele/tasmota_A/SENSOR', payload: 'SENTINEL' }])
     } finally {
       await Promise.all(local.map((c) => c.endAsync(true).catch(() => {})))
       await raw.close(500)

@@ -16,7 +16,9 @@ import { DEFAULT_QUEUE } from '../../gateway/src/forward/queue/upstream-queue.ts
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { createPki, type TestPki } from '../helpers/certs.ts'
-import { sleep, startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
+import { sleep, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
+import { until } from '../helpers/poll.ts'
+import { throughSentinel } from '../helpers/sentinel.ts'
 
 const SENSOR = JSON.stringify({ ENERGY: { Total: 431.927, Yesterday: 1.204 } })
 let pki: TestPki
@@ -88,7 +90,7 @@ describe('TLS listener', () => {
     expect(code).toBe(0)
     expect(['TLSv1.2', 'TLSv1.3']).toContain((client?.stream as TLSSocket).getProtocol())
     await client?.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
-    await waitFor(() => got.length === 1, 5000, 'forwarded over TLS')
+    await until(() => got.length === 1, { timeoutMs: 5000, what: 'forwarded over TLS' })
   })
 
   it('refuses TLS 1.1 and a client without credentials or certificate', async () => {
@@ -121,9 +123,10 @@ describe('mutual TLS', () => {
     expect(await suback(c, 'cmnd/tasmota_B/#')).toBe(128)
     await c.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 })
     await c.publishAsync('tele/tasmota_B/SENSOR', SENSOR, { qos: 1 })
-    await waitFor(() => got.length === 1, 5000, 'own telemetry forwarded')
-    await sleep(150)
-    expect(got).toHaveLength(1)
+    await until(() => got.length === 1, { timeoutMs: 5000, what: 'own telemetry forwarded' })
+    await throughSentinel(() => c.publishAsync('tele/tasmota_A/SENSOR', SENSOR, { qos: 1 }), () => got.length >= 2, 'tasmota_A\'s own telemetry again')
+    expect(got).toHaveLength(2)
+    expect(got[1]).toBe(got[0])
   })
 
   it('refuses a certificate for another name than the user name, one of an unknown device, and one from an untrusted CA', async () => {
@@ -174,7 +177,7 @@ describe('WebSocket listeners', () => {
     expect(wss.code).toBe(0)
     await wss.client?.publishAsync('tele/tasmota_B/SENSOR', SENSOR, { qos: 1 })
     expect(await suback(wss.client as MqttClient, '#')).toBe(128)
-    await waitFor(() => got.length === 2, 5000, 'forwarded over ws and wss')
+    await until(() => got.length === 2, { timeoutMs: 5000, what: 'forwarded over ws and wss' })
   })
 
   it('answers a plain HTTP request with 426', async () => {
@@ -196,7 +199,7 @@ describe('upstream bridge', () => {
     const untrusting = bridge(upstreamConfig(url, { protocolVersion: 4 }), dirs[0]!.path)
     const trusting = bridge(upstreamConfig(url, { protocolVersion: 4, ca: pki.ca }), dirs[1]!.path)
     try {
-      await waitFor(() => trusting.connected, 5000, 'bridge with the CA connected')
+      await until(() => trusting.connected, { timeoutMs: 5000, what: 'bridge with the CA connected' })
       await sleep(300)
       expect(untrusting.connected).toBe(false)
     } finally {

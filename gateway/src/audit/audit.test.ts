@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from '../../../test/helpers/gateway.ts'
+import { until } from '../../../test/helpers/poll.ts'
 import { AUDIT_FILE, FileAuditLog } from './audit.ts'
 import { isoTime } from './audit.ts'
 
@@ -20,8 +21,7 @@ describe('FileAuditLog', () => {
       audit.record({ stage: 'classify', category: 'unclassified', reason: 'unknown_topic' }, 'v1', 1_000)
       audit.record({ stage: 'filter', category: 'smart_plug', reason: 'suppressed', domain: 'svc' }, 'v1', 2_000)
       // The first batch reaches the file at the end of the turn, without a close.
-      await new Promise((resolve) => setImmediate(resolve))
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      await until(() => existsSync(join(dir.path, AUDIT_FILE)) && readFileSync(join(dir.path, AUDIT_FILE), 'utf8').split('\n').length > 2, { timeoutMs: 2000, what: 'the first batch in the audit file' })
       expect(linesOf(dir.path).map((l) => l.reason)).toEqual(['unknown_topic', 'suppressed'])
       audit.record({ stage: 'forward', category: 'camera', reason: 'queue_full', domain: 'svc', count: 3 }, 'v1', 3_000)
       await audit.close()
