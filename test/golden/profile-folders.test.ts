@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { builtinProfiles } from '../../filters/profiles/index.ts'
-import { Classifier } from '../../gateway/src/profiles/classifier.ts'
+import { Classifier } from '../../gateway/src/streams/classifier.ts'
 import { goldenCaseFiles } from './cases.ts'
 
 /**
