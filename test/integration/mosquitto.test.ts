@@ -101,6 +101,17 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     return { devices: all.map((s) => s.dev), expected, raw: [...new Set(all.flatMap((s) => s.messages.map((m) => m.topic)))] }
   }
 
+  /**
+   * Copies of the ingested messages, without the records that scheduled operators (energy windows, aggregates)
+   * release on the gateway's clock: those leave whenever a window closes, e.g. when the test runs across an hour.
+   */
+  function live(got: Got[]): Got[] {
+    return got.filter((m) => {
+      const { data } = JSON.parse(m.payload.toString('utf8')) as { data?: unknown }
+      return !(typeof data === 'object' && data !== null && 'window_start' in data)
+    })
+  }
+
   function checkContained(got: Got[], devices: SimDevice[], raw: string[], version: string): void {
     const forbidden = devices.flatMap((d) => [...d.canaries, d.id])
     for (const m of got) {
@@ -143,9 +154,9 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     expect(expected).toBeGreaterThan(0)
     // The shipped policies hold minute-floored GPS fixes for the next minute boundary: run the gateway's clock there.
     await gateway.tick(Date.now() + 62_000)
-    await until(() => got.length >= expected && all.length >= expected, { timeoutMs: 10_000, what: `${expected} filtered messages on mosquitto` })
+    await until(() => live(got).length >= expected && all.length >= got.length, { timeoutMs: 10_000, what: `${expected} filtered messages on mosquitto` })
     await until(() => gateway.bridges.get('svc')?.pending === 0, { timeoutMs: 5000, what: 'bridge drained' })
-    expect(got).toHaveLength(expected)
+    expect(live(got)).toHaveLength(expected)
     expect(all.map((m) => m.topic)).toEqual(got.map((m) => m.topic))
     checkContained(got, devices, raw, gateway.policyVersion)
 
@@ -170,9 +181,9 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
 
     const { devices, expected, raw } = await publishDevices(running)
     expect(expected).toBeGreaterThan(0)
-    await until(() => got.length >= expected && all.length >= expected, { timeoutMs: 10_000, what: `${expected} filtered messages on mosquitto` })
+    await until(() => live(got).length >= expected && all.length >= got.length, { timeoutMs: 10_000, what: `${expected} filtered messages on mosquitto` })
     await until(() => t.gateway.bridges.get('svc')?.pending === 0, { timeoutMs: 5000, what: 'bridge drained' })
-    expect(got).toHaveLength(expected)
+    expect(live(got)).toHaveLength(expected)
     expect(all.map((m) => m.topic)).toEqual(got.map((m) => m.topic))
     checkContained(got, devices, raw, t.gateway.policyVersion)
     for (const m of got) expect(m.packet.properties?.userProperties).toBeUndefined()
