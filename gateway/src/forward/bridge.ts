@@ -35,7 +35,6 @@ export interface ReconnectConfig {
 
 export const DEFAULT_RECONNECT: ReconnectConfig = { minMs: 500, maxMs: 30_000 }
 
-export type EnqueueResult = 'queued' | 'queue_full' | 'queue_error'
 export type BridgeState = 'connecting' | 'connected' | 'backoff' | 'closed'
 
 export interface BridgeOptions {
@@ -205,22 +204,8 @@ export class UpstreamBridge {
   }
 
   /**
-   * Appends a filtered message to the durable queue; resolves once it is with the kernel (the device may then be
-   * acknowledged). `contentType` is the payload's MQTT 5 content type (protobuf for domains configured so).
-   * `queue_error`: the disk refused it (logged; the caller counts the drop).
-   */
-  async enqueue(topic: string, payload: Buffer, category: Category, policyVersion: string, contentType?: string): Promise<EnqueueResult> {
-    try {
-      return await this.#queue.append(category, topic, policyVersion, payload, contentType)
-    } catch (err) {
-      this.#log.error({ event: 'queue_write_failed', category, err: (err as Error).message }, 'cannot write to the upstream queue')
-      return 'queue_error'
-    }
-  }
-
-  /**
-   * `enqueue` for the per-message path, without a promise of its own per message: `queue_full` or `queue_error` at
-   * once, else the promise of the queue's current batch (shared by every message appended in this turn), which
+   * Appends a filtered message to the durable queue, without a promise of its own per message: `queue_full` or
+   * `queue_error` at once, else the promise of the queue's current batch (shared by every message appended in this turn), which
    * never rejects and resolves to undefined once the batch is with the kernel, or to the error that kept it from
    * the disk (logged here once per batch; the caller counts each message's drop).
    */
@@ -450,16 +435,6 @@ export class UpstreamBridge {
       if (this.#outstanding === 0) for (const resolve of this.#idle.splice(0)) resolve()
       this.#schedulePump()
     })
-  }
-
-  /** Resolves once the queue is empty (everything acknowledged), or false after `timeoutMs`. */
-  async drain(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    while (this.#queue.depth > 0) {
-      if (Date.now() > deadline) return false
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    return true
   }
 
   /**
