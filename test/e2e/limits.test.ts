@@ -2,7 +2,9 @@
  * Message limits at the broker, over real TCP on loopback: the MQTT parser refuses a packet far over the payload
  * limit as soon as its header is read, one client's burst of publishes waits its turn instead of filling the
  * pipeline, and neither costs another client anything. The pipeline's own limits (topic, nesting, payload,
- * decompressed size) are tested in gateway/src/pipeline/pipeline.test.ts; the configuration keys here.
+ * decompressed size) are tested in gateway/src/pipeline/pipeline.test.ts; the configuration keys here. mqtt.js
+ * clients connect over in-memory streams (helpers/duplex.ts), through the same handler as the listeners; the raw
+ * client that announces a 200 MiB packet over TCP.
  */
 import { writeFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
@@ -16,7 +18,8 @@ import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimit
 import { DEFAULT_LIMITS } from '../../gateway/src/pipeline/pipeline.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
-import { anonymousBrokerSecurity, connect, sleep, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
+import { connectOverPair, type StreamServer } from '../helpers/duplex.ts'
+import { anonymousBrokerSecurity, connect, sleep, startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 import { varint } from '../helpers/raw.ts'
 
@@ -34,19 +37,19 @@ async function gateway(limits: Partial<GatewayLimits> = {}): Promise<TestGateway
   return gw
 }
 
-async function client(url: string, clientId?: string): Promise<MqttClient> {
-  const c = await connect(url, clientId === undefined ? {} : { clientId })
+async function client(server: StreamServer, clientId?: string): Promise<MqttClient> {
+  const c = await connectOverPair(server, clientId === undefined ? {} : { clientId })
   cleanups.push(() => c.endAsync(true).catch(() => {}))
   return c
 }
 
 /** A subscriber to the filtered namespace and a device that publishes a Tasmota reading: the well-behaved pair. */
-async function wellBehaved(url: string): Promise<{ check(): Promise<void> }> {
-  const consumer = await client(url, 'consumer')
+async function wellBehaved(server: StreamServer): Promise<{ check(): Promise<void> }> {
+  const consumer = await client(server, 'consumer')
   const received: string[] = []
   consumer.on('message', (topic) => received.push(topic))
   await consumer.subscribeAsync('veil/#', { qos: 1 })
-  const device = await client(url, 'tasmota_0329F7')
+  const device = await client(server, 'tasmota_0329F7')
   return {
     async check() {
       const before = received.length
@@ -113,7 +116,7 @@ describe('limits configuration', () => {
 describe('MQTT packet limit', () => {
   it('closes a connection whose packet header announces 200 MiB, before buffering its body; others carry on', async () => {
     const gw = await gateway()
-    const good = await wellBehaved(gw.url)
+    const good = await wellBehaved(gw.gateway.broker)
     const raw = await rawClient(gw.gateway.broker.address.port, 'hostile')
     const closed = new Promise<void>((resolve) => raw.once('close', () => resolve()))
     // PUBLISH QoS 0, remaining length 200 MiB, then only the first bytes of the body.
@@ -126,10 +129,10 @@ describe('MQTT packet limit', () => {
 
   it('disconnects an mqtt.js client publishing over the packet limit; a payload just over payloadBytes is only dropped', async () => {
     const gw = await gateway({ payloadBytes: 10_000 })
-    const good = await wellBehaved(gw.url)
+    const good = await wellBehaved(gw.gateway.broker)
     const limit = packetLimitFor({ ...DEFAULT_LIMITS, payloadBytes: 10_000 })
 
-    const modest = await client(gw.url, 'tasmota_modest')
+    const modest = await client(gw.gateway.broker, 'tasmota_modest')
     let modestClosed = false
     modest.on('close', () => (modestClosed = true))
     await modest.publishAsync('tele/tasmota_modest/SENSOR', Buffer.alloc(10_500, 0x20), { qos: 1 })
@@ -137,7 +140,7 @@ describe('MQTT packet limit', () => {
     expect(await dropped(gw, 'payload_too_large')).toBe(1)
     expect(modestClosed).toBe(false)
 
-    const hostile = await client(gw.url, 'tasmota_hostile')
+    const hostile = await client(gw.gateway.broker, 'tasmota_hostile')
     const closed = new Promise<void>((resolve) => hostile.once('close', () => resolve()))
     hostile.publish('tele/tasmota_hostile/SENSOR', Buffer.alloc(limit + 1, 0x20), { qos: 0 })
     await within(closed, 5000, 'the connection to close')
@@ -149,13 +152,13 @@ describe('MQTT packet limit', () => {
 describe('topic levels past aedes\' ceiling', () => {
   it('closes the connection of a publish with more than 100 levels and counts it; one with 17 is only dropped', async () => {
     const gw = await gateway()
-    const good = await wellBehaved(gw.url)
-    const modest = await client(gw.url, 'tasmota_levels')
+    const good = await wellBehaved(gw.gateway.broker)
+    const modest = await client(gw.gateway.broker, 'tasmota_levels')
     await modest.publishAsync(`tele/${'a/'.repeat(15)}SENSOR`, SENSOR_PAYLOAD, { qos: 1 })
     expect(await dropped(gw, 'too_many_topic_levels')).toBe(1)
     expect(modest.connected).toBe(true)
 
-    const hostile = await client(gw.url, 'tasmota_deep')
+    const hostile = await client(gw.gateway.broker, 'tasmota_deep')
     const closed = new Promise<void>((resolve) => hostile.once('close', () => resolve()))
     hostile.publish(`tele/${'a/'.repeat(100)}SENSOR`, SENSOR_PAYLOAD, { qos: 0 })
     await within(closed, 5000, 'the connection to close')
@@ -192,9 +195,8 @@ describe('inflight publishes per client', () => {
       },
     })
     cleanups.push(() => broker.close())
-    const url = `mqtt://127.0.0.1:${broker.address.port}`
-    const flooder = await client(url, 'flooder')
-    const other = await client(url, 'other')
+    const flooder = await client(broker, 'flooder')
+    const other = await client(broker, 'other')
     const count = 200
     for (let i = 0; i < count; i++) flooder.publish(`flood/${i}`, 'x', { qos: 0 })
     await until(() => entered.length >= limit, { timeoutMs: 5000, what: 'the first publishes' })

@@ -1,13 +1,15 @@
 /**
  * Filtered copies are published on the local broker only when a client could receive them (a subscription in the
  * `veil/` namespace held by a connected client or by a persistent session away): no subscriber, no aedes publish;
- * a consumer that subscribes later, and a persistent session that was away, still get their copies.
+ * a consumer that subscribes later, and a persistent session that was away, still get their copies. Clients connect
+ * over in-memory streams (helpers/duplex.ts); the upstream is a real one on loopback.
  */
 import type { PublishPacket } from 'aedes'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LocalSubscriptions } from '../../gateway/src/ingest/broker.ts'
-import { connect, startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
+import { clientOverPair, connectOverPair } from '../helpers/duplex.ts'
+import { connect, sleep, startGateway, startUpstream, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 
 const TOPIC = 'tele/tasmota_5A1B2C/SENSOR'
@@ -26,7 +28,8 @@ afterEach(async () => {
 })
 
 async function client(clientId: string, clean = true): Promise<MqttClient> {
-  const c = await connect(gw?.url as string, { clientId, clean })
+  if (gw === undefined) throw new Error('no gateway')
+  const c = await connectOverPair(gw.gateway.broker, { clientId, clean })
   clients.push(c)
   return c
 }
@@ -102,8 +105,8 @@ describe('local filtered copies', () => {
     expect(published.count).toBe(1)
 
     const got: string[] = []
-    // mqtt.connect connects on the next tick: the handler is in place before the queued copy can arrive.
-    const again = mqtt.connect(gw.url, { clientId: 'persistent-consumer', clean: false, reconnectPeriod: 0 })
+    // The client connects on the next tick: the handler is in place before the queued copy can arrive.
+    const again = clientOverPair(gw.gateway.broker, { clientId: 'persistent-consumer', clean: false })
     clients.push(again)
     again.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`))
     await until(() => got.length >= 1, { timeoutMs: 5000, what: 'the queued copy' })

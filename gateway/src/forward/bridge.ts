@@ -5,7 +5,13 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient 
 import type { Category, Domain } from '../sdk/model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { mayTransition, type BridgeState } from './bridge-state.ts'
+import { FlowControl } from './flow-control.ts'
+import { PoisonDetector } from './poison.ts'
 import { UpstreamQueue, type QueueConfig, type QueueDropReason, type Taken } from './queue/upstream-queue.ts'
+
+export type { BridgeState } from './bridge-state.ts'
+export { MAX_DELIVERY_ATTEMPTS } from './poison.ts'
 
 export interface UpstreamConfig {
   readonly url: string
@@ -35,8 +41,6 @@ export interface ReconnectConfig {
 
 export const DEFAULT_RECONNECT: ReconnectConfig = { minMs: 500, maxMs: 30_000 }
 
-export type EnqueueResult = 'queued' | 'queue_full' | 'queue_error'
-export type BridgeState = 'connecting' | 'connected' | 'backoff' | 'closed'
 
 export interface BridgeOptions {
   readonly domain: Domain
@@ -61,27 +65,8 @@ export function backoffDelay(attempt: number, reconnect: ReconnectConfig, random
   return Math.round(ceiling / 2 + random() * (ceiling / 2))
 }
 
-/**
- * Flow control while an upstream is connected and acknowledging: once more than one in-flight window
- * (`maxPending`) of messages waits unsent in the queue, new device publishes wait (before the pipeline) until half a
- * window is left. Without it ingestion, which only has to reach the disk, outruns the pump on a busy core, and the
- * backlog grows past the queue's in-memory tail and is read back from disk: seconds of latency.
- */
-const BACKLOG_HIGH_WINDOWS = 1
-const BACKLOG_LOW_WINDOWS = 0.5
-/** An upstream that acknowledged nothing for this long is stalled: store and forward, nobody waits for it. */
-const STALL_MS = 1000
-
 const MQTTJS_DEBUG = /mqttjs|^\*$|,\*/.test(process.env.DEBUG ?? '')
 const noTrace = (): void => {}
-
-/**
- * Connections in a row that an upstream closed with the same message alone in flight and nothing acknowledged,
- * before that message is taken for the cause and dropped. A broker refuses some messages by closing the connection
- * (mosquitto past its max_packet_size, aedes when its authorizePublish fails, MQTT 3.1.1 having no PUBACK code to
- * say no): sent again from the cursor on every reconnect, such a message would block its queue for good.
- */
-export const MAX_DELIVERY_ATTEMPTS = 5
 
 /** A PUBACK reason code of 0x80 or more: the upstream refused the message, and sending it again would not help. */
 function isRefusal(err: Error): boolean {
@@ -108,7 +93,10 @@ export class UpstreamBridge {
   #client: MqttClient | undefined
   /** Bumped per connection: callbacks of an older connection's publishes are ignored. */
   #generation = 0
+  /** Changed only through #enter; the states and transitions are in bridge-state.ts. */
   #state: BridgeState = 'connecting'
+  readonly #poison = new PoisonDetector()
+  readonly #flow: FlowControl
   #attempt = 0
   #retryTimer: NodeJS.Timeout | undefined
   #outstanding = 0
@@ -117,27 +105,7 @@ export class UpstreamBridge {
   #stopping = false
   /** Acknowledgements on the current connection: a connection lost without one may have been closed by a message. */
   #ackedOnConnection = 0
-  /**
-   * Set when a connection was lost with messages in flight and none acknowledged: the next connections send one
-   * message at a time until one is acknowledged, so the message that closes the connection can be told apart.
-   */
-  #probing = false
-  /** The message alone in flight while probing, and how many connections in a row were lost with it. */
-  #suspect: { category: Category; seq: number; strikes: number } | undefined
-  /**
-   * A message was dropped as the cause of lost connections and nothing was acknowledged since. Then a second suspect
-   * is not dropped: two messages in a row that the upstream will not take mean the upstream refuses everything (an
-   * ACL that disconnects, a broker that crashes after CONNACK), and the queue holds until it takes one again.
-   */
-  #droppedSinceAck = false
-  /** Set by stopPacing at shutdown: flow control never makes anyone wait again. */
-  #paceOff = false
-  #refusingLogged = false
   readonly #idle: (() => void)[] = []
-  /** Resolves the devices waiting for the backlog to shrink (see catchUp); undefined when none wait. */
-  #catchUp: { readonly done: Promise<void>; readonly resolve: () => void; readonly timer: NodeJS.Timeout } | undefined
-  /** When the upstream last acknowledged a message (or the connection came up). */
-  #lastProgress = 0
   /** The queue batch enqueueBatched last saw: its write error is logged once, not once per message. */
   #lastBatch: Promise<Error | undefined> | undefined
   /** The upstream's private CA, read once at start: a missing file stops the start, not a reconnect. */
@@ -147,6 +115,7 @@ export class UpstreamBridge {
     this.domain = options.domain
     this.config = options.config
     this.#options = options
+    this.#flow = new FlowControl(options.queue.flowControl, options.config.maxPending)
     this.#log = options.logger.child({ domain: options.domain })
     this.#ca = options.config.ca === undefined ? undefined : readFileSync(options.config.ca)
     const { metrics, domain } = options
@@ -205,22 +174,8 @@ export class UpstreamBridge {
   }
 
   /**
-   * Appends a filtered message to the durable queue; resolves once it is with the kernel (the device may then be
-   * acknowledged). `contentType` is the payload's MQTT 5 content type (protobuf for domains configured so).
-   * `queue_error`: the disk refused it (logged; the caller counts the drop).
-   */
-  async enqueue(topic: string, payload: Buffer, category: Category, policyVersion: string, contentType?: string): Promise<EnqueueResult> {
-    try {
-      return await this.#queue.append(category, topic, policyVersion, payload, contentType)
-    } catch (err) {
-      this.#log.error({ event: 'queue_write_failed', category, err: (err as Error).message }, 'cannot write to the upstream queue')
-      return 'queue_error'
-    }
-  }
-
-  /**
-   * `enqueue` for the per-message path, without a promise of its own per message: `queue_full` or `queue_error` at
-   * once, else the promise of the queue's current batch (shared by every message appended in this turn), which
+   * Appends a filtered message to the durable queue, without a promise of its own per message: `queue_full` or
+   * `queue_error` at once, else the promise of the queue's current batch (shared by every message appended in this turn), which
    * never rejects and resolves to undefined once the batch is with the kernel, or to the error that kept it from
    * the disk (logged here once per batch; the caller counts each message's drop).
    */
@@ -249,21 +204,7 @@ export class UpstreamBridge {
    * waits with it.
    */
   catchUp(): Promise<void> | undefined {
-    if (this.#catchUp !== undefined) return this.#catchUp.done
-    if (!this.#options.queue.flowControl || this.#paceOff) return undefined
-    // Cheap test first: a backlog over the bound means the pump has filled the window.
-    if (this.#state !== 'connected' || this.#stopping || this.#outstanding < this.config.maxPending) return undefined
-    if (Date.now() - this.#lastProgress > STALL_MS) return undefined
-    if (this.#queue.depth - this.#outstanding <= BACKLOG_HIGH_WINDOWS * this.config.maxPending) return undefined
-    let resolve!: () => void
-    const done = new Promise<void>((r) => (resolve = r))
-    // Checks for a stall while devices wait: no acknowledgement for STALL_MS lets them through.
-    const timer = setInterval(() => {
-      if (Date.now() - this.#lastProgress > STALL_MS) this.#releaseWaiting()
-    }, STALL_MS / 4)
-    timer.unref()
-    this.#catchUp = { done, resolve, timer }
-    return done
+    return this.#flow.catchUp({ live: this.#state === 'connected' && !this.#stopping, outstanding: this.#outstanding, depth: this.#queue.depth })
   }
 
   /**
@@ -271,22 +212,20 @@ export class UpstreamBridge {
    * so messages held by flow control reach the queue within the drain instead of meeting a closed one.
    */
   stopPacing(): void {
-    this.#paceOff = true
-    this.#releaseWaiting()
+    this.#flow.stop()
   }
 
-  #releaseWaiting(): void {
-    const waiting = this.#catchUp
-    if (waiting === undefined) return
-    this.#catchUp = undefined
-    clearInterval(waiting.timer)
-    waiting.resolve()
+  /** Every change of state goes through here, so the gauge follows it and no transition is outside the table. */
+  #enter(next: BridgeState): void {
+    if (!mayTransition(this.#state, next)) this.#log.error({ event: 'bridge_state_invalid', from: this.#state, to: next }, 'unexpected upstream bridge state change')
+    this.#state = next
+    this.#connectedGauge.set(next === 'connected' ? 1 : 0)
   }
 
   #connect(): void {
     if (this.#stopping) return
     const generation = ++this.#generation
-    this.#state = 'connecting'
+    this.#enter('connecting')
     const { config } = this
     const options: IClientOptions = {
       protocolVersion: config.protocolVersion,
@@ -308,12 +247,11 @@ export class UpstreamBridge {
     this.#client = client
     client.on('connect', () => {
       if (generation !== this.#generation) return
-      this.#state = 'connected'
-      this.#lastProgress = Date.now()
+      this.#enter('connected')
+      this.#flow.progressed()
       // A connection that the upstream keeps closing before it acknowledges anything is no recovery: while probing,
       // the backoff keeps growing until a message is acknowledged.
-      if (!this.#probing) this.#attempt = 0
-      this.#connectedGauge.set(1)
+      if (!this.#poison.probing) this.#attempt = 0
       this.#log.info({ event: 'upstream_connected', queued: this.#queue.depth }, 'upstream connected')
       this.#outstanding = 0
       this.#outstandingBytes = 0
@@ -331,59 +269,44 @@ export class UpstreamBridge {
 
   #lost(client: MqttClient): void {
     const wasConnected = this.#state === 'connected'
-    if (wasConnected && this.#ackedOnConnection === 0 && this.#outstanding > 0) this.#strike()
+    if (wasConnected && this.#ackedOnConnection === 0 && this.#outstanding > 0) this.#lostUnacknowledged()
     this.#generation++
-    this.#connectedGauge.set(0)
     this.#outstanding = 0
     this.#outstandingBytes = 0
     client.end(true)
-    this.#releaseWaiting()
+    this.#flow.release()
     for (const resolve of this.#idle.splice(0)) resolve()
     if (this.#stopping) {
-      this.#state = 'closed'
+      this.#enter('closed')
       return
     }
     const delay = backoffDelay(this.#attempt, this.#options.reconnect)
     this.#attempt++
-    this.#state = 'backoff'
+    this.#enter('backoff')
     if (wasConnected) this.#log.warn({ event: 'upstream_disconnected', queued: this.#queue.depth, retryMs: delay }, 'upstream disconnected; reconnecting')
     else this.#log.debug({ event: 'upstream_retry', attempt: this.#attempt, retryMs: delay }, 'upstream unreachable; retrying')
     this.#reconnects.inc()
     this.#retryTimer = setTimeout(() => this.#connect(), delay)
   }
 
-  /**
-   * A connection was lost with messages in flight and none acknowledged. The first time, the bridge starts probing;
-   * while probing, a loss counts against the one message in flight, and the MAX_DELIVERY_ATTEMPTS-th in a row drops
-   * it (counted and audited as upstream_error, like a message refused with a PUBACK code) so the queue moves on,
-   * unless the previous suspect was dropped and nothing has been acknowledged since (#droppedSinceAck).
-   */
-  #strike(): void {
-    const suspect = this.#suspect
-    if (!this.#probing || suspect === undefined) {
-      this.#probing = true
-      return
-    }
-    suspect.strikes++
-    if (suspect.strikes < MAX_DELIVERY_ATTEMPTS) return
-    if (this.#droppedSinceAck) {
-      if (!this.#refusingLogged) {
-        this.#refusingLogged = true
+  /** A connection was lost with messages in flight and none acknowledged: see PoisonDetector. */
+  #lostUnacknowledged(): void {
+    const verdict = this.#poison.lostUnacknowledged()
+    if (verdict.kind === 'refuses_everything') {
+      if (verdict.first) {
         this.#log.error(
           { event: 'upstream_refuses_everything', queued: this.#queue.depth },
           'the upstream closes the connection on every message; holding the queue until it takes one',
         )
       }
-      return
+    } else if (verdict.kind === 'drop') {
+      this.#log.error(
+        { event: 'upstream_closes_on_message', category: verdict.category, attempts: verdict.attempts },
+        'the upstream closed the connection on the same message every time it was sent; dropped it',
+      )
+      this.#queue.ack(verdict.category, verdict.seq)
+      this.#options.onDrop(verdict.category, 'upstream_error', 1)
     }
-    this.#droppedSinceAck = true
-    this.#log.error(
-      { event: 'upstream_closes_on_message', category: suspect.category, attempts: suspect.strikes },
-      'the upstream closed the connection on the same message every time it was sent; dropped it',
-    )
-    this.#queue.ack(suspect.category, suspect.seq)
-    this.#options.onDrop(suspect.category, 'upstream_error', 1)
-    this.#suspect = undefined
   }
 
   #schedulePump(): void {
@@ -400,19 +323,15 @@ export class UpstreamBridge {
     const client = this.#client
     if (this.#state !== 'connected' || this.#stopping || client === undefined) return
     const generation = this.#generation
-    const window = this.#probing ? 1 : this.config.maxPending
+    const window = this.#poison.window(this.config.maxPending)
     while (this.#outstanding < window && this.#outstandingBytes < this.config.maxPendingBytes) {
       const taken = this.#queue.take()
       if (taken === undefined) break
-      if (this.#probing) {
-        const { category, message } = taken
-        const same = this.#suspect?.category === category && this.#suspect.seq === message.seq
-        if (!same) this.#suspect = { category, seq: message.seq, strikes: 1 }
-      }
+      this.#poison.sending(taken.category, taken.message.seq)
       this.#send(client, generation, taken)
     }
     // Acknowledgements free the window before the pump refills it: the backlog is measured after the refill.
-    if (this.#catchUp !== undefined && this.#queue.depth - this.#outstanding <= BACKLOG_LOW_WINDOWS * this.config.maxPending) this.#releaseWaiting()
+    this.#flow.refilled(this.#queue.depth - this.#outstanding)
   }
 
   #send(client: MqttClient, generation: number, { category, message }: Taken): void {
@@ -431,10 +350,7 @@ export class UpstreamBridge {
         this.#queue.ack(category, message.seq)
         this.#ackedOnConnection++
         // The upstream takes messages again: back to the full window, and the backoff starts over.
-        this.#probing = false
-        this.#suspect = undefined
-        this.#droppedSinceAck = false
-        this.#refusingLogged = false
+        this.#poison.acknowledged()
         this.#attempt = 0
         this.#options.onDelivered(category)
       } else if (isRefusal(err)) {
@@ -446,20 +362,10 @@ export class UpstreamBridge {
         // The connection failed under it: the next connection sends it again from the cursor.
         return
       }
-      this.#lastProgress = Date.now()
+      this.#flow.progressed()
       if (this.#outstanding === 0) for (const resolve of this.#idle.splice(0)) resolve()
       this.#schedulePump()
     })
-  }
-
-  /** Resolves once the queue is empty (everything acknowledged), or false after `timeoutMs`. */
-  async drain(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    while (this.#queue.depth > 0) {
-      if (Date.now() > deadline) return false
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    return true
   }
 
   /**
@@ -469,7 +375,7 @@ export class UpstreamBridge {
   async close(graceMs = 2000): Promise<void> {
     if (this.#stopping) return
     this.#stopping = true
-    this.#releaseWaiting()
+    this.#flow.release()
     clearTimeout(this.#retryTimer)
     if (this.#outstanding > 0 && this.#state === 'connected') {
       await new Promise<void>((resolve) => {
@@ -481,8 +387,7 @@ export class UpstreamBridge {
       })
     }
     this.#generation++
-    this.#state = 'closed'
-    this.#connectedGauge.set(0)
+    this.#enter('closed')
     const client = this.#client
     if (client !== undefined) await new Promise<void>((resolve) => client.end(true, {}, () => resolve()))
     await this.#queue.close()

@@ -13,6 +13,7 @@ import { upstreamConfig } from '../config/config.ts'
 import { silentLogger } from '../telemetry/log.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { DEFAULT_RECONNECT, UpstreamBridge } from './bridge.ts'
+import { FlowControl, STALL_MS } from './flow-control.ts'
 import { DEFAULT_QUEUE, type QueueConfig } from './queue/upstream-queue.ts'
 
 /** A raw MQTT upstream that accepts the connection and acknowledges publishes only when told to. */
@@ -140,5 +141,28 @@ describe('upstream flow control', () => {
     await until(() => upstream.held.length === 4, 'the window refilled')
     expect(bridge.pending).toBeGreaterThan(8)
     expect(bridge.catchUp()).toBeUndefined()
+  })
+})
+
+describe('FlowControl on its own', () => {
+  it('waits past one window unsent, releases at half a window, and never holds for a stalled or stopped upstream', async () => {
+    let now = 10_000
+    const flow = new FlowControl(true, 4, () => now)
+    flow.progressed()
+    expect(flow.catchUp({ live: true, outstanding: 4, depth: 8 })).toBeUndefined()
+    expect(flow.catchUp({ live: false, outstanding: 4, depth: 20 })).toBeUndefined()
+    const waiting = flow.catchUp({ live: true, outstanding: 4, depth: 9 })
+    expect(waiting).toBeInstanceOf(Promise)
+    expect(flow.catchUp({ live: true, outstanding: 0, depth: 0 })).toBe(waiting)
+    flow.refilled(3)
+    expect(flow.catchUp({ live: true, outstanding: 0, depth: 0 })).toBe(waiting)
+    flow.refilled(2)
+    await waiting
+    now += STALL_MS + 1
+    expect(flow.catchUp({ live: true, outstanding: 4, depth: 20 })).toBeUndefined()
+    flow.progressed()
+    flow.stop()
+    expect(flow.catchUp({ live: true, outstanding: 4, depth: 20 })).toBeUndefined()
+    expect(new FlowControl(false, 4, () => now).catchUp({ live: true, outstanding: 4, depth: 20 })).toBeUndefined()
   })
 })

@@ -1,24 +1,35 @@
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { Socket, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import type { SecureContextOptions, TlsOptions } from 'node:tls'
-import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
-import type { AccessControl, Principal } from '../auth/access.ts'
+import { Aedes, type Client, type PublishPacket } from 'aedes'
+import type { AccessControl } from '../auth/access.ts'
 import type { Authenticator } from '../auth/authenticate.ts'
 import type { ConnectionGuard } from '../auth/guard.ts'
 import type { Account } from '../auth/store.ts'
-import { FILTERED_ROOT } from '../sdk/model.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimitFor, type IngestLimits } from './limits.ts'
+import {
+  authenticate,
+  authorizeForward,
+  authorizePublish,
+  authorizeSubscribe,
+  clientDisconnected,
+  clientReady,
+  FILTERED_PREFIX,
+  isFilteredOnly,
+  newHookState,
+  preConnect,
+  type HookContext,
+  type RawPublishHandler,
+} from './hooks.ts'
+import { DEFAULT_INFLIGHT_PER_CLIENT, limitPacketSize, packetLimitFor, type IngestLimits } from './limits.ts'
 import { DEFAULT_LIMITS } from '../pipeline/pipeline.ts'
 import { openListener, type ListenerSpec, type OpenListener } from './listeners.ts'
 
 export { listen } from './listeners.ts'
-
-/** Called for every raw device publish; the device's PUBACK (and the next read from it) waits for the promise. */
-export type RawPublishHandler = (topic: string, payload: Buffer) => Promise<void>
+export { isFilteredOnly, type RawPublishHandler } from './hooks.ts'
 
 export interface BrokerOptions {
   readonly host: string
@@ -49,21 +60,8 @@ export interface BrokerSecurity {
   readonly onPublishRefused: () => void
 }
 
-const FILTERED_PREFIX = `${FILTERED_ROOT}/`
 /** aedes 1.2's error for a PUBLISH topic over its maxTopicLevels (lib/handlers/publish.js). */
 const AEDES_TOO_MANY_LEVELS = 'topic has too many levels'
-/** CONNACK return code 0x02; aedes declares it in an ambient const enum, which cannot be imported at run time. */
-const IDENTIFIER_REJECTED = 2 as AuthenticateError['returnCode']
-const SYS_PREFIX = '$SYS/'
-
-/**
- * True for a subscription filter that can only ever match the filtered namespace. `#`, `+/...` and `$SYS/#` could
- * match raw device topics (or broker internals that carry client ids), so they are refused.
- */
-export function isFilteredOnly(filter: string): boolean {
-  return filter === FILTERED_ROOT || filter.startsWith(FILTERED_PREFIX)
-}
-
 /**
  * True for a subscription filter that could match some topic of the filtered namespace: first level `veil`, `+` or
  * `#`. Wider than what the access rules grant today (a raw-topic filter of auth.localRawTopics may start with `+`),
@@ -175,130 +173,43 @@ export class DeviceBroker {
   readonly #options: BrokerOptions
   readonly #accounts: WeakMap<Client, Account>
   readonly #subscriptions: LocalSubscriptions
+  readonly #handle: (stream: Duplex) => void
 
-  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions, accounts: WeakMap<Client, Account>, subscriptions: LocalSubscriptions) {
+  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions, accounts: WeakMap<Client, Account>, subscriptions: LocalSubscriptions, handle: (stream: Duplex) => void) {
     this.aedes = aedes
     this.#listeners = listeners
     this.#options = options
     this.#accounts = accounts
     this.#subscriptions = subscriptions
+    this.#handle = handle
   }
 
   static async start(options: BrokerOptions): Promise<DeviceBroker> {
     const { logger, metrics, security } = options
-    const { access, authenticator } = security
-    // Each client's principal, set once its login succeeded. By id as well, for authorizeForward, which sees only the
-    // publisher's client id on a packet; a takeover replaces the entry, and a disconnect removes only its own.
-    const principals = new WeakMap<Client, Principal>()
-    const byId = new Map<string, Principal>()
-    const accounts = new WeakMap<Client, Account>()
-    // [MQTT-3.1.3-8] an empty client id requires a clean session; aedes 1.2.0 accepts it with a persistent one.
-    // preConnect cannot answer with a return code, so it marks the client and authenticate answers
-    // CONNACK 0x02 (identifier rejected) before any session exists.
-    const emptyIdWithSession = new WeakSet<Client>()
     const limits = options.limits ?? { inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, packetBytes: packetLimitFor(DEFAULT_LIMITS) }
-    const gates = new WeakMap<Client, InflightGate>()
-    const gateOf = (client: Client): InflightGate => {
-      let gate = gates.get(client)
-      if (gate === undefined) gates.set(client, (gate = new InflightGate(limits.inflightPerClient)))
-      return gate
+    const state = newHookState(limits.inflightPerClient)
+    // Set once aedes exists; no publish reaches a hook before then.
+    let created: Aedes | undefined
+    const context: HookContext = {
+      logger,
+      metrics,
+      authenticator: security.authenticator,
+      access: security.access,
+      onRawPublish: options.onRawPublish,
+      onPublishRefused: security.onPublishRefused,
+      incomingGetPacket: (client, packet) => (created === undefined ? Promise.reject(new Error('broker not started')) : persistenceOf(created).incomingGetPacket(client, packet)),
     }
     const aedes = await Aedes.createBroker({
       id: 'veil',
       connectTimeout: security.guard.limits.connectTimeoutMs,
       maxClientsIdLength: 128,
-      preConnect(client, packet, callback) {
-        if ((packet.clientId ?? '') === '' && packet.clean === false) emptyIdWithSession.add(client)
-        callback(null, true)
-      },
-      authenticate(client, username, password, callback) {
-        if (emptyIdWithSession.has(client)) {
-          metrics.authRefusals.labels('login', 'identifier_rejected').inc()
-          callback(Object.assign(new Error('identifier rejected'), { returnCode: IDENTIFIER_REJECTED }), false)
-          return
-        }
-        authenticator.login(socketOf(client), username, password).then(
-          (result) => {
-            if (result.ok) {
-              principals.set(client, result.principal)
-              if (result.account !== undefined) accounts.set(client, result.account)
-              return callback(null, true)
-            }
-            metrics.authRefusals.labels('login', result.reason).inc()
-            // Never the user name, password or client id: a name may be a device id, a wrong password a near miss.
-            logger.warn({ event: 'login_refused', reason: result.reason }, 'refused a login')
-            callback(Object.assign(new Error(result.reason), { returnCode: result.returnCode as AuthenticateError['returnCode'] }), false)
-          },
-          () => callback(Object.assign(new Error('login failed'), { returnCode: 3 as AuthenticateError['returnCode'] }), false),
-        )
-      },
-      // The pipeline runs here, not in `published`: aedes writes a QoS 1 PUBACK before it calls `published`, but
-      // only after this callback. Calling back once the filtered copies are handed on means the device's PUBACK
-      // follows the pipeline, and aedes reads nothing more from that client meanwhile (per-client backpressure).
-      authorizePublish(client, packet, callback) {
-        const topic = packet.topic
-        if (isFilteredOnly(topic) || topic.startsWith('$')) {
-          // A device writing into the filtered namespace or $SYS is impersonating Veil: refusing closes its
-          // connection, as [MQTT-3.3.5-2] allows. Honest devices never publish there. A will replayed with no
-          // client (aedes' _clearWills) is refused the same way; aedes reports that through 'error', logged below.
-          logger.warn({ event: 'publish_refused', reason: 'reserved_topic' }, 'refused a publish to a reserved topic')
-          return callback(new Error('reserved topic'))
-        }
-        // Every publish that reaches this hook is raw (Veil's own go through aedes.publish, which skips it),
-        // including wills replayed with a null client: the broker never stores a raw retained copy.
-        packet.retain = false
-        // A will replayed with no client comes from a client that logged in when it stored the will.
-        const principal = client === null ? ANONYMOUS : principals.get(client)
-        const decision = principal === undefined ? 'refuse' : access.decidePublish(principal, topic)
-        if (decision !== 'pipeline') {
-          // Refused: acknowledged and dropped, as mosquitto and EMQX do for MQTT 3.1.1, which has no code to say
-          // so; authorizeForward makes the same decision again, so no subscriber gets the packet. Commands
-          // (a local or admin client to a device) skip the pipeline: they never leave the gateway.
-          if (decision === 'refuse') {
-            metrics.authRefusals.labels('publish', principal?.role ?? 'unknown').inc()
-            security.onPublishRefused()
-            logger.debug({ event: 'publish_refused', reason: 'not_authorized', role: principal?.role }, 'refused a publish')
-          }
-          return callback(null)
-        }
-        const handOn = (): Promise<void> => options.onRawPublish(topic, packet.payload as Buffer)
-        // The pipeline never rejects; if it ever did, the message is dropped and the client stays connected.
-        const acknowledge = (): void => callback(null)
-        const run = (): void => {
-          // A will replayed after its client left has no client to wait on: it runs at once, one per connection.
-          if (client === null) handOn().then(acknowledge, acknowledge)
-          else gateOf(client).runThen(handOn, acknowledge)
-        }
-        // aedes checks for a QoS 2 retransmission only after this hook: look first, so a resent message is not
-        // filtered and forwarded twice (and does not count twice in windows and rate limits).
-        if (client !== null && packet.qos === 2 && packet.dup) {
-          persistenceOf(aedes).incomingGetPacket(client, packet).then(
-            () => callback(null),
-            () => run(),
-          )
-          return
-        }
-        run()
-      },
-      authorizeSubscribe(client: Client, subscription: Subscription, callback) {
-        const principal = principals.get(client)
-        if (principal !== undefined && access.maySubscribe(principal, subscription.topic)) return callback(null, subscription)
-        metrics.authRefusals.labels('subscribe', principal?.role ?? 'unknown').inc()
-        logger.debug({ event: 'subscribe_refused', role: principal?.role }, 'refused a subscription')
-        callback(null, null)
-      },
-      authorizeForward(client: Client, packet: AedesPublishPacket) {
-        const publisher = publisherOf(packet)
-        if (publisher === undefined) {
-          if (packet.topic.startsWith(FILTERED_PREFIX)) return packet
-          // aedes' own $SYS messages name clients: the operator only.
-          return packet.topic.startsWith(SYS_PREFIX) && principals.get(client)?.role === 'admin' ? packet : null
-        }
-        const receiver = principals.get(client)
-        if (receiver === undefined || typeof publisher !== 'string') return null
-        return access.mayReceiveRaw(receiver, byId.get(publisher), packet.topic) ? packet : null
-      },
+      preConnect: (client, packet, callback) => preConnect(state, client, packet, callback),
+      authenticate: (client, username, password, callback) => authenticate(context, state, client, username, password, callback),
+      authorizePublish: (client, packet, callback) => authorizePublish(context, state, client, packet, callback),
+      authorizeSubscribe: (client, subscription, callback) => authorizeSubscribe(context, state, client, subscription, callback),
+      authorizeForward: (client, packet) => authorizeForward(context, state, client, packet),
     })
+    created = aedes
     // aedes reports persistence failures and refused will replays as 'error'; without a listener they would crash.
     ;(aedes as EventEmitter).on('error', (err: Error) => logger.error({ event: 'broker_error', err: err.message }, 'broker error'))
     const subscriptions = new LocalSubscriptions()
@@ -308,13 +219,10 @@ export class DeviceBroker {
       metrics.clientsConnected.inc()
       if (client.clean) subscriptions.cleanSession(client.id)
     })
-    aedes.on('clientReady', (client) => {
-      const principal = principals.get(client)
-      if (principal !== undefined) byId.set(client.id, principal)
-    })
+    aedes.on('clientReady', (client) => clientReady(state, client))
     aedes.on('clientDisconnect', (client) => {
       metrics.clientsConnected.dec()
-      if (byId.get(client.id) === principals.get(client)) byId.delete(client.id)
+      clientDisconnected(state, client)
     })
     aedes.on('clientError', (_client, err) => {
       // aedes refuses a publish past its 100 topic levels (qlobber's ceiling) by closing the connection, before
@@ -343,7 +251,15 @@ export class DeviceBroker {
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
       throw err
     }
-    return new DeviceBroker(aedes, listeners, options, accounts, subscriptions)
+    return new DeviceBroker(aedes, listeners, options, state.accounts, subscriptions, handle)
+  }
+
+  /**
+   * Serves one MQTT connection over any duplex stream, as the listeners do (packet size limit included): tests
+   * connect a client through an in-memory pair (test/helpers/duplex.ts) instead of a socket.
+   */
+  handle(stream: Duplex): void {
+    this.#handle(stream)
   }
 
   /**
@@ -414,18 +330,4 @@ export class DeviceBroker {
 /** aedes' persistence, which its typings leave as `any`: only the call Veil makes. */
 function persistenceOf(aedes: Aedes): { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> } {
   return (aedes as unknown as { persistence: { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> } }).persistence
-}
-
-/** aedes' emitPacket stamps a client's publishes with its id; its typings do not declare the field. */
-function publisherOf(packet: AedesPublishPacket): unknown {
-  return (packet as AedesPublishPacket & { clientId?: string }).clientId
-}
-
-const ANONYMOUS: Principal = { role: 'anonymous' }
-
-/** The TCP or TLS socket under a client's stream: the stream itself, or for WebSocket the upgrade request's. */
-function socketOf(client: Client): Socket | undefined {
-  const fromRequest = client.req?.socket
-  if (fromRequest instanceof Socket) return fromRequest
-  return client.conn instanceof Socket ? client.conn : undefined
 }

@@ -231,6 +231,15 @@ describe('SegmentLog', () => {
 })
 
 describe('UpstreamQueue', () => {
+  /** appendSettled, the path the bridge uses, awaited: `queued` once the batch is with the kernel. */
+  async function append(q: UpstreamQueue, ...args: Parameters<UpstreamQueue['appendSettled']>): Promise<'queued' | 'queue_full'> {
+    const appended = q.appendSettled(...args)
+    if (appended === 'queue_full') return appended
+    const err = await appended
+    if (err !== undefined) throw err
+    return 'queued'
+  }
+
   function queueAt(dir: string, maxBytes: number, now?: () => number, fsync: FsyncPolicy = 'always'): { q: UpstreamQueue; drops: [string, string, number][] } {
     const drops: [string, string, number][] = []
     const q = new UpstreamQueue(dir, { ...DEFAULT_QUEUE, maxBytes, segmentBytes: 4096, fsync }, (c, r, n) => drops.push([c, r, n]), now)
@@ -243,7 +252,7 @@ describe('UpstreamQueue', () => {
     const c = clock()
     const { q } = queueAt(dir, 1 << 20, c.now)
     for (let i = 0; i < 6; i++) {
-      await q.append(i % 2 === 0 ? 'camera' : 'smart_plug', `veil/svc/x/p${i % 2}/s`, 'v1', payloadOf(i))
+      await append(q, i % 2 === 0 ? 'camera' : 'smart_plug', `veil/svc/x/p${i % 2}/s`, 'v1', payloadOf(i))
       c.advance(10)
     }
     const order: number[] = []
@@ -267,7 +276,7 @@ describe('UpstreamQueue', () => {
     const { q, drops } = queueAt(dir, 16 * 1024, undefined, 'never')
     const total = 1000
     for (let i = 0; i < total; i++) {
-      expect(await q.append('smart_plug', 'veil/svc/smart_plug/p/s', 'v1', payloadOf(i))).toBe('queued')
+      expect(await append(q, 'smart_plug', 'veil/svc/smart_plug/p/s', 'v1', payloadOf(i))).toBe('queued')
       expect(q.bytes).toBeLessThanOrEqual(16 * 1024)
     }
     const evicted = drops.filter(([, r]) => r === 'evicted').reduce((n, [, , k]) => n + k, 0)
@@ -293,13 +302,13 @@ describe('UpstreamQueue', () => {
 
   it('refuses only a message larger than the whole bound', async () => {
     const { q } = queueAt(temp(), 1024)
-    expect(await q.append('camera', 't', 'v1', Buffer.alloc(2048))).toBe('queue_full')
-    expect(await q.append('camera', 't', 'v1', Buffer.alloc(100))).toBe('queued')
+    expect(await append(q, 'camera', 't', 'v1', Buffer.alloc(2048))).toBe('queue_full')
+    expect(await append(q, 'camera', 't', 'v1', Buffer.alloc(100))).toBe('queued')
   })
 
   it('rewind hands out everything unacknowledged again, in order', async () => {
     const { q } = queueAt(temp(), 1 << 20)
-    for (let i = 0; i < 5; i++) await q.append('gps_tracker', 't', 'v1', payloadOf(i))
+    for (let i = 0; i < 5; i++) await append(q, 'gps_tracker', 't', 'v1', payloadOf(i))
     const first = [q.take(), q.take(), q.take()]
     q.ack('gps_tracker', first[0]!.message.seq)
     q.rewind()

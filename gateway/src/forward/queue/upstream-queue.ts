@@ -33,7 +33,6 @@ export const DEFAULT_QUEUE: QueueConfig = {
 }
 
 export type QueueDropReason = LogDropReason
-export type AppendResult = 'queued' | 'queue_full'
 
 export interface Taken {
   readonly category: Category
@@ -101,19 +100,10 @@ export class UpstreamQueue {
   }
 
   /**
-   * Appends a filtered message. Resolves `queued` once it is with the kernel (see the fsync policy), having evicted
-   * the oldest segments if the byte bound required it; `queue_full` only for a message larger than the whole bound.
-   * Rejects when the disk refuses the write.
-   */
-  async append(category: Category, topic: string, policy: string, payload: Buffer, contentType?: string): Promise<AppendResult> {
-    if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType))) return 'queue_full'
-    await this.#log(category).append(topic, policy, payload, this.#now(), contentType)
-    return 'queued'
-  }
-
-  /**
-   * As `append`, for the per-message path: `queue_full` at once, else a promise shared by the messages of one
-   * batch that never rejects and resolves to the write error, if any (see SegmentLog.appendSettled).
+   * Appends a filtered message, having evicted the oldest segments if the byte bound required it: `queue_full` at
+   * once (only for a message larger than the whole bound), else a promise shared by the messages of one batch that
+   * never rejects and resolves once the batch is with the kernel (see the fsync policy) to undefined, or to the
+   * write error (see SegmentLog.appendSettled).
    */
   appendSettled(category: Category, topic: string, policy: string, payload: Buffer, contentType?: string): 'queue_full' | Promise<Error | undefined> {
     if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType))) return 'queue_full'
