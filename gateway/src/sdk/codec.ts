@@ -1,7 +1,7 @@
 /**
  * The codec hook: how a profile brings a payload format the core does not know (Valetudo's PNG zTXt, Traccar's
  * OsmAnd query string, Sparkplug B) without the core naming it. A stream's `decoding` is either one of the generic
- * forms (profiles/types.ts `Decoding`) or a StreamCodec.
+ * forms (`Decoding` in profile.ts) or a StreamCodec.
  *
  * The hot path allocates nothing for the hook: the codec writes the value (and the device id, where it has one)
  * into the message it is given, helpers and per-pipeline state are built once per Pipeline.
