@@ -1,6 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { join } from 'node:path'
-import { builtinOperators } from '../../filters/operators/index.ts'
 import { FileAuditLog, type AuditSink } from './audit/audit.ts'
 import { keyPoliciesOf, profilesOf, type GatewayConfig } from './config/config.ts'
 import { VeilError } from './errors.ts'
@@ -20,7 +19,7 @@ import type { PolicyHolder } from './pipeline/filter.ts'
 import type { Output, PipelineResult } from './pipeline/envelope.ts'
 import { Pipeline } from './pipeline/pipeline.ts'
 import { loadPolicySet, secureRandom, type LoadPolicyOptions, type PolicySet } from './policy/load.ts'
-import type { OperatorDefinition } from './sdk/operator.ts'
+import type { Plugins } from './plugins.ts'
 import { Classifier } from './streams/classifier.ts'
 import type { ProfileDefinition } from './sdk/profile.ts'
 import type { Logger } from './telemetry/log.ts'
@@ -33,7 +32,6 @@ const TICK_MS = 1000
 
 export interface GatewayParts {
   readonly profiles?: readonly ProfileDefinition[]
-  readonly operators?: readonly OperatorDefinition[]
   readonly metrics?: Metrics
   readonly audit?: AuditSink
 }
@@ -96,7 +94,8 @@ export class Gateway {
     this.#ticker = setInterval(() => void this.tick(), TICK_MS).unref()
   }
 
-  static async start(config: GatewayConfig, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
+  /** `plugins`: the operators its policies may name (its profiles came with `config`, from resolveConfig). */
+  static async start(config: GatewayConfig, plugins: Pick<Plugins, 'operators'>, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
     const profiles = parts.profiles ?? profilesOf(config)
     const classifier = new Classifier(profiles)
     // Accounts, access rules and certificates first: a problem with any of them stops the start before a file is opened.
@@ -106,7 +105,7 @@ export class Gateway {
     const guard = new ConnectionGuard(security.connections)
     const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
     const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
-    const operators = parts.operators ?? builtinOperators
+    const operators = plugins.operators
     const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPoliciesOf(config))
     const policyOptions: LoadPolicyOptions = { classifier, operators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }
     const policies: PolicyHolder = { current: loadPolicySet(config.policies, policyOptions) }

@@ -12,6 +12,7 @@ import type { PipelineResult } from '../../gateway/src/pipeline/envelope.ts'
 import { createLogger } from '../../gateway/src/telemetry/log.ts'
 import { connect, startUpstream, tempDir } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
+import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 const CONFIG = `
 profiles:
@@ -41,11 +42,11 @@ describe('profiles section of the configuration', () => {
     cleanups.push(() => upstream.close())
     const data = tempDir()
     cleanups.push(() => data.remove())
-    const base = resolveConfig({ config: configFile(CONFIG), allowAnonymous: true, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: data.path, policies: DEFAULT_POLICIES })
+    const base = resolveConfig(builtinPlugins, { config: configFile(CONFIG), allowAnonymous: true, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: data.path, policies: DEFAULT_POLICIES })
     const domains = new Map(base.domains)
     domains.set('svc', { epochSeconds: 0, upstream: upstreamConfig(upstream.url, { protocolVersion: 4 }) })
     const config: GatewayConfig = { ...base, domains }
-    const gateway = await Gateway.start(config, createLogger('silent', process.stderr))
+    const gateway = await Gateway.start(config, builtinPlugins, createLogger('silent', process.stderr))
     cleanups.push(() => gateway.close(1000))
     const results: [string, PipelineResult][] = []
     gateway.onProcessed((topic, _size, result) => results.push([topic, result]))
@@ -104,9 +105,9 @@ describe('profiles section of the configuration', () => {
     ]
     for (const [text, message] of cases) {
       const file = configFile(text)
-      expect(() => resolveConfig({ config: file }), text).toThrow(message)
+      expect(() => resolveConfig(builtinPlugins, { config: file }), text).toThrow(message)
       try {
-        resolveConfig({ config: file })
+        resolveConfig(builtinPlugins, { config: file })
       } catch (err) {
         expect((err as { code?: string }).code).toBe('VEIL_ERR_CONFIG')
         expect((err as Error).message.startsWith(file)).toBe(true)

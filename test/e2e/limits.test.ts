@@ -22,6 +22,7 @@ import { connectOverPair, type StreamServer } from '../helpers/duplex.ts'
 import { anonymousBrokerSecurity, connect, sleep, startGateway, tempDir, waitFor, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 import { varint } from '../helpers/raw.ts'
+import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const SENSOR_PAYLOAD = JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Power: 42 } })
@@ -89,7 +90,7 @@ async function rawClient(port: number, clientId: string): Promise<Socket> {
 
 describe('limits configuration', () => {
   it('has safe defaults', () => {
-    const config = resolveConfig({})
+    const config = resolveConfig(builtinPlugins, {})
     expect(config.limits).toEqual({ payloadBytes: 1_048_576, decompressedBytes: 16_777_216, topicBytes: 1024, topicLevels: 16, jsonDepth: 64, inflightPerClient: 16 })
     expect(packetLimitFor(config.limits)).toBe(1_048_576 + 1024 + 4096)
   })
@@ -99,7 +100,7 @@ describe('limits configuration', () => {
     cleanups.push(() => dir.remove())
     const file = join(dir.path, 'veil.yaml')
     writeFileSync(file, 'limits: { payloadBytes: 2048, decompressedBytes: 4096, topicBytes: 200, topicLevels: 8, jsonDepth: 12, inflightPerClient: 3 }\n')
-    expect(resolveConfig({ config: file }).limits).toEqual({ payloadBytes: 2048, decompressedBytes: 4096, topicBytes: 200, topicLevels: 8, jsonDepth: 12, inflightPerClient: 3 })
+    expect(resolveConfig(builtinPlugins, { config: file }).limits).toEqual({ payloadBytes: 2048, decompressedBytes: 4096, topicBytes: 200, topicLevels: 8, jsonDepth: 12, inflightPerClient: 3 })
   })
 
   it('refuses a limit out of range, naming the file and the path', () => {
@@ -108,7 +109,7 @@ describe('limits configuration', () => {
     const file = join(dir.path, 'veil.yaml')
     for (const [key, value] of [['topicLevels', 101], ['jsonDepth', 0], ['inflightPerClient', 0], ['topicBytes', 70_000]] as const) {
       writeFileSync(file, `limits: { ${key}: ${value} }\n`)
-      expect(() => resolveConfig({ config: file })).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*/limits/${key}`))
+      expect(() => resolveConfig(builtinPlugins, { config: file })).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*/limits/${key}`))
     }
   })
 })

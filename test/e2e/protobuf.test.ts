@@ -20,6 +20,7 @@ import { SPARKPLUG_POLICIES } from '../../filters/profiles/sparkplug/testing.ts'
 import { connect, tempDir } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 import { findMosquitto, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
+import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 const binary = findMosquitto()
 const FIXTURES = join(import.meta.dirname, '../fixtures/sparkplug')
@@ -44,8 +45,8 @@ describe.skipIf(binary === undefined)('protobuf and Sparkplug B end to end', () 
         '',
       ].join('\n'),
     )
-    const config = resolveConfig({ config: configFile, allowAnonymous: true, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: SPARKPLUG_POLICIES })
-    gateway = await Gateway.start(config, silentLogger())
+    const config = resolveConfig(builtinPlugins, { config: configFile, allowAnonymous: true, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: SPARKPLUG_POLICIES })
+    gateway = await Gateway.start(config, builtinPlugins, silentLogger())
     await until(() => gateway.readiness().ready, { timeoutMs: 10_000, what: 'upstream connected' })
   })
 

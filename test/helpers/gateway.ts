@@ -15,6 +15,7 @@ import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
 import type { Domain } from '../../gateway/src/sdk/model.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { until } from './poll.ts'
+import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 /** Allowlist-only policies with one output per input: see test/policies/README.md. */
 export const TEST_POLICIES = join(import.meta.dirname, '../policies/allowlist')
@@ -73,7 +74,7 @@ export async function startGateway(
   } = {},
 ): Promise<TestGateway> {
   const dir = options.dataDir === undefined ? tempDir() : { path: options.dataDir, remove: () => {} }
-  const base = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies ?? TEST_POLICIES })
+  const base = resolveConfig(builtinPlugins, { listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies ?? TEST_POLICIES })
   // Stable pseudonyms: these tests run on the wall clock with a fresh master key, so a rotating domain's copies would
   // fall in their device's rotation gap on some dates. Rotation has its own tests (gateway/src/keys).
   const domains = new Map([...base.domains].map(([d, c]): [Domain, DomainConfig] => [d, { epochSeconds: 0, upstream: c.upstream }]))
@@ -91,7 +92,7 @@ export async function startGateway(
     limits: { ...base.limits, ...options.limits },
     security: { ...base.security, allowAnonymous: true, ...options.security },
   }
-  const gateway = await Gateway.start(config, silentLogger(), options.parts)
+  const gateway = await Gateway.start(config, builtinPlugins, silentLogger(), options.parts)
   return {
     gateway,
     url: `mqtt://127.0.0.1:${gateway.broker.address.port}`,
@@ -120,7 +121,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 /** What a DeviceBroker started on its own needs to let anonymous clients in, as startGateway's gateway does. */
 export function anonymousBrokerSecurity(dataDir: string): BrokerSecurity {
-  const profiles = profilesOf(resolveConfig({ dataDir }))
+  const profiles = profilesOf(resolveConfig(builtinPlugins, { dataDir }))
   const classifier = new Classifier(profiles)
   const access = new AccessControl(profiles, classifier)
   const guard = new ConnectionGuard()

@@ -14,6 +14,7 @@ import type { SimDevice, SimMessage } from '../../simulators/index.ts'
 import { connect, startGateway, tempDir } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 import { findMosquitto, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
+import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 const binary = findMosquitto()
 const onCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
@@ -132,11 +133,11 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     const { veil: got, all } = await consumers()
     const dir = tempDir()
     // Exactly what `veil start --upstream svc=<url>` resolves to (the flag's default protocol is 5).
-    const resolved = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, upstreams: [`svc=${mosquitto.url}`], allowAnonymous: true })
+    const resolved = resolveConfig(builtinPlugins, { listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, upstreams: [`svc=${mosquitto.url}`], allowAnonymous: true })
     // The simulated tracker sends a few fixes from one place: learned stay zones would withhold them all (stay_zone).
     const config = { ...resolved, variables: { ...resolved.variables, stay_zones: false } }
     expect(config.domains.get('svc')?.upstream?.protocolVersion).toBe(5)
-    const gateway = await Gateway.start(config, silentLogger())
+    const gateway = await Gateway.start(config, builtinPlugins, silentLogger())
     const processed: PipelineResult[] = []
     gateway.onProcessed((_t, _s, result) => processed.push(result))
     running = {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { overridesFromEnv, resolveConfig } from '../../gateway/src/config/config.ts'
 import { tempDir } from '../helpers/gateway.ts'
+import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 const dir = tempDir('veil-seccfg-')
 afterAll(() => dir.remove())
@@ -17,7 +18,7 @@ function file(name: string, text: string): string {
 
 describe('security configuration', () => {
   it('is secure by default', () => {
-    const s = resolveConfig({ dataDir: dir.path }).security
+    const s = resolveConfig(builtinPlugins, { dataDir: dir.path }).security
     expect(s).toMatchObject({ allowAnonymous: false, localRawTopics: [], listeners: [], tls: undefined, reloadToken: undefined })
     expect(s.connections).toMatchObject({ maxConnections: 10_000, connectTimeoutMs: 10_000, failedLoginDelayMs: 500 })
   })
@@ -30,7 +31,7 @@ describe('security configuration', () => {
       'connections: { maxConnections: 5, ratePerSecond: 0.5, burst: 2, connectTimeoutMs: 2000, failedLoginDelayMs: 100, failedLoginMaxDelayMs: 1000 }',
       '',
     ].join('\n'))
-    const s = resolveConfig({ config, dataDir: dir.path }).security
+    const s = resolveConfig(builtinPlugins, { config, dataDir: dir.path }).security
     expect(s.allowAnonymous).toBe(true)
     expect(s.localRawTopics).toEqual(['tele/+/SENSOR'])
     expect(s.reloadToken).toBe('0123456789abcdef0123')
@@ -40,17 +41,17 @@ describe('security configuration', () => {
     expect(s.connections).toMatchObject({ maxConnections: 5, ratePerSecond: 0.5, burst: 2 })
 
     const env = overridesFromEnv({ VEIL_ALLOW_ANONYMOUS: '0', VEIL_RELOAD_TOKEN: 'from-the-environment-1234' })
-    expect(resolveConfig({ config, dataDir: dir.path }, env).security).toMatchObject({ allowAnonymous: false, reloadToken: 'from-the-environment-1234' })
-    expect(resolveConfig({ config, dataDir: dir.path, allowAnonymous: true }, env).security.allowAnonymous).toBe(true)
+    expect(resolveConfig(builtinPlugins, { config, dataDir: dir.path }, env).security).toMatchObject({ allowAnonymous: false, reloadToken: 'from-the-environment-1234' })
+    expect(resolveConfig(builtinPlugins, { config, dataDir: dir.path, allowAnonymous: true }, env).security.allowAnonymous).toBe(true)
   })
 
   it('names the file and path of a bad security key', () => {
     const bad = file('bad.yaml', 'auth: { allowAnonymus: true }\nconnections: { maxConnections: 0 }\n')
-    expect(() => resolveConfig({ config: bad, dataDir: dir.path })).toThrow(/bad\.yaml: \/auth: unknown property allowAnonymus/)
-    expect(() => resolveConfig({ config: bad, dataDir: dir.path })).toThrow(/bad\.yaml: \/connections\/maxConnections/)
+    expect(() => resolveConfig(builtinPlugins, { config: bad, dataDir: dir.path })).toThrow(/bad\.yaml: \/auth: unknown property allowAnonymus/)
+    expect(() => resolveConfig(builtinPlugins, { config: bad, dataDir: dir.path })).toThrow(/bad\.yaml: \/connections\/maxConnections/)
     const short = file('short.yaml', 'auth: { reloadToken: "short" }\n')
-    expect(() => resolveConfig({ config: short, dataDir: dir.path })).toThrow(/short\.yaml: \/auth\/reloadToken/)
-    expect(() => resolveConfig({ dataDir: dir.path, tlsCert: 'a.crt' })).toThrow(/--tls-cert and --tls-key/)
-    expect(() => resolveConfig({ dataDir: dir.path, listeners: ['wss://127.0.0.1:1'] })).toThrow(/wss:\/\/ needs --tls-cert/)
+    expect(() => resolveConfig(builtinPlugins, { config: short, dataDir: dir.path })).toThrow(/short\.yaml: \/auth\/reloadToken/)
+    expect(() => resolveConfig(builtinPlugins, { dataDir: dir.path, tlsCert: 'a.crt' })).toThrow(/--tls-cert and --tls-key/)
+    expect(() => resolveConfig(builtinPlugins, { dataDir: dir.path, listeners: ['wss://127.0.0.1:1'] })).toThrow(/wss:\/\/ needs --tls-cert/)
   })
 })

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { CredentialStore } from '../../gateway/src/auth/store.ts'
 import { RELOAD_TOKEN_FILE, resolveConfig } from '../../gateway/src/config/config.ts'
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
+import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 const TOKEN = 'a-long-enough-test-token-0123456789'
 const cleanup: (() => Promise<void> | void)[] = []
@@ -87,12 +88,12 @@ describe('POST /-/reload', () => {
   it('reads the token from <data-dir>/reload.token when the configuration has none, and binds HTTP to loopback by default', () => {
     const dir = tempDir('veil-token-')
     cleanup.push(() => dir.remove())
-    expect(resolveConfig({ dataDir: dir.path }).security.reloadToken).toBeUndefined()
+    expect(resolveConfig(builtinPlugins, { dataDir: dir.path }).security.reloadToken).toBeUndefined()
     writeFileSync(join(dir.path, RELOAD_TOKEN_FILE), `${TOKEN}\n`, { mode: 0o600 })
-    const config = resolveConfig({ dataDir: dir.path })
+    const config = resolveConfig(builtinPlugins, { dataDir: dir.path })
     expect(config.security.reloadToken).toBe(TOKEN)
     expect(config.http.host).toBe('127.0.0.1')
     writeFileSync(join(dir.path, RELOAD_TOKEN_FILE), 'short', { mode: 0o600 })
-    expect(() => resolveConfig({ dataDir: dir.path })).toThrow(/at least 16 characters/)
+    expect(() => resolveConfig(builtinPlugins, { dataDir: dir.path })).toThrow(/at least 16 characters/)
   })
 })

@@ -17,6 +17,7 @@ import { TEST_POLICIES, tempDir } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 import { throughSentinel } from '../helpers/sentinel.ts'
 import { rawConnect } from '../helpers/raw.ts'
+import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 const SENSOR = JSON.stringify({ Time: '2025-01-01T12:00:00', ENERGY: { Total: 431.927, Yesterday: 1.204, Today: 0.377, Power: 12 } })
 /** Lower scrypt cost than the default so that a dozen logins stay fast on a shared machine; the code path is the same. */
@@ -40,11 +41,11 @@ beforeAll(async () => {
   await add('svc-app', { name: 'svc-app', role: 'consumer', domain: 'svc' })
   await add('ha', { name: 'ha', role: 'local' })
   await add('root', { name: 'root', role: 'admin' })
-  const base = resolveConfig({ listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: TEST_POLICIES })
+  const base = resolveConfig(builtinPlugins, { listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: TEST_POLICIES })
   expect(base.security.allowAnonymous).toBe(false)
   const config: GatewayConfig = { ...base, security: { ...base.security, connections: { ...base.security.connections, failedLoginDelayMs: 10, failedLoginMaxDelayMs: 10 } } }
   const sink = new Writable({ write: (chunk: Buffer, _e, done) => ((logText += chunk.toString('utf8')), done()) })
-  gateway = await Gateway.start(config, createLogger('trace', sink))
+  gateway = await Gateway.start(config, builtinPlugins, createLogger('trace', sink))
   url = `mqtt://127.0.0.1:${gateway.broker.address.port}`
 }, 60_000)
 
@@ -118,7 +119,7 @@ describe('logins', () => {
   })
 
   it('answers each further failed login from an address later: the delay doubles', async () => {
-    const slow = await Gateway.start({ ...gateway.config, listen: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, security: { ...gateway.config.security, connections: { ...gateway.config.security.connections, failedLoginDelayMs: 150, failedLoginMaxDelayMs: 5000 } } }, createLogger('silent'))
+    const slow = await Gateway.start({ ...gateway.config, listen: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, security: { ...gateway.config.security, connections: { ...gateway.config.security.connections, failedLoginDelayMs: 150, failedLoginMaxDelayMs: 5000 } } }, builtinPlugins, createLogger('silent'))
     try {
       const port = slow.broker.address.port
       const times: number[] = []
@@ -263,7 +264,7 @@ describe('secrets', () => {
 
 describe('raw topics for local clients, only where the configuration says so', () => {
   it('delivers a device\'s raw SENSOR to a local client with auth.localRawTopics, nothing else raw, and never a refused publish', async () => {
-    const raw = await Gateway.start({ ...gateway.config, listen: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, security: { ...gateway.config.security, localRawTopics: ['tele/+/SENSOR'] } }, createLogger('silent'))
+    const raw = await Gateway.start({ ...gateway.config, listen: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, security: { ...gateway.config.security, localRawTopics: ['tele/+/SENSOR'] } }, builtinPlugins, createLogger('silent'))
     const local: MqttClient[] = []
     try {
       const rawUrl = `mqtt://127.0.0.1:${raw.broker.address.port}`

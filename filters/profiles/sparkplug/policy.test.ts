@@ -9,6 +9,7 @@ import { Classifier } from '../../../gateway/src/streams/classifier.ts'
 import { tempDir } from '../../../test/helpers/gateway.ts'
 import { builtinProfiles, withSparkplug } from '../index.ts'
 import { compileNameMatcher, metricOperatorSettings } from './policy.ts'
+import { builtinPlugins } from '../../../gateway/src/builtins.ts'
 
 const dirs: { remove(): void }[] = []
 afterEach(() => {
@@ -71,7 +72,7 @@ describe('Sparkplug configuration', () => {
     dirs.push(dir)
     const file = join(dir.path, 'veil.yaml')
     writeFileSync(file, 'encoding: { svc: protobuf }\nsparkplug: { category: smart_plug, groups: { Trackers: gps_tracker }, maxEdgeNodes: 5 }\n')
-    const config = resolveConfig({ config: file, dataDir: dir.path })
+    const config = resolveConfig(builtinPlugins, { config: file, dataDir: dir.path })
     expect(config.encoding.get('svc')).toBe('protobuf')
     expect(config.encoding.get('ana')).toBeUndefined()
     expect(config.sparkplug).toMatchObject({ category: 'smart_plug', groups: { Trackers: 'gps_tracker' }, maxEdgeNodes: 5, maxDevicesPerNode: 1000 })
@@ -87,6 +88,6 @@ describe('Sparkplug configuration', () => {
     dirs.push(dir)
     const file = join(dir.path, 'veil.yaml')
     writeFileSync(file, 'encoding: { svc: xml }\nsparkplug: { groups: { G: toaster } }\n')
-    expect(() => resolveConfig({ config: file, dataDir: dir.path })).toThrow(/veil\.yaml.*\/encoding\/svc[\s\S]*\/sparkplug\/groups\/G/)
+    expect(() => resolveConfig(builtinPlugins, { config: file, dataDir: dir.path })).toThrow(/veil\.yaml.*\/encoding\/svc[\s\S]*\/sparkplug\/groups\/G/)
   })
 })

@@ -1,5 +1,5 @@
-import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { AccessControl } from '../auth/access.ts'
+import { builtinPlugins } from '../builtins.ts'
 import { CredentialStore, type Account, type Role } from '../auth/store.ts'
 import { overridesFromEnv, resolveConfig } from '../config/config.ts'
 import { VeilError } from '../errors.ts'
@@ -29,7 +29,7 @@ export async function accounts(kind: 'device' | 'user', args: readonly string[])
     process.stdout.write(kind === 'device' ? DEVICE_USAGE : USER_USAGE)
     return sub === undefined ? 2 : 0
   }
-  const config = resolveConfig({ config: values.config, dataDir: values['data-dir'] }, overridesFromEnv(process.env))
+  const config = resolveConfig(builtinPlugins, { config: values.config, dataDir: values['data-dir'] }, overridesFromEnv(process.env))
   const store = CredentialStore.open(config.dataDir)
   const ofKind = (a: Account): boolean => (kind === 'device' ? a.role === 'device' : a.role !== 'device')
   switch (sub) {
@@ -76,7 +76,7 @@ function one(positionals: readonly string[], what: string): string {
 
 function deviceEntry(name: string, profile: string | undefined): { name: string; role: Role; profile: string } {
   if (profile === undefined) throw new VeilError('VEIL_ERR_USAGE', 'device add: --profile NAME is required')
-  const access = new AccessControl(builtinProfiles, new Classifier(builtinProfiles))
+  const access = new AccessControl(builtinPlugins.profiles, new Classifier(builtinPlugins.profiles))
   const problem = access.deviceProblem(name, profile)
   if (problem !== undefined) throw new VeilError('VEIL_ERR_USAGE', `device add ${name}: ${problem}`)
   return { name, role: 'device', profile }

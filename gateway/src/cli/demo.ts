@@ -5,6 +5,7 @@ import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
 import { DEMO_PROFILES, profiles, runSimulators } from '../../../simulators/index.ts'
 import { CredentialStore } from '../auth/store.ts'
+import { builtinPlugins } from '../builtins.ts'
 import { resolveConfig, upstreamConfig, type GatewayConfig } from '../config/config.ts'
 import { VeilError } from '../errors.ts'
 import { Gateway } from '../gateway.ts'
@@ -47,10 +48,10 @@ export async function demo(args: readonly string[]): Promise<number> {
   const logger = createLogger('warn', process.stderr)
   let gateway: Gateway | undefined
   for (const [listenPort, httpPort] of [[1884, 9464], [0, 0]] as const) {
-    const base = resolveConfig({ listen: `mqtt://127.0.0.1:${listenPort}`, http: `127.0.0.1:${httpPort}`, dataDir })
+    const base = resolveConfig(builtinPlugins, { listen: `mqtt://127.0.0.1:${listenPort}`, http: `127.0.0.1:${httpPort}`, dataDir })
     const config: GatewayConfig = { ...base, domains: withUpstream(base, upstreamUrl) }
     try {
-      gateway = await Gateway.start(config, logger)
+      gateway = await Gateway.start(config, builtinPlugins, logger)
       break
     } catch (err) {
       if ((err as { code?: string }).code !== 'VEIL_ERR_PORT_IN_USE' || listenPort === 0) throw err

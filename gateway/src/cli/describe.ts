@@ -2,7 +2,7 @@ import { DOMAINS } from '../sdk/model.ts'
 import type { PolicySet } from '../policy/load.ts'
 import type { Classifier } from '../streams/classifier.ts'
 import type { JsonSchema } from '../sdk/profile.ts'
-import { builtinProfiles } from '../../../filters/profiles/index.ts'
+import { builtinPlugins } from '../builtins.ts'
 
 /**
  * "What leaves this gateway", generated from the compiled policy set and the profiles' schemas: per category and
@@ -77,7 +77,7 @@ function describeVariant(
 }
 
 function knownFields(profile: string, category: string, stream: string): string[] {
-  const def = builtinProfiles.find((p) => p.name === profile && p.category === category)?.streams[stream]
+  const def = builtinPlugins.profiles.find((p) => p.name === profile && p.category === category)?.streams[stream]
   if (def?.schema === undefined) return []
   return leaves(def.schema, def.schema, '')
 }

@@ -2,11 +2,11 @@ import { accessSync, constants, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { createReadStream } from 'node:fs'
 import type { ParseArgsConfig } from 'node:util'
-import { builtinOperators } from '../../../filters/operators/index.ts'
 import { randomBytes } from 'node:crypto'
 import { overridesFromEnv, profilesOf, resolveConfig, type ConfigOverrides } from '../config/config.ts'
 import { Keyring } from '../keys/keyring.ts'
 import { VeilError } from '../errors.ts'
+import { builtinPlugins } from '../builtins.ts'
 import { Gateway } from '../gateway.ts'
 import { loadPolicySet } from '../policy/load.ts'
 import { Classifier } from '../streams/classifier.ts'
@@ -118,9 +118,9 @@ async function start(args: readonly string[]): Promise<number> {
     'tls-ca': { type: 'string' },
   })
   if (values.help) return usageOf('start')
-  const config = resolveConfig(overrides(values), overridesFromEnv(process.env))
+  const config = resolveConfig(builtinPlugins, overrides(values), overridesFromEnv(process.env))
   const logger = createLogger(config.logLevel)
-  const gateway = await Gateway.start(config, logger)
+  const gateway = await Gateway.start(config, builtinPlugins, logger)
   gateway.watchPolicies()
   process.on('SIGHUP', () => gateway.reload())
   await new Promise<void>((resolve) => {
@@ -138,8 +138,8 @@ async function filter(args: readonly string[]): Promise<number> {
   const { values } = parse(args, { ...COMMON, topic: { type: 'string' }, file: { type: 'string' } })
   if (values.help) return usageOf('filter')
   if (values.topic === undefined) throw new VeilError('VEIL_ERR_USAGE', 'filter: --topic TOPIC is required')
-  const config = resolveConfig(overrides(values), overridesFromEnv(process.env))
-  const pipeline = offlinePipeline(config)
+  const config = resolveConfig(builtinPlugins, overrides(values), overridesFromEnv(process.env))
+  const pipeline = offlinePipeline(config, builtinPlugins)
   const payload = values.file === undefined || values.file === '-' ? await readStdin() : readInput(values.file)
   const result = await pipeline.process(values.topic, payload)
   for (const line of outputLines(result)) process.stdout.write(`${line}\n`)
@@ -154,8 +154,8 @@ async function replay(args: readonly string[]): Promise<number> {
   if (values.help) return usageOf('replay')
   const file = positionals[0]
   if (file === undefined || positionals.length > 1) throw new VeilError('VEIL_ERR_USAGE', 'replay: expected one FILE.jsonl')
-  const config = resolveConfig(overrides(values), overridesFromEnv(process.env))
-  const pipeline = offlinePipeline(config)
+  const config = resolveConfig(builtinPlugins, overrides(values), overridesFromEnv(process.env))
+  const pipeline = offlinePipeline(config, builtinPlugins)
   if (file !== '-') readableOrUsage(file)
   const lines = createInterface({ input: file === '-' ? process.stdin : createReadStream(file), crlfDelay: Infinity })
   let n = 0
@@ -208,11 +208,11 @@ function policy(args: readonly string[]): number {
   if (sub !== 'check') throw new VeilError('VEIL_ERR_USAGE', 'policy: expected "policy check [DIR]"')
   const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' }, config: { type: 'string' } }, true)
   if (values.help) return usageOf('policy check')
-  const config = resolveConfig({ config: values.config, policies: positionals[0] }, overridesFromEnv(process.env))
+  const config = resolveConfig(builtinPlugins, { config: values.config, policies: positionals[0] }, overridesFromEnv(process.env))
   const classifier = new Classifier(profilesOf(config))
   // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
   const keyring = new Keyring(randomBytes(32), new Map())
-  const set = loadPolicySet(config.policies, { classifier, operators: builtinOperators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables })
+  const set = loadPolicySet(config.policies, { classifier, operators: builtinPlugins.operators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables })
   process.stdout.write(describePolicies(set, classifier, config.optIn))
   return 0
 }

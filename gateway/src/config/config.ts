@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Ajv } from 'ajv'
+import { Ajv, type ValidateFunction } from 'ajv'
 import configSchema from '../../../schemas/gateway.config.schema.json' with { type: 'json' }
 import { DEFAULT_RECONNECT, type ReconnectConfig, type UpstreamConfig } from '../forward/bridge.ts'
 import { DEFAULT_QUEUE, type QueueConfig } from '../forward/queue/upstream-queue.ts'
@@ -20,7 +20,9 @@ export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 import { configuredProfiles, type ProfileSettings } from '../streams/configured.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
-import { builtinProfiles, configurableProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
+import { withSparkplug } from '../../../filters/profiles/index.ts'
+import type { ProfileSettingsDeclaration } from '../sdk/settings.ts'
+import type { Plugins } from '../plugins.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'
 import type { ListenerKind, ListenerSpec, TlsFiles } from '../ingest/listeners.ts'
 
@@ -65,8 +67,8 @@ export interface GatewayConfig {
   readonly queue: QueueConfig
   /** Backoff between upstream connection attempts. */
   readonly reconnect: ReconnectConfig
-  /** The device profiles, built for the `profiles` section's topics; absent means the built-in ones. */
-  readonly profiles?: readonly ProfileDefinition[]
+  /** The plug-ins' device profiles, rebuilt for the `profiles` section's topics. */
+  readonly profiles: readonly ProfileDefinition[]
   readonly security: SecurityConfig
 }
 
@@ -135,11 +137,21 @@ const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, 
 export function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
   return { ...DEFAULT_UPSTREAM, ...overrides, url }
 }
-const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(withProfileSettings(configSchema))
+// Compiled once per registry: the schema compiles in milliseconds, and tests resolve hundreds of configurations.
+const validators = new WeakMap<readonly ProfileSettingsDeclaration[], ValidateFunction<ConfigFile>>()
+
+function fileValidator(configurable: readonly ProfileSettingsDeclaration[]): ValidateFunction<ConfigFile> {
+  let validate = validators.get(configurable)
+  if (validate === undefined) {
+    validate = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(withProfileSettings(configSchema, configurable))
+    validators.set(configurable, validate)
+  }
+  return validate
+}
 
 /** The configuration schema with each configurable profile's settings schema under `profiles`. */
-function withProfileSettings(schema: typeof configSchema): typeof configSchema {
-  const properties = Object.fromEntries(configurableProfiles.map((p) => [p.name, p.schema]))
+function withProfileSettings(schema: typeof configSchema, configurable: readonly ProfileSettingsDeclaration[]): typeof configSchema {
+  const properties = Object.fromEntries(configurable.map((p) => [p.name, p.schema]))
   return { ...schema, properties: { ...schema.properties, profiles: { ...schema.properties.profiles, properties } } }
 }
 const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -163,9 +175,10 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   }
 }
 
-export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {}): GatewayConfig {
+/** `plugins`: the profiles the configuration builds on, and the settings its `profiles` section may give them. */
+export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableProfiles'>, flags: ConfigOverrides, env: ConfigOverrides = {}): GatewayConfig {
   const configPath = flags.config ?? env.config
-  const file = configPath === undefined ? {} : readConfigFile(configPath)
+  const file = configPath === undefined ? {} : readConfigFile(configPath, fileValidator(plugins.configurableProfiles))
   const pick = <K extends keyof ConfigOverrides>(key: K): ConfigOverrides[K] => flags[key] ?? env[key]
 
   const listenText = pick('listen') ?? file.listen ?? 'mqtt://0.0.0.0:1883'
@@ -200,7 +213,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     domains.set(domain, { ...existing, epochSeconds: existing?.epochSeconds ?? DEFAULT_EPOCH_S[domain], upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url } })
   }
 
-  const { profiles, problems } = configuredProfiles(file.profiles)
+  const { profiles, problems } = configuredProfiles(file.profiles, plugins)
   if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
 
   const dataDir = resolve(pick('dataDir') ?? file.dataDir ?? 'data')
@@ -225,9 +238,9 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
   }
 }
 
-/** The device profiles Veil runs with: the configured (or built-in) ones, and Sparkplug B with its category settings. */
+/** The device profiles Veil runs with: the configured ones, and Sparkplug B with its category settings. */
 export function profilesOf(config: Pick<GatewayConfig, 'profiles' | 'sparkplug'>): readonly ProfileDefinition[] {
-  return withSparkplug(config.profiles ?? builtinProfiles, config.sparkplug)
+  return withSparkplug(config.profiles, config.sparkplug)
 }
 
 function reconnectOf(file: ConfigFile, path: string | undefined): ReconnectConfig {
@@ -288,7 +301,7 @@ function parseListener(text: string): ListenerSpec {
   return { kind, host: url.hostname.replace(/^\[|\]$/g, ''), port, flag: `--listener ${kind}://` }
 }
 
-function readConfigFile(path: string): ConfigFile {
+function readConfigFile(path: string, validateFile: ValidateFunction<ConfigFile>): ConfigFile {
   let text: string
   try {
     text = readFileSync(path, 'utf8')

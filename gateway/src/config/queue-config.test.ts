@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { resolveConfig } from './config.ts'
+import { builtinPlugins } from '../builtins.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'veil-queue-config-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -15,7 +16,7 @@ function fileWith(name: string, text: string): string {
 
 describe('queue and reconnect configuration', () => {
   it('defaults: 256 MiB per upstream, camera 72 h and the other categories 24 h, fsync every second, backoff 0.5 to 30 s', () => {
-    const config = resolveConfig({})
+    const config = resolveConfig(builtinPlugins, {})
     expect(config.queue).toEqual({
       maxBytes: 256 * 1024 * 1024,
       segmentBytes: 4 * 1024 * 1024,
@@ -28,7 +29,7 @@ describe('queue and reconnect configuration', () => {
   })
 
   it('a file overrides single keys and keeps the other defaults', () => {
-    const config = resolveConfig({ config: fileWith('ok.yaml', 'queue:\n  fsync: always\n  flowControl: false\n  ttlSeconds: { camera: 3600 }\nreconnect: { maxMs: 5000 }\n') })
+    const config = resolveConfig(builtinPlugins, { config: fileWith('ok.yaml', 'queue:\n  fsync: always\n  flowControl: false\n  ttlSeconds: { camera: 3600 }\nreconnect: { maxMs: 5000 }\n') })
     expect(config.queue.fsync).toBe('always')
     expect(config.queue.flowControl).toBe(false)
     expect(config.queue.ttlSeconds).toEqual({ smart_plug: 86400, camera: 3600, robot_vacuum: 86400, body_scale: 86400, gps_tracker: 86400 })
@@ -37,9 +38,9 @@ describe('queue and reconnect configuration', () => {
 
   it('names the file and the path of a bad value', () => {
     const bad = fileWith('bad.yaml', 'queue:\n  fsync: sometimes\n  ttlSeconds: { lamp: 10 }\n')
-    expect(() => resolveConfig({ config: bad })).toThrow(new RegExp(`${bad}: /queue/fsync: `))
-    expect(() => resolveConfig({ config: bad })).toThrow(/\/queue\/ttlSeconds/)
+    expect(() => resolveConfig(builtinPlugins, { config: bad })).toThrow(new RegExp(`${bad}: /queue/fsync: `))
+    expect(() => resolveConfig(builtinPlugins, { config: bad })).toThrow(/\/queue\/ttlSeconds/)
     const inverted = fileWith('inverted.yaml', 'reconnect: { minMs: 9000, maxMs: 1000 }\n')
-    expect(() => resolveConfig({ config: inverted })).toThrow(`${inverted}: /reconnect: minMs (9000) must not exceed maxMs (1000)`)
+    expect(() => resolveConfig(builtinPlugins, { config: inverted })).toThrow(`${inverted}: /reconnect: minMs (9000) must not exceed maxMs (1000)`)
   })
 })

@@ -6,6 +6,7 @@ import type { Category, Domain } from '../sdk/model.ts'
 import { base32 } from '../sdk/keyring.ts'
 import { Keyring } from './keyring.ts'
 import { DAY_S, resolveRotation } from './rotation.ts'
+import { builtinPlugins } from '../builtins.ts'
 
 const DAY_MS = DAY_S * 1000
 const HOUR_MS = 3_600_000
@@ -15,7 +16,7 @@ const MASTER = Buffer.alloc(32, 0x5a)
 
 /** A keyring with the configuration's defaults (no configuration file at all). */
 function defaultRing(master = MASTER): Keyring {
-  return new Keyring(master, keyPoliciesOf(resolveConfig({ dataDir: '/nonexistent/veil-rotation-test' })))
+  return new Keyring(master, keyPoliciesOf(resolveConfig(builtinPlugins, { dataDir: '/nonexistent/veil-rotation-test' })))
 }
 
 const scope = (domain: Domain, category: Category, deviceId: string, nowMs: number) => ({ domain, category, deviceId, nowMs })

@@ -1,11 +1,11 @@
 /**
- * The profile set a configuration asks for: the built-in profiles, each configurable one (its settings declaration)
+ * The profile set a configuration asks for: the plug-ins' profiles, each configurable one (its settings declaration)
  * rebuilt for its entry in the configuration's `profiles` section. Problems come back with the path of the setting, so the
  * start can name file, path and problem.
  */
-import { builtinProfiles, configurableProfiles } from '../../../filters/profiles/index.ts'
 import { patternCovers, patternProblem, type PatternRules } from '../sdk/topics.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
+import type { Plugins } from '../plugins.ts'
 
 /** The `profiles` section of the configuration file (schema-valid): each configurable profile's settings by name. */
 export type ProfileSettings = Readonly<Record<string, Readonly<Record<string, unknown>> | undefined>>
@@ -15,8 +15,8 @@ export interface SettingProblem {
   readonly problem: string
 }
 
-export function configuredProfiles(settings: ProfileSettings | undefined): { profiles: readonly ProfileDefinition[]; problems: SettingProblem[] } {
-  if (settings === undefined) return { profiles: builtinProfiles, problems: [] }
+export function configuredProfiles(settings: ProfileSettings | undefined, plugins: Pick<Plugins, 'profiles' | 'configurableProfiles'>): { profiles: readonly ProfileDefinition[]; problems: SettingProblem[] } {
+  if (settings === undefined) return { profiles: plugins.profiles, problems: [] }
   const problems: SettingProblem[] = []
   const replacements = new Map<string, { profile: ProfileDefinition; path: string }>()
   const build = (name: string, path: string, make: () => ProfileDefinition): void => {
@@ -35,14 +35,14 @@ export function configuredProfiles(settings: ProfileSettings | undefined): { pro
     })
     return problems.length === before
   }
-  for (const declared of configurableProfiles) {
+  for (const declared of plugins.configurableProfiles) {
     const value = settings[declared.name]?.[declared.setting]
     if (value === undefined) continue
     const path = `/profiles/${declared.name}/${declared.setting}`
     if (declared.topicRules !== undefined && !checked(path, value as readonly string[], declared.topicRules)) continue
     build(declared.name, path, () => declared.build(value))
   }
-  const profiles = builtinProfiles.map((p) => replacements.get(p.name)?.profile ?? p)
+  const profiles = plugins.profiles.map((p) => replacements.get(p.name)?.profile ?? p)
   // A configured topic that takes all of another profile's topics, or whose topics another profile takes, would
   // make one of the two silently lose its devices: refuse it rather than read a plug's STATE as a GPS fix.
   for (const [name, { path, profile }] of replacements) {
