@@ -10,17 +10,11 @@ import { describeAjvError, parseYaml } from './yaml.ts'
 import { DOMAINS, isDomain, type Domain } from '../sdk/model.ts'
 import { DEFAULT_LIMITS, type Limits } from '../pipeline/pipeline.ts'
 import type { OutputEncoding } from '../pipeline/encode.ts'
-import { DEFAULT_SPARKPLUG_CATEGORY, type SparkplugProfileOptions } from '../../../filters/profiles/sparkplug/index.ts'
-import { DEFAULT_SPARKPLUG_LIMITS, type SparkplugLimits } from '../../../filters/profiles/sparkplug/state.ts'
-import type { Category } from '../sdk/model.ts'
 import { DEFAULT_EPOCH_S, resolveRotation, type RotationSettings } from '../keys/rotation.ts'
-
-/** Sparkplug B: which category its groups belong to, and the bounds of the edge node state. */
-export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 import { configuredProfiles, type ProfileSettings } from '../streams/configured.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
-import { builtinProfiles, configurableProfiles, withSparkplug } from '../../../filters/profiles/index.ts'
+import { builtinProfiles, configSections, configurableProfiles } from '../../../filters/profiles/index.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'
 import type { ListenerKind, ListenerSpec, TlsFiles } from '../ingest/listeners.ts'
 
@@ -58,8 +52,10 @@ export interface GatewayConfig {
   readonly variables: Readonly<Record<string, unknown>>
   /** Domains that receive protobuf; the others JSON. */
   readonly encoding: ReadonlyMap<Domain, OutputEncoding>
-  readonly sparkplug: SparkplugConfig
-  /** Each configurable profile's settings by its configuration key, for the codec states the pipeline builds. */
+  /**
+   * Each profile's top-level section (`sparkplug`) resolved by its declaration, by its configuration key: for the
+   * profile set (profilesOf) and the codec states the pipeline builds.
+   */
   readonly profileSettings: Readonly<Record<string, unknown>>
   /** The durable store-and-forward queue of each upstream. */
   readonly queue: QueueConfig
@@ -98,7 +94,8 @@ interface ConfigFile {
   stayZones?: boolean
   domains?: Partial<Record<Domain, RotationSettings & { upstream?: Partial<UpstreamConfig> & { url: string } }>>
   encoding?: Partial<Record<Domain, OutputEncoding>>
-  sparkplug?: Partial<SparkplugLimits> & { category?: Category; groups?: Record<string, Category> }
+  /** A profile's own section (`sparkplug`), read by its declaration. */
+  [section: string]: unknown
   queue?: Partial<Omit<QueueConfig, 'ttlSeconds'>> & { ttlSeconds?: Partial<QueueConfig['ttlSeconds']> }
   reconnect?: Partial<ReconnectConfig>
   profiles?: ProfileSettings
@@ -204,7 +201,6 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
   if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
 
   const dataDir = resolve(pick('dataDir') ?? file.dataDir ?? 'data')
-  const sparkplug: SparkplugConfig = { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug }
   return {
     listen: parseListen(listenText),
     http: parseHostPort(httpText, '--http'),
@@ -216,8 +212,7 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
     variables: { privacy_zones: file.privacyZones ?? [], stay_zones: file.stayZones ?? true },
     encoding: new Map(Object.entries(file.encoding ?? {}) as [Domain, OutputEncoding][]),
-    sparkplug,
-    profileSettings: { sparkplug },
+    profileSettings: Object.fromEntries(configSections.map((section) => [section.key, section.resolve(file[section.key])])),
     queue: { ...DEFAULT_QUEUE, ...file.queue, ttlSeconds: { ...DEFAULT_QUEUE.ttlSeconds, ...file.queue?.ttlSeconds } },
     reconnect: reconnectOf(file, configPath),
     profiles,
@@ -225,9 +220,9 @@ export function resolveConfig(flags: ConfigOverrides, env: ConfigOverrides = {})
   }
 }
 
-/** The device profiles Veil runs with: the configured (or built-in) ones, and Sparkplug B with its category settings. */
-export function profilesOf(config: Pick<GatewayConfig, 'profiles' | 'sparkplug'>): readonly ProfileDefinition[] {
-  return withSparkplug(config.profiles ?? builtinProfiles, config.sparkplug)
+/** The device profiles Veil runs with: the configured (or built-in) ones, each as its own section configures it (Sparkplug B's categories). */
+export function profilesOf(config: Pick<GatewayConfig, 'profiles' | 'profileSettings'>): readonly ProfileDefinition[] {
+  return configSections.reduce((profiles, section) => section.profiles(profiles, config.profileSettings[section.key] ?? section.resolve(undefined)), config.profiles ?? builtinProfiles)
 }
 
 function reconnectOf(file: ConfigFile, path: string | undefined): ReconnectConfig {
