@@ -3,15 +3,6 @@
 const HARNESS = '(\\.test\\.ts|\\.bench\\.ts|(^|/)testing\\.ts|\\.testing\\.ts)$'
 const APP = '^gateway/src/(cli/|builtins\\.ts$)'
 
-// TEMPORARY EXCEPTION (issue 14, delete at merge): Sparkplug B's settings (config.ts) and `metrics:` policy section
-// (policy/load.ts), which the sparkplug part moves into its profile folder. Core files allowed to import filters/:
-const TEMPORARY_CORE_TO_PLUGINS = [
-  '^gateway/src/config/config\\.ts$',
-  '^gateway/src/policy/load\\.ts$',
-]
-// ...and plug-in files allowed to import the core outside the SDK (Sparkplug's protobuf machinery and allowlist).
-const TEMPORARY_PLUGINS_TO_CORE = ['^filters/profiles/sparkplug/']
-
 module.exports = {
   forbidden: [
     {
@@ -25,14 +16,14 @@ module.exports = {
       name: 'plugins-import-only-the-sdk',
       comment: 'A plug-in (filters/, simulators/) imports the gateway as #veil/sdk only; anything else of the core may change behind it.',
       severity: 'error',
-      from: { path: '^(filters|simulators)/', pathNot: [HARNESS, ...TEMPORARY_PLUGINS_TO_CORE] },
+      from: { path: '^(filters|simulators)/', pathNot: HARNESS },
       to: { path: '^gateway/', pathNot: '^gateway/src/sdk/' },
     },
     {
       name: 'core-does-not-import-plugins',
       comment: 'The core gets the operator and profile registries passed in by the composition root (gateway/src/cli, gateway/src/builtins.ts).',
       severity: 'error',
-      from: { path: '^gateway/src/', pathNot: [APP, HARNESS, '\\.benchmarks\\.ts$', ...TEMPORARY_CORE_TO_PLUGINS] },
+      from: { path: '^gateway/src/', pathNot: [APP, HARNESS, '\\.benchmarks\\.ts$'] },
       to: { path: '^(filters|simulators)/' },
     },
     {
@@ -40,7 +31,7 @@ module.exports = {
       comment: 'A cycle ties the areas into one loop: split the shared part out (into the SDK if plug-ins need it).',
       severity: 'error',
       // Type-only imports vanish at runtime; a cycle of them is a naming question, not a loop between areas.
-      from: { pathNot: [HARNESS, ...TEMPORARY_PLUGINS_TO_CORE] },
+      from: { pathNot: HARNESS },
       to: { circular: true, viaOnly: { pathNot: HARNESS, dependencyTypesNot: ['type-only'] } },
     },
   ],

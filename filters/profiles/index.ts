@@ -1,4 +1,4 @@
-import type { ProfileDefinition, ProfileSettingsDeclaration } from '#veil/sdk'
+import type { ConfigSectionDeclaration, ProfileDefinition, ProfileSettingsDeclaration } from '#veil/sdk'
 import canonical from './canonical/index.ts'
 import doubletake from './doubletake/index.ts'
 import frigate from './frigate/index.ts'
@@ -6,7 +6,8 @@ import gpsd, { settings as gpsdSettings } from './gpsd/index.ts'
 import miscale from './miscale/index.ts'
 import omgScale from './omg_scale/index.ts'
 import owntracks from './owntracks/index.ts'
-import sparkplug, { sparkplugProfiles, type SparkplugProfileOptions } from './sparkplug/index.ts'
+import sparkplug from './sparkplug/index.ts'
+import { sparkplugSettings } from './sparkplug/settings.ts'
 import shellyGen1 from './shelly_gen1/index.ts'
 import shellyGen2 from './shelly_gen2/index.ts'
 import tasmota from './tasmota/index.ts'
@@ -35,7 +36,5 @@ export const builtinProfiles: readonly ProfileDefinition[] = [
 /** The profiles the configuration's `profiles` section can rebuild, in the order their settings are checked. */
 export const configurableProfiles: readonly ProfileSettingsDeclaration[] = [gpsdSettings, traccarSettings, zigbee2mqttSettings]
 
-/** The built-in profiles with Sparkplug B's categories as configured (`sparkplug.category`, `sparkplug.groups`). */
-export function withSparkplug(profiles: readonly ProfileDefinition[], options: SparkplugProfileOptions): readonly ProfileDefinition[] {
-  return [...profiles.filter((p) => p.name !== 'sparkplug'), ...sparkplugProfiles(options)]
-}
+/** Profiles with a top-level configuration section of their own (`sparkplug:`), applied in this order. */
+export const configSections: readonly ConfigSectionDeclaration[] = [sparkplugSettings]

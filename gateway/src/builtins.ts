@@ -3,7 +3,7 @@
  * tests and benchmarks may pass these or their own.
  */
 import { builtinOperators } from '../../filters/operators/index.ts'
-import { builtinProfiles, configurableProfiles } from '../../filters/profiles/index.ts'
+import { builtinProfiles, configSections, configurableProfiles } from '../../filters/profiles/index.ts'
 import type { Plugins } from './plugins.ts'
 
-export const builtinPlugins: Plugins = { operators: builtinOperators, profiles: builtinProfiles, configurableProfiles }
+export const builtinPlugins: Plugins = { operators: builtinOperators, profiles: builtinProfiles, configurableProfiles, configSections }

@@ -23,7 +23,7 @@ function dataDir(): string {
 describe('the registries passed in', () => {
   it('are the profiles a configuration starts from, and the only ones its profiles section may configure', () => {
     const dir = dataDir()
-    const tasmotaOnly: Plugins = { ...builtinPlugins, profiles: builtinPlugins.profiles.filter((p) => p.name === 'tasmota'), configurableProfiles: [] }
+    const tasmotaOnly: Plugins = { ...builtinPlugins, profiles: builtinPlugins.profiles.filter((p) => p.name === 'tasmota'), configurableProfiles: [], configSections: [] }
     expect(resolveConfig(tasmotaOnly, { dataDir: dir }).profiles).toBe(tasmotaOnly.profiles)
     const file = join(dir, 'veil.yaml')
     writeFileSync(file, "profiles: { gpsd: { topics: ['fleet/{id}/tpv'] } }\n")

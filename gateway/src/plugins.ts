@@ -1,6 +1,6 @@
 import type { OperatorDefinition } from './sdk/operator.ts'
 import type { ProfileDefinition } from './sdk/profile.ts'
-import type { ProfileSettingsDeclaration } from './sdk/settings.ts'
+import type { ConfigSectionDeclaration, ProfileSettingsDeclaration } from './sdk/settings.ts'
 
 /**
  * The operator and profile registries the core runs with. The core never imports a plug-in: the composition root
@@ -14,4 +14,6 @@ export interface Plugins {
   readonly profiles: readonly ProfileDefinition[]
   /** The profiles the configuration's `profiles` section can rebuild, in the order their settings are checked. */
   readonly configurableProfiles: readonly ProfileSettingsDeclaration[]
+  /** Top-level configuration sections that profiles declare (`sparkplug:`), applied to the profile set at load. */
+  readonly configSections: readonly ConfigSectionDeclaration[]
 }

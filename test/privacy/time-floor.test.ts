@@ -52,7 +52,7 @@ function targets(optIn: ReadonlySet<string>): Target[] {
           return settings === undefined ? [] : [{ paths: settings.paths ?? ['tst'], seconds: settings.seconds ?? 60 }]
         })
         const fields = [...stream.timeFields].map(([path, unit]) => ({ path, unit, seconds: floors.find((f) => f.paths.includes(path))?.seconds ?? MIN_FLOOR_SECONDS[domain] }))
-        const leaving = fields.map((f) => f.path).filter((p) => variant.allow.includes(p) || (p === 'metrics[].timestamp' && variant.allow.includes('timestamp') && (variant.metrics?.allow ?? []).length > 0))
+        const leaving = fields.map((f) => f.path).filter((p) => variant.allow.includes(p) || (p === 'metrics[].timestamp' && variant.allow.includes('timestamp') && ((variant.metrics as { allow?: string[] } | undefined)?.allow ?? []).length > 0))
         if (leaving.length > 0) out.push({ domain, stream, fields, leaving })
       }
     }

@@ -1,5 +1,7 @@
 import protobuf from 'protobufjs'
-import { checkWire, protoType, type WireProblem } from '../../../gateway/src/streams/proto.ts'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { checkWire, type WireProblem } from '#veil/sdk'
 import { readPayload } from './read.ts'
 import { ProtoWriter } from './write.ts'
 
@@ -61,7 +63,8 @@ export interface WirePayload {
 
 let payloadType: protobuf.Type | undefined
 export function sparkplugPayloadType(): protobuf.Type {
-  payloadType ??= protoType('org.eclipse.tahu.protobuf.Payload')
+  // The profile's own schema, loaded as the core loads its canonical ones (field names in their .proto spelling).
+  payloadType ??= new protobuf.Root().loadSync(join(dirname(fileURLToPath(import.meta.url)), 'sparkplug_b.proto'), { keepCase: true }).resolveAll().lookupType('org.eclipse.tahu.protobuf.Payload')
   return payloadType
 }
 

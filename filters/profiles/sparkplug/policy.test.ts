@@ -2,12 +2,12 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { builtinOperators } from '../../operators/index.ts'
-import { resolveConfig } from '../../../gateway/src/config/config.ts'
+import { builtinProfiles } from '../index.ts'
+import { profilesOf, resolveConfig } from '../../../gateway/src/config/config.ts'
 import { Keyring } from '../../../gateway/src/keys/keyring.ts'
 import { loadPolicySet } from '../../../gateway/src/policy/load.ts'
 import { Classifier } from '../../../gateway/src/streams/classifier.ts'
 import { tempDir } from '../../../test/helpers/gateway.ts'
-import { builtinProfiles, withSparkplug } from '../index.ts'
 import { compileNameMatcher, metricOperatorSettings } from './policy.ts'
 import { builtinPlugins } from '../../../gateway/src/builtins.ts'
 
@@ -75,8 +75,8 @@ describe('Sparkplug configuration', () => {
     const config = resolveConfig(builtinPlugins, { config: file, dataDir: dir.path })
     expect(config.encoding.get('svc')).toBe('protobuf')
     expect(config.encoding.get('ana')).toBeUndefined()
-    expect(config.sparkplug).toMatchObject({ category: 'smart_plug', groups: { Trackers: 'gps_tracker' }, maxEdgeNodes: 5, maxDevicesPerNode: 1000 })
-    const classifier = new Classifier(withSparkplug(builtinProfiles, config.sparkplug))
+    expect(config.profileSettings.sparkplug).toMatchObject({ category: 'smart_plug', groups: { Trackers: 'gps_tracker' }, maxEdgeNodes: 5, maxDevicesPerNode: 1000 })
+    const classifier = new Classifier(profilesOf(config))
     expect(classifier.classify('spBv1.0/Trackers/NDATA/van-3')?.stream.category).toBe('gps_tracker')
     expect(classifier.classify('spBv1.0/Plant/NDATA/edge-1')?.stream.category).toBe('smart_plug')
     expect(classifier.classify('spBv1.0/Plant/DDATA/edge-1/meter-2')?.stream.key).toBe('sparkplug/device')

@@ -1,6 +1,5 @@
-import { NOTHING, type Projection } from '../../../gateway/src/policy/allow/index.ts'
 import { compileScanner, DETECTORS } from '../../operators/pii_scan/detect.ts'
-import { type OperatorContext, type OperatorFn, SUPPRESS } from '#veil/sdk'
+import { definePolicyExtension, NOTHING, type OperatorContext, type OperatorDefinition, type OperatorFn, type Projection, SUPPRESS } from '#veil/sdk'
 import type { MetricValue, SparkplugDocument, SparkplugMetric } from './codec.ts'
 
 /** The `metrics:` section of a Sparkplug stream policy. */
@@ -127,3 +126,34 @@ export function compileMetricsStep(allow: readonly string[], operators: readonly
 function isMetricValue(v: unknown): v is MetricValue {
   return v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
 }
+
+/**
+ * The `metrics:` section as the profile's policy extension: the envelope projection instead of the allowlist, then
+ * the metrics step, always first and always present (without metrics.allow no metric passes: fail closed).
+ */
+export const sparkplugPolicy = definePolicyExtension<MetricsPolicyDocument>({
+  key: 'metrics',
+  scansStrings: true,
+  misplaced: (streamKey) => `${streamKey} is no Sparkplug B stream; metrics applies to sparkplug/node and sparkplug/device only`,
+  compileAllow: compileEnvelope,
+  forwards: (section) => (section?.allow ?? []).length > 0,
+  // Metric timestamps are acquisition times: they leave with the envelope's `timestamp` once any metric is kept.
+  timeFieldKeptBy: (path, _allow, section) => (path === 'metrics[].timestamp' && (section?.allow ?? []).length > 0 ? 'timestamp' : undefined),
+  compileSteps(section, allow, context) {
+    const metricOperators: CompiledMetricOperator[] = []
+    for (const [index, item] of (section?.operators ?? []).entries()) {
+      const { metric, ...rest } = item as { metric?: unknown } & Record<string, unknown>
+      const entries = Object.entries(rest)
+      const opPath = `${context.at}/metrics/operators/${index}`
+      if (typeof metric !== 'string' || metric === '' || entries.length !== 1) {
+        context.problem(opPath, 'each item is { metric: <name or prefix*>, <operator>: <settings> }')
+        continue
+      }
+      const [name, rawConfig] = entries[0] as [string, unknown]
+      const adapt = (config: unknown, definition: OperatorDefinition): unknown => metricOperatorSettings(config, definition.configSchema)
+      const run = context.compileOperator(name, rawConfig, `${opPath}/${name}`, adapt)
+      if (run !== undefined) metricOperators.push({ matches: compileNameMatcher([metric]), run })
+    }
+    return [{ name: 'metrics', run: compileMetricsStep(section?.allow ?? [], metricOperators, allow.includes('timestamp')) }]
+  },
+})

@@ -1,6 +1,6 @@
 import { endianness } from 'node:os'
 import protobuf from 'protobufjs'
-import { text } from '../../../gateway/src/streams/proto-flat.ts'
+import { utf8Text as text } from '#veil/sdk'
 import type { WireMetric, WirePayload } from './codec.ts'
 
 /**

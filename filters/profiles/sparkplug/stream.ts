@@ -5,6 +5,7 @@
  */
 import { defineCodec, JSON_CONTENT_TYPE, type Domain } from '#veil/sdk'
 import { decodePayload, encodePayload, MESSAGE_TYPES, type MessageType, type SparkplugDocument } from './codec.ts'
+import { sparkplugPolicy } from './policy.ts'
 import { DEFAULT_SPARKPLUG_LIMITS, SPARKPLUG_EVENTS, SparkplugState, type SparkplugEvent, type SparkplugLimits } from './state.ts'
 
 export const SPARKPLUG_CONTENT_TYPE = 'application/x-protobuf; messageType=org.eclipse.tahu.protobuf.Payload'
@@ -43,6 +44,7 @@ export const sparkplugCodec = defineCodec<SparkplugPipelineState, Partial<Sparkp
     help: 'Sparkplug B state events: births, deaths, data before a birth, stale deaths, unknown aliases, seq gaps, evictions',
     names: SPARKPLUG_EVENTS,
   },
+  policy: sparkplugPolicy,
   createState({ count, settings }) {
     return new SparkplugPipelineState({ ...DEFAULT_SPARKPLUG_LIMITS, ...settings }, count)
   },

@@ -4,6 +4,9 @@ import type { Classifier } from '../streams/classifier.ts'
 import type { JsonSchema } from '../sdk/profile.ts'
 import { builtinPlugins } from '../builtins.ts'
 
+/** Sparkplug B's policy extension section (schemas/policy.schema.json `metrics`), as a description shows it. */
+type MetricsSection = { allow: readonly string[]; operators?: readonly Record<string, unknown>[] } | undefined
+
 /**
  * "What leaves this gateway", generated from the compiled policy set and the profiles' schemas: per category and
  * recipient domain, each stream's kept fields, the operators that transform them, and the known fields dropped.
@@ -26,10 +29,10 @@ export function describePolicies(set: PolicySet, classifier: Classifier, optIn: 
         if (policy === undefined) continue
         const known = knownFields(stream.profile, stream.category, stream.name)
         lines.push(`    ${stream.key}`)
-        describeVariant(lines, '      ', policy.allow, policy.operators, known, policy.metrics)
+        describeVariant(lines, '      ', policy.allow, policy.operators, known, policy.metrics as MetricsSection)
         for (const [name, variant] of Object.entries(policy.opt_in ?? {})) {
           lines.push(`      opt-in ${name} (${optIn.has(name) ? 'ON' : 'off'}):`)
-          describeVariant(lines, '        ', variant.allow, variant.operators, known, variant.metrics)
+          describeVariant(lines, '        ', variant.allow, variant.operators, known, variant.metrics as MetricsSection)
         }
       }
       const silent = streams.filter((s) => section.streams[s.key] === undefined).map((s) => s.key)
@@ -46,7 +49,7 @@ function describeVariant(
   allow: readonly string[],
   operators: readonly Record<string, unknown>[] | undefined,
   known: readonly string[],
-  metrics?: { allow: readonly string[]; operators?: readonly Record<string, unknown>[] },
+  metrics?: MetricsSection,
 ): void {
   if (metrics !== undefined) {
     lines.push(`${indent}kept:        type${allow.length > 0 ? `, ${allow.join(', ')}` : ''}`)

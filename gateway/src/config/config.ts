@@ -10,18 +10,11 @@ import { describeAjvError, parseYaml } from './yaml.ts'
 import { DOMAINS, isDomain, type Domain } from '../sdk/model.ts'
 import { DEFAULT_LIMITS, type Limits } from '../pipeline/pipeline.ts'
 import type { OutputEncoding } from '../pipeline/encode.ts'
-import { DEFAULT_SPARKPLUG_CATEGORY, type SparkplugProfileOptions } from '../../../filters/profiles/sparkplug/index.ts'
-import { DEFAULT_SPARKPLUG_LIMITS, type SparkplugLimits } from '../../../filters/profiles/sparkplug/state.ts'
-import type { Category } from '../sdk/model.ts'
 import { DEFAULT_EPOCH_S, resolveRotation, type RotationSettings } from '../keys/rotation.ts'
-
-/** Sparkplug B: which category its groups belong to, and the bounds of the edge node state. */
-export type SparkplugConfig = SparkplugProfileOptions & SparkplugLimits
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 import { configuredProfiles, type ProfileSettings } from '../streams/configured.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
-import { withSparkplug } from '../../../filters/profiles/index.ts'
-import type { ProfileSettingsDeclaration } from '../sdk/settings.ts'
+import type { ConfigSectionDeclaration, ProfileSettingsDeclaration } from '../sdk/settings.ts'
 import type { Plugins } from '../plugins.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'
 import type { ListenerKind, ListenerSpec, TlsFiles } from '../ingest/listeners.ts'
@@ -60,8 +53,10 @@ export interface GatewayConfig {
   readonly variables: Readonly<Record<string, unknown>>
   /** Domains that receive protobuf; the others JSON. */
   readonly encoding: ReadonlyMap<Domain, OutputEncoding>
-  readonly sparkplug: SparkplugConfig
-  /** Each configurable profile's settings by its configuration key, for the codec states the pipeline builds. */
+  /**
+   * Each profile's top-level section (`sparkplug`) resolved by its declaration, by its configuration key: for the
+   * profile set (profilesOf) and the codec states the pipeline builds.
+   */
   readonly profileSettings: Readonly<Record<string, unknown>>
   /** The durable store-and-forward queue of each upstream. */
   readonly queue: QueueConfig
@@ -100,7 +95,8 @@ interface ConfigFile {
   stayZones?: boolean
   domains?: Partial<Record<Domain, RotationSettings & { upstream?: Partial<UpstreamConfig> & { url: string } }>>
   encoding?: Partial<Record<Domain, OutputEncoding>>
-  sparkplug?: Partial<SparkplugLimits> & { category?: Category; groups?: Record<string, Category> }
+  /** A profile's own section (`sparkplug`), read by its declaration. */
+  [section: string]: unknown
   queue?: Partial<Omit<QueueConfig, 'ttlSeconds'>> & { ttlSeconds?: Partial<QueueConfig['ttlSeconds']> }
   reconnect?: Partial<ReconnectConfig>
   profiles?: ProfileSettings
@@ -176,7 +172,7 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
 }
 
 /** `plugins`: the profiles the configuration builds on, and the settings its `profiles` section may give them. */
-export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableProfiles'>, flags: ConfigOverrides, env: ConfigOverrides = {}): GatewayConfig {
+export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableProfiles' | 'configSections'>, flags: ConfigOverrides, env: ConfigOverrides = {}): GatewayConfig {
   const configPath = flags.config ?? env.config
   const file = configPath === undefined ? {} : readConfigFile(configPath, fileValidator(plugins.configurableProfiles))
   const pick = <K extends keyof ConfigOverrides>(key: K): ConfigOverrides[K] => flags[key] ?? env[key]
@@ -213,11 +209,12 @@ export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableP
     domains.set(domain, { ...existing, epochSeconds: existing?.epochSeconds ?? DEFAULT_EPOCH_S[domain], upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url } })
   }
 
-  const { profiles, problems } = configuredProfiles(file.profiles, plugins)
+  const { profiles: configured, problems } = configuredProfiles(file.profiles, plugins)
   if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
+  const profileSettings: Record<string, unknown> = Object.fromEntries(plugins.configSections.map((section) => [section.key, section.resolve(file[section.key])]))
+  const profiles = plugins.configSections.reduce((set, section) => section.profiles(set, profileSettings[section.key]), configured)
 
   const dataDir = resolve(pick('dataDir') ?? file.dataDir ?? 'data')
-  const sparkplug: SparkplugConfig = { category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...file.sparkplug }
   return {
     listen: parseListen(listenText),
     http: parseHostPort(httpText, '--http'),
@@ -229,8 +226,7 @@ export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableP
     optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
     variables: { privacy_zones: file.privacyZones ?? [], stay_zones: file.stayZones ?? true },
     encoding: new Map(Object.entries(file.encoding ?? {}) as [Domain, OutputEncoding][]),
-    sparkplug,
-    profileSettings: { sparkplug },
+    profileSettings,
     queue: { ...DEFAULT_QUEUE, ...file.queue, ttlSeconds: { ...DEFAULT_QUEUE.ttlSeconds, ...file.queue?.ttlSeconds } },
     reconnect: reconnectOf(file, configPath),
     profiles,
@@ -238,9 +234,12 @@ export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableP
   }
 }
 
-/** The device profiles Veil runs with: the configured ones, and Sparkplug B with its category settings. */
-export function profilesOf(config: Pick<GatewayConfig, 'profiles' | 'sparkplug'>): readonly ProfileDefinition[] {
-  return withSparkplug(config.profiles, config.sparkplug)
+/**
+ * The device profiles Veil runs with: the configured ones, each as its own configuration section configures it
+ * (Sparkplug B's categories), applied once by resolveConfig.
+ */
+export function profilesOf(config: Pick<GatewayConfig, 'profiles'>): readonly ProfileDefinition[] {
+  return config.profiles
 }
 
 function reconnectOf(file: ConfigFile, path: string | undefined): ReconnectConfig {

@@ -1,15 +1,14 @@
 /**
  * Protobuf against JSON for the same content, side by side (issue 7): decoding a canonical message with Veil's
  * generated one-pass decoder, with protobufjs reflection (with and without the wire check), with a hand-written
- * static decoder and with JSON.parse; encoding a filtered document as JSON, veil.v1.Filtered (Veil's writer and
- * protobufjs) and Sparkplug B; and the whole pipeline (classify, decode,
- * validate, filter, encode, route) for JSON, protobuf and Sparkplug B in and out. Registered by
+ * static decoder and with JSON.parse; encoding a filtered document as JSON and veil.v1.Filtered (Veil's writer and
+ * protobufjs); and the whole pipeline (classify, decode, validate, filter, encode, route) for JSON and protobuf in
+ * and out. Sparkplug B's cases are its profile's (filters/profiles/sparkplug/sparkplug.benchmarks.ts). Registered by
  * `protobufBenchmarks()` so that a benchmark suite can run it; `protobuf.bench.ts` does for `npm run bench`.
  */
 import protobuf from 'protobufjs'
 import { bench, describe } from 'vitest'
-import { encodePayload, type SparkplugDocument } from '../../../filters/profiles/sparkplug/codec.ts'
-import { encodePayloadReflective, sparkplugBytes, testPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
+import { testPipeline } from '../../../filters/profiles/sparkplug/testing.ts'
 import { checkWire, compileCheckedDecoder, compileProtoDecoder, protoType } from '../streams/proto.ts'
 import { encodeFiltered } from './filtered.ts'
 
@@ -73,7 +72,6 @@ export function protobufBenchmarks(): void {
 
   const filtered = { ts: 1772366400, total_kwh: 1234.567, power_w: 61.5 }
   const filteredType = protoType('veil.v1.Filtered')
-  const spDoc: SparkplugDocument = { type: 'NDATA', timestamp: 1772366400000, metrics: [{ name: 'Temperature', dataType: 'Double', value: 22.5 }, { name: 'Energy/Total', dataType: 'Double', value: 1234.6 }] }
   describe('encode one filtered document', () => {
     bench('JSON {"policy","data"}', () => {
       Buffer.from(`{"policy":"0123456789abcdef","data":${JSON.stringify(filtered)}}`)
@@ -84,26 +82,12 @@ export function protobufBenchmarks(): void {
     bench('protobuf veil.v1.Filtered, protobufjs from a google.protobuf.Value tree (before)', () => {
       filteredType.encode({ policy: '0123456789abcdef', data: { structValue: { fields: { ts: { numberValue: filtered.ts }, total_kwh: { numberValue: filtered.total_kwh }, power_w: { numberValue: filtered.power_w } } } } }).finish()
     })
-    bench('Sparkplug B payload, two metrics, Veil\'s writer (what the pipeline runs)', () => {
-      encodePayload(spDoc, 7, '0123456789abcdef')
-    })
-    bench('Sparkplug B payload, two metrics, protobufjs (before)', () => {
-      encodePayloadReflective(spDoc, 7, '0123456789abcdef')
-    })
-    bench('Sparkplug B as JSON, two metrics', () => {
-      Buffer.from(`{"policy":"0123456789abcdef","data":${JSON.stringify({ ...spDoc, seq: 7 })}}`)
-    })
   })
 
   // The whole pipeline, same content in and out; svc's policy keeps ts, total_kwh, power_w (test/policies/sparkplug).
   const jsonOut = testPipeline()
   const pbOut = testPipeline({ encodings: { svc: 'protobuf', ana: 'protobuf' } })
-  const birth = sparkplugBytes({ timestamp: 1772366400000, seq: 0, metrics: [{ name: 'Temperature', alias: 1, datatype: 10, value: 21 }, { name: 'Energy/Total', alias: 2, datatype: 10, value: 1234.5 }, { name: 'Secret', alias: 3, datatype: 12, value: 'x' }] })
-  for (const p of [jsonOut, pbOut]) void p.pipeline.process('spBv1.0/G/NBIRTH/N', birth, 1772366400000)
-  let seq = 0
-  const ndata = Array.from({ length: 256 }, (_, i) => sparkplugBytes({ timestamp: 1772366400000, seq: (i + 1) % 256, metrics: [{ alias: 1, datatype: 10, value: 22.5 }, { alias: 2, datatype: 10, value: 1234.6 }, { alias: 3, datatype: 12, value: 'y' }] }))
-  const spJson = JSON.stringify({ timestamp: 1772366400000, seq: 1, metrics: [{ name: 'Temperature', dataType: 'Double', value: 22.5 }, { name: 'Energy/Total', dataType: 'Double', value: 1234.6 }, { name: 'Secret', dataType: 'String', value: 'y' }] })
-  describe(`pipeline: classify, decode, validate, filter, encode, route (Sparkplug NDATA ${ndata[0]?.length} B, as JSON ${spJson.length} B)`, () => {
+  describe('pipeline: classify, decode, validate, filter, encode, route', () => {
     bench('JSON in, JSON out (devices/smart_plug/<id>/energy)', async () => {
       await jsonOut.pipeline.process('devices/smart_plug/d1/energy', json, 1772366400000)
     })
@@ -112,12 +96,6 @@ export function protobufBenchmarks(): void {
     })
     bench('protobuf in, protobuf out (veil.v1.Filtered)', async () => {
       await pbOut.pipeline.process('devices/smart_plug/d1/energy/pb', pb, 1772366400000)
-    })
-    bench('Sparkplug B NDATA in (aliases), JSON out', async () => {
-      await jsonOut.pipeline.process('spBv1.0/G/NDATA/N', ndata[seq++ & 255] as Buffer, 1772366400000)
-    })
-    bench('Sparkplug B NDATA in (aliases), Sparkplug B out', async () => {
-      await pbOut.pipeline.process('spBv1.0/G/NDATA/N', ndata[seq++ & 255] as Buffer, 1772366400000)
     })
   })
 }

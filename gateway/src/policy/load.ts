@@ -6,14 +6,14 @@ import { describeAjvError, parseYaml } from '../config/yaml.ts'
 import policySchema from '../../../schemas/policy.schema.json' with { type: 'json' }
 import { compileAllowlist, NOTHING, type Projection } from './allow/index.ts'
 import { VeilError, formatProblems, type FileProblem } from '../errors.ts'
-import { DOMAINS, isCategory, type Category, type Domain } from '../sdk/model.ts'
+import { CATEGORIES, DOMAINS, isCategory, type Category, type Domain } from '../sdk/model.ts'
 import type { Classifier, CompiledStream } from '../streams/classifier.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { isScheduled, type CompileEnv, type OperatorDefinition, type OperatorFn, type ScheduledOperatorFn } from '../sdk/operator.ts'
 import { checkTimeFloors } from './time-check.ts'
 import { checkFreeStrings } from './string-check.ts'
 import { decodingName } from '../sdk/codec.ts'
-import { compileEnvelope, compileMetricsStep, compileNameMatcher, metricOperatorSettings, type CompiledMetricOperator, type MetricsPolicyDocument } from '../../../filters/profiles/sparkplug/policy.ts'
+import type { PolicyExtension } from '../sdk/policy.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
 export interface StreamPolicy {
@@ -56,10 +56,16 @@ export interface StreamPolicyDocument {
   operators?: Record<string, unknown>[]
   /** When copies leave: at once, or batched at aligned boundaries (see schemas/policy.schema.json). */
   release?: ReleaseDocument
-  /** Sparkplug B streams only: the metrics kept, by name, and operators on their values. */
-  metrics?: MetricsPolicyDocument
   /** Replaces allow and operators when the named opt-in switch is on. */
-  opt_in?: Record<string, { allow: string[]; operators?: Record<string, unknown>[]; metrics?: MetricsPolicyDocument }>
+  opt_in?: Record<string, StreamVariantDocument>
+  /** A policy extension's section (Sparkplug B's `metrics`), read by the extension of the stream's codec only. */
+  [extension: string]: unknown
+}
+
+export interface StreamVariantDocument {
+  allow: string[]
+  operators?: Record<string, unknown>[]
+  [extension: string]: unknown
 }
 
 export type ReleaseDocument = 'immediate' | { every_s: number }
@@ -91,9 +97,15 @@ export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | und
 export function effectiveStreamPolicy(
   doc: StreamPolicyDocument,
   optIn: ReadonlySet<string>,
-): { allow: string[]; operators?: Record<string, unknown>[]; metrics?: MetricsPolicyDocument; variant: string | undefined } {
+): StreamVariantDocument & { variant: string | undefined } {
   for (const [name, variant] of Object.entries(doc.opt_in ?? {})) if (optIn.has(name)) return { ...variant, variant: name }
-  return { allow: doc.allow, operators: doc.operators, metrics: doc.metrics, variant: undefined }
+  const { opt_in: _optIn, release: _release, ...variant } = doc
+  return { ...variant, variant: undefined }
+}
+
+/** The policy extension of a stream's codec, if it has one. */
+export function policyExtensionOf(stream: Pick<CompiledStream, 'decoding'>): PolicyExtension<never> | undefined {
+  return typeof stream.decoding === 'string' ? undefined : stream.decoding.policy
 }
 
 export { NOTHING }
@@ -235,6 +247,12 @@ function compileDocument(
   const streams = new Map<string, CompiledStream[]>()
   for (const s of options.classifier.streamsOf(doc.category)) streams.set(s.key, [...(streams.get(s.key) ?? []), s])
   const optIn = options.optIn ?? new Set<string>()
+  // Every extension the profiles bring, so a section given to a stream of another format is refused, not ignored.
+  const extensions = new Set<PolicyExtension<never>>()
+  for (const category of CATEGORIES) for (const s of options.classifier.streamsOf(category)) {
+    const extension = policyExtensionOf(s)
+    if (extension !== undefined) extensions.add(extension)
+  }
   const random = options.random ?? secureRandom
   for (const domain of DOMAINS) {
     const section = doc.domains[domain]
@@ -250,12 +268,13 @@ function compileDocument(
         continue
       }
       problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream))
-      problems.push(...checkFreeStrings(file, base, { key: stream.key, decoding: decodingName(stream.decoding), schema: stream.schema }, streamDocument))
+      const extension = policyExtensionOf(stream)
+      problems.push(...checkFreeStrings(file, base, { key: stream.key, decoding: decodingName(stream.decoding), schema: stream.schema, scansStrings: extension?.scansStrings === true }, streamDocument))
       const binary = stream.decoding === 'binary'
-      // Left for the policy extension (issue 14.3): the `metrics:` section is still the loader's own.
-      const sparkplug = decodingName(stream.decoding) === 'sparkplug'
-      if (!sparkplug && streamPolicy.metrics !== undefined) {
-        problems.push({ file, path: `${at}/metrics`, problem: `${key} is no Sparkplug B stream; metrics applies to sparkplug/node and sparkplug/device only` })
+      const section = extension === undefined ? undefined : (streamPolicy[extension.key] as never)
+      const misplaced = [...extensions].find((e) => e !== extension && streamPolicy[e.key] !== undefined)
+      if (misplaced !== undefined) {
+        problems.push({ file, path: `${at}/${misplaced.key}`, problem: misplaced.misplaced(key) })
         continue
       }
       if (binary && streamPolicy.allow.length > 0) {
@@ -263,11 +282,11 @@ function compileDocument(
         continue
       }
       // An empty allowlist with no operator forwards nothing: the domain simply has no policy for the stream.
-      if (streamPolicy.allow.length === 0 && (streamPolicy.operators ?? []).length === 0 && (streamPolicy.metrics?.allow ?? []).length === 0) continue
+      if (streamPolicy.allow.length === 0 && (streamPolicy.operators ?? []).length === 0 && !(extension?.forwards(section) ?? false)) continue
       let allow: Projection
       try {
         // Binary payloads go to the operators as they are; encode refuses any bytes that come out (fail closed).
-        allow = binary ? (value) => value : sparkplug ? compileEnvelope(streamPolicy.allow) : compileAllowlist(streamPolicy.allow)
+        allow = binary ? (value) => value : extension !== undefined ? extension.compileAllow(streamPolicy.allow) : compileAllowlist(streamPolicy.allow)
       } catch (err) {
         problems.push({ file, path: `${at}/allow`, problem: (err as Error).message })
         continue
@@ -305,23 +324,9 @@ function compileDocument(
         }
       }
       const operators: { name: string; run: OperatorFn }[] = []
-      if (sparkplug) {
-        // Always first and always present: without metrics.allow no metric passes (fail closed).
-        const metricOperators: CompiledMetricOperator[] = []
-        for (const [index, item] of (streamPolicy.metrics?.operators ?? []).entries()) {
-          const { metric, ...rest } = item as { metric?: unknown } & Record<string, unknown>
-          const entries = Object.entries(rest)
-          const opPath = `${at}/metrics/operators/${index}`
-          if (typeof metric !== 'string' || metric === '' || entries.length !== 1) {
-            problems.push({ file, path: opPath, problem: 'each item is { metric: <name or prefix*>, <operator>: <settings> }' })
-            continue
-          }
-          const [name, rawConfig] = entries[0] as [string, unknown]
-          const adapt = (config: unknown, definition: OperatorDefinition): unknown => metricOperatorSettings(config, definition.configSchema)
-          const run = compileItem(name, rawConfig, `${opPath}/${name}`, adapt)
-          if (run !== undefined) metricOperators.push({ matches: compileNameMatcher([metric]), run })
-        }
-        operators.push({ name: 'metrics', run: compileMetricsStep(streamPolicy.metrics?.allow ?? [], metricOperators, streamPolicy.allow.includes('timestamp')) })
+      if (extension !== undefined) {
+        const context = { at, problem: (path: string, problem: string) => problems.push({ file, path, problem }), compileOperator: compileItem }
+        operators.push(...extension.compileSteps(section, streamPolicy.allow, context))
       }
       for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
         const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]

@@ -30,6 +30,8 @@ export interface StreamForCheck {
   readonly key: string
   readonly decoding: string
   readonly schema?: JsonSchema | undefined
+  /** Its policy extension checks every string that leaves itself (Sparkplug B's metric values). */
+  readonly scansStrings?: boolean
 }
 
 /** Covers every string of the document (scans it, or replaces the document with the operator's own record). */
@@ -157,7 +159,7 @@ function schemaAt(schema: JsonSchema, path: string): JsonSchema | 'absent' | und
 
 /**
  * The problems of one stream policy: one per allowlist entry of any variant that lets a free string leave. Streams
- * without allowlisted JSON (binary bytes, Sparkplug B, whose metric strings are always scanned) have none.
+ * without allowlisted JSON (binary bytes, or a policy extension that scans its strings: Sparkplug B's metrics) have none.
  */
 export function checkFreeStrings(
   file: string,
@@ -165,7 +167,7 @@ export function checkFreeStrings(
   stream: StreamForCheck,
   doc: StreamDocumentForCheck,
 ): FileProblem[] {
-  if (stream.decoding === 'binary' || stream.decoding === 'sparkplug') return []
+  if (stream.decoding === 'binary' || stream.scansStrings === true) return []
   const problems: FileProblem[] = []
   const variants: [string, VariantDocument][] = [[base, doc], ...Object.entries(doc.opt_in ?? {}).map(([name, v]): [string, VariantDocument] => [`${base}/opt_in/${name}`, v])]
   for (const [at, variant] of variants) {

@@ -1,4 +1,3 @@
-import { decodingName } from '../sdk/codec.ts'
 import type { FileProblem } from '../errors.ts'
 import type { Domain } from '../sdk/model.ts'
 import type { CompiledStream } from '../streams/classifier.ts'
@@ -22,7 +21,8 @@ const REPLACING_OPERATORS: ReadonlySet<string> = new Set(['energy_window', 'aggr
 interface Variant {
   readonly allow: readonly string[]
   readonly operators?: readonly Record<string, unknown>[]
-  readonly metrics?: { readonly allow: readonly string[] }
+  /** A policy extension's section (Sparkplug B's `metrics`). */
+  readonly [extension: string]: unknown
 }
 
 interface Floor {
@@ -93,14 +93,17 @@ export function checkTimeFloors(file: string, at: string, domain: Domain, doc: S
 
 /**
  * The declared time fields a variant lets leave, with their unit and the index of the allowlist entry that keeps
- * them. An allowlist entry keeps a path exactly (a listed object keeps nothing: its leaves must be listed). A
- * Sparkplug B message's metric timestamps go with its `timestamp` as soon as any metric is kept.
+ * them. An allowlist entry keeps a path exactly (a listed object keeps nothing: its leaves must be listed), or, for a
+ * stream whose codec has a policy extension, the entry the extension names (Sparkplug B's metric timestamps go with
+ * its `timestamp` as soon as any metric is kept).
  */
 function leavingTimes(stream: CompiledStream, variant: Variant): [string, TimeUnit, number][] {
   const out: [string, TimeUnit, number][] = []
+  const extension = typeof stream.decoding === 'string' ? undefined : stream.decoding.policy
   for (const [path, unit] of stream.timeFields) {
     let index = variant.allow.indexOf(path)
-    if (index === -1 && decodingName(stream.decoding) === 'sparkplug' && path === 'metrics[].timestamp' && (variant.metrics?.allow ?? []).length > 0) index = variant.allow.indexOf('timestamp')
+    const keptBy = index === -1 ? extension?.timeFieldKeptBy?.(path, variant.allow, variant[extension.key] as never) : undefined
+    if (keptBy !== undefined) index = variant.allow.indexOf(keptBy)
     if (index !== -1) out.push([path, unit, index])
   }
   return out

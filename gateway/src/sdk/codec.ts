@@ -7,6 +7,7 @@
  * into the message it is given, helpers and per-pipeline state are built once per Pipeline.
  */
 import type { Domain, DropReason } from './model.ts'
+import type { PolicyExtension } from './policy.ts'
 
 /** The content type of every JSON copy, the core's or a codec's. */
 export const JSON_CONTENT_TYPE = 'application/json'
@@ -85,6 +86,9 @@ export interface StreamCodec<State = unknown, Settings = unknown> {
    * non-finite number. Without it, copies are encoded as any JSON stream.
    */
   encode?(copy: CodecCopy, request: CodecEncodeRequest, state: State): Buffer | undefined
+  /** The section this format adds to its streams' policies (Sparkplug B's `metrics:`), if any. */
+  // The section's type is the extension's own; the loader hands it over unread.
+  readonly policy?: PolicyExtension<never>
 }
 
 /** Identity, for typing a codec where it is declared. */

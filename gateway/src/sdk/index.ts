@@ -54,4 +54,6 @@ export {
   type CodecStateContext,
   type StreamCodec,
 } from './codec.ts'
-export { defineProfileSettings, type ProfileSettingsDeclaration } from './settings.ts'
+export { defineConfigSection, defineProfileSettings, type ConfigSectionDeclaration, type ProfileSettingsDeclaration } from './settings.ts'
+export { NOTHING, definePolicyExtension, type Nothing, type PolicyExtension, type PolicyExtensionContext, type Projection } from './policy.ts'
+export { MAX_PROTO_DEPTH, checkWire, prepareWireCheck, text as utf8Text, type WireProblem } from './protobuf.ts'

@@ -22,3 +22,21 @@ export interface ProfileSettingsDeclaration {
 export function defineProfileSettings(declaration: ProfileSettingsDeclaration): ProfileSettingsDeclaration {
   return declaration
 }
+
+/**
+ * A profile's top-level configuration section (Sparkplug B's `sparkplug:`, at the top level so that existing
+ * configurations keep working): its settings with the defaults filled in, and the profile set as they configure it.
+ * Its JSON Schema stays in schemas/gateway.config.schema.json, where its place keeps the order of load errors.
+ */
+export interface ConfigSectionDeclaration<Settings = unknown> {
+  /** The top-level configuration key; also the key under which codecs get the settings (StreamCodec.settingsKey). */
+  readonly key: string
+  /** The settings for the (schema-valid) section, or for none: every default filled in. */
+  resolve(section: unknown): Settings
+  /** The profile set with this profile as the settings configure it, in place of the built-in one. */
+  profiles(profiles: readonly ProfileDefinition[], settings: Settings): readonly ProfileDefinition[]
+}
+
+export function defineConfigSection<Settings>(declaration: ConfigSectionDeclaration<Settings>): ConfigSectionDeclaration<Settings> {
+  return declaration
+}

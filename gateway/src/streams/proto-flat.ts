@@ -1,6 +1,6 @@
-import { isUtf8 } from 'node:buffer'
 import { endianness } from 'node:os'
 import type protobuf from 'protobufjs'
+import { text } from '../sdk/protobuf.ts'
 
 /**
  * One-pass decoders for flat messages (the canonical streams of schemas/proto/canonical.proto): straight-line code
@@ -83,23 +83,6 @@ function readField(kind: Kind, local: string, repeated: boolean): string {
     p = e
     ${repeated ? `if (${local} === undefined) ${local} = [v]; else ${local}.push(v)` : `${local} = v`}`
   }
-}
-
-/** UTF-8 text or undefined when invalid: ASCII byte by byte (most telemetry strings, and no call out of JS), anything else checked and decoded natively. */
-export function text(b: Uint8Array, start: number, end: number): string | undefined {
-  if (end - start <= 32) {
-    let s = ''
-    let i = start
-    for (; i < end; i++) {
-      const c = b[i] as number
-      if (c >= 0x80) break
-      s += String.fromCharCode(c)
-    }
-    if (i === end) return s
-  }
-  const bytes = b.subarray(start, end)
-  if (!isUtf8(bytes)) return undefined
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 }
 
 /** The compiled decoder, or undefined when the message has a field of another kind (or extensions). */

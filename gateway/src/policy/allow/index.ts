@@ -1,9 +1,9 @@
 import { FORBIDDEN_KEYS, isPlainObject } from '../../sdk/path.ts'
 
-/** What a projection returns when nothing of its input is kept. */
-export const NOTHING: unique symbol = Symbol('veil.nothing')
-export type Nothing = typeof NOTHING
-export type Projection = (value: unknown) => unknown
+import { NOTHING, type Projection } from '../../sdk/policy.ts'
+
+// In the SDK: a policy extension's steps return it too, and must be the same symbol.
+export { NOTHING, type Nothing, type Projection } from '../../sdk/policy.ts'
 
 
 interface Node {

@@ -1,0 +1,3 @@
+import { sparkplugBenchmarks } from './sparkplug.benchmarks.ts'
+
+sparkplugBenchmarks()
