@@ -2,13 +2,10 @@ import { builtinOperators } from '../filters/operators/index.ts'
 import { builtinProfiles } from '../filters/profiles/index.ts'
 import { FileAuditLog } from '../gateway/src/audit/audit.ts'
 import { DEFAULT_POLICIES } from '../gateway/src/config/config.ts'
-import { Keyring } from '../gateway/src/keys/keyring.ts'
 import type { Domain, StageName } from '../gateway/src/sdk/model.ts'
 import type { OutputEncoding } from '../gateway/src/pipeline/encode.ts'
 import { Pipeline } from '../gateway/src/pipeline/pipeline.ts'
-import { loadPolicySet } from '../gateway/src/policy/load.ts'
-import { Classifier } from '../gateway/src/streams/classifier.ts'
-import { Metrics } from '../gateway/src/telemetry/metrics.ts'
+import { createPipeline } from '../gateway/src/pipeline/create.ts'
 
 export interface BenchPipeline {
   readonly pipeline: Pipeline
@@ -27,10 +24,16 @@ export function benchPipeline(
   encodings: ReadonlyMap<Domain, OutputEncoding> = new Map(),
   stageTimes?: Partial<Record<StageName, number>>,
 ): BenchPipeline {
-  const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(Buffer.alloc(32, 7), new Map<Domain, { epochSeconds: number }>())
-  const holder = { current: loadPolicySet(policies, { classifier, operators: builtinOperators, keyring, dataDir }) }
   const audit = new FileAuditLog(dataDir)
-  const pipeline = new Pipeline({ classifier, policies: holder, keyring, metrics: new Metrics({ defaultMetrics: false }), audit, encodings, stageTimes })
+  const { pipeline } = createPipeline({
+    streams: builtinProfiles,
+    operators: builtinOperators,
+    policies,
+    master: Buffer.alloc(32, 7),
+    dataDir,
+    audit,
+    encodings,
+    stageTimes,
+  })
   return { pipeline, close: () => audit.close() }
 }

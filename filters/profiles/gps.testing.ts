@@ -5,21 +5,15 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'vitest'
-import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
 import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
-import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import type { Output } from '../../gateway/src/pipeline/envelope.ts'
 import { Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
-import { loadPolicySet } from '../../gateway/src/policy/load.ts'
-import { Classifier } from '../../gateway/src/streams/classifier.ts'
-import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { findCanaries } from '../../test/helpers/canary.ts'
 import { tempDir } from '../../test/helpers/gateway.ts'
-import { builtinOperators } from '../operators/index.ts'
 import { geohashCell } from '../operators/geohash_snap/index.ts'
 import { findPii } from '../operators/pii_scan/detect.ts'
 import { seededRandom } from '../operators/testing.ts'
-import { builtinProfiles } from './index.ts'
+import { builtinPipeline } from '../../test/helpers/pipeline.ts'
 
 export const GPS_FIXTURES = join(import.meta.dirname, '../../test/fixtures/gps')
 export const MINUTE = 60_000
@@ -40,23 +34,17 @@ export interface GpsPipeline {
 /** The real pipeline on the shipped policies (filters/policies) with a fixed master key and seeded noise. */
 export function gpsPipeline(options: { zones?: readonly Zone[]; optIn?: readonly string[]; seed?: number; stayZones?: boolean; masterKey?: number } = {}): GpsPipeline {
   const dir = tempDir('veil-gps-test-')
-  const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(Buffer.alloc(32, options.masterKey ?? 0x47), new Map())
-  const policies = {
-    current: loadPolicySet(DEFAULT_POLICIES, {
-      classifier,
-      operators: builtinOperators,
-      keyring,
-      dataDir: dir.path,
-      optIn: new Set(options.optIn ?? []),
-      // Learned stay zones (on by default in production) withhold a device's first fix and its fixes while it sits
-      // still; these tests look at single fixes, so they turn it off unless asked (stay_zone has its own tests).
-      variables: { privacy_zones: options.zones ?? [], stay_zones: options.stayZones ?? false },
-      random: seededRandom(options.seed ?? 11),
-    }),
-  }
   const audit = new MemoryAuditLog()
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit })
+  const { pipeline } = builtinPipeline({
+    master: Buffer.alloc(32, options.masterKey ?? 0x47),
+    dataDir: dir.path,
+    optIn: new Set(options.optIn ?? []),
+    // Learned stay zones (on by default in production) withhold a device's first fix and its fixes while it sits
+    // still; these tests look at single fixes, so they turn it off unless asked (stay_zone has its own tests).
+    variables: { privacy_zones: options.zones ?? [], stay_zones: options.stayZones ?? false },
+    random: seededRandom(options.seed ?? 11),
+    audit,
+  })
   return { pipeline, audit, remove: dir.remove }
 }
 

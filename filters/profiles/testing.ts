@@ -5,18 +5,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { builtinOperators } from '../operators/index.ts'
 import { findPii } from '../operators/pii_scan/detect.ts'
 import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
-import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
-import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import type { PipelineResult } from '../../gateway/src/pipeline/envelope.ts'
-import { Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
-import { loadPolicySet } from '../../gateway/src/policy/load.ts'
-import { Classifier } from '../../gateway/src/streams/classifier.ts'
-import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { findCanaries } from '../../test/helpers/canary.ts'
-import { builtinProfiles } from './index.ts'
+import { builtinPipeline } from '../../test/helpers/pipeline.ts'
 
 export const FIXTURES = join(import.meta.dirname, '../../test/fixtures')
 export const HOUR_MS = 3_600_000
@@ -52,11 +45,8 @@ export interface ProfilePipeline {
  */
 export function shippedPipeline(optIn: readonly string[] = []): ProfilePipeline {
   const dataDir = mkdtempSync(join(tmpdir(), 'veil-profile-'))
-  const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(Buffer.alloc(32, 7), new Map())
-  const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir, optIn: new Set(optIn), variables: { privacy_zones: [], stay_zones: false } }) }
   const audit = new MemoryAuditLog()
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit })
+  const { pipeline } = builtinPipeline({ dataDir, optIn: new Set(optIn), variables: { privacy_zones: [], stay_zones: false }, audit })
   const forwarded: Forwarded[] = []
   const results: PipelineResult[] = []
   const collect = (ts: number, result: PipelineResult): void => {

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { join } from 'node:path'
 import { FileAuditLog, type AuditSink } from './audit/audit.ts'
-import { keyPoliciesOf, profilesOf, type GatewayConfig } from './config/config.ts'
+import { profilesOf, type GatewayConfig } from './config/config.ts'
 import { VeilError } from './errors.ts'
 import { UpstreamBridge } from './forward/bridge.ts'
 import { ReleaseSchedule, type HeldCopy } from './forward/release.ts'
@@ -13,11 +13,12 @@ import { Authenticator } from './auth/authenticate.ts'
 import { ConnectionGuard } from './auth/guard.ts'
 import { CredentialStore } from './auth/store.ts'
 import { tlsContext } from './ingest/listeners.ts'
-import { Keyring, loadOrCreateMasterKey } from './keys/keyring.ts'
+import { loadOrCreateMasterKey } from './keys/keyring.ts'
 import type { Category, Domain } from './sdk/model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
 import type { Output, PipelineResult } from './pipeline/envelope.ts'
-import { Pipeline } from './pipeline/pipeline.ts'
+import { createPipeline, specOfConfig } from './pipeline/create.ts'
+import type { Pipeline } from './pipeline/pipeline.ts'
 import { loadPolicySet, secureRandom, type LoadPolicyOptions, type PolicySet } from './policy/load.ts'
 import type { Plugins } from './plugins.ts'
 import { Classifier } from './streams/classifier.ts'
@@ -105,14 +106,15 @@ export class Gateway {
     const guard = new ConnectionGuard(security.connections)
     const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
     const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
-    const operators = plugins.operators
-    const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPoliciesOf(config))
-    const policyOptions: LoadPolicyOptions = { classifier, operators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }
-    const policies: PolicyHolder = { current: loadPolicySet(config.policies, policyOptions) }
     const metrics = parts.metrics ?? new Metrics()
+    const { pipeline, policies, policyOptions, audit } = createPipeline({
+      ...specOfConfig(config, plugins.operators),
+      streams: classifier,
+      master: loadOrCreateMasterKey(config.dataDir),
+      metrics,
+      audit: parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() }),
+    })
     metrics.setPolicyVersion(policies.current.version)
-    const audit = parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() })
-    const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: config.limits, encodings: config.encoding, profileSettings: config.profileSettings })
 
     const bridges = new Map<Domain, UpstreamBridge>()
     for (const [domain, domainConfig] of config.domains) {

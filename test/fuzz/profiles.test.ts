@@ -21,23 +21,20 @@ import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { builtinOperators } from '../../filters/operators/index.ts'
 import { builtinProfiles } from '../../filters/profiles/index.ts'
-import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
-import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
-import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import { DROP_REASONS, type DropReason } from '../../gateway/src/sdk/model.ts'
 import type { PipelineResult } from '../../gateway/src/pipeline/envelope.ts'
 import { DEFAULT_LIMITS, Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
-import { effectiveStreamPolicy, loadPolicySet, type PolicySet } from '../../gateway/src/policy/load.ts'
+import { effectiveStreamPolicy, type PolicySet } from '../../gateway/src/policy/load.ts'
 import type { OperatorDefinition } from '../../gateway/src/sdk/operator.ts'
 import { Classifier } from '../../gateway/src/streams/classifier.ts'
 import type { ProfileDefinition, StreamDefinition } from '../../gateway/src/sdk/profile.ts'
-import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { profiles as simulators } from '../../simulators/index.ts'
 import { findCanaries } from '../helpers/canary.ts'
 import { tempDir } from '../helpers/gateway.ts'
 import { goldenCaseFiles } from '../golden/cases.ts'
 import { decodeSample, payloadArb, randomTopicArb, topicArb, zlibBombs, type HostileCase, type KeptPaths, type StreamSamples } from './hostile.ts'
 import { decodingName } from '../../gateway/src/sdk/codec.ts'
+import { builtinPipeline } from '../helpers/pipeline.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_501)
 /** FUZZ_RUNS and FUZZ_TIME_MS raise the bounds for a longer hunt; the defaults keep the suite fast. */
@@ -73,11 +70,14 @@ const dir = tempDir('veil-fuzz-')
 afterAll(() => dir.remove())
 
 function build(optIn: readonly string[]): { pipeline: Pipeline; policies: PolicySet; classifier: Classifier } {
-  const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(Buffer.alloc(32, 0x42), new Map())
   const variables = { privacy_zones: [{ lat: 52.52, lon: 13.405, name: 'home' }] }
-  const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: watchedOperators, keyring, dataDir: dir.path, optIn: new Set(optIn), variables }) }
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: DEFAULT_LIMITS })
+  const { pipeline, policies, classifier } = builtinPipeline({
+    operators: watchedOperators,
+    master: Buffer.alloc(32, 0x42),
+    dataDir: dir.path,
+    optIn: new Set(optIn),
+    variables,
+  })
   return { pipeline, policies: policies.current, classifier }
 }
 
@@ -241,10 +241,7 @@ describe('fuzz: the checks find what they look for', () => {
       // Uptime: a string the shipped policies never keep (Time would be refused at load: a time must be floored), and
       // free, so the loader wants a pii_scan on it: one that looks for IPv6 addresses only.
       writeFileSync(join(leaky.path, 'smart_plug.yaml'), 'category: smart_plug\ndomains:\n  svc: { streams: { tasmota/state: { allow: [Uptime], operators: [ { pii_scan: { detectors: [ipv6] } } ] } } }\n')
-      const classifier = new Classifier(builtinProfiles)
-      const keyring = new Keyring(Buffer.alloc(32, 0x42), new Map())
-      const policies = { current: loadPolicySet(leaky.path, { classifier, operators: builtinOperators, keyring, dataDir: dir.path }) }
-      const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog() })
+      const { pipeline } = builtinPipeline({ policies: leaky.path, master: Buffer.alloc(32, 0x42), dataDir: dir.path })
       const tasmota = builtinProfiles.find((p) => p.name === 'tasmota') as ProfileDefinition
       const stateOnly: ProfileDefinition = { ...tasmota, streams: { state: tasmota.streams.state as StreamDefinition } }
       const failure = await fuzz(pipeline, streamCases(stateOnly), 300, SEED).then(

@@ -2,18 +2,10 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { builtinOperators } from '../../filters/operators/index.ts'
-import { builtinProfiles } from '../../filters/profiles/index.ts'
-import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
-import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
-import { Keyring } from '../../gateway/src/keys/keyring.ts'
-import { Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
-import { loadPolicySet } from '../../gateway/src/policy/load.ts'
-import { Classifier } from '../../gateway/src/streams/classifier.ts'
-import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { seededRandom } from '../../filters/operators/testing.ts'
 import { tempDir } from '../helpers/gateway.ts'
 import { goldenCaseFiles } from './cases.ts'
+import { builtinPipeline } from '../helpers/pipeline.ts'
 
 /**
  * Golden tests: each case file is plain data, a sequence of raw inputs (a fixture file, an inline JSON
@@ -53,22 +45,15 @@ function bytesOf(input: GoldenInput): Buffer {
 }
 
 async function run(golden: GoldenCase, dataDir: string): Promise<GoldenCase['expected']> {
-  const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(MASTER, new Map())
-  const policies = {
-    current: loadPolicySet(DEFAULT_POLICIES, {
-      classifier,
-      operators: builtinOperators,
-      keyring,
-      dataDir,
-      optIn: new Set(golden.optIn ?? []),
-      // Golden cases are single messages; learned stay zones would withhold every first fix (see stay_zone).
-      variables: { privacy_zones: golden.privacyZones ?? [], stay_zones: false },
-      // Noise operators draw from a seeded generator so that the golden output is reproducible.
-      random: seededRandom(1),
-    }),
-  }
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog() })
+  const { pipeline } = builtinPipeline({
+    master: MASTER,
+    dataDir,
+    optIn: new Set(golden.optIn ?? []),
+    // Golden cases are single messages; learned stay zones would withhold every first fix (see stay_zone).
+    variables: { privacy_zones: golden.privacyZones ?? [], stay_zones: false },
+    // Noise operators draw from a seeded generator so that the golden output is reproducible.
+    random: seededRandom(1),
+  })
   const outputs: { ts: number; domain: string; topic: string; payload: unknown }[] = []
   const collect = (ts: number, result: { outputs: readonly { payload: Buffer; domain: string; topic: string }[] }): void => {
     for (const out of result.outputs) {

@@ -2,26 +2,15 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { builtinOperators } from '../../filters/operators/index.ts'
-import { builtinProfiles } from '../../filters/profiles/index.ts'
-import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
-import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
-import { Keyring } from '../../gateway/src/keys/keyring.ts'
-import { Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
-import { loadPolicySet } from '../../gateway/src/policy/load.ts'
-import { Classifier } from '../../gateway/src/streams/classifier.ts'
-import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { tempDir } from '../helpers/gateway.ts'
 import { longestBlockMs } from '../../bench/map.ts'
+import { builtinPipeline } from '../helpers/pipeline.ts'
 
 describe('event loop', () => {
   it('the largest Valetudo map (639 kB of JSON) never blocks the loop for 50 ms', async () => {
     const dir = tempDir()
     try {
-      const classifier = new Classifier(builtinProfiles)
-      const keyring = new Keyring(Buffer.alloc(32, 1), new Map())
-      const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir: dir.path }) }
-      const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog() })
+      const { pipeline } = builtinPipeline({ master: Buffer.alloc(32, 1), dataDir: dir.path })
       const map = deflateSync(readFileSync(join(import.meta.dirname, '../fixtures/valetudo/dreame_l10su_3031_giant.json')))
       const topic = 'valetudo/robot/MapData/map-data'
       await pipeline.process(topic, map) // warm up the JIT so the figure is the steady state

@@ -2,32 +2,24 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { builtinOperators } from '../../filters/operators/index.ts'
-import { builtinProfiles } from '../../filters/profiles/index.ts'
 import { MemoryAuditLog } from '../../gateway/src/audit/audit.ts'
-import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
-import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import type { Output } from '../../gateway/src/pipeline/envelope.ts'
 import { Pipeline } from '../../gateway/src/pipeline/pipeline.ts'
-import { loadPolicySet } from '../../gateway/src/policy/load.ts'
-import { Classifier } from '../../gateway/src/streams/classifier.ts'
-import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { profiles } from '../../simulators/index.ts'
 import { hasImageMagic } from '../../filters/operators/image_gate/magic.ts'
 import { findPii } from '../../filters/operators/pii_scan/detect.ts'
 import { findCanaries } from '../helpers/canary.ts'
 import { tempDir } from '../helpers/gateway.ts'
+import { builtinPipeline } from '../helpers/pipeline.ts'
 
 const FIXTURES = join(import.meta.dirname, '../fixtures')
 const HOUR = 3_600_000
 
 function pipeline(dataDir: string, optIn: readonly string[] = []): { pipeline: Pipeline; audit: MemoryAuditLog } {
-  const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(Buffer.alloc(32, 3), new Map())
   const variables = { privacy_zones: [{ lat: 52.52, lon: 13.405, name: 'home' }] }
-  const policies = { current: loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir, optIn: new Set(optIn), variables }) }
   const audit = new MemoryAuditLog()
-  return { pipeline: new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit }), audit }
+  const { pipeline } = builtinPipeline({ master: Buffer.alloc(32, 3), dataDir, optIn: new Set(optIn), variables, audit })
+  return { pipeline, audit }
 }
 
 /** Keys whose string values describe people, places or devices in the fixtures; each gets a canary. */

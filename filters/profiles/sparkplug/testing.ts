@@ -5,18 +5,14 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { builtinOperators } from '../../operators/index.ts'
 import { MemoryAuditLog } from '../../../gateway/src/audit/audit.ts'
-import { Keyring } from '../../../gateway/src/keys/keyring.ts'
 import type { Domain } from '#veil/sdk'
 import type { OutputEncoding } from '../../../gateway/src/pipeline/encode.ts'
 import { Pipeline } from '../../../gateway/src/pipeline/pipeline.ts'
-import { loadPolicySet } from '../../../gateway/src/policy/load.ts'
-import { Classifier } from '../../../gateway/src/streams/classifier.ts'
 import { Metrics } from '../../../gateway/src/telemetry/metrics.ts'
-import { builtinProfiles } from '../index.ts'
 import { outputType, sparkplugPayloadType, type MetricValue, type SparkplugDocument } from './codec.ts'
 import type { SparkplugLimits } from './state.ts'
+import { builtinPipeline } from '../../../test/helpers/pipeline.ts'
 
 export const SPARKPLUG_POLICIES = join(import.meta.dirname, '../../../test/policies/sparkplug')
 
@@ -77,13 +73,16 @@ export function testPipeline(
   options: { policies?: string; encodings?: Partial<Record<Domain, OutputEncoding>>; sparkplug?: SparkplugLimits; master?: Buffer } = {},
 ): TestPipeline {
   const dataDir = mkdtempSync(join(tmpdir(), 'veil-sparkplug-'))
-  const classifier = new Classifier(builtinProfiles)
-  const keyring = new Keyring(options.master ?? Buffer.alloc(32, 3), new Map())
-  const policies = { current: loadPolicySet(options.policies ?? SPARKPLUG_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir }) }
-  const metrics = new Metrics({ defaultMetrics: false })
   const audit = new MemoryAuditLog()
   const encodings = new Map(Object.entries(options.encodings ?? {}) as [Domain, OutputEncoding][])
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, encodings, profileSettings: { sparkplug: options.sparkplug } })
+  const { pipeline, metrics } = builtinPipeline({
+    policies: options.policies ?? SPARKPLUG_POLICIES,
+    master: options.master ?? Buffer.alloc(32, 3),
+    dataDir,
+    audit,
+    encodings,
+    profileSettings: { sparkplug: options.sparkplug },
+  })
   return { pipeline, metrics, audit, close: () => rmSync(dataDir, { recursive: true, force: true }) }
 }
 

@@ -1,23 +1,17 @@
-import { MemoryAuditLog } from '../audit/audit.ts'
-import { keyPoliciesOf, profilesOf, type GatewayConfig } from '../config/config.ts'
-import { Keyring, loadOrCreateMasterKey } from '../keys/keyring.ts'
-import type { Domain } from '../sdk/model.ts'
+import { profilesOf, type GatewayConfig } from '../config/config.ts'
+import { loadOrCreateMasterKey } from '../keys/keyring.ts'
+import { createPipeline, specOfConfig } from '../pipeline/create.ts'
 import type { PipelineResult } from '../pipeline/envelope.ts'
-import { Pipeline } from '../pipeline/pipeline.ts'
+import type { Pipeline } from '../pipeline/pipeline.ts'
 import type { Plugins } from '../plugins.ts'
-import { loadPolicySet } from '../policy/load.ts'
-import { Classifier } from '../streams/classifier.ts'
-import { Metrics } from '../telemetry/metrics.ts'
 
 /**
  * The pipeline without a broker, for `veil filter` and `veil replay`: the same compiled profiles, policies and
  * keys as `veil start`, so what these commands print is what the gateway would forward.
  */
 export function offlinePipeline(config: GatewayConfig, plugins: Pick<Plugins, 'operators'>): Pipeline {
-  const classifier = new Classifier(profilesOf(config))
-  const keyring = new Keyring(loadOrCreateMasterKey(config.dataDir), keyPoliciesOf(config))
-  const policies = { current: loadPolicySet(config.policies, { classifier, operators: plugins.operators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables }) }
-  return new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit: new MemoryAuditLog(), limits: config.limits, encodings: config.encoding, profileSettings: config.profileSettings })
+  const master = loadOrCreateMasterKey(config.dataDir)
+  return createPipeline({ ...specOfConfig(config, plugins.operators), streams: profilesOf(config), master }).pipeline
 }
 
 /** One forwarded message as `veil filter` and `veil replay` print it. */

@@ -1,4 +1,5 @@
 import { endianness } from 'node:os'
+import { MAX_NESTING } from '../sdk/nesting.ts'
 
 /**
  * `veil.v1.Filtered { policy, data: google.protobuf.Value }` (schemas/proto/filtered.proto) written straight from
@@ -14,8 +15,8 @@ import { endianness } from 'node:os'
  * (protobufjs threw on it).
  */
 
-/** Deeper than any filtered document; a cycle or an absurd nesting is an encode error, not a stack overflow. */
-export const MAX_VALUE_DEPTH = 64
+/** A cycle or an absurd nesting is an encode error, not a stack overflow. */
+export const MAX_VALUE_DEPTH = MAX_NESTING
 
 /** Above this the scratch buffer is given back after the message, so one huge document does not pin its memory. */
 const KEEP_BYTES = 64 * 1024

@@ -4,33 +4,31 @@ import { deflateSync } from 'node:zlib'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { builtinOperators } from '../../../filters/operators/index.ts'
-import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { TEST_POLICIES, tempDir } from '../../../test/helpers/gateway.ts'
 import { FileAuditLog, MemoryAuditLog } from '../audit/audit.ts'
-import { Keyring } from '../keys/keyring.ts'
-import { loadPolicySet } from '../policy/load.ts'
 import { defineOperator, SUPPRESS, type OperatorDefinition } from '../sdk/operator.ts'
-import { Classifier } from '../streams/classifier.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { jsonTooDeep, utf8Text } from './decode.ts'
-import { DEFAULT_LIMITS, Pipeline, type Limits } from './pipeline.ts'
+import { DEFAULT_LIMITS, type Limits } from './pipeline.ts'
 import { writeFileSync, mkdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import type { Domain } from '../sdk/model.ts'
 import type { OutputEncoding } from './encode.ts'
+import { builtinPipeline } from '../../../test/helpers/pipeline.ts'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const sensor = (extra: Record<string, unknown> = {}) =>
   Buffer.from(JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42, ...extra } }))
 
 function build(options: { policies?: string; operators?: readonly OperatorDefinition[]; limits?: Partial<Limits>; encodings?: ReadonlyMap<Domain, OutputEncoding> } = {}) {
-  const classifier = new Classifier(builtinProfiles)
-  const operators = options.operators ?? builtinOperators
-  const keyring = new Keyring(Buffer.alloc(32, 9), new Map())
-  const policies = { current: loadPolicySet(options.policies ?? TEST_POLICIES, { classifier, operators, keyring, dataDir: tmpdir() }) }
-  const metrics = new Metrics({ defaultMetrics: false })
   const audit = new MemoryAuditLog()
-  const pipeline = new Pipeline({ classifier, policies, keyring, metrics, audit, limits: { ...DEFAULT_LIMITS, ...options.limits }, encodings: options.encodings })
+  const { pipeline, metrics, policies } = builtinPipeline({
+    policies: options.policies ?? TEST_POLICIES,
+    operators: options.operators ?? builtinOperators,
+    master: Buffer.alloc(32, 9),
+    audit,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    encodings: options.encodings,
+  })
   return { pipeline, metrics, audit, policies }
 }
 
@@ -249,10 +247,7 @@ domains:
     try {
       mkdirSync(dir.path, { recursive: true })
       const audit = new FileAuditLog(dir.path)
-      const classifier = new Classifier(builtinProfiles)
-      const keyring = new Keyring(Buffer.alloc(32), new Map())
-      const policies = { current: loadPolicySet(TEST_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir: dir.path }) }
-      const pipeline = new Pipeline({ classifier, policies, keyring, metrics: new Metrics({ defaultMetrics: false }), audit })
+      const { pipeline } = builtinPipeline({ policies: TEST_POLICIES, master: Buffer.alloc(32), dataDir: dir.path, audit })
       await pipeline.process(SENSOR, Buffer.from('{"ENERGY":{"Total":"CANARY-VALUE"}}'))
       await pipeline.process('secret/CANARY-TOPIC', Buffer.from('x'))
       await audit.close()

@@ -1,5 +1,6 @@
 import type { AuditSink } from '../audit/audit.ts'
 import type { Keyring } from '../keys/keyring.ts'
+import { MAX_NESTING } from '../sdk/nesting.ts'
 import { CATEGORY_LABELS as LABELS, type CategoryLabel, type Domain, type DropReason, type StageName } from '../sdk/model.ts'
 import type { Classifier } from '../streams/classifier.ts'
 import type { StreamCodec } from '../sdk/codec.ts'
@@ -27,17 +28,15 @@ export interface Limits {
 }
 
 /**
- * Far above what any profile's devices send (the deepest builtin topic has 4 levels, the deepest fixture, a
- * Zigbee2MQTT bridge/info, nests 12), far below what costs memory or stack: JSON.parse copes with any depth, but
- * recursive walkers (JSON.stringify, ajv, operators) overflow the stack near 10 000 levels. The content gates
- * (pii_scan, image_gate, wifi_strip, text_drop) refuse more than 64 themselves.
+ * Far above what any profile's devices send (the deepest builtin topic has 4 levels); the JSON depth is the one
+ * nesting limit every walker shares (sdk/nesting.ts).
  */
 export const DEFAULT_LIMITS: Limits = {
   payloadBytes: 1024 * 1024,
   decompressedBytes: 16 * 1024 * 1024,
   topicBytes: 1024,
   topicLevels: 16,
-  jsonDepth: 64,
+  jsonDepth: MAX_NESTING,
 }
 
 export interface PipelineOptions {

@@ -1,15 +1,8 @@
-import { tmpdir } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { builtinOperators } from '../../../filters/operators/index.ts'
-import { builtinProfiles } from '../../../filters/profiles/index.ts'
 import { TEST_POLICIES } from '../../../test/helpers/gateway.ts'
 import { MemoryAuditLog } from '../audit/audit.ts'
-import { Keyring } from '../keys/keyring.ts'
 import { resolveRotation } from '../keys/rotation.ts'
-import { loadPolicySet } from '../policy/load.ts'
-import { Classifier } from '../streams/classifier.ts'
-import { Metrics } from '../telemetry/metrics.ts'
-import { DEFAULT_LIMITS, Pipeline } from './pipeline.ts'
+import { builtinPipeline } from '../../../test/helpers/pipeline.ts'
 
 const HOUR_MS = 3_600_000
 const DAY_MS = 24 * HOUR_MS
@@ -18,13 +11,11 @@ const DEVICE = 'tasmota_0329f7'
 const payload = Buffer.from(JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42 } }))
 
 function build() {
-  const classifier = new Classifier(builtinProfiles)
-  // The configuration's defaults: ana and 3p rotate (30 d, 26 h gap), svc never.
-  const keyring = new Keyring(Buffer.alloc(32, 9), new Map([['ana', {}], ['3p', {}]]))
-  const policies = { current: loadPolicySet(TEST_POLICIES, { classifier, operators: builtinOperators, keyring, dataDir: tmpdir() }) }
-  const metrics = new Metrics({ defaultMetrics: false })
   const audit = new MemoryAuditLog()
-  return { pipeline: new Pipeline({ classifier, policies, keyring, metrics, audit, limits: DEFAULT_LIMITS }), keyring, metrics, audit }
+  // The configuration's defaults: ana and 3p rotate (30 d, 26 h gap), svc never.
+  const keyPolicies = new Map([['ana', {}], ['3p', {}]] as const)
+  const { pipeline, keyring, metrics } = builtinPipeline({ policies: TEST_POLICIES, master: Buffer.alloc(32, 9), keyPolicies, audit })
+  return { pipeline, keyring, metrics, audit }
 }
 
 describe('route stage: the silent gap around a device rotation', () => {

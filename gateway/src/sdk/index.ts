@@ -56,4 +56,5 @@ export {
 } from './codec.ts'
 export { defineConfigSection, defineProfileSettings, type ConfigSectionDeclaration, type ProfileSettingsDeclaration } from './settings.ts'
 export { NOTHING, definePolicyExtension, type Nothing, type PolicyExtension, type PolicyExtensionContext, type Projection } from './policy.ts'
+export { MAX_NESTING } from './nesting.ts'
 export { MAX_PROTO_DEPTH, checkWire, prepareWireCheck, text as utf8Text, type WireProblem } from './protobuf.ts'
