@@ -4,8 +4,9 @@ import { builtinProfiles } from '../../filters/profiles/index.ts'
 import { DEFAULT_POLICIES } from '../../gateway/src/config/config.ts'
 import { ReleaseSchedule } from '../../gateway/src/forward/release.ts'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
+import { ConsentBook } from '../../gateway/src/consent/book.ts'
 import type { Output } from '../../gateway/src/pipeline/envelope.ts'
-import { effectiveStreamPolicy, loadPolicySet } from '../../gateway/src/policy/load.ts'
+import { effectiveStreamPolicy, loadPolicySet, selectPolicy } from '../../gateway/src/policy/load.ts'
 import { Classifier } from '../../gateway/src/streams/classifier.ts'
 import { mulberry32 } from '../../simulators/random.ts'
 import { tempDir } from '../helpers/gateway.ts'
@@ -17,11 +18,13 @@ const OPT_INS = [[], ['health_consent'], ['energy_15min'], ['camera_exact_times'
 function shipped(optIn: readonly string[]) {
   const dir = tempDir()
   const classifier = new Classifier(builtinProfiles)
-  const set = loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring: new Keyring(Buffer.alloc(32, 3), new Map()), dataDir: dir.path, optIn: new Set(optIn), variables: { stay_zones: false } })
+  const set = loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring: new Keyring(Buffer.alloc(32, 3), new Map()), dataDir: dir.path, variables: { stay_zones: false } })
   dir.remove()
   const rows: { key: string; domain: string; releaseMs: number; scheduled: boolean; floorS: number }[] = []
-  for (const [stream, policies] of set.byStream) {
-    for (const policy of policies) {
+  for (const [stream, entries] of set.byStream) {
+    for (const entry of entries) {
+      const policy = selectPolicy(entry, new Set(optIn))
+      if (policy === undefined) continue
       const doc = set.documents.get(stream.category)?.domains[policy.domain]?.streams[stream.key]
       if (doc === undefined) throw new Error(`no document for ${stream.key}`)
       const operators = effectiveStreamPolicy(doc, new Set(optIn)).operators ?? []
@@ -65,7 +68,7 @@ describe('release schedules of the shipped policies (issue 13 part 3)', () => {
       // The gateway's one-second clock.
       for (let now = T0; now <= T0 + 7 * 3_600_000 && arrived.size < sent.length; now += 1000) {
         while (next < sent.length && (sent[next] as number) <= now) {
-          const out: Output = { domain: 'svc', doc: {}, payload: Buffer.alloc(0), topic: String(next), contentType: '', releaseMs: row.releaseMs }
+          const out: Output = { domain: 'svc', doc: {}, payload: Buffer.alloc(0), topic: String(next), contentType: '', releaseMs: row.releaseMs, subject: ConsentBook.household().household, purposeBit: 0 }
           schedule.hold({ out, category: 'gps_tracker', version: 'v' }, sent[next] as number)
           next++
         }

@@ -212,7 +212,7 @@ function policy(args: readonly string[]): number {
   const classifier = new Classifier(profilesOf(config))
   // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
   const keyring = new Keyring(randomBytes(32), new Map())
-  const set = loadPolicySet(config.policies, { classifier, operators: builtinPlugins.operators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables })
+  const set = loadPolicySet(config.policies, { classifier, operators: builtinPlugins.operators, keyring, dataDir: config.dataDir, variables: config.variables })
   process.stdout.write(describePolicies(set, classifier, config.optIn))
   return 0
 }

@@ -1,4 +1,5 @@
 import { MemoryAuditLog, type AuditSink } from '../audit/audit.ts'
+import { ConsentBook, type ConsentHolder } from '../consent/book.ts'
 import { keyPoliciesOf, type GatewayConfig } from '../config/config.ts'
 import { Keyring, type DomainKeyPolicy } from '../keys/keyring.ts'
 import { loadPolicySet, type LoadPolicyOptions } from '../policy/load.ts'
@@ -23,7 +24,10 @@ export interface PipelineSpec {
   readonly keyPolicies?: ReadonlyMap<Domain, DomainKeyPolicy>
   /** Where operators keep durable state (the tokenize vault). */
   readonly dataDir: string
+  /** The household's consent switches (the configuration's `optIn`), when no `consent` holder is given. */
   readonly optIn?: ReadonlySet<string>
+  /** Subjects and their consents, swapped by the gateway as they change. */
+  readonly consent?: ConsentHolder
   readonly variables?: Readonly<Record<string, unknown>>
   /** Noise operators' generator: cryptographically strong unless a test seeds it. */
   readonly random?: () => number
@@ -47,6 +51,7 @@ export interface AssembledPipeline {
   readonly policyOptions: LoadPolicyOptions
   readonly metrics: Metrics
   readonly audit: AuditSink
+  readonly consent: ConsentHolder
 }
 
 /**
@@ -61,11 +66,11 @@ export function createPipeline(spec: PipelineSpec): AssembledPipeline {
     operators: spec.operators,
     keyring,
     dataDir: spec.dataDir,
-    optIn: spec.optIn,
     variables: spec.variables,
     random: spec.random,
   }
   const policies: PolicyHolder = { current: loadPolicySet(spec.policies, policyOptions) }
+  const consent: ConsentHolder = spec.consent ?? { current: ConsentBook.household(spec.optIn) }
   const metrics = spec.metrics ?? new Metrics({ defaultMetrics: false })
   const audit = spec.audit ?? new MemoryAuditLog()
   const pipeline = new Pipeline({
@@ -74,12 +79,13 @@ export function createPipeline(spec: PipelineSpec): AssembledPipeline {
     keyring,
     metrics,
     audit,
+    consent,
     limits: spec.limits,
     encodings: spec.encodings,
     profileSettings: spec.profileSettings,
     stageTimes: spec.stageTimes,
   })
-  return { pipeline, classifier, keyring, policies, policyOptions, metrics, audit }
+  return { pipeline, classifier, keyring, policies, policyOptions, metrics, audit, consent }
 }
 
 /** The parts of a spec a configuration gives; the caller adds the streams and the master key. */

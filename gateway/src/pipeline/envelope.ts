@@ -1,5 +1,6 @@
 import type { CategoryLabel, Domain, DropReason, StageName } from '../sdk/model.ts'
 import type { CompiledStream } from '../streams/classifier.ts'
+import type { SubjectView } from '../consent/book.ts'
 
 /** One recipient domain's copy of a message, filled in by filter, encode and route. */
 export interface Output {
@@ -11,6 +12,10 @@ export interface Output {
   contentType: string
   /** 0: forward at once; else hold and release at the next aligned multiple of this many ms (the policy's `release`). */
   readonly releaseMs: number
+  /** Whose data it is: checked again when a held or queued copy leaves, so a withdrawal reaches what waits. */
+  readonly subject: SubjectView
+  /** The purpose the copy's policy variant needs (0: the default, which needs none). */
+  readonly purposeBit: number
 }
 
 /** A message on its way through the pipeline. Stages fill it in; nothing in it is ever logged. */
@@ -22,6 +27,8 @@ export interface Envelope {
   category: CategoryLabel
   stream: CompiledStream | undefined
   deviceId: string | undefined
+  /** Set by filter: the subject the device belongs to, as the consent in force at that moment saw it. */
+  subject: SubjectView | undefined
   doc: unknown
   outputs: Output[]
 }
@@ -43,5 +50,5 @@ export interface PipelineResult {
 }
 
 export function newEnvelope(topic: string, payload: Buffer, nowMs: number): Envelope {
-  return { topic, payload, nowMs, category: 'unclassified', stream: undefined, deviceId: undefined, doc: undefined, outputs: [] }
+  return { topic, payload, nowMs, category: 'unclassified', stream: undefined, deviceId: undefined, subject: undefined, doc: undefined, outputs: [] }
 }

@@ -1,4 +1,5 @@
 import type { AuditSink } from '../audit/audit.ts'
+import { ConsentBook, consentBlocks, type ConsentHolder } from '../consent/book.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { MAX_NESTING } from '../sdk/nesting.ts'
 import { CATEGORY_LABELS as LABELS, type CategoryLabel, type Domain, type DropReason, type StageName } from '../sdk/model.ts'
@@ -45,6 +46,8 @@ export interface PipelineOptions {
   readonly keyring: Keyring
   readonly metrics: Metrics
   readonly audit: AuditSink
+  /** Whose devices are whose and what each person consents to. Default: everything is the household's, all off. */
+  readonly consent?: ConsentHolder
   readonly limits?: Limits
   /** Recipient domains that receive protobuf instead of JSON (configuration key `encoding`). */
   readonly encodings?: ReadonlyMap<Domain, OutputEncoding>
@@ -80,6 +83,7 @@ export class Pipeline {
   readonly #metrics: Metrics
   readonly #audit: AuditSink
   readonly #policies: PolicyHolder
+  readonly #consent: ConsentHolder
   readonly #duration: readonly { observe(value: number): void }[]
 
   constructor(options: PipelineOptions) {
@@ -87,12 +91,13 @@ export class Pipeline {
     this.#metrics = options.metrics
     this.#audit = options.audit
     this.#policies = options.policies
+    this.#consent = options.consent ?? { current: ConsentBook.household() }
     this.#codecStates = codecStates(options)
     const stages = [
       classifyStage(options.classifier, limits),
       decodeStage(limits, this.#codecStates),
       validateStage(),
-      filterStage(options.policies, options.keyring),
+      filterStage(options.policies, options.keyring, this.#consent),
       encodeStage(options.policies, options.encodings, this.#codecStates),
       routeStage(options.keyring),
     ]
@@ -109,6 +114,11 @@ export class Pipeline {
   /** A codec's state in this pipeline (undefined for a codec without one or that no stream uses): for tests. */
   codecState<State>(codec: StreamCodec<State, never>): State | undefined {
     return this.#codecStates.get(codec as StreamCodec) as State | undefined
+  }
+
+  /** The consent in force (the gateway swaps its book on a change). */
+  get consent(): ConsentHolder {
+    return this.#consent
   }
 
   get policyVersion(): string {
@@ -137,12 +147,20 @@ export class Pipeline {
         continue
       }
       for (const emission of emissions) {
+        // What a window absorbed under a purpose leaves only if the purpose is still granted when the window closes.
+        const subject = this.#consent.current.of(stream.profile, emission.deviceId)
+        const blocked = consentBlocks(subject, policy.domain, stream.category, policy.purposeBit)
+        if (blocked !== undefined) {
+          this.recordDrop('filter', stream.category, blocked, policy.domain, nowMs)
+          continue
+        }
         const env = newEnvelope('', EMPTY, nowMs)
         env.category = stream.category
         env.stream = stream
         env.deviceId = emission.deviceId
         // Already on the gateway's clock: released as it is emitted, never held again.
-        env.outputs.push({ domain: policy.domain, doc: emission.doc, payload: EMPTY, topic: '', contentType: '', releaseMs: 0 })
+        env.subject = subject
+        env.outputs.push({ domain: policy.domain, doc: emission.doc, payload: EMPTY, topic: '', contentType: '', releaseMs: 0, subject, purposeBit: policy.purposeBit })
         results.push(await this.#run(env, this.#encodeAt))
       }
     }

@@ -14,6 +14,8 @@ import { checkTimeFloors } from './time-check.ts'
 import { checkFreeStrings } from './string-check.ts'
 import { decodingName } from '../sdk/codec.ts'
 import type { PolicyExtension } from '../sdk/policy.ts'
+import { domainIndex, purposeBit } from '../consent/book.ts'
+import { MINOR_CATEGORIES, MINOR_DOMAINS } from '../consent/model.ts'
 
 /** One domain's compiled policy for one stream: the allowlist projection, then the operators in order. */
 export interface StreamPolicy {
@@ -24,6 +26,25 @@ export interface StreamPolicy {
   readonly scheduled: ScheduledOperatorFn | undefined
   /** 0: copies leave at once; else they are held and released at aligned multiples of this many ms (`release`). */
   readonly releaseMs: number
+  /** The opt-in purpose this variant needs (`opt_in.<purpose>`), or undefined for the stream's default. */
+  readonly purpose: string | undefined
+  /** `purposeBit(purpose)`, 0 for the default: what the filter stage ANDs with a subject's grants. */
+  readonly purposeBit: number
+}
+
+/**
+ * One domain's policies for one stream: every opt-in variant, compiled at load, and the default. Which one a copy
+ * gets is decided per message by its subject's consent (the filter stage): the first variant whose purpose is
+ * granted, else the default, else no copy.
+ */
+export interface DomainPolicy {
+  readonly domain: Domain
+  /** The domain's position in DOMAINS: the index into a subject's consent arrays. */
+  readonly domainIndex: number
+  /** A minor's copies never leave under this entry (location, health or camera data for ana or 3p). */
+  readonly minorProtected: boolean
+  readonly variants: readonly StreamPolicy[]
+  readonly fallback: StreamPolicy | undefined
 }
 
 /** A stream policy whose last operator is scheduled, with the stream its records are routed as. */
@@ -38,7 +59,7 @@ export interface PolicySet {
   readonly dir: string
   readonly files: readonly string[]
   /** A stream no domain may receive has no entry. Keyed by the classifier's stream objects: no string per message. */
-  readonly byStream: ReadonlyMap<CompiledStream, readonly StreamPolicy[]>
+  readonly byStream: ReadonlyMap<CompiledStream, readonly DomainPolicy[]>
   /** Each stream policy with a scheduled operator once (streams sharing a policy key share its state). */
   readonly scheduled: readonly ScheduledPolicy[]
   /** The parsed documents, for `veil policy check` to describe what leaves the gateway. */
@@ -93,6 +114,19 @@ export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | und
   return floorS * 1000
 }
 
+/** The stream policy one variant names: `opt_in.<variant>`, or the default for undefined. */
+export function streamVariant(doc: StreamPolicyDocument, variant: string | undefined): StreamVariantDocument & { variant: string | undefined } {
+  const chosen = variant === undefined ? undefined : doc.opt_in?.[variant]
+  if (chosen !== undefined) return { ...chosen, variant }
+  const { opt_in: _optIn, release: _release, ...rest } = doc
+  return { ...rest, variant: undefined }
+}
+
+/** Which policy a household with these switches gets: the first variant whose purpose is on, else the default. */
+export function selectPolicy(entry: DomainPolicy, optIn: ReadonlySet<string>): StreamPolicy | undefined {
+  return entry.variants.find((v) => optIn.has(v.purpose as string)) ?? entry.fallback
+}
+
 /** The stream policy in force: the first opt-in variant whose switch is on, else the default. */
 export function effectiveStreamPolicy(
   doc: StreamPolicyDocument,
@@ -118,8 +152,6 @@ export interface LoadPolicyOptions {
   readonly operators: readonly OperatorDefinition[]
   readonly keyring: Keyring
   readonly dataDir: string
-  /** Opt-in switches from the configuration (privacy.md's opt-in column); all off unless named here. */
-  readonly optIn?: ReadonlySet<string>
   readonly random?: () => number
   /** Values from the configuration that operator settings may name, such as `$privacy_zones`. */
   readonly variables?: Readonly<Record<string, unknown>>
@@ -200,7 +232,7 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
   const problems: FileProblem[] = []
   const hash = createHash('sha256')
   const documents = new Map<Category, PolicyDocument>()
-  const byStream = new Map<CompiledStream, StreamPolicy[]>()
+  const byStream = new Map<CompiledStream, DomainPolicy[]>()
   const scheduled: ScheduledPolicy[] = []
   const operatorValidators = new Map<string, ValidateFunction>()
   const operatorsByName = new Map(options.operators.map((op) => [op.name, op]))
@@ -238,7 +270,7 @@ function compileDocument(
   options: LoadPolicyOptions,
   operatorsByName: ReadonlyMap<string, OperatorDefinition>,
   operatorValidators: Map<string, ValidateFunction>,
-  byStream: Map<CompiledStream, StreamPolicy[]>,
+  byStream: Map<CompiledStream, DomainPolicy[]>,
   scheduledPolicies: ScheduledPolicy[],
   problems: FileProblem[],
 ): void {
@@ -246,7 +278,6 @@ function compileDocument(
   // Several streams may share a policy key (Sparkplug's NBIRTH, NDATA and NDEATH are all sparkplug/node).
   const streams = new Map<string, CompiledStream[]>()
   for (const s of options.classifier.streamsOf(doc.category)) streams.set(s.key, [...(streams.get(s.key) ?? []), s])
-  const optIn = options.optIn ?? new Set<string>()
   // Every extension the profiles bring, so a section given to a stream of another format is refused, not ignored.
   const extensions = new Set<PolicyExtension<never>>()
   for (const category of CATEGORIES) for (const s of options.classifier.streamsOf(category)) {
@@ -258,38 +289,72 @@ function compileDocument(
     const section = doc.domains[domain]
     if (section === undefined) continue
     for (const [key, streamDocument] of Object.entries(section.streams)) {
-      const streamPolicy = effectiveStreamPolicy(streamDocument, optIn)
       const base = pointer('domains', domain, 'streams', key)
-      const at = streamPolicy.variant === undefined ? base : `${base}/opt_in/${streamPolicy.variant}`
       const shared = streams.get(key)
       const stream = shared?.[0]
       if (shared === undefined || stream === undefined) {
-        problems.push({ file, path: at, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
+        problems.push({ file, path: base, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
         continue
       }
       problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream))
       const extension = policyExtensionOf(stream)
       problems.push(...checkFreeStrings(file, base, { key: stream.key, decoding: decodingName(stream.decoding), schema: stream.schema, scansStrings: extension?.scansStrings === true }, streamDocument))
+      // Every variant is compiled now, whatever anyone consents to: a grant or a withdrawal picks among them per
+      // message, with no reload.
+      let fallback: StreamPolicy | undefined
+      const variants: StreamPolicy[] = []
+      for (const name of [undefined, ...Object.keys(streamDocument.opt_in ?? {})]) {
+        const policy = compileVariant(domain, streamDocument, name, base, stream)
+        if (policy === undefined) continue
+        if (policy.scheduled !== undefined) scheduledPolicies.push({ stream, policy })
+        if (name === undefined) fallback = policy
+        else variants.push(policy)
+      }
+      if (fallback === undefined && variants.length === 0) continue
+      const entry: DomainPolicy = {
+        domain,
+        domainIndex: domainIndex(domain),
+        minorProtected: MINOR_DOMAINS.has(domain) && MINOR_CATEGORIES.has(doc.category),
+        variants,
+        fallback,
+      }
+      for (const s of shared) {
+        let list = byStream.get(s)
+        if (list === undefined) {
+          list = []
+          byStream.set(s, list)
+        }
+        list.push(entry)
+      }
+    }
+  }
+
+  /** One variant of a domain's stream policy compiled, or undefined (its problems recorded, or nothing to forward). */
+  function compileVariant(domain: Domain, streamDocument: StreamPolicyDocument, variantName: string | undefined, base: string, stream: CompiledStream): StreamPolicy | undefined {
+      const key = stream.key
+      const streamPolicy = streamVariant(streamDocument, variantName)
+      const at = variantName === undefined ? base : `${base}/opt_in/${variantName}`
+      const extension = policyExtensionOf(stream)
       const binary = stream.decoding === 'binary'
       const section = extension === undefined ? undefined : (streamPolicy[extension.key] as never)
       const misplaced = [...extensions].find((e) => e !== extension && streamPolicy[e.key] !== undefined)
       if (misplaced !== undefined) {
         problems.push({ file, path: `${at}/${misplaced.key}`, problem: misplaced.misplaced(key) })
-        continue
+        return undefined
       }
       if (binary && streamPolicy.allow.length > 0) {
         problems.push({ file, path: `${at}/allow`, problem: `${key} carries raw bytes; an allowlist cannot forward them: leave allow empty and name an operator (image_gate)` })
-        continue
+        return undefined
       }
       // An empty allowlist with no operator forwards nothing: the domain simply has no policy for the stream.
-      if (streamPolicy.allow.length === 0 && (streamPolicy.operators ?? []).length === 0 && !(extension?.forwards(section) ?? false)) continue
+      if (streamPolicy.allow.length === 0 && (streamPolicy.operators ?? []).length === 0 && !(extension?.forwards(section) ?? false)) return undefined
       let allow: Projection
       try {
         // Binary payloads go to the operators as they are; encode refuses any bytes that come out (fail closed).
         allow = binary ? (value) => value : extension !== undefined ? extension.compileAllow(streamPolicy.allow) : compileAllowlist(streamPolicy.allow)
       } catch (err) {
         problems.push({ file, path: `${at}/allow`, problem: (err as Error).message })
-        continue
+        return undefined
       }
       const env: CompileEnv = { category: doc.category, domain, streamKey: key, keyring: options.keyring, random, dataDir: options.dataDir }
       /** One operator item compiled, or undefined (its problem recorded, or an operator with nothing to do). */
@@ -335,28 +400,19 @@ function compileDocument(
       }
       if (binary && operators.length === 0) {
         problems.push({ file, path: `${at}/operators`, problem: `${key} carries raw bytes and no operator is left to transform them` })
-        continue
+        return undefined
       }
       const last = operators.at(-1)
       const scheduledAt = operators.findIndex((op) => isScheduled(op.run))
       if (scheduledAt !== -1 && scheduledAt !== operators.length - 1) {
         problems.push({ file, path: `${at}/operators/${scheduledAt}`, problem: `${operators[scheduledAt]?.name ?? 'a scheduled operator'} releases records on the gateway's clock and must be the last operator of the stream` })
-        continue
+        return undefined
       }
       const scheduled = last !== undefined && isScheduled(last.run) ? last.run : undefined
       // The default variant's release applies to its opt-in variants too, unless the variant is immediate anyway.
       const releaseMs = scheduled === undefined ? releaseIntervalMs(domain, streamDocument.release, streamPolicy.operators ?? []) : 0
-      const policy: StreamPolicy = { domain, allow, operators, scheduled, releaseMs }
-      if (scheduled !== undefined) scheduledPolicies.push({ stream, policy })
-      for (const s of shared) {
-        let list = byStream.get(s)
-        if (list === undefined) {
-          list = []
-          byStream.set(s, list)
-        }
-        list.push(policy)
-      }
-    }
+      return { domain, allow, operators, scheduled, releaseMs, purpose: variantName, purposeBit: variantName === undefined ? 0 : purposeBit(variantName) }
   }
+
 }
 

@@ -28,7 +28,7 @@ function policyFile(category: string, streams: string, domain = 'svc'): string {
 }
 
 const load = (file: string, optIn: string[] = []): unknown =>
-  loadPolicySet(join(file, '..'), { classifier, operators: builtinOperators, keyring, dataDir: '/tmp', optIn: new Set(optIn), variables: { privacy_zones: [] } })
+  loadPolicySet(join(file, '..'), { classifier, operators: builtinOperators, keyring, dataDir: '/tmp', variables: { privacy_zones: [] } })
 
 /** The load error's lines; each is `<file>: <JSON path>: <problem>`. */
 function problems(file: string, optIn: string[] = []): string[] {

@@ -47,6 +47,12 @@ export const DROP_REASONS = [
   'rotation_gap',
   // A batched copy with the release schedule full (forward/release.ts): dropped rather than sent early.
   'release_full',
+  // Consent (gateway/src/consent): the subject withdrew the purpose the copy was filtered under, or sharing with
+  // the domain; the domain's region is not one the subject allows; a minor's location, health or camera data for
+  // ana or 3p.
+  'consent_withdrawn',
+  'residency',
+  'minor',
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 
