@@ -18,6 +18,7 @@ import type { Category, Domain } from './sdk/model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
 import type { Output, PipelineResult } from './pipeline/envelope.ts'
 import { createPipeline, specOfConfig } from './pipeline/create.ts'
+import { consentBlocksNow, purposeName } from './consent/book.ts'
 import type { Pipeline } from './pipeline/pipeline.ts'
 import { loadPolicySet, secureRandom, type LoadPolicyOptions, type PolicySet } from './policy/load.ts'
 import type { Plugins } from './plugins.ts'
@@ -130,6 +131,7 @@ export class Gateway {
           metrics,
           logger,
           onDrop: (category, reason, count) => pipeline.recordDrop('forward', category, reason === 'corrupt' ? 'queue_corrupt' : reason, domain, Date.now(), count),
+          consentBlocks: (category, subject, purpose) => consentBlocksNow(pipeline.consent.current, subject, domain, category, purpose),
           onDelivered: (category) => metrics.forwardedHandle(category, domain, 'upstream').inc(),
         })
       } catch (err) {
@@ -240,13 +242,21 @@ export class Gateway {
    * Local filtered topics and upstream queues for copies of one category. Resolves when every upstream copy is in
    * its durable queue (what a device's PUBACK waits for); a failed append is counted and audited as a drop.
    */
-  async #forward(outputs: readonly Output[], category: Category, version: string): Promise<void> {
+  async #forward(outputs: readonly Output[], category: Category, version: string, waited = false): Promise<void> {
     // Local publishes and queue batches (one promise shared by every message appended in the same turn).
     // `appendedTo[i]` names the domain of a queue wait, to count its drop if it failed.
     const pending: Promise<Error | undefined | void>[] = []
     let appendedTo: (Domain | undefined)[] | undefined
     for (let i = 0; i < outputs.length; i++) {
       const out = outputs[i] as Output
+      if (waited) {
+        // Held for its release: the consent may have changed since it was filtered.
+        const blocked = consentBlocksNow(this.pipeline.consent.current, out.subject.id, out.domain, category, purposeName(out.purposeBit))
+        if (blocked !== undefined) {
+          this.pipeline.recordDrop('forward', category, blocked, out.domain, Date.now())
+          continue
+        }
+      }
       // Counted only when a copy was published locally: with no local subscriber there is none.
       const local = this.broker.publishFiltered(out.topic, out.payload, out.domain)
       if (local !== undefined) {
@@ -255,7 +265,7 @@ export class Gateway {
       }
       const bridge = this.bridges.get(out.domain)
       if (bridge === undefined) continue
-      const queued = bridge.enqueueBatched(out.topic, out.payload, category, version, out.contentType)
+      const queued = bridge.enqueueBatched(out.topic, out.payload, category, version, out.contentType, out.subject.id, purposeName(out.purposeBit))
       if (typeof queued === 'string') {
         this.pipeline.recordDrop('forward', category, queued, out.domain, Date.now())
         continue
@@ -305,7 +315,7 @@ export class Gateway {
     for (let i = 1; i <= copies.length; i++) {
       const first = copies[start] as HeldCopy
       if (i < copies.length && (copies[i] as HeldCopy).category === first.category && (copies[i] as HeldCopy).version === first.version) continue
-      await this.#forward(copies.slice(start, i).map((c) => c.out), first.category, first.version)
+      await this.#forward(copies.slice(start, i).map((c) => c.out), first.category, first.version, true)
       start = i
     }
   }

@@ -24,13 +24,29 @@ export function purposeBit(purpose: string): number {
       throw new VeilError('VEIL_ERR_POLICY', `more than ${MAX_PURPOSES} consent purposes (opt_in names and share purposes); ${purpose} is one too many`)
     }
     bit = 1 << PURPOSE_BITS.size
+    PURPOSE_NAMES.push(purpose)
     PURPOSE_BITS.set(purpose, bit)
   }
   return bit
 }
 
+const PURPOSE_NAMES: string[] = []
+
+/** The purpose a bit stands for ('' for 0, the default policy): what a queued copy records. */
+export function purposeName(bit: number): string {
+  return bit === 0 ? '' : (PURPOSE_NAMES[31 - Math.clz32(bit)] ?? '')
+}
+
+/** The bit of a purpose read back from disk; undefined for one this process does not know (fail closed). */
+export function knownPurposeBit(purpose: string): number | undefined {
+  return purpose === '' ? 0 : PURPOSE_BITS.get(purpose)
+}
+
 const DOMAIN_INDEX: ReadonlyMap<Domain, number> = new Map(DOMAINS.map((d, i) => [d, i]))
 export const domainIndex = (domain: Domain): number => DOMAIN_INDEX.get(domain) as number
+
+/** Why a subject's consent stops a copy. */
+export type ConsentDropReason = Extract<DropReason, 'consent_withdrawn' | 'residency' | 'minor'>
 
 /** One subject as the filter stage reads it: a few arrays indexed by domain, built when consent changes. */
 export interface SubjectView {
@@ -40,7 +56,7 @@ export interface SubjectView {
   /** Per domain (DOMAINS order): the bits of the purposes granted for it. */
   readonly granted: Uint32Array
   /** Per domain: why no copy may leave for it at all (sharing withdrawn, region not allowed), or undefined. */
-  readonly blocked: readonly (DropReason | undefined)[]
+  readonly blocked: readonly (ConsentDropReason | undefined)[]
 }
 
 export interface BookSource {
@@ -68,7 +84,7 @@ export class ConsentBook {
     this.source = source
     const compile = (subject: Pick<Subject, 'name' | 'id' | 'minor' | 'regions'>): SubjectView => {
       const granted = new Uint32Array(DOMAINS.length)
-      const blocked: (DropReason | undefined)[] = []
+      const blocked: (ConsentDropReason | undefined)[] = []
       for (const [i, domain] of DOMAINS.entries()) {
         const purposes = grantedPurposes(subject, domain, source.records, source.defaults)
         let bits = 0
@@ -123,11 +139,22 @@ export interface ConsentHolder {
 }
 
 /**
+ * consentBlocks for a copy that waited (held for release, queued on disk): its subject and purpose as recorded, the
+ * consent as it is now. A subject removed since, or a purpose no policy offers any more, blocks (fail closed).
+ */
+export function consentBlocksNow(book: ConsentBook, subjectId: string, domain: Domain, category: Category, purpose: string): ConsentDropReason | undefined {
+  const subject = book.byId(subjectId)
+  const bit = knownPurposeBit(purpose)
+  if (subject === undefined || bit === undefined) return 'consent_withdrawn'
+  return consentBlocks(subject, domain, category, bit)
+}
+
+/**
  * Whether a copy filtered for `subject` under `purposeBit` (0: the policy's default, which needs no consent) may
  * still leave for `domain` now: undefined if so, else the drop reason. Checked when a copy is made and again when a
  * held or queued copy leaves, so a withdrawal reaches what is waiting.
  */
-export function consentBlocks(subject: SubjectView, domain: Domain, category: Category, purposeBit: number): DropReason | undefined {
+export function consentBlocks(subject: SubjectView, domain: Domain, category: Category, purposeBit: number): ConsentDropReason | undefined {
   const d = domainIndex(domain)
   const blocked = subject.blocked[d]
   if (blocked !== undefined) return blocked

@@ -8,6 +8,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import { mayTransition, type BridgeState } from './bridge-state.ts'
 import { FlowControl } from './flow-control.ts'
 import { PoisonDetector } from './poison.ts'
+import type { ConsentDropReason } from '../consent/book.ts'
 import { UpstreamQueue, type QueueConfig, type QueueDropReason, type Taken } from './queue/upstream-queue.ts'
 
 export type { BridgeState } from './bridge-state.ts'
@@ -31,6 +32,8 @@ export interface UpstreamConfig {
   readonly ca?: string | undefined
   /** Verify the upstream's certificate and host name; true unless the configuration says otherwise. */
   readonly rejectUnauthorized?: boolean | undefined
+  /** Where the upstream is, for subjects that limit their regions (`residency`); undefined: not declared. */
+  readonly region?: string | undefined
 }
 
 /** The `reconnect` section: jittered exponential backoff between connection attempts to an upstream. */
@@ -50,8 +53,13 @@ export interface BridgeOptions {
   readonly dataDir: string
   readonly metrics: Metrics
   readonly logger: Logger
-  /** Messages that left the queue without reaching the upstream (expired, evicted, refused, unreadable). */
-  readonly onDrop: (category: Category, reason: QueueDropReason | 'upstream_error', count: number) => void
+  /** Messages that left the queue without reaching the upstream (expired, evicted, refused, unreadable, no consent). */
+  readonly onDrop: (category: Category, reason: QueueDropReason | 'upstream_error' | ConsentDropReason, count: number) => void
+  /**
+   * Asked for each queued copy right before it is sent: why its subject's consent no longer lets it leave for this
+   * domain (withdrawn, region, minor), or undefined. Such a copy is dropped, never sent.
+   */
+  readonly consentBlocks?: (category: Category, subject: string, purpose: string) => ConsentDropReason | undefined
   /** One message acknowledged by the upstream (PUBACK). */
   readonly onDelivered: (category: Category) => void
 }
@@ -179,10 +187,18 @@ export class UpstreamBridge {
    * never rejects and resolves to undefined once the batch is with the kernel, or to the error that kept it from
    * the disk (logged here once per batch; the caller counts each message's drop).
    */
-  enqueueBatched(topic: string, payload: Buffer, category: Category, policyVersion: string, contentType?: string): 'queue_full' | 'queue_error' | Promise<Error | undefined> {
+  enqueueBatched(
+    topic: string,
+    payload: Buffer,
+    category: Category,
+    policyVersion: string,
+    contentType?: string,
+    subject?: string,
+    purpose?: string,
+  ): 'queue_full' | 'queue_error' | Promise<Error | undefined> {
     let appended: 'queue_full' | Promise<Error | undefined>
     try {
-      appended = this.#queue.appendSettled(category, topic, policyVersion, payload, contentType)
+      appended = this.#queue.appendSettled(category, topic, policyVersion, payload, contentType, subject, purpose)
     } catch (err) {
       this.#log.error({ event: 'queue_write_failed', category, err: (err as Error).message }, 'cannot write to the upstream queue')
       return 'queue_error'
@@ -327,6 +343,13 @@ export class UpstreamBridge {
     while (this.#outstanding < window && this.#outstandingBytes < this.config.maxPendingBytes) {
       const taken = this.#queue.take()
       if (taken === undefined) break
+      const blocked = this.#options.consentBlocks?.(taken.category, taken.message.subject, taken.message.purpose)
+      if (blocked !== undefined) {
+        // Withdrawn while it waited: acknowledged locally, so it leaves the queue without ever being sent.
+        this.#queue.ack(taken.category, taken.message.seq)
+        this.#options.onDrop(taken.category, blocked, 1)
+        continue
+      }
       this.#poison.sending(taken.category, taken.message.seq)
       this.#send(client, generation, taken)
     }

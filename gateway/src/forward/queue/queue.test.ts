@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib'
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -70,6 +71,38 @@ describe('queue frames', () => {
     flipped.writeUInt8(flipped.readUInt8(frame.length - 2) ^ 0x10, frame.length - 2)
     expect(frameAt(flipped, 0)).toBeUndefined()
     expect(frameAt(frame.subarray(0, frame.length - 1), 0)).toBeUndefined()
+  })
+
+  it('round-trips the subject id and purpose a copy was filtered for, the household and the default unless given', () => {
+    const frame = encodeFrame(3, 1, 't', 'v1', Buffer.from('{}'), 'application/json', 'a11ce0000000000a', 'health_consent')
+    expect(frameAt(frame, 0)?.message).toMatchObject({ subject: 'a11ce0000000000a', purpose: 'health_consent' })
+    expect(SegmentLog.frameSize('t', 'v1', Buffer.from('{}'), 'application/json', 'a11ce0000000000a', 'health_consent')).toBe(frame.length)
+    expect(frameAt(encodeFrame(4, 1, 't', 'v1', Buffer.from('{}')), 0)?.message).toMatchObject({ subject: 'household', purpose: '' })
+  })
+
+  it("reads a version 2 frame (written before consent) as the household's, under the default policy", () => {
+    // [u8 2][f64 seq][f64 enqueued][u16 topic len][topic][u8 policy len][policy][u8 type len][type][payload]
+    const topic = Buffer.from('t')
+    const policy = Buffer.from('v1')
+    const type = Buffer.from('application/json')
+    const payload = Buffer.from('{"a":1}')
+    const body = Buffer.alloc(1 + 8 + 8 + 2 + topic.length + 1 + policy.length + 1 + type.length + payload.length)
+    let o = body.writeUInt8(2, 0)
+    o = body.writeDoubleLE(9, o)
+    o = body.writeDoubleLE(5, o)
+    o = body.writeUInt16LE(topic.length, o)
+    o += topic.copy(body, o)
+    o = body.writeUInt8(policy.length, o)
+    o += policy.copy(body, o)
+    o = body.writeUInt8(type.length, o)
+    o += type.copy(body, o)
+    payload.copy(body, o)
+    const header = Buffer.alloc(8)
+    header.writeUInt32LE(body.length, 0)
+    header.writeUInt32LE(crc32(body), 4)
+    const decoded = frameAt(Buffer.concat([header, body]), 0)?.message
+    expect(decoded).toMatchObject({ seq: 9, enqueuedAt: 5, topic: 't', policy: 'v1', subject: 'household', purpose: '' })
+    expect(decoded?.payload.toString()).toBe('{"a":1}')
   })
 })
 

@@ -15,7 +15,7 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { DEFAULT_CONTENT_TYPE, FRAME_HEADER, bodyLengthOf, decodeBody, encodeFrame, frameAt, type QueuedMessage } from './frame.ts'
+import { DEFAULT_CONTENT_TYPE, FRAME_HEADER, LEGACY_SUBJECT, bodyLengthOf, decodeBody, encodeFrame, frameAt, type QueuedMessage } from './frame.ts'
 
 /**
  * When appended messages are forced to stable storage. Every policy hands the bytes to the kernel before the
@@ -216,24 +216,32 @@ export class SegmentLog {
   }
 
   /** Appends one message; resolves once it is with the kernel (on disk under `fsync: always`). */
-  append(topic: string, policy: string, payload: Buffer, enqueuedAt: number = this.#now(), contentType = DEFAULT_CONTENT_TYPE): Promise<void> {
+  append(topic: string, policy: string, payload: Buffer, enqueuedAt: number = this.#now(), contentType = DEFAULT_CONTENT_TYPE, subject?: string, purpose?: string): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('queue closed'))
-    return this.#add(topic, policy, payload, enqueuedAt, contentType).done
+    return this.#add(topic, policy, payload, enqueuedAt, contentType, subject, purpose).done
   }
 
   /**
    * As `append`, but the promise never rejects: it resolves to undefined once the message is with the kernel, or to
    * the error that kept its batch from the disk. Every message of a batch (one turn of the event loop) shares it.
    */
-  appendSettled(topic: string, policy: string, payload: Buffer, enqueuedAt: number = this.#now(), contentType = DEFAULT_CONTENT_TYPE): Promise<Error | undefined> {
+  appendSettled(
+    topic: string,
+    policy: string,
+    payload: Buffer,
+    enqueuedAt: number = this.#now(),
+    contentType = DEFAULT_CONTENT_TYPE,
+    subject?: string,
+    purpose?: string,
+  ): Promise<Error | undefined> {
     if (this.#closed) return Promise.resolve(new Error('queue closed'))
-    const batch = this.#add(topic, policy, payload, enqueuedAt, contentType)
+    const batch = this.#add(topic, policy, payload, enqueuedAt, contentType, subject, purpose)
     return (batch.settled ??= batch.done.then(NO_ERROR, asError))
   }
 
-  #add(topic: string, policy: string, payload: Buffer, enqueuedAt: number, contentType: string): Batch {
+  #add(topic: string, policy: string, payload: Buffer, enqueuedAt: number, contentType: string, subject: string | undefined, purpose: string | undefined): Batch {
     const seq = this.#nextSeq++
-    const frame = encodeFrame(seq, enqueuedAt, topic, policy, payload, contentType)
+    const frame = encodeFrame(seq, enqueuedAt, topic, policy, payload, contentType, subject, purpose)
     let batch = this.#batch
     if (batch === undefined) {
       let resolve!: () => void
@@ -253,8 +261,10 @@ export class SegmentLog {
   }
 
   /** Size on disk of a message as `append` would frame it. */
-  static frameSize(topic: string, policy: string, payload: Buffer, contentType = DEFAULT_CONTENT_TYPE): number {
-    return FRAME_HEADER + 21 + Buffer.byteLength(topic) + Buffer.byteLength(policy) + Buffer.byteLength(contentType) + payload.length
+  static frameSize(topic: string, policy: string, payload: Buffer, contentType = DEFAULT_CONTENT_TYPE, subject = LEGACY_SUBJECT, purpose = ''): number {
+    return (
+      FRAME_HEADER + 23 + Buffer.byteLength(topic) + Buffer.byteLength(policy) + Buffer.byteLength(contentType) + subject.length + purpose.length + payload.length
+    )
   }
 
   #flush(): void {

@@ -105,9 +105,17 @@ export class UpstreamQueue {
    * never rejects and resolves once the batch is with the kernel (see the fsync policy) to undefined, or to the
    * write error (see SegmentLog.appendSettled).
    */
-  appendSettled(category: Category, topic: string, policy: string, payload: Buffer, contentType?: string): 'queue_full' | Promise<Error | undefined> {
-    if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType))) return 'queue_full'
-    return this.#log(category).appendSettled(topic, policy, payload, this.#now(), contentType)
+  appendSettled(
+    category: Category,
+    topic: string,
+    policy: string,
+    payload: Buffer,
+    contentType?: string,
+    subject?: string,
+    purpose?: string,
+  ): 'queue_full' | Promise<Error | undefined> {
+    if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType, subject, purpose))) return 'queue_full'
+    return this.#log(category).appendSettled(topic, policy, payload, this.#now(), contentType, subject, purpose)
   }
 
   /** Evicts the oldest segments until `size` more bytes fit the bound; false for a message larger than the bound. */
