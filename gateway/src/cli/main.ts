@@ -23,6 +23,10 @@ Usage:
              [--listener mqtts://|ws://|wss://HOST:PORT]... [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
   veil device add DEVICE_ID --profile NAME | veil device list | veil device remove DEVICE_ID
   veil user add NAME --role consumer --domain DOMAIN | --role local|admin | veil user list | veil user remove NAME
+  veil subject add NAME --device PROFILE:ID [--device ...] [--minor] [--regions EU[,US]] [--replace]
+  veil subject list | veil subject show NAME | veil subject remove NAME
+  veil consent grant|withdraw SUBJECT PURPOSE [--domain DOMAIN] [--by subject|guardian|admin]
+  veil consent show SUBJECT
   veil filter --topic TOPIC [--file PATH|-] [--config FILE]
   veil replay FILE.jsonl [--config FILE]
   veil policy check [DIR] [--config FILE]
@@ -60,6 +64,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'device':
       case 'user':
         return await (await import('./accounts.ts')).accounts(command, rest)
+      case 'subject':
+        return await (await import('./subjects.ts')).subject(rest)
+      case 'consent':
+        return await (await import('./subjects.ts')).consent(rest)
       case 'demo':
         return await (await import('./demo.ts')).demo(rest)
       case undefined:
