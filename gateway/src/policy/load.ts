@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
-import { Ajv, type ValidateFunction } from 'ajv'
+import { Ajv } from 'ajv'
 import { describeAjvError, parseYaml } from '../config/yaml.ts'
 import policySchema from '../../../schemas/policy.schema.json' with { type: 'json' }
 import { compileAllowlist, NOTHING, type Projection } from './allow/index.ts'
@@ -12,6 +12,7 @@ import type { Keyring } from '../keys/keyring.ts'
 import { isScheduled, type CompileEnv, type OperatorDefinition, type OperatorFn, type ScheduledOperatorFn } from '../sdk/operator.ts'
 import { checkTimeFloors } from './time-check.ts'
 import { checkFreeStrings } from './string-check.ts'
+import { operatorSettings } from './settings.ts'
 import { decodingName } from '../sdk/codec.ts'
 import type { PolicyExtension } from '../sdk/policy.ts'
 
@@ -202,7 +203,6 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
   const documents = new Map<Category, PolicyDocument>()
   const byStream = new Map<CompiledStream, StreamPolicy[]>()
   const scheduled: ScheduledPolicy[] = []
-  const operatorValidators = new Map<string, ValidateFunction>()
   const operatorsByName = new Map(options.operators.map((op) => [op.name, op]))
 
   for (const name of names) {
@@ -223,7 +223,7 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
       continue
     }
     documents.set(doc.category, doc)
-    compileDocument(file, doc, options, operatorsByName, operatorValidators, byStream, scheduled, problems)
+    compileDocument(file, doc, options, operatorsByName, byStream, scheduled, problems)
   }
 
   if (problems.length > 0) throw new VeilError('VEIL_ERR_POLICY', formatProblems(problems))
@@ -237,7 +237,6 @@ function compileDocument(
   doc: PolicyDocument,
   options: LoadPolicyOptions,
   operatorsByName: ReadonlyMap<string, OperatorDefinition>,
-  operatorValidators: Map<string, ValidateFunction>,
   byStream: Map<CompiledStream, StreamPolicy[]>,
   scheduledPolicies: ScheduledPolicy[],
   problems: FileProblem[],
@@ -306,18 +305,13 @@ function compileDocument(
           problems.push({ file, path: opPath, problem: `unknown operator ${name}; known: ${[...operatorsByName.keys()].join(', ') || 'none'}` })
           return undefined
         }
-        const config = adapt === undefined ? substituted : adapt(substituted, definition)
-        let validate = operatorValidators.get(name)
-        if (validate === undefined) {
-          validate = policyAjv.compile(definition.configSchema)
-          operatorValidators.set(name, validate)
-        }
-        if (!validate(config ?? {})) {
-          for (const e of validate.errors ?? []) problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
+        const checked = operatorSettings(definition, adapt === undefined ? substituted : adapt(substituted, definition))
+        if (!checked.ok) {
+          for (const e of checked.errors) problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
           return undefined
         }
         try {
-          return definition.compile(config ?? {}, env)
+          return definition.compile(checked.settings, env)
         } catch (err) {
           problems.push({ file, path: opPath, problem: (err as Error).message })
           return undefined
