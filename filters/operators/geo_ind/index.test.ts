@@ -2,7 +2,7 @@ import { Ajv } from 'ajv'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Keyring } from '../../../gateway/src/keys/keyring.ts'
-import { compileEnv, opContext, seededRandom } from '../testing.ts'
+import { compileEnv, compileOperator, opContext, seededRandom } from '../testing.ts'
 import geoInd, { Grid } from './index.ts'
 
 type Fix = { lat: number; lon: number; [key: string]: unknown }
@@ -26,7 +26,7 @@ const keyringOf = (key: number) => {
   if (k === undefined) keyrings.set(key, (k = new Keyring(Buffer.alloc(32, key), new Map())))
   return k
 }
-const compile = (config: Record<string, unknown> = {}, key = 42) => geoInd.compile(config, compileEnv({ keyring: keyringOf(key), random: () => { throw new Error('env.random used') } }))
+const compile = (config: Record<string, unknown> = {}, key = 42) => compileOperator(geoInd, config, compileEnv({ keyring: keyringOf(key), random: () => { throw new Error('env.random used') } }))
 const report = (run: ReturnType<typeof compile>, lat: number, lon: number, nowMs = T0, deviceId = 'dev-1'): Fix =>
   run({ lat, lon }, opContext({ nowMs, deviceId })) as Fix
 
