@@ -78,18 +78,18 @@ const HOUR_MS = 3_600_000
 /**
  * The release interval of a stream policy, in ms (0: immediate). An explicit `release` wins; otherwise ana and 3p
  * are hourly, and a svc stream whose operators floor times is released at the floor's interval (the longest, if
- * several), so a copy's arrival says no more than its floored times do.
+ * several), so a copy's arrival says no more than its floored times do. `operators` are the stream policy's items
+ * with their checked settings, so time_floor's `seconds` is there even where the policy relies on its default.
  */
-export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | undefined, operators: readonly Record<string, unknown>[]): number {
+export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | undefined, operators: readonly { readonly name: string; readonly settings: unknown }[]): number {
   if (release === 'immediate') return 0
   if (release !== undefined) return release.every_s * 1000
   if (BATCHED_DOMAINS.has(domain)) return HOUR_MS
   let floorS = 0
-  for (const item of operators) {
-    const config = item['time_floor'] as { seconds?: unknown } | undefined
-    if (config === undefined) continue
-    const seconds = typeof config.seconds === 'number' ? config.seconds : 60
-    if (seconds > floorS) floorS = seconds
+  for (const { name, settings } of operators) {
+    if (name !== 'time_floor') continue
+    const seconds = (settings as { seconds?: unknown }).seconds
+    if (typeof seconds === 'number' && seconds > floorS) floorS = seconds
   }
   return floorS * 1000
 }
@@ -266,7 +266,7 @@ function compileDocument(
         problems.push({ file, path: at, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
         continue
       }
-      problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream))
+      problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream, operatorsByName.get('time_floor')))
       const extension = policyExtensionOf(stream)
       problems.push(...checkFreeStrings(file, base, { key: stream.key, decoding: decodingName(stream.decoding), schema: stream.schema, scansStrings: extension?.scansStrings === true }, streamDocument))
       const binary = stream.decoding === 'binary'
@@ -292,7 +292,13 @@ function compileDocument(
       }
       const env: CompileEnv = { category: doc.category, domain, streamKey: key, keyring: options.keyring, random, dataDir: options.dataDir }
       /** One operator item compiled, or undefined (its problem recorded, or an operator with nothing to do). */
-      const compileItem = (name: string, rawConfig: unknown, opPath: string, adapt?: (config: unknown, definition: OperatorDefinition) => unknown): OperatorFn | undefined => {
+      const compileItem = (
+        name: string,
+        rawConfig: unknown,
+        opPath: string,
+        adapt?: (config: unknown, definition: OperatorDefinition) => unknown,
+        checkedSettings?: (settings: unknown) => void,
+      ): OperatorFn | undefined => {
         const substituted = substitute(rawConfig, { ...DEFAULT_VARIABLES, ...options.variables })
         const unknown = unknownVariable(substituted)
         if (unknown !== undefined) {
@@ -310,6 +316,7 @@ function compileDocument(
           for (const e of checked.errors) problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
           return undefined
         }
+        checkedSettings?.(checked.settings)
         try {
           return definition.compile(checked.settings, env)
         } catch (err) {
@@ -322,9 +329,10 @@ function compileDocument(
         const context = { at, problem: (path: string, problem: string) => problems.push({ file, path, problem }), compileOperator: compileItem }
         operators.push(...extension.compileSteps(section, streamPolicy.allow, context))
       }
+      const itemSettings: { name: string; settings: unknown }[] = []
       for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
         const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]
-        const run = compileItem(name, rawConfig, `${at}/operators/${index}/${name}`)
+        const run = compileItem(name, rawConfig, `${at}/operators/${index}/${name}`, undefined, (settings) => itemSettings.push({ name, settings }))
         if (run !== undefined) operators.push({ name, run })
       }
       if (binary && operators.length === 0) {
@@ -339,7 +347,7 @@ function compileDocument(
       }
       const scheduled = last !== undefined && isScheduled(last.run) ? last.run : undefined
       // The default variant's release applies to its opt-in variants too, unless the variant is immediate anyway.
-      const releaseMs = scheduled === undefined ? releaseIntervalMs(domain, streamDocument.release, streamPolicy.operators ?? []) : 0
+      const releaseMs = scheduled === undefined ? releaseIntervalMs(domain, streamDocument.release, itemSettings) : 0
       const policy: StreamPolicy = { domain, allow, operators, scheduled, releaseMs }
       if (scheduled !== undefined) scheduledPolicies.push({ stream, policy })
       for (const s of shared) {

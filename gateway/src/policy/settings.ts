@@ -10,9 +10,10 @@ import type { OperatorDefinition } from '../sdk/operator.ts'
 const settingsAjv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: false, useDefaults: true })
 const validators = new WeakMap<OperatorDefinition, ValidateFunction>()
 
+/** On errors, `settings` still has the defaults filled in wherever the schema has them (for the time-floor check). */
 export type OperatorSettings =
   | { readonly ok: true; readonly settings: unknown }
-  | { readonly ok: false; readonly errors: readonly ErrorObject[] }
+  | { readonly ok: false; readonly errors: readonly ErrorObject[]; readonly settings: unknown }
 
 /**
  * An operator item's settings (after variable substitution) validated and completed with the schema's defaults.
@@ -27,6 +28,6 @@ export function operatorSettings(definition: OperatorDefinition, config: unknown
   // ajv writes the defaults into what it checks: a copy keeps the policy document (which `veil policy check`
   // describes) and the configuration's variables as they were written.
   const settings = config === undefined || config === null ? {} : structuredClone(config)
-  if (!validate(settings)) return { ok: false, errors: validate.errors ?? [] }
+  if (!validate(settings)) return { ok: false, errors: validate.errors ?? [], settings }
   return { ok: true, settings }
 }
