@@ -42,9 +42,9 @@ interface Floor {
  * - in the default variant, every declared time field the allowlist lets leave is covered by such a time_floor of at
  *   least the domain's MIN_FLOOR_SECONDS. Opt-in variants (`opt_in:`, such as precise_location or
  *   camera_exact_times) are a separate consent and may keep exact times.
- * `at` is the JSON pointer of the stream's policy (`/domains/svc/streams/canonical~1location`).
+ * `at` is the JSON pointer of the stream's policy (`/domains/svc/streams/canonical~1location`); `timeFloor` the
+ * registered time_floor, whose schema defaults a floor's settings are read with.
  */
-/** `timeFloor` is the registered time_floor, whose schema defaults the floors are read with; without it none are. */
 export function checkTimeFloors(file: string, at: string, domain: Domain, doc: StreamPolicyDocument, stream: CompiledStream, timeFloor: OperatorDefinition | undefined): FileProblem[] {
   const problems: FileProblem[] = []
   if (stream.timeFields.size === 0) return problems
