@@ -88,16 +88,9 @@ export const pathsSchema = {
   items: { type: 'string', minLength: 1, maxLength: 200 },
 } as const
 
-/** Reads an optional setting with its documented default (the loader validates but does not fill defaults). */
-export function settings(config: unknown): Record<string, unknown> {
-  if (config === undefined || config === null) return {}
-  if (!isPlainObject(config)) throw new Error('the operator settings must be an object')
-  return config
-}
-
 /** The `paths` setting, checked again here because compile must not trust a caller that skipped validation. */
-export function readPaths(options: Record<string, unknown>, fallback?: readonly string[]): readonly string[] {
-  const paths = options.paths ?? fallback
+export function readPaths(options: { readonly paths?: unknown }): readonly string[] {
+  const paths = options.paths
   if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === 'string' && p.length > 0)) {
     throw new Error('paths must be a non-empty list of field paths')
   }

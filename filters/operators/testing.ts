@@ -5,8 +5,10 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { describeAjvError } from '../../gateway/src/config/yaml.ts'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
-import type { CompileEnv, OperatorContext } from '#veil/sdk'
+import { operatorSettings } from '../../gateway/src/policy/settings.ts'
+import type { CompileEnv, OperatorContext, OperatorDefinition, OperatorFn } from '#veil/sdk'
 import { mulberry32 } from '../../simulators/random.ts'
 
 /** mulberry32, uniform in [0, 1): the simulators' PRNG. Reproducible statistics, never for production noise. */
@@ -42,4 +44,30 @@ export function opContext(overrides: Partial<OperatorContext> = {}): OperatorCon
     keyring: sharedKeyring,
     ...overrides,
   }
+}
+
+/**
+ * Compiles an operator as the policy loader does: its settings checked against configSchema and completed with the
+ * schema's defaults, which compile relies on. Invalid settings throw the loader's problems, `/path: problem`.
+ */
+export function compileOperator(definition: OperatorDefinition, config: unknown = {}, env: CompileEnv = compileEnv()): OperatorFn {
+  const checked = operatorSettings(definition, config)
+  if (!checked.ok) throw new Error(checked.errors.map((e) => `${e.instancePath || '/'}: ${describeAjvError(e)}`).join('; '))
+  return definition.compile(checked.settings, env)
+}
+
+/** The top-level `default` of each setting in an operator's configSchema: the settings an empty policy item gets. */
+export function schemaDefaults(definition: OperatorDefinition): Record<string, unknown> {
+  const properties = (definition.configSchema.properties ?? {}) as Record<string, { default?: unknown }>
+  const defaults: Record<string, unknown> = {}
+  for (const [key, property] of Object.entries(properties)) if (property.default !== undefined) defaults[key] = structuredClone(property.default)
+  return defaults
+}
+
+/**
+ * Compiles with the schema's top-level defaults but without the schema check, for compile's own checks: it must
+ * not trust a caller that skipped validation.
+ */
+export function compileUnchecked(definition: OperatorDefinition, config: Record<string, unknown>, env: CompileEnv = compileEnv()): OperatorFn {
+  return definition.compile({ ...schemaDefaults(definition), ...config }, env)
 }

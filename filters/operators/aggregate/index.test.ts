@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type Emission, isScheduled, SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import { MAX_RELEASE_DELAY_MS, MIN_RELEASE_DELAY_MS } from '../schedule.ts'
 import aggregate from './index.ts'
 
@@ -10,7 +10,7 @@ const T0 = Date.UTC(2025, 0, 1)
 const AFTER = MAX_RELEASE_DELAY_MS
 
 function agg(config: unknown) {
-  const fn = aggregate.compile(config, compileEnv({ category: 'camera', domain: 'ana' }))
+  const fn = compileOperator(aggregate, config, compileEnv({ category: 'camera', domain: 'ana' }))
   if (!isScheduled(fn)) throw new Error('aggregate must be scheduled')
   return {
     send: (doc: unknown, nowMs: number, deviceId = 'cam-1'): unknown => fn(doc, opContext({ category: 'camera', domain: 'ana', deviceId, nowMs })),
@@ -77,8 +77,8 @@ describe('aggregate', () => {
 
   it('refuses settings that report nothing or windows not aligned to the day', () => {
     const env = compileEnv()
-    expect(() => aggregate.compile({}, env)).toThrow(/nothing/)
-    expect(() => aggregate.compile({ count: true, window_s: 7000 }, env)).toThrow(/86400/)
+    expect(() => compileOperator(aggregate, {}, env)).toThrow(/nothing/)
+    expect(() => compileOperator(aggregate, { count: true, window_s: 7000 }, env)).toThrow(/86400/)
   })
 
   it('issue 13.4: the rate and moments of messages do not show: at most one record per device per window, the same for any number of identical messages at any times', () => {

@@ -1,6 +1,5 @@
 import { compileAccessor, defineOperator, DeviceState, type Emission, scheduled, SUPPRESS } from '#veil/sdk'
 import { parseStep, roundToStep, type DecimalStep } from '../decimal.ts'
-import { settings } from '../fields.ts'
 import { checkWindow, MIN_RELEASE_DELAY_MS, NOTHING_DUE, releaseDelayMs, releaseDue, windowStart, type Due } from '../schedule.ts'
 
 const REDUCERS = ['mean', 'min', 'max'] as const
@@ -17,6 +16,25 @@ interface ValueSpec {
   readonly step: DecimalStep
   readonly minimum: number
   readonly maximum: number
+}
+
+/** One `values` entry as the loader hands it over, defaults filled in; no bound is no limit (±Infinity has no JSON). */
+interface ValueSettings {
+  readonly path: string
+  readonly reduce: Reducer
+  readonly step: number
+  readonly minimum?: number
+  readonly maximum?: number
+}
+
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly window_s: number
+  readonly values: Readonly<Record<string, ValueSettings>>
+  readonly count_by?: string
+  readonly max_labels: number
+  readonly count: boolean
+  readonly when?: { readonly path: string; readonly in: readonly unknown[] }
 }
 
 interface Accumulator {
@@ -54,6 +72,7 @@ export default defineOperator({
       window_s: { type: 'integer', minimum: 60, maximum: 86_400, default: 3600 },
       values: {
         type: 'object',
+        default: {},
         maxProperties: 16,
         propertyNames: { pattern: '^[a-z][a-z0-9_]{0,31}$' },
         additionalProperties: {
@@ -82,20 +101,20 @@ export default defineOperator({
     },
   },
   compile(config, env) {
-    const options = settings(config)
-    const windowS = checkWindow(options.window_s ?? 3600)
-    const values: ValueSpec[] = Object.entries((options.values ?? {}) as Record<string, { path: string; reduce?: Reducer; step?: number; minimum?: number; maximum?: number }>).map(([name, v]) => ({
+    const options = config as Settings
+    const windowS = checkWindow(options.window_s)
+    const values: ValueSpec[] = Object.entries(options.values).map(([name, v]) => ({
       name,
       get: v.path === '$' ? (doc: unknown) => doc : compileAccessor(v.path).get,
-      reduce: v.reduce ?? 'mean',
-      step: parseStep(v.step ?? 1, `values.${name}.step`),
+      reduce: v.reduce,
+      step: parseStep(v.step, `values.${name}.step`),
       minimum: v.minimum ?? -Infinity,
       maximum: v.maximum ?? Infinity,
     }))
     const countBy = typeof options.count_by === 'string' ? (options.count_by === '$' ? (doc: unknown) => doc : compileAccessor(options.count_by).get) : undefined
-    const maxLabels = (options.max_labels ?? 16) as number
+    const maxLabels = options.max_labels
     const reportCount = options.count === true
-    const when = options.when as { path: string; in: readonly unknown[] } | undefined
+    const when = options.when
     const whenGet = when === undefined ? undefined : compileAccessor(when.path).get
     const whenValues = new Set(when?.in ?? [])
     if (values.length === 0 && countBy === undefined && !reportCount) throw new Error('aggregate needs values, count_by or count: it would report nothing')

@@ -1,8 +1,18 @@
 import { defineOperator } from '#veil/sdk'
 import { floorToStep, parseStep } from '../decimal.ts'
-import { compileFieldMap, REMOVE, settings } from '../fields.ts'
+import { compileFieldMap, REMOVE } from '../fields.ts'
 
 const pathSchema = { type: 'string', minLength: 1, maxLength: 200 } as const
+
+/** The settings as the loader hands them over: checked against configSchema (one of the two forms; no defaults). */
+interface Settings {
+  readonly path: string
+  readonly bounds?: readonly number[]
+  readonly labels?: readonly string[]
+  readonly width?: number
+  readonly min?: number
+  readonly max?: number
+}
 
 /**
  * Replaces a number with its bin, so a quasi-identifier (BMI, age, height, battery level) only narrows a person
@@ -41,7 +51,7 @@ export default defineOperator({
     ],
   },
   compile(config) {
-    const options = settings(config)
+    const options = config as Settings
     const path = options.path
     if (typeof path !== 'string' || path === '') throw new Error('path must name one field')
     if (options.bounds !== undefined) return compileBounds(path, options)
@@ -50,7 +60,7 @@ export default defineOperator({
   },
 })
 
-function compileBounds(path: string, options: Record<string, unknown>) {
+function compileBounds(path: string, options: Settings) {
   const bounds = options.bounds
   if (!Array.isArray(bounds) || bounds.length === 0 || !bounds.every((b) => typeof b === 'number' && Number.isFinite(b))) {
     throw new Error('bounds must be a non-empty list of finite numbers')
@@ -79,7 +89,7 @@ function compileBounds(path: string, options: Record<string, unknown>) {
   })
 }
 
-function compileWidth(path: string, options: Record<string, unknown>) {
+function compileWidth(path: string, options: Settings) {
   const width = parseStep(options.width as number, 'width')
   const min = options.min === undefined ? -Infinity : Number(options.min)
   const max = options.max === undefined ? Infinity : Number(options.max)

@@ -1,9 +1,9 @@
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import downsample from './index.ts'
 
 const doc = { _type: 'location', lat: 52.52, lon: 13.405, tst: 1735689600 }
-const run = downsample.compile({}, compileEnv())
+const run = compileOperator(downsample, {}, compileEnv())
 const contexts = Array.from({ length: 1000 }, (_, i) => opContext({ deviceId: `dev-${i}`, nowMs: Date.UTC(2025, 0, 1) + i * 1000 }))
 let i = 0
 

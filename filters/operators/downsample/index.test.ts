@@ -2,12 +2,12 @@ import { Ajv } from 'ajv'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import downsample from './index.ts'
 
 const DAY = 86_400_000
 const T0 = Date.UTC(2025, 0, 1)
-const compile = (config: Record<string, unknown> = {}) => downsample.compile(config, compileEnv())
+const compile = (config: Record<string, unknown> = {}) => compileOperator(downsample, config, compileEnv())
 type Run = ReturnType<typeof compile>
 const at = (run: Run, nowMs: number, deviceId = 'dev-1') => run({ lat: 1, lon: 2 }, opContext({ nowMs, deviceId })) !== SUPPRESS
 

@@ -10,9 +10,10 @@ interface Budget {
   count: number
 }
 
-interface Config {
-  min_interval_s?: number
-  max_per_day?: number
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly min_interval_s: number
+  readonly max_per_day: number
 }
 
 export default defineOperator({
@@ -27,9 +28,9 @@ export default defineOperator({
     },
   },
   compile(config) {
-    const c = (config ?? {}) as Config
-    const intervalMs = (c.min_interval_s ?? 900) * 1000
-    const maxPerDay = c.max_per_day ?? 96
+    const c = config as Settings
+    const intervalMs = c.min_interval_s * 1000
+    const maxPerDay = c.max_per_day
     if (!(intervalMs >= 0 && Number.isFinite(intervalMs))) throw new Error(`min_interval_s must be a finite number ≥ 0, got ${c.min_interval_s}`)
     if (!(Number.isInteger(maxPerDay) && maxPerDay >= 1)) throw new Error(`max_per_day must be an integer ≥ 1, got ${maxPerDay}`)
     const budgets = new DeviceState<Budget>()

@@ -1,9 +1,9 @@
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import energyWindow from './index.ts'
 
 const env = compileEnv({ category: 'smart_plug' })
-const fn = energyWindow.compile({}, env)
+const fn = compileOperator(energyWindow, {}, env)
 const T0 = Date.UTC(2025, 0, 1)
 let n = 0
 // A Tasmota tele/SENSOR after `allow` kept ENERGY.Total and friends; a message every 10 s, 10 plugs.

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type Emission, isScheduled, SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import { MAX_RELEASE_DELAY_MS, MIN_RELEASE_DELAY_MS } from '../schedule.ts'
 import energyWindow, { type EnergyRecord } from './index.ts'
 
@@ -10,7 +10,7 @@ const T0 = Date.UTC(2025, 0, 1)
 const env = compileEnv({ category: 'smart_plug' })
 
 function meter(config: unknown = {}) {
-  const fn = energyWindow.compile(config, env)
+  const fn = compileOperator(energyWindow, config, env)
   if (!isScheduled(fn)) throw new Error('energy_window must be scheduled')
   return {
     send: (doc: unknown, nowMs: number, deviceId = 'plug-1'): unknown => fn(doc, opContext({ category: 'smart_plug', deviceId, nowMs })),
@@ -150,8 +150,8 @@ describe('energy_window', () => {
   })
 
   it('refuses windows that are not aligned to the day, and accepts 900 s', () => {
-    expect(() => energyWindow.compile({ window_s: 7000 }, env)).toThrow(/86400/)
-    expect(() => energyWindow.compile({ step_wh: 0 }, env)).toThrow(/step_wh/)
+    expect(() => compileOperator(energyWindow, { window_s: 7000 }, env)).toThrow(/86400/)
+    expect(() => compileOperator(energyWindow, { step_wh: 0 }, env)).toThrow(/step_wh/)
     const m = meter({ window_s: 900 })
     m.send(tasmota(1), T0 + 1000)
     m.send(tasmota(1.1), T0 + 2000)

@@ -1,6 +1,5 @@
 import { compileAccessor, defineOperator, DeviceState, type Emission, scheduled, SUPPRESS } from '#veil/sdk'
 import { parseStep, roundToStep } from '../decimal.ts'
-import { settings } from '../fields.ts'
 import { checkWindow, MIN_RELEASE_DELAY_MS, NOTHING_DUE, releaseDelayMs, releaseDue, windowStart, type Due } from '../schedule.ts'
 
 const UNITS = { kWh: 1000, Wh: 1, Wmin: 1 / 60 } as const
@@ -10,6 +9,15 @@ export interface EnergyRecord {
   window_start: number
   window_s: number
   energy_wh: number
+}
+
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly total: string
+  readonly unit: Unit
+  readonly window_s: number
+  readonly step_wh: number
+  readonly idle_s: number
 }
 
 interface Meter {
@@ -50,14 +58,14 @@ export default defineOperator({
     },
   },
   compile(config, env) {
-    const options = settings(config)
-    const total = (options.total ?? 'ENERGY.Total') as string
-    const unit = (options.unit ?? 'kWh') as Unit
+    const options = config as Settings
+    const total = options.total
+    const unit = options.unit
     const factor = UNITS[unit]
     if (factor === undefined) throw new Error(`unit must be one of ${Object.keys(UNITS).join(', ')}`)
-    const windowS = checkWindow(options.window_s ?? 3600)
-    const step = parseStep((options.step_wh ?? 10) as number, 'step_wh')
-    const idleMs = ((options.idle_s ?? 86_400) as number) * 1000
+    const windowS = checkWindow(options.window_s)
+    const step = parseStep(options.step_wh, 'step_wh')
+    const idleMs = options.idle_s * 1000
     const getTotal = total === '$' ? (doc: unknown) => doc : compileAccessor(total).get
     const state = new DeviceState<Meter>()
     const random = env.random

@@ -1,9 +1,9 @@
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import eventSuppress from './index.ts'
 
 const env = compileEnv({ category: 'smart_plug' })
-const fn = eventSuppress.compile({}, env)
+const fn = compileOperator(eventSuppress, {}, env)
 const T0 = Date.UTC(2025, 0, 1)
 let n = 0
 const ctxs = Array.from({ length: 10 }, (_, d) => opContext({ category: 'smart_plug', deviceId: `plug-${d}` }))

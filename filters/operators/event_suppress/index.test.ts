@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import eventSuppress, { type EventReport } from './index.ts'
 
 const H = 3_600_000
@@ -9,7 +9,7 @@ const T0 = Date.UTC(2025, 0, 1)
 const env = compileEnv({ category: 'smart_plug' })
 
 function suppressor(config: unknown = {}) {
-  const fn = eventSuppress.compile(config, env)
+  const fn = compileOperator(eventSuppress, config, env)
   return (doc: unknown, nowMs: number, deviceId = 'plug-1'): unknown => fn(doc, opContext({ category: 'smart_plug', deviceId, nowMs }))
 }
 
@@ -41,7 +41,7 @@ describe('event_suppress', () => {
     s('OFF', T0 + 1, 'b')
     expect((s('OFF', T0 + 900_000, 'a') as EventReport).events).toBe(1)
     expect((s('ON', T0 + 900_000, 'b') as EventReport).events).toBe(2)
-    expect(() => eventSuppress.compile({ window_s: 1000 }, env)).toThrow(/86400/)
+    expect(() => compileOperator(eventSuppress, { window_s: 1000 }, env)).toThrow(/86400/)
   })
 
   it('P8 style: no push between windows, one aligned report per window with events in it, counts add up', () => {

@@ -1,5 +1,4 @@
 import { compileAccessor, defineOperator, DeviceState, SUPPRESS } from '#veil/sdk'
-import { settings } from '../fields.ts'
 
 /** A longer string is not a state (`ON`, `off`, `toggle`) but text: it is left out of the report. */
 const MAX_LAST_LENGTH = 32
@@ -8,6 +7,12 @@ interface Window {
   start: number
   events: number
   last: string | number | boolean | undefined
+}
+
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly window_s: number
+  readonly value: string
 }
 
 export interface EventReport {
@@ -32,16 +37,16 @@ export default defineOperator({
     additionalProperties: false,
     properties: {
       window_s: { type: 'integer', minimum: 60, maximum: 86_400, default: 3600 },
-      value: { type: 'string', minLength: 1, maxLength: 200, description: 'path of the value reported as `last`; default: the whole (scalar) payload' },
+      value: { type: 'string', minLength: 1, maxLength: 200, default: '$', description: 'path of the value reported as `last`; `$`: the whole (scalar) payload' },
     },
   },
   compile(config) {
-    const options = settings(config)
-    const windowS = (options.window_s ?? 3600) as number
+    const options = config as Settings
+    const windowS = options.window_s
     if (!Number.isSafeInteger(windowS) || windowS < 60 || 86_400 % windowS !== 0) throw new Error(`window_s must be an integer ≥ 60 that divides 86400, got ${String(windowS)}`)
     const path = options.value
-    if (path !== undefined && (typeof path !== 'string' || path === '')) throw new Error('value must be a path')
-    const getValue = path === undefined || path === '$' ? (doc: unknown) => doc : compileAccessor(path).get
+    if (typeof path !== 'string' || path === '') throw new Error('value must be a path')
+    const getValue = path === '$' ? (doc: unknown) => doc : compileAccessor(path).get
     const state = new DeviceState<Window>()
 
     return (doc, ctx) => {

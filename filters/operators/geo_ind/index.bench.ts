@@ -1,5 +1,5 @@
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import geoInd from './index.ts'
 
 const ctx = opContext()
@@ -8,7 +8,7 @@ const reset = () => {
   doc.lat = 52.520008
   doc.lon = 13.404954
 }
-const run = geoInd.compile({}, compileEnv())
+const run = compileOperator(geoInd, {}, compileEnv())
 let hour = 0
 
 describe('geo_ind on an OwnTracks location', () => {

@@ -2,7 +2,7 @@ import { Ajv } from 'ajv'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Keyring } from '../../../gateway/src/keys/keyring.ts'
-import { compileEnv, opContext, seededRandom } from '../testing.ts'
+import { compileEnv, compileOperator, opContext, schemaDefaults, seededRandom } from '../testing.ts'
 import geoInd, { Grid } from './index.ts'
 
 type Fix = { lat: number; lon: number; [key: string]: unknown }
@@ -26,7 +26,7 @@ const keyringOf = (key: number) => {
   if (k === undefined) keyrings.set(key, (k = new Keyring(Buffer.alloc(32, key), new Map())))
   return k
 }
-const compile = (config: Record<string, unknown> = {}, key = 42) => geoInd.compile(config, compileEnv({ keyring: keyringOf(key), random: () => { throw new Error('env.random used') } }))
+const compile = (config: Record<string, unknown> = {}, key = 42) => compileOperator(geoInd, config, compileEnv({ keyring: keyringOf(key), random: () => { throw new Error('env.random used') } }))
 const report = (run: ReturnType<typeof compile>, lat: number, lon: number, nowMs = T0, deviceId = 'dev-1'): Fix =>
   run({ lat, lon }, opContext({ nowMs, deviceId })) as Fix
 
@@ -261,6 +261,8 @@ describe('geo_ind', () => {
     })
 
     it('yields one draw per static place and epoch near cell edges too (hysteresis), measured over 300 homes', () => {
+      const restart = { ...schemaDefaults(geoInd), epoch_s: 31_536_000 }
+      const restartEnv = compileEnv({ keyring: keyringOf(42), random: () => { throw new Error('env.random used') } })
       const count = (hysteresis: boolean) => {
         const draws: number[] = []
         for (let h = 0; h < 300; h++) {
@@ -271,8 +273,9 @@ describe('geo_ind', () => {
           // The longest epoch, so that an epoch boundary (3 % of homes within 300 h at 30 days) does not count.
           let run = compile({ epoch_s: 31_536_000 })
           for (let i = 0; i < 300; i++) {
-            // Without hysteresis: a fresh operator per fix, so no memory of the previous cell (a gateway restart).
-            if (!hysteresis) run = compile({ epoch_s: 31_536_000 })
+            // Without hysteresis: a fresh operator per fix, so no memory of the previous cell (a gateway restart);
+            // compiled from checked settings, as 90 000 settings checks would slow the test down for nothing.
+            if (!hysteresis) run = geoInd.compile(restart, restartEnv)
             // ±50 m: a phone indoors.
             const fix = report(run, homeLat + (jitter() - 0.5) * 0.0009, homeLon + (jitter() - 0.5) * 0.0013, start + i * 600_000, `home-${h}`)
             seen.add(`${fix.lat},${fix.lon}`)

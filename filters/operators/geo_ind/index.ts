@@ -3,14 +3,14 @@ import { compileAccessor, defineOperator, DeviceState, isPlainObject } from '#ve
 import { M_PER_DEG, RAD, readFix } from '../geo.ts'
 
 const TWO_PI = 2 * Math.PI
-const DAY_S = 86_400
 
-interface Config {
-  radius_m?: number
-  cell_m?: number
-  epoch_s?: number
-  lat?: string
-  lon?: string
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly radius_m: number
+  readonly cell_m: number
+  readonly epoch_s: number
+  readonly lat: string
+  readonly lon: string
 }
 
 /** A cell of the snapping grid: its row and column. The grid is fixed, so a cell names a place. */
@@ -89,17 +89,17 @@ export default defineOperator({
     },
   },
   compile(config, env) {
-    const c = (config ?? {}) as Config
-    const radiusM = c.radius_m ?? 500
-    const cellM = c.cell_m ?? 250
-    const epochS = c.epoch_s ?? 30 * DAY_S
+    const c = config as Settings
+    const radiusM = c.radius_m
+    const cellM = c.cell_m
+    const epochS = c.epoch_s
     if (!(radiusM > 0 && Number.isFinite(radiusM))) throw new Error(`radius_m must be a positive number, got ${radiusM}`)
     if (!(cellM >= 10 && Number.isFinite(cellM))) throw new Error(`cell_m must be a number ≥ 10, got ${c.cell_m}`)
     if (!(epochS >= 3600 && Number.isFinite(epochS))) throw new Error(`epoch_s must be a number ≥ 3600, got ${c.epoch_s}`)
     const epsilon = 2 / radiusM
     const epochMs = epochS * 1000
-    const lat = compileAccessor(c.lat ?? 'lat')
-    const lon = compileAccessor(c.lon ?? 'lon')
+    const lat = compileAccessor(c.lat)
+    const lon = compileAccessor(c.lon)
     if (lat.path === lon.path) throw new Error(`lat and lon must be different paths, both are ${lat.path}`)
     const grid = new Grid(cellM)
     // A phone at home jitters by tens of metres; a device keeps its cell while it stays within half a cell of it,

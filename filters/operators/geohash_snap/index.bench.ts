@@ -1,5 +1,5 @@
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import geohashSnap from './index.ts'
 
 const ctx = opContext()
@@ -8,8 +8,8 @@ const reset = (i: number) => {
   doc.lat = 52.520008 + (i % 1000) * 1e-5
   doc.lon = 13.404954
 }
-const p6 = geohashSnap.compile({}, compileEnv())
-const withHash = geohashSnap.compile({ emit: 'geohash' }, compileEnv())
+const p6 = compileOperator(geohashSnap, {}, compileEnv())
+const withHash = compileOperator(geohashSnap, { emit: 'geohash' }, compileEnv())
 let i = 0
 
 describe('geohash_snap on an OwnTracks location', () => {

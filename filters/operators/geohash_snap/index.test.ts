@@ -1,11 +1,11 @@
 import { Ajv } from 'ajv'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import geohashSnap, { geohashCell, geohashDecode, geohashEncode } from './index.ts'
 
 const ctx = opContext()
-const snapper = (config: Record<string, unknown> = {}) => geohashSnap.compile(config, compileEnv())
+const snapper = (config: Record<string, unknown> = {}) => compileOperator(geohashSnap, config, compileEnv())
 type Fix = { lat: number; lon: number; [key: string]: unknown }
 const snap = (run: ReturnType<typeof snapper>, lat: number, lon: number): Fix => run({ lat, lon }, ctx) as Fix
 

@@ -90,11 +90,12 @@ export function geohashCell(lat: number, lon: number, precision: number): Geohas
   return cellOf(cellIndex(lat, -90, 180, latBits), latBits, cellIndex(lon, -180, 360, lonBits), lonBits)
 }
 
-interface Config {
-  precision?: number
-  lat?: string
-  lon?: string
-  emit?: string
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly precision: number
+  readonly lat: string
+  readonly lon: string
+  readonly emit?: string
 }
 
 export default defineOperator({
@@ -111,16 +112,16 @@ export default defineOperator({
     },
   },
   compile(config) {
-    const c = (config ?? {}) as Config
-    const precision = c.precision ?? 6
+    const c = config as Settings
+    const precision = c.precision
     if (!Number.isInteger(precision) || precision < 1 || precision > 12) throw new Error(`precision must be an integer from 1 to 12, got ${precision}`)
     const { lonBits, latBits } = bitsOf(precision)
     const latCells = 2 ** latBits
     const lonCells = 2 ** lonBits
     const latSize = 180 / latCells
     const lonSize = 360 / lonCells
-    const lat = compileAccessor(c.lat ?? 'lat')
-    const lon = compileAccessor(c.lon ?? 'lon')
+    const lat = compileAccessor(c.lat)
+    const lon = compileAccessor(c.lon)
     if (lat.path === lon.path) throw new Error(`lat and lon must be different paths, both are ${lat.path}`)
     const emit = c.emit === undefined ? undefined : compileAccessor(c.emit)
     if (emit !== undefined && (emit.path === lat.path || emit.path === lon.path)) throw new Error(`emit (${emit.path}) must differ from lat and lon`)

@@ -1,8 +1,14 @@
 import { defineOperator, type OperatorContext } from '#veil/sdk'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE } from '../fields.ts'
 
 /** Longer values are not ids but text, which has no place in a pseudonymised field. */
 const MAX_ID_LENGTH = 256
+
+/** The settings as the loader hands them over: checked against configSchema. */
+interface Settings {
+  readonly paths: readonly string[]
+  readonly kind?: string
+}
 
 /**
  * Replaces identifiers (serials, IMEIs, MACs, camera names, phone numbers) with keyed pseudonyms:
@@ -34,8 +40,9 @@ export default defineOperator({
     },
   },
   compile(config, env) {
-    const options = settings(config)
+    const options = config as Settings
     const paths = readPaths(options)
+    // The default depends on the stream's category, which a schema default cannot name.
     const kind = options.kind ?? env.category
     if (typeof kind !== 'string' || kind === '') throw new Error('kind must be a non-empty string')
     const pseudonymOf = (value: unknown, ctx: OperatorContext): string | typeof REMOVE => {

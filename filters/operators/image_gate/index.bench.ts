@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import imageGate from './index.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures')
@@ -14,8 +14,8 @@ const longText = { ...location, note: 'x'.repeat(2000) }
 
 const env = compileEnv({ category: 'camera' })
 const ctx = opContext({ category: 'camera' })
-const dropMessage = imageGate.compile({}, env)
-const dropField = imageGate.compile({ action: 'drop_field' }, env)
+const dropMessage = compileOperator(imageGate, {}, env)
+const dropField = compileOperator(imageGate, { action: 'drop_field' }, env)
 
 describe('image_gate', () => {
   bench('baseline: structuredClone of the Frigate event', () => {

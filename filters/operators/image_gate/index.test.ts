@@ -4,7 +4,7 @@ import { deflateSync } from 'node:zlib'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext, seededRandom } from '../testing.ts'
+import { compileEnv, compileOperator, opContext, seededRandom } from '../testing.ts'
 import imageGate, { isMediaString } from './index.ts'
 import { hasImageMagic } from './magic.ts'
 import { pngChunk } from '../../../test/helpers/png.ts'
@@ -13,7 +13,7 @@ const FIXTURES = join(import.meta.dirname, '../../../test/fixtures')
 const env = compileEnv({ category: 'camera' })
 const ctx = opContext({ category: 'camera' })
 const compile = (config: unknown = {}) => {
-  const run = imageGate.compile(config, env)
+  const run = compileOperator(imageGate, config, env)
   return (doc: unknown) => run(doc, ctx)
 }
 const readJson = (path: string): unknown => JSON.parse(readFileSync(join(FIXTURES, path), 'utf8'))

@@ -1,4 +1,4 @@
-import { defineOperator, isPlainObject } from '#veil/sdk'
+import { defineOperator } from '#veil/sdk'
 import { compileJsonGate } from '../json-gate.ts'
 import { hasImageMagic, MAGIC_BYTES } from './magic.ts'
 
@@ -102,7 +102,8 @@ export default defineOperator({
     properties: { action: { enum: ['drop_message', 'drop_field'], default: 'drop_message' } },
   },
   compile(config) {
-    const action = (isPlainObject(config) ? config.action : undefined) ?? 'drop_message'
+    // Checked against configSchema by the loader, its default filled in.
+    const { action } = config as { readonly action: 'drop_message' | 'drop_field' }
     if (action !== 'drop_message' && action !== 'drop_field') throw new Error(`action must be drop_message or drop_field, not ${String(action)}`)
 
     return compileJsonGate(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import jobArea from './index.ts'
 
 const MIN = 60_000
@@ -9,7 +9,7 @@ const env = compileEnv({ category: 'robot_vacuum' })
 
 /** Readings (cm²) at minute offsets, through one compiled operator; what leaves, with its minute. */
 function run(readings: readonly (readonly [number, number])[], config: unknown = {}, deviceId = 'robot-1'): [number, unknown][] {
-  const fn = jobArea.compile(config, env)
+  const fn = compileOperator(jobArea, config, env)
   const out: [number, unknown][] = []
   for (const [minute, cm2] of readings) {
     const result = fn(cm2, opContext({ category: 'robot_vacuum', deviceId, nowMs: T0 + minute * MIN }))
@@ -50,7 +50,7 @@ describe('job_area', () => {
   })
 
   it('keeps each device apart and rounds with the configured step', () => {
-    const fn = jobArea.compile({ area_step_m2: 10, settle_s: 600 }, env)
+    const fn = compileOperator(jobArea, { area_step_m2: 10, settle_s: 600 }, env)
     const at = (deviceId: string, minute: number, cm2: number) => fn(cm2, opContext({ category: 'robot_vacuum', deviceId, nowMs: T0 + minute * MIN }))
     expect(at('a', 0, 100_000)).toBe(SUPPRESS)
     expect(at('b', 0, 560_000)).toBe(SUPPRESS)
@@ -60,9 +60,9 @@ describe('job_area', () => {
   })
 
   it('throws on a reading that is not an area, and refuses bad settings at compile time', () => {
-    const fn = jobArea.compile({}, env)
+    const fn = compileOperator(jobArea, {}, env)
     for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, '430000', null, { area: 1 }]) expect(() => fn(bad, opContext())).toThrow(/cm²/)
-    expect(() => jobArea.compile({ area_step_m2: 0 }, env)).toThrow(/area_step_m2/)
-    expect(() => jobArea.compile({ settle_s: 10 }, env)).toThrow(/settle_s/)
+    expect(() => compileOperator(jobArea, { area_step_m2: 0 }, env)).toThrow(/area_step_m2/)
+    expect(() => compileOperator(jobArea, { settle_s: 10 }, env)).toThrow(/settle_s/)
   })
 })

@@ -1,4 +1,4 @@
-import { defineOperator, DeviceState, isPlainObject, SUPPRESS } from '#veil/sdk'
+import { defineOperator, DeviceState, SUPPRESS } from '#veil/sdk'
 
 /** What a cleaning job becomes: the area it covered, once, after it ended. */
 export interface JobArea {
@@ -6,6 +6,12 @@ export interface JobArea {
 }
 
 const CM2_PER_M2 = 10_000
+
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly area_step_m2: number
+  readonly settle_s: number
+}
 
 interface Job {
   /** The job's largest reading so far, in cm². */
@@ -38,10 +44,10 @@ export default defineOperator({
     },
   },
   compile(config) {
-    const options = isPlainObject(config) ? config : {}
-    const step = options.area_step_m2 ?? 5
+    const options = config as Settings
+    const step = options.area_step_m2
     if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0) throw new Error(`area_step_m2 must be a positive number, not ${String(step)}`)
-    const settle = options.settle_s ?? 1800
+    const settle = options.settle_s
     if (typeof settle !== 'number' || !Number.isSafeInteger(settle) || settle < 60) throw new Error(`settle_s must be an integer ≥ 60, not ${String(settle)}`)
     const settleMs = settle * 1000
     const state = new DeviceState<Job>()

@@ -1,9 +1,9 @@
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import kinematics from './index.ts'
 
 const ctx = opContext()
-const run = kinematics.compile({}, compileEnv())
+const run = compileOperator(kinematics, {}, compileEnv())
 const make = (): Record<string, unknown> => ({ _type: 'location', lat: 52.52, lon: 13.405, tst: 1735689600, vel: 4, cog: 270, alt: 35, acc: 12, vac: 3, batt: 81 })
 
 describe('kinematics on an OwnTracks location', () => {

@@ -1,11 +1,11 @@
 import { Ajv } from 'ajv'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import kinematics from './index.ts'
 
 const ctx = opContext()
-const compile = (config: Record<string, unknown> = {}) => kinematics.compile(config, compileEnv())
+const compile = (config: Record<string, unknown> = {}) => compileOperator(kinematics, config, compileEnv())
 type Run = ReturnType<typeof compile>
 const classOf = (run: Run, vel: unknown) => (run({ vel }, ctx) as Record<string, unknown>).motion
 

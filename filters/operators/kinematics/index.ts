@@ -6,13 +6,14 @@ export type MotionClass = 'stationary' | 'walking' | 'vehicle'
 const KMH_PER_UNIT = { kmh: 1, ms: 3.6, knots: 1.852 } as const
 type SpeedUnit = keyof typeof KMH_PER_UNIT
 
-interface Config {
-  speed?: string
-  speed_unit?: SpeedUnit
-  drop?: string[]
-  walking_kmh?: number
-  vehicle_kmh?: number
-  output?: string
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly speed: string
+  readonly speed_unit: SpeedUnit
+  readonly drop: readonly string[]
+  readonly walking_kmh: number
+  readonly vehicle_kmh: number
+  readonly output: string
 }
 
 export default defineOperator({
@@ -37,18 +38,18 @@ export default defineOperator({
     },
   },
   compile(config) {
-    const c = (config ?? {}) as Config
-    const unit = c.speed_unit ?? 'kmh'
+    const c = config as Settings
+    const unit = c.speed_unit
     const factor = KMH_PER_UNIT[unit]
     if (factor === undefined) throw new Error(`speed_unit must be kmh, ms or knots, got ${String(unit)}`)
-    const walking = c.walking_kmh ?? 1
-    const vehicle = c.vehicle_kmh ?? 7
+    const walking = c.walking_kmh
+    const vehicle = c.vehicle_kmh
     if (!(walking >= 0 && Number.isFinite(walking) && vehicle > walking && Number.isFinite(vehicle))) {
       throw new Error(`need 0 ≤ walking_kmh < vehicle_kmh, got ${walking} and ${vehicle}`)
     }
-    const speed = compileAccessor(c.speed ?? 'vel')
-    const output = compileAccessor(c.output ?? 'motion')
-    const drop = (c.drop ?? ['cog', 'alt', 'acc', 'vac']).map((path) => compileAccessor(path))
+    const speed = compileAccessor(c.speed)
+    const output = compileAccessor(c.output)
+    const drop = c.drop.map((path) => compileAccessor(path))
     if (drop.some((d) => d.path === output.path)) throw new Error(`output ${output.path} is also listed in drop`)
     const outputIsSpeed = output.path === speed.path
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bench, describe } from 'vitest'
 import { compileAllowlist } from '../../../gateway/src/policy/allow/index.ts'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import mapMinimize from './index.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/valetudo')
@@ -15,7 +15,7 @@ const giantAllowed = allow(giant)
 // Only the runs: the operator has to add up compressedPixels.
 const runsOnly = compileAllowlist(['pixelSize', 'layers[].type', 'layers[].compressedPixels'])(giant)
 
-const run = mapMinimize.compile({}, compileEnv({ category: 'robot_vacuum' }))
+const run = compileOperator(mapMinimize, {}, compileEnv({ category: 'robot_vacuum' }))
 const ctx = opContext({ category: 'robot_vacuum' })
 
 describe('map_minimize', () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { compileAllowlist, NOTHING } from '../../../gateway/src/policy/allow/index.ts'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import mapMinimize from './index.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/valetudo')
@@ -13,7 +13,7 @@ const ALLOW = ['pixelSize', 'layers[].type', 'layers[].metaData.area', 'layers[]
 const env = compileEnv({ category: 'robot_vacuum' })
 const ctx = opContext({ category: 'robot_vacuum' })
 const compile = (config: unknown = {}) => {
-  const run = mapMinimize.compile(config, env)
+  const run = compileOperator(mapMinimize, config, env)
   return (doc: unknown) => run(doc, ctx)
 }
 const allow = compileAllowlist(ALLOW)

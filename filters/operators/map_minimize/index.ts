@@ -74,7 +74,8 @@ export default defineOperator({
     properties: { area_step_m2: { type: 'number', exclusiveMinimum: 0, default: 5 } },
   },
   compile(config) {
-    const step = (isPlainObject(config) ? config.area_step_m2 : undefined) ?? 5
+    // Checked against configSchema by the loader, its default filled in.
+    const step: unknown = (config as { readonly area_step_m2: number }).area_step_m2
     if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0) throw new Error(`area_step_m2 must be a positive number, not ${String(step)}`)
 
     return (doc): MinimizedMap => {

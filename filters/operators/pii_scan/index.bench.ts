@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import { findPii } from './detect.ts'
 import piiScan from './index.ts'
 
@@ -15,8 +15,8 @@ const state = {
 }
 const env = compileEnv({ category: 'camera' })
 const ctx = opContext({ category: 'camera' })
-const dropField = piiScan.compile({}, env)
-const dropMessage = piiScan.compile({ action: 'drop_message' }, env)
+const dropField = compileOperator(piiScan, {}, env)
+const dropMessage = compileOperator(piiScan, { action: 'drop_message' }, env)
 const eventText = JSON.stringify(event)
 
 describe('pii_scan', () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, compileUnchecked, opContext } from '../testing.ts'
 import { DETECTORS, findPii, luhnValid, type Detector } from './detect.ts'
 import piiScan from './index.ts'
 
@@ -11,7 +11,7 @@ const FIXTURES = join(import.meta.dirname, '../../../test/fixtures')
 const env = compileEnv({ category: 'camera' })
 const ctx = opContext({ category: 'camera' })
 const compile = (config: unknown = {}) => {
-  const run = piiScan.compile(config, env)
+  const run = compileOperator(piiScan, config, env)
   return (doc: unknown) => run(doc, ctx)
 }
 const ALL = [...DETECTORS]
@@ -247,8 +247,8 @@ describe('pii_scan', () => {
     expect(() => compile()(deep)).toThrow(/nested/)
     expect(() => compile()(Buffer.from('john@example.com'))).toThrow(/not JSON/)
     expect(() => compile({ action: 'drop_message' })({ a: () => 1 })).toThrow(/not JSON/)
-    expect(() => compile({ detectors: [] })).toThrow(/detector/)
-    expect(() => compile({ detectors: ['ssn'] })).toThrow(/unknown detector/)
-    expect(() => compile({ action: 'mask' })).toThrow(/action/)
+    expect(() => compileUnchecked(piiScan, { detectors: [] }, env)).toThrow(/detector/)
+    expect(() => compileUnchecked(piiScan, { detectors: ['ssn'] }, env)).toThrow(/unknown detector/)
+    expect(() => compileUnchecked(piiScan, { action: 'mask' }, env)).toThrow(/action/)
   })
 })

@@ -1,4 +1,4 @@
-import { defineOperator, isPlainObject } from '#veil/sdk'
+import { defineOperator } from '#veil/sdk'
 import { compileJsonGate } from '../json-gate.ts'
 import { compileScanner, DETECTORS, type Detector, type Scanner } from './detect.ts'
 
@@ -26,11 +26,12 @@ interface Settings {
   readonly detectors: readonly Detector[]
 }
 
+/** The settings as the loader hands them over (checked against configSchema, defaults filled in), checked again. */
 function readSettings(config: unknown): Settings {
-  const c = (isPlainObject(config) ? config : {}) as { action?: unknown; detectors?: unknown }
-  const action = c.action ?? 'drop_field'
+  const c = config as { readonly action: unknown; readonly detectors: unknown }
+  const action = c.action
   if (action !== 'drop_field' && action !== 'drop_message') throw new Error(`action must be drop_field or drop_message, not ${String(action)}`)
-  const detectors = c.detectors ?? DETECTORS
+  const detectors = c.detectors
   if (!Array.isArray(detectors) || detectors.length === 0) throw new Error('detectors must name at least one detector')
   for (const d of detectors) {
     if (!(DETECTORS as readonly unknown[]).includes(d)) throw new Error(`unknown detector ${String(d)}; known: ${DETECTORS.join(', ')}`)

@@ -1,5 +1,5 @@
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import privacyZone from './index.ts'
 
 const ctx = opContext()
@@ -8,7 +8,7 @@ const zones = [
   { lat: 52.52, lon: 13.405, name: 'home' },
   { lat: 52.5, lon: 13.3, name: 'work' },
 ]
-const run = privacyZone.compile({ zones }, compileEnv())
+const run = compileOperator(privacyZone, { zones }, compileEnv())
 const inside = { _type: 'location', lat: 52.52, lon: 13.405, tst: 1735689600 }
 const farAway = { _type: 'location', lat: 48.1, lon: 11.5, tst: 1735689600 }
 

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Keyring } from '../../../gateway/src/keys/keyring.ts'
 import { SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext, seededRandom } from '../testing.ts'
+import { compileEnv, compileOperator, compileUnchecked, opContext, seededRandom } from '../testing.ts'
 import privacyZone, { deriveZone } from './index.ts'
 import type { ZoneConfig } from './index.ts'
 
@@ -29,7 +29,7 @@ function move(lat: number, lon: number, bearing: number, distance: number): [num
 }
 
 type Run = ReturnType<typeof privacyZone.compile>
-const compile = (config: Record<string, unknown>, env = compileEnv()): Run => privacyZone.compile(config, env)
+const compile = (config: Record<string, unknown>, env = compileEnv()): Run => compileOperator(privacyZone, config, env)
 const forwards = (run: Run, lat: number, lon: number) => run({ lat, lon }, ctx) !== SUPPRESS
 
 /** Kåsa's algebraic circle fit in a local metric plane around (lat0, lon0); returns the fitted centre in degrees. */
@@ -138,9 +138,9 @@ describe('privacy_zone', () => {
     expect(validate({ zones: [{ lat: 91, lon: 0 }] })).toBe(false)
     expect(validate({ zones: [{ lat: 0, lon: 0, radius: 5 }] })).toBe(false)
     expect(validate({ zones: [HOME], min_radius_m: -1 })).toBe(false)
-    expect(() => compile({ zones: [] })).toThrow(/at least one/)
-    expect(() => compile({ zones: [{ lat: 95, lon: 0, name: 'x' }] })).toThrow(/zones\/0 \(x\)/)
-    expect(() => compile({ zones: [HOME], max_offset_m: Number.NaN })).toThrow(/maxOffsetM/)
+    expect(() => compileUnchecked(privacyZone, { zones: [] })).toThrow(/at least one/)
+    expect(() => compileUnchecked(privacyZone, { zones: [{ lat: 95, lon: 0, name: 'x' }] })).toThrow(/zones\/0 \(x\)/)
+    expect(() => compileUnchecked(privacyZone, { zones: [HOME], max_offset_m: Number.NaN })).toThrow(/maxOffsetM/)
   })
 
   describe('secrets', () => {

@@ -94,14 +94,15 @@ export function insideZone(zone: CompiledZone, y: number, x: number, cosY: numbe
   return a < zone.aMax
 }
 
-interface Config {
-  zones?: ZoneConfig[]
-  min_radius_m?: number
-  extra_radius_m?: number
-  max_offset_m?: number
-  emit?: string
-  lat?: string
-  lon?: string
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly zones: readonly ZoneConfig[]
+  readonly min_radius_m: number
+  readonly extra_radius_m: number
+  readonly max_offset_m: number
+  readonly emit?: string
+  readonly lat: string
+  readonly lon: string
 }
 
 export default defineOperator({
@@ -136,10 +137,10 @@ export default defineOperator({
     },
   },
   compile(config, env) {
-    const c = (config ?? {}) as Config
-    const zones = c.zones ?? []
+    const c = config as Settings
+    const zones = c.zones
     if (zones.length === 0) throw new Error('privacy_zone needs at least one zone')
-    const settings: ZoneSettings = { minRadiusM: c.min_radius_m ?? 400, extraRadiusM: c.extra_radius_m ?? 200, maxOffsetM: c.max_offset_m ?? 150 }
+    const settings: ZoneSettings = { minRadiusM: c.min_radius_m, extraRadiusM: c.extra_radius_m, maxOffsetM: c.max_offset_m }
     for (const [key, value] of Object.entries(settings)) {
       if (!(value >= 0 && Number.isFinite(value))) throw new Error(`${key} must be a finite number ≥ 0, got ${value}`)
     }
@@ -152,8 +153,8 @@ export default defineOperator({
       if (!(zone.lat >= -90 && zone.lat <= 90) || !(zone.lon >= -180 && zone.lon <= 180)) throw new Error(`${label}: lat/lon out of range`)
       return compileZone(deriveZone(env.keyring, env.domain, index, zone, settings))
     })
-    const lat = compileAccessor(c.lat ?? 'lat')
-    const lon = compileAccessor(c.lon ?? 'lon')
+    const lat = compileAccessor(c.lat)
+    const lon = compileAccessor(c.lon)
     if (lat.path === lon.path) throw new Error(`lat and lon must be different paths, both are ${lat.path}`)
     const emit = c.emit
 

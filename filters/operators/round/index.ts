@@ -1,6 +1,6 @@
 import { defineOperator } from '#veil/sdk'
 import { parseStep, roundToStep } from '../decimal.ts'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE } from '../fields.ts'
 
 /**
  * Rounds numbers to a step (`top_score` to 0.1, weight to 0.1 kg). Decimal-safe: the output of step 0.1 always
@@ -20,9 +20,10 @@ export default defineOperator({
     },
   },
   compile(config) {
-    const options = settings(config)
+    // Checked against configSchema by the loader; both settings are required.
+    const options = config as { readonly paths: readonly string[]; readonly step: number }
     const paths = readPaths(options)
-    const step = parseStep(options.step as number)
+    const step = parseStep(options.step)
     return compileFieldMap(paths, (value) => {
       if (typeof value === 'number') return Number.isFinite(value) ? roundToStep(value, step) : REMOVE
       if (Array.isArray(value)) {

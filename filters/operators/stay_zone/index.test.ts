@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv'
 import { describe, expect, it } from 'vitest'
 import { SUPPRESS } from '#veil/sdk'
-import { compileEnv, opContext, seededRandom } from '../testing.ts'
+import { compileEnv, compileOperator, opContext, seededRandom } from '../testing.ts'
 import stayZone from './index.ts'
 
 const T0 = Date.UTC(2025, 0, 1)
@@ -9,7 +9,7 @@ const MINUTE = 60_000
 const HOME = { lat: 48.8566, lon: 2.3522 }
 const M_PER_DEG = 111_195
 
-const compile = (config: Record<string, unknown> = {}) => stayZone.compile(config, compileEnv())
+const compile = (config: Record<string, unknown> = {}) => compileOperator(stayZone, config, compileEnv())
 type Run = ReturnType<typeof compile>
 const send = (run: Run, lat: number, lon: number, nowMs: number, deviceId = 'dev-1') => run({ lat, lon, batt: 50 }, opContext({ nowMs, deviceId }))
 /** A point `north` and `east` metres from HOME. */

@@ -23,16 +23,17 @@ interface Stays {
   zones: LearnedZone[]
 }
 
-interface Config {
-  enabled?: boolean
-  stay_radius_m?: number
-  dwell_s?: number
-  max_zones?: number
-  min_radius_m?: number
-  extra_radius_m?: number
-  max_offset_m?: number
-  lat?: string
-  lon?: string
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly enabled: boolean
+  readonly stay_radius_m: number
+  readonly dwell_s: number
+  readonly max_zones: number
+  readonly min_radius_m: number
+  readonly extra_radius_m: number
+  readonly max_offset_m: number
+  readonly lat: string
+  readonly lon: string
 }
 
 /** Equirectangular distance in metres; exact enough at the few-hundred-metre scale of a stay. */
@@ -66,17 +67,17 @@ export default defineOperator({
     },
   },
   compile(config, env) {
-    const c = (config ?? {}) as Config
-    const stayM = c.stay_radius_m ?? 200
-    const dwellMs = (c.dwell_s ?? 1800) * 1000
-    const maxZones = c.max_zones ?? 8
-    const settings: ZoneSettings = { minRadiusM: c.min_radius_m ?? 400, extraRadiusM: c.extra_radius_m ?? 200, maxOffsetM: c.max_offset_m ?? 150 }
+    const c = config as Settings
+    const stayM = c.stay_radius_m
+    const dwellMs = c.dwell_s * 1000
+    const maxZones = c.max_zones
+    const settings: ZoneSettings = { minRadiusM: c.min_radius_m, extraRadiusM: c.extra_radius_m, maxOffsetM: c.max_offset_m }
     for (const [name, value] of Object.entries({ stayM, dwellMs, ...settings })) {
       if (!(value >= 0 && Number.isFinite(value))) throw new Error(`${name} must be a finite number ≥ 0, got ${value}`)
     }
     if (!(Number.isInteger(maxZones) && maxZones >= 1)) throw new Error(`max_zones must be an integer ≥ 1, got ${maxZones}`)
-    const lat = compileAccessor(c.lat ?? 'lat')
-    const lon = compileAccessor(c.lon ?? 'lon')
+    const lat = compileAccessor(c.lat)
+    const lon = compileAccessor(c.lon)
     if (lat.path === lon.path) throw new Error(`lat and lon must be different paths, both are ${lat.path}`)
     if (c.enabled === false) return (doc) => doc
     // Memory only: learned zones are lost on restart and relearned after one dwell. Nothing is written to disk, so

@@ -2,14 +2,14 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import textDrop, { DEFAULT_KEYS } from './index.ts'
 
 const CAMERA = join(import.meta.dirname, '../../../test/fixtures/camera')
 const env = compileEnv({ category: 'camera' })
 const ctx = opContext({ category: 'camera' })
 const compile = (config: unknown = {}) => {
-  const run = textDrop.compile(config, env)
+  const run = compileOperator(textDrop, config, env)
   return (doc: unknown) => run(doc, ctx)
 }
 const frigate = readdirSync(CAMERA)

@@ -24,7 +24,8 @@ export default defineOperator({
     },
   },
   compile(config) {
-    const keys = (isPlainObject(config) ? config.keys : undefined) ?? DEFAULT_KEYS
+    // Checked against configSchema by the loader, its default (DEFAULT_KEYS) filled in; checked again below.
+    const keys: unknown = (config as { readonly keys: readonly string[] }).keys
     if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string' && k.length > 0)) {
       throw new Error('keys must be a non-empty list of key names')
     }

@@ -1,12 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { REMOVE } from '../fields.ts'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import timeFloor, { createFloor } from './index.ts'
 
 const env = compileEnv({ category: 'camera' })
 const ctx = opContext({ category: 'camera' })
-const run = (config: unknown, doc: unknown): unknown => timeFloor.compile(config, env)(doc, ctx)
+const run = (config: unknown, doc: unknown): unknown => compileOperator(timeFloor, config, env)(doc, ctx)
 
 describe('time_floor', () => {
   it('floors epoch seconds at tst by default to 60 s', () => {

@@ -1,8 +1,15 @@
 import { defineOperator } from '#veil/sdk'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE } from '../fields.ts'
 
 const FORMATS = ['auto', 'epoch_s', 'epoch_ms', 'iso'] as const
 type Format = (typeof FORMATS)[number]
+
+/** The settings as the loader hands them over: checked against configSchema, every default filled in. */
+interface Settings {
+  readonly paths: readonly string[]
+  readonly seconds: number
+  readonly format: Format
+}
 
 /** Below this a number is epoch seconds (1e11 s is the year 5138); from here to MS_LIMIT it is epoch ms. */
 const SECONDS_LIMIT = 1e11
@@ -32,11 +39,11 @@ export default defineOperator({
     },
   },
   compile(config) {
-    const options = settings(config)
-    const paths = readPaths(options, ['tst'])
-    const seconds = options.seconds ?? 60
+    const options = config as Settings
+    const paths = readPaths(options)
+    const seconds = options.seconds
     if (typeof seconds !== 'number' || !Number.isSafeInteger(seconds) || seconds < 1) throw new Error('seconds must be a positive integer')
-    const format = (options.format ?? 'auto') as Format
+    const format = options.format
     if (!FORMATS.includes(format)) throw new Error(`format must be one of ${FORMATS.join(', ')}`)
     return compileFieldMap(paths, createFloor(seconds, format))
   },

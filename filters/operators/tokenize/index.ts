@@ -1,5 +1,5 @@
 import { defineOperator } from '#veil/sdk'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE } from '../fields.ts'
 import { canonicalValue, vaultFor } from './vault.ts'
 
 export { detokenize, eraseFromVault, forgetVaults, vaultFile } from './vault.ts'
@@ -25,7 +25,8 @@ export default defineOperator({
     properties: { paths: pathsSchema },
   },
   compile(config, env) {
-    const paths = readPaths(settings(config))
+    // Checked against configSchema by the loader: paths is required.
+    const paths = readPaths(config as { readonly paths: readonly string[] })
     const vault = vaultFor(env.dataDir, env.domain)
     const tokenOf = (value: unknown): string | typeof REMOVE => {
       if (typeof value !== 'string' && (typeof value !== 'number' || !Number.isFinite(value))) return REMOVE

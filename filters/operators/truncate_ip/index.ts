@@ -1,5 +1,5 @@
 import { defineOperator } from '#veil/sdk'
-import { compileFieldMap, pathsSchema, readPaths, REMOVE, settings } from '../fields.ts'
+import { compileFieldMap, pathsSchema, readPaths, REMOVE } from '../fields.ts'
 
 /**
  * Truncates IP addresses to the network: IPv4 to /24 (last octet 0), IPv6 to /48 (the interface id, often derived
@@ -17,7 +17,8 @@ export default defineOperator({
     properties: { paths: pathsSchema },
   },
   compile(config) {
-    const paths = readPaths(settings(config))
+    // Checked against configSchema by the loader: paths is required.
+    const paths = readPaths(config as { readonly paths: readonly string[] })
     return compileFieldMap(paths, (value) => {
       if (typeof value === 'string') {
         if (value.indexOf(',') === -1) return truncateIp(value) ?? REMOVE

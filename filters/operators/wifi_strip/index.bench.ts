@@ -1,5 +1,5 @@
 import { bench, describe } from 'vitest'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import wifiStrip from './index.ts'
 
 const state = () => ({
@@ -12,7 +12,7 @@ const state = () => ({
   POWER: 'ON',
   Wifi: { AP: 1, SSId: 'Familie Müller', BSSId: '2C:3A:E8:12:34:56', Channel: 6, Mode: '11n', RSSI: 76, Signal: -62, LinkCount: 1, Downtime: '0T00:00:03' },
 })
-const run = wifiStrip.compile({ rssi: ['Wifi.RSSI', 'Wifi.Signal'] }, compileEnv({ category: 'smart_plug' }))
+const run = compileOperator(wifiStrip, { rssi: ['Wifi.RSSI', 'Wifi.Signal'] }, compileEnv({ category: 'smart_plug' }))
 const ctx = opContext({ category: 'smart_plug' })
 
 describe('wifi_strip', () => {

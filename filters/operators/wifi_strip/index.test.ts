@@ -3,14 +3,14 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { findPii } from '../pii_scan/detect.ts'
-import { compileEnv, opContext } from '../testing.ts'
+import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import wifiStrip from './index.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures')
 const env = compileEnv({ category: 'smart_plug' })
 const ctx = opContext({ category: 'smart_plug' })
 const compile = (config: unknown = {}) => {
-  const run = wifiStrip.compile(config, env)
+  const run = compileOperator(wifiStrip, config, env)
   return (doc: unknown) => run(doc, ctx)
 }
 const readJson = (path: string): unknown => JSON.parse(readFileSync(join(FIXTURES, path), 'utf8'))

@@ -33,11 +33,13 @@ interface Settings {
   readonly step: number
 }
 
+/** The settings as the loader hands them over (checked against configSchema, defaults filled in), checked again. */
 function readSettings(config: unknown): Settings {
-  const c = (isPlainObject(config) ? config : {}) as { rssi?: unknown; rssi_step?: unknown }
+  const c = config as { readonly rssi?: unknown; readonly rssi_step: unknown }
+  // No rssi is no signal to bucket (the schema cannot default to an empty list: a given list has at least one path).
   const rssi = c.rssi === undefined ? [] : typeof c.rssi === 'string' ? [c.rssi] : c.rssi
   if (!Array.isArray(rssi) || !rssi.every((p) => typeof p === 'string' && p.length > 0)) throw new Error('rssi must be a path or a list of paths')
-  const step = c.rssi_step ?? 10
+  const step = c.rssi_step
   if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0) throw new Error(`rssi_step must be a positive number, not ${String(step)}`)
   return { rssi: rssi as string[], step }
 }

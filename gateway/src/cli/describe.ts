@@ -57,11 +57,11 @@ function describeVariant(
     for (const op of metrics.operators ?? []) {
       const { metric, ...rest } = op
       const [name, settings] = Object.entries(rest)[0] ?? ['?', {}]
-      lines.push(`${indent}transformed: ${String(metric)}: ${name} ${JSON.stringify(settings)}`)
+      lines.push(`${indent}transformed: ${String(metric)}: ${describeOperator(name, settings)}`)
     }
     for (const op of operators ?? []) {
       const [name, settings] = Object.entries(op)[0] ?? ['?', {}]
-      lines.push(`${indent}transformed: ${name} ${JSON.stringify(settings)}`)
+      lines.push(`${indent}transformed: ${describeOperator(name, settings)}`)
     }
     lines.push(`${indent}dropped:     every metric not named, metric properties and metadata, DataSet, Bytes, File and Template values`)
     return
@@ -74,9 +74,23 @@ function describeVariant(
   lines.push(`${indent}kept:        ${allow.length > 0 ? allow.join(', ') : '(raw bytes, to the operators only)'}`)
   for (const op of operators ?? []) {
     const [name, settings] = Object.entries(op)[0] ?? ['?', {}]
-    lines.push(`${indent}transformed: ${name} ${JSON.stringify(settings)}`)
+    lines.push(`${indent}transformed: ${describeOperator(name, settings)}`)
   }
   lines.push(`${indent}dropped:     ${dropped.length > 0 ? dropped.join(', ') : '(no other known field)'}; and any field not listed`)
+}
+
+/**
+ * An operator item as written, then the schema defaults it relies on (the loader fills them in), so the description
+ * shows every setting in force. Long default lists are counted, not spelled out.
+ */
+function describeOperator(name: string, settings: unknown): string {
+  const written = `${name} ${JSON.stringify(settings)}`
+  const properties = builtinPlugins.operators.find((op) => op.name === name)?.configSchema.properties as Record<string, { default?: unknown }> | undefined
+  const given = settings !== null && typeof settings === 'object' ? settings : {}
+  const defaults = Object.entries(properties ?? {})
+    .filter(([key, property]) => property.default !== undefined && !Object.hasOwn(given, key))
+    .map(([key, { default: value }]) => `${key}: ${Array.isArray(value) && value.length > 4 ? `[${value.length} items]` : JSON.stringify(value)}`)
+  return defaults.length === 0 ? written : `${written} (defaults: ${defaults.join(', ')})`
 }
 
 function knownFields(profile: string, category: string, stream: string): string[] {

@@ -151,7 +151,7 @@ function offered(config: GatewayConfig): Map<Domain, Set<string>> {
   const classifier = new Classifier(profilesOf(config))
   // A throwaway key, as `veil policy check` uses: reading the policies must not create or read the master key.
   const keyring = new Keyring(randomBytes(32), new Map())
-  const set = loadPolicySet(config.policies, { classifier, operators: builtinPlugins.operators, keyring, dataDir: config.dataDir, optIn: config.optIn, variables: config.variables })
+  const set = loadPolicySet(config.policies, { classifier, operators: builtinPlugins.operators, keyring, dataDir: config.dataDir, variables: config.variables })
   const documents = [...set.documents.values()]
   const byDomain = new Map<Domain, Set<string>>()
   for (const domain of DOMAINS) {

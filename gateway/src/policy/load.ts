@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
-import { Ajv, type ValidateFunction } from 'ajv'
+import { Ajv } from 'ajv'
 import { describeAjvError, parseYaml } from '../config/yaml.ts'
 import policySchema from '../../../schemas/policy.schema.json' with { type: 'json' }
 import { compileAllowlist, NOTHING, type Projection } from './allow/index.ts'
@@ -12,6 +12,7 @@ import type { Keyring } from '../keys/keyring.ts'
 import { isScheduled, type CompileEnv, type OperatorDefinition, type OperatorFn, type ScheduledOperatorFn } from '../sdk/operator.ts'
 import { checkTimeFloors } from './time-check.ts'
 import { checkFreeStrings } from './string-check.ts'
+import { operatorSettings } from './settings.ts'
 import { decodingName } from '../sdk/codec.ts'
 import type { PolicyExtension } from '../sdk/policy.ts'
 import { domainIndex, purposeBit } from '../consent/book.ts'
@@ -98,18 +99,18 @@ const HOUR_MS = 3_600_000
 /**
  * The release interval of a stream policy, in ms (0: immediate). An explicit `release` wins; otherwise ana and 3p
  * are hourly, and a svc stream whose operators floor times is released at the floor's interval (the longest, if
- * several), so a copy's arrival says no more than its floored times do.
+ * several), so a copy's arrival says no more than its floored times do. `operators` are the stream policy's items
+ * with their checked settings, so time_floor's `seconds` is there even where the policy relies on its default.
  */
-export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | undefined, operators: readonly Record<string, unknown>[]): number {
+export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | undefined, operators: readonly { readonly name: string; readonly settings: unknown }[]): number {
   if (release === 'immediate') return 0
   if (release !== undefined) return release.every_s * 1000
   if (BATCHED_DOMAINS.has(domain)) return HOUR_MS
   let floorS = 0
-  for (const item of operators) {
-    const config = item['time_floor'] as { seconds?: unknown } | undefined
-    if (config === undefined) continue
-    const seconds = typeof config.seconds === 'number' ? config.seconds : 60
-    if (seconds > floorS) floorS = seconds
+  for (const { name, settings } of operators) {
+    if (name !== 'time_floor') continue
+    const seconds = (settings as { seconds?: unknown }).seconds
+    if (typeof seconds === 'number' && seconds > floorS) floorS = seconds
   }
   return floorS * 1000
 }
@@ -234,7 +235,6 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
   const documents = new Map<Category, PolicyDocument>()
   const byStream = new Map<CompiledStream, DomainPolicy[]>()
   const scheduled: ScheduledPolicy[] = []
-  const operatorValidators = new Map<string, ValidateFunction>()
   const operatorsByName = new Map(options.operators.map((op) => [op.name, op]))
 
   for (const name of names) {
@@ -255,7 +255,7 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
       continue
     }
     documents.set(doc.category, doc)
-    compileDocument(file, doc, options, operatorsByName, operatorValidators, byStream, scheduled, problems)
+    compileDocument(file, doc, options, operatorsByName, byStream, scheduled, problems)
   }
 
   if (problems.length > 0) throw new VeilError('VEIL_ERR_POLICY', formatProblems(problems))
@@ -269,7 +269,6 @@ function compileDocument(
   doc: PolicyDocument,
   options: LoadPolicyOptions,
   operatorsByName: ReadonlyMap<string, OperatorDefinition>,
-  operatorValidators: Map<string, ValidateFunction>,
   byStream: Map<CompiledStream, DomainPolicy[]>,
   scheduledPolicies: ScheduledPolicy[],
   problems: FileProblem[],
@@ -296,7 +295,7 @@ function compileDocument(
         problems.push({ file, path: base, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
         continue
       }
-      problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream))
+      problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream, operatorsByName.get('time_floor')))
       const extension = policyExtensionOf(stream)
       problems.push(...checkFreeStrings(file, base, { key: stream.key, decoding: decodingName(stream.decoding), schema: stream.schema, scansStrings: extension?.scansStrings === true }, streamDocument))
       // Every variant is compiled now, whatever anyone consents to: a grant or a withdrawal picks among them per
@@ -358,7 +357,13 @@ function compileDocument(
       }
       const env: CompileEnv = { category: doc.category, domain, streamKey: key, keyring: options.keyring, random, dataDir: options.dataDir }
       /** One operator item compiled, or undefined (its problem recorded, or an operator with nothing to do). */
-      const compileItem = (name: string, rawConfig: unknown, opPath: string, adapt?: (config: unknown, definition: OperatorDefinition) => unknown): OperatorFn | undefined => {
+      const compileItem = (
+        name: string,
+        rawConfig: unknown,
+        opPath: string,
+        adapt?: (config: unknown, definition: OperatorDefinition) => unknown,
+        checkedSettings?: (settings: unknown) => void,
+      ): OperatorFn | undefined => {
         const substituted = substitute(rawConfig, { ...DEFAULT_VARIABLES, ...options.variables })
         const unknown = unknownVariable(substituted)
         if (unknown !== undefined) {
@@ -371,18 +376,14 @@ function compileDocument(
           problems.push({ file, path: opPath, problem: `unknown operator ${name}; known: ${[...operatorsByName.keys()].join(', ') || 'none'}` })
           return undefined
         }
-        const config = adapt === undefined ? substituted : adapt(substituted, definition)
-        let validate = operatorValidators.get(name)
-        if (validate === undefined) {
-          validate = policyAjv.compile(definition.configSchema)
-          operatorValidators.set(name, validate)
-        }
-        if (!validate(config ?? {})) {
-          for (const e of validate.errors ?? []) problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
+        const checked = operatorSettings(definition, adapt === undefined ? substituted : adapt(substituted, definition))
+        if (!checked.ok) {
+          for (const e of checked.errors) problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
           return undefined
         }
+        checkedSettings?.(checked.settings)
         try {
-          return definition.compile(config ?? {}, env)
+          return definition.compile(checked.settings, env)
         } catch (err) {
           problems.push({ file, path: opPath, problem: (err as Error).message })
           return undefined
@@ -393,9 +394,10 @@ function compileDocument(
         const context = { at, problem: (path: string, problem: string) => problems.push({ file, path, problem }), compileOperator: compileItem }
         operators.push(...extension.compileSteps(section, streamPolicy.allow, context))
       }
+      const itemSettings: { name: string; settings: unknown }[] = []
       for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
         const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]
-        const run = compileItem(name, rawConfig, `${at}/operators/${index}/${name}`)
+        const run = compileItem(name, rawConfig, `${at}/operators/${index}/${name}`, undefined, (settings) => itemSettings.push({ name, settings }))
         if (run !== undefined) operators.push({ name, run })
       }
       if (binary && operators.length === 0) {
@@ -410,7 +412,7 @@ function compileDocument(
       }
       const scheduled = last !== undefined && isScheduled(last.run) ? last.run : undefined
       // The default variant's release applies to its opt-in variants too, unless the variant is immediate anyway.
-      const releaseMs = scheduled === undefined ? releaseIntervalMs(domain, streamDocument.release, streamPolicy.operators ?? []) : 0
+      const releaseMs = scheduled === undefined ? releaseIntervalMs(domain, streamDocument.release, itemSettings) : 0
       return { domain, allow, operators, scheduled, releaseMs, purpose: variantName, purposeBit: variantName === undefined ? 0 : purposeBit(variantName) }
   }
 

@@ -1,8 +1,10 @@
 import type { FileProblem } from '../errors.ts'
 import type { Domain } from '../sdk/model.ts'
+import type { OperatorDefinition } from '../sdk/operator.ts'
 import type { CompiledStream } from '../streams/classifier.ts'
 import type { TimeUnit } from '../sdk/time.ts'
 import type { StreamPolicyDocument } from './load.ts'
+import { operatorSettings } from './settings.ts'
 
 /**
  * The coarsest exact time a domain may receive by default, in seconds: the owner's service a minute (privacy.md §1
@@ -40,9 +42,10 @@ interface Floor {
  * - in the default variant, every declared time field the allowlist lets leave is covered by such a time_floor of at
  *   least the domain's MIN_FLOOR_SECONDS. Opt-in variants (`opt_in:`, such as precise_location or
  *   camera_exact_times) are a separate consent and may keep exact times.
- * `at` is the JSON pointer of the stream's policy (`/domains/svc/streams/canonical~1location`).
+ * `at` is the JSON pointer of the stream's policy (`/domains/svc/streams/canonical~1location`); `timeFloor` the
+ * registered time_floor, whose schema defaults a floor's settings are read with.
  */
-export function checkTimeFloors(file: string, at: string, domain: Domain, doc: StreamPolicyDocument, stream: CompiledStream): FileProblem[] {
+export function checkTimeFloors(file: string, at: string, domain: Domain, doc: StreamPolicyDocument, stream: CompiledStream, timeFloor: OperatorDefinition | undefined): FileProblem[] {
   const problems: FileProblem[] = []
   if (stream.timeFields.size === 0) return problems
   const variants: [string, Variant, boolean][] = [[at, doc, false], ...Object.entries(doc.opt_in ?? {}).map(([name, v]): [string, Variant, boolean] => [`${at}/opt_in/${name}`, v, true])]
@@ -54,10 +57,13 @@ export function checkTimeFloors(file: string, at: string, domain: Domain, doc: S
       if (entry === undefined) continue
       const [name, raw] = entry
       if (REPLACING_OPERATORS.has(name)) replaced = true
-      if (name !== 'time_floor') continue
-      const settings = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {}
-      const paths = Array.isArray(settings.paths) ? settings.paths.filter((p): p is string => typeof p === 'string') : ['tst']
-      const floor: Floor = { paths, seconds: settings.seconds ?? 60, format: settings.format ?? 'auto', at: `${base}/operators/${index}/time_floor` }
+      // An unknown operator is reported where the operators are compiled.
+      if (name !== 'time_floor' || timeFloor === undefined) continue
+      // Bad settings are reported there too; the floor is read from them as they are, with the defaults filled in.
+      const given = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}
+      const settings = operatorSettings(timeFloor, given).settings as { readonly paths?: unknown; readonly seconds?: unknown; readonly format?: unknown }
+      const paths = Array.isArray(settings.paths) ? settings.paths.filter((p): p is string => typeof p === 'string') : []
+      const floor: Floor = { paths, seconds: settings.seconds, format: settings.format, at: `${base}/operators/${index}/time_floor` }
       floors.push(floor)
       for (const path of paths) {
         const unit = stream.timeFields.get(path)
