@@ -108,8 +108,6 @@ export async function connect(url: string, options: mqtt.IClientOptions = {}): P
   return mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 /** What a DeviceBroker started on its own needs to let anonymous clients in, as startGateway's gateway does. */
 export function anonymousBrokerSecurity(dataDir: string): BrokerSecurity {
   const profiles = profilesOf(resolveConfig(builtinPlugins, { dataDir }))

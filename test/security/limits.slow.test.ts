@@ -5,10 +5,11 @@
  */
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_CONNECTION_LIMITS } from '../../gateway/src/auth/guard.ts'
 import { createPki } from '../helpers/certs.ts'
-import { connect, sleep, startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { connect, startGateway, type TestGateway } from '../helpers/gateway.ts'
 
 let gw: TestGateway | undefined
 const sockets: Socket[] = []
