@@ -105,7 +105,7 @@ export function veilProcesses(cleanups: (() => Promise<void> | void)[]): {
     child.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c))
     child.stderr?.setEncoding('utf8').on('data', (c: string) => (out += c))
     const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    const killer = setTimeout(() => child.kill('SIGKILL'), 150_000)
     void exited.then(() => clearTimeout(killer))
     cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -118,7 +118,7 @@ export function veilProcesses(cleanups: (() => Promise<void> | void)[]): {
       const line = out.split('\n').find((l) => l.includes('"event":"started"'))
       if (line !== undefined) started = JSON.parse(line) as { listen: { port: number } }
       return started !== undefined || child.exitCode !== null
-    }, { timeoutMs: 20_000, what: `veil to start: ${out}` })
+    }, { timeoutMs: 45_000, what: `veil to start: ${out}` })
     if (started === undefined) throw new Error(`veil exited before starting: ${out}`)
     return { child, listenPort: started.listen.port, httpPort, output: () => out, exited }
   }

@@ -23,7 +23,7 @@ describe('veil start: shutdown on the clock', () => {
     cleanups.push(() => dir.remove())
     const veil = await startVeil(join(dir.path, 'data'), await freePort())
     const run = publish(await devices(veil, 3))
-    await until(() => run.acked.length >= 150, { timeoutMs: 20_000, what: '150 messages acknowledged' })
+    await until(() => run.acked.length >= 150, { timeoutMs: 45_000, what: '150 messages acknowledged' })
     const t0 = Date.now()
     veil.child.kill('SIGTERM')
     const exit = await veil.exited
@@ -31,5 +31,5 @@ describe('veil start: shutdown on the clock', () => {
     run.stop()
     expect(exit).toEqual({ code: 0, signal: null })
     expect(ms).toBeLessThan(8000)
-  }, 60_000)
+  }, 150_000)
 })
