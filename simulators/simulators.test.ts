@@ -484,27 +484,22 @@ describe('runSimulators', () => {
     expect(received.map((r) => r.topic)).toContain('tele/tasmota_CA11A7/LWT')
   })
 
-  it('paces publishes to the requested rate and stops after durationMs', async () => {
-    const started = performance.now()
-    const { published } = await runSimulators({ url, profiles: ['tasmota', 'owntracks'], devices: 2, ratePerSecond: 40, durationMs: 600 }).done
-    const elapsed = performance.now() - started
-    expect(elapsed).toBeGreaterThanOrEqual(550)
-    expect(elapsed).toBeLessThan(5_000)
-    expect(published).toBeGreaterThan(5)
-    // 40/s over at most ~0.6 s of publishing, plus the first immediate slot
-    expect(published).toBeLessThanOrEqual(26)
+  it('stops after durationMs', async () => {
+    // The pace and the duration's length are wall-clock bounds: simulators.slow.test.ts.
+    const { published } = await runSimulators({ url, profiles: ['tasmota', 'owntracks'], devices: 2, ratePerSecond: 40, durationMs: 100 }).done
     await until(() => received.length >= published, { timeoutMs: 2_000, what: `the broker to see all ${published} publishes` })
     expect(received).toHaveLength(published)
   })
 
   it('stops on an abort signal and on stop()', async () => {
     const controller = new AbortController()
-    const viaSignal = runSimulators({ url, profiles: ['frigate'], devices: 1, ratePerSecond: 100, signal: controller.signal })
-    setTimeout(() => controller.abort(), 150)
+    // Stopped once a publish went out, not after a fixed time: on a busy machine the first one may take a while.
+    const viaSignal = runSimulators({ url, profiles: ['frigate'], devices: 1, ratePerSecond: 100, signal: controller.signal, onPublish: () => controller.abort() })
     expect((await viaSignal.done).published).toBeGreaterThan(0)
 
-    const viaStop = runSimulators({ url, profiles: ['miscale'], devices: 1, ratePerSecond: 100 })
-    await new Promise((resolve) => setTimeout(resolve, 150))
+    let stopPublished = 0
+    const viaStop = runSimulators({ url, profiles: ['miscale'], devices: 1, ratePerSecond: 100, onPublish: () => stopPublished++ })
+    await until(() => stopPublished > 0, { what: 'the first publish' })
     await viaStop.stop()
     await viaStop.stop() // idempotent
     expect((await viaStop.done).published).toBeGreaterThan(0)

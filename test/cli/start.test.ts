@@ -2,12 +2,11 @@
 // and environment variables must fail fast with exit status 2 and one precise message; a good start serves
 // /healthz and /metrics, forwards filtered messages, never logs a payload value or a raw device id, and stops
 // cleanly on SIGTERM.
-import { spawn } from 'node:child_process'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { PLUG, TESTDATA, VEIL, cliHarness, type Run } from '../helpers/cli.ts'
+import { PLUG, TESTDATA, VEIL, cliHarness, startVeil as startVeilWith, stopVeil as stop, type Run, type Started } from '../helpers/cli.ts'
 import { until } from '../helpers/poll.ts'
 
 const { tempDir, childEnv, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-start-', policies: PLUG })
@@ -159,53 +158,7 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
   })
 })
 
-interface Started {
-  child: ReturnType<typeof spawn>
-  stdout: () => string
-  stderr: () => string
-  started: Record<string, unknown>
-  exited: Promise<{ code: number | null; signal: string | null }>
-}
-
-/** Spawns `veil start` and resolves once its pino log says "started" (rejects if it exits or times out first). */
-async function startVeil(args: readonly string[], timeoutMs = 30_000): Promise<Started> {
-  const child = spawn(process.execPath, [VEIL, 'start', ...args], { cwd: tempDir(), env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
-  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  void exited.then(() => clearTimeout(killer))
-  const started = await new Promise<Record<string, unknown>>((resolveStarted, reject) => {
-    const timer = setTimeout(() => reject(new Error(`veil start did not log "started" within ${timeoutMs} ms: ${out}${err}`)), timeoutMs)
-    const check = (): void => {
-      for (const line of out.split('\n')) {
-        if (!line.includes('"event":"started"')) continue
-        clearTimeout(timer)
-        resolveStarted(JSON.parse(line) as Record<string, unknown>)
-        return
-      }
-    }
-    child.stdout.on('data', check)
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer)
-      reject(new Error(`veil start exited (${code ?? signal}) before starting: ${out}${err}`))
-    })
-  })
-  return { child, stdout: () => out, stderr: () => err, started, exited }
-}
-
-async function stop(run: Started, withinMs: number): Promise<{ code: number | null; signal: string | null; ms: number }> {
-  const t0 = Date.now()
-  run.child.kill('SIGTERM')
-  const result = await Promise.race([
-    run.exited,
-    new Promise<{ code: null; signal: 'timeout' }>((r) => setTimeout(() => r({ code: null, signal: 'timeout' }), withinMs)),
-  ])
-  if (result.signal === 'timeout') run.child.kill('SIGKILL')
-  return { ...result, ms: Date.now() - t0 }
-}
+const startVeil = (args: readonly string[], timeoutMs?: number): Promise<Started> => startVeilWith({ tempDir, childEnv }, args, timeoutMs)
 
 // Independent processes on their own ports: run side by side.
 describe.concurrent('veil start: a real start', () => {
@@ -267,10 +220,9 @@ describe.concurrent('veil start: a real start', () => {
 
       // The device goes away first: stopping with a device still connected is the next test.
       await client.endAsync()
-      const stopped = await stop(run, 5000)
+      const stopped = await stop(run)
       expect(stopped.signal).toBeNull()
       expect(stopped.code).toBe(0)
-      expect(stopped.ms).toBeLessThan(5000)
     } finally {
       client?.end(true)
       if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL')
@@ -289,11 +241,11 @@ describe.concurrent('veil start: a real start', () => {
     expect(run.stderr()).toBe('')
   }, 60_000)
 
-  it('stops within 5 s on SIGTERM while a device is still connected', async () => {
+  it('stops on SIGTERM while a device is still connected (within 5 s: start.slow.test.ts)', async () => {
     const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--allow-anonymous'])
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(run.started.listen as { port: number }).port}`, { reconnectPeriod: 0, connectTimeout: 5000 })
     try {
-      const stopped = await stop(run, 5000)
+      const stopped = await stop(run)
       expect(stopped.signal).toBeNull()
       expect(stopped.code).toBe(0)
     } finally {
@@ -312,7 +264,7 @@ describe.concurrent('veil start: a real start', () => {
       const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`)
       expect(ready.status).toBe(503)
       expect(await ready.json()).toMatchObject({ status: 'not ready', checks: { listener: true, upstream_svc: false }, upstreams: { svc: { queued: 0 } } })
-      const stopped = await stop(run, 5000)
+      const stopped = await stop(run)
       expect(stopped.code).toBe(0)
     } finally {
       if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL')

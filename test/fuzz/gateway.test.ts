@@ -11,7 +11,7 @@ import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_CONNECTION_LIMITS } from '../../gateway/src/auth/guard.ts'
 import { findCanaries } from '../helpers/canary.ts'
-import { connect, sleep, startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { connect, startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 import { varint } from '../helpers/raw.ts'
 import { canaryArb, randomTopicArb, topicArb } from './hostile.ts'
@@ -36,6 +36,9 @@ function packet(first: number, body: number[]): Buffer {
 }
 
 const CONNECT = packet(0x10, [...str('MQTT'), 4, 0x02, 0, 30, ...str('raw-fuzz')])
+
+/** MQTT's PINGREQ: what a raw session ends with, since the gateway's answer shows it read everything before. */
+const PINGREQ = Buffer.from([0xc0, 0])
 
 /** Malformed or hostile MQTT, each sent after a valid CONNECT (true) or as the first bytes (false). */
 const MALFORMED: [string, boolean, Buffer][] = [
@@ -67,16 +70,28 @@ const MALFORMED: [string, boolean, Buffer][] = [
   ['a client id of 70 000 bytes', false, packet(0x10, [...str('MQTT'), 4, 0x02, 0, 30, ...str('i'.repeat(60_000))])],
 ]
 
-/** Opens a TCP connection, writes `chunks`, waits until the gateway closes it or `ms` pass, then closes it. */
-async function rawSession(port: number, chunks: readonly Buffer[], ms = 150): Promise<void> {
+/**
+ * Opens a TCP connection, writes `chunks`, then a PINGREQ, and ends its side; resolves once the gateway answered the
+ * PINGREQ (so it read everything before it: TCP keeps the order) or closed the connection, then closes it. No fixed
+ * time decides when a session is over. The end covers garbage that leaves a packet unfinished, which would swallow
+ * the PINGREQ.
+ */
+async function rawSession(port: number, chunks: readonly Buffer[]): Promise<void> {
   const socket: Socket = netConnect(port, '127.0.0.1')
   socket.on('error', () => {})
-  await new Promise<void>((resolve) => {
-    socket.once('connect', resolve)
-    socket.once('close', () => resolve())
-  })
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  await Promise.race([new Promise<void>((resolve) => socket.once('connect', resolve)), closed])
+  let received = Buffer.alloc(0)
+  const ponged = new Promise<void>((resolve) =>
+    socket.on('data', (data: Buffer) => {
+      received = Buffer.concat([received, data])
+      // PINGRESP is the last packet the gateway sends here; it ends what was received.
+      if (received.length >= 2 && received[received.length - 2] === 0xd0 && received[received.length - 1] === 0) resolve()
+    }),
+  )
   for (const chunk of chunks) if (!socket.destroyed) socket.write(chunk)
-  await Promise.race([new Promise<void>((resolve) => socket.once('close', () => resolve())), sleep(ms)])
+  if (!socket.destroyed) socket.end(PINGREQ)
+  await Promise.race([ponged, closed])
   socket.destroy()
 }
 
@@ -106,16 +121,13 @@ describe('fuzz: a real gateway under garbage', () => {
     const device = await connect(gw.url, { clientId: 'tasmota_0329F7' })
     clients.push(device)
 
-    // The well-behaved device publishes throughout; each QoS 1 publish resolves once the pipeline has taken it.
-    let sent = 0
-    let stop = false
-    const good = (async () => {
-      while (!stop) {
-        await device.publishAsync(SENSOR, JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5 + sent, Yesterday: 0.31, Power: 42 } }), { qos: 1 })
-        sent++
-        await sleep(20)
-      }
-    })()
+    // The well-behaved device publishes throughout: one reading per step of the attack, sent while the step runs
+    // (not awaited by it), so the pace follows the attack rather than a clock. Each QoS 1 publish resolves once the
+    // pipeline has taken it.
+    const good: Promise<unknown>[] = []
+    const goodReading = (): void => {
+      good.push(device.publishAsync(SENSOR, JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5 + good.length, Yesterday: 0.31, Power: 42 } }), { qos: 1 }))
+    }
 
     // Hostile mqtt.js publishers: topics from every profile's patterns and random ones, random payloads, all QoS.
     const canaries: string[] = []
@@ -130,21 +142,30 @@ describe('fuzz: a real gateway under garbage', () => {
       { seed: SEED, numRuns: 240 },
     )
     for (let batch = 0; batch < messages.length; batch += 8) {
+      goodReading()
       const hostile = await connect(gw.url, { clientId: `hostile-${batch}` })
       clients.push(hostile)
       hostile.on('error', () => {})
+      // A batch is over once each publish was written (QoS 0) or acknowledged, or the gateway closed the connection
+      // (then mqtt.js may keep the rest queued, never calling back).
+      const closed = new Promise<void>((resolve) => hostile.once('close', () => resolve()))
+      const written: Promise<void>[] = []
       for (const m of messages.slice(batch, batch + 8)) {
         canaries.push(...(m.topic.canaries ?? []))
         const text = m.payload.toString('utf8')
         for (const match of text.matchAll(/Cy[0-9A-F]{8}/g)) canaries.push(match[0])
         // A topic mqtt.js itself refuses (wildcards, empty) throws or errors locally: the broker never sees it.
-        try {
-          hostile.publish(m.topic.topic, m.payload, { qos: m.qos, retain: m.retain }, () => {})
-        } catch {
-          // refused by the client library
-        }
+        written.push(
+          new Promise<void>((resolve) => {
+            try {
+              hostile.publish(m.topic.topic, m.payload, { qos: m.qos, retain: m.retain }, () => resolve())
+            } catch {
+              resolve() // refused by the client library
+            }
+          }),
+        )
       }
-      await sleep(50)
+      await Promise.race([Promise.all(written), closed])
     }
 
     // Raw garbage and malformed packets, in parallel groups of four.
@@ -153,10 +174,13 @@ describe('fuzz: a real gateway under garbage', () => {
       ...fc.sample(fc.uint8Array({ minLength: 1, maxLength: 300 }), { seed: SEED + 1, numRuns: 30 }).map((b) => [Buffer.from(b)]),
       ...fc.sample(fc.uint8Array({ minLength: 1, maxLength: 300 }), { seed: SEED + 2, numRuns: 30 }).map((b) => [CONNECT, Buffer.from(b)]),
     ]
-    for (let i = 0; i < sessions.length; i += 4) await Promise.all(sessions.slice(i, i + 4).map((chunks) => rawSession(port, chunks)))
+    for (let i = 0; i < sessions.length; i += 4) {
+      goodReading()
+      await Promise.all(sessions.slice(i, i + 4).map((chunks) => rawSession(port, chunks)))
+    }
 
-    stop = true
-    await good
+    await Promise.all(good)
+    const sent = good.length
     // Every good publish was forwarded: the test policies give one svc and one ana copy of each reading.
     await until(() => received.filter((r) => r.topic.endsWith('/sensor')).length >= sent * 2, { timeoutMs: 10_000, what: 'every good reading at the consumer' })
     expect(sent).toBeGreaterThan(10)

@@ -2,7 +2,7 @@
  * Running bin/veil.js as a child process, for the tests in test/cli: a clean environment, temporary directories
  * removed after the file's tests, and a per-file limit on how many CLI processes run at once.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -118,4 +118,62 @@ export function cliHarness(options: { tempPrefix: string; policies?: string; con
   }
 
   return { tempDir, childEnv, veil, runAll }
+}
+
+/** A `veil start` child process (startVeil), its output so far, its start event and its exit. */
+export interface Started {
+  child: ReturnType<typeof spawn>
+  stdout: () => string
+  stderr: () => string
+  started: Record<string, unknown>
+  exited: Promise<{ code: number | null; signal: string | null }>
+}
+
+/**
+ * Spawns `veil start` with the harness's working directory and environment, and resolves once its pino log says
+ * "started" (rejects if it exits or times out first). A child left running is killed after a minute.
+ */
+export async function startVeil(harness: Pick<CliHarness, 'tempDir' | 'childEnv'>, args: readonly string[], timeoutMs = 30_000): Promise<Started> {
+  const child = spawn(process.execPath, [VEIL, 'start', ...args], { cwd: harness.tempDir(), env: harness.childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  void exited.then(() => clearTimeout(killer))
+  const started = await new Promise<Record<string, unknown>>((resolveStarted, reject) => {
+    const timer = setTimeout(() => reject(new Error(`veil start did not log "started" within ${timeoutMs} ms: ${out}${err}`)), timeoutMs)
+    const check = (): void => {
+      for (const line of out.split('\n')) {
+        if (!line.includes('"event":"started"')) continue
+        clearTimeout(timer)
+        resolveStarted(JSON.parse(line) as Record<string, unknown>)
+        return
+      }
+    }
+    child.stdout.on('data', check)
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer)
+      reject(new Error(`veil start exited (${code ?? signal}) before starting: ${out}${err}`))
+    })
+  })
+  return { child, stdout: () => out, stderr: () => err, started, exited }
+}
+
+/**
+ * Sends SIGTERM and waits for the exit. `withinMs` is a watchdog, not the assertion: a child still running then is
+ * killed and reported as signal 'timeout'. How long the stop took (`ms`) is for the slow project's bounds.
+ */
+export async function stopVeil(run: Started, withinMs = 30_000): Promise<{ code: number | null; signal: string | null; ms: number }> {
+  const t0 = Date.now()
+  run.child.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  const result = await Promise.race([
+    run.exited,
+    new Promise<{ code: null; signal: 'timeout' }>((r) => (timer = setTimeout(() => r({ code: null, signal: 'timeout' }), withinMs))),
+  ])
+  clearTimeout(timer)
+  if (result.signal === 'timeout') run.child.kill('SIGKILL')
+  return { ...result, ms: Date.now() - t0 }
 }

@@ -14,7 +14,6 @@ import { Classifier } from '../../gateway/src/streams/classifier.ts'
 import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
 import type { Domain } from '../../gateway/src/sdk/model.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
-import { until } from './poll.ts'
 import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 /** Allowlist-only policies with one output per input: see test/policies/README.md. */
@@ -108,16 +107,6 @@ export async function startGateway(
 export async function connect(url: string, options: mqtt.IClientOptions = {}): Promise<MqttClient> {
   return mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
 }
-
-/**
- * Kept for gateway/src/forward/bridge.test.ts, which the broker part of issue 14 moves; new tests call until()
- * from ./poll.ts, and this goes once nothing imports it.
- */
-export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  await until(predicate, { timeoutMs, what })
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** What a DeviceBroker started on its own needs to let anonymous clients in, as startGateway's gateway does. */
 export function anonymousBrokerSecurity(dataDir: string): BrokerSecurity {

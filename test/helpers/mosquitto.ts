@@ -3,6 +3,7 @@ import { accessSync, constants, writeFileSync } from 'node:fs'
 import { connect as netConnect, createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { tempDir } from './gateway.ts'
+import { until } from './poll.ts'
 
 /** A real mosquitto broker on a loopback port, started by {@link startMosquitto}. */
 export interface Mosquitto {
@@ -130,18 +131,15 @@ async function startOnce(binary: string, port: number, timeoutMs: number, extra:
     dir.remove()
   }
 
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (exited !== undefined) {
-      dir.remove()
-      throw new Error(`mosquitto exited before accepting connections (${spawnError?.message ?? `code ${exited.code}, signal ${exited.signal}`}): ${output.trim()}`)
-    }
-    if (await accepts(port)) break
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`mosquitto did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms: ${output.trim()}`)
-    }
-    await new Promise((r) => setTimeout(r, 25))
+  try {
+    await until(async () => exited !== undefined || (await accepts(port)), { timeoutMs, what: `mosquitto on 127.0.0.1:${port}`, intervalMs: 25 })
+  } catch {
+    await stop()
+    throw new Error(`mosquitto did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms: ${output.trim()}`)
+  }
+  if (exited !== undefined) {
+    dir.remove()
+    throw new Error(`mosquitto exited before accepting connections (${spawnError?.message ?? `code ${exited.code}, signal ${exited.signal}`}): ${output.trim()}`)
   }
   return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid as number, output: () => output, stop, exitStatus: () => exited }
 }

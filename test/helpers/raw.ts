@@ -41,7 +41,7 @@ export function rawConnect(port: number, options: { clientId: string; clean: boo
 }
 
 /** MQTT 3.1.1 CONNECT (section 3.1): flags for user name, password and clean session; keep-alive 30 s. */
-function connectPacket(o: { clientId: string; clean: boolean; username?: string; password?: string }): Buffer {
+export function connectPacket(o: { clientId: string; clean: boolean; username?: string; password?: string }): Buffer {
   const str = (text: string): Buffer => {
     const b = Buffer.from(text, 'utf8')
     return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])

@@ -4,6 +4,7 @@
  * whose certificate it cannot verify. Certificates are made with openssl at test time.
  */
 import { readFileSync } from 'node:fs'
+import { Writable } from 'node:stream'
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import { Aedes } from 'aedes'
@@ -13,10 +14,10 @@ import { CredentialStore } from '../../gateway/src/auth/store.ts'
 import { upstreamConfig } from '../../gateway/src/config/config.ts'
 import { DEFAULT_RECONNECT, UpstreamBridge, type UpstreamConfig } from '../../gateway/src/forward/bridge.ts'
 import { DEFAULT_QUEUE } from '../../gateway/src/forward/queue/upstream-queue.ts'
-import { silentLogger } from '../../gateway/src/telemetry/log.ts'
+import { createLogger, silentLogger, type Logger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 import { createPki, type TestPki } from '../helpers/certs.ts'
-import { sleep, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
+import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 import { throughSentinel } from '../helpers/sentinel.ts'
 
@@ -194,13 +195,16 @@ describe('upstream bridge', () => {
     const url = `mqtts://127.0.0.1:${(server.address() as AddressInfo).port}`
     const dirs = [tempDir(), tempDir()]
     // Each bridge holds its own durable queue, so each gets its own data directory.
-    const bridge = (config: UpstreamConfig, dataDir: string): UpstreamBridge =>
-      new UpstreamBridge({ domain: 'svc', config, queue: DEFAULT_QUEUE, reconnect: DEFAULT_RECONNECT, dataDir, metrics: new Metrics({ defaultMetrics: false }), logger: silentLogger(), onDrop: () => {}, onDelivered: () => {} })
-    const untrusting = bridge(upstreamConfig(url, { protocolVersion: 4 }), dirs[0]!.path)
+    const bridge = (config: UpstreamConfig, dataDir: string, logger: Logger = silentLogger()): UpstreamBridge =>
+      new UpstreamBridge({ domain: 'svc', config, queue: DEFAULT_QUEUE, reconnect: DEFAULT_RECONNECT, dataDir, metrics: new Metrics({ defaultMetrics: false }), logger, onDrop: () => {}, onDelivered: () => {} })
+    // The untrusting bridge's log: its refusal of the certificate is the event to wait for, not a fixed time.
+    let log = ''
+    const sink = new Writable({ write: (chunk: Buffer, _e, done) => ((log += chunk.toString('utf8')), done()) })
+    const untrusting = bridge(upstreamConfig(url, { protocolVersion: 4 }), dirs[0]!.path, createLogger('warn', sink))
     const trusting = bridge(upstreamConfig(url, { protocolVersion: 4, ca: pki.ca }), dirs[1]!.path)
     try {
       await until(() => trusting.connected, { timeoutMs: 5000, what: 'bridge with the CA connected' })
-      await sleep(300)
+      await until(() => /"event":"upstream_error"[^\n]*certificate/.test(log), { timeoutMs: 5000, what: 'the bridge without the CA to refuse the certificate' })
       expect(untrusting.connected).toBe(false)
     } finally {
       await Promise.all([untrusting.close(0), trusting.close(0)])

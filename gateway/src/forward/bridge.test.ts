@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { startUpstream, tempDir, waitFor } from '../../../test/helpers/gateway.ts'
+import { startUpstream, tempDir } from '../../../test/helpers/gateway.ts'
+import { until } from '../../../test/helpers/poll.ts'
 import { upstreamConfig } from '../config/config.ts'
 import type { Category } from '../sdk/model.ts'
 import { silentLogger } from '../telemetry/log.ts'
@@ -45,18 +46,18 @@ describe('upstream bridge', () => {
     const drops: { category: Category; reason: string; count: number }[] = []
     const bridge = fastRetryingBridge(upstream.url, dir.path, drops)
     try {
-      await waitFor(() => bridge.connected, 5000, 'bridge connected')
+      await until(() => bridge.connected, { timeoutMs: 5000, what: 'bridge connected' })
       for (const body of ['one', 'two', 'poison', 'three', 'four']) {
         expect(await enqueue(bridge, `veil/svc/smart_plug/p/${body}`, body, 'smart_plug')).toBe('queued')
       }
-      await waitFor(() => upstream.received.filter((p) => p.topic.startsWith('veil/')).length >= 4, 10_000, 'the other four delivered')
+      await until(() => upstream.received.filter((p) => p.topic.startsWith('veil/')).length >= 4, { timeoutMs: 10_000, what: 'the other four delivered' })
       expect(upstream.received.map((p) => p.payload.toString())).toEqual(['one', 'two', 'three', 'four'])
       expect(drops).toEqual([{ category: 'smart_plug', reason: 'upstream_error', count: 1 }])
       // Sent in the full window (on a connection that also delivered others, then on one that delivered none), then
       // alone until the bound; never again once dropped.
       expect(closedOn).toBeGreaterThanOrEqual(MAX_DELIVERY_ATTEMPTS - 1)
       expect(closedOn).toBeLessThanOrEqual(MAX_DELIVERY_ATTEMPTS + 1)
-      await waitFor(() => bridge.pending === 0, 5000, 'queue empty')
+      await until(() => bridge.pending === 0, { timeoutMs: 5000, what: 'queue empty' })
     } finally {
       await bridge.close(0)
       await upstream.close()
@@ -78,14 +79,14 @@ describe('upstream bridge', () => {
     const drops: { category: Category; reason: string; count: number }[] = []
     const bridge = fastRetryingBridge(upstream.url, dir.path, drops)
     try {
-      await waitFor(() => bridge.connected, 5000, 'bridge connected')
+      await until(() => bridge.connected, { timeoutMs: 5000, what: 'bridge connected' })
       for (let i = 0; i < 10; i++) expect(await enqueue(bridge, `veil/svc/smart_plug/p/m${i}`, `m${i}`, 'smart_plug')).toBe('queued')
-      await waitFor(() => closes >= 4 * MAX_DELIVERY_ATTEMPTS, 15_000, 'many refused connections')
+      await until(() => closes >= 4 * MAX_DELIVERY_ATTEMPTS, { timeoutMs: 15_000, what: 'many refused connections' })
       // The first suspect may be dropped; the next one is the upstream's fault, not its own.
       expect(drops.length).toBeLessThanOrEqual(1)
       expect(bridge.pending).toBeGreaterThanOrEqual(9)
       refusing = false
-      await waitFor(() => bridge.pending === 0, 15_000, 'the queue delivered once the upstream takes messages')
+      await until(() => bridge.pending === 0, { timeoutMs: 15_000, what: 'the queue delivered once the upstream takes messages' })
       expect(upstream.received.length).toBe(10 - drops.length)
     } finally {
       await bridge.close(0)
@@ -103,9 +104,9 @@ describe('upstream bridge', () => {
     const drops: { category: Category; reason: string; count: number }[] = []
     const bridge = fastRetryingBridge(upstream.url, dir.path, drops)
     try {
-      await waitFor(() => bridge.connected, 5000, 'bridge connected')
+      await until(() => bridge.connected, { timeoutMs: 5000, what: 'bridge connected' })
       for (const body of ['a', 'b', 'c']) expect(await enqueue(bridge, `veil/svc/camera/p/${body}`, body, 'camera')).toBe('queued')
-      await waitFor(() => upstream.received.length >= 3, 10_000, 'all three delivered')
+      await until(() => upstream.received.length >= 3, { timeoutMs: 10_000, what: 'all three delivered' })
       expect(upstream.received.map((p) => p.payload.toString())).toEqual(['a', 'b', 'c'])
       expect(drops).toEqual([])
     } finally {

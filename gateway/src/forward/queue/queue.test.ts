@@ -3,6 +3,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { until } from '../../../../test/helpers/poll.ts'
 import { encodeFrame, frameAt } from './frame.ts'
 import { SegmentLog, type FsyncPolicy, type LogDropReason, type SegmentLogOptions } from './segment-log.ts'
 import { DEFAULT_QUEUE, UpstreamQueue } from './upstream-queue.ts'
@@ -222,7 +223,11 @@ describe('SegmentLog', () => {
     await Promise.all([0, 1, 2, 3].map((i) => log.append('t', 'v1', payloadOf(i))))
     const taken = takeAll(log)
     log.ack(taken[0]!.seq)
-    await new Promise((r) => setTimeout(r, 250)) // the cursor is persisted on a 200 ms timer
+    // The cursor is persisted on a 200 ms timer: wait for slot 0 to hold it rather than for the timer's length.
+    await until(() => {
+      const cursor = readFileSync(join(dir, 'cursor'))
+      return cursor.length >= 8 && cursor.readDoubleLE(0) === 1
+    }, { what: 'the first cursor in slot 0' })
     log.ack(taken[1]!.seq)
     await closeAndForget(log)
     const cursor = readFileSync(join(dir, 'cursor'))
