@@ -18,7 +18,8 @@ import type { Category, Domain } from './sdk/model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
 import type { Output, PipelineResult } from './pipeline/envelope.ts'
 import { createPipeline, specOfConfig } from './pipeline/create.ts'
-import { consentBlocksNow, purposeName } from './consent/book.ts'
+import { consentBlocksNow, purposeName, type ConsentBook } from './consent/book.ts'
+import { LiveConsent, type ConsentReload } from './consent/live.ts'
 import type { Pipeline } from './pipeline/pipeline.ts'
 import { loadPolicySet, secureRandom, type LoadPolicyOptions, type PolicySet } from './policy/load.ts'
 import type { Plugins } from './plugins.ts'
@@ -58,6 +59,7 @@ export class Gateway {
   readonly #audit: AuditSink
   readonly #logger: Logger
   readonly #credentials: CredentialStore
+  readonly #consent: LiveConsent
   readonly #observers: ProcessedObserver[] = []
   #watcher: FSWatcher | undefined
   #reloadTimer: NodeJS.Timeout | undefined
@@ -80,6 +82,7 @@ export class Gateway {
     audit: AuditSink
     logger: Logger
     credentials: CredentialStore
+    consent: LiveConsent
   }) {
     this.config = init.config
     this.metrics = init.metrics
@@ -92,6 +95,7 @@ export class Gateway {
     this.#audit = init.audit
     this.#logger = init.logger
     this.#credentials = init.credentials
+    this.#consent = init.consent
     // Not keeping the process alive: a gateway that is closed or never closed must not hang its host on a timer.
     this.#ticker = setInterval(() => void this.tick(), TICK_MS).unref()
   }
@@ -108,9 +112,12 @@ export class Gateway {
     const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
     const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
     const metrics = parts.metrics ?? new Metrics()
+    // Subjects and consent before the pipeline: a damaged registry or log stops the start, naming the file and line.
+    const consent = new LiveConsent(config.dataDir, profiles, config)
     const { pipeline, policies, policyOptions, audit } = createPipeline({
       ...specOfConfig(config, plugins.operators),
       streams: classifier,
+      consent: consent.holder,
       master: loadOrCreateMasterKey(config.dataDir),
       metrics,
       audit: parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() }),
@@ -184,7 +191,7 @@ export class Gateway {
       await audit.close()
       throw err
     }
-    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, policyOptions, audit, logger, credentials })
+    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, policyOptions, audit, logger, credentials, consent })
     logger.info(
       {
         event: 'started',
@@ -344,6 +351,36 @@ export class Gateway {
     this.#watcher.on('error', (err) => this.#logger.warn({ event: 'policy_watch_error', err: err.message }, 'policy directory watch failed; SIGHUP still reloads'))
   }
 
+  /**
+   * Applies a change of subjects.json or consent.jsonl (veil subject, veil consent) as soon as the file is written:
+   * the next message is filtered under it. A damaged file leaves the last good state in force.
+   */
+  watchConsent(debounceMs?: number): void {
+    try {
+      this.#consent.watch((result) => this.#consentReloaded(result), debounceMs)
+    } catch (err) {
+      this.#logger.warn({ event: 'consent_watch_error', err: (err as Error).message }, 'data directory watch failed; SIGHUP still reloads consent')
+    }
+  }
+
+  /** Compiles subjects and consent again (SIGHUP, the watch, the API); a damaged file keeps the last good state. */
+  reloadConsent(): ConsentReload {
+    const result = this.#consent.reload()
+    this.#consentReloaded(result)
+    return result
+  }
+
+  #consentReloaded(result: ConsentReload): void {
+    // Counts only: a subject's name never reaches a log, and a registry problem can quote one.
+    if (result.ok) this.#logger.info({ event: 'consent_reloaded', subjects: result.subjects, records: result.records }, 'subjects and consent reloaded')
+    else this.#logger.error({ event: 'consent_reload_rejected' }, 'subjects or consent file damaged; the last good consent stays in force (veil subject list shows the problem)')
+  }
+
+  /** The consent in force. */
+  get consent(): ConsentBook {
+    return this.#consent.holder.current
+  }
+
   onProcessed(observer: ProcessedObserver): void {
     this.#observers.push(observer)
   }
@@ -389,6 +426,7 @@ export class Gateway {
       this.#logger.error({ event: 'accounts_reload_rejected', err: (err as Error).message }, 'account reload rejected; the previous accounts stay in force')
       return { ok: false, error: (err as Error).message }
     }
+    this.reloadConsent()
     const revoked = this.broker.disconnectRevoked((name) => this.#credentials.get(name))
     this.#logger.info({ event: 'accounts_reloaded', accounts: this.#credentials.size, disconnected: revoked }, 'accounts reloaded')
     return this.reloadPolicies()
@@ -402,6 +440,7 @@ export class Gateway {
   close(drainMs = 5_000): Promise<void> {
     this.#closing ??= (async () => {
       this.#watcher?.close()
+      this.#consent.close()
       clearTimeout(this.#reloadTimer)
       clearInterval(this.#ticker)
       this.broker.stopAccepting()

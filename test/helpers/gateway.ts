@@ -70,6 +70,10 @@ export async function startGateway(
     /** Use this data directory (kept on close) instead of a fresh temporary one: a restart with the same queue. */
     dataDir?: string
     security?: Partial<GatewayConfig['security']>
+    /** Each upstream's declared region (residency). */
+    regions?: Partial<Record<Domain, string>>
+    /** The household's consent switches (configuration `optIn`). */
+    optIn?: readonly string[]
   } = {},
 ): Promise<TestGateway> {
   const dir = options.dataDir === undefined ? tempDir() : { path: options.dataDir, remove: () => {} }
@@ -80,7 +84,7 @@ export async function startGateway(
   for (const [domain, url] of Object.entries(options.upstreams ?? {}) as [Domain, string][]) {
     domains.set(domain, {
       epochSeconds: 0,
-      upstream: upstreamConfig(url, { protocolVersion: options.protocolVersion ?? 4 }),
+      upstream: upstreamConfig(url, { protocolVersion: options.protocolVersion ?? 4, region: options.regions?.[domain] }),
     })
   }
   // Anonymous devices, as these tests have always used; the access rules have their own tests (test/security).
@@ -90,6 +94,7 @@ export async function startGateway(
     domains,
     limits: { ...base.limits, ...options.limits },
     security: { ...base.security, allowAnonymous: true, ...options.security },
+    optIn: options.optIn === undefined ? base.optIn : new Set(options.optIn),
   }
   const gateway = await Gateway.start(config, builtinPlugins, silentLogger(), options.parts)
   return {

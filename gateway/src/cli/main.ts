@@ -130,6 +130,7 @@ async function start(args: readonly string[]): Promise<number> {
   const logger = createLogger(config.logLevel)
   const gateway = await Gateway.start(config, builtinPlugins, logger)
   gateway.watchPolicies()
+  gateway.watchConsent()
   process.on('SIGHUP', () => gateway.reload())
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
