@@ -1,4 +1,6 @@
-import { DOMAINS } from '../sdk/model.ts'
+import { CATEGORIES, DOMAINS } from '../sdk/model.ts'
+import type { ConsentBook, ConsentDropReason } from '../consent/book.ts'
+import type { Subject } from '../consent/model.ts'
 import type { PolicySet } from '../policy/load.ts'
 import type { Classifier } from '../streams/classifier.ts'
 import type { JsonSchema } from '../sdk/profile.ts'
@@ -41,6 +43,56 @@ export function describePolicies(set: PolicySet, classifier: Classifier, optIn: 
     lines.push('')
   }
   return `${lines.join('\n')}\n`
+}
+
+/**
+ * `veil policy check --subject NAME`: what leaves for one person's devices under their consents as they stand,
+ * per device, recipient domain and stream: the policy variant in force (and the purpose it rests on) or why nothing
+ * leaves (sharing withdrawn, a region the person does not allow, a minor's protected data, no policy without consent).
+ */
+export function describeSubject(set: PolicySet, classifier: Classifier, book: ConsentBook, subject: Subject): string {
+  const flags = [subject.minor ? 'a minor' : undefined, subject.regions === undefined ? undefined : `data stays in ${subject.regions.join(', ')}`].filter((f) => f !== undefined)
+  const lines: string[] = [`What leaves for ${subject.name}${flags.length > 0 ? ` (${flags.join('; ')})` : ''}, policies version ${set.version}`, '']
+  const view = book.byId(subject.id) ?? book.household
+  const devices = subject.devices.length > 0 ? subject.devices : [{ profile: '*', deviceId: 'every device no subject claims' }]
+  for (const device of devices) {
+    const streams = device.profile === '*' ? CATEGORIES.flatMap((c) => classifier.streamsOf(c)) : CATEGORIES.flatMap((c) => classifier.streamsOf(c)).filter((s) => s.profile === device.profile)
+    lines.push(`${device.profile === '*' ? device.deviceId : `${device.profile}:${device.deviceId}`}`)
+    for (const stream of new Map(streams.map((s) => [s.key, s])).values()) {
+      const entries = set.byStream.get(stream) ?? []
+      const doc = set.documents.get(stream.category)
+      const known = knownFields(stream.profile, stream.category, stream.name)
+      for (const domain of DOMAINS) {
+        const entry = entries.find((e) => e.domain === domain)
+        const policyDoc = doc?.domains[domain]?.streams[stream.key]
+        if (entry === undefined || policyDoc === undefined) continue
+        const granted = view.granted[entry.domainIndex] as number
+        const policy = entry.variants.find((v) => (granted & v.purposeBit) !== 0) ?? entry.fallback
+        const blocked = view.blocked[entry.domainIndex] ?? (view.minor && entry.minorProtected ? 'minor' : undefined)
+        const head = `  ${domain} ${stream.key}`
+        if (policy === undefined) {
+          const offered = entry.variants.map((v) => v.purpose).join(', ')
+          lines.push(`${head}: nothing without consent to ${offered}`)
+          continue
+        }
+        if (blocked !== undefined) {
+          lines.push(`${head}: nothing (${BLOCKED[blocked]})`)
+          continue
+        }
+        const variant = policy.purpose === undefined ? undefined : policyDoc.opt_in?.[policy.purpose]
+        lines.push(`${head}${policy.purpose === undefined ? '' : ` (with consent to ${policy.purpose})`}:`)
+        describeVariant(lines, '    ', variant?.allow ?? policyDoc.allow, variant?.operators ?? policyDoc.operators, known, (variant ?? policyDoc).metrics as MetricsSection)
+      }
+    }
+    lines.push('')
+  }
+  return `${lines.join('\n')}\n`
+}
+
+const BLOCKED: Record<ConsentDropReason, string> = {
+  consent_withdrawn: 'sharing with this recipient withdrawn',
+  residency: 'its upstream is not in a region the person allows',
+  minor: "a minor's location, health and camera data never leave for ana or 3p",
 }
 
 function describeVariant(

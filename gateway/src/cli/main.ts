@@ -12,7 +12,10 @@ import { loadPolicySet } from '../policy/load.ts'
 import { Classifier } from '../streams/classifier.ts'
 import { createLogger } from '../telemetry/log.ts'
 import { parse } from './args.ts'
-import { describePolicies } from './describe.ts'
+import { describePolicies, describeSubject } from './describe.ts'
+import { loadConsentBook } from '../consent/live.ts'
+import { SUBJECTS_FILE, SubjectRegistry } from '../consent/registry.ts'
+import { join } from 'node:path'
 import { dropLines, offlinePipeline, outputLines } from './offline.ts'
 
 const HELP = `veil: an edge privacy gateway for IoT telemetry
@@ -29,7 +32,7 @@ Usage:
   veil consent show SUBJECT
   veil filter --topic TOPIC [--file PATH|-] [--config FILE]
   veil replay FILE.jsonl [--config FILE]
-  veil policy check [DIR] [--config FILE]
+  veil policy check [DIR] [--config FILE] [--subject NAME [--data-dir DIR]]
   veil simulate --profile NAME [--devices N] [--rate R] [--url URL] [--duration SECONDS] [--username U]
   veil demo
 
@@ -215,13 +218,20 @@ export function parseReplayLine(line: string, n: number): { ts: number; topic: s
 function policy(args: readonly string[]): number {
   const [sub, ...rest] = args
   if (sub !== 'check') throw new VeilError('VEIL_ERR_USAGE', 'policy: expected "policy check [DIR]"')
-  const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' }, config: { type: 'string' } }, true)
+  const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' }, config: { type: 'string' }, subject: { type: 'string' }, 'data-dir': { type: 'string' } }, true)
   if (values.help) return usageOf('policy check')
-  const config = resolveConfig(builtinPlugins, { config: values.config, policies: positionals[0] }, overridesFromEnv(process.env))
+  const config = resolveConfig(builtinPlugins, { config: values.config, policies: positionals[0], dataDir: values['data-dir'] }, overridesFromEnv(process.env))
   const classifier = new Classifier(profilesOf(config))
   // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
   const keyring = new Keyring(randomBytes(32), new Map())
   const set = loadPolicySet(config.policies, { classifier, operators: builtinPlugins.operators, keyring, dataDir: config.dataDir, variables: config.variables })
+  if (values.subject !== undefined) {
+    const profiles = profilesOf(config)
+    const subject = SubjectRegistry.open(config.dataDir, profiles).get(values.subject)
+    if (subject === undefined) throw new VeilError('VEIL_ERR_USAGE', `policy check: no subject ${values.subject} in ${join(config.dataDir, SUBJECTS_FILE)}; veil subject list shows them`)
+    process.stdout.write(describeSubject(set, classifier, loadConsentBook(config.dataDir, profiles, config), subject))
+    return 0
+  }
   process.stdout.write(describePolicies(set, classifier, config.optIn))
   return 0
 }
