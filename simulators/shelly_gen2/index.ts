@@ -78,7 +78,7 @@ class ShellyGen2 implements SimDevice {
     this.#bootMs = nowMs - this.#rng.int(5, 90) * 1000
     this.#lastMs = nowMs
     const components: Record<string, Json> = {}
-    this.#switches.forEach((s, n) => (components[`switch:${n}`] = this.#switchStatus(s, n, nowMs)))
+    for (const [n, s] of this.#switches.entries()) components[`switch:${n}`] = this.#switchStatus(s, n, nowMs)
     const full: Json = {
       src: this.id,
       dst: `${this.id}/events`,

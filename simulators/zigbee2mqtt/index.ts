@@ -27,7 +27,6 @@ class Zigbee2MqttPlug implements SimDevice {
   readonly canaries: readonly string[]
   readonly #rng: Rng
   readonly #ieee: string
-  readonly #model: (typeof MODELS)[number]
   readonly #activeWatts: number
   #lastMs: number | undefined
   #on = true
@@ -41,7 +40,8 @@ class Zigbee2MqttPlug implements SimDevice {
     const name = listCanary(NAMES, index, (hex) => `CanaryRoom${hex}/Plug`)
     this.id = name === '' ? this.#ieee : name
     this.canaries = name === '' ? [this.#ieee] : [this.#ieee, ...name.split('/').filter((part) => part.startsWith('Canary'))]
-    this.#model = this.#rng.pick(MODELS)
+    // Drawn and unused: the draw keeps every later value of the device's seeded sequence as it was.
+    this.#rng.pick(MODELS)
     this.#activeWatts = this.#rng.float(30, 2000)
     this.#energyKwh = this.#rng.float(1, 400)
     this.#temperature = this.#rng.float(22, 35)

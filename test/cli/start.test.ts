@@ -6,10 +6,10 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { PLUG, TESTDATA, VEIL, cliHarness, startVeil as startVeilWith, stopVeil as stop, type Run, type Started } from '../helpers/cli.ts'
+import { PLUG, TESTDATA, cliHarness, startVeil as startVeilWith, stopVeil as stop, type Run, type Started } from '../helpers/cli.ts'
 import { until } from '../helpers/poll.ts'
 
-const { tempDir, childEnv, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-start-', policies: PLUG })
+const { tempDir, childEnv, runAll } = cliHarness({ tempPrefix: 'veil-cli-start-', policies: PLUG })
 
 function stderrLines(run: Run): string[] {
   return run.stderr.split('\n').filter((l) => l !== '')

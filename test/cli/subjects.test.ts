@@ -177,7 +177,7 @@ describe('veil consent', () => {
     expect(err.by).toMatch(/--by must be one of subject, guardian, admin/)
     expect(err.minor).toMatch(/kid is a minor: a consent needs --by guardian/)
     for (const run of Object.values(r)) expect(run.stderr).not.toContain(APPLIED)
-    files.forEach((f, i) => expect(readFileSync(f).equals(before[i] as Buffer)).toBe(true))
+    for (const [i, f] of files.entries()) expect(readFileSync(f).equals(before[i] as Buffer)).toBe(true)
   }, 300_000)
 
   it('stops at a damaged registry or log, naming the file and the path or line, and appends nothing', async () => {

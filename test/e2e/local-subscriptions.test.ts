@@ -9,7 +9,7 @@ import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LocalSubscriptions } from '../../gateway/src/ingest/broker.ts'
 import { clientOverPair, connectOverPair } from '../helpers/duplex.ts'
-import { connect, startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
+import { startGateway, startUpstream, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 
 const TOPIC = 'tele/tasmota_5A1B2C/SENSOR'

@@ -52,7 +52,7 @@ const MALFORMED: [string, boolean, Buffer][] = [
   ['a topic with NUL', true, packet(0x30, [...str('tele/a\u0000b/SENSOR'), 0x7b, 0x7d])],
   ['a topic with a wildcard', true, packet(0x30, [...str('tele/#/SENSOR'), 0x7b, 0x7d])],
   ['an empty topic', true, packet(0x30, [...str(''), 0x7b, 0x7d])],
-  ['a topic of 101 levels', true, packet(0x30, [...str('a/'.repeat(100) + 'b'), 0x7b, 0x7d])],
+  ['a topic of 101 levels', true, packet(0x30, [...str(`${'a/'.repeat(100)}b`), 0x7b, 0x7d])],
   ['a publish into veil/', true, packet(0x30, [...str('veil/svc/smart_plug/x/sensor'), 0x7b, 0x7d])],
   ['a retained publish to $SYS', true, packet(0x31, [...str('$SYS/broker/x'), 0x7b, 0x7d])],
   ['subscribe to # with QoS 3', true, packet(0x82, [0, 1, ...str('#'), 3])],

@@ -28,7 +28,7 @@ function shipped(optIn: readonly string[]) {
       const doc = set.documents.get(stream.category)?.domains[policy.domain]?.streams[stream.key]
       if (doc === undefined) throw new Error(`no document for ${stream.key}`)
       const operators = effectiveStreamPolicy(doc, new Set(optIn)).operators ?? []
-      const floors = operators.map((o) => (o['time_floor'] as { seconds?: number } | undefined)?.seconds).filter((s): s is number => s !== undefined)
+      const floors = operators.map((o) => (o.time_floor as { seconds?: number } | undefined)?.seconds).filter((s): s is number => s !== undefined)
       rows.push({ key: stream.key, domain: policy.domain, releaseMs: policy.releaseMs, scheduled: policy.scheduled !== undefined, floorS: Math.max(0, ...floors) })
     }
   }

@@ -255,7 +255,7 @@ function kinds(schema: JsonSchema | undefined, path: string): { string: boolean;
   let node: unknown = schema
   const resolve = (n: unknown): Record<string, unknown> | undefined => {
     const o = n as Record<string, unknown> | undefined
-    if (o?.$ref !== undefined) return (schema?.$defs as Record<string, Record<string, unknown>>)[(o.$ref as string).slice('#/$defs/'.length)]
+    if (o?.$ref !== undefined) return (schema?.$defs as Record<string, Record<string, unknown>> | undefined)?.[(o.$ref as string).slice('#/$defs/'.length)]
     return o
   }
   if (path !== '$') {
@@ -317,7 +317,7 @@ function schemaAt(schema: JsonSchema | undefined, path: string): unknown {
   let node: unknown = schema
   for (const key of path === '$' ? [] : path.split('.')) {
     let n = node as Record<string, unknown> | undefined
-    if (typeof n?.$ref === 'string') n = (schema?.$defs as Record<string, Record<string, unknown>>)[n.$ref.slice('#/$defs/'.length)]
+    if (typeof n?.$ref === 'string') n = (schema?.$defs as Record<string, Record<string, unknown>> | undefined)?.[n.$ref.slice('#/$defs/'.length)]
     node = (n?.properties as Record<string, unknown> | undefined)?.[key]
   }
   return node

@@ -148,7 +148,7 @@ describe('property: no declared time leaves finer than its floor', () => {
           const forKey = all.filter((t) => t.stream.key === key)
           await fc.assert(
             fc.asyncProperty(GENERATORS[key] as fc.Arbitrary<Message[]>, async (messages) => {
-              let last
+              let last: Awaited<ReturnType<typeof p.send>> | undefined
               for (const m of messages) last = await p.send((clock += 1000), m.topic, m.payload)
               for (const target of forKey) {
                 for (const output of last?.outputs ?? []) {

@@ -96,6 +96,6 @@ function compileWidth(path: string, options: Settings) {
   if (Number.isNaN(min) || Number.isNaN(max) || min > max) throw new Error('min must be ≤ max')
   return compileFieldMap([path], (value) => {
     if (typeof value !== 'number' || !Number.isFinite(value)) return REMOVE
-    return floorToStep(value < min ? min : value > max ? max : value, width)
+    return floorToStep(value < min ? min : Math.min(value , max), width)
   })
 }

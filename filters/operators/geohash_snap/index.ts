@@ -24,7 +24,7 @@ function bitsOf(precision: number): { lonBits: number; latBits: number } {
 function cellIndex(value: number, min: number, span: number, bits: number): number {
   const cells = 2 ** bits
   const index = Math.floor(((value - min) / span) * cells)
-  return index >= cells ? cells - 1 : index < 0 ? 0 : index
+  return index >= cells ? cells - 1 : Math.max(index , 0)
 }
 
 export function geohashEncode(lat: number, lon: number, precision: number): string {

@@ -29,7 +29,7 @@ const FRACTION = '(?<!\\d\\.)'
 
 const EMAIL = /[\p{L}\p{N}!#$%&'*+/=?^_`{|}~.-]+@[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)*\.\p{L}{2,}/u
 // E.164: `+`, then 8 to 15 digits; single spaces, dashes or brackets between digits (`+49 (0)89 123-456`).
-const PHONE_E164 = new RegExp(`(?<![\\p{L}\\p{N}+])\\+(?:\\d[ ()-]{0,2}){7,14}\\d(?!\\p{N})`, 'u')
+const PHONE_E164 = /(?<![\p{L}\p{N}+])\+(?:\d[ ()-]{0,2}){7,14}\d(?!\p{N})/u
 // Chinese mobile: 1[3-9]x xxxx xxxx, contiguous or grouped 3-4-4 by a space or a dash. A `.` before it is a
 // decimal fraction, not a number of its own.
 const PHONE_CN = new RegExp(`(?<![\\p{L}\\p{N}.])1[3-9]\\d(?:[ -]?\\d{4}){2}${E}`, 'u')
@@ -43,7 +43,7 @@ const MAC_BARE = new RegExp(
 )
 // Zigbee/Thread EUI-64 as Zigbee2MQTT writes it (`0x00158d0001a2b3c4`): a hardware id exactly like a MAC.
 const EUI64 = new RegExp(`${B}0x[0-9A-Fa-f]{16}${E}`, 'u')
-const IPV4 = new RegExp(`(?<![\\p{L}\\p{N}.])(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})(?![\\p{L}\\p{N}]|\\.\\d)`, 'gu')
+const IPV4 = /(?<![\p{L}\p{N}.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\p{L}\p{N}]|\.\d)/gu
 // Candidates only; `isSpecificIpv6` decides. A trailing dotted quad covers `::ffff:192.0.2.1`.
 const IPV6 = /(?<![\p{L}\p{N}:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}(?::\d{1,3}(?:\.\d{1,3}){3})?(?![\p{L}\p{N}:])/gu
 const IMEI = new RegExp(`${B}${FRACTION}\\d{15}${E}`, 'gu')
@@ -52,10 +52,7 @@ const IMEI_GROUPED = new RegExp(`${B}${FRACTION}\\d(?:[ -]?\\d){14}${E}`, 'gu')
 // National numbers with a trunk zero (`0151 2345678`, `(030) 123456`, `07700 900123`, `030/1234567`), the
 // international `00` prefix (`0049 151 2345678`), and North American `(202) 555-0143` / `202-555-0143`. Dots are
 // no separator: `07.12.2026` is a date. The digit count is checked in `hasNationalPhone`.
-const PHONE_NATIONAL = new RegExp(
-  `(?<![\\p{L}\\p{N}+.,:/-])(?:\\(0[1-9]\\d{0,4}\\) ?\\d{3,}(?:[ -]\\d{2,})*|0[1-9]\\d{0,4}[ /-]\\d{3,}(?:[ -]\\d{2,})*|0[1-9]\\d{8,11}|00[1-9](?:[ -]?\\d){7,13}|0[1-9](?:[ .-]\\d\\d){4}|\\([2-9]\\d\\d\\) ?\\d{3}[ .-]\\d{4}|[2-9]\\d\\d-\\d{3}-\\d{4})(?![\\p{L}\\p{N}]|[.,:/-]\\d)`,
-  'gu',
-)
+const PHONE_NATIONAL = /(?<![\p{L}\p{N}+.,:/-])(?:\(0[1-9]\d{0,4}\) ?\d{3,}(?:[ -]\d{2,})*|0[1-9]\d{0,4}[ /-]\d{3,}(?:[ -]\d{2,})*|0[1-9]\d{8,11}|00[1-9](?:[ -]?\d){7,13}|0[1-9](?:[ .-]\d\d){4}|\([2-9]\d\d\) ?\d{3}[ .-]\d{4}|[2-9]\d\d-\d{3}-\d{4})(?![\p{L}\p{N}]|[.,:/-]\d)/gu
 // IPv4 written with hex or octal parts (`0xC0.0xA8.0x01.0x01`, `0300.0250.01.01`) or as one hex number (`0xC0A80101`).
 const IPV4_RADIX = /(?<![\p{L}\p{N}.])((?:0x[0-9a-f]{1,2}|[0-9]{1,4})(?:\.(?:0x[0-9a-f]{1,2}|[0-9]{1,4})){3})(?![\p{L}\p{N}]|\.[\p{L}\p{N}])/giu
 const IPV4_HEX = /(?<![\p{L}\p{N}])0x([0-9a-f]{8})(?![\p{L}\p{N}])/giu
@@ -414,6 +411,7 @@ const DECODED_TESTS: Readonly<Record<Detector, Test>> = {
 /** Unicode dashes that stand for `-` (NFKC keeps them). */
 const DASHES = /[\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]/gu
 /** Characters that show as nothing (format characters, controls but tab and line breaks, fillers, variation selectors). */
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: the combining grapheme joiner (U+034F) is listed on its own on purpose: it is one of the invisible characters removed
 const INVISIBLE = /[\p{Cf}\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u3164\uFE00-\uFE0F\uFFA0]|\uDB40[\uDC00-\uDDEF]/gu
 
 /** NFKC, invisible characters removed, Unicode dashes and the ideographic full stop made ASCII. */

@@ -207,7 +207,7 @@ describe('Sparkplug B state', () => {
 
 describe('Sparkplug B generated payloads', () => {
   /** A value that fits a scalar data type. */
-  const valueOf = (type: number): fc.Arbitrary<number | string | boolean> => {
+  const scalarOf = (type: number): fc.Arbitrary<number | string | boolean> => {
     switch (type) {
       case 1: return fc.integer({ min: -128, max: 127 })
       case 2: return fc.integer({ min: -32768, max: 32767 })
@@ -224,8 +224,8 @@ describe('Sparkplug B generated payloads', () => {
     }
   }
   const SCALAR_TYPES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
-  const typed = fc.constantFrom(...SCALAR_TYPES).chain((t) => fc.tuple(fc.constant(t), valueOf(t), valueOf(t)))
-  const typedValue = fc.constantFrom(...SCALAR_TYPES).chain((t) => fc.tuple(fc.constant(t), valueOf(t)))
+  const typed = fc.constantFrom(...SCALAR_TYPES).chain((t) => fc.tuple(fc.constant(t), scalarOf(t), scalarOf(t)))
+  const typedValue = fc.constantFrom(...SCALAR_TYPES).chain((t) => fc.tuple(fc.constant(t), scalarOf(t)))
 
   it('round trip: a birth and alias-only data come out named, typed and valued as sent', async () => {
     const { pipeline: p } = pipeline({ encodings: { svc: 'protobuf' } })

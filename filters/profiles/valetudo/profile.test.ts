@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { deflateRawSync, deflateSync, inflateSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { pngValetudoZtxt, PNG_MAX_CHUNKS } from './png.ts'
-import { FIXTURES, leaks, shippedPipeline, type ProfilePipeline } from '../testing.ts'
+import { FIXTURES, shippedPipeline, type ProfilePipeline } from '../testing.ts'
 import { PNG_SIGNATURE, pngChunk } from '../../../test/helpers/png.ts'
 
 const ROBOT = 'SillyShinyVacuum'

@@ -14,7 +14,7 @@ import { DEFAULT_EPOCH_S, resolveRotation, type RotationSettings } from '../keys
 import { DEFAULT_INFLIGHT_PER_CLIENT } from '../ingest/limits.ts'
 import { configuredProfiles, type ProfileSettings } from '../streams/configured.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
-import type { ConfigSectionDeclaration, ProfileSettingsDeclaration } from '../sdk/settings.ts'
+import type { ProfileSettingsDeclaration } from '../sdk/settings.ts'
 import type { Plugins } from '../plugins.ts'
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../auth/guard.ts'
 import type { ListenerKind, ListenerSpec, TlsFiles } from '../ingest/listeners.ts'

@@ -93,7 +93,7 @@ describe('ConsentLog', () => {
     const cut = errorOf(() => ConsentLog.open(dir))
     expect(cut.message).toContain(`${file}:2: torn last line (no newline at the end: an append was cut short), not JSON`)
     writeFileSync(file, `${good}${good.trimEnd()}`, { mode: 0o600 })
-    expect(errorOf(() => ConsentLog.open(dir)).message).toMatch(new RegExp(`:2: torn last line \\(no newline at the end: an append was cut short\\); check it`))
+    expect(errorOf(() => ConsentLog.open(dir)).message).toMatch(/:2: torn last line \(no newline at the end: an append was cut short\); check it/)
   })
 
   it('keeps the last good records when a reload finds damage, and refuses a log others may read', () => {

@@ -71,7 +71,7 @@ export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domai
         // JSON.stringify writes NaN and ±Infinity as null without a word: a number an operator overflowed must not
         // leave at all (the veil.v1.Filtered writer refuses them itself, a codec's encoder checks its own output).
         // Looked for in the string: Buffer#includes converts its argument to bytes on every call.
-        if (payload !== undefined && text !== undefined && text.includes('null') && hasNonFinite(out.doc)) payload = undefined
+        if (payload !== undefined && text?.includes('null') === true && hasNonFinite(out.doc)) payload = undefined
         if (payload === undefined) {
           ctx.dropDomain('encode', env, out.domain, 'encode_error')
           continue

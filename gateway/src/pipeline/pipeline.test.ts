@@ -7,7 +7,7 @@ import { builtinOperators } from '../../../filters/operators/index.ts'
 import { TEST_POLICIES, tempDir } from '../../../test/helpers/gateway.ts'
 import { FileAuditLog, MemoryAuditLog } from '../audit/audit.ts'
 import { defineOperator, SUPPRESS, type OperatorDefinition } from '../sdk/operator.ts'
-import { Metrics } from '../telemetry/metrics.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
 import { jsonTooDeep, utf8Text } from './decode.ts'
 import { DEFAULT_LIMITS, type Limits } from './pipeline.ts'
 import { writeFileSync, mkdirSync } from 'node:fs'
@@ -139,7 +139,7 @@ describe('pipeline', () => {
     expect(jsonTooDeep(`{"a":"${'['.repeat(200)}"}`, 64)).toBe(false)
     // An escaped backslash ends before the quote, which closes the string; an escaped quote does not close it.
     expect(jsonTooDeep(String.raw`{"a":"\\"` + '['.repeat(200), 64)).toBe(true)
-    expect(jsonTooDeep(String.raw`{"a":"\"` + '['.repeat(200) + '"}', 64)).toBe(false)
+    expect(jsonTooDeep(`${String.raw`{"a":"\"` + '['.repeat(200)}"}`, 64)).toBe(false)
     expect(jsonTooDeep(`${'['.repeat(64)}${']'.repeat(64)}`, 64)).toBe(false)
     expect(jsonTooDeep(`${'[{"a":'.repeat(33)}1${'}]'.repeat(33)}`, 64)).toBe(true)
     // More than 64 brackets side by side, none deep: the bracket count sends it to the exact walk, which clears it.

@@ -262,7 +262,7 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
   return { version: hash.digest('hex').slice(0, 16), dir, files: names, byStream, scheduled, documents }
 }
 
-const pointer = (...parts: string[]): string => '/' + parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')
+const pointer = (...parts: string[]): string => `/${parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`
 
 function compileDocument(
   file: string,

@@ -27,13 +27,13 @@ function policyFile(category: string, streams: string, domain = 'svc'): string {
   return file
 }
 
-const load = (file: string, optIn: string[] = []): unknown =>
+const load = (file: string): unknown =>
   loadPolicySet(join(file, '..'), { classifier, operators: builtinOperators, keyring, dataDir: '/tmp', variables: { privacy_zones: [] } })
 
 /** The load error's lines; each is `<file>: <JSON path>: <problem>`. */
-function problems(file: string, optIn: string[] = []): string[] {
+function problems(file: string): string[] {
   try {
-    load(file, optIn)
+    load(file)
   } catch (err) {
     return (err as Error).message.split('\n')
   }
@@ -41,9 +41,8 @@ function problems(file: string, optIn: string[] = []): string[] {
 }
 
 describe('load-time check: every declared time that leaves is floored in its unit', () => {
-  it('accepts the shipped policies, with and without every opt-in', () => {
+  it('accepts the shipped policies, every opt-in variant included', () => {
     expect(() => load(join(DEFAULT_POLICIES, 'x'))).not.toThrow()
-    expect(() => load(join(DEFAULT_POLICIES, 'x'), ['health_consent', 'precise_location', 'camera_exact_times', 'energy_15min'])).not.toThrow()
   })
 
   it('refuses a time the allowlist lets leave without a time_floor, naming the file, the path and the problem', () => {
@@ -91,10 +90,10 @@ describe('load-time check: every declared time that leaves is floored in its uni
     expect(problems(hourly)).toEqual([])
   })
 
-  it('lets an opt-in variant keep exact times, whether or not it is switched on', () => {
+  // Every variant is compiled whatever anyone consents to (consent picks one per message).
+  it('lets an opt-in variant keep exact times', () => {
     const file = policyFile('gps_tracker', '      gpsd/tpv:\n        allow: [class]\n        opt_in:\n          precise_location:\n            allow: [class, time, lat, lon]\n')
     expect(problems(file)).toEqual([])
-    expect(problems(file, ['precise_location'])).toEqual([])
   })
 
   it('checks Sparkplug metric timestamps once any metric is kept, and no time a replacing operator consumes', () => {

@@ -435,7 +435,7 @@ export class SegmentLog {
 
   #advance(): void {
     let moved = false
-    for (let f = this.#inflight[this.#inflightHead]; f !== undefined && f.acked; f = this.#inflight[this.#inflightHead]) {
+    for (let f = this.#inflight[this.#inflightHead]; f?.acked; f = this.#inflight[this.#inflightHead]) {
       this.#ackedThrough = f.seq
       this.#inflightHead++
       moved = true

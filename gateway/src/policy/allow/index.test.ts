@@ -70,7 +70,7 @@ describe('allow', () => {
     const project = compileAllowlist(paths)
     const allowedPaths = new Set(['a', 'a.b', 'c', 'd', 'd.e'])
     const collect = (value: unknown, prefix: string, out: string[]): void => {
-      if (Array.isArray(value)) value.forEach((v) => collect(v, prefix, out))
+      if (Array.isArray(value)) for (const v of value) collect(v, prefix, out)
       else if (typeof value === 'object' && value !== null) {
         for (const [k, v] of Object.entries(value)) {
           const path = prefix === '' ? k : `${prefix}.${k}`
