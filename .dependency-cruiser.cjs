@@ -7,21 +7,24 @@ module.exports = {
   forbidden: [
     {
       name: 'sdk-is-a-leaf',
-      comment: 'gateway/src/sdk is what plug-ins build on: it imports node builtins and npm packages only, never the core.',
+      comment:
+        'gateway/src/sdk is what plug-ins build on: it imports node builtins and npm packages only, never the core.',
       severity: 'error',
       from: { path: '^gateway/src/sdk/', pathNot: HARNESS },
       to: { path: '^(gateway|filters|simulators)/', pathNot: '^gateway/src/sdk/' },
     },
     {
       name: 'plugins-import-only-the-sdk',
-      comment: 'A plug-in (filters/, simulators/) imports the gateway as #veil/sdk only; anything else of the core may change behind it.',
+      comment:
+        'A plug-in (filters/, simulators/) imports the gateway as #veil/sdk only; anything else of the core may change behind it.',
       severity: 'error',
       from: { path: '^(filters|simulators)/', pathNot: HARNESS },
       to: { path: '^gateway/', pathNot: '^gateway/src/sdk/' },
     },
     {
       name: 'core-does-not-import-plugins',
-      comment: 'The core gets the operator and profile registries passed in by the composition root (gateway/src/cli, gateway/src/builtins.ts).',
+      comment:
+        'The core gets the operator and profile registries passed in by the composition root (gateway/src/cli, gateway/src/builtins.ts).',
       severity: 'error',
       from: { path: '^gateway/src/', pathNot: [APP, HARNESS, '\\.benchmarks\\.ts$'] },
       to: { path: '^(filters|simulators)/' },
@@ -40,6 +43,10 @@ module.exports = {
     exclude: { path: '^node_modules/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.js', '.json'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.js', '.json'],
+    },
   },
 }

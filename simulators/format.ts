@@ -19,7 +19,14 @@ export function fixed(value: number, decimals: number): Fixed {
 }
 
 /** JSON values the simulators emit; `undefined` members are skipped, as JSON.stringify does. */
-export type Json = null | boolean | number | string | Fixed | readonly Json[] | { readonly [key: string]: Json | undefined }
+export type Json =
+  | null
+  | boolean
+  | number
+  | string
+  | Fixed
+  | readonly Json[]
+  | { readonly [key: string]: Json | undefined }
 
 /**
  * `compact`: no spaces, as C firmwares and Node apps send it. `python`: Python's `json.dumps` defaults
@@ -70,7 +77,13 @@ export function epochSeconds(ms: number): number {
   return Math.floor(ms / 1000)
 }
 
-export function jsonMessage(topic: string, value: Json, qos: 0 | 1, retain: boolean, style: JsonStyle = 'compact'): SimMessage {
+export function jsonMessage(
+  topic: string,
+  value: Json,
+  qos: 0 | 1,
+  retain: boolean,
+  style: JsonStyle = 'compact',
+): SimMessage {
   return { topic, payload: Buffer.from(toJson(value, style), 'utf8'), qos, retain }
 }
 

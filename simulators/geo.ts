@@ -59,7 +59,10 @@ export function positionAlong(route: Route): { position: LatLon; course: number 
   const start = route.distances[i - 1] ?? 0
   const length = (route.distances[i] ?? start) - start
   const f = length > 0 ? Math.min(1, (route.travelled - start) / length) : 1
-  return { position: { lat: from.lat + (to.lat - from.lat) * f, lon: from.lon + (to.lon - from.lon) * f }, course: bearing(from, to) }
+  return {
+    position: { lat: from.lat + (to.lat - from.lat) * f, lon: from.lon + (to.lon - from.lon) * f },
+    course: bearing(from, to),
+  }
 }
 
 /** Course over ground in degrees, 0 = north, clockwise. */
@@ -107,7 +110,13 @@ export class Roamer {
     this.#lastMs = Math.max(nowMs, this.#lastMs ?? nowMs)
     const trip = this.#trip
     if (trip === undefined) {
-      if (--this.#homeTicksLeft > 0) return { position: offset(this.home, this.#rng.float(0, 8), this.#rng.float(0, 2 * Math.PI)), speedMs: 0, course: 0, moving: false }
+      if (--this.#homeTicksLeft > 0)
+        return {
+          position: offset(this.home, this.#rng.float(0, 8), this.#rng.float(0, 2 * Math.PI)),
+          speedMs: 0,
+          course: 0,
+          moving: false,
+        }
       this.#trip = this.#plan()
       return { position: this.home, speedMs: 0, course: 0, moving: true }
     }
@@ -124,10 +133,13 @@ export class Roamer {
   }
 
   #plan(): Trip {
-    const stops = Array.from({ length: this.#rng.int(2, 4) }, () => offset(this.home, this.#rng.float(200, this.#opts.radiusM), this.#rng.float(0, 2 * Math.PI)))
+    const stops = Array.from({ length: this.#rng.int(2, 4) }, () =>
+      offset(this.home, this.#rng.float(200, this.#opts.radiusM), this.#rng.float(0, 2 * Math.PI)),
+    )
     const points = [this.home, ...stops, this.home]
     const distances = [0]
-    for (let i = 1; i < points.length; i++) distances.push((distances[i - 1] ?? 0) + distanceM(points[i - 1] as LatLon, points[i] as LatLon))
+    for (let i = 1; i < points.length; i++)
+      distances.push((distances[i - 1] ?? 0) + distanceM(points[i - 1] as LatLon, points[i] as LatLon))
     const kmh = this.#rng.pick(this.#opts.speedsKmh) * this.#rng.float(0.8, 1.2)
     return { speedMs: kmh / 3.6, points, distances, travelled: 0 }
   }

@@ -99,7 +99,9 @@ function planDevices(opts: RunOptions): PlannedDevice[] {
   return [...new Set(opts.profiles)].flatMap((name) => {
     const entry = registry[name]
     if (entry === undefined) return []
-    return entry.profile.createDevices(opts.devices, seed).map((device) => ({ profile: name, device, identity: entry.identity }))
+    return entry.profile
+      .createDevices(opts.devices, seed)
+      .map((device) => ({ profile: name, device, identity: entry.identity }))
   })
 }
 
@@ -190,12 +192,19 @@ class Run {
     while (!this.#stopping.signal.aborted) {
       const batch = device.tick(Date.now())
       // A quiet period still takes a slot, so a device with nothing to say cannot spin.
-      const ok = batch.length === 0 ? await this.#pacer.wait(this.#stopping.signal) : await this.#publishBatch(client, device, batch)
+      const ok =
+        batch.length === 0
+          ? await this.#pacer.wait(this.#stopping.signal)
+          : await this.#publishBatch(client, device, batch)
       if (!ok) return
     }
   }
 
-  #connect(device: SimDevice, identity: ClientIdentity, credentials: { username: string; password: string } | undefined): MqttClient {
+  #connect(
+    device: SimDevice,
+    identity: ClientIdentity,
+    credentials: { username: string; password: string } | undefined,
+  ): MqttClient {
     const { url } = this.#opts
     const username = credentials?.username ?? this.#opts.username
     const password = credentials?.password ?? this.#opts.password

@@ -32,14 +32,23 @@ describe('runSimulators on the clock', () => {
 
   it('paces publishes to the requested rate and stops after durationMs', async () => {
     const started = performance.now()
-    const { published } = await runSimulators({ url, profiles: ['tasmota', 'owntracks'], devices: 2, ratePerSecond: 40, durationMs: 600 }).done
+    const { published } = await runSimulators({
+      url,
+      profiles: ['tasmota', 'owntracks'],
+      devices: 2,
+      ratePerSecond: 40,
+      durationMs: 600,
+    }).done
     const elapsed = performance.now() - started
     expect(elapsed).toBeGreaterThanOrEqual(550)
     expect(elapsed).toBeLessThan(5_000)
     expect(published).toBeGreaterThan(5)
     // 40/s over at most ~0.6 s of publishing, plus the first immediate slot
     expect(published).toBeLessThanOrEqual(26)
-    await until(() => received.length >= published, { timeoutMs: 2_000, what: `the broker to see all ${published} publishes` })
+    await until(() => received.length >= published, {
+      timeoutMs: 2_000,
+      what: `the broker to see all ${published} publishes`,
+    })
     expect(received).toHaveLength(published)
   })
 })

@@ -64,7 +64,8 @@ describe('profiles', () => {
 
   describe.each(Object.keys(profiles))('%s', (name) => {
     it('is deterministic for a seed', () => {
-      const run = (seed: number): string[] => profiles[name]!.createDevices(3, seed).flatMap((d) => fingerprint(record(d, 25)))
+      const run = (seed: number): string[] =>
+        profiles[name]!.createDevices(3, seed).flatMap((d) => fingerprint(record(d, 25)))
       expect(run(7)).toEqual(run(7))
       expect(run(7)).not.toEqual(run(8))
     })
@@ -106,12 +107,33 @@ describe('tasmota', () => {
     expect(messages[0]!.payload.toString()).toBe('Online')
     const state = json(messages.find((m) => m.topic.endsWith('/STATE'))!)
     expect(Object.keys(state)).toEqual(
-      expect.arrayContaining(['Time', 'Uptime', 'UptimeSec', 'Heap', 'SleepMode', 'Sleep', 'LoadAvg', 'MqttCount', 'POWER', 'Wifi']),
+      expect.arrayContaining([
+        'Time',
+        'Uptime',
+        'UptimeSec',
+        'Heap',
+        'SleepMode',
+        'Sleep',
+        'LoadAvg',
+        'MqttCount',
+        'POWER',
+        'Wifi',
+      ]),
     )
     expect(state.Wifi).toMatchObject({ AP: 1, SSId: 'CanaryNet-7F3A', BSSId: 'CA:11:A7:01:00:01', LinkCount: 1 })
     const sensor = messages.find((m) => m.topic.endsWith('/SENSOR'))!
     expect(Object.keys((json(sensor) as { ENERGY: object }).ENERGY)).toEqual([
-      'TotalStartTime', 'Total', 'Yesterday', 'Today', 'Period', 'Power', 'ApparentPower', 'ReactivePower', 'Factor', 'Voltage', 'Current',
+      'TotalStartTime',
+      'Total',
+      'Yesterday',
+      'Today',
+      'Period',
+      'Power',
+      'ApparentPower',
+      'ReactivePower',
+      'Factor',
+      'Voltage',
+      'Current',
     ])
     // printf-style decimals, as the firmware writes them
     expect(sensor.payload.toString()).toMatch(/"Total":\d+\.\d{3},"Yesterday":\d+\.\d{3},"Today":\d+\.\d{3},/)
@@ -120,28 +142,32 @@ describe('tasmota', () => {
 
   it('keeps ENERGY.Total non-decreasing and consistent with the reported power', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 3_600_000 }), { minLength: 2, maxLength: 40 }), fc.nat(), (steps, seed) => {
-        const plug = device('tasmota', seed)
-        plug.start(T0)
-        let now = T0
-        let previous: { total: number; power: number; at: number } | undefined
-        let expectedWh = 0
-        let firstTotal = 0
-        for (const step of steps) {
-          now += step
-          const sensor = plug.tick(now).find((m) => m.topic.endsWith('/SENSOR'))!
-          const energy = (json(sensor) as { ENERGY: { Total: number; Power: number } }).ENERGY
-          if (previous === undefined) firstTotal = energy.Total
-          else {
-            expect(energy.Total).toBeGreaterThanOrEqual(previous.total)
-            expectedWh += (previous.power * (now - previous.at)) / 3_600_000
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 3_600_000 }), { minLength: 2, maxLength: 40 }),
+        fc.nat(),
+        (steps, seed) => {
+          const plug = device('tasmota', seed)
+          plug.start(T0)
+          let now = T0
+          let previous: { total: number; power: number; at: number } | undefined
+          let expectedWh = 0
+          let firstTotal = 0
+          for (const step of steps) {
+            now += step
+            const sensor = plug.tick(now).find((m) => m.topic.endsWith('/SENSOR'))!
+            const energy = (json(sensor) as { ENERGY: { Total: number; Power: number } }).ENERGY
+            if (previous === undefined) firstTotal = energy.Total
+            else {
+              expect(energy.Total).toBeGreaterThanOrEqual(previous.total)
+              expectedWh += (previous.power * (now - previous.at)) / 3_600_000
+            }
+            previous = { total: energy.Total, power: energy.Power, at: now }
           }
-          previous = { total: energy.Total, power: energy.Power, at: now }
-        }
-        // Power is rounded to 1 W and Total to 1 Wh, so allow that slack.
-        const slackWh = 1 + (steps.reduce((a, b) => a + b, 0) / 3_600_000) * 0.5
-        expect(Math.abs((previous!.total - firstTotal) * 1000 - expectedWh)).toBeLessThanOrEqual(slackWh)
-      }),
+          // Power is rounded to 1 W and Total to 1 Wh, so allow that slack.
+          const slackWh = 1 + (steps.reduce((a, b) => a + b, 0) / 3_600_000) * 0.5
+          expect(Math.abs((previous!.total - firstTotal) * 1000 - expectedWh)).toBeLessThanOrEqual(slackWh)
+        },
+      ),
       { numRuns: 60 },
     )
   })
@@ -149,9 +175,33 @@ describe('tasmota', () => {
 
 describe('frigate', () => {
   const OBJECT_KEYS = [
-    'id', 'camera', 'frame_time', 'label', 'sub_label', 'top_score', 'score', 'false_positive', 'start_time', 'end_time',
-    'box', 'area', 'ratio', 'region', 'current_zones', 'entered_zones', 'snapshot', 'has_snapshot', 'has_clip', 'active',
-    'stationary', 'motionless_count', 'position_changes', 'attributes', 'current_attributes', 'recognized_license_plate', 'thumbnail',
+    'id',
+    'camera',
+    'frame_time',
+    'label',
+    'sub_label',
+    'top_score',
+    'score',
+    'false_positive',
+    'start_time',
+    'end_time',
+    'box',
+    'area',
+    'ratio',
+    'region',
+    'current_zones',
+    'entered_zones',
+    'snapshot',
+    'has_snapshot',
+    'has_clip',
+    'active',
+    'stationary',
+    'motionless_count',
+    'position_changes',
+    'attributes',
+    'current_attributes',
+    'recognized_license_plate',
+    'thumbnail',
   ]
 
   it('runs tracked objects through new, update and end on frigate/events', () => {
@@ -211,7 +261,8 @@ describe('valetudo', () => {
     layers: Layer[]
     entities: { __class: string; type: string; points: number[] }[]
   }
-  const maps = (messages: SimMessage[]): SimMessage[] => messages.filter((m) => m.topic === 'valetudo/CanarySillyBadger/MapData/map-data')
+  const maps = (messages: SimMessage[]): SimMessage[] =>
+    messages.filter((m) => m.topic === 'valetudo/CanarySillyBadger/MapData/map-data')
 
   it('publishes the map as retained QoS 0 zlib-deflated ValetudoMap JSON', () => {
     const messages = record(device('valetudo'), 12, 30_000)
@@ -265,11 +316,26 @@ describe('miscale', () => {
     expect(messages).toHaveLength(5)
     for (const m of messages) {
       const text = m.payload.toString()
-      expect(text).toMatch(/^\{"weight":\d+\.\d{2},"weight_unit":"kg","bmi":\d+\.\d{2},"basal_metabolism":\d+\.\d{2},"visceral_fat":\d+\.\d{2},/)
+      expect(text).toMatch(
+        /^\{"weight":\d+\.\d{2},"weight_unit":"kg","bmi":\d+\.\d{2},"basal_metabolism":\d+\.\d{2},"visceral_fat":\d+\.\d{2},/,
+      )
       expect(text).toMatch(/"metabolic_age":\d+,"impedance":\d+,"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"\}$/)
       expect(Object.keys(json(m))).toEqual([
-        'weight', 'weight_unit', 'bmi', 'basal_metabolism', 'visceral_fat', 'lean_body_mass', 'body_fat', 'water',
-        'bone_mass', 'muscle_mass', 'protein', 'body_type', 'metabolic_age', 'impedance', 'timestamp',
+        'weight',
+        'weight_unit',
+        'bmi',
+        'basal_metabolism',
+        'visceral_fat',
+        'lean_body_mass',
+        'body_fat',
+        'water',
+        'bone_mass',
+        'muscle_mass',
+        'protein',
+        'body_type',
+        'metabolic_age',
+        'impedance',
+        'timestamp',
       ])
       expect(m.retain).toBe(true)
     }
@@ -278,7 +344,14 @@ describe('miscale', () => {
   it('omits body composition for a scale without impedance', () => {
     const plain = profiles.miscale!.createDevices(4, 1)[3]!
     const weight = plain.tick(T0)[0]!
-    expect(Object.keys(json(weight))).toEqual(['weight', 'weight_unit', 'bmi', 'basal_metabolism', 'visceral_fat', 'timestamp'])
+    expect(Object.keys(json(weight))).toEqual([
+      'weight',
+      'weight_unit',
+      'bmi',
+      'basal_metabolism',
+      'visceral_fat',
+      'timestamp',
+    ])
   })
 })
 
@@ -331,11 +404,26 @@ describe('owntracks', () => {
 describe('shelly_gen1', () => {
   it('publishes plug, 2.5 and EM channels as text values, energy as integer watt-minutes', () => {
     const [plug, sw, em] = profiles.shelly_gen1!.createDevices(3, 42)
-    const topics = (d: SimDevice): Set<string> => new Set(record(d, 3, 30_000).map((m) => m.topic.replace(d.id, '<id>')))
-    expect(topics(plug!)).toEqual(new Set(['shellies/<id>/online', 'shellies/announce', 'shellies/<id>/announce', 'shellies/<id>/info', 'shellies/<id>/relay/0', 'shellies/<id>/relay/0/power', 'shellies/<id>/relay/0/energy', 'shellies/<id>/temperature', 'shellies/<id>/overtemperature']))
+    const topics = (d: SimDevice): Set<string> =>
+      new Set(record(d, 3, 30_000).map((m) => m.topic.replace(d.id, '<id>')))
+    expect(topics(plug!)).toEqual(
+      new Set([
+        'shellies/<id>/online',
+        'shellies/announce',
+        'shellies/<id>/announce',
+        'shellies/<id>/info',
+        'shellies/<id>/relay/0',
+        'shellies/<id>/relay/0/power',
+        'shellies/<id>/relay/0/energy',
+        'shellies/<id>/temperature',
+        'shellies/<id>/overtemperature',
+      ]),
+    )
     expect(topics(sw!)).toContain('shellies/<id>/relay/1/energy')
     expect(topics(em!)).toContain('shellies/<id>/emeter/1/total')
-    const energy = record(plug!, 20, 30_000).filter((m) => m.topic.endsWith('/relay/0/energy')).map((m) => m.payload.toString())
+    const energy = record(plug!, 20, 30_000)
+      .filter((m) => m.topic.endsWith('/relay/0/energy'))
+      .map((m) => m.payload.toString())
     for (const e of energy) expect(e).toMatch(/^\d+$/)
     expect(energy.map(Number)).toEqual([...energy.map(Number)].sort((a, b) => a - b))
     expect(plug!.id).toBe('shellyplug-s-C5E100')
@@ -346,10 +434,14 @@ describe('shelly_gen2', () => {
   it('sends NotifyFullStatus on connect and NotifyStatus frames per switch, with a growing aenergy.total', () => {
     const [, pm] = profiles.shelly_gen2!.createDevices(2, 42)
     const messages = record(pm!, 10, 60_000)
-    const frames = messages.filter((m) => m.topic === `${pm!.id}/events/rpc`).map((m) => json(m) as { method: string; params: Record<string, { aenergy?: { total: number } }> })
+    const frames = messages
+      .filter((m) => m.topic === `${pm!.id}/events/rpc`)
+      .map((m) => json(m) as { method: string; params: Record<string, { aenergy?: { total: number } }> })
     expect(frames[0]!.method).toBe('NotifyFullStatus')
     expect(frames.slice(1).every((f) => f.method === 'NotifyStatus')).toBe(true)
-    const totals = frames.slice(1).flatMap((f) => (f.params['switch:1']?.aenergy?.total === undefined ? [] : [f.params['switch:1'].aenergy.total]))
+    const totals = frames
+      .slice(1)
+      .flatMap((f) => (f.params['switch:1']?.aenergy?.total === undefined ? [] : [f.params['switch:1'].aenergy.total]))
     expect(totals.length).toBe(10)
     expect(totals).toEqual([...totals].sort((a, b) => a - b))
     expect(messages.some((m) => m.topic === `${pm!.id}/status/switch:1`)).toBe(true)
@@ -362,9 +454,22 @@ describe('zigbee2mqtt', () => {
     expect(ids[0]).toMatch(/^0x00158d0001[0-9a-f]{6}$/)
     expect(ids.slice(1, 3)).toEqual(['CanaryKitchen/Kettle', 'CanaryFlat/CanaryBedroom/Heater'])
     const messages = record(device('zigbee2mqtt', 1, 2), 5, 60_000)
-    expect(messages[1]).toMatchObject({ topic: 'zigbee2mqtt/CanaryFlat/CanaryBedroom/Heater/availability', retain: true })
+    expect(messages[1]).toMatchObject({
+      topic: 'zigbee2mqtt/CanaryFlat/CanaryBedroom/Heater/availability',
+      retain: true,
+    })
     const state = json(messages.at(-1)!)
-    expect(Object.keys(state)).toEqual(['current', 'device_temperature', 'energy', 'linkquality', 'power', 'power_outage_memory', 'state', 'update', 'voltage'])
+    expect(Object.keys(state)).toEqual([
+      'current',
+      'device_temperature',
+      'energy',
+      'linkquality',
+      'power',
+      'power_outage_memory',
+      'state',
+      'update',
+      'voltage',
+    ])
   })
 })
 
@@ -372,11 +477,23 @@ describe('doubletake', () => {
   it('publishes per-person matches, per-camera results and counts, errors with the detector address', () => {
     const messages = record(device('doubletake', 3, 1), 12, 60_000)
     const topics = new Set(messages.map((m) => m.topic))
-    for (const t of ['double-take/available', 'double-take/errors', 'double-take/matches/canarypenny', 'double-take/cameras/canary-patio', 'double-take/cameras/canary-patio/person']) expect(topics).toContain(t)
-    const camera = json(messages.find((m) => m.topic === 'double-take/cameras/canary-patio')!) as { counts: { person: number }; matches: { base64: string | null }[] }
+    for (const t of [
+      'double-take/available',
+      'double-take/errors',
+      'double-take/matches/canarypenny',
+      'double-take/cameras/canary-patio',
+      'double-take/cameras/canary-patio/person',
+    ])
+      expect(topics).toContain(t)
+    const camera = json(messages.find((m) => m.topic === 'double-take/cameras/canary-patio')!) as {
+      counts: { person: number }
+      matches: { base64: string | null }[]
+    }
     expect(camera.counts.person).toBeGreaterThan(0)
     // Odd cameras have detect.match.base64 on: a JPEG face crop inside the JSON.
-    expect(Buffer.from(camera.matches[0]?.base64 ?? '', 'base64').subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]))
+    expect(Buffer.from(camera.matches[0]?.base64 ?? '', 'base64').subarray(0, 3)).toEqual(
+      Buffer.from([0xff, 0xd8, 0xff]),
+    )
   })
 })
 
@@ -395,7 +512,11 @@ describe('omg_scale', () => {
 describe('gps simulators', () => {
   it('gpsd: TPV with a 3D fix in m/s, SKY every fifth tick, VERSION/DEVICES/WATCH on start', () => {
     const messages = record(device('gpsd'), 10, 5_000)
-    expect(messages.slice(0, 3).map((m) => m.topic)).toEqual(['gpsd/canary-van-0000/version', 'gpsd/canary-van-0000/devices', 'gpsd/canary-van-0000/watch'])
+    expect(messages.slice(0, 3).map((m) => m.topic)).toEqual([
+      'gpsd/canary-van-0000/version',
+      'gpsd/canary-van-0000/devices',
+      'gpsd/canary-van-0000/watch',
+    ])
     const tpv = messages.filter((m) => m.topic.endsWith('/tpv')).map((m) => json(m))
     expect(tpv).toHaveLength(10)
     for (const t of tpv) expect(t).toMatchObject({ class: 'TPV', mode: 3 })
@@ -406,7 +527,10 @@ describe('gps simulators', () => {
     const [body, query] = profiles.traccar!.createDevices(2, 3).map((d) => record(d, 40, 60_000))
     expect(json(body![0]!)).toMatchObject({ device_id: '359870000000000', location: { coords: {} } })
     const lines = query!.map((m) => m.payload.toString())
-    for (const l of lines) expect(l).toMatch(/^id=359870000000001&timestamp=\d{10}&lat=-?\d+(\.\d+)?&lon=-?\d+(\.\d+)?&speed=\d+(\.\d)?&bearing=/)
+    for (const l of lines)
+      expect(l).toMatch(
+        /^id=359870000000001&timestamp=\d{10}&lat=-?\d+(\.\d+)?&lon=-?\d+(\.\d+)?&speed=\d+(\.\d)?&bearing=/,
+      )
     const fastest = Math.max(...lines.map((l) => Number(/speed=([\d.]+)/.exec(l)![1])))
     // Walking or driving up to ~48 km/h: at most ~30 knots.
     expect(fastest).toBeGreaterThan(1)
@@ -418,9 +542,28 @@ describe('gps simulators', () => {
 describe('canonical', () => {
   it('creates n devices of each category on devices/<category>/<id>/<stream>', () => {
     const devices = profiles.canonical!.createDevices(2, 1)
-    expect(devices.map((d) => d.id)).toEqual(['canary-plug-0000', 'canary-cam-0000', 'canary-vac-0000', 'canary-scale-0000', 'canary-trk-0000', 'canary-plug-0001', 'canary-cam-0001', 'canary-vac-0001', 'canary-scale-0001', 'canary-trk-0001'])
+    expect(devices.map((d) => d.id)).toEqual([
+      'canary-plug-0000',
+      'canary-cam-0000',
+      'canary-vac-0000',
+      'canary-scale-0000',
+      'canary-trk-0000',
+      'canary-plug-0001',
+      'canary-cam-0001',
+      'canary-vac-0001',
+      'canary-scale-0001',
+      'canary-trk-0001',
+    ])
     const topics = new Set(devices.slice(0, 5).flatMap((d) => record(d, 3).map((m) => m.topic)))
-    expect(topics).toEqual(new Set(['devices/smart_plug/canary-plug-0000/energy', 'devices/camera/canary-cam-0000/event', 'devices/robot_vacuum/canary-vac-0000/status', 'devices/body_scale/canary-scale-0000/measurement', 'devices/gps_tracker/canary-trk-0000/location']))
+    expect(topics).toEqual(
+      new Set([
+        'devices/smart_plug/canary-plug-0000/energy',
+        'devices/camera/canary-cam-0000/event',
+        'devices/robot_vacuum/canary-vac-0000/status',
+        'devices/body_scale/canary-scale-0000/measurement',
+        'devices/gps_tracker/canary-trk-0000/location',
+      ]),
+    )
   })
 })
 
@@ -447,9 +590,9 @@ describe('runSimulators', () => {
   })
 
   it('throws on an unknown profile, naming the valid ones', () => {
-    expect(() => runSimulators({ url: 'mqtt://127.0.0.1:1', profiles: ['tasmota', 'nest'], devices: 1, ratePerSecond: 1 })).toThrow(
-      /nest.*tasmota, frigate, valetudo, miscale, owntracks/,
-    )
+    expect(() =>
+      runSimulators({ url: 'mqtt://127.0.0.1:1', profiles: ['tasmota', 'nest'], devices: 1, ratePerSecond: 1 }),
+    ).toThrow(/nest.*tasmota, frigate, valetudo, miscale, owntracks/)
   })
 
   it('throws on invalid options', () => {
@@ -486,19 +629,41 @@ describe('runSimulators', () => {
 
   it('stops after durationMs', async () => {
     // The pace and the duration's length are wall-clock bounds: simulators.slow.test.ts.
-    const { published } = await runSimulators({ url, profiles: ['tasmota', 'owntracks'], devices: 2, ratePerSecond: 40, durationMs: 100 }).done
-    await until(() => received.length >= published, { timeoutMs: 2_000, what: `the broker to see all ${published} publishes` })
+    const { published } = await runSimulators({
+      url,
+      profiles: ['tasmota', 'owntracks'],
+      devices: 2,
+      ratePerSecond: 40,
+      durationMs: 100,
+    }).done
+    await until(() => received.length >= published, {
+      timeoutMs: 2_000,
+      what: `the broker to see all ${published} publishes`,
+    })
     expect(received).toHaveLength(published)
   })
 
   it('stops on an abort signal and on stop()', async () => {
     const controller = new AbortController()
     // Stopped once a publish went out, not after a fixed time: on a busy machine the first one may take a while.
-    const viaSignal = runSimulators({ url, profiles: ['frigate'], devices: 1, ratePerSecond: 100, signal: controller.signal, onPublish: () => controller.abort() })
+    const viaSignal = runSimulators({
+      url,
+      profiles: ['frigate'],
+      devices: 1,
+      ratePerSecond: 100,
+      signal: controller.signal,
+      onPublish: () => controller.abort(),
+    })
     expect((await viaSignal.done).published).toBeGreaterThan(0)
 
     let stopPublished = 0
-    const viaStop = runSimulators({ url, profiles: ['miscale'], devices: 1, ratePerSecond: 100, onPublish: () => stopPublished++ })
+    const viaStop = runSimulators({
+      url,
+      profiles: ['miscale'],
+      devices: 1,
+      ratePerSecond: 100,
+      onPublish: () => stopPublished++,
+    })
     await until(() => stopPublished > 0, { what: 'the first publish' })
     await viaStop.stop()
     await viaStop.stop() // idempotent

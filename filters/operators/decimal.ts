@@ -21,7 +21,8 @@ export function shiftDecimal(value: number, n: number): number {
 }
 
 export function parseStep(step: number, what = 'step'): DecimalStep {
-  if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0) throw new Error(`${what} must be a positive finite number, got ${String(step)}`)
+  if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0)
+    throw new Error(`${what} must be a positive finite number, got ${String(step)}`)
   const text = String(step)
   const e = text.indexOf('e')
   const mantissaText = e === -1 ? text : text.slice(0, e)
@@ -34,7 +35,8 @@ export function parseStep(step: number, what = 'step'): DecimalStep {
     mantissa = shiftDecimal(mantissa, -decimals)
     decimals = 0
   }
-  if (decimals > 20 || !Number.isSafeInteger(mantissa)) throw new Error(`${what} ${text} has too many significant digits`)
+  if (decimals > 20 || !Number.isSafeInteger(mantissa))
+    throw new Error(`${what} ${text} has too many significant digits`)
   return { step, mantissa, decimals }
 }
 
@@ -57,7 +59,12 @@ function fromUnits(k: number, step: DecimalStep): number {
 function unitsOf(value: number, step: DecimalStep, boundary: number): number {
   const units = (value * (POW10[step.decimals] as number)) / step.mantissa
   const fraction = units - Math.floor(units)
-  if (Math.abs(fraction - boundary) < NEAR || Math.abs(fraction - boundary - 1) < NEAR || Math.abs(fraction - boundary + 1) < NEAR || !Number.isFinite(units)) {
+  if (
+    Math.abs(fraction - boundary) < NEAR ||
+    Math.abs(fraction - boundary - 1) < NEAR ||
+    Math.abs(fraction - boundary + 1) < NEAR ||
+    !Number.isFinite(units)
+  ) {
     return shiftDecimal(value, step.decimals) / step.mantissa
   }
   return units

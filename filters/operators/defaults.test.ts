@@ -14,7 +14,14 @@ import { join } from 'node:path'
 import { Ajv } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import { afterAll, describe, expect, it } from 'vitest'
-import { defineOperator, isScheduled, type CompileEnv, type JsonSchema, type OperatorDefinition, type OperatorFn } from '#veil/sdk'
+import {
+  defineOperator,
+  isScheduled,
+  type CompileEnv,
+  type JsonSchema,
+  type OperatorDefinition,
+  type OperatorFn,
+} from '#veil/sdk'
 import { builtinProfiles } from '../profiles/index.ts'
 import { Keyring } from '../../gateway/src/keys/keyring.ts'
 import { loadPolicySet, type PolicySet } from '../../gateway/src/policy/load.ts'
@@ -33,23 +40,53 @@ afterAll(() => {
  * Per builtin operator: the settings it requires (an item with none is written `- name:`, which YAML reads as
  * null), and messages to compare the two compilations on. A new operator must be added here.
  */
-const CASES: Readonly<Record<string, { readonly required?: Record<string, unknown>; readonly messages: readonly unknown[] }>> = {
+const CASES: Readonly<
+  Record<string, { readonly required?: Record<string, unknown>; readonly messages: readonly unknown[] }>
+> = {
   aggregate: { required: { count_by: 'label' }, messages: [{ label: 'car' }, { label: 'person' }, { label: 'car' }] },
   bucket: { required: { path: 'x', width: 10 }, messages: [{ x: 37 }, { x: 'no' }] },
   downsample: { messages: [{ a: 1 }, { a: 2 }, { a: 3 }] },
   energy_window: { messages: [{ ENERGY: { Total: 1.5 } }, { ENERGY: { Total: 1.73 } }, { ENERGY: { Total: 2.2 } }] },
   event_suppress: { messages: ['ON', 'OFF', 'ON'] },
-  geo_ind: { messages: [{ lat: 52.52, lon: 13.405 }, { lat: 48.1, lon: 11.6 }] },
+  geo_ind: {
+    messages: [
+      { lat: 52.52, lon: 13.405 },
+      { lat: 48.1, lon: 11.6 },
+    ],
+  },
   geohash_snap: { messages: [{ lat: 52.52, lon: 13.405, geohash: 'u33dc0' }] },
   hmac_pseudo: { required: { paths: ['id'] }, messages: [{ id: 'AA:BB:CC:DD:EE:FF' }] },
-  image_gate: { messages: [{ img: '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRof', ok: 1 }, { ok: 2 }] },
+  image_gate: {
+    messages: [{ img: '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRof', ok: 1 }, { ok: 2 }],
+  },
   job_area: { messages: [100_000, 250_000, 250_000, 10_000] },
   kinematics: { messages: [{ vel: 5, cog: 10, alt: 3, acc: 12, vac: 4 }, { vel: 40 }, { vel: 0.5 }] },
-  map_minimize: { messages: [{ layers: [{ type: 'floor', metaData: { area: 1_234_567 } }, { type: 'segment', metaData: { area: 456_789 } }] }] },
+  map_minimize: {
+    messages: [
+      {
+        layers: [
+          { type: 'floor', metaData: { area: 1_234_567 } },
+          { type: 'segment', metaData: { area: 456_789 } },
+        ],
+      },
+    ],
+  },
   pii_scan: { messages: [{ a: 'mail me at john@example.com', b: 'fine', c: 73_588_229_205 }] },
-  privacy_zone: { required: { zones: [{ lat: 52.52, lon: 13.405 }] }, messages: [{ lat: 52.52, lon: 13.405 }, { lat: 52.6, lon: 13.5 }] },
+  privacy_zone: {
+    required: { zones: [{ lat: 52.52, lon: 13.405 }] },
+    messages: [
+      { lat: 52.52, lon: 13.405 },
+      { lat: 52.6, lon: 13.5 },
+    ],
+  },
   round: { required: { paths: ['x'], step: 0.1 }, messages: [{ x: 1.234 }] },
-  stay_zone: { messages: [{ lat: 52.52, lon: 13.405 }, { lat: 52.5201, lon: 13.4051 }, { lat: 52.6, lon: 13.5 }] },
+  stay_zone: {
+    messages: [
+      { lat: 52.52, lon: 13.405 },
+      { lat: 52.5201, lon: 13.4051 },
+      { lat: 52.6, lon: 13.5 },
+    ],
+  },
   text_drop: { messages: [{ name: 'Ana', sub_label: ['John', 0.9], after: { FriendlyName: 'Kitchen' }, keep: 1 }] },
   time_floor: { messages: [{ tst: 1_700_000_059 }, { tst: '2025-01-01T07:42:13Z' }] },
   tokenize: { required: { paths: ['user'] }, messages: [{ user: 'ana@example.org' }] },
@@ -63,9 +100,11 @@ function* subschemas(schema: JsonSchema, at = ''): Generator<[string, JsonSchema
   for (const [key, value] of Object.entries(schema)) {
     if (key === 'default' || key === 'enum' || key === 'const' || value === null || typeof value !== 'object') continue
     if (Array.isArray(value)) {
-      for (const [i, item] of value.entries()) if (item !== null && typeof item === 'object') yield* subschemas(item as JsonSchema, `${at}/${key}/${i}`)
+      for (const [i, item] of value.entries())
+        if (item !== null && typeof item === 'object') yield* subschemas(item as JsonSchema, `${at}/${key}/${i}`)
     } else if (key === 'properties' || key === '$defs') {
-      for (const [name, property] of Object.entries(value as Record<string, JsonSchema>)) yield* subschemas(property, `${at}/${key}/${name}`)
+      for (const [name, property] of Object.entries(value as Record<string, JsonSchema>))
+        yield* subschemas(property, `${at}/${key}/${name}`)
     } else {
       yield* subschemas(value as JsonSchema, `${at}/${key}`)
     }
@@ -75,7 +114,8 @@ function* subschemas(schema: JsonSchema, at = ''): Generator<[string, JsonSchema
 /** Names of the properties, at any depth, that have a default. */
 function defaultedSettings(schema: JsonSchema): Set<string> {
   const names = new Set<string>()
-  for (const [at, sub] of subschemas(schema)) if (sub.default !== undefined) names.add(at.slice(at.lastIndexOf('/') + 1))
+  for (const [at, sub] of subschemas(schema))
+    if (sub.default !== undefined) names.add(at.slice(at.lastIndexOf('/') + 1))
   return names
 }
 
@@ -96,7 +136,10 @@ interface Compiled {
 }
 
 /** Loads one policy item with the operators wrapped to record what the loader hands to compile. */
-function loadRecording(operatorYaml: string, operators: readonly OperatorDefinition[] = builtinOperators): { set: PolicySet; compiled: Compiled[] } {
+function loadRecording(
+  operatorYaml: string,
+  operators: readonly OperatorDefinition[] = builtinOperators,
+): { set: PolicySet; compiled: Compiled[] } {
   const compiled: Compiled[] = []
   const recording = operators.map((def) => ({
     ...def,
@@ -115,7 +158,9 @@ function loadRecording(operatorYaml: string, operators: readonly OperatorDefinit
 /** What an operator makes of the messages, sent 20 minutes apart; a scheduled operator is drained at the end. */
 function outputs(run: OperatorFn, messages: readonly unknown[]): unknown[] {
   const start = Date.UTC(2025, 0, 1, 6)
-  const out: unknown[] = messages.map((doc, i) => run(structuredClone(doc), opContext({ category: 'smart_plug', nowMs: start + i * 1_200_000 })))
+  const out: unknown[] = messages.map((doc, i) =>
+    run(structuredClone(doc), opContext({ category: 'smart_plug', nowMs: start + i * 1_200_000 })),
+  )
   if (isScheduled(run)) out.push(run.tick(start + 2 * 86_400_000, true))
   return out
 }
@@ -135,7 +180,10 @@ describe('operator defaults live in the configSchema only', () => {
         if (sub.default === undefined) continue
         const { default: value, ...schema } = sub
         const validate = ajv.compile(schema)
-        expect(validate(value), `${name} ${at}: default ${JSON.stringify(value)}: ${ajv.errorsText(validate.errors)}`).toBe(true)
+        expect(
+          validate(value),
+          `${name} ${at}: default ${JSON.stringify(value)}: ${ajv.errorsText(validate.errors)}`,
+        ).toBe(true)
       }
     })
 
@@ -151,9 +199,14 @@ describe('operator defaults live in the configSchema only', () => {
 
     it('repeats no default in code', () => {
       const source = readFileSync(join(import.meta.dirname, name, 'index.ts'), 'utf8')
-      expect(source, `${name}: compile falls back on \`config ?? {}\`: the loader hands over the settings, defaults filled in`).not.toMatch(/config \?\? \{\}|settings\(config\)/)
+      expect(
+        source,
+        `${name}: compile falls back on \`config ?? {}\`: the loader hands over the settings, defaults filled in`,
+      ).not.toMatch(/config \?\? \{\}|settings\(config\)/)
       for (const setting of defaultedSettings(definition.configSchema)) {
-        expect(source, `${name}: \`${setting} ?? …\` repeats the schema's default in code`).not.toMatch(new RegExp(`\\b${setting}\\s*\\?\\?`))
+        expect(source, `${name}: \`${setting} ?? …\` repeats the schema's default in code`).not.toMatch(
+          new RegExp(`\\b${setting}\\s*\\?\\?`),
+        )
       }
     })
 
@@ -166,13 +219,15 @@ describe('operator defaults live in the configSchema only', () => {
         if (cells === null) continue
         const keys = (cells[1] ?? '').split(', ')
         const values = (cells[2] ?? '').trim().split(/, (?=`)/)
-        for (const [i, key] of keys.entries()) stated.set(key.replaceAll('`', ''), (keys.length === values.length ? values[i] : cells[2]) ?? '')
+        for (const [i, key] of keys.entries())
+          stated.set(key.replaceAll('`', ''), (keys.length === values.length ? values[i] : cells[2]) ?? '')
       }
       for (const [key, property] of Object.entries(properties)) {
         const text = stated.get(key)
         if (property.default === undefined) {
           // A setting without a default may say `required`, `none` or what its absence means, but no value.
-          if (text !== undefined && /^`[^`]*`$/.test(text.trim())) expect.fail(`${name} README states default ${text} for ${key}; the schema has none`)
+          if (text !== undefined && /^`[^`]*`$/.test(text.trim()))
+            expect.fail(`${name} README states default ${text} for ${key}; the schema has none`)
           continue
         }
         expect(text, `${name} README has no row for ${key}`).toBeDefined()

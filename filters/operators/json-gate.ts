@@ -17,7 +17,13 @@ export interface GateTests {
 }
 
 function isLeaf(value: unknown): value is Leaf {
-  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null || value instanceof Uint8Array
+  return (
+    typeof value === 'string' ||
+    typeof value === 'number' ||
+    typeof value === 'boolean' ||
+    value === null ||
+    value instanceof Uint8Array
+  )
 }
 
 /**
@@ -25,7 +31,11 @@ function isLeaf(value: unknown): value is Leaf {
  * element in place, `drop_message` withholds the message if anything matches. A matching whole payload has no
  * field to drop, so it withholds the message either way. Anything that is not JSON data is refused (fail closed).
  */
-export function compileJsonGate(name: string, tests: GateTests, action: 'drop_field' | 'drop_message'): (doc: unknown) => unknown {
+export function compileJsonGate(
+  name: string,
+  tests: GateTests,
+  action: 'drop_field' | 'drop_message',
+): (doc: unknown) => unknown {
   const { leaf, array, key } = tests
 
   const strip = (value: unknown, depth: number): unknown => {

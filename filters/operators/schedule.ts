@@ -32,7 +32,12 @@ export interface Due<T> {
 }
 
 /** Moves the records of `due` whose time has come (they are in time order) to `out`, for `deviceId`. */
-export function releaseDue<T>(due: Due<T>[], nowMs: number, deviceId: string, out: { deviceId: string; doc: unknown }[]): void {
+export function releaseDue<T>(
+  due: Due<T>[],
+  nowMs: number,
+  deviceId: string,
+  out: { deviceId: string; doc: unknown }[],
+): void {
   let n = 0
   while (n < due.length && (due[n] as Due<T>).atMs <= nowMs) {
     out.push({ deviceId, doc: (due[n] as Due<T>).record })

@@ -50,9 +50,14 @@ export function opContext(overrides: Partial<OperatorContext> = {}): OperatorCon
  * Compiles an operator as the policy loader does: its settings checked against configSchema and completed with the
  * schema's defaults, which compile relies on. Invalid settings throw the loader's problems, `/path: problem`.
  */
-export function compileOperator(definition: OperatorDefinition, config: unknown = {}, env: CompileEnv = compileEnv()): OperatorFn {
+export function compileOperator(
+  definition: OperatorDefinition,
+  config: unknown = {},
+  env: CompileEnv = compileEnv(),
+): OperatorFn {
   const checked = operatorSettings(definition, config)
-  if (!checked.ok) throw new Error(checked.errors.map((e) => `${e.instancePath || '/'}: ${describeAjvError(e)}`).join('; '))
+  if (!checked.ok)
+    throw new Error(checked.errors.map((e) => `${e.instancePath || '/'}: ${describeAjvError(e)}`).join('; '))
   return definition.compile(checked.settings, env)
 }
 
@@ -60,7 +65,8 @@ export function compileOperator(definition: OperatorDefinition, config: unknown 
 export function schemaDefaults(definition: OperatorDefinition): Record<string, unknown> {
   const properties = (definition.configSchema.properties ?? {}) as Record<string, { default?: unknown }>
   const defaults: Record<string, unknown> = {}
-  for (const [key, property] of Object.entries(properties)) if (property.default !== undefined) defaults[key] = structuredClone(property.default)
+  for (const [key, property] of Object.entries(properties))
+    if (property.default !== undefined) defaults[key] = structuredClone(property.default)
   return defaults
 }
 
@@ -68,6 +74,10 @@ export function schemaDefaults(definition: OperatorDefinition): Record<string, u
  * Compiles with the schema's top-level defaults but without the schema check, for compile's own checks: it must
  * not trust a caller that skipped validation.
  */
-export function compileUnchecked(definition: OperatorDefinition, config: Record<string, unknown>, env: CompileEnv = compileEnv()): OperatorFn {
+export function compileUnchecked(
+  definition: OperatorDefinition,
+  config: Record<string, unknown>,
+  env: CompileEnv = compileEnv(),
+): OperatorFn {
   return definition.compile({ ...schemaDefaults(definition), ...config }, env)
 }

@@ -32,7 +32,15 @@ export interface GpsPipeline {
 }
 
 /** The real pipeline on the shipped policies (filters/policies) with a fixed master key and seeded noise. */
-export function gpsPipeline(options: { zones?: readonly Zone[]; optIn?: readonly string[]; seed?: number; stayZones?: boolean; masterKey?: number } = {}): GpsPipeline {
+export function gpsPipeline(
+  options: {
+    zones?: readonly Zone[]
+    optIn?: readonly string[]
+    seed?: number
+    stayZones?: boolean
+    masterKey?: number
+  } = {},
+): GpsPipeline {
   const dir = tempDir('veil-gps-test-')
   const audit = new MemoryAuditLog()
   const { pipeline } = builtinPipeline({
@@ -72,7 +80,12 @@ export function expectCellCentre(lat: unknown, lon: unknown): void {
  * Nothing identifying in any output or audit entry: no secret (device ids, IMEIs, names, passwords) in any
  * encoding the canary helper knows, no exact input coordinate as printed in the input, no identifier pattern (P2).
  */
-export function expectNoLeak(outputs: readonly Output[], audit: MemoryAuditLog, secrets: readonly string[], coordinates: readonly number[]): void {
+export function expectNoLeak(
+  outputs: readonly Output[],
+  audit: MemoryAuditLog,
+  secrets: readonly string[],
+  coordinates: readonly number[],
+): void {
   const text = outputs.map((o) => `${o.topic}\n${o.payload.toString('utf8')}`).join('\n')
   expect(findCanaries(text, secrets)).toEqual([])
   expect(findCanaries(JSON.stringify(audit.entries), secrets)).toEqual([])

@@ -34,7 +34,11 @@ export const builtinProfiles: readonly ProfileDefinition[] = [
 ]
 
 /** The profiles the configuration's `profiles` section can rebuild, in the order their settings are checked. */
-export const configurableProfiles: readonly ProfileSettingsDeclaration[] = [gpsdSettings, traccarSettings, zigbee2mqttSettings]
+export const configurableProfiles: readonly ProfileSettingsDeclaration[] = [
+  gpsdSettings,
+  traccarSettings,
+  zigbee2mqttSettings,
+]
 
 /** Profiles with a top-level configuration section of their own (`sparkplug:`), applied in this order. */
 export const configSections: readonly ConfigSectionDeclaration[] = [sparkplugSettings]

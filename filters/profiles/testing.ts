@@ -46,14 +46,26 @@ export interface ProfilePipeline {
 export function shippedPipeline(optIn: readonly string[] = []): ProfilePipeline {
   const dataDir = mkdtempSync(join(tmpdir(), 'veil-profile-'))
   const audit = new MemoryAuditLog()
-  const { pipeline } = builtinPipeline({ dataDir, optIn: new Set(optIn), variables: { privacy_zones: [], stay_zones: false }, audit })
+  const { pipeline } = builtinPipeline({
+    dataDir,
+    optIn: new Set(optIn),
+    variables: { privacy_zones: [], stay_zones: false },
+    audit,
+  })
   const forwarded: Forwarded[] = []
   const results: PipelineResult[] = []
   const collect = (ts: number, result: PipelineResult): void => {
     for (const out of result.outputs) {
       const text = out.payload.toString('utf8')
       const parsed = JSON.parse(text) as { policy: string; data: unknown }
-      forwarded.push({ ts, domain: out.domain, topic: out.topic, stream: out.topic.split('/').at(-1) ?? '', data: parsed.data, text })
+      forwarded.push({
+        ts,
+        domain: out.domain,
+        topic: out.topic,
+        stream: out.topic.split('/').at(-1) ?? '',
+        data: parsed.data,
+        text,
+      })
     }
   }
   const tick = async (ts: number, drain = false): Promise<void> => {
@@ -65,7 +77,9 @@ export function shippedPipeline(optIn: readonly string[] = []): ProfilePipeline 
     audit,
     async send(ts, topic, payload) {
       await tick(ts)
-      const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload))
+      const bytes = Buffer.isBuffer(payload)
+        ? payload
+        : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload))
       const result = await pipeline.process(topic, bytes, ts)
       results.push(result)
       collect(ts, result)
@@ -81,22 +95,41 @@ export function shippedPipeline(optIn: readonly string[] = []): ProfilePipeline 
  * case variants, hex, base64, URL-encoded, hashed, bare alphanumerics), and any MAC, IP address, email or other
  * identifier pattern the P2 scanner finds.
  */
-export function leaks(forwarded: readonly Forwarded[], identifiers: readonly string[], audit?: MemoryAuditLog): string[] {
+export function leaks(
+  forwarded: readonly Forwarded[],
+  identifiers: readonly string[],
+  audit?: MemoryAuditLog,
+): string[] {
   const text = forwarded.map((f) => `${f.topic}\n${f.text}`).join('\n')
-  const hits = findCanaries(text, identifiers.filter((id) => id.length >= 4))
+  const hits = findCanaries(
+    text,
+    identifiers.filter((id) => id.length >= 4),
+  )
   for (const f of forwarded) {
     for (const part of [f.topic, f.text]) {
       const found = findPii(part)
       if (found !== undefined) hits.push(`${found} in ${f.topic}`)
     }
   }
-  if (audit !== undefined) hits.push(...findCanaries(JSON.stringify(audit.entries), identifiers.filter((id) => id.length >= 4)).map((h) => `audit: ${h}`))
+  if (audit !== undefined)
+    hits.push(
+      ...findCanaries(
+        JSON.stringify(audit.entries),
+        identifiers.filter((id) => id.length >= 4),
+      ).map((h) => `audit: ${h}`),
+    )
   return hits
 }
 
 /** Hourly energy records forwarded to a domain on a stream, in order. */
-export function energyRecords(forwarded: readonly Forwarded[], domain: string, stream: string): { window_start: number; window_s: number; energy_wh: number }[] {
-  return forwarded.filter((f) => f.domain === domain && f.stream === stream).map((f) => f.data as { window_start: number; window_s: number; energy_wh: number })
+export function energyRecords(
+  forwarded: readonly Forwarded[],
+  domain: string,
+  stream: string,
+): { window_start: number; window_s: number; energy_wh: number }[] {
+  return forwarded
+    .filter((f) => f.domain === domain && f.stream === stream)
+    .map((f) => f.data as { window_start: number; window_s: number; energy_wh: number })
 }
 
 /** What a domain received on a stream, one array per device (output topic), in order of first appearance. */

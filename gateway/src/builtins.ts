@@ -6,4 +6,9 @@ import { builtinOperators } from '../../filters/operators/index.ts'
 import { builtinProfiles, configSections, configurableProfiles } from '../../filters/profiles/index.ts'
 import type { Plugins } from './plugins.ts'
 
-export const builtinPlugins: Plugins = { operators: builtinOperators, profiles: builtinProfiles, configurableProfiles, configSections }
+export const builtinPlugins: Plugins = {
+  operators: builtinOperators,
+  profiles: builtinProfiles,
+  configurableProfiles,
+  configSections,
+}

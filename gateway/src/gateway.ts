@@ -101,7 +101,12 @@ export class Gateway {
   }
 
   /** `plugins`: the operators its policies may name (its profiles came with `config`, from resolveConfig). */
-  static async start(config: GatewayConfig, plugins: Pick<Plugins, 'operators'>, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
+  static async start(
+    config: GatewayConfig,
+    plugins: Pick<Plugins, 'operators'>,
+    logger: Logger,
+    parts: GatewayParts = {},
+  ): Promise<Gateway> {
     const profiles = parts.profiles ?? profilesOf(config)
     const classifier = new Classifier(profiles)
     // Accounts, access rules and certificates first: a problem with any of them stops the start before a file is opened.
@@ -109,7 +114,12 @@ export class Gateway {
     const credentials = CredentialStore.open(config.dataDir)
     const access = new AccessControl(profiles, classifier, security.localRawTopics)
     const guard = new ConnectionGuard(security.connections)
-    const authenticator = new Authenticator({ store: credentials, access, guard, allowAnonymous: security.allowAnonymous })
+    const authenticator = new Authenticator({
+      store: credentials,
+      access,
+      guard,
+      allowAnonymous: security.allowAnonymous,
+    })
     const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
     const metrics = parts.metrics ?? new Metrics()
     // Subjects and consent before the pipeline: a damaged registry or log stops the start, naming the file and line.
@@ -137,14 +147,26 @@ export class Gateway {
           dataDir: config.dataDir,
           metrics,
           logger,
-          onDrop: (category, reason, count) => pipeline.recordDrop('forward', category, reason === 'corrupt' ? 'queue_corrupt' : reason, domain, Date.now(), count),
-          consentBlocks: (category, subject, purpose) => consentBlocksNow(pipeline.consent.current, subject, domain, category, purpose),
+          onDrop: (category, reason, count) =>
+            pipeline.recordDrop(
+              'forward',
+              category,
+              reason === 'corrupt' ? 'queue_corrupt' : reason,
+              domain,
+              Date.now(),
+              count,
+            ),
+          consentBlocks: (category, subject, purpose) =>
+            consentBlocksNow(pipeline.consent.current, subject, domain, category, purpose),
           onDelivered: (category) => metrics.forwardedHandle(category, domain, 'upstream').inc(),
         })
       } catch (err) {
         await Promise.all([...bridges.values()].map((b) => b.close(0)))
         await audit.close()
-        throw new VeilError('VEIL_ERR_CONFIG', `${join(config.dataDir, 'queue', domain)}: cannot open the upstream queue (--data-dir): ${(err as Error).message}`)
+        throw new VeilError(
+          'VEIL_ERR_CONFIG',
+          `${join(config.dataDir, 'queue', domain)}: cannot open the upstream queue (--data-dir): ${(err as Error).message}`,
+        )
       }
       bridges.set(domain, bridge)
     }
@@ -160,7 +182,9 @@ export class Gateway {
         config.http.port,
         metrics,
         () => (broker === undefined ? { ready: false, checks: { listener: false } } : readiness(broker, bridges)),
-        security.reloadToken === undefined ? undefined : { token: security.reloadToken, reload: () => gateway?.reload() ?? { ok: false, error: 'starting' } },
+        security.reloadToken === undefined
+          ? undefined
+          : { token: security.reloadToken, reload: () => gateway?.reload() ?? { ok: false, error: 'starting' } },
       )
       broker = await DeviceBroker.start({
         host: config.listen.host,
@@ -181,7 +205,8 @@ export class Gateway {
           guard,
           listeners: security.listeners,
           tls,
-          onPublishRefused: () => pipeline.recordDrop('ingest', 'unclassified', 'not_authorized', undefined, Date.now()),
+          onPublishRefused: () =>
+            pipeline.recordDrop('ingest', 'unclassified', 'not_authorized', undefined, Date.now()),
         },
       })
     } catch (err) {
@@ -191,7 +216,20 @@ export class Gateway {
       await audit.close()
       throw err
     }
-    gateway = new Gateway({ config, metrics, pipeline, broker, http, bridges, policies, policyOptions, audit, logger, credentials, consent })
+    gateway = new Gateway({
+      config,
+      metrics,
+      pipeline,
+      broker,
+      http,
+      bridges,
+      policies,
+      policyOptions,
+      audit,
+      logger,
+      credentials,
+      consent,
+    })
     logger.info(
       {
         event: 'started',
@@ -206,7 +244,10 @@ export class Gateway {
       'veil started',
     )
     if (!security.allowAnonymous && credentials.size === 0) {
-      logger.warn({ event: 'no_accounts' }, 'no broker accounts and anonymous clients are refused: add one with veil device add or veil user add')
+      logger.warn(
+        { event: 'no_accounts' },
+        'no broker accounts and anonymous clients are refused: add one with veil device add or veil user add',
+      )
     }
     return gateway
   }
@@ -237,7 +278,8 @@ export class Gateway {
       const nowMs = Date.now()
       for (const out of outputs) {
         if (out.releaseMs === 0) now.push(out)
-        else if (!this.#release.hold({ out, category, version }, nowMs)) this.pipeline.recordDrop('forward', category, 'release_full', out.domain, nowMs)
+        else if (!this.#release.hold({ out, category, version }, nowMs))
+          this.pipeline.recordDrop('forward', category, 'release_full', out.domain, nowMs)
       }
       if (now.length > 0) await this.#forward(now, category, version)
     } finally {
@@ -258,7 +300,13 @@ export class Gateway {
       const out = outputs[i] as Output
       if (waited) {
         // Held for its release: the consent may have changed since it was filtered.
-        const blocked = consentBlocksNow(this.pipeline.consent.current, out.subject.id, out.domain, category, purposeName(out.purposeBit))
+        const blocked = consentBlocksNow(
+          this.pipeline.consent.current,
+          out.subject.id,
+          out.domain,
+          category,
+          purposeName(out.purposeBit),
+        )
         if (blocked !== undefined) {
           this.pipeline.recordDrop('forward', category, blocked, out.domain, Date.now())
           continue
@@ -272,7 +320,15 @@ export class Gateway {
       }
       const bridge = this.bridges.get(out.domain)
       if (bridge === undefined) continue
-      const queued = bridge.enqueueBatched(out.topic, out.payload, category, version, out.contentType, out.subject.id, purposeName(out.purposeBit))
+      const queued = bridge.enqueueBatched(
+        out.topic,
+        out.payload,
+        category,
+        version,
+        out.contentType,
+        out.subject.id,
+        purposeName(out.purposeBit),
+      )
       if (typeof queued === 'string') {
         this.pipeline.recordDrop('forward', category, queued, out.domain, Date.now())
         continue
@@ -284,14 +340,16 @@ export class Gateway {
     if (pending.length === 0) return
     if (pending.length === 1) {
       const err = await pending[0]
-      if (err instanceof Error && appendedTo !== undefined) this.pipeline.recordDrop('forward', category, 'queue_error', appendedTo[0] as Domain, Date.now())
+      if (err instanceof Error && appendedTo !== undefined)
+        this.pipeline.recordDrop('forward', category, 'queue_error', appendedTo[0] as Domain, Date.now())
       return
     }
     const settled = await Promise.all(pending)
     if (appendedTo === undefined) return
     for (let i = 0; i < settled.length; i++) {
       const domain = appendedTo[i]
-      if (domain !== undefined && settled[i] instanceof Error) this.pipeline.recordDrop('forward', category, 'queue_error', domain, Date.now())
+      if (domain !== undefined && settled[i] instanceof Error)
+        this.pipeline.recordDrop('forward', category, 'queue_error', domain, Date.now())
     }
   }
 
@@ -305,7 +363,8 @@ export class Gateway {
     this.#ingesting++
     try {
       for (const result of await this.pipeline.tick(nowMs)) {
-        if (result.outputs.length > 0) await this.#forward(result.outputs, result.category as Category, this.pipeline.policyVersion)
+        if (result.outputs.length > 0)
+          await this.#forward(result.outputs, result.category as Category, this.pipeline.policyVersion)
       }
       await this.#forwardHeld(this.#release.due(nowMs))
     } catch (err) {
@@ -321,8 +380,18 @@ export class Gateway {
     let start = 0
     for (let i = 1; i <= copies.length; i++) {
       const first = copies[start] as HeldCopy
-      if (i < copies.length && (copies[i] as HeldCopy).category === first.category && (copies[i] as HeldCopy).version === first.version) continue
-      await this.#forward(copies.slice(start, i).map((c) => c.out), first.category, first.version, true)
+      if (
+        i < copies.length &&
+        (copies[i] as HeldCopy).category === first.category &&
+        (copies[i] as HeldCopy).version === first.version
+      )
+        continue
+      await this.#forward(
+        copies.slice(start, i).map((c) => c.out),
+        first.category,
+        first.version,
+        true,
+      )
       start = i
     }
   }
@@ -345,10 +414,18 @@ export class Gateway {
       })
     } catch (err) {
       // fs.watch throws synchronously when the inotify limit is reached: reloading on SIGHUP still works.
-      this.#logger.warn({ event: 'policy_watch_error', err: (err as Error).message }, 'policy directory watch failed; SIGHUP still reloads')
+      this.#logger.warn(
+        { event: 'policy_watch_error', err: (err as Error).message },
+        'policy directory watch failed; SIGHUP still reloads',
+      )
       return
     }
-    this.#watcher.on('error', (err) => this.#logger.warn({ event: 'policy_watch_error', err: err.message }, 'policy directory watch failed; SIGHUP still reloads'))
+    this.#watcher.on('error', (err) =>
+      this.#logger.warn(
+        { event: 'policy_watch_error', err: err.message },
+        'policy directory watch failed; SIGHUP still reloads',
+      ),
+    )
   }
 
   /**
@@ -359,7 +436,10 @@ export class Gateway {
     try {
       this.#consent.watch((result) => this.#consentReloaded(result), debounceMs)
     } catch (err) {
-      this.#logger.warn({ event: 'consent_watch_error', err: (err as Error).message }, 'data directory watch failed; SIGHUP still reloads consent')
+      this.#logger.warn(
+        { event: 'consent_watch_error', err: (err as Error).message },
+        'data directory watch failed; SIGHUP still reloads consent',
+      )
     }
   }
 
@@ -372,8 +452,16 @@ export class Gateway {
 
   #consentReloaded(result: ConsentReload): void {
     // Counts only: a subject's name never reaches a log, and a registry problem can quote one.
-    if (result.ok) this.#logger.info({ event: 'consent_reloaded', subjects: result.subjects, records: result.records }, 'subjects and consent reloaded')
-    else this.#logger.error({ event: 'consent_reload_rejected' }, 'subjects or consent file damaged; the last good consent stays in force (veil subject list shows the problem)')
+    if (result.ok)
+      this.#logger.info(
+        { event: 'consent_reloaded', subjects: result.subjects, records: result.records },
+        'subjects and consent reloaded',
+      )
+    else
+      this.#logger.error(
+        { event: 'consent_reload_rejected' },
+        'subjects or consent file damaged; the last good consent stays in force (veil subject list shows the problem)',
+      )
   }
 
   /** The consent in force. */
@@ -410,7 +498,10 @@ export class Gateway {
       return { ok: true, version: next.version }
     } catch (err) {
       this.metrics.policyReloads.labels('rejected').inc()
-      this.#logger.error({ event: 'policy_reload_rejected', policy: this.#policies.current.version, err: (err as Error).message }, 'policy reload rejected; the previous policies stay in force')
+      this.#logger.error(
+        { event: 'policy_reload_rejected', policy: this.#policies.current.version, err: (err as Error).message },
+        'policy reload rejected; the previous policies stay in force',
+      )
       return { ok: false, error: (err as Error).message }
     }
   }
@@ -423,12 +514,18 @@ export class Gateway {
     try {
       this.#credentials.reload()
     } catch (err) {
-      this.#logger.error({ event: 'accounts_reload_rejected', err: (err as Error).message }, 'account reload rejected; the previous accounts stay in force')
+      this.#logger.error(
+        { event: 'accounts_reload_rejected', err: (err as Error).message },
+        'account reload rejected; the previous accounts stay in force',
+      )
       return { ok: false, error: (err as Error).message }
     }
     this.reloadConsent()
     const revoked = this.broker.disconnectRevoked((name) => this.#credentials.get(name))
-    this.#logger.info({ event: 'accounts_reloaded', accounts: this.#credentials.size, disconnected: revoked }, 'accounts reloaded')
+    this.#logger.info(
+      { event: 'accounts_reloaded', accounts: this.#credentials.size, disconnected: revoked },
+      'accounts reloaded',
+    )
     return this.reloadPolicies()
   }
 
@@ -449,7 +546,11 @@ export class Gateway {
       await this.broker.close()
       const deadline = Date.now() + drainMs
       while (this.#ingesting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
-      if (this.#ingesting > 0) this.#logger.warn({ event: 'shutdown_drain_timeout', inPipeline: this.#ingesting }, 'messages still in the pipeline at shutdown')
+      if (this.#ingesting > 0)
+        this.#logger.warn(
+          { event: 'shutdown_drain_timeout', inPipeline: this.#ingesting },
+          'messages still in the pipeline at shutdown',
+        )
       // Batched copies go to the durable queues now rather than be lost: they leave early, once, at shutdown.
       const held = this.#release.drain()
       if (held.length > 0) await this.#forwardHeld(held)
@@ -476,7 +577,14 @@ function readiness(broker: DeviceBroker, bridges: ReadonlyMap<Domain, UpstreamBr
   if (bridges.size === 0) return { ready, checks }
   const upstreams: NonNullable<Readiness['upstreams']> = {}
   for (const [domain, b] of bridges) {
-    upstreams[domain] = { state: b.state, required: b.config.required, queued: b.pending, queuedBytes: b.queuedBytes, oldestSeconds: Math.round(b.oldestAgeMs / 1000), inflight: b.inflight }
+    upstreams[domain] = {
+      state: b.state,
+      required: b.config.required,
+      queued: b.pending,
+      queuedBytes: b.queuedBytes,
+      oldestSeconds: Math.round(b.oldestAgeMs / 1000),
+      inflight: b.inflight,
+    }
   }
   return { ready, checks, upstreams }
 }

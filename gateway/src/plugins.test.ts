@@ -23,16 +23,31 @@ function dataDir(): string {
 describe('the registries passed in', () => {
   it('are the profiles a configuration starts from, and the only ones its profiles section may configure', () => {
     const dir = dataDir()
-    const tasmotaOnly: Plugins = { ...builtinPlugins, profiles: builtinPlugins.profiles.filter((p) => p.name === 'tasmota'), configurableProfiles: [], configSections: [] }
+    const tasmotaOnly: Plugins = {
+      ...builtinPlugins,
+      profiles: builtinPlugins.profiles.filter((p) => p.name === 'tasmota'),
+      configurableProfiles: [],
+      configSections: [],
+    }
     expect(resolveConfig(tasmotaOnly, { dataDir: dir }).profiles).toBe(tasmotaOnly.profiles)
     const file = join(dir, 'veil.yaml')
     writeFileSync(file, "profiles: { gpsd: { topics: ['fleet/{id}/tpv'] } }\n")
-    expect(resolveConfig(builtinPlugins, { config: file, dataDir: dir }).profiles.find((p) => p.name === 'gpsd')?.streams.tpv?.topics).toEqual(['fleet/{id}/tpv'])
+    expect(
+      resolveConfig(builtinPlugins, { config: file, dataDir: dir }).profiles.find((p) => p.name === 'gpsd')?.streams.tpv
+        ?.topics,
+    ).toEqual(['fleet/{id}/tpv'])
     expect(() => resolveConfig(tasmotaOnly, { config: file, dataDir: dir })).toThrow(/veil\.yaml: \/profiles: .*gpsd/)
   })
 
   it('are the operators the policies may name: without them the shipped policies are refused at start', async () => {
-    const config = resolveConfig(builtinPlugins, { listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dataDir(), policies: DEFAULT_POLICIES })
-    await expect(Gateway.start(config, { operators: [] }, silentLogger())).rejects.toThrow(/unknown operator \w+; known: none/)
+    const config = resolveConfig(builtinPlugins, {
+      listen: 'mqtt://127.0.0.1:0',
+      http: '127.0.0.1:0',
+      dataDir: dataDir(),
+      policies: DEFAULT_POLICIES,
+    })
+    await expect(Gateway.start(config, { operators: [] }, silentLogger())).rejects.toThrow(
+      /unknown operator \w+; known: none/,
+    )
   })
 })

@@ -13,7 +13,13 @@ import { deriveSeed, Rng } from '../random.ts'
 import type { Category, ClientIdentity, SimDevice, SimMessage, SimulatorProfile } from '../types.ts'
 
 const CATEGORIES: readonly Category[] = ['smart_plug', 'camera', 'robot_vacuum', 'body_scale', 'gps_tracker']
-const SHORT: Record<Category, string> = { smart_plug: 'plug', camera: 'cam', robot_vacuum: 'vac', body_scale: 'scale', gps_tracker: 'trk' }
+const SHORT: Record<Category, string> = {
+  smart_plug: 'plug',
+  camera: 'cam',
+  robot_vacuum: 'vac',
+  body_scale: 'scale',
+  gps_tracker: 'trk',
+}
 const PEOPLE = ['Canary Yvonne', 'Canary Zeno', 'Canary Wanda', 'Canary Tobias']
 
 abstract class CanonicalDevice implements SimDevice {
@@ -60,7 +66,16 @@ class Plug extends CanonicalDevice {
     if (this.rng.chance(0.03)) this.#on = !this.#on
     this.#watts = this.#on ? this.rng.float(0.5, 1500) : 0
     const voltage = round(this.rng.gaussian(230, 1.5), 1)
-    return [this.message('energy', { ts: Math.floor(nowMs / 1000), total_kwh: round(this.#kwh, 3), power_w: round(this.#watts, 1), voltage_v: voltage, current_a: round(this.#watts / voltage, 3), relay: this.#on ? 'on' : 'off' })]
+    return [
+      this.message('energy', {
+        ts: Math.floor(nowMs / 1000),
+        total_kwh: round(this.#kwh, 3),
+        power_w: round(this.#watts, 1),
+        voltage_v: voltage,
+        current_a: round(this.#watts / voltage, 3),
+        relay: this.#on ? 'on' : 'off',
+      }),
+    ]
   }
 }
 
@@ -89,7 +104,10 @@ class Camera extends CanonicalDevice {
     this.#open = undefined
     const score = round(Math.min(0.99, open.score + this.rng.float(0, 0.2)), 2)
     const subLabel = open.label === 'person' ? this.#person : null
-    return [this.message('event', { ts, type: 'update', label: open.label, score, zones: [this.#zone], sub_label: subLabel }), this.message('event', { ts, type: 'end', label: open.label, score, zones: [], sub_label: subLabel })]
+    return [
+      this.message('event', { ts, type: 'update', label: open.label, score, zones: [this.#zone], sub_label: subLabel }),
+      this.message('event', { ts, type: 'end', label: open.label, score, zones: [], sub_label: subLabel }),
+    ]
   }
 }
 
@@ -98,10 +116,29 @@ class Vacuum extends CanonicalDevice {
   #state = 'docked'
 
   tick(nowMs: number): SimMessage[] {
-    this.#state = this.#state === 'docked' ? (this.rng.chance(0.2) ? 'cleaning' : 'docked') : this.#state === 'cleaning' ? (this.#battery < 30 || this.rng.chance(0.25) ? 'returning' : 'cleaning') : 'docked'
-    this.#battery = this.#state === 'cleaning' ? Math.max(5, this.#battery - this.rng.int(3, 8)) : Math.min(100, this.#battery + this.rng.int(2, 10))
+    this.#state =
+      this.#state === 'docked'
+        ? this.rng.chance(0.2)
+          ? 'cleaning'
+          : 'docked'
+        : this.#state === 'cleaning'
+          ? this.#battery < 30 || this.rng.chance(0.25)
+            ? 'returning'
+            : 'cleaning'
+          : 'docked'
+    this.#battery =
+      this.#state === 'cleaning'
+        ? Math.max(5, this.#battery - this.rng.int(3, 8))
+        : Math.min(100, this.#battery + this.rng.int(2, 10))
     const error = this.#state === 'cleaning' && this.rng.chance(0.05) ? 'Main brush jammed' : null
-    return [this.message('status', { ts: Math.floor(nowMs / 1000), battery_pct: this.#battery, state: error === null ? this.#state : 'error', error })]
+    return [
+      this.message('status', {
+        ts: Math.floor(nowMs / 1000),
+        battery_pct: this.#battery,
+        state: error === null ? this.#state : 'error',
+        error,
+      }),
+    ]
   }
 }
 
@@ -113,7 +150,16 @@ class Scale extends CanonicalDevice {
   tick(nowMs: number): SimMessage[] {
     const weight = round(this.#baseKg + this.rng.gaussian(0, 0.4), 2)
     if (this.rng.chance(0.1)) this.#battery = Math.max(1, this.#battery - 1)
-    return [this.message('measurement', { ts: Math.floor(nowMs / 1000), weight_kg: weight, impedance_ohm: this.rng.int(420, 560), bmi: round(weight / this.#heightM ** 2, 1), body_fat_pct: round(this.rng.float(12, 35), 1), battery_pct: this.#battery })]
+    return [
+      this.message('measurement', {
+        ts: Math.floor(nowMs / 1000),
+        weight_kg: weight,
+        impedance_ohm: this.rng.int(420, 560),
+        bmi: round(weight / this.#heightM ** 2, 1),
+        body_fat_pct: round(this.rng.float(12, 35), 1),
+        battery_pct: this.#battery,
+      }),
+    ]
   }
 }
 
@@ -124,7 +170,18 @@ class Tracker extends CanonicalDevice {
   tick(nowMs: number): SimMessage[] {
     const fix = this.#roamer.advance(nowMs)
     this.#battery = fix.moving ? Math.max(3, this.#battery - 1) : Math.min(100, this.#battery + 1)
-    return [this.message('location', { ts: Math.floor(nowMs / 1000), lat: round(fix.position.lat, 6), lon: round(fix.position.lon, 6), acc_m: this.rng.int(3, 30), alt_m: round(this.rng.gaussian(40, 3), 1), speed_kmh: round(fix.speedMs * 3.6, 1), heading_deg: round(fix.course, 0), battery_pct: this.#battery })]
+    return [
+      this.message('location', {
+        ts: Math.floor(nowMs / 1000),
+        lat: round(fix.position.lat, 6),
+        lon: round(fix.position.lon, 6),
+        acc_m: this.rng.int(3, 30),
+        alt_m: round(this.rng.gaussian(40, 3), 1),
+        speed_kmh: round(fix.speedMs * 3.6, 1),
+        heading_deg: round(fix.course, 0),
+        battery_pct: this.#battery,
+      }),
+    ]
   }
 }
 
@@ -146,7 +203,8 @@ function create(category: Category, index: number, seed: number): CanonicalDevic
 export const canonicalProfile: SimulatorProfile = {
   name: 'canonical',
   category: 'all',
-  description: 'Devices built for Veil (devices/<category>/<id>/<stream>): one plug, camera, vacuum, scale and tracker per --devices',
+  description:
+    'Devices built for Veil (devices/<category>/<id>/<stream>): one plug, camera, vacuum, scale and tracker per --devices',
   variants: 1,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('canonical', count)

@@ -81,10 +81,26 @@ class DoubleTakeCamera implements SimDevice {
     const counts = { person: faces.length, match: matches.length, miss: misses.length, unknown: unknowns.length }
     out.push(textMessage(`${PREFIX}/cameras/${this.id}/person`, String(counts.person), 0, true))
     this.#personShown = true
-    if (unknowns.length > 0) out.push(jsonMessage(`${PREFIX}/matches/unknown`, { ...base, unknown: unknowns[0] as unknown as Json, unknowns: unknowns as unknown as Json }, 0, false))
-    for (const match of matches) out.push(jsonMessage(`${PREFIX}/matches/${match.name}`, { ...base, match: match as unknown as Json }, 0, false))
+    if (unknowns.length > 0)
+      out.push(
+        jsonMessage(
+          `${PREFIX}/matches/unknown`,
+          { ...base, unknown: unknowns[0] as unknown as Json, unknowns: unknowns as unknown as Json },
+          0,
+          false,
+        ),
+      )
+    for (const match of matches)
+      out.push(jsonMessage(`${PREFIX}/matches/${match.name}`, { ...base, match: match as unknown as Json }, 0, false))
     if (faces.length > 0) {
-      const camera: Json = { ...base, matches: matches as unknown as Json, misses: misses as unknown as Json, unknowns: unknowns as unknown as Json, personCount: counts.person, counts }
+      const camera: Json = {
+        ...base,
+        matches: matches as unknown as Json,
+        misses: misses as unknown as Json,
+        unknowns: unknowns as unknown as Json,
+        personCount: counts.person,
+        counts,
+      }
       out.push(jsonMessage(`${PREFIX}/cameras/${this.id}`, camera, 0, false))
     }
     return out
@@ -118,7 +134,10 @@ class DoubleTakeCamera implements SimDevice {
     const port = this.#rng.pick([8000, 5000, 32168])
     const detector = this.#rng.pick(DETECTORS)
     const message = `${detector} process error: connect ECONNREFUSED ${this.#detectorIp}:${port}`
-    const error: Json = { stack: `Error: ${message}\n    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)`, message }
+    const error: Json = {
+      stack: `Error: ${message}\n    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)`,
+      message,
+    }
     return jsonMessage(`${PREFIX}/errors`, error, 0, false)
   }
 }
@@ -126,7 +145,8 @@ class DoubleTakeCamera implements SimDevice {
 export const doubletakeProfile: SimulatorProfile = {
   name: 'doubletake',
   category: 'camera',
-  description: 'Double Take face recognition: matches per person (name in the topic), per-camera results and counts, errors',
+  description:
+    'Double Take face recognition: matches per person (name in the topic), per-camera results and counts, errors',
   variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('doubletake', count)

@@ -87,7 +87,12 @@ class FrigateCamera implements SimDevice {
   tick(nowMs: number): SimMessage[] {
     const frameTime = round(nowMs / 1000 + this.#rng.float(0, 0.05), 6)
     const current = this.#current
-    const messages = current === undefined ? this.#begin(frameTime) : current.updatesLeft > 0 ? this.#update(current, frameTime) : this.#end(current, frameTime)
+    const messages =
+      current === undefined
+        ? this.#begin(frameTime)
+        : current.updatesLeft > 0
+          ? this.#update(current, frameTime)
+          : this.#end(current, frameTime)
     return [...messages, ...this.#audio()]
   }
 

@@ -38,9 +38,51 @@ class GpsdReceiver implements SimDevice {
     const base = `gpsd/${this.id}`
     const r = this.#receiver
     return [
-      jsonMessage(`${base}/version`, { class: 'VERSION', release: '3.25', rev: '3.25', proto_major: 3, proto_minor: 15 }, 0, false),
-      jsonMessage(`${base}/devices`, { class: 'DEVICES', devices: [{ class: 'DEVICE', path: r.path, driver: r.driver, subtype: r.subtype, activated: isoMs(nowMs), flags: 1, native: 0, bps: 9600, parity: 'N', stopbits: 1, cycle: 1.0 }] }, 0, false),
-      jsonMessage(`${base}/watch`, { class: 'WATCH', enable: true, json: true, nmea: false, raw: 0, scaled: false, timing: false, split24: false, pps: false }, 0, false),
+      jsonMessage(
+        `${base}/version`,
+        { class: 'VERSION', release: '3.25', rev: '3.25', proto_major: 3, proto_minor: 15 },
+        0,
+        false,
+      ),
+      jsonMessage(
+        `${base}/devices`,
+        {
+          class: 'DEVICES',
+          devices: [
+            {
+              class: 'DEVICE',
+              path: r.path,
+              driver: r.driver,
+              subtype: r.subtype,
+              activated: isoMs(nowMs),
+              flags: 1,
+              native: 0,
+              bps: 9600,
+              parity: 'N',
+              stopbits: 1,
+              cycle: 1.0,
+            },
+          ],
+        },
+        0,
+        false,
+      ),
+      jsonMessage(
+        `${base}/watch`,
+        {
+          class: 'WATCH',
+          enable: true,
+          json: true,
+          nmea: false,
+          raw: 0,
+          scaled: false,
+          timing: false,
+          split24: false,
+          pps: false,
+        },
+        0,
+        false,
+      ),
     ]
   }
 
@@ -88,7 +130,16 @@ class GpsdReceiver implements SimDevice {
       ss: this.#rng.int(15, 45),
       used: this.#rng.chance(0.7),
     }))
-    return { class: 'SKY', device: this.#receiver.path, time: isoMs(nowMs), hdop: round(this.#rng.float(0.7, 2.5), 2), vdop: round(this.#rng.float(0.9, 3), 2), nSat: satellites.length, uSat: satellites.filter((s) => s.used).length, satellites }
+    return {
+      class: 'SKY',
+      device: this.#receiver.path,
+      time: isoMs(nowMs),
+      hdop: round(this.#rng.float(0.7, 2.5), 2),
+      vdop: round(this.#rng.float(0.9, 3), 2),
+      nSat: satellites.length,
+      uSat: satellites.filter((s) => s.used).length,
+      satellites,
+    }
   }
 }
 

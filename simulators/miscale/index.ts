@@ -196,7 +196,8 @@ class MiScale implements SimDevice {
 export const miscaleProfile: SimulatorProfile = {
   name: 'miscale',
   category: 'body_scale',
-  description: 'Xiaomi Mi scale via lolouk44/xiaomi_mi_scale: weight and body composition per user, user name in the topic',
+  description:
+    'Xiaomi Mi scale via lolouk44/xiaomi_mi_scale: weight and body composition per user, user name in the topic',
   variants: 4,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('miscale', count)

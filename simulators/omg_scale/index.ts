@@ -17,7 +17,13 @@ const MAC_OUI = 'C8:47:8C'
 const MAC_BASE = 0x0a5c00
 
 const MODELS = [
-  { model: 'Mi Body Composition Scale 2', model_id: 'XMTZC02HM/XMTZC05HM', uuid: '181b', impedance: true, name: 'MIBFS' },
+  {
+    model: 'Mi Body Composition Scale 2',
+    model_id: 'XMTZC02HM/XMTZC05HM',
+    uuid: '181b',
+    impedance: true,
+    name: 'MIBFS',
+  },
   { model: 'Mi Smart Scale', model_id: 'XMTZC01HM/XMTZC04HM', uuid: '181d', impedance: false, name: 'MI SCALE2' },
 ]
 
@@ -89,7 +95,8 @@ class OmgScale implements SimDevice {
 export const omgScaleProfile: SimulatorProfile = {
   name: 'omg_scale',
   category: 'body_scale',
-  description: 'Xiaomi BLE scales via OpenMQTTGateway / Theengs: home/<gateway>/BTtoMQTT/<MAC>, settling weights per weigh-in',
+  description:
+    'Xiaomi BLE scales via OpenMQTTGateway / Theengs: home/<gateway>/BTtoMQTT/<MAC>, settling weights per weigh-in',
   variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('omg_scale', count)

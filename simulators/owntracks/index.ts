@@ -191,6 +191,11 @@ export function owntracksIdentity(device: SimDevice, nowMs: number): ClientIdent
   return {
     clientId: device.id.replace('/', ''),
     clean: true,
-    will: { topic, payload: Buffer.from(JSON.stringify({ _type: 'lwt', tst: epochSeconds(nowMs) })), qos: 1, retain: false },
+    will: {
+      topic,
+      payload: Buffer.from(JSON.stringify({ _type: 'lwt', tst: epochSeconds(nowMs) })),
+      qos: 1,
+      retain: false,
+    },
   }
 }

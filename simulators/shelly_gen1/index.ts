@@ -71,7 +71,13 @@ class ShellyGen1 implements SimDevice {
     // The MAC suffix is in the topic, the whole MAC in announce and info: the suffix catches both.
     this.canaries = [suffix, this.#ip, this.#ssid]
     const channel = (watts: readonly [number, number], duty: number): Channel => ({
-      activeWatts: watts, duty, on: true, watts: 0, wattMinutes: 0, totalWh: this.#rng.float(5_000, 900_000), returnedWh: 0,
+      activeWatts: watts,
+      duty,
+      on: true,
+      watts: 0,
+      wattMinutes: 0,
+      totalWh: this.#rng.float(5_000, 900_000),
+      returnedWh: 0,
     })
     this.#relays = Array.from({ length: this.#kind.relays }, () => channel([40, 2000], this.#rng.float(0.1, 0.5)))
     // An EM measures whole circuits (a heat pump, the rest of the flat): always some base load.
@@ -83,7 +89,14 @@ class ShellyGen1 implements SimDevice {
     this.#bootMs = nowMs - this.#rng.int(5, 60) * 1000
     this.#lastMs = nowMs
     const base = `shellies/${this.id}`
-    const announce: Json = { id: this.id, model: this.#kind.type, mac: this.#mac, ip: this.#ip, new_fw: false, fw_ver: FW }
+    const announce: Json = {
+      id: this.id,
+      model: this.#kind.type,
+      mac: this.#mac,
+      ip: this.#ip,
+      new_fw: false,
+      fw_ver: FW,
+    }
     return [
       textMessage(`${base}/online`, 'true', 0, true),
       jsonMessage('shellies/announce', announce, 0, false),
@@ -135,7 +148,13 @@ class ShellyGen1 implements SimDevice {
   #draw(c: Channel): void {
     if (this.#rng.chance(0.03)) c.on = !c.on
     const active = this.#rng.chance(c.duty)
-    c.watts = !c.on ? 0 : active ? this.#rng.float(c.activeWatts[0], c.activeWatts[1]) : this.#emeters.includes(c) ? this.#rng.float(80, 160) : 0
+    c.watts = !c.on
+      ? 0
+      : active
+        ? this.#rng.float(c.activeWatts[0], c.activeWatts[1])
+        : this.#emeters.includes(c)
+          ? this.#rng.float(80, 160)
+          : 0
   }
 
   /** The /status JSON the firmware publishes on info. */
@@ -161,7 +180,15 @@ class ShellyGen1 implements SimDevice {
       mac: this.#mac,
       cfg_changed_cnt: 0,
       actions_stats: { skipped: 0 },
-      relays: this.#relays.map((r) => ({ ison: r.on, has_timer: false, timer_started: 0, timer_duration: 0, timer_remaining: 0, overpower: false, source: 'mqtt' })),
+      relays: this.#relays.map((r) => ({
+        ison: r.on,
+        has_timer: false,
+        timer_started: 0,
+        timer_duration: 0,
+        timer_remaining: 0,
+        overpower: false,
+        source: 'mqtt',
+      })),
       meters,
       temperature: fixed(this.#temperature, 2),
       overtemperature: false,
@@ -173,7 +200,8 @@ class ShellyGen1 implements SimDevice {
 export const shellyGen1Profile: SimulatorProfile = {
   name: 'shelly_gen1',
   category: 'smart_plug',
-  description: 'Shelly gen1 Plug S, 2.5 and EM: relay/N, power and watt-minute energy, emeter/N, temperature, online, announce, info',
+  description:
+    'Shelly gen1 Plug S, 2.5 and EM: relay/N, power and watt-minute energy, emeter/N, temperature, online, announce, info',
   variants: 3,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('shelly_gen1', count)

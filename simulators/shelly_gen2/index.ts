@@ -103,7 +103,13 @@ class ShellyGen2 implements SimDevice {
           available_updates: {},
           reset_reason: 3,
         },
-        wifi: { sta_ip: this.#ip, status: 'got ip', ssid: this.#ssid, bssid: this.#bssid, rssi: this.#rng.int(-80, -45) },
+        wifi: {
+          sta_ip: this.#ip,
+          status: 'got ip',
+          ssid: this.#ssid,
+          bssid: this.#bssid,
+          rssi: this.#rng.int(-80, -45),
+        },
       },
     }
     return [textMessage(`${this.id}/online`, 'true', 0, true), jsonMessage(`${this.id}/events/rpc`, full, 0, false)]
@@ -118,7 +124,11 @@ class ShellyGen2 implements SimDevice {
       s.totalWh += wh
       s.byMinute = [round((wh * 1000) / Math.max(1, elapsedH * 60), 3), s.byMinute[0], s.byMinute[1]]
       if (this.#rng.chance(0.03)) s.output = !s.output
-      s.apower = !s.output ? 0 : this.#rng.chance(s.duty) ? this.#rng.float(s.watts[1] * 0.8, s.watts[1]) : this.#rng.float(0, s.watts[0])
+      s.apower = !s.output
+        ? 0
+        : this.#rng.chance(s.duty)
+          ? this.#rng.float(s.watts[1] * 0.8, s.watts[1])
+          : this.#rng.float(0, s.watts[0])
       s.voltage = this.#rng.gaussian(231, 1.2)
       const changed: Json = {
         id: n,
@@ -127,9 +137,15 @@ class ShellyGen2 implements SimDevice {
         voltage: round(s.voltage, 1),
         aenergy: { total: round(s.totalWh, 3), by_minute: s.byMinute, minute_ts: minuteTs(nowMs) },
       }
-      const frame: Json = { src: this.id, dst: `${this.id}/events`, method: 'NotifyStatus', params: { ts: round(nowMs / 1000, 2), [`switch:${n}`]: changed } }
+      const frame: Json = {
+        src: this.id,
+        dst: `${this.id}/events`,
+        method: 'NotifyStatus',
+        params: { ts: round(nowMs / 1000, 2), [`switch:${n}`]: changed },
+      }
       out.push(jsonMessage(`${this.id}/events/rpc`, frame, 0, false))
-      if (this.#statusNtf) out.push(jsonMessage(`${this.id}/status/switch:${n}`, this.#switchStatus(s, n, nowMs), 0, false))
+      if (this.#statusNtf)
+        out.push(jsonMessage(`${this.id}/status/switch:${n}`, this.#switchStatus(s, n, nowMs), 0, false))
     })
     return out
   }
@@ -156,7 +172,8 @@ function minuteTs(nowMs: number): number {
 export const shellyGen2Profile: SimulatorProfile = {
   name: 'shelly_gen2',
   category: 'smart_plug',
-  description: 'Shelly gen2+ Plus Plug S and Plus 2PM: NotifyFullStatus/NotifyStatus on <prefix>/events/rpc, status/switch:N, online',
+  description:
+    'Shelly gen2+ Plus Plug S and Plus 2PM: NotifyFullStatus/NotifyStatus on <prefix>/events/rpc, status/switch:N, online',
   variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('shelly_gen2', count)

@@ -35,13 +35,18 @@ interface Metric {
 interface Kind {
   readonly model: string
   readonly make: string
-  readonly devices: readonly { readonly name: string; readonly model: string; readonly watts: readonly [number, number] }[]
+  readonly devices: readonly {
+    readonly name: string
+    readonly model: string
+    readonly watts: readonly [number, number]
+  }[]
 }
 
 const KINDS: readonly Kind[] = [
   { model: 'EM-GW200', make: 'Acme Metering', devices: [{ name: 'Meter1', model: 'EM340', watts: [300, 4_000] }] },
   {
-    model: 'PLC-Bridge S7', make: 'Acme Automation',
+    model: 'PLC-Bridge S7',
+    make: 'Acme Automation',
     devices: [
       { name: 'Pump1', model: 'VFD-P11', watts: [800, 5_500] },
       { name: 'Compressor1', model: 'VFD-C22', watts: [1_500, 11_000] },
@@ -50,7 +55,19 @@ const KINDS: readonly Kind[] = [
 ]
 
 /** Aliases the node's birth declares; data messages carry only these. */
-const NODE_ALIAS = { rebirth: 1, energy: 2, power: 3, voltage: 4, uptime: 5, serial: 6, location: 7, mac: 8, ip: 9, make: 10, model: 11 }
+const NODE_ALIAS = {
+  rebirth: 1,
+  energy: 2,
+  power: 3,
+  voltage: 4,
+  uptime: 5,
+  serial: 6,
+  location: 7,
+  mac: 8,
+  ip: 9,
+  make: 10,
+  model: 11,
+}
 const DEVICE_ALIAS = { energy: 1, power: 2, voltage: 3, current: 4, running: 5, serial: 6, model: 7 }
 
 interface AttachedDevice {
@@ -113,7 +130,15 @@ class SparkplugEdgeNode implements SimDevice {
 
   /** The NDEATH the edge node registers as its MQTT Will before its next NBIRTH. */
   deathCertificate(nowMs: number): SimMessage {
-    return binaryMessage(this.#topic('NDEATH'), encode({ timestamp: nowMs, metrics: [{ name: 'bdSeq', datatype: T.UInt64, value: this.#bdSeq, timestamp: nowMs }] }), 1, false)
+    return binaryMessage(
+      this.#topic('NDEATH'),
+      encode({
+        timestamp: nowMs,
+        metrics: [{ name: 'bdSeq', datatype: T.UInt64, value: this.#bdSeq, timestamp: nowMs }],
+      }),
+      1,
+      false,
+    )
   }
 
   start(nowMs: number): SimMessage[] {
@@ -125,7 +150,7 @@ class SparkplugEdgeNode implements SimDevice {
   tick(nowMs: number): SimMessage[] {
     const elapsedH = Math.max(0, nowMs - (this.#lastMs ?? nowMs)) / HOUR
     this.#lastMs = Math.max(nowMs, this.#lastMs ?? nowMs)
-    for (const d of this.#devices) d.energyKwh += (d.online ? d.powerW : 0) * elapsedH / 1000
+    for (const d of this.#devices) d.energyKwh += ((d.online ? d.powerW : 0) * elapsedH) / 1000
     // A lost session: the broker publishes the Will, the node reconnects and is born again with the next bdSeq.
     if (nowMs >= this.#sessionEndMs || this.#rng.chance(0.002)) {
       const death = this.deathCertificate(nowMs)
@@ -141,7 +166,14 @@ class SparkplugEdgeNode implements SimDevice {
         out.push(this.#deviceBirth(d, nowMs))
       } else if (this.#rng.chance(0.01)) {
         d.online = false
-        out.push(binaryMessage(this.#topic('DDEATH', d.name), encode({ timestamp: nowMs, seq: this.#nextSeq(), metrics: [] }), 0, false))
+        out.push(
+          binaryMessage(
+            this.#topic('DDEATH', d.name),
+            encode({ timestamp: nowMs, seq: this.#nextSeq(), metrics: [] }),
+            0,
+            false,
+          ),
+        )
         continue
       }
       out.push(this.#deviceData(d, nowMs))
@@ -161,20 +193,77 @@ class SparkplugEdgeNode implements SimDevice {
       seq: 0,
       metrics: [
         { name: 'bdSeq', datatype: T.UInt64, value: this.#bdSeq, timestamp: nowMs },
-        { name: 'Node Control/Rebirth', alias: NODE_ALIAS.rebirth, datatype: T.Boolean, value: false, timestamp: nowMs },
-        { name: 'Energy/Total', alias: NODE_ALIAS.energy, datatype: T.Double, value: round(total, 3), timestamp: nowMs },
+        {
+          name: 'Node Control/Rebirth',
+          alias: NODE_ALIAS.rebirth,
+          datatype: T.Boolean,
+          value: false,
+          timestamp: nowMs,
+        },
+        {
+          name: 'Energy/Total',
+          alias: NODE_ALIAS.energy,
+          datatype: T.Double,
+          value: round(total, 3),
+          timestamp: nowMs,
+        },
         { name: 'Power/Active', alias: NODE_ALIAS.power, datatype: T.Double, value: round(power, 1), timestamp: nowMs },
-        { name: 'Voltage/L1', alias: NODE_ALIAS.voltage, datatype: T.Float, value: round(this.#voltage, 1), timestamp: nowMs },
-        { name: 'Node Info/Uptime', alias: NODE_ALIAS.uptime, datatype: T.Int64, value: Math.floor((nowMs - this.#bootMs) / 1000), timestamp: nowMs },
-        { name: 'Properties/Serial Number', alias: NODE_ALIAS.serial, datatype: T.String, value: this.#serial, timestamp: nowMs },
-        { name: 'Properties/Location', alias: NODE_ALIAS.location, datatype: T.String, value: `${this.#group} Hall 2, Cabinet E${this.#rng.int(1, 9)}`, timestamp: nowMs },
-        { name: 'Properties/MAC Address', alias: NODE_ALIAS.mac, datatype: T.String, value: this.#mac, timestamp: nowMs },
+        {
+          name: 'Voltage/L1',
+          alias: NODE_ALIAS.voltage,
+          datatype: T.Float,
+          value: round(this.#voltage, 1),
+          timestamp: nowMs,
+        },
+        {
+          name: 'Node Info/Uptime',
+          alias: NODE_ALIAS.uptime,
+          datatype: T.Int64,
+          value: Math.floor((nowMs - this.#bootMs) / 1000),
+          timestamp: nowMs,
+        },
+        {
+          name: 'Properties/Serial Number',
+          alias: NODE_ALIAS.serial,
+          datatype: T.String,
+          value: this.#serial,
+          timestamp: nowMs,
+        },
+        {
+          name: 'Properties/Location',
+          alias: NODE_ALIAS.location,
+          datatype: T.String,
+          value: `${this.#group} Hall 2, Cabinet E${this.#rng.int(1, 9)}`,
+          timestamp: nowMs,
+        },
+        {
+          name: 'Properties/MAC Address',
+          alias: NODE_ALIAS.mac,
+          datatype: T.String,
+          value: this.#mac,
+          timestamp: nowMs,
+        },
         { name: 'Properties/IP Address', alias: NODE_ALIAS.ip, datatype: T.String, value: this.#ip, timestamp: nowMs },
-        { name: 'Properties/Hardware Make', alias: NODE_ALIAS.make, datatype: T.String, value: this.#kind.make, timestamp: nowMs },
-        { name: 'Properties/Hardware Model', alias: NODE_ALIAS.model, datatype: T.String, value: this.#kind.model, timestamp: nowMs },
+        {
+          name: 'Properties/Hardware Make',
+          alias: NODE_ALIAS.make,
+          datatype: T.String,
+          value: this.#kind.make,
+          timestamp: nowMs,
+        },
+        {
+          name: 'Properties/Hardware Model',
+          alias: NODE_ALIAS.model,
+          datatype: T.String,
+          value: this.#kind.model,
+          timestamp: nowMs,
+        },
       ],
     })
-    return [binaryMessage(this.#topic('NBIRTH'), nbirth, 0, false), ...this.#devices.map((d) => this.#deviceBirth(d, nowMs))]
+    return [
+      binaryMessage(this.#topic('NBIRTH'), nbirth, 0, false),
+      ...this.#devices.map((d) => this.#deviceBirth(d, nowMs)),
+    ]
   }
 
   #deviceBirth(d: AttachedDevice, nowMs: number): SimMessage {
@@ -183,12 +272,48 @@ class SparkplugEdgeNode implements SimDevice {
       timestamp: nowMs,
       seq: this.#nextSeq(),
       metrics: [
-        { name: 'Energy/Total', alias: DEVICE_ALIAS.energy, datatype: T.Double, value: round(d.energyKwh, 3), timestamp: nowMs },
-        { name: 'Power/Active', alias: DEVICE_ALIAS.power, datatype: T.Double, value: round(d.powerW, 1), timestamp: nowMs },
-        { name: 'Voltage/L1-L2', alias: DEVICE_ALIAS.voltage, datatype: T.Float, value: round(d.voltage, 1), timestamp: nowMs },
-        { name: 'Current/L1', alias: DEVICE_ALIAS.current, datatype: T.Float, value: round(current(d), 2), timestamp: nowMs },
-        { name: 'Status/Running', alias: DEVICE_ALIAS.running, datatype: T.Boolean, value: d.running, timestamp: nowMs },
-        { name: 'Properties/Serial Number', alias: DEVICE_ALIAS.serial, datatype: T.String, value: d.serial, timestamp: nowMs },
+        {
+          name: 'Energy/Total',
+          alias: DEVICE_ALIAS.energy,
+          datatype: T.Double,
+          value: round(d.energyKwh, 3),
+          timestamp: nowMs,
+        },
+        {
+          name: 'Power/Active',
+          alias: DEVICE_ALIAS.power,
+          datatype: T.Double,
+          value: round(d.powerW, 1),
+          timestamp: nowMs,
+        },
+        {
+          name: 'Voltage/L1-L2',
+          alias: DEVICE_ALIAS.voltage,
+          datatype: T.Float,
+          value: round(d.voltage, 1),
+          timestamp: nowMs,
+        },
+        {
+          name: 'Current/L1',
+          alias: DEVICE_ALIAS.current,
+          datatype: T.Float,
+          value: round(current(d), 2),
+          timestamp: nowMs,
+        },
+        {
+          name: 'Status/Running',
+          alias: DEVICE_ALIAS.running,
+          datatype: T.Boolean,
+          value: d.running,
+          timestamp: nowMs,
+        },
+        {
+          name: 'Properties/Serial Number',
+          alias: DEVICE_ALIAS.serial,
+          datatype: T.String,
+          value: d.serial,
+          timestamp: nowMs,
+        },
         { name: 'Properties/Model', alias: DEVICE_ALIAS.model, datatype: T.String, value: d.model, timestamp: nowMs },
       ],
     })
@@ -205,7 +330,12 @@ class SparkplugEdgeNode implements SimDevice {
       { alias: NODE_ALIAS.voltage, value: round(this.#voltage, 1), timestamp: nowMs },
       { alias: NODE_ALIAS.uptime, value: Math.floor((nowMs - this.#bootMs) / 1000), timestamp: nowMs },
     ]
-    return binaryMessage(this.#topic('NDATA'), encode({ timestamp: nowMs, seq: this.#nextSeq(), metrics }, NODE_TYPES), 0, false)
+    return binaryMessage(
+      this.#topic('NDATA'),
+      encode({ timestamp: nowMs, seq: this.#nextSeq(), metrics }, NODE_TYPES),
+      0,
+      false,
+    )
   }
 
   #deviceData(d: AttachedDevice, nowMs: number): SimMessage {
@@ -219,13 +349,22 @@ class SparkplugEdgeNode implements SimDevice {
       { alias: DEVICE_ALIAS.current, value: round(current(d), 2), timestamp: nowMs },
     ]
     if (d.running !== wasRunning) metrics.push({ alias: DEVICE_ALIAS.running, value: d.running, timestamp: nowMs })
-    return binaryMessage(this.#topic('DDATA', d.name), encode({ timestamp: nowMs, seq: this.#nextSeq(), metrics }, DEVICE_TYPES), 0, false)
+    return binaryMessage(
+      this.#topic('DDATA', d.name),
+      encode({ timestamp: nowMs, seq: this.#nextSeq(), metrics }, DEVICE_TYPES),
+      0,
+      false,
+    )
   }
 
   /** New readings for a device: three-phase load that cycles on and off. */
   #step(d: AttachedDevice): void {
     if (this.#rng.chance(0.05)) d.running = !d.running
-    d.powerW = !d.running ? this.#rng.float(0, 15) : this.#rng.chance(d.duty) ? this.#rng.float(d.watts[1] * 0.7, d.watts[1]) : this.#rng.float(d.watts[0] * 0.5, d.watts[0])
+    d.powerW = !d.running
+      ? this.#rng.float(0, 15)
+      : this.#rng.chance(d.duty)
+        ? this.#rng.float(d.watts[1] * 0.7, d.watts[1])
+        : this.#rng.float(d.watts[0] * 0.5, d.watts[0])
     d.voltage = this.#rng.gaussian(400, 2.5)
   }
 
@@ -235,7 +374,9 @@ class SparkplugEdgeNode implements SimDevice {
   }
 
   #topic(type: string, device?: string): string {
-    return device === undefined ? `spBv1.0/${this.#group}/${type}/${this.#node}` : `spBv1.0/${this.#group}/${type}/${this.#node}/${device}`
+    return device === undefined
+      ? `spBv1.0/${this.#group}/${type}/${this.#node}`
+      : `spBv1.0/${this.#group}/${type}/${this.#node}/${device}`
   }
 }
 
@@ -244,15 +385,34 @@ function current(d: AttachedDevice): number {
 }
 
 /** Data types of the aliases, for data messages that (as the specification recommends) omit them on the wire. */
-const NODE_TYPES = new Map<number, DataType>([[NODE_ALIAS.energy, T.Double], [NODE_ALIAS.power, T.Double], [NODE_ALIAS.voltage, T.Float], [NODE_ALIAS.uptime, T.Int64]])
-const DEVICE_TYPES = new Map<number, DataType>([[DEVICE_ALIAS.energy, T.Double], [DEVICE_ALIAS.power, T.Double], [DEVICE_ALIAS.voltage, T.Float], [DEVICE_ALIAS.current, T.Float], [DEVICE_ALIAS.running, T.Boolean]])
+const NODE_TYPES = new Map<number, DataType>([
+  [NODE_ALIAS.energy, T.Double],
+  [NODE_ALIAS.power, T.Double],
+  [NODE_ALIAS.voltage, T.Float],
+  [NODE_ALIAS.uptime, T.Int64],
+])
+const DEVICE_TYPES = new Map<number, DataType>([
+  [DEVICE_ALIAS.energy, T.Double],
+  [DEVICE_ALIAS.power, T.Double],
+  [DEVICE_ALIAS.voltage, T.Float],
+  [DEVICE_ALIAS.current, T.Float],
+  [DEVICE_ALIAS.running, T.Boolean],
+])
 
 const VALUE_FIELD: Record<DataType, string> = {
-  [T.Int64]: 'long_value', [T.UInt64]: 'long_value', [T.Float]: 'float_value', [T.Double]: 'double_value', [T.Boolean]: 'boolean_value', [T.String]: 'string_value',
+  [T.Int64]: 'long_value',
+  [T.UInt64]: 'long_value',
+  [T.Float]: 'float_value',
+  [T.Double]: 'double_value',
+  [T.Boolean]: 'boolean_value',
+  [T.String]: 'string_value',
 }
 
 /** A Sparkplug B payload as an edge node's Tahu client writes it. */
-function encode(payload: { timestamp: number; seq?: number; metrics: readonly Metric[] }, aliasTypes?: ReadonlyMap<number, DataType>): Buffer {
+function encode(
+  payload: { timestamp: number; seq?: number; metrics: readonly Metric[] },
+  aliasTypes?: ReadonlyMap<number, DataType>,
+): Buffer {
   const metrics = payload.metrics.map((m) => {
     const type = m.datatype ?? (m.alias === undefined ? undefined : aliasTypes?.get(m.alias))
     if (type === undefined) throw new Error(`sparkplug simulator: no data type for metric ${m.name ?? m.alias}`)
@@ -273,7 +433,8 @@ export const sparkplugProfile: SimulatorProfile = {
   name: 'sparkplug',
   // What the gateway files Sparkplug traffic under when `sparkplug.category` is not set.
   category: DEFAULT_SPARKPLUG_CATEGORY,
-  description: 'Sparkplug B edge nodes (energy-meter gateway, PLC bridge): NBIRTH/DBIRTH with aliases, NDATA/DDATA by alias, NDEATH and rebirth',
+  description:
+    'Sparkplug B edge nodes (energy-meter gateway, PLC bridge): NBIRTH/DBIRTH with aliases, NDATA/DDATA by alias, NDEATH and rebirth',
   variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('sparkplug', count)

@@ -35,7 +35,10 @@ describe('sparkplug simulator', () => {
     const [meter, plc] = sparkplugProfile.createDevices(2, 1)
     expect(meter!.id).toBe('CanaryMillbrook/edge-CA5B0000')
     expect(plc!.id).toBe('CanaryHarbourside/edge-CA5B0001')
-    expect(meter!.start(T0).map((m) => m.topic)).toEqual(['spBv1.0/CanaryMillbrook/NBIRTH/edge-CA5B0000', 'spBv1.0/CanaryMillbrook/DBIRTH/edge-CA5B0000/Meter1'])
+    expect(meter!.start(T0).map((m) => m.topic)).toEqual([
+      'spBv1.0/CanaryMillbrook/NBIRTH/edge-CA5B0000',
+      'spBv1.0/CanaryMillbrook/DBIRTH/edge-CA5B0000/Meter1',
+    ])
     expect(plc!.start(T0).map((m) => m.topic)).toEqual([
       'spBv1.0/CanaryHarbourside/NBIRTH/edge-CA5B0001',
       'spBv1.0/CanaryHarbourside/DBIRTH/edge-CA5B0001/Pump1',
@@ -50,7 +53,8 @@ describe('sparkplug simulator', () => {
     const bdSeq = nbirth.metrics!.find((m) => m.name === 'bdSeq')!
     expect(bdSeq.datatype).toBe(8)
     const aliased = nbirth.metrics!.filter((m) => m.name !== 'bdSeq')
-    for (const m of aliased) expect(m).toMatchObject({ name: expect.any(String), alias: expect.anything(), datatype: expect.any(Number) })
+    for (const m of aliased)
+      expect(m).toMatchObject({ name: expect.any(String), alias: expect.anything(), datatype: expect.any(Number) })
     expect(new Set(aliased.map((m) => toNumber(m.alias))).size).toBe(aliased.length)
     expect(aliased.find((m) => m.name === 'Properties/MAC Address')?.string_value).toBe('CA:11:A7:0B:00:01')
     for (const m of messages.filter((m) => /\/(NDATA|DDATA)\//.test(m.topic))) {
@@ -123,7 +127,12 @@ describe('sparkplug simulator', () => {
       expect(await counterValue(p.metrics, 'veil_sparkplug_events_total', { event: 'death' })).toBeGreaterThan(0)
       const text = forwarded.join('\n')
       expect(text).toContain('"name":"Energy/Total"')
-      expect(findCanaries(text, devices.flatMap((d) => [...d.canaries, d.id]))).toEqual([])
+      expect(
+        findCanaries(
+          text,
+          devices.flatMap((d) => [...d.canaries, d.id]),
+        ),
+      ).toEqual([])
     } finally {
       p.close()
     }

@@ -75,7 +75,12 @@ class TasmotaPlug implements SimDevice {
       textMessage(`tele/${t}/LWT`, 'Online', 0, true),
       jsonMessage(`tele/${t}/INFO1`, { Info1: this.#info1() }, 0, false),
       jsonMessage(`tele/${t}/INFO2`, { Info2: this.#info2() }, 0, false),
-      jsonMessage(`tele/${t}/INFO3`, { Info3: { RestartReason: 'Software/System restart', BootCount: this.#rng.int(3, 90) } }, 0, false),
+      jsonMessage(
+        `tele/${t}/INFO3`,
+        { Info3: { RestartReason: 'Software/System restart', BootCount: this.#rng.int(3, 90) } },
+        0,
+        false,
+      ),
     ]
   }
 

@@ -47,7 +47,11 @@ class TraccarPhone implements SimDevice {
     const fix = this.#roamer.advance(nowMs)
     const lat = round(fix.position.lat, 7)
     const lon = round(fix.position.lon, 7)
-    if (this.#last !== undefined) this.#odometer += Math.hypot((lat - this.#last.lat) * 111_320, (lon - this.#last.lon) * 111_320 * Math.cos((lat * Math.PI) / 180))
+    if (this.#last !== undefined)
+      this.#odometer += Math.hypot(
+        (lat - this.#last.lat) * 111_320,
+        (lon - this.#last.lon) * 111_320 * Math.cos((lat * Math.PI) / 180),
+      )
     this.#last = { lat, lon }
     this.#battery = fix.moving ? Math.max(0.05, this.#battery - 0.004) : Math.min(1, this.#battery + 0.01)
     const altitude = round(this.#rng.gaussian(40, 3), 1)
@@ -73,7 +77,14 @@ class TraccarPhone implements SimDevice {
     const body: Json = {
       location: {
         timestamp,
-        coords: { latitude: lat, longitude: lon, accuracy, speed: fix.moving ? round(fix.speedMs, 2) : -1, heading: fix.moving ? round(fix.course, 1) : -1, altitude },
+        coords: {
+          latitude: lat,
+          longitude: lon,
+          accuracy,
+          speed: fix.moving ? round(fix.speedMs, 2) : -1,
+          heading: fix.moving ? round(fix.course, 1) : -1,
+          altitude,
+        },
         is_moving: fix.moving,
         odometer: round(this.#odometer, 1),
         event: fix.moving ? undefined : 'motionchange',
@@ -93,7 +104,8 @@ class TraccarPhone implements SimDevice {
 export const traccarProfile: SimulatorProfile = {
   name: 'traccar',
   category: 'gps_tracker',
-  description: 'Traccar OsmAnd reports relayed to MQTT: JSON bodies (speed m/s) and query strings (speed in knots, Wi-Fi AP, cell)',
+  description:
+    'Traccar OsmAnd reports relayed to MQTT: JSON bodies (speed m/s) and query strings (speed in knots, Wi-Fi AP, cell)',
   variants: 2,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('traccar', count)

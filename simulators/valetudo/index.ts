@@ -60,7 +60,12 @@ class ValetudoRobot implements SimDevice {
       textMessage(`${base}/$state`, 'ready', 1, true),
       textMessage(`${base}/$name`, `Dreame L10S Ultra ${this.id}`, 1, true),
       textMessage(`${base}/WifiConfigurationCapability/ssid`, this.#ssid, 1, true),
-      textMessage(`${base}/WifiConfigurationCapability/ips`, `${this.#ip},fe80::c811:a7ff:fe03:${this.#index.toString(16)}`, 1, true),
+      textMessage(
+        `${base}/WifiConfigurationCapability/ips`,
+        `${this.#ip},fe80::c811:a7ff:fe03:${this.#index.toString(16)}`,
+        1,
+        true,
+      ),
       textMessage(`${base}/WifiConfigurationCapability/signal`, String(this.#rng.int(-70, -45)), 1, true),
       textMessage(`${base}/WifiConfigurationCapability/frequency`, '2.4ghz', 1, true),
       jsonMessage(`${base}/MapData/segments`, segments, 1, true),

@@ -142,7 +142,12 @@ export function generateFloorPlan(rng: Rng, roomNames: readonly string[]): Floor
   const rooms = rects.map((rect, i): Room => {
     grid.fill(rect, FIRST_SEGMENT + i)
     const door = carveDoor(rng, grid, rect, hall)
-    return { ...rect, door, segmentId: String(FIRST_SEGMENT_ID + i), name: roomNames[i % roomNames.length] ?? `Raum ${i + 1}` }
+    return {
+      ...rect,
+      door,
+      segmentId: String(FIRST_SEGMENT_ID + i),
+      name: roomNames[i % roomNames.length] ?? `Raum ${i + 1}`,
+    }
   })
   const charger = { x: rng.int(hall.x0 + 10, hall.x1 - 10), y: hall.y0 + 2 }
   return { rooms, hall, charger, layers: buildLayers(grid, rooms) }
@@ -229,7 +234,8 @@ function buildLayers(grid: Grid, rooms: readonly Room[]): MapLayer[] {
   if (wall !== undefined) layers.push(layer('wall', wall, {}))
   rooms.forEach((room, i) => {
     const builder = builders.get(FIRST_SEGMENT + i)
-    if (builder !== undefined) layers.push(layer('segment', builder, { segmentId: room.segmentId, active: false, name: room.name }))
+    if (builder !== undefined)
+      layers.push(layer('segment', builder, { segmentId: room.segmentId, active: false, name: room.name }))
   })
   return layers
 }
@@ -250,7 +256,10 @@ export function planRoute(rng: Rng, plan: FloorPlan): RoutePoint[] {
   const dock = { x: cm(plan.charger.x), y: cm(plan.charger.y + 3) }
   const route: RoutePoint[] = [dock]
   for (const room of plan.rooms) {
-    const viaDoor = [{ x: cm(room.door.x), y: cm(hallY) }, { x: cm(room.door.x), y: cm(room.door.y) }]
+    const viaDoor = [
+      { x: cm(room.door.x), y: cm(hallY) },
+      { x: cm(room.door.x), y: cm(room.door.y) },
+    ]
     route.push(...viaDoor, ...lanes(room, cm), ...viaDoor.reverse())
   }
   route.push(dock)
@@ -294,17 +303,34 @@ export interface MapState {
 /** Assembles the ValetudoMap JSON object for the current robot state. */
 export function buildMap(state: MapState): ValetudoMap {
   const layers = state.plan.layers.map((layer) =>
-    layer.type === 'segment' ? { ...layer, metaData: { ...layer.metaData, active: layer.metaData.segmentId === state.activeSegment } } : layer,
+    layer.type === 'segment'
+      ? { ...layer, metaData: { ...layer.metaData, active: layer.metaData.segmentId === state.activeSegment } }
+      : layer,
   )
   const totalLayerArea = layers.reduce((sum, layer) => sum + layer.metaData.area, 0)
   const { charger } = state.plan
   const entities: MapEntity[] = [
-    { __class: 'PointMapEntity', metaData: { angle: 90 }, points: [charger.x * PIXEL_SIZE, charger.y * PIXEL_SIZE], type: 'charger_location' },
-    { __class: 'PointMapEntity', metaData: { angle: state.robotAngle }, points: [state.robot.x, state.robot.y], type: 'robot_position' },
+    {
+      __class: 'PointMapEntity',
+      metaData: { angle: 90 },
+      points: [charger.x * PIXEL_SIZE, charger.y * PIXEL_SIZE],
+      type: 'charger_location',
+    },
+    {
+      __class: 'PointMapEntity',
+      metaData: { angle: state.robotAngle },
+      points: [state.robot.x, state.robot.y],
+      type: 'robot_position',
+    },
     ...state.restrictions,
   ]
   if (state.path.length > 1) {
-    entities.push({ __class: 'PathMapEntity', metaData: {}, points: state.path.flatMap((p) => [p.x, p.y]), type: 'path' })
+    entities.push({
+      __class: 'PathMapEntity',
+      metaData: {},
+      points: state.path.flatMap((p) => [p.x, p.y]),
+      type: 'path',
+    })
   }
   return {
     __class: 'ValetudoMap',
@@ -325,7 +351,12 @@ export function restrictions(rng: Rng, plan: FloorPlan): MapEntity[] {
   const nx = rng.int(second.x0 + 5, second.x1 - 25)
   const ny = rng.int(second.y0 + 5, second.y1 - 20)
   return [
-    { __class: 'LineMapEntity', metaData: {}, points: [cm(wallX), cm(first.y0 + 5), cm(wallX), cm(first.y0 + 25)], type: 'virtual_wall' },
+    {
+      __class: 'LineMapEntity',
+      metaData: {},
+      points: [cm(wallX), cm(first.y0 + 5), cm(wallX), cm(first.y0 + 25)],
+      type: 'virtual_wall',
+    },
     {
       __class: 'PolygonMapEntity',
       metaData: {},

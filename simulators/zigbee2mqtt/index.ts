@@ -12,7 +12,13 @@ import { deriveSeed, Rng } from '../random.ts'
 import type { ClientIdentity, SimDevice, SimMessage, SimulatorProfile } from '../types.ts'
 
 /** Index 0 keeps the default (its IEEE address), the others were renamed, with zero, one or two `/`. */
-const NAMES = ['', 'CanaryKitchen/Kettle', 'CanaryFlat/CanaryBedroom/Heater', 'Canary Livingroom TV', 'CanaryOffice/Desk lamp']
+const NAMES = [
+  '',
+  'CanaryKitchen/Kettle',
+  'CanaryFlat/CanaryBedroom/Heater',
+  'Canary Livingroom TV',
+  'CanaryOffice/Desk lamp',
+]
 /** Xiaomi's OUI in an EUI-64; the last five bytes count the devices. */
 const IEEE_PREFIX = '0x00158d'
 const IEEE_BASE = 0xca0000
@@ -39,7 +45,8 @@ class Zigbee2MqttPlug implements SimDevice {
     this.#ieee = `${IEEE_PREFIX}0001${hexCanary(IEEE_BASE, index, 6).toLowerCase()}`
     const name = listCanary(NAMES, index, (hex) => `CanaryRoom${hex}/Plug`)
     this.id = name === '' ? this.#ieee : name
-    this.canaries = name === '' ? [this.#ieee] : [this.#ieee, ...name.split('/').filter((part) => part.startsWith('Canary'))]
+    this.canaries =
+      name === '' ? [this.#ieee] : [this.#ieee, ...name.split('/').filter((part) => part.startsWith('Canary'))]
     // Drawn and unused: the draw keeps every later value of the device's seeded sequence as it was.
     this.#rng.pick(MODELS)
     this.#activeWatts = this.#rng.float(30, 2000)
@@ -64,7 +71,11 @@ class Zigbee2MqttPlug implements SimDevice {
     this.#lastMs = Math.max(nowMs, this.#lastMs ?? nowMs)
     this.#energyKwh += (this.#watts * hours) / 1000
     if (this.#rng.chance(0.03)) this.#on = !this.#on
-    this.#watts = this.#on ? (this.#rng.chance(0.4) ? this.#activeWatts * this.#rng.float(0.9, 1.05) : this.#rng.float(0.3, 2)) : 0
+    this.#watts = this.#on
+      ? this.#rng.chance(0.4)
+        ? this.#activeWatts * this.#rng.float(0.9, 1.05)
+        : this.#rng.float(0.3, 2)
+      : 0
     this.#temperature += this.#rng.gaussian(0, 0.4)
     const voltage = Math.round(this.#rng.gaussian(231, 1.5))
     // Keys in the alphabetical order Z2M writes them; energy with the precision of the plug's cluster (0.01 kWh).
@@ -86,7 +97,8 @@ class Zigbee2MqttPlug implements SimDevice {
 export const zigbee2mqttProfile: SimulatorProfile = {
   name: 'zigbee2mqtt',
   category: 'smart_plug',
-  description: 'Zigbee2MQTT plugs: state reports with energy in kWh, availability, bridge device_announce; friendly names with /',
+  description:
+    'Zigbee2MQTT plugs: state reports with energy in kWh, availability, bridge device_announce; friendly names with /',
   variants: 3,
   createDevices(count: number, seed: number): SimDevice[] {
     checkDeviceCount('zigbee2mqtt', count)

@@ -36,7 +36,10 @@ describe('veil device and veil user', () => {
     expect(r.again.code).toBe(2)
     expect(r.again.stderr).toMatch(/already exists/)
     expect(r.user.code).toBe(0)
-    const lists = await runAll({ devices: [['device', 'list', '--data-dir', data]], users: [['user', 'list', '--data-dir', data]] })
+    const lists = await runAll({
+      devices: [['device', 'list', '--data-dir', data]],
+      users: [['user', 'list', '--data-dir', data]],
+    })
     expect(lists.devices.stdout).toMatch(/^tasmota_CA11A7\tdevice\tprofile=tasmota\t/)
     expect(lists.users.stdout).toMatch(/^cloud\tconsumer\tdomain=svc\t/)
     for (const run of Object.values(lists)) {
@@ -68,14 +71,37 @@ describe('veil start is secure by default', () => {
     const data = tempDir()
     const add = await veil(['device', 'add', 'tasmota_CA11A7', '--profile', 'tasmota', '--data-dir', data])
     const password = passwordOf(add.stdout)
-    const child = spawn(process.execPath, [VEIL, 'start', '--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--data-dir', data, '--log-level', 'trace'], { cwd: tempDir(), env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(
+      process.execPath,
+      [
+        VEIL,
+        'start',
+        '--listen',
+        'mqtt://127.0.0.1:0',
+        '--http',
+        '127.0.0.1:0',
+        '--data-dir',
+        data,
+        '--log-level',
+        'trace',
+      ],
+      { cwd: tempDir(), env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    )
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c))
     child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c))
     const killer = setTimeout(() => child.kill('SIGKILL'), 150_000)
     try {
-      await until(() => out.includes('"event":"started"') || child.exitCode !== null, { timeoutMs: 90_000, what: 'veil start to log "started" or exit', intervalMs: 50 })
-      const started = JSON.parse(out.split('\n').find((l) => l.includes('"event":"started"')) ?? '{}') as { listen?: { port: number }; allowAnonymous?: boolean; accounts?: number }
+      await until(() => out.includes('"event":"started"') || child.exitCode !== null, {
+        timeoutMs: 90_000,
+        what: 'veil start to log "started" or exit',
+        intervalMs: 50,
+      })
+      const started = JSON.parse(out.split('\n').find((l) => l.includes('"event":"started"')) ?? '{}') as {
+        listen?: { port: number }
+        allowAnonymous?: boolean
+        accounts?: number
+      }
       expect(started).toMatchObject({ allowAnonymous: false, accounts: 1 })
       const url = `mqtt://127.0.0.1:${started.listen?.port}`
       const anon = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000 }).then(
@@ -83,7 +109,13 @@ describe('veil start is secure by default', () => {
         (err: { code?: number }) => err.code,
       )
       expect(anon).toBe(5)
-      const device = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, clientId: 'DVES_CA11A7', username: 'tasmota_CA11A7', password })
+      const device = await mqtt.connectAsync(url, {
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        clientId: 'DVES_CA11A7',
+        username: 'tasmota_CA11A7',
+        password,
+      })
       await device.publishAsync('tele/tasmota_CA11A7/SENSOR', '{"ENERGY":{"Yesterday":1.2}}', { qos: 1 })
       await device.endAsync()
       child.kill('SIGTERM')
@@ -106,7 +138,10 @@ describe('veil demo', () => {
     // On a loaded machine not every simulator gets to publish in six seconds; any that does has logged in, and a
     // refused login would show on stderr.
     expect(run.stdout).toMatch(/^out {2}veil\/svc\//m)
-    const accounts = JSON.parse(readFileSync(join(data, 'credentials.json'), 'utf8')).accounts as { role: string; profile: string }[]
+    const accounts = JSON.parse(readFileSync(join(data, 'credentials.json'), 'utf8')).accounts as {
+      role: string
+      profile: string
+    }[]
     expect(accounts.map((a) => a.profile).sort()).toEqual(['frigate', 'miscale', 'owntracks', 'tasmota', 'valetudo'])
     expect(run.stderr).not.toMatch(/Not authorized|Bad username/i)
   }, 180_000)

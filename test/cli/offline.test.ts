@@ -7,7 +7,11 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { PLUG, ROOT, TESTDATA, cliHarness, type Run } from '../helpers/cli.ts'
 
 // Stable pseudonyms (ana does not rotate): the tests compare pseudonyms of runs at different dates.
-const { tempDir, veil, runAll } = cliHarness({ tempPrefix: 'veil-cli-offline-', policies: PLUG, config: join(TESTDATA, 'config-stable-pseudonyms.yaml') })
+const { tempDir, veil, runAll } = cliHarness({
+  tempPrefix: 'veil-cli-offline-',
+  policies: PLUG,
+  config: join(TESTDATA, 'config-stable-pseudonyms.yaml'),
+})
 
 interface Output {
   ts?: number
@@ -50,7 +54,10 @@ function expectFilteredSensor(run: Run): Output[] {
     expect(Object.keys(out).sort()).toEqual(['domain', 'payload', 'topic'])
     expect(out.topic).toMatch(FILTERED)
     expect(out.topic.split('/')[1]).toBe(out.domain)
-    expect(out.payload).toEqual({ policy: expect.stringMatching(/^[0-9a-f]{8,64}$/), data: { ENERGY: { Yesterday: 1.204 } } })
+    expect(out.payload).toEqual({
+      policy: expect.stringMatching(/^[0-9a-f]{8,64}$/),
+      data: { ENERGY: { Yesterday: 1.204 } },
+    })
   }
   const all = `${run.stdout}${run.stderr}`
   expect(all.toLowerCase()).not.toContain('0329f7')
@@ -65,12 +72,26 @@ const MISSING = join(tmpdir(), 'veil-no-such-dir', 'missing.jsonl')
 
 // Runs that share no state: queued together before the tests that read them.
 let r: Record<
-  'shipped' | 'unknownTopic' | 'undecodable' | 'noTopic' | 'noFile' | 'replay' | 'replayNone' | 'replayMissing' | 'help' | 'bare' | 'bogus' | 'startHelp',
+  | 'shipped'
+  | 'unknownTopic'
+  | 'undecodable'
+  | 'noTopic'
+  | 'noFile'
+  | 'replay'
+  | 'replayNone'
+  | 'replayMissing'
+  | 'help'
+  | 'bare'
+  | 'bogus'
+  | 'startHelp',
   Run
 >
 beforeAll(async () => {
   r = await runAll({
-    shipped: [['filter', '--topic', TOPIC, '--file', '-', '--policies', join(ROOT, 'filters/policies')], { input: JSON.stringify(SENSOR) }],
+    shipped: [
+      ['filter', '--topic', TOPIC, '--file', '-', '--policies', join(ROOT, 'filters/policies')],
+      { input: JSON.stringify(SENSOR) },
+    ],
     unknownTopic: [['filter', '--topic', 'home/livingroom/lamp', '--file', '-'], { input: '{"state":"ON"}' }],
     // A SENSOR whose payload is not JSON: classified, then dropped, and the text never echoed.
     undecodable: [['filter', '--topic', TOPIC, '--file', '-'], { input: 'Power=87 SSID=CanaryNet-7F3A' }],
@@ -239,7 +260,8 @@ describe('veil usage', () => {
   it('--help exits 0, no command exits 2 with the usage, an unknown command exits 2', () => {
     expect(r.help.code).toBe(0)
     expect(r.help.stdout).toMatch(/^Usage:/m)
-    for (const command of ['start', 'filter', 'replay', 'policy check', 'simulate']) expect(r.help.stdout).toContain(`veil ${command}`)
+    for (const command of ['start', 'filter', 'replay', 'policy check', 'simulate'])
+      expect(r.help.stdout).toContain(`veil ${command}`)
 
     expect(r.bare.code).toBe(2)
     expect(r.bare.stdout).toMatch(/^Usage:/m)

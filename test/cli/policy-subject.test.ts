@@ -14,7 +14,7 @@ async function ok(args: string[]): Promise<string> {
 }
 
 describe('veil policy check --subject', () => {
-  it("shows the variant each consent puts in force, and why nothing leaves where it does not", async () => {
+  it('shows the variant each consent puts in force, and why nothing leaves where it does not', async () => {
     const data = tempDir()
     await ok(['subject', 'add', 'alice', '--device', 'tasmota:plug_1', '--data-dir', data])
     const before = await ok(['policy', 'check', '--subject', 'alice', '--data-dir', data])
@@ -23,19 +23,21 @@ describe('veil policy check --subject', () => {
     await ok(['consent', 'grant', 'alice', 'energy_15min', '--domain', 'svc', '--data-dir', data])
     await ok(['consent', 'withdraw', 'alice', 'share_ana', '--domain', 'ana', '--data-dir', data])
     const after = await ok(['policy', 'check', '--subject', 'alice', '--data-dir', data])
-    expect(after).toMatch(/ {2}svc tasmota\/sensor \(with consent to energy_15min\):\n {4}kept: {8}ENERGY\.Total, ENERGY\.Yesterday\n/)
+    expect(after).toMatch(
+      / {2}svc tasmota\/sensor \(with consent to energy_15min\):\n {4}kept: {8}ENERGY\.Total, ENERGY\.Yesterday\n/,
+    )
     expect(after).toContain('  ana tasmota/sensor: nothing (sharing with this recipient withdrawn)')
-  })
+  }, 120_000)
 
   it('a subject limited to a region sees every upstream without one refused; an unknown subject exits 2', async () => {
     const data = tempDir()
     await ok(['subject', 'add', 'kid', '--device', 'tasmota:plug_9', '--minor', '--regions', 'EU', '--data-dir', data])
     const out = await ok(['policy', 'check', '--subject', 'kid', '--data-dir', data])
     expect(out).toContain('What leaves for kid (a minor; data stays in EU)')
-    expect(out).toContain("  svc tasmota/sensor: nothing (its upstream is not in a region the person allows)")
+    expect(out).toContain('  svc tasmota/sensor: nothing (its upstream is not in a region the person allows)')
     const unknown = await veil(['policy', 'check', '--subject', 'nobody', '--data-dir', data])
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain('no subject nobody')
     expect(unknown.stdout).toBe('')
-  })
+  }, 120_000)
 })

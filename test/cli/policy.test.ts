@@ -22,8 +22,21 @@ const EMPTY = tempDir('veil-cli-policy-empty-')
 
 // Every run is independent: queued together before the tests that read them.
 let r: Record<
-  | 'shipped' | 'plug' | 'unknownProperty' | 'unknownStream' | 'mismatch' | 'badYaml' | 'proto' | 'binary' | 'unknownOperator'
-  | 'noYaml' | 'emptyDir' | 'missingDir' | 'many' | 'start' | 'time',
+  | 'shipped'
+  | 'plug'
+  | 'unknownProperty'
+  | 'unknownStream'
+  | 'mismatch'
+  | 'badYaml'
+  | 'proto'
+  | 'binary'
+  | 'unknownOperator'
+  | 'noYaml'
+  | 'emptyDir'
+  | 'missingDir'
+  | 'many'
+  | 'start'
+  | 'time',
   Run
 >
 beforeAll(async () => {
@@ -42,7 +55,15 @@ beforeAll(async () => {
     missingDir: veil(['policy', 'check', join(EMPTY, 'nope')]),
     many: check('policies-many'),
     time: check('policies-time'),
-    start: veil(['start', '--policies', join(TESTDATA, 'policies-unknown-stream'), '--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0']),
+    start: veil([
+      'start',
+      '--policies',
+      join(TESTDATA, 'policies-unknown-stream'),
+      '--listen',
+      'mqtt://127.0.0.1:0',
+      '--http',
+      '127.0.0.1:0',
+    ]),
   }
   const keys = Object.keys(table) as (keyof typeof table)[]
   const runs = await Promise.all(Object.values(table))
@@ -60,7 +81,9 @@ describe('veil policy check', () => {
       .map((n) => n.replace(/\.yaml$/, ''))
       .sort()
     expect(shipped.length).toBeGreaterThan(0)
-    expect(out).toMatch(new RegExp(`^Policies in .*filters[/\\\\]policies: ${shipped.length} files, version [0-9a-f]{8,64}$`, 'm'))
+    expect(out).toMatch(
+      new RegExp(`^Policies in .*filters[/\\\\]policies: ${shipped.length} files, version [0-9a-f]{8,64}$`, 'm'),
+    )
     // Each category's section starts with its name at the left margin, then names each recipient domain: what it
     // receives, or that it receives nothing.
     const lines = out.split('\n').slice(1)
@@ -68,7 +91,8 @@ describe('veil policy check', () => {
     const sections = starts.map((start, k) => lines.slice(start, starts[k + 1] ?? lines.length).join('\n'))
     expect(sections.map((section) => /^[a-z_]+/.exec(section)?.[0]).sort()).toEqual(shipped)
     for (const section of sections) {
-      for (const domain of ['svc', 'ana', '3p']) expect(section).toMatch(new RegExp(`^ {2}${domain}:( receives nothing)?$`, 'm'))
+      for (const domain of ['svc', 'ana', '3p'])
+        expect(section).toMatch(new RegExp(`^ {2}${domain}:( receives nothing)?$`, 'm'))
     }
     expect(out).toMatch(/^ +kept: +\S/m)
     expect(out).toMatch(/^ +dropped: +\S.*; and any field not listed$/m)
@@ -80,7 +104,9 @@ describe('veil policy check', () => {
     expect(run.stdout).toContain(`Policies in ${PLUG}: 1 files, version `)
     const [, svc, ana, thirdParty] = run.stdout.split(/^ {2}(?=svc:|ana:|3p:)/m)
     for (const section of [svc, ana]) {
-      expect(section).toMatch(/^ {4}tasmota\/sensor\n {6}kept: +ENERGY\.Yesterday\n {6}dropped: +Time, [^\n]*ENERGY\.Total, [^\n]*ENERGY\.Power, [^\n]*; and any field not listed$/m)
+      expect(section).toMatch(
+        /^ {4}tasmota\/sensor\n {6}kept: +ENERGY\.Yesterday\n {6}dropped: +Time, [^\n]*ENERGY\.Total, [^\n]*ENERGY\.Power, [^\n]*; and any field not listed$/m,
+      )
       expect(section).not.toMatch(/kept:[^\n]*Power/)
     }
     expect(svc).toMatch(/^ {4}tasmota\/lwt\n {6}kept: +\$$/m)
@@ -97,26 +123,40 @@ describe('veil policy check', () => {
 
     expect(r.unknownStream.code).toBe(2)
     const [stream] = problems(r.unknownStream)
-    expect(stream).toContain(`${file('policies-unknown-stream', 'smart_plug.yaml')}: /domains/svc/streams/tasmota~1sensr: `)
+    expect(stream).toContain(
+      `${file('policies-unknown-stream', 'smart_plug.yaml')}: /domains/svc/streams/tasmota~1sensr: `,
+    )
     expect(stream).toContain('tasmota/sensr')
     // The known streams of the category are listed so the typo is obvious.
     expect(stream).toMatch(/known: [^\n]*tasmota\/sensor[^\n]*tasmota\/lwt/)
 
     expect(r.mismatch.code).toBe(2)
-    expect(problems(r.mismatch)).toEqual([expect.stringContaining(`${file('policies-name-mismatch', 'camera.yaml')}: /category: `)])
+    expect(problems(r.mismatch)).toEqual([
+      expect.stringContaining(`${file('policies-name-mismatch', 'camera.yaml')}: /category: `),
+    ])
     expect(r.mismatch.stderr).toContain('smart_plug.yaml')
 
     expect(r.proto.code).toBe(2)
-    expect(problems(r.proto)).toEqual([expect.stringContaining(`${file('policies-proto', 'smart_plug.yaml')}: /domains/svc/streams/tasmota~1sensor/allow: `)])
+    expect(problems(r.proto)).toEqual([
+      expect.stringContaining(
+        `${file('policies-proto', 'smart_plug.yaml')}: /domains/svc/streams/tasmota~1sensor/allow: `,
+      ),
+    ])
     expect(r.proto.stderr).toContain('__proto__')
 
     expect(r.binary.code).toBe(2)
-    expect(problems(r.binary)).toEqual([expect.stringContaining(`${file('policies-binary', 'camera.yaml')}: /domains/svc/streams/frigate~1snapshot/allow: `)])
+    expect(problems(r.binary)).toEqual([
+      expect.stringContaining(
+        `${file('policies-binary', 'camera.yaml')}: /domains/svc/streams/frigate~1snapshot/allow: `,
+      ),
+    ])
     expect(r.binary.stderr).toMatch(/raw bytes|binary/)
 
     expect(r.unknownOperator.code).toBe(2)
     expect(problems(r.unknownOperator)).toEqual([
-      expect.stringContaining(`${file('policies-unknown-operator', 'smart_plug.yaml')}: /domains/svc/streams/tasmota~1sensor/operators/0/not_an_operator: unknown operator not_an_operator`),
+      expect.stringContaining(
+        `${file('policies-unknown-operator', 'smart_plug.yaml')}: /domains/svc/streams/tasmota~1sensor/operators/0/not_an_operator: unknown operator not_an_operator`,
+      ),
     ])
 
     for (const run of [r.unknownProperty, r.unknownStream, r.mismatch, r.proto, r.binary, r.unknownOperator]) {

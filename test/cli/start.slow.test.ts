@@ -9,8 +9,17 @@ const harness = cliHarness({ tempPrefix: 'veil-cli-start-slow-', policies: PLUG 
 
 describe('veil start on the clock', () => {
   it('stops within 5 s on SIGTERM while a device is still connected', async () => {
-    const run = await startVeil(harness, ['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--allow-anonymous'])
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(run.started.listen as { port: number }).port}`, { reconnectPeriod: 0, connectTimeout: 5000 })
+    const run = await startVeil(harness, [
+      '--listen',
+      'mqtt://127.0.0.1:0',
+      '--http',
+      '127.0.0.1:0',
+      '--allow-anonymous',
+    ])
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(run.started.listen as { port: number }).port}`, {
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    })
     try {
       const stopped = await stopVeil(run)
       expect(stopped.signal).toBeNull()

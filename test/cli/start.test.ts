@@ -6,7 +6,15 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { PLUG, TESTDATA, cliHarness, startVeil as startVeilWith, stopVeil as stop, type Run, type Started } from '../helpers/cli.ts'
+import {
+  PLUG,
+  TESTDATA,
+  cliHarness,
+  startVeil as startVeilWith,
+  stopVeil as stop,
+  type Run,
+  type Started,
+} from '../helpers/cli.ts'
 import { until } from '../helpers/poll.ts'
 
 const { tempDir, childEnv, runAll } = cliHarness({ tempPrefix: 'veil-cli-start-', policies: PLUG })
@@ -38,10 +46,23 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
   const badYamlFile = join(TESTDATA, 'config-bad-yaml.yaml')
   let busyPort = 0
   let r: Record<
-    | 'unknownFlag' | 'badDomain' | 'badListen' | 'badHttp' | 'unknownKey' | 'badYaml' | 'badLogLevel'
-    | 'credDomain' | 'credUrl' | 'credEnv' | 'credAt'
-    | 'busyListen' | 'busyHttp' | 'busyEnvListen'
-    | 'tlsNoCert' | 'tlsMissingFile' | 'badListener',
+    | 'unknownFlag'
+    | 'badDomain'
+    | 'badListen'
+    | 'badHttp'
+    | 'unknownKey'
+    | 'badYaml'
+    | 'badLogLevel'
+    | 'credDomain'
+    | 'credUrl'
+    | 'credEnv'
+    | 'credAt'
+    | 'busyListen'
+    | 'busyHttp'
+    | 'busyEnvListen'
+    | 'tlsNoCert'
+    | 'tlsMissingFile'
+    | 'badListener',
     Run
   >
 
@@ -68,7 +89,21 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
         busyHttp: [['start', '--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${busyPort}`]],
         busyEnvListen: [['start'], { env: { VEIL_LISTEN: `mqtt://127.0.0.1:${busyPort}`, VEIL_HTTP: '127.0.0.1:0' } }],
         tlsNoCert: [['start', '--listener', 'mqtts://127.0.0.1:0']],
-        tlsMissingFile: [['start', '--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--listener', 'wss://127.0.0.1:0', '--tls-cert', '/nonexistent/veil.crt', '--tls-key', '/nonexistent/veil.key']],
+        tlsMissingFile: [
+          [
+            'start',
+            '--listen',
+            'mqtt://127.0.0.1:0',
+            '--http',
+            '127.0.0.1:0',
+            '--listener',
+            'wss://127.0.0.1:0',
+            '--tls-cert',
+            '/nonexistent/veil.crt',
+            '--tls-key',
+            '/nonexistent/veil.key',
+          ],
+        ],
         badListener: [['start', '--listener', 'http://127.0.0.1:1']],
       })
     } finally {
@@ -134,7 +169,9 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
       expect(run.stderr).toMatch(/--upstream/)
       expect(`${run.stdout}${run.stderr}`).not.toContain('s3cretpw')
     }
-    expect(r.credDomain.stderr).toMatch(/bogus=mqtt:\/\/\*\*\*@127\.0\.0\.1:1\/: expected DOMAIN=URL with DOMAIN one of svc, ana, 3p/)
+    expect(r.credDomain.stderr).toMatch(
+      /bogus=mqtt:\/\/\*\*\*@127\.0\.0\.1:1\/: expected DOMAIN=URL with DOMAIN one of svc, ana, 3p/,
+    )
   })
 
   it('never prints an upstream password that contains "@"', () => {
@@ -158,7 +195,8 @@ describe('veil start: bad flags, configuration, environment and busy ports exit 
   })
 })
 
-const startVeil = (args: readonly string[], timeoutMs?: number): Promise<Started> => startVeilWith({ tempDir, childEnv }, args, timeoutMs)
+const startVeil = (args: readonly string[], timeoutMs?: number): Promise<Started> =>
+  startVeilWith({ tempDir, childEnv }, args, timeoutMs)
 
 // Independent processes on their own ports: run side by side.
 describe.concurrent('veil start: a real start', () => {
@@ -166,14 +204,31 @@ describe.concurrent('veil start: a real start', () => {
   const POWER = 4242.4242
   const sensor = {
     Time: `${CANARY}-time`,
-    ENERGY: { TotalStartTime: '2023-06-01T10:00:00', Total: 431.927, Yesterday: 1.204, Today: 0.377, Power: POWER, Voltage: 231 },
+    ENERGY: {
+      TotalStartTime: '2023-06-01T10:00:00',
+      Total: 431.927,
+      Yesterday: 1.204,
+      Today: 0.377,
+      Power: POWER,
+      Voltage: 231,
+    },
     StatusNET: { Hostname: `${CANARY}-host`, IPAddress: '10.9.8.7', Mac: 'CA:11:A7:00:00:01' },
   }
 
   it('serves /healthz and /metrics, forwards only the allowlist, logs no value, and stops on SIGTERM', async () => {
     const httpPort = await freePort()
     // This device connects without credentials, which `veil start` allows only when told to.
-    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--log-level', 'debug', '--policies', PLUG, '--allow-anonymous'])
+    const run = await startVeil([
+      '--listen',
+      'mqtt://127.0.0.1:0',
+      '--http',
+      `127.0.0.1:${httpPort}`,
+      '--log-level',
+      'debug',
+      '--policies',
+      PLUG,
+      '--allow-anonymous',
+    ])
     let client: mqtt.MqttClient | undefined
     try {
       const listen = run.started.listen as { port: number }
@@ -185,7 +240,11 @@ describe.concurrent('veil start: a real start', () => {
       expect(health.status).toBe(200)
       expect(await health.json()).toEqual({ status: 'ok' })
 
-      client = await mqtt.connectAsync(`mqtt://127.0.0.1:${listen.port}`, { clientId: 'tasmota_CA11A7', reconnectPeriod: 0, connectTimeout: 5000 })
+      client = await mqtt.connectAsync(`mqtt://127.0.0.1:${listen.port}`, {
+        clientId: 'tasmota_CA11A7',
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      })
       const received: { topic: string; payload: string }[] = []
       client.on('message', (topic, payload) => received.push({ topic, payload: payload.toString('utf8') }))
       await client.subscribeAsync('veil/#', { qos: 1 })
@@ -199,7 +258,10 @@ describe.concurrent('veil start: a real start', () => {
         expect.stringMatching(/^veil\/svc\/smart_plug\/[a-z2-7]{26}\/sensor$/),
       ])
       for (const m of received) {
-        expect(JSON.parse(m.payload)).toEqual({ policy: expect.stringMatching(/^[0-9a-f]{8,64}$/), data: { ENERGY: { Yesterday: 1.204 } } })
+        expect(JSON.parse(m.payload)).toEqual({
+          policy: expect.stringMatching(/^[0-9a-f]{8,64}$/),
+          data: { ENERGY: { Yesterday: 1.204 } },
+        })
         expect(m.topic.toLowerCase()).not.toContain('ca11a7')
       }
 
@@ -228,7 +290,10 @@ describe.concurrent('veil start: a real start', () => {
       if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL')
     }
 
-    const lines = run.stdout().split('\n').filter((l) => l !== '')
+    const lines = run
+      .stdout()
+      .split('\n')
+      .filter((l) => l !== '')
     const events = lines.map((l) => (JSON.parse(l) as { event?: string }).event)
     expect(events).toContain('started')
     expect(events).toContain('stopped')
@@ -243,7 +308,10 @@ describe.concurrent('veil start: a real start', () => {
 
   it('stops on SIGTERM while a device is still connected (within 5 s: start.slow.test.ts)', async () => {
     const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--allow-anonymous'])
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(run.started.listen as { port: number }).port}`, { reconnectPeriod: 0, connectTimeout: 5000 })
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(run.started.listen as { port: number }).port}`, {
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    })
     try {
       const stopped = await stop(run)
       expect(stopped.signal).toBeNull()
@@ -256,14 +324,30 @@ describe.concurrent('veil start: a real start', () => {
 
   it('never logs the credentials of an upstream, and /readyz reports it down', async () => {
     const closed = await freePort()
-    const run = await startVeil(['--listen', 'mqtt://127.0.0.1:0', '--http', '127.0.0.1:0', '--upstream', `svc=mqtt://veiluser:s3cretpw@127.0.0.1:${closed}/`, '--log-level', 'trace'])
+    const run = await startVeil([
+      '--listen',
+      'mqtt://127.0.0.1:0',
+      '--http',
+      '127.0.0.1:0',
+      '--upstream',
+      `svc=mqtt://veiluser:s3cretpw@127.0.0.1:${closed}/`,
+      '--log-level',
+      'trace',
+    ])
     try {
       const httpPort = (run.started.http as { port: number }).port
       // The bridge fails to connect at least once (it retries every second) before /readyz is asked.
-      await until(() => /"event":"upstream_error"/.test(run.stdout()), { timeoutMs: 5000, what: 'the bridge to log its failed connect' })
+      await until(() => /"event":"upstream_error"/.test(run.stdout()), {
+        timeoutMs: 5000,
+        what: 'the bridge to log its failed connect',
+      })
       const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`)
       expect(ready.status).toBe(503)
-      expect(await ready.json()).toMatchObject({ status: 'not ready', checks: { listener: true, upstream_svc: false }, upstreams: { svc: { queued: 0 } } })
+      expect(await ready.json()).toMatchObject({
+        status: 'not ready',
+        checks: { listener: true, upstream_svc: false },
+        upstreams: { svc: { queued: 0 } },
+      })
       const stopped = await stop(run)
       expect(stopped.code).toBe(0)
     } finally {

@@ -20,8 +20,22 @@ let base = ''
 beforeAll(async () => {
   base = tempDir()
   const r = await runAll({
-    alice: [['subject', 'add', 'alice', '--device', 'owntracks:Alice/Phone', '--device', 'tasmota:plug_1', '--data-dir', base]],
-    kid: [['subject', 'add', 'kid', '--device', 'owntracks:kid/phone', '--minor', '--regions', 'EU,DE', '--data-dir', base]],
+    alice: [
+      [
+        'subject',
+        'add',
+        'alice',
+        '--device',
+        'owntracks:Alice/Phone',
+        '--device',
+        'tasmota:plug_1',
+        '--data-dir',
+        base,
+      ],
+    ],
+    kid: [
+      ['subject', 'add', 'kid', '--device', 'owntracks:kid/phone', '--minor', '--regions', 'EU,DE', '--data-dir', base],
+    ],
   })
   ok(r.alice)
   ok(r.kid)
@@ -40,7 +54,9 @@ describe('veil subject', () => {
     const data = household()
     const file = join(data, 'subjects.json')
     expect(statSync(file).mode & 0o777).toBe(0o600)
-    const stored = JSON.parse(readFileSync(file, 'utf8')) as { subjects: { name: string; id: string; devices: string[] }[] }
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as {
+      subjects: { name: string; id: string; devices: string[] }[]
+    }
     expect(stored.subjects.map((s) => s.name)).toEqual(['alice', 'kid'])
     expect(stored.subjects[0]?.devices).toEqual(['owntracks:alice/phone', 'tasmota:plug_1'])
     expect(stored.subjects[0]?.id).toMatch(/^[0-9a-f]{16}$/)
@@ -77,12 +93,30 @@ describe('veil subject', () => {
 
   it('replaces a subject, keeping its id and its consents', async () => {
     const data = household()
-    const idOf = (): string | undefined => (JSON.parse(readFileSync(join(data, 'subjects.json'), 'utf8')) as { subjects: { name: string; id: string }[] }).subjects.find((s) => s.name === 'alice')?.id
+    const idOf = (): string | undefined =>
+      (
+        JSON.parse(readFileSync(join(data, 'subjects.json'), 'utf8')) as { subjects: { name: string; id: string }[] }
+      ).subjects.find((s) => s.name === 'alice')?.id
     const before = idOf()
-    const replaced = ok(await veil(['subject', 'add', 'alice', '--device', 'owntracks:alice/phone', '--regions', 'EU', '--replace', '--data-dir', data]))
+    const replaced = ok(
+      await veil([
+        'subject',
+        'add',
+        'alice',
+        '--device',
+        'owntracks:alice/phone',
+        '--regions',
+        'EU',
+        '--replace',
+        '--data-dir',
+        data,
+      ]),
+    )
     expect(replaced.stdout).toBe('replaced subject alice: 1 device (owntracks:alice/phone), regions EU\n')
     expect(idOf()).toBe(before)
-    expect(ok(await veil(['consent', 'show', 'alice', '--data-dir', data])).stdout).toContain('  svc: energy_15min, share_svc\n')
+    expect(ok(await veil(['consent', 'show', 'alice', '--data-dir', data])).stdout).toContain(
+      '  svc: energy_15min, share_svc\n',
+    )
   }, 120_000)
 })
 
@@ -94,13 +128,25 @@ describe('veil consent', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600)
 
     const withdraw = ok(await veil(['consent', 'withdraw', 'alice', 'energy_15min', '--data-dir', data]))
-    expect(withdraw.stdout).toBe('withdrew energy_15min for alice in every domain (by subject)\nconsents in force:\n  svc: share_svc\n  ana: share_ana\n  3p: share_3p\n')
+    expect(withdraw.stdout).toBe(
+      'withdrew energy_15min for alice in every domain (by subject)\nconsents in force:\n  svc: share_svc\n  ana: share_ana\n  3p: share_3p\n',
+    )
     expect(withdraw.stderr).toContain(APPLIED)
     const both = readFileSync(file, 'utf8')
     expect(both.startsWith(first)).toBe(true)
-    const lines = both.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = both
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(lines).toEqual([
-      { time: expect.any(String), subject: 'alice', purpose: 'energy_15min', domain: 'svc', granted: true, by: 'subject' },
+      {
+        time: expect.any(String),
+        subject: 'alice',
+        purpose: 'energy_15min',
+        domain: 'svc',
+        granted: true,
+        by: 'subject',
+      },
       { time: expect.any(String), subject: 'alice', purpose: 'energy_15min', granted: false, by: 'subject' },
     ])
 
@@ -109,11 +155,15 @@ describe('veil consent', () => {
       share: [['consent', 'withdraw', 'household', 'share_ana', '--data-dir', data]],
     })
     expect(ok(r.guardian).stdout).toContain('granted energy_15min for kid in every domain (by guardian)\n')
-    expect(r.guardian.stderr).toContain('kid is a minor: location, health and camera data never leave for ana or 3p, whatever is granted.')
+    expect(r.guardian.stderr).toContain(
+      'kid is a minor: location, health and camera data never leave for ana or 3p, whatever is granted.',
+    )
     expect(ok(r.share).stdout).toContain('  ana: (none)\n')
 
     const show = ok(await veil(['consent', 'show', 'alice', '--data-dir', data])).stdout
-    expect(show).toMatch(/^consents in force:\n {2}svc: share_svc\n {2}ana: share_ana\n {2}3p: share_3p\nhistory:\n.* grant energy_15min svc by subject\n.* withdraw energy_15min every domain by subject\n$/)
+    expect(show).toMatch(
+      /^consents in force:\n {2}svc: share_svc\n {2}ana: share_ana\n {2}3p: share_3p\nhistory:\n.* grant energy_15min svc by subject\n.* withdraw energy_15min every domain by subject\n$/,
+    )
     expect(readFileSync(file, 'utf8').trimEnd().split('\n')).toHaveLength(4)
   }, 120_000)
 
@@ -156,7 +206,8 @@ describe('veil consent', () => {
       by: [['consent', 'grant', 'alice', 'energy_15min', '--by', 'neighbour', ...d]],
       minor: [['consent', 'grant', 'kid', 'energy_15min', ...d]],
     })
-    for (const [name, run] of Object.entries(r)) expect({ name, code: run.code, stdout: run.stdout }).toEqual({ name, code: 2, stdout: '' })
+    for (const [name, run] of Object.entries(r))
+      expect({ name, code: run.code, stdout: run.stdout }).toEqual({ name, code: 2, stdout: '' })
     const err = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.stderr]))
     expect(err.profile).toMatch(/unknown profile "nosuch"; known: .*tasmota/)
     expect(err.malformed).toMatch(/"owntracks" is not PROFILE:DEVICE_ID/)
@@ -168,7 +219,8 @@ describe('veil consent', () => {
     expect(err.region).toMatch(/"eu" is not a region code/)
     expect(err.removeUnknown).toMatch(/no subject nobody/)
     expect(err.removeHousehold).toMatch(/household is reserved/)
-    for (const k of ['showUnknown', 'subject', 'withdrawUnknown']) expect(err[k]).toMatch(/unknown subject nobody; known: household, alice, kid/)
+    for (const k of ['showUnknown', 'subject', 'withdrawUnknown'])
+      expect(err[k]).toMatch(/unknown subject nobody; known: household, alice, kid/)
     expect(err.purpose).toMatch(/no policy offers helth; offered: energy_15min, share_3p, share_ana, share_svc/)
     expect(err.withdrawPurpose).toMatch(/no policy offers helth/)
     expect(err.domain).toMatch(/unknown domain cloud; one of svc, ana, 3p/)
@@ -185,7 +237,10 @@ describe('veil consent', () => {
     const registry = join(data, 'subjects.json')
     const log = join(data, 'consent.jsonl')
     const good = readFileSync(log, 'utf8')
-    writeFileSync(log, `${good}{"time":"2026-01-01T00:00:00Z","subject":"alice","purpose":"energy_15min","granted":true,"by":"neighbour"}\n`)
+    writeFileSync(
+      log,
+      `${good}{"time":"2026-01-01T00:00:00Z","subject":"alice","purpose":"energy_15min","granted":true,"by":"neighbour"}\n`,
+    )
     const damagedLog = readFileSync(log)
     const text = readFileSync(registry, 'utf8').replace('tasmota:plug_1', 'nosuch:plug_1')
     const r1 = await veil(['consent', 'withdraw', 'alice', 'energy_15min', '--data-dir', data])

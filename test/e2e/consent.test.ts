@@ -32,7 +32,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-const sensor = (plug: string, n: number): [string, Buffer] => [`tele/${plug}/SENSOR`, Buffer.from(JSON.stringify({ ENERGY: { Total: 1000 + n, Yesterday: n } }))]
+const sensor = (plug: string, n: number): [string, Buffer] => [
+  `tele/${plug}/SENSOR`,
+  Buffer.from(JSON.stringify({ ENERGY: { Total: 1000 + n, Yesterday: n } })),
+]
 
 interface Arrival {
   readonly topic: string
@@ -44,7 +47,9 @@ async function consumer(url: string): Promise<{ got: Arrival[]; client: MqttClie
   const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 })
   cleanups.push(() => client.endAsync(true).catch(() => {}))
   const got: Arrival[] = []
-  client.on('message', (topic, payload) => got.push({ topic, data: (JSON.parse(payload.toString('utf8')) as { data: Arrival['data'] }).data }))
+  client.on('message', (topic, payload) =>
+    got.push({ topic, data: (JSON.parse(payload.toString('utf8')) as { data: Arrival['data'] }).data }),
+  )
   await client.subscribeAsync('veil/#', { qos: 1 })
   return { got, client }
 }
@@ -52,10 +57,23 @@ async function consumer(url: string): Promise<{ got: Arrival[]; client: MqttClie
 /** alice and bob each claim one plug, both with energy_15min for svc; the third plug is the household's. */
 function subjects(dataDir: string, options: { aliceRegions?: string[] } = {}): void {
   const registry = SubjectRegistry.open(dataDir, builtinProfiles)
-  registry.add({ name: 'alice', devices: [{ profile: 'tasmota', deviceId: ALICE_PLUG }], minor: false, regions: options.aliceRegions })
+  registry.add({
+    name: 'alice',
+    devices: [{ profile: 'tasmota', deviceId: ALICE_PLUG }],
+    minor: false,
+    regions: options.aliceRegions,
+  })
   registry.add({ name: 'bob', devices: [{ profile: 'tasmota', deviceId: BOB_PLUG }], minor: false })
   const log = ConsentLog.open(dataDir)
-  for (const subject of ['alice', 'bob']) log.append({ time: new Date().toISOString(), subject, purpose: 'energy_15min', domain: 'svc', granted: true, by: 'subject' })
+  for (const subject of ['alice', 'bob'])
+    log.append({
+      time: new Date().toISOString(),
+      subject,
+      purpose: 'energy_15min',
+      domain: 'svc',
+      granted: true,
+      by: 'subject',
+    })
 }
 
 function grants(gw: TestGateway, plug: string): boolean {
@@ -65,7 +83,9 @@ function grants(gw: TestGateway, plug: string): boolean {
 
 async function dropped(gw: TestGateway, reason: string): Promise<number> {
   const metric = await gw.gateway.metrics.dropped.get()
-  return metric.values.filter((v) => (v.labels as Record<string, unknown>).reason === reason).reduce((n, v) => n + v.value, 0)
+  return metric.values
+    .filter((v) => (v.labels as Record<string, unknown>).reason === reason)
+    .reduce((n, v) => n + v.value, 0)
 }
 
 describe.skipIf(binary === undefined)('consent through a running gateway and a real mosquitto upstream', () => {
@@ -81,7 +101,8 @@ describe.skipIf(binary === undefined)('consent through a running gateway and a r
     gw.gateway.watchConsent()
     const device = await connect(gw.url)
     cleanups.push(() => device.endAsync(true).catch(() => {}))
-    const arrived = (n: number): boolean => got.some((a) => typeof a.data !== 'string' && a.data.ENERGY?.Yesterday === n)
+    const arrived = (n: number): boolean =>
+      got.some((a) => typeof a.data !== 'string' && a.data.ENERGY?.Yesterday === n)
 
     await device.publishAsync(...sensor(ALICE_PLUG, 1), { qos: 1 })
     await until(() => arrived(1), { timeoutMs: 10_000, what: 'the first reading upstream' })
@@ -96,7 +117,10 @@ describe.skipIf(binary === undefined)('consent through a running gateway and a r
 
     const stop = await veil(['consent', 'withdraw', 'alice', 'share_svc', '--domain', 'svc', '--data-dir', data.path])
     expect(stop.code, stop.stderr).toBe(0)
-    await until(() => gw.gateway.consent.of('tasmota', ALICE_PLUG).blocked[0] === 'consent_withdrawn', { timeoutMs: 10_000, what: 'share_svc withdrawn' })
+    await until(() => gw.gateway.consent.of('tasmota', ALICE_PLUG).blocked[0] === 'consent_withdrawn', {
+      timeoutMs: 10_000,
+      what: 'share_svc withdrawn',
+    })
     await device.publishAsync(...sensor(ALICE_PLUG, 3), { qos: 1 })
     // The household's plug on the same connection, after alice's: once it arrived, alice's third reading would have.
     await device.publishAsync(...sensor(HOUSE_PLUG, 4), { qos: 1 })
@@ -111,7 +135,12 @@ describe.skipIf(binary === undefined)('consent through a running gateway and a r
     const data = tempDir('veil-consent-data-')
     cleanups.push(() => data.remove())
     subjects(data.path)
-    const gw = await startGateway({ upstreams: { svc: url }, policies: POLICIES, dataDir: data.path, overrides: { reconnect: { minMs: 50, maxMs: 200 } } })
+    const gw = await startGateway({
+      upstreams: { svc: url },
+      policies: POLICIES,
+      dataDir: data.path,
+      overrides: { reconnect: { minMs: 50, maxMs: 200 } },
+    })
     cleanups.push(() => gw.close())
     const bridge = gw.gateway.bridges.get('svc')
     if (bridge === undefined) throw new Error('no svc bridge')
@@ -126,7 +155,14 @@ describe.skipIf(binary === undefined)('consent through a running gateway and a r
     await device.publishAsync(`tele/${ALICE_PLUG}/LWT`, Buffer.from('Offline'), { qos: 1 })
     expect(bridge.pending).toBe(2 * N + 1)
 
-    ConsentLog.open(data.path).append({ time: new Date().toISOString(), subject: 'alice', purpose: 'energy_15min', domain: undefined, granted: false, by: 'subject' })
+    ConsentLog.open(data.path).append({
+      time: new Date().toISOString(),
+      subject: 'alice',
+      purpose: 'energy_15min',
+      domain: undefined,
+      granted: false,
+      by: 'subject',
+    })
     expect(gw.gateway.reloadConsent().ok).toBe(true)
 
     const mosquitto: Mosquitto = await startMosquitto(binary as string, { port })
@@ -145,16 +181,28 @@ describe.skipIf(binary === undefined)('consent through a running gateway and a r
     const mosquitto: Mosquitto = await startMosquitto(binary as string)
     cleanups.push(() => mosquitto.stop())
     const { got } = await consumer(mosquitto.url)
-    for (const [region, expected] of [['US', false], [undefined, false], ['EU', true]] as const) {
+    for (const [region, expected] of [
+      ['US', false],
+      [undefined, false],
+      ['EU', true],
+    ] as const) {
       const data = tempDir('veil-consent-data-')
       cleanups.push(() => data.remove())
       subjects(data.path, { aliceRegions: ['EU'] })
-      const gw = await startGateway({ upstreams: { svc: mosquitto.url }, policies: POLICIES, dataDir: data.path, regions: region === undefined ? {} : { svc: region } })
+      const gw = await startGateway({
+        upstreams: { svc: mosquitto.url },
+        policies: POLICIES,
+        dataDir: data.path,
+        regions: region === undefined ? {} : { svc: region },
+      })
       const device = await connect(gw.url)
       const before = got.length
       await device.publishAsync(...sensor(ALICE_PLUG, 7), { qos: 1 })
       await device.publishAsync(...sensor(BOB_PLUG, 8), { qos: 1 })
-      await until(() => got.slice(before).some((a) => typeof a.data !== 'string' && a.data.ENERGY?.Yesterday === 8), { timeoutMs: 10_000, what: "bob's reading" })
+      await until(() => got.slice(before).some((a) => typeof a.data !== 'string' && a.data.ENERGY?.Yesterday === 8), {
+        timeoutMs: 10_000,
+        what: "bob's reading",
+      })
       const alice = got.slice(before).some((a) => typeof a.data !== 'string' && a.data.ENERGY?.Yesterday === 7)
       expect(alice, `alice (EU only) to an upstream in ${region ?? 'no declared region'}`).toBe(expected)
       expect(await dropped(gw, 'residency')).toBe(expected ? 0 : 1)

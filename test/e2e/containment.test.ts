@@ -52,7 +52,9 @@ async function client(url: string, options: IClientOptions = {}): Promise<MqttCl
 
 function collect(c: MqttClient): Received[] {
   const out: Received[] = []
-  c.on('message', (topic, payload, packet) => out.push({ topic, payload: Buffer.from(payload), retain: packet.retain, qos: packet.qos }))
+  c.on('message', (topic, payload, packet) =>
+    out.push({ topic, payload: Buffer.from(payload), retain: packet.retain, qos: packet.qos }),
+  )
   return out
 }
 
@@ -82,7 +84,10 @@ async function publishAll(c: MqttClient, messages: readonly SimMessage[]): Promi
  * SUBSCRIBE and the SUBACK's return code per filter. mqtt.js rejects the promise when any code is a failure
  * (0x80); the SUBACK packet then travels on the error.
  */
-async function suback(c: MqttClient, filters: Record<string, { qos: 0 | 1 | 2 }> | string): Promise<Record<string, number>> {
+async function suback(
+  c: MqttClient,
+  filters: Record<string, { qos: 0 | 1 | 2 }> | string,
+): Promise<Record<string, number>> {
   const topics = typeof filters === 'string' ? [filters] : Object.keys(filters)
   const request = typeof filters === 'string' ? { [filters]: { qos: 1 as const } } : filters
   let granted: number[]
@@ -131,9 +136,15 @@ describe('containment: raw data never leaves the gateway', () => {
       await publishAll(dev, sim.messages)
       published += sim.messages.length
     }
-    await until(() => processed.length === published, { timeoutMs: 10_000, what: `${published} raw messages processed` })
+    await until(() => processed.length === published, {
+      timeoutMs: 10_000,
+      what: `${published} raw messages processed`,
+    })
     const expected = outputsOf(processed)
-    await until(() => consumerGot.length === expected, { timeoutMs: 10_000, what: `${expected} filtered messages on veil/#` })
+    await until(() => consumerGot.length === expected, {
+      timeoutMs: 10_000,
+      what: `${expected} filtered messages on veil/#`,
+    })
 
     // The fixture really exercised forwarding for all three categories, and the raw data contained the canaries.
     const categories = new Set(consumerGot.map((m) => m.topic.split('/')[2]))
@@ -142,7 +153,10 @@ describe('containment: raw data never leaves the gateway', () => {
     const rawBytes = Buffer.concat(sims.flatMap((s) => s.messages.flatMap((m) => [Buffer.from(m.topic), m.payload])))
     for (const sim of sims) {
       expect(rawBytes.includes(Buffer.from(sim.dev.id)), `${sim.dev.id} is in the raw input`).toBe(true)
-      expect(sim.dev.canaries.filter((c) => rawBytes.includes(Buffer.from(c))).length, `canaries of ${sim.dev.id} in the raw input`).toBeGreaterThanOrEqual(2)
+      expect(
+        sim.dev.canaries.filter((c) => rawBytes.includes(Buffer.from(c))).length,
+        `canaries of ${sim.dev.id} in the raw input`,
+      ).toBeGreaterThanOrEqual(2)
     }
 
     for (const m of consumerGot) {
@@ -163,11 +177,27 @@ describe('containment: raw data never leaves the gateway', () => {
 
   it('refuses every filter that could match raw or broker topics and grants veil/ filters', async () => {
     const c = await client(gw.url, { clientId: 'wildcards' })
-    const refused = ['#', '+/#', 'tele/#', '$SYS/#', '+/+/SENSOR', '+', 'tele/+/SENSOR', '$SYS/veil/new/clients', 'veilx/#', '$share/g/veil/#']
+    const refused = [
+      '#',
+      '+/#',
+      'tele/#',
+      '$SYS/#',
+      '+/+/SENSOR',
+      '+',
+      'tele/+/SENSOR',
+      '$SYS/veil/new/clients',
+      'veilx/#',
+      '$share/g/veil/#',
+    ]
     for (const filter of refused) expect(await suback(c, filter)).toEqual({ [filter]: 128 })
     // Several in one SUBSCRIBE: each gets its own return code.
-    expect(await suback(c, { '+/#': { qos: 1 }, 'veil/svc/#': { qos: 1 }, 'tele/#': { qos: 0 } })).toEqual({ '+/#': 128, 'veil/svc/#': 1, 'tele/#': 128 })
-    for (const filter of ['veil/svc/#', 'veil/#', 'veil/+/smart_plug/+/sensor', 'veil']) expect(await suback(c, filter)).toEqual({ [filter]: 1 })
+    expect(await suback(c, { '+/#': { qos: 1 }, 'veil/svc/#': { qos: 1 }, 'tele/#': { qos: 0 } })).toEqual({
+      '+/#': 128,
+      'veil/svc/#': 1,
+      'tele/#': 128,
+    })
+    for (const filter of ['veil/svc/#', 'veil/#', 'veil/+/smart_plug/+/sensor', 'veil'])
+      expect(await suback(c, filter)).toEqual({ [filter]: 1 })
   })
 
   it('never stores a raw retained publish (nor a retained will)', async () => {
@@ -192,7 +222,11 @@ describe('containment: raw data never leaves the gateway', () => {
     expect(processed.map((r) => r.stream)).toEqual(['lwt', 'sensor', 'lwt'])
     expect(processed.every((r) => r.outputs.length > 0)).toBe(true)
 
-    const persistence = (gw.gateway.broker.aedes as unknown as { persistence: { createRetainedStreamCombi(patterns: string[]): AsyncIterable<AedesPublishPacket> } }).persistence
+    const persistence = (
+      gw.gateway.broker.aedes as unknown as {
+        persistence: { createRetainedStreamCombi(patterns: string[]): AsyncIterable<AedesPublishPacket> }
+      }
+    ).persistence
     const retained = async (): Promise<string[]> => {
       const topics: string[] = []
       for await (const p of persistence.createRetainedStreamCombi(['#', '$SYS/#'])) topics.push(p.topic)
@@ -211,13 +245,21 @@ describe('containment: raw data never leaves the gateway', () => {
     await until(() => processed.length === before + 1, { timeoutMs: 5000, what: 'fresh message processed' })
     const fresh = processed[before]?.outputs.length ?? 0
     expect(fresh).toBeGreaterThan(0)
-    await until(() => lateGot.length >= fresh, { timeoutMs: 5000, what: 'fresh filtered message at the late subscriber' })
+    await until(() => lateGot.length >= fresh, {
+      timeoutMs: 5000,
+      what: 'fresh filtered message at the late subscriber',
+    })
     expect(lateGot.filter((m) => m.retain)).toEqual([])
     expect(lateGot.every((m) => m.topic.startsWith('veil/') && m.topic.endsWith('/sensor'))).toBe(true)
     expect(lateGot).toHaveLength(fresh)
 
     // Control: the reader does see what the broker retains, so the empty result above means something.
-    await new Promise<void>((resolve) => gw.gateway.broker.aedes.publish({ cmd: 'publish', topic: 'control/retained', payload: Buffer.from('x'), qos: 0, retain: true, dup: false }, () => resolve()))
+    await new Promise<void>((resolve) =>
+      gw.gateway.broker.aedes.publish(
+        { cmd: 'publish', topic: 'control/retained', payload: Buffer.from('x'), qos: 0, retain: true, dup: false },
+        () => resolve(),
+      ),
+    )
     expect(await retained()).toEqual(['control/retained'])
   })
 
@@ -229,7 +271,10 @@ describe('containment: raw data never leaves the gateway', () => {
     gw = await startGateway({ upstreams: { svc: svc.url, ana: ana.url } })
     processed = []
     gw.gateway.onProcessed((_t, _s, result) => processed.push(result))
-    await until(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, { timeoutMs: 5000, what: 'bridges connected' })
+    await until(
+      () => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true,
+      { timeoutMs: 5000, what: 'bridges connected' },
+    )
 
     const sims = ['tasmota', 'frigate', 'owntracks', 'valetudo', 'miscale'].map((p) => device(p))
     let published = 0
@@ -238,17 +283,27 @@ describe('containment: raw data never leaves the gateway', () => {
       await publishAll(dev, sim.messages)
       published += sim.messages.length
     }
-    await until(() => processed.length === published, { timeoutMs: 10_000, what: `${published} raw messages processed` })
-    const expectFor = (domain: string): number => processed.reduce((n, r) => n + r.outputs.filter((o) => o.domain === domain).length, 0)
+    await until(() => processed.length === published, {
+      timeoutMs: 10_000,
+      what: `${published} raw messages processed`,
+    })
+    const expectFor = (domain: string): number =>
+      processed.reduce((n, r) => n + r.outputs.filter((o) => o.domain === domain).length, 0)
     const expectedSvc = expectFor('svc')
     const expectedAna = expectFor('ana')
     expect(expectedSvc).toBeGreaterThan(0)
     expect(expectedAna).toBeGreaterThan(0)
-    await until(() => svc.received.length === expectedSvc && ana.received.length === expectedAna, { timeoutMs: 10_000, what: 'every filtered copy upstream' })
+    await until(() => svc.received.length === expectedSvc && ana.received.length === expectedAna, {
+      timeoutMs: 10_000,
+      what: 'every filtered copy upstream',
+    })
 
     const forbidden = forbiddenStrings(sims.map((s) => s.dev))
     const version = gw.gateway.policyVersion
-    for (const [domain, upstream] of [['svc', svc], ['ana', ana]] as const) {
+    for (const [domain, upstream] of [
+      ['svc', svc],
+      ['ana', ana],
+    ] as const) {
       for (const packet of upstream.received) {
         expect(packet.topic.startsWith(`veil/${domain}/`), packet.topic).toBe(true)
         expect(packet.topic.split('/')[3]).toMatch(PSEUDONYM)
@@ -270,22 +325,39 @@ describe('containment: raw data never leaves the gateway', () => {
 
     const dev = await client(gw.url, { clientId: 'DVES_D80901' })
     const events: string[] = []
-    for (const event of ['close', 'offline', 'disconnect', 'error', 'end'] as const) dev.on(event, () => events.push(event))
+    for (const event of ['close', 'offline', 'disconnect', 'error', 'end'] as const)
+      dev.on(event, () => events.push(event))
 
     const id = 'tasmota_D80901'
     const bad: [string, Buffer][] = [
       ['acme/D80901/LeakySecretTopic', Buffer.from('{"value":"LeakyValue-1"}')],
       [`tele/${id}/SENSOR`, Buffer.from('{"ENERGY":{"Yesterday":"LeakyValue-2"')],
       [`tele/${id}/SENSOR`, Buffer.from('{"ENERGY":{"Yesterday":"LeakyValue-3"}}')],
-      [`tele/${id}/SENSOR`, Buffer.concat([Buffer.from('{"ENERGY":{"Yesterday":1.5},"Note":"LeakyValue-4'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')])],
+      [
+        `tele/${id}/SENSOR`,
+        Buffer.concat([
+          Buffer.from('{"ENERGY":{"Yesterday":1.5},"Note":"LeakyValue-4'),
+          Buffer.from([0xc3, 0x28, 0xff]),
+          Buffer.from('"}'),
+        ]),
+      ],
     ]
     for (const [topic, payload] of bad) {
       // Resolves on the PUBACK; a refused publish would reject or never resolve (bounded by the test timeout).
       await dev.publishAsync(topic, payload, { qos: 1 })
     }
-    await dev.publishAsync(`tele/${id}/SENSOR`, '{"Time":"2025-01-01T12:00:00","ENERGY":{"Yesterday":4.321,"Power":17}}', { qos: 1 })
+    await dev.publishAsync(
+      `tele/${id}/SENSOR`,
+      '{"Time":"2025-01-01T12:00:00","ENERGY":{"Yesterday":4.321,"Power":17}}',
+      { qos: 1 },
+    )
     await until(() => processed.length === 5, { timeoutMs: 5000, what: 'five messages processed' })
-    expect(processed.slice(0, 4).map((r) => r.dropped?.reason)).toEqual(['unknown_topic', 'undecodable', 'invalid', 'undecodable'])
+    expect(processed.slice(0, 4).map((r) => r.dropped?.reason)).toEqual([
+      'unknown_topic',
+      'undecodable',
+      'invalid',
+      'undecodable',
+    ])
     await until(() => got.length === 2, { timeoutMs: 5000, what: 'the valid message forwarded to svc and ana' })
     expect(got.map((m) => m.topic.split('/')[1]).sort()).toEqual(['ana', 'svc'])
     for (const m of got) expect(JSON.parse(m.payload.toString('utf8')).data).toEqual({ ENERGY: { Yesterday: 4.321 } })
@@ -312,17 +384,28 @@ describe('containment: raw data never leaves the gateway', () => {
         return ''
       }
     }
-    await until(() => read().split('\n').filter((l) => l !== '').length >= 4, { timeoutMs: 5000, what: 'audit lines written' })
+    await until(
+      () =>
+        read()
+          .split('\n')
+          .filter((l) => l !== '').length >= 4,
+      { timeoutMs: 5000, what: 'audit lines written' },
+    )
     const text = read()
-    const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     const reasons = lines.map((l) => l.reason)
     expect(reasons).toEqual(expect.arrayContaining(['unknown_topic', 'undecodable', 'invalid']))
     expect(reasons.filter((r) => r === 'undecodable')).toHaveLength(2)
     for (const line of lines) {
-      for (const key of Object.keys(line)) expect(['time', 'stage', 'category', 'domain', 'reason', 'policy']).toContain(key)
+      for (const key of Object.keys(line))
+        expect(['time', 'stage', 'category', 'domain', 'reason', 'policy']).toContain(key)
       expect(line.policy).toBe(gw.gateway.policyVersion)
     }
-    for (const value of ['LeakyValue', 'LeakySecretTopic', 'D80901', 'acme', '4.321', 'Yesterday']) expect(text).not.toContain(value)
+    for (const value of ['LeakyValue', 'LeakySecretTopic', 'D80901', 'acme', '4.321', 'Yesterday'])
+      expect(text).not.toContain(value)
   })
 
   it.each([
@@ -361,7 +444,12 @@ describe('containment: raw data never leaves the gateway', () => {
 
     const forger = await client(gw.url, {
       clientId: 'will-forger',
-      will: { topic: 'veil/svc/smart_plug/aaaaaaaaaaaaaaaaaaaaaaaaaa/lwt', payload: Buffer.from('{"policy":"forged","data":"Offline"}'), qos: 1, retain: true },
+      will: {
+        topic: 'veil/svc/smart_plug/aaaaaaaaaaaaaaaaaaaaaaaaaa/lwt',
+        payload: Buffer.from('{"policy":"forged","data":"Offline"}'),
+        qos: 1,
+        retain: true,
+      },
     })
     // The broker handles the will (authorizePublish, then publish) before it reports the client disconnected.
     let gone = false

@@ -71,7 +71,9 @@ async function upstream(port = 0): Promise<Upstream> {
   return u
 }
 
-async function gateway(urls: Partial<Record<Domain, string>>): Promise<{ gw: TestGateway; processed: PipelineResult[] }> {
+async function gateway(
+  urls: Partial<Record<Domain, string>>,
+): Promise<{ gw: TestGateway; processed: PipelineResult[] }> {
   gw = await startGateway({ upstreams: urls })
   const processed: PipelineResult[] = []
   gw.gateway.onProcessed((_t, _s, result) => processed.push(result))
@@ -94,7 +96,10 @@ function sensorWith(dev: SimDevice, yesterday: number, nowMs = T0): SimMessage {
 }
 
 function yesterdayOf(packet: AedesPublishPacket): number {
-  const doc = JSON.parse(Buffer.from(packet.payload).toString('utf8')) as { policy: string; data: { ENERGY: { Yesterday: number } } }
+  const doc = JSON.parse(Buffer.from(packet.payload).toString('utf8')) as {
+    policy: string
+    data: { ENERGY: { Yesterday: number } }
+  }
   return doc.data.ENERGY.Yesterday
 }
 
@@ -109,7 +114,10 @@ describe('forwarding to upstream brokers', () => {
     const svc = await upstream()
     const ana = await upstream()
     const { gw } = await gateway({ svc: svc.url, ana: ana.url })
-    await until(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, { timeoutMs: 5000, what: 'bridges connected' })
+    await until(
+      () => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true,
+      { timeoutMs: 5000, what: 'bridges connected' },
+    )
 
     const devices = profiles.tasmota!.createDevices(2, SEED)
     const perDevice = 3
@@ -121,11 +129,17 @@ describe('forwarding to upstream brokers', () => {
       }
     }
     const total = devices.length * perDevice
-    await until(() => svc.received.length === total && ana.received.length === total, { timeoutMs: 10_000, what: `${total} copies on each upstream` })
+    await until(() => svc.received.length === total && ana.received.length === total, {
+      timeoutMs: 10_000,
+      what: `${total} copies on each upstream`,
+    })
 
     // pseudonyms[domain][device index] = the set of pseudonyms seen
     const pseudonyms = new Map<string, Map<number, Set<string>>>()
-    for (const [domain, up] of [['svc', svc], ['ana', ana]] as const) {
+    for (const [domain, up] of [
+      ['svc', svc],
+      ['ana', ana],
+    ] as const) {
       const byDevice = new Map<number, Set<string>>()
       pseudonyms.set(domain, byDevice)
       for (const packet of up.received) {
@@ -154,26 +168,38 @@ describe('forwarding to upstream brokers', () => {
     for (const i of [0, 1]) expect(one('svc', i)).not.toBe(one('ana', i))
     expect(one('svc', 0)).not.toBe(one('svc', 1))
     expect(one('ana', 0)).not.toBe(one('ana', 1))
-    for (const up of [svc, ana]) for (const p of up.received) for (const c of devices.flatMap((d) => d.canaries)) expect(p.topic).not.toContain(c)
+    for (const up of [svc, ana])
+      for (const p of up.received) for (const c of devices.flatMap((d) => d.canaries)) expect(p.topic).not.toContain(c)
   })
 
   it('loses nothing while connected: 200 QoS 1 messages give exactly 200 svc and 200 ana copies', async () => {
     const svc = await upstream()
     const ana = await upstream()
     const { gw } = await gateway({ svc: svc.url, ana: ana.url })
-    await until(() => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true, { timeoutMs: 5000, what: 'bridges connected' })
+    await until(
+      () => gw.gateway.bridges.get('svc')?.connected === true && gw.gateway.bridges.get('ana')?.connected === true,
+      { timeoutMs: 5000, what: 'bridges connected' },
+    )
 
     const [dev] = profiles.tasmota!.createDevices(1, SEED)
     const c = await device(gw.url, 'DVES_CA11A7')
     const count = 200
     const values = Array.from({ length: count }, (_, k) => Number(((k + 1) / 1000).toFixed(3)))
-    await Promise.all(values.map((v, k) => {
-      const m = sensorWith(dev as SimDevice, v, T0 + k * 10_000)
-      return c.publishAsync(m.topic, m.payload, { qos: 1 })
-    }))
-    await until(() => svc.received.length >= count && ana.received.length >= count, { timeoutMs: 15_000, what: `${count} copies on each upstream` })
+    await Promise.all(
+      values.map((v, k) => {
+        const m = sensorWith(dev as SimDevice, v, T0 + k * 10_000)
+        return c.publishAsync(m.topic, m.payload, { qos: 1 })
+      }),
+    )
+    await until(() => svc.received.length >= count && ana.received.length >= count, {
+      timeoutMs: 15_000,
+      what: `${count} copies on each upstream`,
+    })
     // Every copy acknowledged: nothing is still in flight that could arrive twice.
-    await until(() => gw.gateway.bridges.get('svc')?.pending === 0 && gw.gateway.bridges.get('ana')?.pending === 0, { timeoutMs: 5000, what: 'bridges drained' })
+    await until(() => gw.gateway.bridges.get('svc')?.pending === 0 && gw.gateway.bridges.get('ana')?.pending === 0, {
+      timeoutMs: 5000,
+      what: 'bridges drained',
+    })
     for (const up of [svc, ana]) {
       expect(up.received).toHaveLength(count)
       expect(up.received.map(yesterdayOf).sort((a, b) => a - b)).toEqual(values)
@@ -224,11 +250,19 @@ describe('forwarding to upstream brokers', () => {
     expect(await readyz(gw.httpUrl)).toEqual({ status: 200, checks: { listener: true, upstream_svc: true } })
 
     await up.close()
-    await until(async () => (await readyz(gw.httpUrl)).status === 503, { timeoutMs: 5000, what: '/readyz 503 after the upstream went away', intervalMs: 20 })
+    await until(async () => (await readyz(gw.httpUrl)).status === 503, {
+      timeoutMs: 5000,
+      what: '/readyz 503 after the upstream went away',
+      intervalMs: 20,
+    })
     expect((await readyz(gw.httpUrl)).checks.upstream_svc).toBe(false)
 
     await upstream(port)
-    await until(async () => (await readyz(gw.httpUrl)).status === 200, { timeoutMs: 10_000, what: '/readyz 200 after the upstream came back', intervalMs: 20 })
+    await until(async () => (await readyz(gw.httpUrl)).status === 200, {
+      timeoutMs: 10_000,
+      what: '/readyz 200 after the upstream came back',
+      intervalMs: 20,
+    })
   })
 })
 
@@ -262,9 +296,13 @@ describe('device acknowledgement', () => {
     try {
       const c = await device(gw.url, 'DVES_CA11A7')
       let acked = false
-      const ack = c.publishAsync('tele/tasmota_CA11A7/SENSOR', '{"ENERGY":{"Yesterday":1.5}}', { qos: 1 }).then(() => (acked = true))
+      const ack = c
+        .publishAsync('tele/tasmota_CA11A7/SENSOR', '{"ENERGY":{"Yesterday":1.5}}', { qos: 1 })
+        .then(() => (acked = true))
       await until(() => entered, { timeoutMs: 5000, what: 'pipeline entered' })
-      expect(authorized, 'the publish was authorized (and so acknowledged) while the pipeline still held it').toBe(false)
+      expect(authorized, 'the publish was authorized (and so acknowledged) while the pipeline still held it').toBe(
+        false,
+      )
       expect(acked, 'PUBACK arrived while the message was still held before the pipeline').toBe(false)
       release()
       await ack

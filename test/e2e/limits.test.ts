@@ -14,7 +14,12 @@ import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { resolveConfig, type GatewayLimits } from '../../gateway/src/config/config.ts'
 import { DeviceBroker } from '../../gateway/src/ingest/broker.ts'
-import { DEFAULT_INFLIGHT_PER_CLIENT, InflightGate, limitPacketSize, packetLimitFor } from '../../gateway/src/ingest/limits.ts'
+import {
+  DEFAULT_INFLIGHT_PER_CLIENT,
+  InflightGate,
+  limitPacketSize,
+  packetLimitFor,
+} from '../../gateway/src/ingest/limits.ts'
 import { DEFAULT_LIMITS } from '../../gateway/src/pipeline/pipeline.ts'
 import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
@@ -25,7 +30,10 @@ import { varint } from '../helpers/raw.ts'
 import { builtinPlugins } from '../../gateway/src/builtins.ts'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
-const SENSOR_PAYLOAD = JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Power: 42 } })
+const SENSOR_PAYLOAD = JSON.stringify({
+  Time: '2026-01-01T00:00:00',
+  ENERGY: { Total: 12.5, Yesterday: 0.31, Power: 42 },
+})
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterEach(async () => {
@@ -68,10 +76,11 @@ async function dropped(gw: TestGateway, reason: string): Promise<number> {
 /** Rejects if `promise` has not settled after `ms`: a refused packet closes its connection at once. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
+  )
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
-
 
 /** A raw TCP client that has sent CONNECT (MQTT 3.1.1, clean session) and received its CONNACK. */
 async function rawClient(port: number, clientId: string): Promise<Socket> {
@@ -82,7 +91,9 @@ async function rawClient(port: number, clientId: string): Promise<Socket> {
   const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 60, 0, id.length]), id])
   socket.write(Buffer.concat([Buffer.from([0x10, ...varint(body.length)]), body]))
   await new Promise<void>((resolve, reject) => {
-    socket.once('data', (data) => (data[0] === 0x20 && data[3] === 0 ? resolve() : reject(new Error(`no CONNACK: ${data.toString('hex')}`))))
+    socket.once('data', (data) =>
+      data[0] === 0x20 && data[3] === 0 ? resolve() : reject(new Error(`no CONNACK: ${data.toString('hex')}`)),
+    )
     socket.once('close', () => reject(new Error('closed before CONNACK')))
   })
   return socket
@@ -91,7 +102,14 @@ async function rawClient(port: number, clientId: string): Promise<Socket> {
 describe('limits configuration', () => {
   it('has safe defaults', () => {
     const config = resolveConfig(builtinPlugins, {})
-    expect(config.limits).toEqual({ payloadBytes: 1_048_576, decompressedBytes: 16_777_216, topicBytes: 1024, topicLevels: 16, jsonDepth: 64, inflightPerClient: 16 })
+    expect(config.limits).toEqual({
+      payloadBytes: 1_048_576,
+      decompressedBytes: 16_777_216,
+      topicBytes: 1024,
+      topicLevels: 16,
+      jsonDepth: 64,
+      inflightPerClient: 16,
+    })
     expect(packetLimitFor(config.limits)).toBe(1_048_576 + 1024 + 4096)
   })
 
@@ -99,17 +117,34 @@ describe('limits configuration', () => {
     const dir = tempDir()
     cleanups.push(() => dir.remove())
     const file = join(dir.path, 'veil.yaml')
-    writeFileSync(file, 'limits: { payloadBytes: 2048, decompressedBytes: 4096, topicBytes: 200, topicLevels: 8, jsonDepth: 12, inflightPerClient: 3 }\n')
-    expect(resolveConfig(builtinPlugins, { config: file }).limits).toEqual({ payloadBytes: 2048, decompressedBytes: 4096, topicBytes: 200, topicLevels: 8, jsonDepth: 12, inflightPerClient: 3 })
+    writeFileSync(
+      file,
+      'limits: { payloadBytes: 2048, decompressedBytes: 4096, topicBytes: 200, topicLevels: 8, jsonDepth: 12, inflightPerClient: 3 }\n',
+    )
+    expect(resolveConfig(builtinPlugins, { config: file }).limits).toEqual({
+      payloadBytes: 2048,
+      decompressedBytes: 4096,
+      topicBytes: 200,
+      topicLevels: 8,
+      jsonDepth: 12,
+      inflightPerClient: 3,
+    })
   })
 
   it('refuses a limit out of range, naming the file and the path', () => {
     const dir = tempDir()
     cleanups.push(() => dir.remove())
     const file = join(dir.path, 'veil.yaml')
-    for (const [key, value] of [['topicLevels', 101], ['jsonDepth', 0], ['inflightPerClient', 0], ['topicBytes', 70_000]] as const) {
+    for (const [key, value] of [
+      ['topicLevels', 101],
+      ['jsonDepth', 0],
+      ['inflightPerClient', 0],
+      ['topicBytes', 70_000],
+    ] as const) {
       writeFileSync(file, `limits: { ${key}: ${value} }\n`)
-      expect(() => resolveConfig(builtinPlugins, { config: file })).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*/limits/${key}`))
+      expect(() => resolveConfig(builtinPlugins, { config: file })).toThrow(
+        new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*/limits/${key}`),
+      )
     }
   })
 })
@@ -150,7 +185,7 @@ describe('MQTT packet limit', () => {
   })
 })
 
-describe('topic levels past aedes\' ceiling', () => {
+describe("topic levels past aedes' ceiling", () => {
   it('closes the connection of a publish with more than 100 levels and counts it; one with 17 is only dropped', async () => {
     const gw = await gateway()
     const good = await wellBehaved(gw.gateway.broker)
@@ -208,14 +243,20 @@ describe('inflight publishes per client', () => {
     const other = await client(broker, 'other')
     const count = 200
     for (let i = 0; i < count; i++) flooder.publish(`flood/${i}`, 'x', { qos: 0 })
-    await until(() => reachedGate === count && entered.length >= limit, { timeoutMs: 5000, what: 'every publish at the gate' })
+    await until(() => reachedGate === count && entered.length >= limit, {
+      timeoutMs: 5000,
+      what: 'every publish at the gate',
+    })
     expect(entered.filter((t) => t.startsWith('flood/'))).toHaveLength(limit)
 
     await other.publishAsync('other/1', 'y', { qos: 1 })
     expect(entered).toContain('other/1')
 
     release()
-    await until(() => entered.filter((t) => t.startsWith('flood/')).length === count, { timeoutMs: 5000, what: 'every held publish' })
+    await until(() => entered.filter((t) => t.startsWith('flood/')).length === count, {
+      timeoutMs: 5000,
+      what: 'every held publish',
+    })
     expect(maxActive).toBe(limit)
     // Each client's publishes keep their order.
     expect(entered.filter((t) => t.startsWith('flood/'))).toEqual(Array.from({ length: count }, (_, i) => `flood/${i}`))
@@ -246,14 +287,20 @@ describe('inflight publishes per client', () => {
 
     // The callback form the broker uses: `after` runs once per task, in order, also for a task that throws at once.
     const after: string[] = []
-    gate.runThen(async () => void order.push(4), () => after.push('a'))
+    gate.runThen(
+      async () => void order.push(4),
+      () => after.push('a'),
+    )
     gate.runThen(
       () => {
         throw new Error('synchronous bug')
       },
       () => after.push('b'),
     )
-    gate.runThen(async () => void order.push(5), () => after.push('c'))
+    gate.runThen(
+      async () => void order.push(5),
+      () => after.push('c'),
+    )
     await until(() => after.length === 3, { timeoutMs: 5000, what: 'the three tasks to finish' })
     expect(after).toEqual(['a', 'b', 'c'])
     expect(order).toEqual([1, 2, 3, 4, 5])

@@ -96,7 +96,9 @@ describe('local filtered copies', () => {
     await first.endAsync()
     clients.splice(clients.indexOf(first), 1)
     // The subscription must outlive the disconnect: assert once the broker has seen it, not after a fixed pause.
-    await until(() => gw?.gateway.broker.aedes.connectedClients === 0, { what: 'the broker to see the persistent consumer go' })
+    await until(() => gw?.gateway.broker.aedes.connectedClients === 0, {
+      what: 'the broker to see the persistent consumer go',
+    })
     expect(gw.gateway.broker.localSubscriptions).toBe(1)
 
     const published = spyFiltered(gw)
@@ -120,10 +122,15 @@ describe('local filtered copies', () => {
     await persistent.subscribeAsync('veil/#', { qos: 1 })
     await persistent.endAsync()
     clients.splice(clients.indexOf(persistent), 1)
-    await until(() => gw?.gateway.broker.aedes.connectedClients === 0, { what: 'the broker to see the persistent session go' })
+    await until(() => gw?.gateway.broker.aedes.connectedClients === 0, {
+      what: 'the broker to see the persistent session go',
+    })
     expect(gw.gateway.broker.localSubscriptions).toBe(1)
     await client('same-id', true)
-    await until(() => gw?.gateway.broker.localSubscriptions === 0, { timeoutMs: 5000, what: 'the stored subscription to go' })
+    await until(() => gw?.gateway.broker.localSubscriptions === 0, {
+      timeoutMs: 5000,
+      what: 'the stored subscription to go',
+    })
   })
 })
 
@@ -145,7 +152,10 @@ describe('LocalSubscriptions', () => {
     expect(s.mayReceive('ana')).toBe(false)
     s.cleanSession('a')
     expect([s.mayReceive('svc'), s.count]).toEqual([false, 0])
-    s.subscribed('c', [{ topic: 'veil/+/camera/#', qos: 1 }, { topic: 'veil', qos: 1 }])
+    s.subscribed('c', [
+      { topic: 'veil/+/camera/#', qos: 1 },
+      { topic: 'veil', qos: 1 },
+    ])
     expect([s.mayReceive('3p'), s.count]).toEqual([true, 2])
   })
 })

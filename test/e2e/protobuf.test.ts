@@ -45,7 +45,14 @@ describe.skipIf(binary === undefined)('protobuf and Sparkplug B end to end', () 
         '',
       ].join('\n'),
     )
-    const config = resolveConfig(builtinPlugins, { config: configFile, allowAnonymous: true, listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: SPARKPLUG_POLICIES })
+    const config = resolveConfig(builtinPlugins, {
+      config: configFile,
+      allowAnonymous: true,
+      listen: 'mqtt://127.0.0.1:0',
+      http: '127.0.0.1:0',
+      dataDir: dir.path,
+      policies: SPARKPLUG_POLICIES,
+    })
     gateway = await Gateway.start(config, builtinPlugins, silentLogger())
     await until(() => gateway.readiness().ready, { timeoutMs: 10_000, what: 'upstream connected' })
   })
@@ -74,11 +81,18 @@ describe.skipIf(binary === undefined)('protobuf and Sparkplug B end to end', () 
     await device.publishAsync('spBv1.0/PlantA/NDATA/Edge1', fixture('NDATA_BEFORE_BIRTH'), { qos: 1 })
     await device.publishAsync('spBv1.0/PlantA/NBIRTH/Edge1', fixture('NBIRTH_V1'), { qos: 1 })
     await device.publishAsync('spBv1.0/PlantA/NDATA/Edge1', fixture('NDATA_V1'), { qos: 1 })
-    await device.publishAsync('spBv1.0/PlantA/NDATA/Edge1', Buffer.from([0x12, 0xff, 0xff, 0xff, 0xff, 0x07]), { qos: 1 })
-    const energy = protoType('veil.canonical.v1.SmartPlugEnergy').encode({ ts: 1772366400, total_kwh: 3.5, voltage_v: 231 }).finish()
+    await device.publishAsync('spBv1.0/PlantA/NDATA/Edge1', Buffer.from([0x12, 0xff, 0xff, 0xff, 0xff, 0x07]), {
+      qos: 1,
+    })
+    const energy = protoType('veil.canonical.v1.SmartPlugEnergy')
+      .encode({ ts: 1772366400, total_kwh: 3.5, voltage_v: 231 })
+      .finish()
     await device.publishAsync('devices/smart_plug/plug-7/energy/pb', Buffer.from(energy), { qos: 1 })
 
-    await until(() => upstream.length >= 3 && local.length >= 3, { timeoutMs: 10_000, what: 'three forwarded messages' })
+    await until(() => upstream.length >= 3 && local.length >= 3, {
+      timeoutMs: 10_000,
+      what: 'three forwarded messages',
+    })
     const byStream = new Map(upstream.map((p) => [p.topic.split('/').at(-1), p]))
     expect([...byStream.keys()].sort()).toEqual(['energy', 'nbirth', 'ndata'])
 
@@ -86,7 +100,10 @@ describe.skipIf(binary === undefined)('protobuf and Sparkplug B end to end', () 
     expect(ndata.properties?.contentType).toBe(SPARKPLUG_CONTENT_TYPE)
     expect(ndata.properties?.userProperties?.['veil-policy']).toBe(gateway.policyVersion)
     const sp = sparkplugPayloadType()
-    expect(sp.toObject(sp.decode(ndata.payload as Buffer), { longs: Number, defaults: false })).toMatchObject({ seq: 1, metrics: [{ name: 'Temperature', double_value: 22.5 }] })
+    expect(sp.toObject(sp.decode(ndata.payload as Buffer), { longs: Number, defaults: false })).toMatchObject({
+      seq: 1,
+      metrics: [{ name: 'Temperature', double_value: 22.5 }],
+    })
     // The same bytes on the local filtered namespace; no name of the group or edge node in any topic.
     expect(local.find((m) => m.topic === ndata.topic)?.payload.equals(ndata.payload as Buffer)).toBe(true)
     for (const p of upstream) expect(p.topic).not.toMatch(/PlantA|Edge1|plug-7/i)
@@ -94,13 +111,18 @@ describe.skipIf(binary === undefined)('protobuf and Sparkplug B end to end', () 
     const filtered = byStream.get('energy') as IPublishPacket
     expect(filtered.properties?.contentType).toBe(FILTERED_CONTENT_TYPE)
     const f = protoType('veil.v1.Filtered')
-    const decoded = f.toObject(f.decode(filtered.payload as Buffer), { defaults: false }) as { policy: string; data: { structValue: { fields: Record<string, unknown> } } }
+    const decoded = f.toObject(f.decode(filtered.payload as Buffer), { defaults: false }) as {
+      policy: string
+      data: { structValue: { fields: Record<string, unknown> } }
+    }
     expect(decoded.policy).toBe(gateway.policyVersion)
     expect(Object.keys(decoded.data.structValue.fields).sort()).toEqual(['total_kwh', 'ts'])
 
     const metrics = await (await fetch(`http://127.0.0.1:${gateway.http.address.port}/metrics`)).text()
     expect(metrics).toMatch(/veil_messages_dropped_total\{stage="decode",category="smart_plug",reason="no_birth"\} 1/)
-    expect(metrics).toMatch(/veil_messages_dropped_total\{stage="decode",category="smart_plug",reason="undecodable"\} 1/)
+    expect(metrics).toMatch(
+      /veil_messages_dropped_total\{stage="decode",category="smart_plug",reason="undecodable"\} 1/,
+    )
     expect(metrics).toMatch(/veil_sparkplug_events_total\{event="birth"\} 1/)
   })
 })

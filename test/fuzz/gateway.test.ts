@@ -25,7 +25,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-
 function str(s: string | Buffer): number[] {
   const b = typeof s === 'string' ? Buffer.from(s) : s
   return [b.length >> 8, b.length & 0xff, ...b]
@@ -48,7 +47,11 @@ const MALFORMED: [string, boolean, Buffer][] = [
   ['reserved packet type 15', true, Buffer.from([0xf0, 0])],
   ['a five-byte remaining length', true, Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x7f])],
   ['a 200 MiB publish header', true, Buffer.from([0x30, ...varint(200 * 1024 * 1024), 0, 1, 0x61])],
-  ['a topic of invalid UTF-8', true, packet(0x30, [...str(Buffer.from([0x74, 0x65, 0x6c, 0x65, 0x2f, 0xff, 0xfe, 0x2f, 0x53])), 0x7b, 0x7d])],
+  [
+    'a topic of invalid UTF-8',
+    true,
+    packet(0x30, [...str(Buffer.from([0x74, 0x65, 0x6c, 0x65, 0x2f, 0xff, 0xfe, 0x2f, 0x53])), 0x7b, 0x7d]),
+  ],
   ['a topic with NUL', true, packet(0x30, [...str('tele/a\u0000b/SENSOR'), 0x7b, 0x7d])],
   ['a topic with a wildcard', true, packet(0x30, [...str('tele/#/SENSOR'), 0x7b, 0x7d])],
   ['an empty topic', true, packet(0x30, [...str(''), 0x7b, 0x7d])],
@@ -86,7 +89,8 @@ async function rawSession(port: number, chunks: readonly Buffer[]): Promise<void
     socket.on('data', (data: Buffer) => {
       received = Buffer.concat([received, data])
       // PINGRESP is the last packet the gateway sends here; it ends what was received.
-      if (received.length >= 2 && received[received.length - 2] === 0xd0 && received[received.length - 1] === 0) resolve()
+      if (received.length >= 2 && received[received.length - 2] === 0xd0 && received[received.length - 1] === 0)
+        resolve()
     }),
   )
   for (const chunk of chunks) if (!socket.destroyed) socket.write(chunk)
@@ -101,7 +105,15 @@ describe('fuzz: a real gateway under garbage', () => {
     // test/security/limits.test.ts) would otherwise slow them into the test's time bound.
     const gw: TestGateway = await startGateway({
       limits: { payloadBytes: 64 * 1024 },
-      security: { connections: { ...DEFAULT_CONNECTION_LIMITS, ratePerSecond: 100_000, burst: 100_000, failedLoginDelayMs: 0, failedLoginMaxDelayMs: 0 } },
+      security: {
+        connections: {
+          ...DEFAULT_CONNECTION_LIMITS,
+          ratePerSecond: 100_000,
+          burst: 100_000,
+          failedLoginDelayMs: 0,
+          failedLoginMaxDelayMs: 0,
+        },
+      },
     })
     cleanups.push(() => gw.close())
     const port = gw.gateway.broker.address.port
@@ -126,16 +138,33 @@ describe('fuzz: a real gateway under garbage', () => {
     // pipeline has taken it.
     const good: Promise<unknown>[] = []
     const goodReading = (): void => {
-      good.push(device.publishAsync(SENSOR, JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5 + good.length, Yesterday: 0.31, Power: 42 } }), { qos: 1 }))
+      good.push(
+        device.publishAsync(
+          SENSOR,
+          JSON.stringify({
+            Time: '2026-01-01T00:00:00',
+            ENERGY: { Total: 12.5 + good.length, Yesterday: 0.31, Power: 42 },
+          }),
+          { qos: 1 },
+        ),
+      )
     }
 
     // Hostile mqtt.js publishers: topics from every profile's patterns and random ones, random payloads, all QoS.
     const canaries: string[] = []
-    const topics = fc.oneof(randomTopicArb, ...builtinProfiles.flatMap((p) => Object.values(p.streams).map((s) => topicArb(s))))
+    const topics = fc.oneof(
+      randomTopicArb,
+      ...builtinProfiles.flatMap((p) => Object.values(p.streams).map((s) => topicArb(s))),
+    )
     const messages = fc.sample(
       fc.record({
         topic: topics,
-        payload: fc.oneof(fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b)), fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')), fc.integer({ min: 64 * 1024, max: 80 * 1024 }).map((n) => Buffer.alloc(n, 0x7b)), canaryArb.map((c) => Buffer.from(`{"name":"${c}","ssid":"${c}"}`))),
+        payload: fc.oneof(
+          fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b)),
+          fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+          fc.integer({ min: 64 * 1024, max: 80 * 1024 }).map((n) => Buffer.alloc(n, 0x7b)),
+          canaryArb.map((c) => Buffer.from(`{"name":"${c}","ssid":"${c}"}`)),
+        ),
         qos: fc.constantFrom(0 as const, 1 as const, 2 as const),
         retain: fc.boolean(),
       }),
@@ -171,8 +200,12 @@ describe('fuzz: a real gateway under garbage', () => {
     // Raw garbage and malformed packets, in parallel groups of four.
     const sessions: Buffer[][] = [
       ...MALFORMED.map(([, afterConnect, bytes]) => (afterConnect ? [CONNECT, bytes] : [bytes])),
-      ...fc.sample(fc.uint8Array({ minLength: 1, maxLength: 300 }), { seed: SEED + 1, numRuns: 30 }).map((b) => [Buffer.from(b)]),
-      ...fc.sample(fc.uint8Array({ minLength: 1, maxLength: 300 }), { seed: SEED + 2, numRuns: 30 }).map((b) => [CONNECT, Buffer.from(b)]),
+      ...fc
+        .sample(fc.uint8Array({ minLength: 1, maxLength: 300 }), { seed: SEED + 1, numRuns: 30 })
+        .map((b) => [Buffer.from(b)]),
+      ...fc
+        .sample(fc.uint8Array({ minLength: 1, maxLength: 300 }), { seed: SEED + 2, numRuns: 30 })
+        .map((b) => [CONNECT, Buffer.from(b)]),
     ]
     for (let i = 0; i < sessions.length; i += 4) {
       goodReading()
@@ -182,12 +215,18 @@ describe('fuzz: a real gateway under garbage', () => {
     await Promise.all(good)
     const sent = good.length
     // Every good publish was forwarded: the test policies give one svc and one ana copy of each reading.
-    await until(() => received.filter((r) => r.topic.endsWith('/sensor')).length >= sent * 2, { timeoutMs: 10_000, what: 'every good reading at the consumer' })
+    await until(() => received.filter((r) => r.topic.endsWith('/sensor')).length >= sent * 2, {
+      timeoutMs: 10_000,
+      what: 'every good reading at the consumer',
+    })
     expect(sent).toBeGreaterThan(10)
 
     // The garbage got in and was judged: unknown topics, undecodable and oversized payloads, refused packets.
-    for (const reason of ['unknown_topic', 'payload_too_large']) expect(outcomes.get(reason) ?? 0, reason).toBeGreaterThan(0)
-    const refused = (await gw.gateway.metrics.dropped.get()).values.filter((v) => v.labels.reason === 'packet_too_large').reduce((n, v) => n + v.value, 0)
+    for (const reason of ['unknown_topic', 'payload_too_large'])
+      expect(outcomes.get(reason) ?? 0, reason).toBeGreaterThan(0)
+    const refused = (await gw.gateway.metrics.dropped.get()).values
+      .filter((v) => v.labels.reason === 'packet_too_large')
+      .reduce((n, v) => n + v.value, 0)
     expect(refused).toBeGreaterThanOrEqual(2)
     if (process.env.FUZZ_VERBOSE) console.log(Object.fromEntries(outcomes), { sent, refused })
 

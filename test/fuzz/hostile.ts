@@ -11,10 +11,31 @@ import { PNG_SIGNATURE, pngChunk } from '../helpers/png.ts'
 import type { StreamDefinition } from '../../gateway/src/sdk/profile.ts'
 
 /** A canary device id or value: `Cy` and 8 hex digits, 10 characters, never a substring of another. */
-export const canaryArb = fc.integer({ min: 0, max: 0xffffffff }).map((n) => `Cy${n.toString(16).toUpperCase().padStart(8, '0')}`)
+export const canaryArb = fc
+  .integer({ min: 0, max: 0xffffffff })
+  .map((n) => `Cy${n.toString(16).toUpperCase().padStart(8, '0')}`)
 
 /** Characters that mean something to MQTT, JSON, paths or terminals, and a few outside the BMP. */
-const SPECIAL = ['+', '#', '$', '/', '//', ' ', '\u0000', '\u202e', '\uFEFF', 'é', '😀', '\\', '"', '.', '[]', '__proto__', '%00', '\n']
+const SPECIAL = [
+  '+',
+  '#',
+  '$',
+  '/',
+  '//',
+  ' ',
+  '\u0000',
+  '\u202e',
+  '\uFEFF',
+  'é',
+  '😀',
+  '\\',
+  '"',
+  '.',
+  '[]',
+  '__proto__',
+  '%00',
+  '\n',
+]
 
 export interface HostileTopic {
   readonly topic: string
@@ -25,10 +46,21 @@ export interface HostileTopic {
 /** A level that stands in for `{id}`: a canary with random unicode or MQTT-special text around it, or empty. */
 const idLevelArb: fc.Arbitrary<{ level: string; canary?: string }> = fc.oneof(
   // A few recurring devices, so stateful operators (energy windows, downsampling) see a history and emit.
-  { arbitrary: fc.integer({ min: 0, max: 3 }).map((n) => `Cy0000000${n}`).map((canary) => ({ level: canary, canary })), weight: 6 },
+  {
+    arbitrary: fc
+      .integer({ min: 0, max: 3 })
+      .map((n) => `Cy0000000${n}`)
+      .map((canary) => ({ level: canary, canary })),
+    weight: 6,
+  },
   canaryArb.map((canary) => ({ level: canary, canary })),
   fc
-    .tuple(fc.string({ unit: 'binary', maxLength: 4 }), canaryArb, fc.constantFrom(...SPECIAL), fc.string({ unit: 'grapheme', maxLength: 4 }))
+    .tuple(
+      fc.string({ unit: 'binary', maxLength: 4 }),
+      canaryArb,
+      fc.constantFrom(...SPECIAL),
+      fc.string({ unit: 'grapheme', maxLength: 4 }),
+    )
     .map(([pre, canary, special, post]) => ({ level: `${pre}${special}${canary}${post}`, canary })),
   fc.constant({ level: '' }),
   fc.constantFrom(...SPECIAL).map((level) => ({ level })),
@@ -57,12 +89,19 @@ export function topicArb(stream: StreamDefinition): fc.Arbitrary<HostileTopic> {
 }
 
 /** A random topic: mostly unknown, sometimes a profile root with junk after it, sometimes huge. */
-export const randomTopicArb: fc.Arbitrary<HostileTopic> = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.array(fc.constantFrom('tele', 'frigate', 'valetudo', 'owntracks', 'devices', 'veil', '$SYS', '', '+', '#', 'x'), { maxLength: 8 }).map((l) => l.join('/')),
-  fc.integer({ min: 1, max: 70_000 }).map((n) => 'a/'.repeat(n)),
-  fc.integer({ min: 1000, max: 70_000 }).map((n) => 'x'.repeat(n)),
-).map((topic) => ({ topic, canaries: [] }))
+export const randomTopicArb: fc.Arbitrary<HostileTopic> = fc
+  .oneof(
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc
+      .array(
+        fc.constantFrom('tele', 'frigate', 'valetudo', 'owntracks', 'devices', 'veil', '$SYS', '', '+', '#', 'x'),
+        { maxLength: 8 },
+      )
+      .map((l) => l.join('/')),
+    fc.integer({ min: 1, max: 70_000 }).map((n) => 'a/'.repeat(n)),
+    fc.integer({ min: 1000, max: 70_000 }).map((n) => 'x'.repeat(n)),
+  )
+  .map((topic) => ({ topic, canaries: [] }))
 
 /** Where a policy keeps values: a planted value there may legitimately leave, so canaries go everywhere else. */
 export interface KeptPaths {
@@ -74,7 +113,14 @@ export interface KeptPaths {
 function touchesKept(path: string, kept: KeptPaths): boolean {
   if (kept.whole) return true
   const normal = path.replace(/\[\d+\]/g, '[]')
-  return kept.paths.some((a) => normal === a || normal.startsWith(`${a}.`) || normal.startsWith(`${a}[]`) || a.startsWith(`${normal}.`) || a.startsWith(`${normal}[]`))
+  return kept.paths.some(
+    (a) =>
+      normal === a ||
+      normal.startsWith(`${a}.`) ||
+      normal.startsWith(`${a}[]`) ||
+      a.startsWith(`${normal}.`) ||
+      a.startsWith(`${normal}[]`),
+  )
 }
 
 /** Marks a string to be replaced by raw JSON text after serialising: numbers JSON.stringify cannot write. */
@@ -82,18 +128,53 @@ const RAW = '\u0000RAW:'
 const RAW_PATTERN = /"\\u0000RAW:([^"]*)"/g
 
 /** Hostile scalars: the edges of IEEE doubles, integers past 2^53, numbers as text, long and odd strings. */
-const HOSTILE_RAW_NUMBERS = ['1e308', '-1e308', '1e400', '-0', '5e-324', '123456789012345678901234567890', '9007199254740993', '-9007199254740993', '0.1e-400', '1E+2']
+const HOSTILE_RAW_NUMBERS = [
+  '1e308',
+  '-1e308',
+  '1e400',
+  '-0',
+  '5e-324',
+  '123456789012345678901234567890',
+  '9007199254740993',
+  '-9007199254740993',
+  '0.1e-400',
+  '1E+2',
+]
 function hostileScalar(random: () => number, canary: () => string, mayPlant: boolean): unknown {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T
   switch (Math.floor(random() * 9)) {
     case 0:
       return `${RAW}${pick(HOSTILE_RAW_NUMBERS)}`
     case 1:
-      return pick([Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE, -0, Number.MAX_SAFE_INTEGER, 2 ** 64, -1, 0, 1e21])
+      return pick([
+        Number.MAX_VALUE,
+        -Number.MAX_VALUE,
+        Number.MIN_VALUE,
+        -0,
+        Number.MAX_SAFE_INTEGER,
+        2 ** 64,
+        -1,
+        0,
+        1e21,
+      ])
     case 2:
-      return pick(['1e308', '-0', 'NaN', 'Infinity', '12345678901234567890123', '0x10', '', ' ', '\u0000', '\ud800', '\udfff\ud800'])
+      return pick([
+        '1e308',
+        '-0',
+        'NaN',
+        'Infinity',
+        '12345678901234567890123',
+        '0x10',
+        '',
+        ' ',
+        '\u0000',
+        '\ud800',
+        '\udfff\ud800',
+      ])
     case 3:
-      return mayPlant ? `${canary()}${'A'.repeat(Math.floor(random() * 5000))}` : 'A'.repeat(Math.floor(random() * 5000))
+      return mayPlant
+        ? `${canary()}${'A'.repeat(Math.floor(random() * 5000))}`
+        : 'A'.repeat(Math.floor(random() * 5000))
     case 4:
       return pick([true, false, null, [], {}])
     case 5: {
@@ -111,14 +192,35 @@ function hostileScalar(random: () => number, canary: () => string, mayPlant: boo
 }
 
 /** Numbers at the edges of IEEE doubles and of safe integers: still numbers, so they pass a schema's `type`. */
-// biome-ignore lint/correctness/noPrecisionLoss: 123456789.123456789 is meant to be more digits than a double holds
-const EDGE_NUMBERS = [Number.MAX_VALUE, -Number.MAX_VALUE, 1e308, 1.5e308, -1e308, Number.MIN_VALUE, -0, 2 ** 53 + 2, -(2 ** 53), 1e21, 0, -1, 123456789.123456789]
+const EDGE_NUMBERS = [
+  Number.MAX_VALUE,
+  -Number.MAX_VALUE,
+  1e308,
+  1.5e308,
+  -1e308,
+  Number.MIN_VALUE,
+  -0,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  1e21,
+  0,
+  -1,
+  // biome-ignore lint/correctness/noPrecisionLoss: more digits than a double holds, on purpose
+  123456789.123456789,
+]
 
 /**
  * Mutates a JSON value at random: replaces leaves with hostile scalars, adds fields (prototype keys among them),
  * and plants canaries only at paths no policy keeps. Returns the new value; `canaries` collects what was planted.
  */
-export function mutate(value: unknown, random: () => number, kept: KeptPaths, canaries: string[], newCanary: () => string, rate = 0.3): unknown {
+export function mutate(
+  value: unknown,
+  random: () => number,
+  kept: KeptPaths,
+  canaries: string[],
+  newCanary: () => string,
+  rate = 0.3,
+): unknown {
   const canary = (): string => {
     const c = newCanary()
     canaries.push(c)
@@ -130,13 +232,29 @@ export function mutate(value: unknown, random: () => number, kept: KeptPaths, ca
     if (Array.isArray(v)) return v.map((item, i) => walk(item, `${path}[${i}]`, depth + 1))
     if (v !== null && typeof v === 'object') {
       const out: Record<string, unknown> = {}
-      for (const [k, item] of Object.entries(v)) Object.defineProperty(out, k, { value: walk(item, path === '' ? k : `${path}.${k}`, depth + 1), enumerable: true, writable: true, configurable: true })
+      for (const [k, item] of Object.entries(v))
+        Object.defineProperty(out, k, {
+          value: walk(item, path === '' ? k : `${path}.${k}`, depth + 1),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
       if (random() < rate) {
-        const key = random() < 0.3 ? (['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'][Math.floor(random() * 5)] as string) : `k${canary()}`
+        const key =
+          random() < 0.3
+            ? (['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'][
+                Math.floor(random() * 5)
+              ] as string)
+            : `k${canary()}`
         const childPath = path === '' ? key : `${path}.${key}`
         const planted = !touchesKept(childPath, kept)
         // defineProperty: `out.__proto__ = ...` would set the prototype instead of a field named __proto__.
-        Object.defineProperty(out, key, { value: planted ? { polluted: canary(), [key]: canary() } : { polluted: 1 }, enumerable: true, writable: true, configurable: true })
+        Object.defineProperty(out, key, {
+          value: planted ? { polluted: canary(), [key]: canary() } : { polluted: 1 },
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
       }
       return out
     }
@@ -154,7 +272,15 @@ export function serialise(value: unknown): string {
 }
 
 /** Invalid UTF-8 sequences: a lone continuation byte, an overlong slash, a UTF-16 surrogate, a truncated 4-byte form, 0xFF. */
-const BAD_UTF8 = [[0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf0, 0x9f, 0x98], [0xff], [0xc3, 0x28], [0xf8, 0x88, 0x80, 0x80, 0x80]]
+const BAD_UTF8 = [
+  [0x80],
+  [0xc0, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xf0, 0x9f, 0x98],
+  [0xff],
+  [0xc3, 0x28],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+]
 
 export function corruptUtf8(bytes: Buffer, random: () => number): Buffer {
   const at = Math.floor(random() * (bytes.length + 1))
@@ -198,7 +324,9 @@ export interface StreamSamples {
 export function zlibBombs(limit: number): Buffer[] {
   return [
     deflateSync(Buffer.alloc(limit + 1, 0x20), { level: 1 }),
-    deflateSync(Buffer.concat([Buffer.from('{"__class":"ValetudoMap","layers":['), Buffer.alloc(limit * 2, 0x20)]), { level: 1 }),
+    deflateSync(Buffer.concat([Buffer.from('{"__class":"ValetudoMap","layers":['), Buffer.alloc(limit * 2, 0x20)]), {
+      level: 1,
+    }),
     deflateRawSync(Buffer.alloc(limit * 2, 0x30), { level: 1 }),
   ]
 }
@@ -207,7 +335,12 @@ export function zlibBombs(limit: number): Buffer[] {
  * Payloads for a stream: bytes, random JSON, mutated valid documents, deep nesting, long strings, invalid UTF-8,
  * zlib (valid, truncated, bombs, raw deflate) for the compressed decodings, payloads over the limit.
  */
-export function payloadArb(samples: StreamSamples, kept: KeptPaths, limits: { payloadBytes: number }, bombs: readonly Buffer[]): fc.Arbitrary<{ payload: Buffer; canaries: string[]; kind: string }> {
+export function payloadArb(
+  samples: StreamSamples,
+  kept: KeptPaths,
+  limits: { payloadBytes: number },
+  bombs: readonly Buffer[],
+): fc.Arbitrary<{ payload: Buffer; canaries: string[]; kind: string }> {
   const compressed = samples.decoding === 'zlib-json' || samples.decoding === 'png-ztxt'
   const wrap = (text: Buffer, random: () => number): Buffer => {
     if (!compressed) return text
@@ -224,30 +357,67 @@ export function payloadArb(samples: StreamSamples, kept: KeptPaths, limits: { pa
 
   const arbs: fc.Arbitrary<{ payload: Buffer; canaries: string[]; kind: string }>[] = [
     fc.uint8Array({ maxLength: 300 }).map((b) => ({ payload: Buffer.from(b), canaries: [], kind: 'random bytes' })),
-    fc
-      .tuple(fc.jsonValue({ maxDepth: 4 }), fc.integer(), canaryArb)
-      .map(([value, seed, base]) => {
-        const canaries: string[] = []
-        let n = 0
-        const random = mulberry32(seed)
-        const doc = mutate(value, random, kept, canaries, () => `${base.slice(0, 6)}${(n++).toString(16).toUpperCase().padStart(4, '0')}`)
-        return { payload: wrap(Buffer.from(serialise(doc)), random), canaries, kind: 'random JSON' }
-      }),
+    fc.tuple(fc.jsonValue({ maxDepth: 4 }), fc.integer(), canaryArb).map(([value, seed, base]) => {
+      const canaries: string[] = []
+      let n = 0
+      const random = mulberry32(seed)
+      const doc = mutate(
+        value,
+        random,
+        kept,
+        canaries,
+        () => `${base.slice(0, 6)}${(n++).toString(16).toUpperCase().padStart(4, '0')}`,
+      )
+      return { payload: wrap(Buffer.from(serialise(doc)), random), canaries, kind: 'random JSON' }
+    }),
     seeded((random) => {
       const depth = [63, 64, 65, 1000, 100_000][Math.floor(random() * 5)] as number
       const open = random() < 0.5 ? '[' : '{"a":'
       const close = open === '[' ? ']' : '}'
-      return { payload: wrap(Buffer.from(`${open.repeat(depth)}1${close.repeat(depth)}`), random), canaries: [], kind: `nesting ${depth}` }
+      return {
+        payload: wrap(Buffer.from(`${open.repeat(depth)}1${close.repeat(depth)}`), random),
+        canaries: [],
+        kind: `nesting ${depth}`,
+      }
     }),
     seeded((random, canary) => {
       const c = canary()
       const length = Math.floor(random() * limits.payloadBytes * 1.2)
-      return { payload: wrap(Buffer.from(JSON.stringify({ [`k${c}`]: `${c}${'x'.repeat(length)}` })), random), canaries: [c], kind: `long string ${length}` }
+      return {
+        payload: wrap(Buffer.from(JSON.stringify({ [`k${c}`]: `${c}${'x'.repeat(length)}` })), random),
+        canaries: [c],
+        kind: `long string ${length}`,
+      }
     }),
-    seeded((random) => ({ payload: Buffer.alloc(limits.payloadBytes + 1 + Math.floor(random() * 4096), 0x20), canaries: [], kind: 'over the payload limit' })),
+    seeded((random) => ({
+      payload: Buffer.alloc(limits.payloadBytes + 1 + Math.floor(random() * 4096), 0x20),
+      canaries: [],
+      kind: 'over the payload limit',
+    })),
     seeded((random) => {
-      const text = ['1e308', '-0', '-1e308', '1e400', '9'.repeat(400), 'NaN', 'Infinity', ' 42 ', '0x10', '4.', '.5', 'Online', 'ON', '', '\u0000', 'null'][Math.floor(random() * 16)] as string
-      return { payload: wrap(Buffer.from(text), random), canaries: [], kind: `text ${JSON.stringify(text.slice(0, 12))}` }
+      const text = [
+        '1e308',
+        '-0',
+        '-1e308',
+        '1e400',
+        '9'.repeat(400),
+        'NaN',
+        'Infinity',
+        ' 42 ',
+        '0x10',
+        '4.',
+        '.5',
+        'Online',
+        'ON',
+        '',
+        '\u0000',
+        'null',
+      ][Math.floor(random() * 16)] as string
+      return {
+        payload: wrap(Buffer.from(text), random),
+        canaries: [],
+        kind: `text ${JSON.stringify(text.slice(0, 12))}`,
+      }
     }),
   ]
   if (samples.docs.length > 0) {
@@ -266,8 +436,19 @@ export function payloadArb(samples: StreamSamples, kept: KeptPaths, limits: { pa
   }
   if (compressed && bombs.length > 0) {
     arbs.push(
-      fc.constantFrom(...bombs).map((bomb) => ({ payload: samples.decoding === 'png-ztxt' ? pngWithZtxt(bomb) : bomb, canaries: [], kind: 'zlib bomb' })),
-      fc.uint8Array({ maxLength: 200 }).map((b) => ({ payload: samples.decoding === 'png-ztxt' ? pngWithZtxt(Buffer.from([0x78, 0x9c, ...b])) : Buffer.from([0x78, 0x9c, ...b]), canaries: [], kind: 'zlib garbage' })),
+      fc.constantFrom(...bombs).map((bomb) => ({
+        payload: samples.decoding === 'png-ztxt' ? pngWithZtxt(bomb) : bomb,
+        canaries: [],
+        kind: 'zlib bomb',
+      })),
+      fc.uint8Array({ maxLength: 200 }).map((b) => ({
+        payload:
+          samples.decoding === 'png-ztxt'
+            ? pngWithZtxt(Buffer.from([0x78, 0x9c, ...b]))
+            : Buffer.from([0x78, 0x9c, ...b]),
+        canaries: [],
+        kind: 'zlib garbage',
+      })),
     )
   }
   return fc.oneof(...arbs)

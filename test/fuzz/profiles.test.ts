@@ -32,7 +32,16 @@ import { profiles as simulators } from '../../simulators/index.ts'
 import { findCanaries } from '../helpers/canary.ts'
 import { tempDir } from '../helpers/gateway.ts'
 import { goldenCaseFiles } from '../golden/cases.ts'
-import { decodeSample, payloadArb, randomTopicArb, topicArb, zlibBombs, type HostileCase, type KeptPaths, type StreamSamples } from './hostile.ts'
+import {
+  decodeSample,
+  payloadArb,
+  randomTopicArb,
+  topicArb,
+  zlibBombs,
+  type HostileCase,
+  type KeptPaths,
+  type StreamSamples,
+} from './hostile.ts'
 import { decodingName } from '../../gateway/src/sdk/codec.ts'
 import { builtinPipeline } from '../helpers/pipeline.ts'
 
@@ -57,7 +66,8 @@ const watchedOperators: OperatorDefinition[] = builtinOperators.map((def) => ({
       try {
         return run(doc, ctx)
       } catch (err) {
-        if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) operatorCrashes.push(`${def.name}: ${String(err)}`)
+        if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError)
+          operatorCrashes.push(`${def.name}: ${String(err)}`)
         throw err
       }
     }
@@ -125,13 +135,17 @@ function collectSamples(classifier: Classifier): Map<string, unknown[]> {
     }
   }
   for (const { path } of goldenCaseFiles()) {
-    const { inputs } = JSON.parse(readFileSync(path, 'utf8')) as { inputs: { topic: string; payload?: unknown; fixture?: string; deflate?: boolean }[] }
+    const { inputs } = JSON.parse(readFileSync(path, 'utf8')) as {
+      inputs: { topic: string; payload?: unknown; fixture?: string; deflate?: boolean }[]
+    }
     for (const input of inputs) {
       let bytes: Buffer | undefined
       if (input.fixture !== undefined) bytes = readFileSync(join(import.meta.dirname, '../fixtures', input.fixture))
-      else if (input.payload !== undefined) bytes = Buffer.from(typeof input.payload === 'string' ? input.payload : JSON.stringify(input.payload))
+      else if (input.payload !== undefined)
+        bytes = Buffer.from(typeof input.payload === 'string' ? input.payload : JSON.stringify(input.payload))
       // Large maps would only slow mutation down: the simulators' maps are enough.
-      if (bytes !== undefined && bytes.length <= 64 * 1024) add(input.topic, input.deflate === true ? deflateSync(bytes) : bytes)
+      if (bytes !== undefined && bytes.length <= 64 * 1024)
+        add(input.topic, input.deflate === true ? deflateSync(bytes) : bytes)
     }
   }
   return byStream
@@ -168,7 +182,10 @@ async function check(pipeline: Pipeline, c: HostileCase & { wholeKept?: boolean 
   try {
     result = await pipeline.process(c.topic, c.payload, t)
   } catch (err) {
-    return { result: { outputs: [], dropped: undefined, domainDrops: [], category: 'unclassified', stream: undefined }, problems: [`threw: ${(err as Error).message}`] }
+    return {
+      result: { outputs: [], dropped: undefined, domainDrops: [], category: 'unclassified', stream: undefined },
+      problems: [`threw: ${(err as Error).message}`],
+    }
   }
   if (result.dropped !== undefined) {
     if (!KNOWN.has(result.dropped.reason)) problems.push(`unknown drop reason ${result.dropped.reason}`)
@@ -184,7 +201,8 @@ async function check(pipeline: Pipeline, c: HostileCase & { wholeKept?: boolean 
   if (hits.length > 0) problems.push(`canaries left: ${hits.slice(0, 3).join(', ')}`)
   for (const o of result.outputs) {
     if (!o.topic.startsWith(`veil/${o.domain}/`)) problems.push(`output outside veil/: ${o.topic}`)
-    if (c.wholeKept !== true && c.payload.length >= 32 && o.payload.includes(c.payload)) problems.push(`raw payload forwarded on ${o.topic}`)
+    if (c.wholeKept !== true && c.payload.length >= 32 && o.payload.includes(c.payload))
+      problems.push(`raw payload forwarded on ${o.topic}`)
     try {
       JSON.parse(o.payload.toString('utf8'))
     } catch {
@@ -192,11 +210,20 @@ async function check(pipeline: Pipeline, c: HostileCase & { wholeKept?: boolean 
     }
   }
   if (operatorCrashes.length > 0) problems.push(`operator crashed: ${operatorCrashes.splice(0).join('; ')}`)
-  if (Object.getOwnPropertyNames(Object.prototype).length !== protoKeys || ({} as Record<string, unknown>).polluted !== undefined) problems.push('Object.prototype polluted')
+  if (
+    Object.getOwnPropertyNames(Object.prototype).length !== protoKeys ||
+    ({} as Record<string, unknown>).polluted !== undefined
+  )
+    problems.push('Object.prototype polluted')
   return { result, problems }
 }
 
-async function fuzz(pipeline: Pipeline, arb: fc.Arbitrary<HostileCase & { wholeKept?: boolean }>, numRuns: number, seed: number): Promise<Map<string, number>> {
+async function fuzz(
+  pipeline: Pipeline,
+  arb: fc.Arbitrary<HostileCase & { wholeKept?: boolean }>,
+  numRuns: number,
+  seed: number,
+): Promise<Map<string, number>> {
   const outcomes = new Map<string, number>()
   let t = T0
   await fc.assert(
@@ -204,9 +231,11 @@ async function fuzz(pipeline: Pipeline, arb: fc.Arbitrary<HostileCase & { wholeK
       // 20 minutes a message: the recurring devices cross energy and downsampling windows often.
       t += 1_200_000
       const { result, problems } = await check(pipeline, c, t)
-      const outcome = result.dropped === undefined ? (result.outputs.length > 0 ? 'forwarded' : 'withheld') : result.dropped.reason
+      const outcome =
+        result.dropped === undefined ? (result.outputs.length > 0 ? 'forwarded' : 'withheld') : result.dropped.reason
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
-      if (problems.length > 0) throw new Error(`${c.kind} on ${JSON.stringify(c.topic.slice(0, 80))}: ${problems.join('; ')}`)
+      if (problems.length > 0)
+        throw new Error(`${c.kind} on ${JSON.stringify(c.topic.slice(0, 80))}: ${problems.join('; ')}`)
     }),
     { seed, numRuns, interruptAfterTimeLimit: TIME_PER_PROFILE_MS, markInterruptAsFailure: false, endOnFailure: true },
   )
@@ -218,7 +247,12 @@ describe('fuzz: every builtin profile through the shipped policies', () => {
     const streams = Object.keys(profile.streams).length
     it(`${profile.name} (${profile.category}): ${streams} streams, hostile topics and payloads`, async () => {
       const numRuns = Math.min(RUNS_PER_STREAM * streams, RUNS_PER_STREAM * 5)
-      const outcomes = await fuzz(index % 2 === 0 ? shipped.pipeline : optedIn.pipeline, streamCases(profile), numRuns, SEED + index)
+      const outcomes = await fuzz(
+        index % 2 === 0 ? shipped.pipeline : optedIn.pipeline,
+        streamCases(profile),
+        numRuns,
+        SEED + index,
+      )
       if (process.env.FUZZ_VERBOSE) console.log(profile.name, Object.fromEntries(outcomes))
       // The generators reach past classify: some messages of every profile are decoded and judged further on.
       const total = [...outcomes.values()].reduce((a, b) => a + b, 0)
@@ -228,7 +262,9 @@ describe('fuzz: every builtin profile through the shipped policies', () => {
   })
 
   it('random and oversized topics', async () => {
-    const arb = fc.tuple(randomTopicArb, fc.uint8Array({ maxLength: 64 })).map(([t, p]) => ({ topic: t.topic, payload: Buffer.from(p), canaries: t.canaries, kind: 'random topic' }))
+    const arb = fc
+      .tuple(randomTopicArb, fc.uint8Array({ maxLength: 64 }))
+      .map(([t, p]) => ({ topic: t.topic, payload: Buffer.from(p), canaries: t.canaries, kind: 'random topic' }))
     const outcomes = await fuzz(shipped.pipeline, arb, 300, SEED - 1)
     expect(outcomes.get('forwarded') ?? 0).toBe(0)
   })
@@ -240,7 +276,10 @@ describe('fuzz: the checks find what they look for', () => {
     try {
       // Uptime: a string the shipped policies never keep (Time would be refused at load: a time must be floored), and
       // free, so the loader wants a pii_scan on it: one that looks for IPv6 addresses only.
-      writeFileSync(join(leaky.path, 'smart_plug.yaml'), 'category: smart_plug\ndomains:\n  svc: { streams: { tasmota/state: { allow: [Uptime], operators: [ { pii_scan: { detectors: [ipv6] } } ] } } }\n')
+      writeFileSync(
+        join(leaky.path, 'smart_plug.yaml'),
+        'category: smart_plug\ndomains:\n  svc: { streams: { tasmota/state: { allow: [Uptime], operators: [ { pii_scan: { detectors: [ipv6] } } ] } } }\n',
+      )
       const { pipeline } = builtinPipeline({ policies: leaky.path, master: Buffer.alloc(32, 0x42), dataDir: dir.path })
       const tasmota = builtinProfiles.find((p) => p.name === 'tasmota') as ProfileDefinition
       const stateOnly: ProfileDefinition = { ...tasmota, streams: { state: tasmota.streams.state as StreamDefinition } }

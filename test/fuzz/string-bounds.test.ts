@@ -22,7 +22,8 @@ const REPLACES_DOCUMENT = new Set(['map_minimize'])
 function deref(root: Schema, node: unknown): Schema | undefined {
   if (node === null || typeof node !== 'object') return undefined
   const ref = (node as Schema).$ref
-  if (typeof ref === 'string') return deref(root, (root.$defs as Record<string, unknown> | undefined)?.[ref.replace('#/$defs/', '')])
+  if (typeof ref === 'string')
+    return deref(root, (root.$defs as Record<string, unknown> | undefined)?.[ref.replace('#/$defs/', '')])
   return node as Schema
 }
 
@@ -41,10 +42,19 @@ function nodesAt(root: Schema, path: string): Schema[] {
     const key = isArray ? segment.slice(0, -2) : segment
     const next: Schema[] = []
     for (const node of nodes.flatMap((n) => alternatives(root, n))) {
-      if (node.type !== undefined && node.type !== 'object' && !(Array.isArray(node.type) && node.type.includes('object'))) continue
+      if (
+        node.type !== undefined &&
+        node.type !== 'object' &&
+        !(Array.isArray(node.type) && node.type.includes('object'))
+      )
+        continue
       const properties = (node.properties ?? {}) as Record<string, unknown>
       const extra = node.additionalProperties
-      const child = Object.hasOwn(properties, key) ? deref(root, properties[key]) : extra === false ? undefined : (deref(root, extra) ?? {})
+      const child = Object.hasOwn(properties, key)
+        ? deref(root, properties[key])
+        : extra === false
+          ? undefined
+          : (deref(root, extra) ?? {})
       if (child === undefined) continue
       next.push(isArray ? (deref(root, child.items) ?? {}) : child)
     }
@@ -55,7 +65,8 @@ function nodesAt(root: Schema, path: string): Schema[] {
 
 function unboundedString(root: Schema, node: Schema): boolean {
   return alternatives(root, node).some((a) => {
-    if (a.enum !== undefined || a.const !== undefined || a.maxLength !== undefined || a.pattern !== undefined) return false
+    if (a.enum !== undefined || a.const !== undefined || a.maxLength !== undefined || a.pattern !== undefined)
+      return false
     if ((a.oneOf !== undefined || a.anyOf !== undefined) && a !== node) return false
     const type = a.type
     if (a.oneOf !== undefined || a.anyOf !== undefined) return type === 'string'
@@ -66,23 +77,31 @@ function unboundedString(root: Schema, node: Schema): boolean {
 describe('string lengths are bounded by the schemas', () => {
   it('every field a shipped policy keeps that can hold a string has a length bound', () => {
     const classifier = new Classifier(builtinProfiles)
-    const policies = loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring: new Keyring(Buffer.alloc(32), new Map()), dataDir: tmpdir() })
+    const policies = loadPolicySet(DEFAULT_POLICIES, {
+      classifier,
+      operators: builtinOperators,
+      keyring: new Keyring(Buffer.alloc(32), new Map()),
+      dataDir: tmpdir(),
+    })
     const unbounded: string[] = []
     let checked = 0
     for (const doc of policies.documents.values()) {
       for (const [domain, section] of Object.entries(doc.domains)) {
         for (const [key, policy] of Object.entries(section?.streams ?? {})) {
           const stream = classifier.streams.find((s) => s.key === key && s.category === doc.category)
-          const definition = builtinProfiles.find((p) => p.name === stream?.profile && p.category === doc.category)?.streams[stream?.name ?? '']
+          const definition = builtinProfiles.find((p) => p.name === stream?.profile && p.category === doc.category)
+            ?.streams[stream?.name ?? '']
           if (definition !== undefined && decodingName(definition.decoding) === 'sparkplug') continue
           const schema = definition?.schema
           const variants = [policy, ...Object.values(policy.opt_in ?? {})]
           for (const variant of variants) {
-            if ((variant.operators ?? []).some((op) => Object.keys(op).some((name) => REPLACES_DOCUMENT.has(name)))) continue
+            if ((variant.operators ?? []).some((op) => Object.keys(op).some((name) => REPLACES_DOCUMENT.has(name))))
+              continue
             for (const path of variant.allow) {
               checked++
               const nodes = schema === undefined ? [{}] : nodesAt(schema, path)
-              if (schema !== undefined && nodes.some((n) => unboundedString(schema, n))) unbounded.push(`${domain} ${key} ${path}`)
+              if (schema !== undefined && nodes.some((n) => unboundedString(schema, n)))
+                unbounded.push(`${domain} ${key} ${path}`)
               if (schema === undefined) unbounded.push(`${domain} ${key} ${path} (no schema)`)
             }
           }
@@ -94,7 +113,11 @@ describe('string lengths are bounded by the schemas', () => {
   })
 
   it('finds an unbounded string where there is one', () => {
-    const schema: Schema = { type: 'object', properties: { a: { type: 'string' }, b: { type: 'string', maxLength: 8 }, c: { $ref: '#/$defs/n' } }, $defs: { n: { oneOf: [{ type: 'number' }, { type: 'string' }] } } }
+    const schema: Schema = {
+      type: 'object',
+      properties: { a: { type: 'string' }, b: { type: 'string', maxLength: 8 }, c: { $ref: '#/$defs/n' } },
+      $defs: { n: { oneOf: [{ type: 'number' }, { type: 'string' }] } },
+    }
     expect(nodesAt(schema, 'a').some((n) => unboundedString(schema, n))).toBe(true)
     expect(nodesAt(schema, 'b').some((n) => unboundedString(schema, n))).toBe(false)
     expect(nodesAt(schema, 'c').some((n) => unboundedString(schema, n))).toBe(true)

@@ -14,7 +14,11 @@ export interface GoldenCaseFile {
 }
 
 function jsonFiles(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : []
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+    : []
 }
 
 /**
@@ -24,7 +28,10 @@ function jsonFiles(dir: string): string[] {
  */
 export function goldenCaseFiles(): GoldenCaseFile[] {
   const files: GoldenCaseFile[] = []
-  const profiles = readdirSync(PROFILES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
+  const profiles = readdirSync(PROFILES, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()
   for (const profile of profiles) {
     const dir = join(PROFILES, profile, 'testdata')
     for (const file of jsonFiles(dir)) files.push(caseFile(join(dir, file), profile))

@@ -55,7 +55,10 @@ async function run(golden: GoldenCase, dataDir: string): Promise<GoldenCase['exp
     random: seededRandom(1),
   })
   const outputs: { ts: number; domain: string; topic: string; payload: unknown }[] = []
-  const collect = (ts: number, result: { outputs: readonly { payload: Buffer; domain: string; topic: string }[] }): void => {
+  const collect = (
+    ts: number,
+    result: { outputs: readonly { payload: Buffer; domain: string; topic: string }[] },
+  ): void => {
     for (const out of result.outputs) {
       const payload = JSON.parse(out.payload.toString('utf8')) as { policy: string; data: unknown }
       // The policy version changes with every policy edit; the data is what the golden file pins.

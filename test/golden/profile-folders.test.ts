@@ -54,7 +54,9 @@ describe('profile folders', () => {
         const found = sections(readFileSync(readme, 'utf8'))
         const intro = found.get('') ?? ''
         expect(intro, 'a title and a summary paragraph before the first section').toMatch(/^# .+\n+\S/)
-        const expected = CONFIGURABLE.has(name) ? ['Topics', 'Streams', 'What leaves by default', 'Settings', 'Test data'] : [...SECTIONS]
+        const expected = CONFIGURABLE.has(name)
+          ? ['Topics', 'Streams', 'What leaves by default', 'Settings', 'Test data']
+          : [...SECTIONS]
         expect([...found.keys()].filter((h) => h !== '')).toEqual(expected)
         for (const heading of expected) expect((found.get(heading) ?? '').trim(), heading).not.toBe('')
       })
@@ -71,7 +73,8 @@ describe('profile folders', () => {
         for (const c of own) {
           const golden = JSON.parse(readFileSync(c.path, 'utf8')) as { inputs: { topic: string }[] }
           expect(golden.inputs.length, c.where).toBeGreaterThan(0)
-          for (const input of golden.inputs) expect(classifier.classify(input.topic)?.stream.profile, `${c.where}: ${input.topic}`).toBe(name)
+          for (const input of golden.inputs)
+            expect(classifier.classify(input.topic)?.stream.profile, `${c.where}: ${input.topic}`).toBe(name)
           expect(testData, c.where).toContain(c.where.slice(c.where.lastIndexOf('/') + 1))
         }
       })

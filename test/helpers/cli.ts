@@ -76,7 +76,12 @@ export interface CliHarness {
  * The CLI helpers of one test file: call it once, at the top level, so that its afterAll removes the file's
  * temporary directories and its pool limits that file's processes (`concurrency`, 3 by default).
  */
-export function cliHarness(options: { tempPrefix: string; policies?: string; config?: string; concurrency?: number }): CliHarness {
+export function cliHarness(options: {
+  tempPrefix: string
+  policies?: string
+  config?: string
+  concurrency?: number
+}): CliHarness {
   const temps: string[] = []
   afterAll(() => {
     for (const dir of temps) rmSync(dir, { recursive: true, force: true })
@@ -104,7 +109,13 @@ export function cliHarness(options: { tempPrefix: string; policies?: string; con
           const child = execFile(
             process.execPath,
             [VEIL, ...args],
-            { cwd: tempDir(), env: childEnv(run.env), timeout: run.timeoutMs ?? 60_000, killSignal: 'SIGKILL', encoding: 'utf8' },
+            {
+              cwd: tempDir(),
+              env: childEnv(run.env),
+              timeout: run.timeoutMs ?? 60_000,
+              killSignal: 'SIGKILL',
+              encoding: 'utf8',
+            },
             (_err, stdout, stderr) => done({ code: child.exitCode, signal: child.signalCode, stdout, stderr }),
           )
           child.stdin?.end(run.input ?? '')
@@ -133,17 +144,30 @@ export interface Started {
  * Spawns `veil start` with the harness's working directory and environment, and resolves once its pino log says
  * "started" (rejects if it exits or times out first). A child left running is killed after a minute.
  */
-export async function startVeil(harness: Pick<CliHarness, 'tempDir' | 'childEnv'>, args: readonly string[], timeoutMs = 30_000): Promise<Started> {
-  const child = spawn(process.execPath, [VEIL, 'start', ...args], { cwd: harness.tempDir(), env: harness.childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startVeil(
+  harness: Pick<CliHarness, 'tempDir' | 'childEnv'>,
+  args: readonly string[],
+  timeoutMs = 30_000,
+): Promise<Started> {
+  const child = spawn(process.execPath, [VEIL, 'start', ...args], {
+    cwd: harness.tempDir(),
+    env: harness.childEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   let err = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
-  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  )
   const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
   void exited.then(() => clearTimeout(killer))
   const started = await new Promise<Record<string, unknown>>((resolveStarted, reject) => {
-    const timer = setTimeout(() => reject(new Error(`veil start did not log "started" within ${timeoutMs} ms: ${out}${err}`)), timeoutMs)
+    const timer = setTimeout(
+      () => reject(new Error(`veil start did not log "started" within ${timeoutMs} ms: ${out}${err}`)),
+      timeoutMs,
+    )
     const check = (): void => {
       for (const line of out.split('\n')) {
         if (!line.includes('"event":"started"')) continue
@@ -165,13 +189,18 @@ export async function startVeil(harness: Pick<CliHarness, 'tempDir' | 'childEnv'
  * Sends SIGTERM and waits for the exit. `withinMs` is a watchdog, not the assertion: a child still running then is
  * killed and reported as signal 'timeout'. How long the stop took (`ms`) is for the slow project's bounds.
  */
-export async function stopVeil(run: Started, withinMs = 30_000): Promise<{ code: number | null; signal: string | null; ms: number }> {
+export async function stopVeil(
+  run: Started,
+  withinMs = 30_000,
+): Promise<{ code: number | null; signal: string | null; ms: number }> {
   const t0 = Date.now()
   run.child.kill('SIGTERM')
   let timer: NodeJS.Timeout | undefined
   const result = await Promise.race([
     run.exited,
-    new Promise<{ code: null; signal: 'timeout' }>((r) => (timer = setTimeout(() => r({ code: null, signal: 'timeout' }), withinMs))),
+    new Promise<{ code: null; signal: 'timeout' }>(
+      (r) => (timer = setTimeout(() => r({ code: null, signal: 'timeout' }), withinMs)),
+    ),
   ])
   clearTimeout(timer)
   if (result.signal === 'timeout') run.child.kill('SIGKILL')

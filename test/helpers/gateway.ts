@@ -8,7 +8,14 @@ import { AccessControl } from '../../gateway/src/auth/access.ts'
 import { Authenticator } from '../../gateway/src/auth/authenticate.ts'
 import { ConnectionGuard } from '../../gateway/src/auth/guard.ts'
 import { CredentialStore } from '../../gateway/src/auth/store.ts'
-import { profilesOf, resolveConfig, upstreamConfig, type DomainConfig, type GatewayConfig, type GatewayLimits } from '../../gateway/src/config/config.ts'
+import {
+  profilesOf,
+  resolveConfig,
+  upstreamConfig,
+  type DomainConfig,
+  type GatewayConfig,
+  type GatewayLimits,
+} from '../../gateway/src/config/config.ts'
 import type { BrokerSecurity } from '../../gateway/src/ingest/broker.ts'
 import { Classifier } from '../../gateway/src/streams/classifier.ts'
 import { Gateway, type GatewayParts } from '../../gateway/src/gateway.ts'
@@ -25,7 +32,13 @@ export function tempDir(prefix = 'veil-test-'): { path: string; remove(): void }
 }
 
 /** A plain aedes on a free loopback port: the stand-in for a cloud broker in unit-level end-to-end tests. */
-export async function startUpstream(): Promise<{ url: string; port: number; aedes: Aedes; received: AedesPublishPacket[]; close(): Promise<void> }> {
+export async function startUpstream(): Promise<{
+  url: string
+  port: number
+  aedes: Aedes
+  received: AedesPublishPacket[]
+  close(): Promise<void>
+}> {
   const aedes = await Aedes.createBroker({ id: 'test-upstream' })
   const received: AedesPublishPacket[] = []
   aedes.on('publish', (packet, client) => {
@@ -77,14 +90,24 @@ export async function startGateway(
   } = {},
 ): Promise<TestGateway> {
   const dir = options.dataDir === undefined ? tempDir() : { path: options.dataDir, remove: () => {} }
-  const base = resolveConfig(builtinPlugins, { listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: options.policies ?? TEST_POLICIES })
+  const base = resolveConfig(builtinPlugins, {
+    listen: 'mqtt://127.0.0.1:0',
+    http: '127.0.0.1:0',
+    dataDir: dir.path,
+    policies: options.policies ?? TEST_POLICIES,
+  })
   // Stable pseudonyms: these tests run on the wall clock with a fresh master key, so a rotating domain's copies would
   // fall in their device's rotation gap on some dates. Rotation has its own tests (gateway/src/keys).
-  const domains = new Map([...base.domains].map(([d, c]): [Domain, DomainConfig] => [d, { epochSeconds: 0, upstream: c.upstream }]))
+  const domains = new Map(
+    [...base.domains].map(([d, c]): [Domain, DomainConfig] => [d, { epochSeconds: 0, upstream: c.upstream }]),
+  )
   for (const [domain, url] of Object.entries(options.upstreams ?? {}) as [Domain, string][]) {
     domains.set(domain, {
       epochSeconds: 0,
-      upstream: upstreamConfig(url, { protocolVersion: options.protocolVersion ?? 4, region: options.regions?.[domain] }),
+      upstream: upstreamConfig(url, {
+        protocolVersion: options.protocolVersion ?? 4,
+        region: options.regions?.[domain],
+      }),
     })
   }
   // Anonymous devices, as these tests have always used; the access rules have their own tests (test/security).

@@ -15,14 +15,25 @@ import { silentLogger } from '../../gateway/src/telemetry/log.ts'
 import { Metrics } from '../../gateway/src/telemetry/metrics.ts'
 
 /** A raw MQTT upstream that accepts the connection and acknowledges publishes only when told to. */
-export async function heldUpstream(): Promise<{ url: string; held: number[]; ack(count: number): void; close(): Promise<void> }> {
+export async function heldUpstream(): Promise<{
+  url: string
+  held: number[]
+  ack(count: number): void
+  close(): Promise<void>
+}> {
   const held: number[] = []
   const sockets: Socket[] = []
   const server: Server = createServer((socket) => {
     sockets.push(socket)
     const parser = mqttPacket.parser({ protocolVersion: 5 })
     parser.on('packet', (packet) => {
-      if (packet.cmd === 'connect') socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, reasonCode: 0, sessionPresent: false }, { protocolVersion: 5 }))
+      if (packet.cmd === 'connect')
+        socket.write(
+          mqttPacket.generate(
+            { cmd: 'connack', returnCode: 0, reasonCode: 0, sessionPresent: false },
+            { protocolVersion: 5 },
+          ),
+        )
       if (packet.cmd === 'publish' && packet.messageId !== undefined) held.push(packet.messageId)
     })
     socket.on('data', (chunk) => parser.parse(chunk))
@@ -33,7 +44,8 @@ export async function heldUpstream(): Promise<{ url: string; held: number[]; ack
     url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
     held,
     ack(count) {
-      for (const messageId of held.splice(0, count)) sockets[0]?.write(mqttPacket.generate({ cmd: 'puback', messageId, reasonCode: 0 }, { protocolVersion: 5 }))
+      for (const messageId of held.splice(0, count))
+        sockets[0]?.write(mqttPacket.generate({ cmd: 'puback', messageId, reasonCode: 0 }, { protocolVersion: 5 }))
     },
     close: async () => {
       for (const s of sockets) s.destroy()
@@ -43,7 +55,10 @@ export async function heldUpstream(): Promise<{ url: string; held: number[]; ack
 }
 
 /** A bridge with an in-flight window of four to a held upstream; `cleanup` gets what closes both after the test. */
-export async function heldBridge(queue: QueueConfig, cleanup: (() => Promise<void>)[]): Promise<{ upstream: Awaited<ReturnType<typeof heldUpstream>>; bridge: UpstreamBridge }> {
+export async function heldBridge(
+  queue: QueueConfig,
+  cleanup: (() => Promise<void>)[],
+): Promise<{ upstream: Awaited<ReturnType<typeof heldUpstream>>; bridge: UpstreamBridge }> {
   const upstream = await heldUpstream()
   cleanup.push(upstream.close)
   const dataDir = mkdtempSync(join(tmpdir(), 'veil-flow-'))

@@ -29,7 +29,13 @@ export interface MosquittoOptions {
   readonly timeoutMs?: number
 }
 
-const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/bin/mosquitto', '/opt/homebrew/sbin/mosquitto']
+const CANDIDATES = [
+  '/usr/sbin/mosquitto',
+  '/usr/local/sbin/mosquitto',
+  '/usr/bin/mosquitto',
+  '/usr/local/bin/mosquitto',
+  '/opt/homebrew/sbin/mosquitto',
+]
 
 /**
  * The mosquitto binary: `$MOSQUITTO` when set (undefined if that is not an executable, so `MOSQUITTO=none`
@@ -94,12 +100,27 @@ export async function startMosquitto(binary: string, options: number | Mosquitto
   throw lastError ?? new Error('mosquitto did not start')
 }
 
-async function startOnce(binary: string, port: number, timeoutMs: number, extra: readonly string[]): Promise<Mosquitto> {
+async function startOnce(
+  binary: string,
+  port: number,
+  timeoutMs: number,
+  extra: readonly string[],
+): Promise<Mosquitto> {
   const dir = tempDir('veil-mosquitto-')
   const configFile = join(dir.path, 'mosquitto.conf')
   writeFileSync(
     configFile,
-    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...(extra.some((l) => l.startsWith('persistence ')) ? [] : ['persistence false']), 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', ...extra, ''].join('\n'),
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      ...(extra.some((l) => l.startsWith('persistence ')) ? [] : ['persistence false']),
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+      ...extra,
+      '',
+    ].join('\n'),
   )
   const child: ChildProcess = spawn(binary, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
@@ -132,14 +153,29 @@ async function startOnce(binary: string, port: number, timeoutMs: number, extra:
   }
 
   try {
-    await until(async () => exited !== undefined || (await accepts(port)), { timeoutMs, what: `mosquitto on 127.0.0.1:${port}`, intervalMs: 25 })
+    await until(async () => exited !== undefined || (await accepts(port)), {
+      timeoutMs,
+      what: `mosquitto on 127.0.0.1:${port}`,
+      intervalMs: 25,
+    })
   } catch {
     await stop()
-    throw new Error(`mosquitto did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms: ${output.trim()}`)
+    throw new Error(
+      `mosquitto did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms: ${output.trim()}`,
+    )
   }
   if (exited !== undefined) {
     dir.remove()
-    throw new Error(`mosquitto exited before accepting connections (${spawnError?.message ?? `code ${exited.code}, signal ${exited.signal}`}): ${output.trim()}`)
+    throw new Error(
+      `mosquitto exited before accepting connections (${spawnError?.message ?? `code ${exited.code}, signal ${exited.signal}`}): ${output.trim()}`,
+    )
   }
-  return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid as number, output: () => output, stop, exitStatus: () => exited }
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    pid: child.pid as number,
+    output: () => output,
+    stop,
+    exitStatus: () => exited,
+  }
 }

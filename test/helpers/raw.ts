@@ -11,7 +11,11 @@ export interface RawConnectResult {
   ms: number
 }
 
-export function rawConnect(port: number, options: { clientId: string; clean: boolean; username?: string; password?: string }, timeoutMs = 5000): Promise<RawConnectResult> {
+export function rawConnect(
+  port: number,
+  options: { clientId: string; clean: boolean; username?: string; password?: string },
+  timeoutMs = 5000,
+): Promise<RawConnectResult> {
   const packet = connectPacket(options)
   const t0 = Date.now()
   return new Promise((resolve) => {

@@ -5,7 +5,12 @@ import { until } from './poll.ts'
  * client as the forbidden one (MQTT keeps order per client and per subscription), and wait for it. Once it has arrived,
  * anything forbidden published before it would have arrived too, so the caller asserts on what it collected.
  */
-export async function throughSentinel(publish: () => Promise<unknown>, arrived: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function throughSentinel(
+  publish: () => Promise<unknown>,
+  arrived: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   await publish()
   await until(arrived, { timeoutMs, what: `the sentinel: ${what}` })
 }

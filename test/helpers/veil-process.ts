@@ -39,7 +39,11 @@ export function publish(clients: MqttClient[]): { acked: number[]; stop(): void 
       for (let k = 1; !stopped && k < 10_000; k++) {
         const value = (d + 1) * 10_000 + k
         try {
-          await client.publishAsync(`tele/tasmota_CA11A${d}/SENSOR`, JSON.stringify({ ENERGY: { Yesterday: value, Power: 12 } }), { qos: 1 })
+          await client.publishAsync(
+            `tele/tasmota_CA11A${d}/SENSOR`,
+            JSON.stringify({ ENERGY: { Yesterday: value, Power: 12 } }),
+            { qos: 1 },
+          )
         } catch {
           return
         }
@@ -62,7 +66,9 @@ export function veilProcesses(cleanups: (() => Promise<void> | void)[]): {
     const aedes = await Aedes.createBroker({ id: 'crash-upstream' })
     aedes.on('publish', (packet, client) => {
       if (client === null) return
-      const doc = JSON.parse(Buffer.from(packet.payload).toString('utf8')) as { data: { ENERGY: { Yesterday: number } } }
+      const doc = JSON.parse(Buffer.from(packet.payload).toString('utf8')) as {
+        data: { ENERGY: { Yesterday: number } }
+      }
       received.push(doc.data.ENERGY.Yesterday)
     })
     const server: Server = createServer(aedes.handle)
@@ -98,13 +104,31 @@ export function veilProcesses(cleanups: (() => Promise<void> | void)[]): {
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VEIL_')) env[k] = v
     const child = spawn(
       process.execPath,
-      [VEIL, 'start', '--allow-anonymous', '--listen', 'mqtt://127.0.0.1:0', '--http', `127.0.0.1:${httpPort}`, '--data-dir', dataDir, '--policies', TEST_POLICIES, '--config', configFile, '--log-level', 'info'],
+      [
+        VEIL,
+        'start',
+        '--allow-anonymous',
+        '--listen',
+        'mqtt://127.0.0.1:0',
+        '--http',
+        `127.0.0.1:${httpPort}`,
+        '--data-dir',
+        dataDir,
+        '--policies',
+        TEST_POLICIES,
+        '--config',
+        configFile,
+        '--log-level',
+        'info',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env },
     )
     let out = ''
     child.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c))
     child.stderr?.setEncoding('utf8').on('data', (c: string) => (out += c))
-    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+      child.once('exit', (code, signal) => r({ code, signal })),
+    )
     const killer = setTimeout(() => child.kill('SIGKILL'), 150_000)
     void exited.then(() => clearTimeout(killer))
     cleanups.push(async () => {
@@ -114,17 +138,24 @@ export function veilProcesses(cleanups: (() => Promise<void> | void)[]): {
       }
     })
     let started: { listen: { port: number } } | undefined
-    await until(() => {
-      const line = out.split('\n').find((l) => l.includes('"event":"started"'))
-      if (line !== undefined) started = JSON.parse(line) as { listen: { port: number } }
-      return started !== undefined || child.exitCode !== null
-    }, { timeoutMs: 45_000, what: `veil to start: ${out}` })
+    await until(
+      () => {
+        const line = out.split('\n').find((l) => l.includes('"event":"started"'))
+        if (line !== undefined) started = JSON.parse(line) as { listen: { port: number } }
+        return started !== undefined || child.exitCode !== null
+      },
+      { timeoutMs: 45_000, what: `veil to start: ${out}` },
+    )
     if (started === undefined) throw new Error(`veil exited before starting: ${out}`)
     return { child, listenPort: started.listen.port, httpPort, output: () => out, exited }
   }
 
   async function devices(veil: Veil, n: number): Promise<MqttClient[]> {
-    const clients = await Promise.all(Array.from({ length: n }, (_, d) => connect(`mqtt://127.0.0.1:${veil.listenPort}`, { clientId: `DVES_CA11A${d}` })))
+    const clients = await Promise.all(
+      Array.from({ length: n }, (_, d) =>
+        connect(`mqtt://127.0.0.1:${veil.listenPort}`, { clientId: `DVES_CA11A${d}` }),
+      ),
+    )
     for (const c of clients) cleanups.push(() => c.endAsync(true).catch(() => {}))
     return clients
   }

@@ -59,7 +59,16 @@ describe('HTTP endpoints', () => {
       status: 'not ready',
       checks: { listener: true, upstream_svc: false },
       // The durable queue keeps taking messages meanwhile: its state is shown next to the checks.
-      upstreams: { svc: { state: expect.stringMatching(/^(connecting|backoff)$/), required: true, queued: 0, queuedBytes: 0, oldestSeconds: 0, inflight: 0 } },
+      upstreams: {
+        svc: {
+          state: expect.stringMatching(/^(connecting|backoff)$/),
+          required: true,
+          queued: 0,
+          queuedBytes: 0,
+          oldestSeconds: 0,
+          inflight: 0,
+        },
+      },
     })
     // Liveness is not readiness: the process still serves.
     expect((await fetch(`${gw.httpUrl}/healthz`)).status).toBe(200)
@@ -69,13 +78,18 @@ describe('HTTP endpoints', () => {
     const upstream = await startUpstream()
     cleanup.push(() => upstream.close())
     const gw = await gateway({ upstreams: { svc: upstream.url } })
-    await until(() => gw.gateway.bridges.get('svc')?.connected === true, { timeoutMs: 5000, what: 'the svc bridge to connect' })
+    await until(() => gw.gateway.bridges.get('svc')?.connected === true, {
+      timeoutMs: 5000,
+      what: 'the svc bridge to connect',
+    })
     const res = await fetch(`${gw.httpUrl}/readyz`)
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({
       status: 'ready',
       checks: { listener: true, upstream_svc: true },
-      upstreams: { svc: { state: 'connected', required: true, queued: 0, queuedBytes: 0, oldestSeconds: 0, inflight: 0 } },
+      upstreams: {
+        svc: { state: 'connected', required: true, queued: 0, queuedBytes: 0, oldestSeconds: 0, inflight: 0 },
+      },
     })
   })
 
@@ -88,7 +102,9 @@ describe('HTTP endpoints', () => {
     await consumer.subscribeAsync('veil/#', { qos: 1 })
     const device = await connect(gw.url, { clientId: 'tasmota_CA11A7' })
     cleanup.push(() => device.endAsync())
-    await device.publishAsync('tele/tasmota_CA11A7/SENSOR', JSON.stringify({ ENERGY: { Yesterday: 1.5, Power: 12 } }), { qos: 1 })
+    await device.publishAsync('tele/tasmota_CA11A7/SENSOR', JSON.stringify({ ENERGY: { Yesterday: 1.5, Power: 12 } }), {
+      qos: 1,
+    })
     await device.publishAsync('tele/tasmota_CA11A7/NOPE', 'x', { qos: 1 })
 
     const res = await fetch(`${gw.httpUrl}/metrics`)
@@ -110,7 +126,9 @@ describe('HTTP endpoints', () => {
     }
     expect(text).toMatch(new RegExp(`^veil_policy_info\\{version="${gw.gateway.policyVersion}"\\} 1$`, 'm'))
     expect(text).toMatch(/^veil_stage_out_total\{stage="route",category="smart_plug"\} 1$/m)
-    expect(text).toMatch(/^veil_messages_dropped_total\{stage="classify",category="unclassified",reason="unknown_topic"\} 1$/m)
+    expect(text).toMatch(
+      /^veil_messages_dropped_total\{stage="classify",category="unclassified",reason="unknown_topic"\} 1$/m,
+    )
     expect(text).toMatch(/^veil_messages_forwarded_total\{category="smart_plug",domain="svc",target="local"\} 1$/m)
     expect(text.toLowerCase()).not.toContain('ca11a7')
   })

@@ -33,7 +33,10 @@ describe('veil start: durability across SIGKILL and SIGTERM', () => {
     const port = up.port
 
     const first = await startVeil(dataDir, port)
-    await until(() => first.output().includes('"event":"upstream_connected"'), { timeoutMs: 20_000, what: 'bridge connected' })
+    await until(() => first.output().includes('"event":"upstream_connected"'), {
+      timeoutMs: 20_000,
+      what: 'bridge connected',
+    })
     const run = publish(await devices(first, 2))
     await until(() => run.acked.length >= 60, { timeoutMs: 45_000, what: '60 messages acknowledged' })
     // The upstream goes away: what devices publish now waits on Veil's disk only.
@@ -44,15 +47,23 @@ describe('veil start: durability across SIGKILL and SIGTERM', () => {
     run.stop()
     const acked = [...run.acked]
     const before = new Set(received)
-    expect(acked.filter((v) => !before.has(v)).length, 'a backlog existed only on disk when Veil was killed').toBeGreaterThan(30)
+    expect(
+      acked.filter((v) => !before.has(v)).length,
+      'a backlog existed only on disk when Veil was killed',
+    ).toBeGreaterThan(30)
 
     up = await upstreamOn(port, received)
     const second = await startVeil(dataDir, port)
     const have = (): Set<number> => new Set(received)
-    await until(() => acked.every((v) => have().has(v)), { timeoutMs: 60_000, what: `all ${acked.length} acknowledged messages upstream` })
+    await until(() => acked.every((v) => have().has(v)), {
+      timeoutMs: 60_000,
+      what: `all ${acked.length} acknowledged messages upstream`,
+    })
     expect(second.output()).toMatch(/"event":"queue_recovered"/)
     const duplicates = received.length - have().size
-    console.info(`SIGKILL: ${acked.length} acknowledged before the kill, ${acked.length - before.size} of them only on disk; ${received.length} arrivals, ${duplicates} duplicates`)
+    console.info(
+      `SIGKILL: ${acked.length} acknowledged before the kill, ${acked.length - before.size} of them only on disk; ${received.length} arrivals, ${duplicates} duplicates`,
+    )
     // Nothing arrives that no device sent.
     for (const v of received) expect(v % 10_000).toBeGreaterThan(0)
   }, 150_000)

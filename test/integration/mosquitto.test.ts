@@ -19,10 +19,14 @@ import { builtinPlugins } from '../../gateway/src/builtins.ts'
 const binary = findMosquitto()
 const onCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
 if (binary === undefined && onCI) {
-  throw new Error('mosquitto is required on CI for test/integration/mosquitto.test.ts: install it (apt-get install mosquitto) or set MOSQUITTO=/path/to/mosquitto')
+  throw new Error(
+    'mosquitto is required on CI for test/integration/mosquitto.test.ts: install it (apt-get install mosquitto) or set MOSQUITTO=/path/to/mosquitto',
+  )
 }
 if (binary === undefined) {
-  console.warn('skipping test/integration/mosquitto.test.ts: no mosquitto binary (not on PATH, not in /usr/sbin); install mosquitto or set MOSQUITTO=/path/to/mosquitto')
+  console.warn(
+    'skipping test/integration/mosquitto.test.ts: no mosquitto binary (not on PATH, not in /usr/sbin); install mosquitto or set MOSQUITTO=/path/to/mosquitto',
+  )
 }
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0)
@@ -99,7 +103,11 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     }
     await until(() => r.processed.length === count, { timeoutMs: 10_000, what: `${count} raw messages processed` })
     const expected = r.processed.reduce((n, p) => n + p.outputs.filter((o) => o.domain === 'svc').length, 0)
-    return { devices: all.map((s) => s.dev), expected, raw: [...new Set(all.flatMap((s) => s.messages.map((m) => m.topic)))] }
+    return {
+      devices: all.map((s) => s.dev),
+      expected,
+      raw: [...new Set(all.flatMap((s) => s.messages.map((m) => m.topic)))],
+    }
   }
 
   /**
@@ -125,7 +133,10 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
       expect(Object.keys(doc).sort()).toEqual(['data', 'policy'])
       expect(doc.policy).toBe(version)
       const bytes = Buffer.concat([Buffer.from(m.topic), m.payload])
-      expect(forbidden.filter((s) => bytes.includes(Buffer.from(s))), m.topic).toEqual([])
+      expect(
+        forbidden.filter((s) => bytes.includes(Buffer.from(s))),
+        m.topic,
+      ).toEqual([])
     }
   }
 
@@ -133,7 +144,13 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     const { veil: got, all } = await consumers()
     const dir = tempDir()
     // Exactly what `veil start --upstream svc=<url>` resolves to (the flag's default protocol is 5).
-    const resolved = resolveConfig(builtinPlugins, { listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, upstreams: [`svc=${mosquitto.url}`], allowAnonymous: true })
+    const resolved = resolveConfig(builtinPlugins, {
+      listen: 'mqtt://127.0.0.1:0',
+      http: '127.0.0.1:0',
+      dataDir: dir.path,
+      upstreams: [`svc=${mosquitto.url}`],
+      allowAnonymous: true,
+    })
     // The simulated tracker sends a few fixes from one place: learned stay zones would withhold them all (stay_zone).
     const config = { ...resolved, variables: { ...resolved.variables, stay_zones: false } }
     expect(config.domains.get('svc')?.upstream?.protocolVersion).toBe(5)
@@ -149,13 +166,19 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
         dir.remove()
       },
     }
-    await until(() => gateway.bridges.get('svc')?.connected === true, { timeoutMs: 10_000, what: 'bridge connected to mosquitto' })
+    await until(() => gateway.bridges.get('svc')?.connected === true, {
+      timeoutMs: 10_000,
+      what: 'bridge connected to mosquitto',
+    })
 
     const { devices, expected, raw } = await publishDevices(running)
     expect(expected).toBeGreaterThan(0)
     // The shipped policies hold minute-floored GPS fixes for the next minute boundary: run the gateway's clock there.
     await gateway.tick(Date.now() + 62_000)
-    await until(() => live(got).length >= expected && all.length >= got.length, { timeoutMs: 10_000, what: `${expected} filtered messages on mosquitto` })
+    await until(() => live(got).length >= expected && all.length >= got.length, {
+      timeoutMs: 10_000,
+      what: `${expected} filtered messages on mosquitto`,
+    })
     await until(() => gateway.bridges.get('svc')?.pending === 0, { timeoutMs: 5000, what: 'bridge drained' })
     expect(live(got)).toHaveLength(expected)
     expect(all.map((m) => m.topic)).toEqual(got.map((m) => m.topic))
@@ -165,7 +188,10 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     for (const m of got) {
       const category = (LAYOUT.exec(m.topic) as RegExpExecArray)[1] as string
       categories.add(category)
-      expect(m.packet.properties?.userProperties).toEqual({ 'veil-policy': gateway.policyVersion, 'veil-category': category })
+      expect(m.packet.properties?.userProperties).toEqual({
+        'veil-policy': gateway.policyVersion,
+        'veil-category': category,
+      })
       expect(m.packet.properties?.contentType).toBe('application/json')
     }
     expect([...categories].sort()).toEqual(['camera', 'gps_tracker', 'robot_vacuum', 'smart_plug'])
@@ -178,11 +204,17 @@ describe.skipIf(binary === undefined)('bridge to a real mosquitto', () => {
     t.gateway.onProcessed((_t, _s, result) => processed.push(result))
     running = { gateway: t.gateway, url: t.url, processed, close: t.close }
     expect(t.gateway.bridges.get('svc')?.config.protocolVersion).toBe(4)
-    await until(() => t.gateway.bridges.get('svc')?.connected === true, { timeoutMs: 10_000, what: 'bridge connected to mosquitto' })
+    await until(() => t.gateway.bridges.get('svc')?.connected === true, {
+      timeoutMs: 10_000,
+      what: 'bridge connected to mosquitto',
+    })
 
     const { devices, expected, raw } = await publishDevices(running)
     expect(expected).toBeGreaterThan(0)
-    await until(() => live(got).length >= expected && all.length >= got.length, { timeoutMs: 10_000, what: `${expected} filtered messages on mosquitto` })
+    await until(() => live(got).length >= expected && all.length >= got.length, {
+      timeoutMs: 10_000,
+      what: `${expected} filtered messages on mosquitto`,
+    })
     await until(() => t.gateway.bridges.get('svc')?.pending === 0, { timeoutMs: 5000, what: 'bridge drained' })
     expect(live(got)).toHaveLength(expected)
     expect(all.map((m) => m.topic)).toEqual(got.map((m) => m.topic))

@@ -48,13 +48,25 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
     const state = tempDir('veil-mosquitto-db-')
     cleanups.push(() => state.remove())
     // `user`: started as root, mosquitto drops to the mosquitto user, which cannot write the private state directory.
-    const conf = ['persistence true', `persistence_location ${state.path}/`, `user ${userInfo().username}`, 'max_queued_messages 0', 'max_inflight_messages 0']
+    const conf = [
+      'persistence true',
+      `persistence_location ${state.path}/`,
+      `user ${userInfo().username}`,
+      'max_queued_messages 0',
+      'max_inflight_messages 0',
+    ]
     let mosquitto: Mosquitto = await startMosquitto(binary as string, { config: conf })
     const port = mosquitto.port
     cleanups.push(() => mosquitto.stop())
 
     // A persistent consumer session: what mosquitto holds for it survives the restart.
-    const consumer: MqttClient = await mqtt.connectAsync(mosquitto.url, { clientId: 'outage-consumer', clean: false, protocolVersion: 4, reconnectPeriod: 100, connectTimeout: 5000 })
+    const consumer: MqttClient = await mqtt.connectAsync(mosquitto.url, {
+      clientId: 'outage-consumer',
+      clean: false,
+      protocolVersion: 4,
+      reconnectPeriod: 100,
+      connectTimeout: 5000,
+    })
     cleanups.push(() => consumer.endAsync(true).catch(() => {}))
     const got: { topic: string; value: number }[] = []
     consumer.on('message', (topic, payload) => {
@@ -63,7 +75,11 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
     })
     await consumer.subscribeAsync('veil/#', { qos: 1 })
 
-    const gw: TestGateway = await startGateway({ upstreams: { svc: mosquitto.url }, protocolVersion: 5, overrides: { reconnect: { minMs: 50, maxMs: 400 } } })
+    const gw: TestGateway = await startGateway({
+      upstreams: { svc: mosquitto.url },
+      protocolVersion: 5,
+      overrides: { reconnect: { minMs: 50, maxMs: 400 } },
+    })
     cleanups.push(() => gw.close())
     const bridge = gw.gateway.bridges.get('svc')
     if (bridge === undefined) throw new Error('no svc bridge')
@@ -98,7 +114,10 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
     await until(() => !bridge.connected, { timeoutMs: 5000, what: 'bridge noticed the outage' })
     const atStop = published
     // Devices keep publishing (and being acknowledged) during the outage: wait for that, not for a time.
-    await until(() => published >= atStop + DURING, { timeoutMs: 15_000, what: `${DURING} messages acknowledged during the outage` })
+    await until(() => published >= atStop + DURING, {
+      timeoutMs: 15_000,
+      what: `${DURING} messages acknowledged during the outage`,
+    })
     const ready = await fetch(`${gw.httpUrl}/readyz`)
     expect(ready.status).toBe(503)
     const body = (await ready.json()) as { upstreams: { svc: { state: string; queued: number } } }
@@ -109,7 +128,10 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
     mosquitto = await startMosquitto(binary as string, { port, config: conf })
     await until(() => bridge.connected, { timeoutMs: 10_000, what: 'bridge reconnected' })
     const atRestart = published
-    await until(() => published >= atRestart + AFTER, { timeoutMs: 15_000, what: `${AFTER} messages after the restart` })
+    await until(() => published >= atRestart + AFTER, {
+      timeoutMs: 15_000,
+      what: `${AFTER} messages after the restart`,
+    })
     stopping = true
     await Promise.all(publishers)
 
@@ -117,7 +139,10 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
     const expected = devices.flatMap((_, d) => Array.from({ length: sent[d] as number }, (_, k) => d * 10_000 + k + 1))
     const total = expected.length
     try {
-      await until(() => new Set(got.map((g) => g.value)).size >= total, { timeoutMs: 20_000, what: `${total} distinct messages at the consumer` })
+      await until(() => new Set(got.map((g) => g.value)).size >= total, {
+        timeoutMs: 20_000,
+        what: `${total} distinct messages at the consumer`,
+      })
     } catch (err) {
       const seen = new Set(got.map((g) => g.value))
       const missing = expected.filter((v) => !seen.has(v))
@@ -148,7 +173,9 @@ describe.skipIf(binary === undefined)('upstream outage with a real mosquitto', (
       expect(entry.firsts).toEqual([...entry.firsts].sort((a, b) => a - b))
     }
     const duplicates = got.length - distinct.length
-    console.info(`outage: ${total} messages, ${published} acknowledged to devices, ${got.length} arrivals, ${duplicates} duplicates (at least once)`)
+    console.info(
+      `outage: ${total} messages, ${published} acknowledged to devices, ${got.length} arrivals, ${duplicates} duplicates (at least once)`,
+    )
     // Duplicates are bounded by what can be in flight when the connection drops.
     expect(duplicates).toBeLessThanOrEqual(1000)
   }, 60_000)

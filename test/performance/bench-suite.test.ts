@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/gateway.ts'
 // The benchmark suite (npm run bench) with tiny counts, to catch breakage. No timing is asserted: CI machines
 // are shared and slow; the figures belong in BENCHMARKS.md, measured on a quiet machine.
 describe('benchmark suite', () => {
-  it('(a) runs every category\'s typical message through the pipeline and its floor', async () => {
+  it("(a) runs every category's typical message through the pipeline and its floor", async () => {
     const rows = await runInProcess({ rounds: 2, batch: 5, warmup: 5, stepMs: 10_000 })
     expect(rows.map((r) => r.stream)).toEqual(typicalMessages().map((m) => m.stream))
     for (const row of rows) {
@@ -26,20 +26,35 @@ describe('benchmark suite', () => {
       // Every message is classified and decoded; the breakdown names each stage.
       expect(row.stagesNs.classify).toBeGreaterThan(0)
       expect(row.stagesNs.decode).toBeGreaterThan(0)
-      expect(Object.keys(row.stagesNs).sort()).toEqual(['classify', 'decode', 'encode', 'filter', 'route', 'runner', 'validate'])
+      expect(Object.keys(row.stagesNs).sort()).toEqual([
+        'classify',
+        'decode',
+        'encode',
+        'filter',
+        'route',
+        'runner',
+        'validate',
+      ])
     }
     // The default policies: one copy of a camera event (svc; ana's hourly aggregate absorbs it), none of Valetudo's
     // room names.
     expect(rows.find((r) => r.stream === 'frigate/events')?.outputsPerMessage).toBe(1)
     expect(rows.find((r) => r.stream === 'valetudo/segments')?.outputsPerMessage).toBe(0)
-    const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, inprocess: rows, errors: [] })
+    const md = toMarkdown({
+      date: 'now',
+      mode: 'quick',
+      machine: { ...machine(), loadEnd: 0 },
+      inprocess: rows,
+      errors: [],
+    })
     expect(md).toContain('| camera | frigate/events |')
     expect(md).toContain('| stream | classify | decode | validate | filter | encode | route | runner |')
   }, 60_000)
 
   it('(e) runs the same content as JSON, protobuf and Sparkplug B through decode, encode and the pipeline', async () => {
     const rows = await runProtobuf({ rounds: 2, batch: 5, warmup: 5, stepMs: 10_000 })
-    const label = (r: (typeof rows)[number]): string => `${r.content} ${r.step} ${r.input}${r.output === undefined ? '' : ` → ${r.output}`}`
+    const label = (r: (typeof rows)[number]): string =>
+      `${r.content} ${r.step} ${r.input}${r.output === undefined ? '' : ` → ${r.output}`}`
     expect(rows.map(label)).toEqual([
       'smart_plug/energy decode JSON',
       'smart_plug/energy decode protobuf',
@@ -68,19 +83,31 @@ describe('benchmark suite', () => {
     expect(rows.filter((r) => r.step === 'pipeline' && r.input === 'JSON').map((r) => r.ratio)).toEqual([1, 1])
     for (const content of ['smart_plug/energy', 'camera/event']) {
       const of = rows.filter((r) => r.content === content)
-      expect(of.find((r) => r.input === 'protobuf')?.bytesIn).toBeLessThan(of.find((r) => r.input === 'JSON')?.bytesIn ?? 0)
+      expect(of.find((r) => r.input === 'protobuf')?.bytesIn).toBeLessThan(
+        of.find((r) => r.input === 'JSON')?.bytesIn ?? 0,
+      )
       // JSON in or protobuf in: the same copies leave, byte for byte as long (runProtobuf compares them exactly).
       const jsonOut = of.filter((r) => r.output === 'JSON').map((r) => r.bytesOut)
       expect(jsonOut[0]).toBe(jsonOut[1])
     }
     // Sparkplug B: the smaller form of the same content going in, and of svc's copy going out.
     const sp = rows.filter((r) => r.content === 'sparkplug/NDATA')
-    expect(sp.find((r) => r.step === 'decode' && r.input === 'Sparkplug B')?.bytesIn).toBeLessThan(sp.find((r) => r.step === 'decode' && r.input === 'JSON')?.bytesIn ?? 0)
-    expect(sp.find((r) => r.step === 'encode' && r.input === 'Sparkplug B')?.bytesOut).toBeLessThan(sp.find((r) => r.step === 'encode' && r.input === 'JSON')?.bytesOut ?? 0)
+    expect(sp.find((r) => r.step === 'decode' && r.input === 'Sparkplug B')?.bytesIn).toBeLessThan(
+      sp.find((r) => r.step === 'decode' && r.input === 'JSON')?.bytesIn ?? 0,
+    )
+    expect(sp.find((r) => r.step === 'encode' && r.input === 'Sparkplug B')?.bytesOut).toBeLessThan(
+      sp.find((r) => r.step === 'encode' && r.input === 'JSON')?.bytesOut ?? 0,
+    )
     // The test policy passes canonical energy to svc only, camera events too (ana aggregates them), Sparkplug metrics
     // to svc and ana.
     expect(rows.filter((r) => r.step === 'pipeline').map((r) => r.outputsPerMessage)).toEqual([1, 1, 1, 1, 1, 1, 2, 2])
-    const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, protobuf: rows, errors: [] })
+    const md = toMarkdown({
+      date: 'now',
+      mode: 'quick',
+      machine: { ...machine(), loadEnd: 0 },
+      protobuf: rows,
+      errors: [],
+    })
     expect(md).toContain('## (e) Protobuf against JSON')
     expect(md).toContain('| sparkplug/NDATA | pipeline | Sparkplug B → Sparkplug B |')
     expect(md).toContain('| sparkplug/NDATA | encode | Sparkplug B |  |')
@@ -89,7 +116,8 @@ describe('benchmark suite', () => {
   it('offload: measures the pipeline on the main thread and in a worker thread', async () => {
     const [row] = await measureOffload(['valetudo/status'], 200, 8)
     expect(row?.stream).toBe('valetudo/status')
-    for (const v of [row?.inlineUsPerMessage, row?.offloadedMainUsPerMessage, row?.offloadedWorkerUsPerMessage]) expect(v).toBeGreaterThan(0)
+    for (const v of [row?.inlineUsPerMessage, row?.offloadedMainUsPerMessage, row?.offloadedWorkerUsPerMessage])
+      expect(v).toBeGreaterThan(0)
   }, 60_000)
 
   it('(c) runs the largest map through the pipeline and measures the loop', async () => {
@@ -123,41 +151,49 @@ describe('benchmark suite', () => {
     }
   })
 
-  it.skipIf(findMosquitto() === undefined)('(b) the load generator counts and times messages through a private mosquitto', async () => {
-    const mosquitto = await startMosquitto()
-    try {
-      const ticksBefore = cpuTicks(mosquitto.pid)
-      const result = await runChild<LoadResult>(
-        'bench/loadgen.ts',
-        {
-          devices: { host: '127.0.0.1', port: mosquitto.port },
-          consumer: { host: '127.0.0.1', port: mosquitto.port },
-          subscribe: 'frigate/events',
-          qos: 1,
-          messages: e2eMessages(2),
-          rate: 400,
-          warmupMs: 100,
-          durationMs: 500,
-          window: 8,
-          settleMs: 3000,
-          seqBase: 0,
-        },
-        15_000,
-      )
-      expect(result.sent).toBeGreaterThan(0)
-      expect(result.received).toBe(result.sent)
-      expect(result.duplicates).toBe(0)
-      expect(Number.isFinite(result.p99Ms)).toBe(true)
-      // The broker's CPU time, for the per-message figures of section (b).
-      expect(Number.isInteger(ticksBefore) && ticksBefore >= 0).toBe(true)
-      expect(cpuTicks(mosquitto.pid)).toBeGreaterThanOrEqual(ticksBefore)
-    } finally {
-      await mosquitto.stop()
-    }
-  }, 60_000)
+  it.skipIf(findMosquitto() === undefined)(
+    '(b) the load generator counts and times messages through a private mosquitto',
+    async () => {
+      const mosquitto = await startMosquitto()
+      try {
+        const ticksBefore = cpuTicks(mosquitto.pid)
+        const result = await runChild<LoadResult>(
+          'bench/loadgen.ts',
+          {
+            devices: { host: '127.0.0.1', port: mosquitto.port },
+            consumer: { host: '127.0.0.1', port: mosquitto.port },
+            subscribe: 'frigate/events',
+            qos: 1,
+            messages: e2eMessages(2),
+            rate: 400,
+            warmupMs: 100,
+            durationMs: 500,
+            window: 8,
+            settleMs: 3000,
+            seqBase: 0,
+          },
+          15_000,
+        )
+        expect(result.sent).toBeGreaterThan(0)
+        expect(result.received).toBe(result.sent)
+        expect(result.duplicates).toBe(0)
+        expect(Number.isFinite(result.p99Ms)).toBe(true)
+        // The broker's CPU time, for the per-message figures of section (b).
+        expect(Number.isInteger(ticksBefore) && ticksBefore >= 0).toBe(true)
+        expect(cpuTicks(mosquitto.pid)).toBeGreaterThanOrEqual(ticksBefore)
+      } finally {
+        await mosquitto.stop()
+      }
+    },
+    60_000,
+  )
 
   it('parses the command line', () => {
-    expect(parseArgs(['--quick', '--only=a,c'])).toMatchObject({ quick: true, only: ['inprocess', 'map'], json: undefined })
+    expect(parseArgs(['--quick', '--only=a,c'])).toMatchObject({
+      quick: true,
+      only: ['inprocess', 'map'],
+      json: undefined,
+    })
     expect(parseArgs(['--only=e']).only).toEqual(['protobuf'])
     expect(parseArgs(['--json=/tmp/x.json']).json).toBe('/tmp/x.json')
     expect(() => parseArgs(['--only=z'])).toThrow(/unknown section z/)

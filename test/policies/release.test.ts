@@ -18,7 +18,13 @@ const OPT_INS = [[], ['health_consent'], ['energy_15min'], ['camera_exact_times'
 function shipped(optIn: readonly string[]) {
   const dir = tempDir()
   const classifier = new Classifier(builtinProfiles)
-  const set = loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring: new Keyring(Buffer.alloc(32, 3), new Map()), dataDir: dir.path, variables: { stay_zones: false } })
+  const set = loadPolicySet(DEFAULT_POLICIES, {
+    classifier,
+    operators: builtinOperators,
+    keyring: new Keyring(Buffer.alloc(32, 3), new Map()),
+    dataDir: dir.path,
+    variables: { stay_zones: false },
+  })
   dir.remove()
   const rows: { key: string; domain: string; releaseMs: number; scheduled: boolean; floorS: number }[] = []
   for (const [stream, entries] of set.byStream) {
@@ -28,8 +34,16 @@ function shipped(optIn: readonly string[]) {
       const doc = set.documents.get(stream.category)?.domains[policy.domain]?.streams[stream.key]
       if (doc === undefined) throw new Error(`no document for ${stream.key}`)
       const operators = effectiveStreamPolicy(doc, new Set(optIn)).operators ?? []
-      const floors = operators.map((o) => (o.time_floor as { seconds?: number } | undefined)?.seconds).filter((s): s is number => s !== undefined)
-      rows.push({ key: stream.key, domain: policy.domain, releaseMs: policy.releaseMs, scheduled: policy.scheduled !== undefined, floorS: Math.max(0, ...floors) })
+      const floors = operators
+        .map((o) => (o.time_floor as { seconds?: number } | undefined)?.seconds)
+        .filter((s): s is number => s !== undefined)
+      rows.push({
+        key: stream.key,
+        domain: policy.domain,
+        releaseMs: policy.releaseMs,
+        scheduled: policy.scheduled !== undefined,
+        floorS: Math.max(0, ...floors),
+      })
     }
   }
   return rows
@@ -68,7 +82,16 @@ describe('release schedules of the shipped policies (issue 13 part 3)', () => {
       // The gateway's one-second clock.
       for (let now = T0; now <= T0 + 7 * 3_600_000 && arrived.size < sent.length; now += 1000) {
         while (next < sent.length && (sent[next] as number) <= now) {
-          const out: Output = { domain: 'svc', doc: {}, payload: Buffer.alloc(0), topic: String(next), contentType: '', releaseMs: row.releaseMs, subject: ConsentBook.household().household, purposeBit: 0 }
+          const out: Output = {
+            domain: 'svc',
+            doc: {},
+            payload: Buffer.alloc(0),
+            topic: String(next),
+            contentType: '',
+            releaseMs: row.releaseMs,
+            subject: ConsentBook.household().household,
+            purposeBit: 0,
+          }
           schedule.hold({ out, category: 'gps_tracker', version: 'v' }, sent[next] as number)
           next++
         }

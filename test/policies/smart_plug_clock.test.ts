@@ -16,13 +16,33 @@ const WATTS = 1000
 
 type Plug = { name: string; report: (t: number, wh: number, on: boolean) => [string, Record<string, unknown>] }
 const PLUGS: Plug[] = [
-  { name: 'zigbee2mqtt', report: (_t, wh, on) => ['zigbee2mqtt/kitchen kettle', { state: on ? 'ON' : 'OFF', power: on ? WATTS : 0, energy: wh / 1000, linkquality: 80 }] },
-  { name: 'tasmota', report: (t, wh, on) => ['tele/kettle/SENSOR', { Time: new Date(t).toISOString().slice(0, 19), ENERGY: { Total: wh / 1000, Power: on ? WATTS : 0, Voltage: 230 } }] },
+  {
+    name: 'zigbee2mqtt',
+    report: (_t, wh, on) => [
+      'zigbee2mqtt/kitchen kettle',
+      { state: on ? 'ON' : 'OFF', power: on ? WATTS : 0, energy: wh / 1000, linkquality: 80 },
+    ],
+  },
+  {
+    name: 'tasmota',
+    report: (t, wh, on) => [
+      'tele/kettle/SENSOR',
+      {
+        Time: new Date(t).toISOString().slice(0, 19),
+        ENERGY: { Total: wh / 1000, Power: on ? WATTS : 0, Voltage: 230 },
+      },
+    ],
+  },
   {
     name: 'shelly_gen2',
     report: (t, wh, on) => [
       'shellyplus1pm-a8032ab12345/events/rpc',
-      { src: 'shellyplus1pm-a8032ab12345', dst: 'shellyplus1pm-a8032ab12345/events', method: 'NotifyStatus', params: { ts: t / 1000, 'switch:0': { id: 0, output: on, apower: on ? WATTS : 0, aenergy: { total: wh } } } },
+      {
+        src: 'shellyplus1pm-a8032ab12345',
+        dst: 'shellyplus1pm-a8032ab12345/events',
+        method: 'NotifyStatus',
+        params: { ts: t / 1000, 'switch:0': { id: 0, output: on, apower: on ? WATTS : 0, aenergy: { total: wh } } },
+      },
     ],
   },
 ]
@@ -51,14 +71,19 @@ async function runDay(p: ProfilePipeline, plug: Plug): Promise<number[]> {
 }
 
 const records = (forwarded: readonly Forwarded[], domain: string) =>
-  forwarded.filter((f) => f.domain === domain).map((f) => ({ ts: f.ts, ...(f.data as { window_start: number; window_s: number; energy_wh: number }) }))
+  forwarded
+    .filter((f) => f.domain === domain)
+    .map((f) => ({ ts: f.ts, ...(f.data as { window_start: number; window_s: number; energy_wh: number }) }))
 
 describe('energy records leave on the gateway clock, not with the appliance (issue 13 part 2)', () => {
   let p: ProfilePipeline
   afterEach(() => p.close())
 
   for (const plug of PLUGS) {
-    for (const [optIn, windowS] of [[[], 3600], [['energy_15min'], 900]] as const) {
+    for (const [optIn, windowS] of [
+      [[], 3600],
+      [['energy_15min'], 900],
+    ] as const) {
       const domains = windowS === 900 ? ['svc'] : ['svc', 'ana']
       it(`${plug.name}, ${windowS} s windows: no record within 60 s of an edge, every window_s the configured one, one record per window`, async () => {
         p = shippedPipeline([...optIn])
@@ -73,7 +98,11 @@ describe('energy records leave on the gateway clock, not with the appliance (iss
             const end = (r.window_start + windowS) * 1000
             expect(r.ts - end).toBeGreaterThanOrEqual(MIN_RELEASE_DELAY_MS)
             expect(r.ts - end).toBeLessThanOrEqual(MAX_RELEASE_DELAY_MS)
-            for (const report of reports) expect(Math.abs(r.ts - report) >= 60_000, `record at ${new Date(r.ts).toISOString()} near a report at ${new Date(report).toISOString()}`).toBe(true)
+            for (const report of reports)
+              expect(
+                Math.abs(r.ts - report) >= 60_000,
+                `record at ${new Date(r.ts).toISOString()} near a report at ${new Date(report).toISOString()}`,
+              ).toBe(true)
           }
           // The energy is all there: 4 runs of 17 min at 1000 W.
           const total = rs.reduce((sum, r) => sum + r.energy_wh, 0)

@@ -22,7 +22,10 @@ interface Input {
 function goldenInputs(optIn: string): Input[] {
   const inputs: Input[] = []
   for (const { path } of goldenCaseFiles()) {
-    const golden = JSON.parse(readFileSync(path, 'utf8')) as { optIn?: string[]; inputs: { topic: string; fixture?: string; payload?: unknown; payloadBase64?: string; deflate?: boolean }[] }
+    const golden = JSON.parse(readFileSync(path, 'utf8')) as {
+      optIn?: string[]
+      inputs: { topic: string; fixture?: string; payload?: unknown; payloadBase64?: string; deflate?: boolean }[]
+    }
     if ((golden.optIn ?? []).some((o) => o !== optIn)) continue
     for (const input of golden.inputs) {
       let bytes: Buffer
@@ -42,7 +45,8 @@ function goldenInputs(optIn: string): Input[] {
     ['devices/smart_plug/plug2/energy', { ts: 1_746_403_200, total_kwh: 12.5 }],
     ['devices/body_scale/scale2/measurement', { ts: 1_746_403_200, weight_kg: 71.3, bmi: 22.1 }],
   ]
-  for (const [topic, payload] of extra) inputs.push({ topic, bytes: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)) })
+  for (const [topic, payload] of extra)
+    inputs.push({ topic, bytes: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)) })
   return inputs
 }
 
@@ -81,9 +85,14 @@ describe('ana and 3p get aggregates, not events (issue 13 part 4)', () => {
           seen.add(key)
         }
       }
-      expect([...categories].sort()).toEqual(optIn === '' ? ['camera', 'gps_tracker', 'robot_vacuum', 'smart_plug'] : ['body_scale', 'camera', 'gps_tracker', 'robot_vacuum', 'smart_plug'])
+      expect([...categories].sort()).toEqual(
+        optIn === ''
+          ? ['camera', 'gps_tracker', 'robot_vacuum', 'smart_plug']
+          : ['body_scale', 'camera', 'gps_tracker', 'robot_vacuum', 'smart_plug'],
+      )
       // The rate does not show: the same records (windows and topics) at either rate; counts may differ, not presence.
-      const shape = (fs: Forwarded[]) => fs.map((f) => `${f.topic}@${String((f.data as { window_start: number }).window_start)}`).sort()
+      const shape = (fs: Forwarded[]) =>
+        fs.map((f) => `${f.topic}@${String((f.data as { window_start: number }).window_start)}`).sort()
       expect(shape(fast)).toEqual(shape(slow))
     }, 240_000)
   }

@@ -18,12 +18,43 @@ const HOUR = 3_600_000
 function pipeline(dataDir: string, optIn: readonly string[] = []): { pipeline: Pipeline; audit: MemoryAuditLog } {
   const variables = { privacy_zones: [{ lat: 52.52, lon: 13.405, name: 'home' }] }
   const audit = new MemoryAuditLog()
-  const { pipeline } = builtinPipeline({ master: Buffer.alloc(32, 3), dataDir, optIn: new Set(optIn), variables, audit })
+  const { pipeline } = builtinPipeline({
+    master: Buffer.alloc(32, 3),
+    dataDir,
+    optIn: new Set(optIn),
+    variables,
+    audit,
+  })
   return { pipeline, audit }
 }
 
 /** Keys whose string values describe people, places or devices in the fixtures; each gets a canary. */
-const PERSONAL = new Set(['camera', 'sub_label', 'name', 'SSID', 'BSSID', 'ssid', 'bssid', 'tid', 'desc', 'inregions', 'current_zones', 'entered_zones', 'zones', 'plate', 'recognized_license_plate', 'description', 'topic', 'face', 'image', 'imagename', 'username', 'deviceId', 'host', 'password'])
+const PERSONAL = new Set([
+  'camera',
+  'sub_label',
+  'name',
+  'SSID',
+  'BSSID',
+  'ssid',
+  'bssid',
+  'tid',
+  'desc',
+  'inregions',
+  'current_zones',
+  'entered_zones',
+  'zones',
+  'plate',
+  'recognized_license_plate',
+  'description',
+  'topic',
+  'face',
+  'image',
+  'imagename',
+  'username',
+  'deviceId',
+  'host',
+  'password',
+])
 
 /** Replaces every personal string (or string array element) with a numbered canary; returns the canaries. */
 function plantCanaries(value: unknown, canaries: string[]): unknown {
@@ -37,7 +68,8 @@ function plantCanaries(value: unknown, canaries: string[]): unknown {
       return canary
     }
     if (PERSONAL.has(key) && typeof v === 'string') out[key] = plant()
-    else if (PERSONAL.has(key) && Array.isArray(v)) out[key] = v.map((item) => (typeof item === 'string' ? plant() : plantCanaries(item, canaries)))
+    else if (PERSONAL.has(key) && Array.isArray(v))
+      out[key] = v.map((item) => (typeof item === 'string' ? plant() : plantCanaries(item, canaries)))
     else out[key] = plantCanaries(v, canaries)
   }
   return out
@@ -60,7 +92,8 @@ function p2Hits(outputs: readonly Output[]): string[] {
     }
     if (hasImageMagic(out.payload)) hits.push(`image bytes in ${out.topic}`)
     const data = (JSON.parse(out.payload.toString('utf8')) as { data: unknown }).data
-    for (const s of strings(data)) if (s.length >= 16 && hasImageMagic(Buffer.from(s, 'base64'))) hits.push(`base64 image in ${out.topic}`)
+    for (const s of strings(data))
+      if (s.length >= 16 && hasImageMagic(Buffer.from(s, 'base64'))) hits.push(`base64 image in ${out.topic}`)
   }
   return hits
 }
@@ -85,10 +118,12 @@ describe('P1 and P2: no canary and no identifier pattern leaves the gateway', ()
           const canaries = devices.flatMap((d) => [...d.canaries, d.id])
           const outputs: Output[] = []
           let t = Date.UTC(2026, 2, 1, 6)
-          for (const device of devices) for (const m of device.start(t)) outputs.push(...(await p.process(m.topic, m.payload, t)).outputs)
+          for (const device of devices)
+            for (const m of device.start(t)) outputs.push(...(await p.process(m.topic, m.payload, t)).outputs)
           for (let tick = 0; tick < 200; tick++) {
             t += 0.24 * HOUR
-            for (const device of devices) for (const m of device.tick(t)) outputs.push(...(await p.process(m.topic, m.payload, t)).outputs)
+            for (const device of devices)
+              for (const m of device.tick(t)) outputs.push(...(await p.process(m.topic, m.payload, t)).outputs)
           }
           // Scales send nothing at all without health consent (issue 13 part 8); with it, the canaries are checked.
           if (optIn.length === 0 && SILENT_WITHOUT_CONSENT.has(name)) expect(outputs).toEqual([])
@@ -105,9 +140,20 @@ describe('P1 and P2: no canary and no identifier pattern leaves the gateway', ()
   }
 
   const fixtureCases: [string, (file: string) => string | undefined][] = [
-    ['camera', (f) => (f.startsWith('frigate_events') && f.endsWith('.json') ? 'frigate/events' : f.startsWith('frigate_tracked') && f.endsWith('.json') ? 'frigate/tracked_object_update' : undefined)],
+    [
+      'camera',
+      (f) =>
+        f.startsWith('frigate_events') && f.endsWith('.json')
+          ? 'frigate/events'
+          : f.startsWith('frigate_tracked') && f.endsWith('.json')
+            ? 'frigate/tracked_object_update'
+            : undefined,
+    ],
     ['gps', (f) => (f.startsWith('owntracks_') ? 'owntracks/CanaryUser1/CanaryPhone1' : undefined)],
-    ['valetudo', (f) => (f.endsWith('.json') && !f.startsWith('wifi') ? 'valetudo/CanaryRobot1/MapData/map-data' : undefined)],
+    [
+      'valetudo',
+      (f) => (f.endsWith('.json') && !f.startsWith('wifi') ? 'valetudo/CanaryRobot1/MapData/map-data' : undefined),
+    ],
   ]
   for (const [folder, topicOf] of fixtureCases) {
     it(`fixtures in ${folder}/ with canaries in every personal field`, async () => {

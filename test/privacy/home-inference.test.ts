@@ -21,7 +21,9 @@ const KEYS = [0x11, 0x47, 0x9c, 0xe3]
 
 function haversine(a: Zone, b: Zone): number {
   const rad = Math.PI / 180
-  const h = Math.sin(((b.lat - a.lat) * rad) / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(((b.lon - a.lon) * rad) / 2) ** 2
+  const h =
+    Math.sin(((b.lat - a.lat) * rad) / 2) ** 2 +
+    Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(((b.lon - a.lon) * rad) / 2) ** 2
   return 2 * 6_371_008.8 * Math.asin(Math.min(1, Math.sqrt(h)))
 }
 
@@ -30,7 +32,10 @@ function truth(t: number): Zone {
   const day = Math.floor((t - START) / 86_400_000)
   const hour = ((t - START) % 86_400_000) / 3_600_000
   if (day >= 5) return HOME
-  const between = (f: number): Zone => ({ lat: HOME.lat + (WORK.lat - HOME.lat) * f, lon: HOME.lon + (WORK.lon - HOME.lon) * f })
+  const between = (f: number): Zone => ({
+    lat: HOME.lat + (WORK.lat - HOME.lat) * f,
+    lon: HOME.lon + (WORK.lon - HOME.lon) * f,
+  })
   if (hour < 7.5 || hour >= 17.5) return HOME
   if (hour < 8) return between((hour - 7.5) * 2)
   if (hour < 17) return WORK
@@ -45,7 +50,10 @@ interface Stats {
 
 function estimate(fixes: readonly Zone[]): Stats {
   if (fixes.length === 0) return { n: 0, distances: [] }
-  const mean = { lat: fixes.reduce((s, f) => s + f.lat, 0) / fixes.length, lon: fixes.reduce((s, f) => s + f.lon, 0) / fixes.length }
+  const mean = {
+    lat: fixes.reduce((s, f) => s + f.lat, 0) / fixes.length,
+    lon: fixes.reduce((s, f) => s + f.lon, 0) / fixes.length,
+  }
   const med = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b)
     const m = s.length >> 1
@@ -66,7 +74,11 @@ function estimate(fixes: readonly Zone[]): Stats {
 }
 
 /** Runs the week for one master key; returns svc's night and day statistics. */
-async function week(masterKey: number, zones: readonly Zone[], stayZones: boolean): Promise<{ night: Stats; day: Stats }> {
+async function week(
+  masterKey: number,
+  zones: readonly Zone[],
+  stayZones: boolean,
+): Promise<{ night: Stats; day: Stats }> {
   const { pipeline, remove } = gpsPipeline({ masterKey, zones, stayZones, seed: masterKey })
   const jitter = seededRandom(masterKey)
   const night: Zone[] = []
@@ -97,7 +109,9 @@ async function week(masterKey: number, zones: readonly Zone[], stayZones: boolea
 const fmt = (s: Stats) => (s.n === 0 ? 'none' : `n=${s.n} min ${Math.round(Math.min(...s.distances))} m`)
 
 describe('home inference from svc fixes (issue 13.1)', () => {
-  it('after 7 days, mean, median and densest geohash-7 cell of night and day fixes are ≥ 400 m from home and work', { timeout: 30_000 }, async () => {
+  it('after 7 days, mean, median and densest geohash-7 cell of night and day fixes are ≥ 400 m from home and work', {
+    timeout: 30_000,
+  }, async () => {
     const lines: string[] = []
     let openMin = Number.POSITIVE_INFINITY
     for (const key of KEYS) {

@@ -10,9 +10,38 @@ const MIN = 60_000
 const weighings = (day: number) => {
   const t = T0 + day * 24 * 60 * MIN + day * 7 * MIN
   return [
-    { t, topic: 'miscale/Alice Example/weight', payload: { weight: 72.45 + day / 10, weight_unit: 'kg', bmi: 23.65, impedance: 503, timestamp: new Date(t).toISOString() } },
-    { t, topic: 'home/OpenMQTTGateway/BTtoMQTT/C8478C0A5CFF', payload: { id: 'C8:47:8C:0A:5C:FF', name: 'MIBFS', type: 'SCALE', unit: 'kg', weight: 71.85, impedance: 480, model_id: 'XMTZC02HM/XMTZC05HM', brand: 'Xiaomi', model: 'Mi Body Composition Scale 2', rssi: -70 } },
-    { t, topic: 'devices/body_scale/scale-1/measurement', payload: { ts: Math.floor(t / 1000), weight_kg: 72.4, bmi: 23.6, battery_pct: 81 } },
+    {
+      t,
+      topic: 'miscale/Alice Example/weight',
+      payload: {
+        weight: 72.45 + day / 10,
+        weight_unit: 'kg',
+        bmi: 23.65,
+        impedance: 503,
+        timestamp: new Date(t).toISOString(),
+      },
+    },
+    {
+      t,
+      topic: 'home/OpenMQTTGateway/BTtoMQTT/C8478C0A5CFF',
+      payload: {
+        id: 'C8:47:8C:0A:5C:FF',
+        name: 'MIBFS',
+        type: 'SCALE',
+        unit: 'kg',
+        weight: 71.85,
+        impedance: 480,
+        model_id: 'XMTZC02HM/XMTZC05HM',
+        brand: 'Xiaomi',
+        model: 'Mi Body Composition Scale 2',
+        rssi: -70,
+      },
+    },
+    {
+      t,
+      topic: 'devices/body_scale/scale-1/measurement',
+      payload: { ts: Math.floor(t / 1000), weight_kg: 72.4, bmi: 23.6, battery_pct: 81 },
+    },
   ]
 }
 

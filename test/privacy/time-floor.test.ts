@@ -22,10 +22,24 @@ const EXACT_TIME_OPT_INS: ReadonlySet<string> = new Set(['precise_location', 'ca
 const classifier = new Classifier(builtinProfiles)
 const dir = tempDir('veil-time-floor-')
 afterAll(() => dir.remove())
-const shipped = loadPolicySet(DEFAULT_POLICIES, { classifier, operators: builtinOperators, keyring: new Keyring(Buffer.alloc(32, 7), new Map()), dataDir: dir.path, variables: { privacy_zones: [], stay_zones: false } })
+const shipped = loadPolicySet(DEFAULT_POLICIES, {
+  classifier,
+  operators: builtinOperators,
+  keyring: new Keyring(Buffer.alloc(32, 7), new Map()),
+  dataDir: dir.path,
+  variables: { privacy_zones: [], stay_zones: false },
+})
 
 /** Every opt-in switch of the shipped policies that does not grant exact times. */
-const coarseOptIns = [...new Set([...shipped.documents.values()].flatMap((doc) => Object.values(doc.domains).flatMap((s) => Object.values(s?.streams ?? {}).flatMap((p) => Object.keys(p.opt_in ?? {})))))]
+const coarseOptIns = [
+  ...new Set(
+    [...shipped.documents.values()].flatMap((doc) =>
+      Object.values(doc.domains).flatMap((s) =>
+        Object.values(s?.streams ?? {}).flatMap((p) => Object.keys(p.opt_in ?? {})),
+      ),
+    ),
+  ),
+]
   .filter((name) => !EXACT_TIME_OPT_INS.has(name))
   .sort()
 
@@ -42,7 +56,10 @@ interface Target {
 function targets(optIn: ReadonlySet<string>): Target[] {
   const out: Target[] = []
   for (const doc of shipped.documents.values()) {
-    for (const [domain, section] of Object.entries(doc.domains) as [Domain, { streams: Record<string, Parameters<typeof effectiveStreamPolicy>[0]> }][]) {
+    for (const [domain, section] of Object.entries(doc.domains) as [
+      Domain,
+      { streams: Record<string, Parameters<typeof effectiveStreamPolicy>[0]> },
+    ][]) {
       for (const [key, policy] of Object.entries(section.streams)) {
         const stream = classifier.streams.find((s) => s.key === key && s.category === doc.category)
         if (stream === undefined || stream.timeFields.size === 0) continue
@@ -51,8 +68,20 @@ function targets(optIn: ReadonlySet<string>): Target[] {
           const settings = op.time_floor as { paths?: string[]; seconds?: number } | undefined
           return settings === undefined ? [] : [{ paths: settings.paths ?? ['tst'], seconds: settings.seconds ?? 60 }]
         })
-        const fields = [...stream.timeFields].map(([path, unit]) => ({ path, unit, seconds: floors.find((f) => f.paths.includes(path))?.seconds ?? MIN_FLOOR_SECONDS[domain] }))
-        const leaving = fields.map((f) => f.path).filter((p) => variant.allow.includes(p) || (p === 'metrics[].timestamp' && variant.allow.includes('timestamp') && ((variant.metrics as { allow?: string[] } | undefined)?.allow ?? []).length > 0))
+        const fields = [...stream.timeFields].map(([path, unit]) => ({
+          path,
+          unit,
+          seconds: floors.find((f) => f.paths.includes(path))?.seconds ?? MIN_FLOOR_SECONDS[domain],
+        }))
+        const leaving = fields
+          .map((f) => f.path)
+          .filter(
+            (p) =>
+              variant.allow.includes(p) ||
+              (p === 'metrics[].timestamp' &&
+                variant.allow.includes('timestamp') &&
+                ((variant.metrics as { allow?: string[] } | undefined)?.allow ?? []).length > 0),
+          )
         if (leaving.length > 0) out.push({ domain, stream, fields, leaving })
       }
     }
@@ -66,40 +95,132 @@ const END_S = 4_102_444_800
 const epochS = fc.integer({ min: 1, max: END_S })
 const floatS = fc.oneof(epochS, fc.double({ min: 1, max: END_S, noNaN: true, noDefaultInfinity: true }))
 const epochMs = fc.integer({ min: 1, max: END_S * 1000 })
-const iso = fc.tuple(fc.integer({ min: Date.UTC(1971, 0, 1), max: END_S * 1000 }), fc.constantFrom('Z', '+00:00', '+02:00', '-05:30', '+0545', ''), fc.boolean()).map(([ms, zone, fraction]) => {
-  const offsetMin = zone === 'Z' || zone === '' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)))
-  const wall = new Date(ms + offsetMin * 60_000).toISOString()
-  return `${fraction ? wall.slice(0, 23) : wall.slice(0, 19)}${zone}`
-})
+const iso = fc
+  .tuple(
+    fc.integer({ min: Date.UTC(1971, 0, 1), max: END_S * 1000 }),
+    fc.constantFrom('Z', '+00:00', '+02:00', '-05:30', '+0545', ''),
+    fc.boolean(),
+  )
+  .map(([ms, zone, fraction]) => {
+    const offsetMin =
+      zone === 'Z' || zone === ''
+        ? 0
+        : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)))
+    const wall = new Date(ms + offsetMin * 60_000).toISOString()
+    return `${fraction ? wall.slice(0, 23) : wall.slice(0, 19)}${zone}`
+  })
 const id = fc.stringMatching(/^[a-z][a-z0-9]{5,11}$/)
 
 type Message = { topic: string; payload: Buffer | Record<string, unknown> }
 /** Valid messages of each stream key, the last of which can leave with its times (earlier ones set up state). */
 const GENERATORS: Record<string, fc.Arbitrary<Message[]>> = {
   'frigate/events': fc.record({ id, start: floatS, end: floatS, frame: floatS }).map(({ id, start, end, frame }) => [
-    { topic: 'frigate/events', payload: { type: 'end', after: { id: 'e1', camera: id, label: 'person', top_score: 0.8, start_time: start, end_time: end, frame_time: frame, has_clip: true } } },
+    {
+      topic: 'frigate/events',
+      payload: {
+        type: 'end',
+        after: {
+          id: 'e1',
+          camera: id,
+          label: 'person',
+          top_score: 0.8,
+          start_time: start,
+          end_time: end,
+          frame_time: frame,
+          has_clip: true,
+        },
+      },
+    },
   ]),
   'frigate/reviews': fc.record({ id, start: floatS, end: floatS }).map(({ id, start, end }) => [
-    { topic: 'frigate/reviews', payload: { type: 'end', after: { id: 'r1', camera: id, severity: 'alert', start_time: start, end_time: end, data: { objects: ['person'] } } } },
+    {
+      topic: 'frigate/reviews',
+      payload: {
+        type: 'end',
+        after: {
+          id: 'r1',
+          camera: id,
+          severity: 'alert',
+          start_time: start,
+          end_time: end,
+          data: { objects: ['person'] },
+        },
+      },
+    },
   ]),
-  'canonical/event': fc.record({ id, ts: epochS }).map(({ id, ts }) => [{ topic: `devices/camera/${id}/event`, payload: { ts, type: 'start', label: 'person', score: 0.71 } }]),
-  'owntracks/location': fc.record({ id, tst: epochS }).map(({ id, tst }) => [{ topic: `owntracks/${id}/phone`, payload: { _type: 'location', lat: 48.137, lon: 11.575, tst, vel: 4, batt: 80 } }]),
-  'canonical/location': fc.record({ id, ts: epochS }).map(({ id, ts }) => [{ topic: `devices/gps_tracker/${id}/location`, payload: { ts, lat: 48.137, lon: 11.575, speed_kmh: 4, battery_pct: 80 } }]),
-  'gpsd/tpv': fc.record({ id, time: iso }).map(({ id, time }) => [{ topic: `gpsd/${id}/tpv`, payload: { class: 'TPV', mode: 3, time, lat: 48.137, lon: 11.575, speed: 1.2 } }]),
+  'canonical/event': fc
+    .record({ id, ts: epochS })
+    .map(({ id, ts }) => [
+      { topic: `devices/camera/${id}/event`, payload: { ts, type: 'start', label: 'person', score: 0.71 } },
+    ]),
+  'owntracks/location': fc.record({ id, tst: epochS }).map(({ id, tst }) => [
+    {
+      topic: `owntracks/${id}/phone`,
+      payload: { _type: 'location', lat: 48.137, lon: 11.575, tst, vel: 4, batt: 80 },
+    },
+  ]),
+  'canonical/location': fc.record({ id, ts: epochS }).map(({ id, ts }) => [
+    {
+      topic: `devices/gps_tracker/${id}/location`,
+      payload: { ts, lat: 48.137, lon: 11.575, speed_kmh: 4, battery_pct: 80 },
+    },
+  ]),
+  'gpsd/tpv': fc
+    .record({ id, time: iso })
+    .map(({ id, time }) => [
+      { topic: `gpsd/${id}/tpv`, payload: { class: 'TPV', mode: 3, time, lat: 48.137, lon: 11.575, speed: 1.2 } },
+    ]),
   'traccar/location': fc.record({ id, timestamp: iso }).map(({ id, timestamp }) => [
-    { topic: 'traccar/osmand', payload: { device_id: id, location: { timestamp, coords: { latitude: 48.137, longitude: 11.575, speed: 1.2 }, battery: { level: 0.8 } } } },
+    {
+      topic: 'traccar/osmand',
+      payload: {
+        device_id: id,
+        location: { timestamp, coords: { latitude: 48.137, longitude: 11.575, speed: 1.2 }, battery: { level: 0.8 } },
+      },
+    },
   ]),
   'sparkplug/node': fc.record({ id, birth: epochMs, death: epochMs }).map(({ id, birth, death }) => [
-    { topic: `spBv1.0/G/NBIRTH/${id}`, payload: sparkplugBytes({ timestamp: birth, seq: 0, metrics: [{ name: 'bdSeq', datatype: 8, value: 3, timestamp: birth }] }) },
-    { topic: `spBv1.0/G/NDEATH/${id}`, payload: sparkplugBytes({ timestamp: death, metrics: [{ name: 'bdSeq', datatype: 8, value: 3, timestamp: death }] }) },
+    {
+      topic: `spBv1.0/G/NBIRTH/${id}`,
+      payload: sparkplugBytes({
+        timestamp: birth,
+        seq: 0,
+        metrics: [{ name: 'bdSeq', datatype: 8, value: 3, timestamp: birth }],
+      }),
+    },
+    {
+      topic: `spBv1.0/G/NDEATH/${id}`,
+      payload: sparkplugBytes({
+        timestamp: death,
+        metrics: [{ name: 'bdSeq', datatype: 8, value: 3, timestamp: death }],
+      }),
+    },
   ]),
   'sparkplug/device': fc.record({ id, birth: epochMs, death: epochMs }).map(({ id, birth, death }) => [
-    { topic: `spBv1.0/G/NBIRTH/${id}`, payload: sparkplugBytes({ timestamp: birth, seq: 0, metrics: [{ name: 'bdSeq', datatype: 8, value: 3 }] }) },
-    { topic: `spBv1.0/G/DBIRTH/${id}/meter`, payload: sparkplugBytes({ timestamp: birth, seq: 1, metrics: [{ name: 'Energy', datatype: 10, value: 1.5, timestamp: birth }] }) },
+    {
+      topic: `spBv1.0/G/NBIRTH/${id}`,
+      payload: sparkplugBytes({ timestamp: birth, seq: 0, metrics: [{ name: 'bdSeq', datatype: 8, value: 3 }] }),
+    },
+    {
+      topic: `spBv1.0/G/DBIRTH/${id}/meter`,
+      payload: sparkplugBytes({
+        timestamp: birth,
+        seq: 1,
+        metrics: [{ name: 'Energy', datatype: 10, value: 1.5, timestamp: birth }],
+      }),
+    },
     { topic: `spBv1.0/G/DDEATH/${id}/meter`, payload: sparkplugBytes({ timestamp: death, seq: 2, metrics: [] }) },
   ]),
-  'miscale/weight': fc.record({ id, timestamp: iso }).map(({ id, timestamp }) => [{ topic: `miscale/${id}/weight`, payload: { weight: 72.35, weight_unit: 'kg', bmi: 23.61, timestamp } }]),
-  'canonical/measurement': fc.record({ id, ts: epochS }).map(({ id, ts }) => [{ topic: `devices/body_scale/${id}/measurement`, payload: { ts, weight_kg: 72.35, battery_pct: 81 } }]),
+  'miscale/weight': fc
+    .record({ id, timestamp: iso })
+    .map(({ id, timestamp }) => [
+      { topic: `miscale/${id}/weight`, payload: { weight: 72.35, weight_unit: 'kg', bmi: 23.61, timestamp } },
+    ]),
+  'canonical/measurement': fc
+    .record({ id, ts: epochS })
+    .map(({ id, ts }) => [
+      { topic: `devices/body_scale/${id}/measurement`, payload: { ts, weight_kg: 72.35, battery_pct: 81 } },
+    ]),
 }
 
 /** The values at a path in allowlist syntax (`a.b`, `items[].ts`, `$`). */
@@ -109,7 +230,11 @@ function valuesAt(doc: unknown, path: string): unknown[] {
   for (const segment of path.split('.')) {
     const array = segment.endsWith('[]')
     const key = array ? segment.slice(0, -2) : segment
-    current = current.flatMap((v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, key) ? [(v as Record<string, unknown>)[key]] : []))
+    current = current.flatMap((v) =>
+      v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, key)
+        ? [(v as Record<string, unknown>)[key]]
+        : [],
+    )
     if (array) current = current.flatMap((v) => (Array.isArray(v) ? v : []))
   }
   return current
@@ -123,7 +248,9 @@ function finerThanFloor(value: unknown, unit: TimeUnit, seconds: number): string
     return Number.isFinite(ms) && ms % (seconds * 1000) === 0 ? undefined : `${value} is not on a ${seconds} s boundary`
   }
   const step = unit === 'epoch_s' ? seconds : seconds * 1000
-  return typeof value === 'number' && Number.isFinite(value) && value % step === 0 ? undefined : `${JSON.stringify(value)} is not a multiple of ${step} (${unit})`
+  return typeof value === 'number' && Number.isFinite(value) && value % step === 0
+    ? undefined
+    : `${JSON.stringify(value)} is not a multiple of ${step} (${unit})`
 }
 
 describe('property: no declared time leaves finer than its floor', () => {
@@ -172,7 +299,9 @@ describe('property: no declared time leaves finer than its floor', () => {
         p.close()
       }
       // Every time the policies let leave was seen in outputs: the property did not pass by forwarding nothing.
-      const unseen = all.flatMap((t) => t.leaving.map((path) => `${t.domain} ${t.stream.key} ${path}`)).filter((k) => (seen.get(k) ?? 0) === 0)
+      const unseen = all
+        .flatMap((t) => t.leaving.map((path) => `${t.domain} ${t.stream.key} ${path}`))
+        .filter((k) => (seen.get(k) ?? 0) === 0)
       expect(unseen).toEqual([])
     })
   }

@@ -45,7 +45,9 @@ describe('the CONNECT budget on the clock', () => {
   })
 
   it('closes a socket that never sends its WebSocket upgrade within the same budget', async () => {
-    gw = await startGateway(budget({ listeners: [{ kind: 'ws', host: '127.0.0.1', port: 0, flag: '--listener ws://' }] }))
+    gw = await startGateway(
+      budget({ listeners: [{ kind: 'ws', host: '127.0.0.1', port: 0, flag: '--listener ws://' }] }),
+    )
     const ws = gw.gateway.broker.addresses.find((l) => l.kind === 'ws')?.address.port as number
     expect(await msUntilClosed(ws)).toBeLessThan(2000)
   })
@@ -56,10 +58,16 @@ describe('the CONNECT budget on the clock', () => {
       gw = await startGateway(
         budget({
           tls: { cert: pki.serverCert, key: pki.serverKey },
-          listeners: (['ws', 'wss'] as const).map((kind) => ({ kind, host: '127.0.0.1', port: 0, flag: `--listener ${kind}://` })),
+          listeners: (['ws', 'wss'] as const).map((kind) => ({
+            kind,
+            host: '127.0.0.1',
+            port: 0,
+            flag: `--listener ${kind}://`,
+          })),
         }),
       )
-      const port = (kind: string): number => gw?.gateway.broker.addresses.find((l) => l.kind === kind)?.address.port as number
+      const port = (kind: string): number =>
+        gw?.gateway.broker.addresses.find((l) => l.kind === kind)?.address.port as number
       const ws = await connect(`ws://127.0.0.1:${port('ws')}/mqtt`, { keepalive: 60 })
       const wss = await connect(`wss://127.0.0.1:${port('wss')}/mqtt`, { keepalive: 60, ca: readFileSync(pki.ca) })
       // Three budgets long: the timer under test would have fired by now. Nothing can be waited for instead.

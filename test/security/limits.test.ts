@@ -61,15 +61,21 @@ describe('connection limits', () => {
   it('closes connections beyond maxConnections, and accepts again once one has gone', async () => {
     gw = await start({ maxConnections: 3 })
     const port = gw.gateway.broker.address.port
-    expect(await Promise.all([outcome(port, 'a'), outcome(port, 'b'), outcome(port, 'c')])).toEqual(['accepted', 'accepted', 'accepted'])
+    expect(await Promise.all([outcome(port, 'a'), outcome(port, 'b'), outcome(port, 'c')])).toEqual([
+      'accepted',
+      'accepted',
+      'accepted',
+    ])
     expect(await outcome(port, 'd')).toBe('closed')
     expect(await refusals(gw)).toMatch(/stage="connection",reason="max_connections"\} 1/)
     sockets[0]?.destroy()
     // The slot comes back when the gateway sees the close: until then a connection is still refused.
-    await until(async () => (await rawConnect(port, { clientId: 'after', clean: true })).returnCode === 0, { what: 'a connection accepted again' })
+    await until(async () => (await rawConnect(port, { clientId: 'after', clean: true })).returnCode === 0, {
+      what: 'a connection accepted again',
+    })
   })
 
-  it('closes an address\'s connections beyond its burst until the rate refills', async () => {
+  it("closes an address's connections beyond its burst until the rate refills", async () => {
     // The bucket refills on Date.now(): a fake clock stands still while the five connect, then moves 250 ms.
     vi.useFakeTimers({ toFake: ['Date'] })
     gw = await start({ burst: 3, ratePerSecond: 4 })
@@ -92,7 +98,12 @@ describe('connection limits', () => {
   })
 
   it('gives a WebSocket upgrade the same budget: a socket that never sends its HTTP request is closed', async () => {
-    gw = await startGateway({ security: { connections: { ...DEFAULT_CONNECTION_LIMITS, connectTimeoutMs: 300 }, listeners: [{ kind: 'ws', host: '127.0.0.1', port: 0, flag: '--listener ws://' }] } })
+    gw = await startGateway({
+      security: {
+        connections: { ...DEFAULT_CONNECTION_LIMITS, connectTimeoutMs: 300 },
+        listeners: [{ kind: 'ws', host: '127.0.0.1', port: 0, flag: '--listener ws://' }],
+      },
+    })
     const ws = gw.gateway.broker.addresses.find((l) => l.kind === 'ws')?.address.port as number
     expect(await closedUnprompted(ws)).toBe(true)
   })

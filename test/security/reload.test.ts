@@ -24,7 +24,8 @@ async function gateway(options: Parameters<typeof startGateway>[0]): Promise<Tes
   return gw
 }
 
-const reload = (gw: TestGateway, headers: Record<string, string> = {}, method = 'POST'): Promise<Response> => fetch(`${gw.httpUrl}/-/reload`, { method, headers })
+const reload = (gw: TestGateway, headers: Record<string, string> = {}, method = 'POST'): Promise<Response> =>
+  fetch(`${gw.httpUrl}/-/reload`, { method, headers })
 
 describe('POST /-/reload', () => {
   it('is disabled without a token', async () => {
@@ -52,12 +53,23 @@ describe('POST /-/reload', () => {
     const dir = tempDir('veil-reload-')
     cleanup.push(() => dir.remove())
     const gw = await gateway({ dataDir: dir.path, security: { reloadToken: TOKEN, allowAnonymous: false } })
-    const password = await CredentialStore.open(dir.path).add({ name: 'tasmota_A', role: 'device', profile: 'tasmota' }, { scrypt: { N: 2 ** 12 } })
+    const password = await CredentialStore.open(dir.path).add(
+      { name: 'tasmota_A', role: 'device', profile: 'tasmota' },
+      { scrypt: { N: 2 ** 12 } },
+    )
     const attempt = (): Promise<number> =>
-      mqtt.connectAsync(gw.url, { username: 'tasmota_A', password, reconnectPeriod: 0, connectTimeout: 5000, clientId: `r${Date.now()}` }).then(
-        async (c) => (await c.endAsync(), 0),
-        (err: { code?: number }) => err.code ?? -1,
-      )
+      mqtt
+        .connectAsync(gw.url, {
+          username: 'tasmota_A',
+          password,
+          reconnectPeriod: 0,
+          connectTimeout: 5000,
+          clientId: `r${Date.now()}`,
+        })
+        .then(
+          async (c) => (await c.endAsync(), 0),
+          (err: { code?: number }) => err.code ?? -1,
+        )
     expect(await attempt()).toBe(4)
     expect((await reload(gw, { authorization: `Bearer ${TOKEN}` })).status).toBe(200)
     expect(await attempt()).toBe(0)
@@ -70,8 +82,18 @@ describe('POST /-/reload', () => {
     const pa = await store.add({ name: 'tasmota_A', role: 'device', profile: 'tasmota' }, { scrypt: { N: 2 ** 12 } })
     const pb = await store.add({ name: 'tasmota_B', role: 'device', profile: 'tasmota' }, { scrypt: { N: 2 ** 12 } })
     const gw = await gateway({ dataDir: dir.path, security: { reloadToken: TOKEN, allowAnonymous: false } })
-    const a = await mqtt.connectAsync(gw.url, { username: 'tasmota_A', password: pa, reconnectPeriod: 0, clientId: 'rev-a' })
-    const b = await mqtt.connectAsync(gw.url, { username: 'tasmota_B', password: pb, reconnectPeriod: 0, clientId: 'rev-b' })
+    const a = await mqtt.connectAsync(gw.url, {
+      username: 'tasmota_A',
+      password: pa,
+      reconnectPeriod: 0,
+      clientId: 'rev-a',
+    })
+    const b = await mqtt.connectAsync(gw.url, {
+      username: 'tasmota_B',
+      password: pb,
+      reconnectPeriod: 0,
+      clientId: 'rev-b',
+    })
     cleanup.push(async () => {
       await a.endAsync(true)
       await b.endAsync(true)

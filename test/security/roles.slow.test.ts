@@ -18,10 +18,22 @@ let password = ''
 
 beforeAll(async () => {
   dir = tempDir('veil-roles-slow-')
-  password = await CredentialStore.open(dir.path).add({ name: 'tasmota_A', role: 'device', profile: 'tasmota' }, { scrypt: { N: 2 ** 12 } })
-  const base = resolveConfig(builtinPlugins, { listen: 'mqtt://127.0.0.1:0', http: '127.0.0.1:0', dataDir: dir.path, policies: TEST_POLICIES })
+  password = await CredentialStore.open(dir.path).add(
+    { name: 'tasmota_A', role: 'device', profile: 'tasmota' },
+    { scrypt: { N: 2 ** 12 } },
+  )
+  const base = resolveConfig(builtinPlugins, {
+    listen: 'mqtt://127.0.0.1:0',
+    http: '127.0.0.1:0',
+    dataDir: dir.path,
+    policies: TEST_POLICIES,
+  })
   const connections = { ...base.security.connections, failedLoginDelayMs: 150, failedLoginMaxDelayMs: 5000 }
-  gateway = await Gateway.start({ ...base, security: { ...base.security, connections } }, builtinPlugins, createLogger('silent'))
+  gateway = await Gateway.start(
+    { ...base, security: { ...base.security, connections } },
+    builtinPlugins,
+    createLogger('silent'),
+  )
 }, 60_000)
 
 afterAll(async () => {
@@ -34,7 +46,12 @@ describe('failed logins on the clock', () => {
     const port = gateway.broker.address.port
     const times: number[] = []
     for (let i = 0; i < 3; i++) {
-      const r = await rawConnect(port, { clientId: `guess${i}`, clean: true, username: 'tasmota_A', password: `guess-${i}` })
+      const r = await rawConnect(port, {
+        clientId: `guess${i}`,
+        clean: true,
+        username: 'tasmota_A',
+        password: `guess-${i}`,
+      })
       expect(r.returnCode).toBe(4)
       times.push(r.ms)
     }
@@ -42,8 +59,15 @@ describe('failed logins on the clock', () => {
     expect(times[1]).toBeGreaterThanOrEqual(290)
     expect(times[2]).toBeGreaterThanOrEqual(590)
     // The right password still works, and resets the delay for the address.
-    expect((await rawConnect(port, { clientId: 'right', clean: true, username: 'tasmota_A', password })).returnCode).toBe(0)
-    const after = await rawConnect(port, { clientId: 'guess9', clean: true, username: 'tasmota_A', password: 'guess-9' })
+    expect(
+      (await rawConnect(port, { clientId: 'right', clean: true, username: 'tasmota_A', password })).returnCode,
+    ).toBe(0)
+    const after = await rawConnect(port, {
+      clientId: 'guess9',
+      clean: true,
+      username: 'tasmota_A',
+      password: 'guess-9',
+    })
     expect(after.ms).toBeLessThan(590)
   }, 30_000)
 })

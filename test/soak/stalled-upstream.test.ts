@@ -11,7 +11,16 @@ describe('stalled upstream (short soak)', () => {
     const lines: string[] = []
     // 96 MiB of old space: what a leak of a few hundred bytes per message (tens of thousands a second) fills in
     // seconds, and well above what the gateway holds live (its RSS settles near 200 MiB with the heap's own slack).
-    const result = await runSoak({ seconds: 6, devices: 2, sampleMs: 1000, inflightPerDevice: 10, queueMaxBytes: maxBytes, payloadBytes: 300, maxOldSpaceMiB: 96, log: (l) => lines.push(l) })
+    const result = await runSoak({
+      seconds: 6,
+      devices: 2,
+      sampleMs: 1000,
+      inflightPerDevice: 10,
+      queueMaxBytes: maxBytes,
+      payloadBytes: 300,
+      maxOldSpaceMiB: 96,
+      log: (l) => lines.push(l),
+    })
     console.info(lines.join('\n'))
     expect(result.samples.length).toBeGreaterThanOrEqual(5)
     expect(result.disconnects).toBe(0)

@@ -83,7 +83,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   writeFileSync(
     configFile,
     JSON.stringify({
-      domains: { svc: { upstream: { url: `mqtt://127.0.0.1:${upstreamPort}`, protocolVersion: 4, maxPending: MAX_PENDING } } },
+      domains: {
+        svc: { upstream: { url: `mqtt://127.0.0.1:${upstreamPort}`, protocolVersion: 4, maxPending: MAX_PENDING } },
+      },
       queue: { maxBytes: options.queueMaxBytes, segmentBytes: Math.max(65536, Math.floor(options.queueMaxBytes / 16)) },
     }),
   )
@@ -94,7 +96,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const heapFlags = options.maxOldSpaceMiB === undefined ? [] : [`--max-old-space-size=${options.maxOldSpaceMiB}`]
   const child = spawn(
     process.execPath,
-    [...heapFlags, VEIL, 'start', '--allow-anonymous', '--listen', `mqtt://127.0.0.1:${listenPort}`, '--http', `127.0.0.1:${httpPort}`, '--data-dir', join(dir.path, 'data'), '--policies', TEST_POLICIES, '--config', configFile, '--log-level', 'error'],
+    [
+      ...heapFlags,
+      VEIL,
+      'start',
+      '--allow-anonymous',
+      '--listen',
+      `mqtt://127.0.0.1:${listenPort}`,
+      '--http',
+      `127.0.0.1:${httpPort}`,
+      '--data-dir',
+      join(dir.path, 'data'),
+      '--policies',
+      TEST_POLICIES,
+      '--config',
+      configFile,
+      '--log-level',
+      'error',
+    ],
     { stdio: ['ignore', 'inherit', 'inherit'], env },
   )
   const hardStop = setTimeout(() => child.kill('SIGKILL'), (options.seconds + 60) * 1000)
@@ -119,7 +138,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }
     const filler = 'x'.repeat(Math.max(0, options.payloadBytes - 60))
     for (let d = 0; d < options.devices; d++) {
-      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${listenPort}`, { clientId: `DVES_50A${String(d).padStart(3, '0')}`, reconnectPeriod: 0, connectTimeout: 5000 })
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${listenPort}`, {
+        clientId: `DVES_50A${String(d).padStart(3, '0')}`,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      })
       c.on('close', () => {
         if (!stopping) disconnects++
       })
@@ -128,12 +151,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const next = (): void => {
         if (stopping) return
         k++
-        c.publish(`tele/tasmota_50A${d}/SENSOR`, `{"ENERGY":{"Yesterday":${k},"Total":1.5},"Pad":"${filler}"}`, { qos: 1 }, (err) => {
-          if (err) {
-            if (!stopping) publishErrors++
-          } else acked++
-          next()
-        })
+        c.publish(
+          `tele/tasmota_50A${d}/SENSOR`,
+          `{"ENERGY":{"Yesterday":${k},"Total":1.5},"Pad":"${filler}"}`,
+          { qos: 1 },
+          (err) => {
+            if (err) {
+              if (!stopping) publishErrors++
+            } else acked++
+            next()
+          },
+        )
       }
       for (let i = 0; i < options.inflightPerDevice; i++) next()
     }
@@ -150,7 +178,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         queueBytes: metric(text, /^veil_upstream_queue_bytes\{domain="svc"\} (\S+)$/gm),
         queueDepth: metric(text, /^veil_upstream_queue_depth\{domain="svc"\} (\S+)$/gm),
         inflight: metric(text, /^veil_upstream_inflight\{domain="svc"\} (\S+)$/gm),
-        evicted: metric(text, /^veil_messages_dropped_total\{stage="forward",category="[a-z_]+",reason="evicted"\} (\S+)$/gm),
+        evicted: metric(
+          text,
+          /^veil_messages_dropped_total\{stage="forward",category="[a-z_]+",reason="evicted"\} (\S+)$/gm,
+        ),
         clients: metric(text, /^veil_clients_connected (\S+)$/gm),
       }
       samples.push(s)
@@ -186,7 +217,14 @@ export function secondHalfSlope(samples: readonly SoakSample[]): number {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const seconds = Math.min(600, Math.max(5, Number(process.argv[2] ?? 60)))
   const devices = Math.min(50, Math.max(1, Number(process.argv[3] ?? 4)))
-  const result = await runSoak({ seconds, devices, sampleMs: 2000, inflightPerDevice: 20, queueMaxBytes: 8 * 1024 * 1024, payloadBytes: 400 })
+  const result = await runSoak({
+    seconds,
+    devices,
+    sampleMs: 2000,
+    inflightPerDevice: 20,
+    queueMaxBytes: 8 * 1024 * 1024,
+    payloadBytes: 400,
+  })
   const rss = result.samples.map((s) => s.rssMiB)
   const last = result.samples.at(-1)
   process.stdout.write(

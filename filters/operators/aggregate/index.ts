@@ -1,6 +1,14 @@
 import { compileAccessor, defineOperator, DeviceState, type Emission, scheduled, SUPPRESS } from '#veil/sdk'
 import { parseStep, roundToStep, type DecimalStep } from '../decimal.ts'
-import { checkWindow, MIN_RELEASE_DELAY_MS, NOTHING_DUE, releaseDelayMs, releaseDue, windowStart, type Due } from '../schedule.ts'
+import {
+  checkWindow,
+  MIN_RELEASE_DELAY_MS,
+  NOTHING_DUE,
+  releaseDelayMs,
+  releaseDue,
+  windowStart,
+  type Due,
+} from '../schedule.ts'
 
 const REDUCERS = ['mean', 'min', 'max'] as const
 type Reducer = (typeof REDUCERS)[number]
@@ -64,7 +72,8 @@ interface Bucket {
  */
 export default defineOperator({
   name: 'aggregate',
-  description: 'Absorbs every message and releases one record per device per aligned window: numeric fields reduced, labels counted',
+  description:
+    'Absorbs every message and releases one record per device per aligned window: numeric fields reduced, labels counted',
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -83,7 +92,10 @@ export default defineOperator({
             path: { type: 'string', minLength: 1, maxLength: 200 },
             reduce: { enum: [...REDUCERS], default: 'mean' },
             step: { type: 'number', exclusiveMinimum: 0, default: 1 },
-            minimum: { type: 'number', description: 'values below are not counted (Traccar reports an unknown battery as -1)' },
+            minimum: {
+              type: 'number',
+              description: 'values below are not counted (Traccar reports an unknown battery as -1)',
+            },
             maximum: { type: 'number' },
           },
         },
@@ -95,8 +107,12 @@ export default defineOperator({
         type: 'object',
         required: ['path', 'in'],
         additionalProperties: false,
-        description: 'only messages whose field is one of these values are counted (Frigate: type new, one per event); the others are absorbed',
-        properties: { path: { type: 'string', minLength: 1, maxLength: 200 }, in: { type: 'array', minItems: 1, items: { type: ['string', 'number', 'boolean'] } } },
+        description:
+          'only messages whose field is one of these values are counted (Frigate: type new, one per event); the others are absorbed',
+        properties: {
+          path: { type: 'string', minLength: 1, maxLength: 200 },
+          in: { type: 'array', minItems: 1, items: { type: ['string', 'number', 'boolean'] } },
+        },
       },
     },
   },
@@ -111,13 +127,19 @@ export default defineOperator({
       minimum: v.minimum ?? -Infinity,
       maximum: v.maximum ?? Infinity,
     }))
-    const countBy = typeof options.count_by === 'string' ? (options.count_by === '$' ? (doc: unknown) => doc : compileAccessor(options.count_by).get) : undefined
+    const countBy =
+      typeof options.count_by === 'string'
+        ? options.count_by === '$'
+          ? (doc: unknown) => doc
+          : compileAccessor(options.count_by).get
+        : undefined
     const maxLabels = options.max_labels
     const reportCount = options.count === true
     const when = options.when
     const whenGet = when === undefined ? undefined : compileAccessor(when.path).get
     const whenValues = new Set(when?.in ?? [])
-    if (values.length === 0 && countBy === undefined && !reportCount) throw new Error('aggregate needs values, count_by or count: it would report nothing')
+    if (values.length === 0 && countBy === undefined && !reportCount)
+      throw new Error('aggregate needs values, count_by or count: it would report nothing')
     const state = new DeviceState<Bucket>()
     const random = env.random
     let nextCheckMs = Infinity
@@ -132,7 +154,8 @@ export default defineOperator({
           const raw = spec.reduce === 'mean' ? acc.sum / acc.n : spec.reduce === 'min' ? acc.min : acc.max
           record[spec.name] = roundToStep(raw, spec.step)
         }
-        if (countBy !== undefined) record.counts = Object.fromEntries([...b.counts].sort(([a], [z]) => (a < z ? -1 : a > z ? 1 : 0)))
+        if (countBy !== undefined)
+          record.counts = Object.fromEntries([...b.counts].sort(([a], [z]) => (a < z ? -1 : a > z ? 1 : 0)))
         if (reportCount) record.count = b.messages
         b.due.push({ record, atMs: (b.start + windowS) * 1000 + releaseDelayMs(random) })
       }
@@ -146,7 +169,13 @@ export default defineOperator({
       const start = windowStart(ctx.nowMs, windowS)
       let b = state.get(ctx.deviceId)
       if (b === undefined) {
-        b = { start, messages: 0, values: values.map(() => ({ n: 0, sum: 0, min: Infinity, max: -Infinity })), counts: new Map(), due: [] }
+        b = {
+          start,
+          messages: 0,
+          values: values.map(() => ({ n: 0, sum: 0, min: Infinity, max: -Infinity })),
+          counts: new Map(),
+          due: [],
+        }
         state.set(ctx.deviceId, b)
       } else if (start < b.start) {
         // An earlier window's message (replay out of order): its window was reported already.

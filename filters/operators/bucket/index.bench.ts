@@ -4,7 +4,10 @@ import bucket from './index.ts'
 
 const env = compileEnv({ category: 'body_scale' })
 const ctx = opContext({ category: 'body_scale' })
-const who = bucket.compile({ path: 'bmi', bounds: [18.5, 25, 30], labels: ['underweight', 'normal', 'overweight', 'obese'] }, env)
+const who = bucket.compile(
+  { path: 'bmi', bounds: [18.5, 25, 30], labels: ['underweight', 'normal', 'overweight', 'obese'] },
+  env,
+)
 const age = bucket.compile({ path: 'age', width: 10, min: 0, max: 90 }, env)
 const doc = () => ({ bmi: 23.7, age: 37, battery: 80 })
 

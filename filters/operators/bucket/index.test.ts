@@ -15,15 +15,26 @@ describe('bucket', () => {
   it('maps BMI to the WHO classes, bounds belonging to the upper bin', () => {
     const who = compile(WHO)
     const cases: [number, string][] = [
-      [12, 'underweight'], [18.49, 'underweight'], [18.5, 'normal'], [24.99, 'normal'], [25, 'overweight'],
-      [29.9, 'overweight'], [30, 'obese'], [55, 'obese'],
+      [12, 'underweight'],
+      [18.49, 'underweight'],
+      [18.5, 'normal'],
+      [24.99, 'normal'],
+      [25, 'overweight'],
+      [29.9, 'overweight'],
+      [30, 'obese'],
+      [55, 'obese'],
     ]
     for (const [bmi, label] of cases) expect(who({ bmi })).toEqual({ bmi: label })
   })
 
   it('names bins by their interval when no labels are given', () => {
     const bins = compile({ path: 'bmi', bounds: [18.5, 25, 30] })
-    expect([10, 20, 27, 31].map((bmi) => (bins({ bmi }) as { bmi: string }).bmi)).toEqual(['<18.5', '18.5-25', '25-30', '>=30'])
+    expect([10, 20, 27, 31].map((bmi) => (bins({ bmi }) as { bmi: string }).bmi)).toEqual([
+      '<18.5',
+      '18.5-25',
+      '25-30',
+      '>=30',
+    ])
   })
 
   it('floors to a width: age bands, height 10 cm, battery 10 %, decimal widths', () => {

@@ -62,21 +62,29 @@ export default defineOperator({
 
 function compileBounds(path: string, options: Settings) {
   const bounds = options.bounds
-  if (!Array.isArray(bounds) || bounds.length === 0 || !bounds.every((b) => typeof b === 'number' && Number.isFinite(b))) {
+  if (
+    !Array.isArray(bounds) ||
+    bounds.length === 0 ||
+    !bounds.every((b) => typeof b === 'number' && Number.isFinite(b))
+  ) {
     throw new Error('bounds must be a non-empty list of finite numbers')
   }
   const limits = bounds as readonly number[]
   for (let i = 1; i < limits.length; i++) {
-    if ((limits[i] as number) <= (limits[i - 1] as number)) throw new Error(`bounds must be strictly ascending: ${limits[i - 1]} then ${limits[i]}`)
+    if ((limits[i] as number) <= (limits[i - 1] as number))
+      throw new Error(`bounds must be strictly ascending: ${limits[i - 1]} then ${limits[i]}`)
   }
   let labels: readonly string[]
   if (options.labels === undefined) {
     labels = [`<${limits[0]}`, ...limits.slice(1).map((b, i) => `${limits[i]}-${b}`), `>=${limits[limits.length - 1]}`]
   } else {
     const given = options.labels
-    if (!Array.isArray(given) || !given.every((l) => typeof l === 'string')) throw new Error('labels must be a list of strings')
+    if (!Array.isArray(given) || !given.every((l) => typeof l === 'string'))
+      throw new Error('labels must be a list of strings')
     if (given.length !== limits.length + 1) {
-      throw new Error(`labels must have bounds.length + 1 = ${limits.length + 1} entries (one per bin), got ${given.length}`)
+      throw new Error(
+        `labels must have bounds.length + 1 = ${limits.length + 1} entries (one per bin), got ${given.length}`,
+      )
     }
     labels = given as readonly string[]
   }
@@ -96,6 +104,6 @@ function compileWidth(path: string, options: Settings) {
   if (Number.isNaN(min) || Number.isNaN(max) || min > max) throw new Error('min must be ≤ max')
   return compileFieldMap([path], (value) => {
     if (typeof value !== 'number' || !Number.isFinite(value)) return REMOVE
-    return floorToStep(value < min ? min : Math.min(value , max), width)
+    return floorToStep(value < min ? min : Math.min(value, max), width)
   })
 }

@@ -9,7 +9,8 @@ const DAY = 86_400_000
 const T0 = Date.UTC(2025, 0, 1)
 const compile = (config: Record<string, unknown> = {}) => compileOperator(downsample, config, compileEnv())
 type Run = ReturnType<typeof compile>
-const at = (run: Run, nowMs: number, deviceId = 'dev-1') => run({ lat: 1, lon: 2 }, opContext({ nowMs, deviceId })) !== SUPPRESS
+const at = (run: Run, nowMs: number, deviceId = 'dev-1') =>
+  run({ lat: 1, lon: 2 }, opContext({ nowMs, deviceId })) !== SUPPRESS
 
 describe('downsample', () => {
   it('forwards the document itself, unchanged', () => {
@@ -85,7 +86,10 @@ describe('downsample', () => {
       fc.property(
         fc.integer({ min: 0, max: 3600 }),
         fc.integer({ min: 1, max: 50 }),
-        fc.array(fc.tuple(fc.constantFrom('a', 'b'), fc.integer({ min: 0, max: 4 * 3600_000 })), { minLength: 1, maxLength: 300 }),
+        fc.array(fc.tuple(fc.constantFrom('a', 'b'), fc.integer({ min: 0, max: 4 * 3600_000 })), {
+          minLength: 1,
+          maxLength: 300,
+        }),
         (intervalS, maxPerDay, steps) => {
           const run = compile({ min_interval_s: intervalS, max_per_day: maxPerDay })
           const forwarded = new Map<string, number[]>()

@@ -23,16 +23,30 @@ export default defineOperator({
     type: 'object',
     additionalProperties: false,
     properties: {
-      min_interval_s: { type: 'number', minimum: 0, maximum: 604_800, default: 900, description: 'minimum time between forwarded messages' },
-      max_per_day: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 96, description: 'forwarded messages per device and UTC day' },
+      min_interval_s: {
+        type: 'number',
+        minimum: 0,
+        maximum: 604_800,
+        default: 900,
+        description: 'minimum time between forwarded messages',
+      },
+      max_per_day: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 1_000_000,
+        default: 96,
+        description: 'forwarded messages per device and UTC day',
+      },
     },
   },
   compile(config) {
     const c = config as Settings
     const intervalMs = c.min_interval_s * 1000
     const maxPerDay = c.max_per_day
-    if (!(intervalMs >= 0 && Number.isFinite(intervalMs))) throw new Error(`min_interval_s must be a finite number ≥ 0, got ${c.min_interval_s}`)
-    if (!(Number.isInteger(maxPerDay) && maxPerDay >= 1)) throw new Error(`max_per_day must be an integer ≥ 1, got ${maxPerDay}`)
+    if (!(intervalMs >= 0 && Number.isFinite(intervalMs)))
+      throw new Error(`min_interval_s must be a finite number ≥ 0, got ${c.min_interval_s}`)
+    if (!(Number.isInteger(maxPerDay) && maxPerDay >= 1))
+      throw new Error(`max_per_day must be an integer ≥ 1, got ${maxPerDay}`)
     const budgets = new DeviceState<Budget>()
 
     return (doc, ctx) => {

@@ -13,13 +13,27 @@ function meter(config: unknown = {}) {
   const fn = compileOperator(energyWindow, config, env)
   if (!isScheduled(fn)) throw new Error('energy_window must be scheduled')
   return {
-    send: (doc: unknown, nowMs: number, deviceId = 'plug-1'): unknown => fn(doc, opContext({ category: 'smart_plug', deviceId, nowMs })),
+    send: (doc: unknown, nowMs: number, deviceId = 'plug-1'): unknown =>
+      fn(doc, opContext({ category: 'smart_plug', deviceId, nowMs })),
     tick: (nowMs: number, drain = false): readonly Emission[] => fn.tick(nowMs, drain),
-    records: (nowMs: number, deviceId = 'plug-1'): EnergyRecord[] => fn.tick(nowMs).filter((e) => e.deviceId === deviceId).map((e) => e.doc as EnergyRecord),
+    records: (nowMs: number, deviceId = 'plug-1'): EnergyRecord[] =>
+      fn
+        .tick(nowMs)
+        .filter((e) => e.deviceId === deviceId)
+        .map((e) => e.doc as EnergyRecord),
   }
 }
 const tasmota = (totalKwh: number | number[]): unknown => ({
-  ENERGY: { Total: totalKwh, Today: 0.5, Power: 1830, Voltage: 231, Current: 7.9, Factor: 0.99, ApparentPower: 1840, ReactivePower: 40 },
+  ENERGY: {
+    Total: totalKwh,
+    Today: 0.5,
+    Power: 1830,
+    Voltage: 231,
+    Current: 7.9,
+    Factor: 0.99,
+    ApparentPower: 1840,
+    ReactivePower: 40,
+  },
 })
 /** Past every window end's release delay. */
 const AFTER = MAX_RELEASE_DELAY_MS
@@ -143,7 +157,9 @@ describe('energy_window', () => {
     const m = meter()
     expect(() => m.send(tasmota(1e308), T0)).toThrow(/out of range/)
     expect(() => m.send(tasmota([1.7e308, 1.7e308]), T0)).toThrow(/out of range/)
-    expect(() => meter({ unit: 'Wh' }).send({ ENERGY: { Total: [Number.MAX_VALUE, Number.MAX_VALUE] } }, T0)).toThrow(/out of range/)
+    expect(() => meter({ unit: 'Wh' }).send({ ENERGY: { Total: [Number.MAX_VALUE, Number.MAX_VALUE] } }, T0)).toThrow(
+      /out of range/,
+    )
     expect(m.send(tasmota(1e300), T0)).toBe(SUPPRESS)
     m.send(tasmota(2e300), T0 + 1)
     expect(m.records(T0 + H + AFTER)).toEqual([{ window_start: T0 / 1000, window_s: 3600, energy_wh: 1e303 }])
@@ -159,7 +175,10 @@ describe('energy_window', () => {
   })
 
   it('P8: aligned windows of the configured length, one record per window, released 5-30 s after its end, sums add up', () => {
-    const sample = fc.record({ dtMs: fc.integer({ min: 1_000, max: 3 * H }), dWh: fc.double({ min: 0, max: 3000, noNaN: true }) })
+    const sample = fc.record({
+      dtMs: fc.integer({ min: 1_000, max: 3 * H }),
+      dWh: fc.double({ min: 0, max: 3000, noNaN: true }),
+    })
     fc.assert(
       fc.property(
         fc.constantFrom(900, 3600),
@@ -173,7 +192,8 @@ describe('energy_window', () => {
           const released: { at: number; record: EnergyRecord }[] = []
           // The gateway ticks every second; here every 5 s between the samples, which bounds the release lag.
           const tickTo = (until: number, from: number): void => {
-            for (let t = from; t <= until; t += 5000) for (const e of m.tick(t)) released.push({ at: t, record: e.doc as EnergyRecord })
+            for (let t = from; t <= until; t += 5000)
+              for (const e of m.tick(t)) released.push({ at: t, record: e.doc as EnergyRecord })
           }
           expect(m.send(tasmota(kwh), now)).toBe(SUPPRESS)
           const firstKwh = kwh

@@ -1,6 +1,14 @@
 import { compileAccessor, defineOperator, DeviceState, type Emission, scheduled, SUPPRESS } from '#veil/sdk'
 import { parseStep, roundToStep } from '../decimal.ts'
-import { checkWindow, MIN_RELEASE_DELAY_MS, NOTHING_DUE, releaseDelayMs, releaseDue, windowStart, type Due } from '../schedule.ts'
+import {
+  checkWindow,
+  MIN_RELEASE_DELAY_MS,
+  NOTHING_DUE,
+  releaseDelayMs,
+  releaseDue,
+  windowStart,
+  type Due,
+} from '../schedule.ts'
 
 const UNITS = { kWh: 1000, Wh: 1, Wmin: 1 / 60 } as const
 type Unit = keyof typeof UNITS
@@ -45,16 +53,35 @@ interface Meter {
  */
 export default defineOperator({
   name: 'energy_window',
-  description: 'Replaces a cumulative energy counter with one rounded energy record per aligned window, released on the gateway clock; suppresses every message',
+  description:
+    'Replaces a cumulative energy counter with one rounded energy record per aligned window, released on the gateway clock; suppresses every message',
   configSchema: {
     type: 'object',
     additionalProperties: false,
     properties: {
-      total: { type: 'string', minLength: 1, maxLength: 200, default: 'ENERGY.Total', description: 'cumulative counter; an array (multi-channel) is summed; `$` for a scalar payload' },
+      total: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 200,
+        default: 'ENERGY.Total',
+        description: 'cumulative counter; an array (multi-channel) is summed; `$` for a scalar payload',
+      },
       unit: { enum: Object.keys(UNITS), default: 'kWh' },
-      window_s: { type: 'integer', minimum: 60, maximum: 86_400, default: 3600, description: '3600 by default; 900 only with opt-in' },
+      window_s: {
+        type: 'integer',
+        minimum: 60,
+        maximum: 86_400,
+        default: 3600,
+        description: '3600 by default; 900 only with opt-in',
+      },
       step_wh: { type: 'number', exclusiveMinimum: 0, default: 10 },
-      idle_s: { type: 'integer', minimum: 3600, maximum: 604_800, default: 86_400, description: 'after this long without a message the device is forgotten and its records stop' },
+      idle_s: {
+        type: 'integer',
+        minimum: 3600,
+        maximum: 604_800,
+        default: 86_400,
+        description: 'after this long without a message the device is forgotten and its records stop',
+      },
     },
   },
   compile(config, env) {
@@ -77,7 +104,10 @@ export default defineOperator({
         const exact = m.usedWh + m.carryWh
         let energy = roundToStep(exact, step)
         if (energy < 0) energy = 0
-        m.due.push({ record: { window_start: m.start, window_s: windowS, energy_wh: energy }, atMs: (m.start + windowS) * 1000 + releaseDelayMs(random) })
+        m.due.push({
+          record: { window_start: m.start, window_s: windowS, energy_wh: energy },
+          atMs: (m.start + windowS) * 1000 + releaseDelayMs(random),
+        })
         m.carryWh = exact - energy
         m.usedWh = 0
         m.start += windowS
@@ -142,7 +172,8 @@ function counterWh(value: unknown, path: string): number {
   if (Array.isArray(value) && value.length > 0) {
     let sum = 0
     for (const item of value) {
-      if (typeof item !== 'number' || !Number.isFinite(item) || item < 0) throw new Error(`${path} has a non-numeric channel`)
+      if (typeof item !== 'number' || !Number.isFinite(item) || item < 0)
+        throw new Error(`${path} has a non-numeric channel`)
       sum += item
     }
     // Channels near Number.MAX_VALUE add up past it.

@@ -10,7 +10,8 @@ const env = compileEnv({ category: 'smart_plug' })
 
 function suppressor(config: unknown = {}) {
   const fn = compileOperator(eventSuppress, config, env)
-  return (doc: unknown, nowMs: number, deviceId = 'plug-1'): unknown => fn(doc, opContext({ category: 'smart_plug', deviceId, nowMs }))
+  return (doc: unknown, nowMs: number, deviceId = 'plug-1'): unknown =>
+    fn(doc, opContext({ category: 'smart_plug', deviceId, nowMs }))
 }
 
 describe('event_suppress', () => {
@@ -47,40 +48,44 @@ describe('event_suppress', () => {
   it('P8 style: no push between windows, one aligned report per window with events in it, counts add up', () => {
     const event = fc.record({ dtMs: fc.integer({ min: 0, max: 2 * H }), value: fc.constantFrom('ON', 'OFF', 'TOGGLE') })
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 86_400_000 }), fc.array(event, { minLength: 1, maxLength: 200 }), (offset, events) => {
-        const s = suppressor()
-        let now = T0 + offset
-        let window = Math.floor(now / H)
-        expect(s('ON', now)).toBe(SUPPRESS)
-        let inWindow = 1
-        let lastValue = 'ON'
-        let reported = 0
-        let lastStart = -Infinity
-        for (const { dtMs, value } of events) {
-          now += dtMs
-          const w = Math.floor(now / H)
-          const out = s(value, now)
-          if (w === window) {
-            expect(out).toBe(SUPPRESS)
-            inWindow++
-          } else {
-            const report = out as EventReport
-            expect(Object.keys(report).sort()).toEqual(['events', 'last', 'window_s', 'window_start'])
-            expect(report.window_start % 3600).toBe(0)
-            expect(report.window_start).toBe(window * 3600)
-            expect(report.window_start).toBeGreaterThan(lastStart)
-            expect(report.window_s).toBe(3600)
-            expect(report.events).toBe(inWindow)
-            expect(report.last).toBe(lastValue)
-            lastStart = report.window_start
-            reported += report.events
-            window = w
-            inWindow = 1
+      fc.property(
+        fc.integer({ min: 0, max: 86_400_000 }),
+        fc.array(event, { minLength: 1, maxLength: 200 }),
+        (offset, events) => {
+          const s = suppressor()
+          let now = T0 + offset
+          let window = Math.floor(now / H)
+          expect(s('ON', now)).toBe(SUPPRESS)
+          let inWindow = 1
+          let lastValue = 'ON'
+          let reported = 0
+          let lastStart = -Infinity
+          for (const { dtMs, value } of events) {
+            now += dtMs
+            const w = Math.floor(now / H)
+            const out = s(value, now)
+            if (w === window) {
+              expect(out).toBe(SUPPRESS)
+              inWindow++
+            } else {
+              const report = out as EventReport
+              expect(Object.keys(report).sort()).toEqual(['events', 'last', 'window_s', 'window_start'])
+              expect(report.window_start % 3600).toBe(0)
+              expect(report.window_start).toBe(window * 3600)
+              expect(report.window_start).toBeGreaterThan(lastStart)
+              expect(report.window_s).toBe(3600)
+              expect(report.events).toBe(inWindow)
+              expect(report.last).toBe(lastValue)
+              lastStart = report.window_start
+              reported += report.events
+              window = w
+              inWindow = 1
+            }
+            lastValue = value
           }
-          lastValue = value
-        }
-        expect(reported + inWindow).toBe(events.length + 1)
-      }),
+          expect(reported + inWindow).toBe(events.length + 1)
+        },
+      ),
       { seed: 42, numRuns: 500 },
     )
   })

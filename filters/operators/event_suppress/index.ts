@@ -37,13 +37,20 @@ export default defineOperator({
     additionalProperties: false,
     properties: {
       window_s: { type: 'integer', minimum: 60, maximum: 86_400, default: 3600 },
-      value: { type: 'string', minLength: 1, maxLength: 200, default: '$', description: 'path of the value reported as `last`; `$`: the whole (scalar) payload' },
+      value: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 200,
+        default: '$',
+        description: 'path of the value reported as `last`; `$`: the whole (scalar) payload',
+      },
     },
   },
   compile(config) {
     const options = config as Settings
     const windowS = options.window_s
-    if (!Number.isSafeInteger(windowS) || windowS < 60 || 86_400 % windowS !== 0) throw new Error(`window_s must be an integer ≥ 60 that divides 86400, got ${String(windowS)}`)
+    if (!Number.isSafeInteger(windowS) || windowS < 60 || 86_400 % windowS !== 0)
+      throw new Error(`window_s must be an integer ≥ 60 that divides 86400, got ${String(windowS)}`)
     const path = options.value
     if (typeof path !== 'string' || path === '') throw new Error('value must be a path')
     const getValue = path === '$' ? (doc: unknown) => doc : compileAccessor(path).get

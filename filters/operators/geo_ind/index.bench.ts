@@ -3,7 +3,15 @@ import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import geoInd from './index.ts'
 
 const ctx = opContext()
-const doc: Record<string, unknown> = { _type: 'location', lat: 52.520008, lon: 13.404954, tst: 1735689600, batt: 81, bs: 1, tid: 'ab' }
+const doc: Record<string, unknown> = {
+  _type: 'location',
+  lat: 52.520008,
+  lon: 13.404954,
+  tst: 1735689600,
+  batt: 81,
+  bs: 1,
+  tid: 'ab',
+}
 const reset = () => {
   doc.lat = 52.520008
   doc.lon = 13.404954

@@ -14,7 +14,9 @@ const MINUTE = 60_000
 
 function haversine(lat1: number, lon1: number, lat2: number, lon2: number): number {
   const rad = Math.PI / 180
-  const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2
+  const a =
+    Math.sin(((lat2 - lat1) * rad) / 2) ** 2 +
+    Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2
   return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)))
 }
 
@@ -26,7 +28,17 @@ const keyringOf = (key: number) => {
   if (k === undefined) keyrings.set(key, (k = new Keyring(Buffer.alloc(32, key), new Map())))
   return k
 }
-const compile = (config: Record<string, unknown> = {}, key = 42) => compileOperator(geoInd, config, compileEnv({ keyring: keyringOf(key), random: () => { throw new Error('env.random used') } }))
+const compile = (config: Record<string, unknown> = {}, key = 42) =>
+  compileOperator(
+    geoInd,
+    config,
+    compileEnv({
+      keyring: keyringOf(key),
+      random: () => {
+        throw new Error('env.random used')
+      },
+    }),
+  )
 const report = (run: ReturnType<typeof compile>, lat: number, lon: number, nowMs = T0, deviceId = 'dev-1'): Fix =>
   run({ lat, lon }, opContext({ nowMs, deviceId })) as Fix
 
@@ -84,7 +96,9 @@ describe('geo_ind', () => {
   })
 
   it('follows configured paths', () => {
-    const out = compile({ lat: 'p.y', lon: 'p.x' })({ p: { y: HOME.lat, x: HOME.lon } }, opContext()) as { p: { y: number; x: number } }
+    const out = compile({ lat: 'p.y', lon: 'p.x' })({ p: { y: HOME.lat, x: HOME.lon } }, opContext()) as {
+      p: { y: number; x: number }
+    }
     expect(haversine(HOME.lat, HOME.lon, out.p.y, out.p.x)).toBeGreaterThan(0)
     expect(haversine(HOME.lat, HOME.lon, out.p.y, out.p.x)).toBeLessThan(10_000)
   })
@@ -125,12 +139,17 @@ describe('geo_ind', () => {
 
   it('always outputs finite coordinates in range, at the poles and the antimeridian too', () => {
     fc.assert(
-      fc.property(fc.double({ min: -90, max: 90, noNaN: true }), fc.double({ min: -180, max: 180, noNaN: true }), fc.integer(), (lat, lon, seed) => {
-        const out = report(compile({ radius_m: 2000 }, seed & 255), lat, lon, T0, `d${seed}`)
-        expect(Number.isFinite(out.lat) && Number.isFinite(out.lon)).toBe(true)
-        expect(Math.abs(out.lat)).toBeLessThanOrEqual(90)
-        expect(Math.abs(out.lon)).toBeLessThanOrEqual(180)
-      }),
+      fc.property(
+        fc.double({ min: -90, max: 90, noNaN: true }),
+        fc.double({ min: -180, max: 180, noNaN: true }),
+        fc.integer(),
+        (lat, lon, seed) => {
+          const out = report(compile({ radius_m: 2000 }, seed & 255), lat, lon, T0, `d${seed}`)
+          expect(Number.isFinite(out.lat) && Number.isFinite(out.lon)).toBe(true)
+          expect(Math.abs(out.lat)).toBeLessThanOrEqual(90)
+          expect(Math.abs(out.lon)).toBeLessThanOrEqual(180)
+        },
+      ),
       { seed: 42, numRuns: 1000 },
     )
     const east = report(compile({}, 3), 0, 179.9999)
@@ -149,7 +168,12 @@ describe('geo_ind', () => {
       const random = seededRandom(99)
       const exponential = Array.from({ length: n }, () => -Math.log(1 - random()) / epsilon)
       expect(ksD(exponential, gamma2Cdf)).toBeGreaterThan(ksCritical(n))
-      expect(ksD(sample.map((r) => r * 2), gamma2Cdf)).toBeGreaterThan(ksCritical(n))
+      expect(
+        ksD(
+          sample.map((r) => r * 2),
+          gamma2Cdf,
+        ),
+      ).toBeGreaterThan(ksCritical(n))
       expect(ksD(radii(n, { radius_m: 700 }), gamma2Cdf)).toBeGreaterThan(ksCritical(n))
     })
 
@@ -241,7 +265,12 @@ describe('geo_ind', () => {
       const outputs = new Set<string>()
       // One report a minute for 30 days, ±25 m of GPS jitter.
       for (let i = 0; i < 30 * 1440; i++) {
-        const fix = report(run, HOME.lat + (jitter() - 0.5) * 0.00045, HOME.lon + (jitter() - 0.5) * 0.0007, start + i * MINUTE)
+        const fix = report(
+          run,
+          HOME.lat + (jitter() - 0.5) * 0.00045,
+          HOME.lon + (jitter() - 0.5) * 0.0007,
+          start + i * MINUTE,
+        )
         outputs.add(`${fix.lat},${fix.lon}`)
       }
       // At most 2: the device's epoch boundary (a keyed phase) falls somewhere in these 30 days.
@@ -262,7 +291,12 @@ describe('geo_ind', () => {
 
     it('yields one draw per static place and epoch near cell edges too (hysteresis), measured over 300 homes', () => {
       const restart = { ...schemaDefaults(geoInd), epoch_s: 31_536_000 }
-      const restartEnv = compileEnv({ keyring: keyringOf(42), random: () => { throw new Error('env.random used') } })
+      const restartEnv = compileEnv({
+        keyring: keyringOf(42),
+        random: () => {
+          throw new Error('env.random used')
+        },
+      })
       const count = (hysteresis: boolean) => {
         const draws: number[] = []
         for (let h = 0; h < 300; h++) {
@@ -277,7 +311,13 @@ describe('geo_ind', () => {
             // compiled from checked settings, as 90 000 settings checks would slow the test down for nothing.
             if (!hysteresis) run = geoInd.compile(restart, restartEnv)
             // ±50 m: a phone indoors.
-            const fix = report(run, homeLat + (jitter() - 0.5) * 0.0009, homeLon + (jitter() - 0.5) * 0.0013, start + i * 600_000, `home-${h}`)
+            const fix = report(
+              run,
+              homeLat + (jitter() - 0.5) * 0.0009,
+              homeLon + (jitter() - 0.5) * 0.0013,
+              start + i * 600_000,
+              `home-${h}`,
+            )
             seen.add(`${fix.lat},${fix.lon}`)
           }
           draws.push(seen.size)

@@ -76,14 +76,33 @@ export class Grid {
 
 export default defineOperator({
   name: 'geo_ind',
-  description: 'Geo-indistinguishability: planar Laplace noise (ε = 2/radius_m), one keyed draw per device, cell and epoch',
+  description:
+    'Geo-indistinguishability: planar Laplace noise (ε = 2/radius_m), one keyed draw per device, cell and epoch',
   configSchema: {
     type: 'object',
     additionalProperties: false,
     properties: {
-      radius_m: { type: 'number', exclusiveMinimum: 0, maximum: 100_000, default: 500, description: 'mean displacement; ε = 2 / radius_m' },
-      cell_m: { type: 'number', minimum: 10, maximum: 10_000, default: 250, description: 'size of the cells a fix is snapped to before the noise; one draw per cell' },
-      epoch_s: { type: 'number', minimum: 3600, maximum: 31_536_000, default: 2_592_000, description: 'how long a cell keeps its noisy point; a new draw per epoch' },
+      radius_m: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 100_000,
+        default: 500,
+        description: 'mean displacement; ε = 2 / radius_m',
+      },
+      cell_m: {
+        type: 'number',
+        minimum: 10,
+        maximum: 10_000,
+        default: 250,
+        description: 'size of the cells a fix is snapped to before the noise; one draw per cell',
+      },
+      epoch_s: {
+        type: 'number',
+        minimum: 3600,
+        maximum: 31_536_000,
+        default: 2_592_000,
+        description: 'how long a cell keeps its noisy point; a new draw per epoch',
+      },
       lat: { type: 'string', minLength: 1, default: 'lat', description: 'path of the latitude' },
       lon: { type: 'string', minLength: 1, default: 'lon', description: 'path of the longitude' },
     },
@@ -93,9 +112,11 @@ export default defineOperator({
     const radiusM = c.radius_m
     const cellM = c.cell_m
     const epochS = c.epoch_s
-    if (!(radiusM > 0 && Number.isFinite(radiusM))) throw new Error(`radius_m must be a positive number, got ${radiusM}`)
+    if (!(radiusM > 0 && Number.isFinite(radiusM)))
+      throw new Error(`radius_m must be a positive number, got ${radiusM}`)
     if (!(cellM >= 10 && Number.isFinite(cellM))) throw new Error(`cell_m must be a number ≥ 10, got ${c.cell_m}`)
-    if (!(epochS >= 3600 && Number.isFinite(epochS))) throw new Error(`epoch_s must be a number ≥ 3600, got ${c.epoch_s}`)
+    if (!(epochS >= 3600 && Number.isFinite(epochS)))
+      throw new Error(`epoch_s must be a number ≥ 3600, got ${c.epoch_s}`)
     const epsilon = 2 / radiusM
     const epochMs = epochS * 1000
     const lat = compileAccessor(c.lat)
@@ -112,7 +133,8 @@ export default defineOperator({
     const sticky = new DeviceState<Sticky>()
 
     // Epochs start at a keyed phase per device, so not all devices' noise changes at the same moment.
-    const phaseOf = (deviceId: string): number => createHmac('sha256', key).update(`phase|${deviceId}`).digest().readUInt32BE(0) / 2 ** 32
+    const phaseOf = (deviceId: string): number =>
+      createHmac('sha256', key).update(`phase|${deviceId}`).digest().readUInt32BE(0) / 2 ** 32
 
     const draw = (deviceId: string, cell: Cell, phase: number, epoch: number): Sticky => {
       const bytes = createHmac('sha256', key).update(`noise|${deviceId}|${cell.row}|${cell.col}|${epoch}`).digest()

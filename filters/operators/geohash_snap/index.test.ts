@@ -10,7 +10,11 @@ type Fix = { lat: number; lon: number; [key: string]: unknown }
 const snap = (run: ReturnType<typeof snapper>, lat: number, lon: number): Fix => run({ lat, lon }, ctx) as Fix
 
 /** Independent oracle: the textbook bisection encoder. */
-function referenceCell(lat: number, lon: number, precision: number): { hash: string; minLat: number; maxLat: number; minLon: number; maxLon: number } {
+function referenceCell(
+  lat: number,
+  lon: number,
+  precision: number,
+): { hash: string; minLat: number; maxLat: number; minLon: number; maxLon: number } {
   const alphabet = '0123456789bcdefghjkmnpqrstuvwxyz'
   let [minLat, maxLat, minLon, maxLon] = [-90, 90, -180, 180]
   let hash = ''
@@ -48,7 +52,9 @@ function referenceCell(lat: number, lon: number, precision: number): { hash: str
 const R = 6_371_008.8
 function haversine(lat1: number, lon1: number, lat2: number, lon2: number): number {
   const rad = Math.PI / 180
-  const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2
+  const a =
+    Math.sin(((lat2 - lat1) * rad) / 2) ** 2 +
+    Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2
   return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)))
 }
 
@@ -73,7 +79,8 @@ describe('geohash_snap', () => {
       return [haversine(c.minLat, c.minLon, c.minLat, c.maxLon), haversine(c.minLat, c.minLon, c.maxLat, c.minLon)]
     }
     // The published sizes use the WGS84 equatorial radius (6378 km) and we the mean radius: 0.2% apart.
-    const near = (value: number | undefined, expected: number) => expect(Math.abs((value ?? 0) / expected - 1)).toBeLessThan(0.003)
+    const near = (value: number | undefined, expected: number) =>
+      expect(Math.abs((value ?? 0) / expected - 1)).toBeLessThan(0.003)
     near(size(5)[0], 4892)
     near(size(6)[0], 1223)
     near(size(6)[1], 611)
@@ -162,15 +169,24 @@ describe('geohash_snap', () => {
 
   it('P4: inputs in the same cell give identical output', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 12 }), latArb, lonArb, inside, inside, inside, inside, (p, lat, lon, a, b, c, d) => {
-        const cell = referenceCell(lat, lon, p)
-        const run = snapper({ precision: p })
-        const h = cell.maxLat - cell.minLat
-        const w = cell.maxLon - cell.minLon
-        const first = snap(run, cell.minLat + a * h, cell.minLon + b * w)
-        const second = snap(run, cell.minLat + c * h, cell.minLon + d * w)
-        expect(second).toEqual(first)
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        latArb,
+        lonArb,
+        inside,
+        inside,
+        inside,
+        inside,
+        (p, lat, lon, a, b, c, d) => {
+          const cell = referenceCell(lat, lon, p)
+          const run = snapper({ precision: p })
+          const h = cell.maxLat - cell.minLat
+          const w = cell.maxLon - cell.minLon
+          const first = snap(run, cell.minLat + a * h, cell.minLon + b * w)
+          const second = snap(run, cell.minLat + c * h, cell.minLon + d * w)
+          expect(second).toEqual(first)
+        },
+      ),
       { seed: 42, numRuns: 2000 },
     )
   })
@@ -182,13 +198,23 @@ describe('geohash_snap', () => {
         const cell = geohashCell(lat, lon, p)
         const error = haversine(lat, lon, out.lat, out.lon)
         // On the sphere the farthest point of a cell from its centre is a corner.
-        const corners = [cell.minLat, cell.maxLat].flatMap((y) => [cell.minLon, cell.maxLon].map((x) => haversine(out.lat, out.lon, y, x)))
+        const corners = [cell.minLat, cell.maxLat].flatMap((y) =>
+          [cell.minLon, cell.maxLon].map((x) => haversine(out.lat, out.lon, y, x)),
+        )
         expect(error).toBeLessThanOrEqual(Math.max(...corners) * (1 + 1e-9) + 1e-6)
         if (p >= 5) {
           // Planar half-diagonal with the width taken at the cell's edge nearest the equator (the widest).
           const mPerDeg = (Math.PI / 180) * R
-          const widest = Math.cos((Math.min(Math.abs(cell.minLat), Math.abs(cell.maxLat)) * (cell.minLat < 0 && cell.maxLat > 0 ? 0 : 1) * Math.PI) / 180)
-          const bound = Math.hypot(((cell.maxLat - cell.minLat) * mPerDeg) / 2, ((cell.maxLon - cell.minLon) * mPerDeg * widest) / 2)
+          const widest = Math.cos(
+            (Math.min(Math.abs(cell.minLat), Math.abs(cell.maxLat)) *
+              (cell.minLat < 0 && cell.maxLat > 0 ? 0 : 1) *
+              Math.PI) /
+              180,
+          )
+          const bound = Math.hypot(
+            ((cell.maxLat - cell.minLat) * mPerDeg) / 2,
+            ((cell.maxLon - cell.minLon) * mPerDeg * widest) / 2,
+          )
           expect(error).toBeLessThanOrEqual(bound * 1.001)
         }
       }),

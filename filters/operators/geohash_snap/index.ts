@@ -24,7 +24,7 @@ function bitsOf(precision: number): { lonBits: number; latBits: number } {
 function cellIndex(value: number, min: number, span: number, bits: number): number {
   const cells = 2 ** bits
   const index = Math.floor(((value - min) / span) * cells)
-  return index >= cells ? cells - 1 : Math.max(index , 0)
+  return index >= cells ? cells - 1 : Math.max(index, 0)
 }
 
 export function geohashEncode(lat: number, lon: number, precision: number): string {
@@ -114,7 +114,8 @@ export default defineOperator({
   compile(config) {
     const c = config as Settings
     const precision = c.precision
-    if (!Number.isInteger(precision) || precision < 1 || precision > 12) throw new Error(`precision must be an integer from 1 to 12, got ${precision}`)
+    if (!Number.isInteger(precision) || precision < 1 || precision > 12)
+      throw new Error(`precision must be an integer from 1 to 12, got ${precision}`)
     const { lonBits, latBits } = bitsOf(precision)
     const latCells = 2 ** latBits
     const lonCells = 2 ** lonBits
@@ -124,7 +125,8 @@ export default defineOperator({
     const lon = compileAccessor(c.lon)
     if (lat.path === lon.path) throw new Error(`lat and lon must be different paths, both are ${lat.path}`)
     const emit = c.emit === undefined ? undefined : compileAccessor(c.emit)
-    if (emit !== undefined && (emit.path === lat.path || emit.path === lon.path)) throw new Error(`emit (${emit.path}) must differ from lat and lon`)
+    if (emit !== undefined && (emit.path === lat.path || emit.path === lon.path))
+      throw new Error(`emit (${emit.path}) must differ from lat and lon`)
 
     return (doc) => {
       if (!isPlainObject(doc)) throw new Error('geohash_snap expects a JSON object')
@@ -140,7 +142,8 @@ export default defineOperator({
       const lonIndex = Math.min(lonCells - 1, Math.floor(((x + 180) / 360) * lonCells))
       lat.set(doc, -90 + (latIndex + 0.5) * latSize)
       lon.set(doc, -180 + (lonIndex + 0.5) * lonSize)
-      if (emit !== undefined && !emit.set(doc, interleave(lonIndex, lonBits, latIndex, latBits, precision))) emit.delete(doc)
+      if (emit !== undefined && !emit.set(doc, interleave(lonIndex, lonBits, latIndex, latBits, precision)))
+        emit.delete(doc)
       return doc
     }
   },

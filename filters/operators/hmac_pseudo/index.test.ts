@@ -19,7 +19,8 @@ function pseudonymizer(paths: string[], options: { domain?: Domain; kind?: strin
   const keys = options.keys ?? keyring
   const config = options.kind === undefined ? { paths } : { paths, kind: options.kind }
   const fn = hmacPseudo.compile(config, compileEnv({ category: 'smart_plug', domain, keyring: keys }))
-  return (doc: unknown, nowMs = T0): unknown => fn(doc, opContext({ category: 'smart_plug', domain, keyring: keys, nowMs }))
+  return (doc: unknown, nowMs = T0): unknown =>
+    fn(doc, opContext({ category: 'smart_plug', domain, keyring: keys, nowMs }))
 }
 const idOf = (out: unknown): string => (out as { id: string }).id
 
@@ -49,16 +50,21 @@ describe('hmac_pseudo', () => {
 
   it('removes what is not an id, maps arrays, and keeps other fields', () => {
     const p = pseudonymizer(['id', 'zones'])
-    for (const bad of [null, true, { mac: 'x' }, '', '   ', 'x'.repeat(300), Number.NaN]) expect(p({ id: bad, n: 1 })).toEqual({ n: 1 })
+    for (const bad of [null, true, { mac: 'x' }, '', '   ', 'x'.repeat(300), Number.NaN])
+      expect(p({ id: bad, n: 1 })).toEqual({ n: 1 })
     const out = p({ zones: ['Kitchen', 'front_door', 3, null] }) as { zones: string[] }
     expect(out.zones).toHaveLength(3)
     expect(out.zones.join()).not.toMatch(/kitchen|front/i)
   })
 
   it('separates kinds: the same text as a camera name and as a user id gives different pseudonyms', () => {
-    expect(idOf(pseudonymizer(['id'], { kind: 'camera' })({ id: 'bob' }))).not.toBe(idOf(pseudonymizer(['id'], { kind: 'user' })({ id: 'bob' })))
+    expect(idOf(pseudonymizer(['id'], { kind: 'camera' })({ id: 'bob' }))).not.toBe(
+      idOf(pseudonymizer(['id'], { kind: 'user' })({ id: 'bob' })),
+    )
     // The default kind is the category.
-    expect(idOf(pseudonymizer(['id'])({ id: 'bob' }))).toBe(idOf(pseudonymizer(['id'], { kind: 'smart_plug' })({ id: 'bob' })))
+    expect(idOf(pseudonymizer(['id'])({ id: 'bob' }))).toBe(
+      idOf(pseudonymizer(['id'], { kind: 'smart_plug' })({ id: 'bob' })),
+    )
   })
 
   it('P9: equal within (domain, epoch); different across domains; rotates with the epoch', () => {
@@ -75,7 +81,10 @@ describe('hmac_pseudo', () => {
   })
 
   it("switches with the device's epoch and gives nothing inside the device's rotation gap", () => {
-    const gapped = new Keyring(Buffer.alloc(32, 7), new Map([['ana', { epochSeconds: 86_400, rotationGapSeconds: 7200 }]]))
+    const gapped = new Keyring(
+      Buffer.alloc(32, 7),
+      new Map([['ana', { epochSeconds: 86_400, rotationGapSeconds: 7200 }]]),
+    )
     const ana = pseudonymizer(['id'], { domain: 'ana', keys: gapped })
     const r = T0 + gapped.phaseMs('ana', 'smart_plug', 'dev-1')
     // Inside [R - 1 h, R + 1 h) the field goes (the route stage drops the whole copy as rotation_gap).
@@ -87,7 +96,9 @@ describe('hmac_pseudo', () => {
     expect(before).not.toBe(after)
   })
 
-  it('P9: across domains and epochs, 5·10^4 ids give 0 collisions and about 50 % bit agreement', { timeout: 60_000 }, () => {
+  it('P9: across domains and epochs, 5·10^4 ids give 0 collisions and about 50 % bit agreement', {
+    timeout: 60_000,
+  }, () => {
     const svc = pseudonymizer(['id'], { domain: 'svc' })
     const ana = pseudonymizer(['id'], { domain: 'ana' })
     const n = 50_000
@@ -110,7 +121,9 @@ describe('hmac_pseudo', () => {
     expect(epochAgreement / 10_000).toBeLessThan(0.51)
   })
 
-  it('A2: enumerating 10^5 phone numbers reverses a plain SHA-256 but finds nothing behind hmac_pseudo', { timeout: 60_000 }, () => {
+  it('A2: enumerating 10^5 phone numbers reverses a plain SHA-256 but finds nothing behind hmac_pseudo', {
+    timeout: 60_000,
+  }, () => {
     const target = '+4915112345678'
     const sha = (s: string): Buffer => createHash('sha256').update(s).digest()
     const plainHex = sha(target).toString('hex')
@@ -132,12 +145,15 @@ describe('hmac_pseudo', () => {
   it('property: no output contains the id or a plain hash of it', () => {
     const p = pseudonymizer(['id'], { domain: '3p' })
     fc.assert(
-      fc.property(fc.string({ minLength: 4, maxLength: 40 }).filter((s) => s.trim().length >= 4), (id) => {
-        const out = JSON.stringify(p({ id }))
-        const canonical = id.trim().toLowerCase()
-        expect(out.includes(JSON.stringify(canonical).slice(1, -1))).toBe(false)
-        expect(out.includes(createHash('sha256').update(canonical).digest('hex').slice(0, 16))).toBe(false)
-      }),
+      fc.property(
+        fc.string({ minLength: 4, maxLength: 40 }).filter((s) => s.trim().length >= 4),
+        (id) => {
+          const out = JSON.stringify(p({ id }))
+          const canonical = id.trim().toLowerCase()
+          expect(out.includes(JSON.stringify(canonical).slice(1, -1))).toBe(false)
+          expect(out.includes(createHash('sha256').update(canonical).digest('hex').slice(0, 16))).toBe(false)
+        },
+      ),
       { seed: 42, numRuns: 1000 },
     )
   })

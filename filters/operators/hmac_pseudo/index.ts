@@ -35,7 +35,8 @@ export default defineOperator({
         type: 'string',
         minLength: 1,
         maxLength: 64,
-        description: 'separates id spaces (a camera name and a user name that are equal get different pseudonyms); default: the category',
+        description:
+          'separates id spaces (a camera name and a user name that are equal get different pseudonyms); default: the category',
       },
     },
   },

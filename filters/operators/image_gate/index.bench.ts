@@ -6,7 +6,9 @@ import imageGate from './index.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures')
 const event = JSON.parse(readFileSync(join(FIXTURES, 'camera/frigate_events_update.json'), 'utf8')) as unknown
-const location = JSON.parse(readFileSync(join(FIXTURES, 'gps/owntracks_android_valid_location_message.json'), 'utf8')) as Record<string, unknown>
+const location = JSON.parse(
+  readFileSync(join(FIXTURES, 'gps/owntracks_android_valid_location_message.json'), 'utf8'),
+) as Record<string, unknown>
 // An OwnTracks POI fix with a 20 kB JPEG, as the app sends it.
 const jpeg = Buffer.concat([Buffer.from('ffd8ffe000104a46494600010100000100010000', 'hex'), Buffer.alloc(20_000, 0x5a)])
 const withImage = { ...location, image: jpeg.toString('base64'), imagename: 'poi.jpg' }

@@ -29,7 +29,12 @@ function png(random: () => number, side = 8): Buffer {
   ihdr[9] = 0
   const raw = Buffer.alloc(side * (side + 1))
   for (let i = 0; i < raw.length; i++) raw[i] = i % (side + 1) === 0 ? 0 : Math.floor(random() * 256)
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ])
 }
 
 function tail(random: () => number, n: number): Buffer {
@@ -39,14 +44,29 @@ function tail(random: () => number, n: number): Buffer {
 /** Headers as the formats write them, followed by random content. */
 const MEDIA: Readonly<Record<string, (random: () => number) => Buffer>> = {
   jpeg: (r) => Buffer.concat([Buffer.from('ffd8ffe000104a46494600010100000100010000', 'hex'), tail(r, 200)]),
-  jpeg_exif: (r) => Buffer.concat([Buffer.from('ffd8ffe1', 'hex'), Buffer.from('\0\x40Exif\0\0', 'latin1'), tail(r, 200)]),
+  jpeg_exif: (r) =>
+    Buffer.concat([Buffer.from('ffd8ffe1', 'hex'), Buffer.from('\0\x40Exif\0\0', 'latin1'), tail(r, 200)]),
   png,
   gif: (r) => Buffer.concat([Buffer.from('GIF89a', 'latin1'), Buffer.from([1, 0, 1, 0, 0x80, 0, 0]), tail(r, 60)]),
-  webp: (r) => Buffer.concat([Buffer.from('RIFF', 'latin1'), Buffer.from([0x40, 0, 0, 0]), Buffer.from('WEBPVP8L', 'latin1'), tail(r, 120)]),
-  mp4: (r) => Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypmp42\0\0\0\0mp42isom', 'latin1'), tail(r, 200)]),
-  mp4_iso5: (r) => Buffer.concat([Buffer.from([0, 0, 0, 0x20]), Buffer.from('ftypiso5\0\0\x02\0iso5iso6mp41', 'latin1'), tail(r, 200)]),
-  mov: (r) => Buffer.concat([Buffer.from([0, 0, 0, 0x14]), Buffer.from('ftypqt  \0\0\x02\0qt  ', 'latin1'), tail(r, 200)]),
-  heic: (r) => Buffer.concat([Buffer.from([0, 0, 0, 0x1c]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1'), tail(r, 200)]),
+  webp: (r) =>
+    Buffer.concat([
+      Buffer.from('RIFF', 'latin1'),
+      Buffer.from([0x40, 0, 0, 0]),
+      Buffer.from('WEBPVP8L', 'latin1'),
+      tail(r, 120),
+    ]),
+  mp4: (r) =>
+    Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypmp42\0\0\0\0mp42isom', 'latin1'), tail(r, 200)]),
+  mp4_iso5: (r) =>
+    Buffer.concat([
+      Buffer.from([0, 0, 0, 0x20]),
+      Buffer.from('ftypiso5\0\0\x02\0iso5iso6mp41', 'latin1'),
+      tail(r, 200),
+    ]),
+  mov: (r) =>
+    Buffer.concat([Buffer.from([0, 0, 0, 0x14]), Buffer.from('ftypqt  \0\0\x02\0qt  ', 'latin1'), tail(r, 200)]),
+  heic: (r) =>
+    Buffer.concat([Buffer.from([0, 0, 0, 0x1c]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1'), tail(r, 200)]),
   webm: (r) => Buffer.concat([Buffer.from([0x1a, 0x45, 0xdf, 0xa3]), tail(r, 200)]),
   tiff: (r) => Buffer.concat([Buffer.from([0x49, 0x49, 0x2a, 0]), tail(r, 200)]),
   avi: (r) => Buffer.concat([Buffer.from('RIFF\x40\0\0\0AVI LIST', 'latin1'), tail(r, 200)]),
@@ -72,7 +92,13 @@ describe('hasImageMagic', () => {
   })
 
   it('does not take other bytes for media', () => {
-    for (const bytes of [Buffer.from('789c0300', 'hex'), Buffer.from('{"a":1}'), Buffer.from('rr'), Buffer.alloc(0), Buffer.from('RIFF\0\0\0\0WAVE')]) {
+    for (const bytes of [
+      Buffer.from('789c0300', 'hex'),
+      Buffer.from('{"a":1}'),
+      Buffer.from('rr'),
+      Buffer.alloc(0),
+      Buffer.from('RIFF\0\0\0\0WAVE'),
+    ]) {
       expect(hasImageMagic(bytes)).toBe(false)
     }
   })
@@ -93,16 +119,34 @@ describe('image_gate on binary payloads', () => {
 })
 
 describe('image_gate on JSON', () => {
-  it.each(KINDS.flatMap((k) => Object.keys(ENCODINGS).map((e) => [k, e] as const)))('%s as %s: dropped from nested JSON', (kind, encoding) => {
-    const image = (ENCODINGS[encoding] as (b: Buffer) => string)(media(kind))
-    const doc = () => ({ type: 'update', after: { label: 'person', snapshot: { score: 0.8, image }, list: ['front', image, 3] } })
-    expect(compile({ action: 'drop_field' })(doc())).toEqual({ type: 'update', after: { label: 'person', snapshot: { score: 0.8 }, list: ['front', 3] } })
-    expect(compile()(doc())).toBe(SUPPRESS)
-    expect(compile({ action: 'drop_field' })(image)).toBe(SUPPRESS)
-  })
+  it.each(KINDS.flatMap((k) => Object.keys(ENCODINGS).map((e) => [k, e] as const)))(
+    '%s as %s: dropped from nested JSON',
+    (kind, encoding) => {
+      const image = (ENCODINGS[encoding] as (b: Buffer) => string)(media(kind))
+      const doc = () => ({
+        type: 'update',
+        after: { label: 'person', snapshot: { score: 0.8, image }, list: ['front', image, 3] },
+      })
+      expect(compile({ action: 'drop_field' })(doc())).toEqual({
+        type: 'update',
+        after: { label: 'person', snapshot: { score: 0.8 }, list: ['front', 3] },
+      })
+      expect(compile()(doc())).toBe(SUPPRESS)
+      expect(compile({ action: 'drop_field' })(image)).toBe(SUPPRESS)
+    },
+  )
 
   it('catches the short base64 prefixes of the brief', () => {
-    for (const prefix of ['/9j/4AAQSkZJRg', 'iVBORw0KGgoAAAANSUhEUg', 'UklGRiQAAABXRUJQ', 'R0lGODlhAQABAIAAAP', 'AAAAGGZ0eXBtcDQy', 'AAAAIGZ0eXBpc29t', 'AAAAHGZ0eXBoZWlj', 'data:video/mp4;base64,AAAA']) {
+    for (const prefix of [
+      '/9j/4AAQSkZJRg',
+      'iVBORw0KGgoAAAANSUhEUg',
+      'UklGRiQAAABXRUJQ',
+      'R0lGODlhAQABAIAAAP',
+      'AAAAGGZ0eXBtcDQy',
+      'AAAAIGZ0eXBpc29t',
+      'AAAAHGZ0eXBoZWlj',
+      'data:video/mp4;base64,AAAA',
+    ]) {
       expect(isMediaString(prefix), prefix).toBe(true)
     }
   })
@@ -124,7 +168,11 @@ describe('image_gate on JSON', () => {
 
   it('OwnTracks location: `image` (base64 JPEG) goes, the fix stays', () => {
     const location = readJson('gps/owntracks_android_valid_location_message.json') as Record<string, unknown>
-    const out = compile({ action: 'drop_field' })({ ...location, image: media('jpeg').toString('base64'), imagename: 'poi.jpg' })
+    const out = compile({ action: 'drop_field' })({
+      ...location,
+      image: media('jpeg').toString('base64'),
+      imagename: 'poi.jpg',
+    })
     expect(out).toEqual({ ...location, imagename: 'poi.jpg' })
   })
 
@@ -132,9 +180,13 @@ describe('image_gate on JSON', () => {
     for (const file of ['camera/doubletake_matches_david.json', 'camera/doubletake_cameras_back-door.json']) {
       const doc = readJson(file) as Record<string, unknown>
       expect(compile()(structuredClone(doc)), file).toEqual(doc)
-      const withFace = JSON.parse(JSON.stringify(doc).replace('"base64":null', `"base64":"${media('jpeg', 3).toString('base64')}"`)) as unknown
+      const withFace = JSON.parse(
+        JSON.stringify(doc).replace('"base64":null', `"base64":"${media('jpeg', 3).toString('base64')}"`),
+      ) as unknown
       expect(compile()(structuredClone(withFace))).toBe(SUPPRESS)
-      expect(compile({ action: 'drop_field' })(withFace)).toEqual(JSON.parse(JSON.stringify(doc).replace('"base64":null,', '').replace(',"base64":null', '')))
+      expect(compile({ action: 'drop_field' })(withFace)).toEqual(
+        JSON.parse(JSON.stringify(doc).replace('"base64":null,', '').replace(',"base64":null', '')),
+      )
     }
   })
 
@@ -154,7 +206,20 @@ describe('image_gate on JSON', () => {
   it('does not block ordinary strings: labels, ISO timestamps, hex ids, uuids, sha-256, paths', () => {
     const run = compile()
     const benign = fc.oneof(
-      fc.constantFrom('person', 'car', 'front_door', 'driveway', 'ON', 'OFF', '/data/record/1.jpg', 'snapshot.jpg', 'image/jpeg', 'AAAA', 'RIFF', 'ftyp'),
+      fc.constantFrom(
+        'person',
+        'car',
+        'front_door',
+        'driveway',
+        'ON',
+        'OFF',
+        '/data/record/1.jpg',
+        'snapshot.jpg',
+        'image/jpeg',
+        'AAAA',
+        'RIFF',
+        'ftyp',
+      ),
       fc.date({ min: new Date(0), max: new Date(4e12), noInvalidDate: true }).map((d) => d.toISOString()),
       fc.uuid(),
       fc.stringMatching(/^[0-9a-f]{8,64}$/),
@@ -172,10 +237,17 @@ describe('image_gate on JSON', () => {
 
   it('removes an image wherever it is placed in arbitrary JSON, and only it (property)', () => {
     const run = compile({ action: 'drop_field' })
-    const imageArb = fc.tuple(fc.constantFrom(...KINDS), fc.constantFrom(...Object.keys(ENCODINGS)), fc.integer({ min: 1, max: 1000 }))
+    const imageArb = fc.tuple(
+      fc.constantFrom(...KINDS),
+      fc.constantFrom(...Object.keys(ENCODINGS)),
+      fc.integer({ min: 1, max: 1000 }),
+    )
     type Step = { key: string } | { index: number }
     const key = fc.string({ minLength: 1, maxLength: 6 }).map((k) => ({ key: `k_${k}` }))
-    const step: fc.Arbitrary<Step> = fc.oneof(key, fc.nat(3).map((index) => ({ index })))
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      key,
+      fc.nat(3).map((index) => ({ index })),
+    )
     const NONE = Symbol('none')
     // The container chain along `steps`, ending in `leaf`; with NONE the chain is built but the leaf left out.
     const build = (steps: readonly Step[], leaf: unknown): unknown => {
@@ -187,15 +259,21 @@ describe('image_gate on JSON', () => {
       return child === NONE ? pads : [...pads, child]
     }
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 3 })), key, fc.array(step, { maxLength: 5 }), imageArb, (base, root, path, [kind, enc, seed]) => {
-        const image = (ENCODINGS[enc] as (b: Buffer) => string)(media(kind, seed))
-        const withImage: Record<string, unknown> = { ...structuredClone(base), [root.key]: build(path, image) }
-        const expected: Record<string, unknown> = { ...structuredClone(base), [root.key]: build(path, NONE) }
-        if (path.length === 0) delete expected[root.key]
-        const out = run(withImage)
-        expect(out).toEqual(expected)
-        expect(JSON.stringify(out)).not.toContain(image.trim().slice(0, 40))
-      }),
+      fc.property(
+        fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 3 })),
+        key,
+        fc.array(step, { maxLength: 5 }),
+        imageArb,
+        (base, root, path, [kind, enc, seed]) => {
+          const image = (ENCODINGS[enc] as (b: Buffer) => string)(media(kind, seed))
+          const withImage: Record<string, unknown> = { ...structuredClone(base), [root.key]: build(path, image) }
+          const expected: Record<string, unknown> = { ...structuredClone(base), [root.key]: build(path, NONE) }
+          if (path.length === 0) delete expected[root.key]
+          const out = run(withImage)
+          expect(out).toEqual(expected)
+          expect(JSON.stringify(out)).not.toContain(image.trim().slice(0, 40))
+        },
+      ),
       { seed: 42, numRuns: 400 },
     )
   })

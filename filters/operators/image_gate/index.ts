@@ -12,12 +12,21 @@ const LONG = 64
 // two characters after AAAA encode the box size).
 const B64_PREFIX = /^(?:\/9j\/|iVBORw0KGgo|UklGR|R0lGOD|AAAA[A-Za-z0-9+/_-]{2}Z0eX)/
 // The same, plus TIFF, Matroska/WebM and FLV, found after any character that cannot be part of the base64 text.
-const B64_INSIDE = /(?:^|[^A-Za-z0-9+/_-])(?:\/9j\/|iVBORw0KGgo|UklGR|R0lGOD|AAAA[A-Za-z0-9+/_-]{2}Z0eX|SUkqA|TU0AK|GkXfo|RkxWAQ)/
+const B64_INSIDE =
+  /(?:^|[^A-Za-z0-9+/_-])(?:\/9j\/|iVBORw0KGgo|UklGR|R0lGOD|AAAA[A-Za-z0-9+/_-]{2}Z0eX|SUkqA|TU0AK|GkXfo|RkxWAQ)/
 const MEDIA_URI = /data:\s*(?:image|video)\//i
 const BASE64_MARK = /;\s*base64\s*,/i
 
 function isBase64Char(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47 || c === 45 || c === 95
+  return (
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    (c >= 48 && c <= 57) ||
+    c === 43 ||
+    c === 47 ||
+    c === 45 ||
+    c === 95
+  )
 }
 
 function isHexChar(c: number): boolean {
@@ -86,7 +95,6 @@ function isMediaByteArray(items: readonly unknown[]): boolean {
   return hasImageMagic(head)
 }
 
-
 /**
  * Blocks image and video content (privacy.md §1 `image_gate`, §2.3): snapshots, thumbnails, face crops and
  * obstacle photos show people and homes, and blurring them does not protect (MCP16, ZHAI25). Binary payloads are
@@ -95,7 +103,8 @@ function isMediaByteArray(items: readonly unknown[]): boolean {
  */
 export default defineOperator({
   name: 'image_gate',
-  description: 'Withholds binary payloads and removes (or withholds the message for) images and videos embedded in JSON',
+  description:
+    'Withholds binary payloads and removes (or withholds the message for) images and videos embedded in JSON',
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -104,7 +113,8 @@ export default defineOperator({
   compile(config) {
     // Checked against configSchema by the loader, its default filled in.
     const { action } = config as { readonly action: 'drop_message' | 'drop_field' }
-    if (action !== 'drop_message' && action !== 'drop_field') throw new Error(`action must be drop_message or drop_field, not ${String(action)}`)
+    if (action !== 'drop_message' && action !== 'drop_field')
+      throw new Error(`action must be drop_message or drop_field, not ${String(action)}`)
 
     return compileJsonGate(
       'image_gate',

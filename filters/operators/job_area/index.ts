@@ -40,21 +40,32 @@ export default defineOperator({
     additionalProperties: false,
     properties: {
       area_step_m2: { type: 'number', exclusiveMinimum: 0, default: 5 },
-      settle_s: { type: 'integer', minimum: 60, maximum: 86_400, default: 1800, description: 'a job whose area has not grown for this long is over' },
+      settle_s: {
+        type: 'integer',
+        minimum: 60,
+        maximum: 86_400,
+        default: 1800,
+        description: 'a job whose area has not grown for this long is over',
+      },
     },
   },
   compile(config) {
     const options = config as Settings
     const step = options.area_step_m2
-    if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0) throw new Error(`area_step_m2 must be a positive number, not ${String(step)}`)
+    if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0)
+      throw new Error(`area_step_m2 must be a positive number, not ${String(step)}`)
     const settle = options.settle_s
-    if (typeof settle !== 'number' || !Number.isSafeInteger(settle) || settle < 60) throw new Error(`settle_s must be an integer ≥ 60, not ${String(settle)}`)
+    if (typeof settle !== 'number' || !Number.isSafeInteger(settle) || settle < 60)
+      throw new Error(`settle_s must be an integer ≥ 60, not ${String(settle)}`)
     const settleMs = settle * 1000
     const state = new DeviceState<Job>()
-    const report = (cm2: number): JobArea => ({ cleaned_m2: Number((Math.round(cm2 / CM2_PER_M2 / step) * step).toPrecision(12)) })
+    const report = (cm2: number): JobArea => ({
+      cleaned_m2: Number((Math.round(cm2 / CM2_PER_M2 / step) * step).toPrecision(12)),
+    })
 
     return (doc, ctx) => {
-      if (typeof doc !== 'number' || !Number.isFinite(doc) || doc < 0) throw new Error('job_area: the reading is not an area in cm²')
+      if (typeof doc !== 'number' || !Number.isFinite(doc) || doc < 0)
+        throw new Error('job_area: the reading is not an area in cm²')
       const job = state.get(ctx.deviceId)
       if (job === undefined) {
         // The first reading after a start may be a job in progress or one long over: only its growth or a later

@@ -11,8 +11,26 @@ const classOf = (run: Run, vel: unknown) => (run({ vel }, ctx) as Record<string,
 
 describe('kinematics', () => {
   it('drops heading, altitude and accuracy and replaces the speed with a class (OwnTracks defaults)', () => {
-    const doc = { _type: 'location', lat: 52.5, lon: 13.4, tst: 1700000000, vel: 42, cog: 270, alt: 35, acc: 12, vac: 3, batt: 80 }
-    expect(compile()(doc, ctx)).toEqual({ _type: 'location', lat: 52.5, lon: 13.4, tst: 1700000000, motion: 'vehicle', batt: 80 })
+    const doc = {
+      _type: 'location',
+      lat: 52.5,
+      lon: 13.4,
+      tst: 1700000000,
+      vel: 42,
+      cog: 270,
+      alt: 35,
+      acc: 12,
+      vac: 3,
+      batt: 80,
+    }
+    expect(compile()(doc, ctx)).toEqual({
+      _type: 'location',
+      lat: 52.5,
+      lon: 13.4,
+      tst: 1700000000,
+      motion: 'vehicle',
+      batt: 80,
+    })
   })
 
   it('classifies at the 1 and 7 km/h boundaries', () => {
@@ -39,7 +57,14 @@ describe('kinematics', () => {
   })
 
   it('honours custom thresholds, paths and output', () => {
-    const run = compile({ speed: 'gps.speed', speed_unit: 'ms', drop: ['gps.track', 'gps.alt'], walking_kmh: 2, vehicle_kmh: 20, output: 'gps.class' })
+    const run = compile({
+      speed: 'gps.speed',
+      speed_unit: 'ms',
+      drop: ['gps.track', 'gps.alt'],
+      walking_kmh: 2,
+      vehicle_kmh: 20,
+      output: 'gps.class',
+    })
     expect(run({ gps: { speed: 5, track: 10, alt: 3, lat: 1 } }, ctx)).toEqual({ gps: { class: 'walking', lat: 1 } })
     const inPlace = compile({ output: 'vel' })
     expect(inPlace({ vel: 3, cog: 1 }, ctx)).toEqual({ vel: 'walking' })
@@ -72,12 +97,23 @@ describe('kinematics', () => {
     const run = compile()
     fc.assert(
       fc.property(
-        fc.record({ vel: fc.jsonValue(), cog: fc.jsonValue(), alt: fc.jsonValue(), acc: fc.jsonValue(), vac: fc.jsonValue(), motion: fc.jsonValue() }, { requiredKeys: [] }),
+        fc.record(
+          {
+            vel: fc.jsonValue(),
+            cog: fc.jsonValue(),
+            alt: fc.jsonValue(),
+            acc: fc.jsonValue(),
+            vac: fc.jsonValue(),
+            motion: fc.jsonValue(),
+          },
+          { requiredKeys: [] },
+        ),
         (doc) => {
           const out = run(structuredClone(doc), ctx) as Record<string, unknown>
           expect(Object.keys(out).filter((k) => k !== 'motion')).toEqual([])
           if ('motion' in out) expect(['stationary', 'walking', 'vehicle']).toContain(out.motion)
-          if (typeof doc.vel === 'number' && doc.vel >= 0) expect(out.motion).toBe(doc.vel < 1 ? 'stationary' : doc.vel < 7 ? 'walking' : 'vehicle')
+          if (typeof doc.vel === 'number' && doc.vel >= 0)
+            expect(out.motion).toBe(doc.vel < 1 ? 'stationary' : doc.vel < 7 ? 'walking' : 'vehicle')
           else expect('motion' in out).toBe(false)
         },
       ),

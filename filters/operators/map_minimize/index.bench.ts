@@ -6,7 +6,14 @@ import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import mapMinimize from './index.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/valetudo')
-const allow = compileAllowlist(['pixelSize', 'layers[].type', 'layers[].metaData.area', 'layers[].dimensions.pixelCount', 'layers[].compressedPixels', 'layers[].pixels'])
+const allow = compileAllowlist([
+  'pixelSize',
+  'layers[].type',
+  'layers[].metaData.area',
+  'layers[].dimensions.pixelCount',
+  'layers[].compressedPixels',
+  'layers[].pixels',
+])
 const load = (file: string): unknown => JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'))
 const typical = load('dreame_z10_1056_paths.json')
 const giant = load('dreame_l10su_3031_giant.json')

@@ -8,7 +8,14 @@ import mapMinimize from './index.ts'
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/valetudo')
 /** The allowlist the README prescribes: the operator sees only what it needs to measure. */
-const ALLOW = ['pixelSize', 'layers[].type', 'layers[].metaData.area', 'layers[].dimensions.pixelCount', 'layers[].compressedPixels', 'layers[].pixels']
+const ALLOW = [
+  'pixelSize',
+  'layers[].type',
+  'layers[].metaData.area',
+  'layers[].dimensions.pixelCount',
+  'layers[].compressedPixels',
+  'layers[].pixels',
+]
 
 const env = compileEnv({ category: 'robot_vacuum' })
 const ctx = opContext({ category: 'robot_vacuum' })
@@ -75,20 +82,25 @@ describe('map_minimize on the Valetudo fixtures', () => {
   })
 
   it('drops the German room names of the custom-named map', () => {
-    const map = maps.find(([f]) => f === 'dreame_d9_1058_with_custom_named_segments.json')?.[1] ?? maps.find(([f]) => f === 'dreame_z10_1056_paths.json')?.[1]
+    const map =
+      maps.find(([f]) => f === 'dreame_d9_1058_with_custom_named_segments.json')?.[1] ??
+      maps.find(([f]) => f === 'dreame_z10_1056_paths.json')?.[1]
     expect(map).toBeDefined()
     const names = map!.layers.map((l) => l.metaData?.name).filter((n): n is string => typeof n === 'string')
     expect(names.length).toBeGreaterThan(0)
     const text = JSON.stringify(pipeline(structuredClone(map)))
     for (const n of names) expect(text).not.toContain(n)
-    const all = maps.flatMap(([, m]) => m.layers.map((l) => l.metaData?.name)).filter((n): n is string => typeof n === 'string')
+    const all = maps
+      .flatMap(([, m]) => m.layers.map((l) => l.metaData?.name))
+      .filter((n): n is string => typeof n === 'string')
     expect(all).toContain('Schlafzimmer')
   })
 
   it('summing floor and segments stays within one step of the exact pixel union on every fixture', () => {
     for (const [name, map] of maps) {
       const union = new Set<number>()
-      for (const l of map.layers) if (l.type === 'floor' || l.type === 'segment') runs(l.compressedPixels ?? [], (p) => union.add(p))
+      for (const l of map.layers)
+        if (l.type === 'floor' || l.type === 'segment') runs(l.compressedPixels ?? [], (p) => union.add(p))
       const exactM2 = (union.size * map.pixelSize * map.pixelSize) / 10_000
       const out = pipeline(structuredClone(map)) as { floor_m2: number }
       expect(Math.abs(out.floor_m2 - exactM2), name).toBeLessThanOrEqual(5)
@@ -107,7 +119,8 @@ describe('map_minimize on the Valetudo fixtures', () => {
       for (const l of withoutArea.layers) {
         const pixels: number[] = []
         const cp = l.compressedPixels ?? []
-        for (let i = 0; i < cp.length; i += 3) for (let k = 0; k < (cp[i + 2] as number); k++) pixels.push((cp[i] as number) + k, cp[i + 1] as number)
+        for (let i = 0; i < cp.length; i += 3)
+          for (let k = 0; k < (cp[i + 2] as number); k++) pixels.push((cp[i] as number) + k, cp[i + 1] as number)
         l.pixels = pixels
         delete l.compressedPixels
       }
@@ -127,7 +140,9 @@ describe('map_minimize on the Valetudo fixtures', () => {
     t0 = performance.now()
     for (let i = 0; i < rounds; i++) pipeline(giant)
     const withAllowMs = (performance.now() - t0) / rounds
-    console.log(`giant map (8.47 M cm², 338 947 px): map_minimize ${(opMs * 1000).toFixed(1)} µs; allowlist + map_minimize ${withAllowMs.toFixed(2)} ms`)
+    console.log(
+      `giant map (8.47 M cm², 338 947 px): map_minimize ${(opMs * 1000).toFixed(1)} µs; allowlist + map_minimize ${withAllowMs.toFixed(2)} ms`,
+    )
     expect(run(projected)).toEqual({ floor_m2: 810 })
     expect(withAllowMs).toBeLessThan(50)
   })
@@ -153,12 +168,21 @@ describe('map_minimize rules', () => {
   })
 
   it('refuses areas that add up past Number.MAX_VALUE instead of an Infinity area', () => {
-    const huge = { pixelSize: 5, layers: [{ type: 'floor', metaData: { area: 1.7e308 } }, { type: 'segment', metaData: { area: 1.7e308 } }] }
+    const huge = {
+      pixelSize: 5,
+      layers: [
+        { type: 'floor', metaData: { area: 1.7e308 } },
+        { type: 'segment', metaData: { area: 1.7e308 } },
+      ],
+    }
     expect(() => compile()(huge)).toThrow(/out of range/)
   })
 
   it('no segment count: one floor split into 1 or 9 rooms gives the same output', () => {
-    const rooms = (n: number) => ({ pixelSize: 5, layers: Array.from({ length: n }, () => ({ type: 'segment', metaData: { area: Math.floor(900_000 / n) } })) })
+    const rooms = (n: number) => ({
+      pixelSize: 5,
+      layers: Array.from({ length: n }, () => ({ type: 'segment', metaData: { area: Math.floor(900_000 / n) } })),
+    })
     expect(compile()(rooms(1))).toEqual(compile()(rooms(9)))
     expect(compile()(rooms(1))).toEqual({ floor_m2: 90 })
   })
@@ -183,7 +207,17 @@ describe('map_minimize rules', () => {
 
   it('rejects what is not a Valetudo map', () => {
     const run = compile()
-    for (const bad of [null, 'map', 42, [], {}, { layers: {} }, { layers: [null] }, { layers: [{ type: 1 }] }, Buffer.from([0x78, 0x9c])]) {
+    for (const bad of [
+      null,
+      'map',
+      42,
+      [],
+      {},
+      { layers: {} },
+      { layers: [null] },
+      { layers: [{ type: 1 }] },
+      Buffer.from([0x78, 0x9c]),
+    ]) {
       expect(() => run(bad), JSON.stringify(bad)).toThrow(/map_minimize/)
     }
     expect(() => run({ layers: [{ type: 'floor' }] })).toThrow(/no area/)
@@ -192,7 +226,9 @@ describe('map_minimize rules', () => {
     expect(() => run({ layers: [{ type: 'floor', dimensions: { pixelCount: 4 } }] })).toThrow(/pixelSize/)
     expect(() => run({ pixelSize: 0, layers: [] })).toThrow(/pixelSize/)
     expect(() => run({ pixelSize: 5, layers: [{ type: 'floor', compressedPixels: [1, 2] }] })).toThrow(/triples/)
-    expect(() => run({ pixelSize: 5, layers: [{ type: 'floor', compressedPixels: [1, 2, 'x'] }] })).toThrow(/run length/)
+    expect(() => run({ pixelSize: 5, layers: [{ type: 'floor', compressedPixels: [1, 2, 'x'] }] })).toThrow(
+      /run length/,
+    )
     expect(() => run({ pixelSize: 5, layers: [{ type: 'floor', pixels: [1, 2, 3] }] })).toThrow(/pairs/)
   })
 
@@ -205,9 +241,14 @@ describe('map_minimize rules', () => {
     const layer = fc.record(
       {
         type: fc.constantFrom('floor', 'segment', 'wall'),
-        metaData: fc.record({ area: fc.nat({ max: 10_000_000 }), name: fc.string(), segmentId: fc.string(), material: fc.string() }, { requiredKeys: [] }),
+        metaData: fc.record(
+          { area: fc.nat({ max: 10_000_000 }), name: fc.string(), segmentId: fc.string(), material: fc.string() },
+          { requiredKeys: [] },
+        ),
         dimensions: fc.record({ pixelCount: fc.nat({ max: 400_000 }) }, { requiredKeys: [] }),
-        compressedPixels: fc.array(fc.tuple(fc.nat(2000), fc.nat(2000), fc.nat(500)), { maxLength: 30 }).map((t) => t.flat()),
+        compressedPixels: fc
+          .array(fc.tuple(fc.nat(2000), fc.nat(2000), fc.nat(500)), { maxLength: 30 })
+          .map((t) => t.flat()),
         pixels: fc.array(fc.tuple(fc.nat(2000), fc.nat(2000)), { maxLength: 30 }).map((t) => t.flat()),
         extra: fc.jsonValue(),
       },
@@ -219,7 +260,14 @@ describe('map_minimize rules', () => {
       size: fc.record({ x: fc.nat(), y: fc.nat() }),
       pixelSize: fc.integer({ min: 1, max: 10 }),
       layers: fc.array(layer, { maxLength: 12 }),
-      entities: fc.array(fc.record({ type: fc.constantFrom('path', 'robot_position', 'obstacle'), points: fc.array(fc.nat()), metaData: fc.record({ image: fc.string() }) }), { maxLength: 4 }),
+      entities: fc.array(
+        fc.record({
+          type: fc.constantFrom('path', 'robot_position', 'obstacle'),
+          points: fc.array(fc.nat()),
+          metaData: fc.record({ image: fc.string() }),
+        }),
+        { maxLength: 4 },
+      ),
     })
     const run = compile()
     fc.assert(

@@ -23,17 +23,23 @@ function layerArea(layer: Record<string, unknown>, pixelSize: number | undefined
   }
   const dimensions = layer.dimensions
   const needSize = (): number => {
-    if (pixelSize === undefined) throw new Error('map_minimize: pixelSize is needed to measure layers without metaData.area')
+    if (pixelSize === undefined)
+      throw new Error('map_minimize: pixelSize is needed to measure layers without metaData.area')
     return pixelSize * pixelSize
   }
   if (isPlainObject(dimensions) && dimensions.pixelCount !== undefined) {
-    if (!isCount(dimensions.pixelCount)) throw new Error(`map_minimize: layers[${index}].dimensions.pixelCount is not a count`)
+    if (!isCount(dimensions.pixelCount))
+      throw new Error(`map_minimize: layers[${index}].dimensions.pixelCount is not a count`)
     return dimensions.pixelCount * needSize()
   }
   const compressed = layer.compressedPixels
-  if (Array.isArray(compressed) && (compressed.length > 0 || !Array.isArray(layer.pixels) || layer.pixels.length === 0)) {
+  if (
+    Array.isArray(compressed) &&
+    (compressed.length > 0 || !Array.isArray(layer.pixels) || layer.pixels.length === 0)
+  ) {
     // [xStart, y, count, …]: the run lengths add up to the pixel count.
-    if (compressed.length % 3 !== 0) throw new Error(`map_minimize: layers[${index}].compressedPixels is not [x, y, count] triples`)
+    if (compressed.length % 3 !== 0)
+      throw new Error(`map_minimize: layers[${index}].compressedPixels is not [x, y, count] triples`)
     let pixels = 0
     for (let i = 2; i < compressed.length; i += 3) {
       const count: unknown = compressed[i]
@@ -76,10 +82,12 @@ export default defineOperator({
   compile(config) {
     // Checked against configSchema by the loader, its default filled in.
     const step: unknown = (config as { readonly area_step_m2: number }).area_step_m2
-    if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0) throw new Error(`area_step_m2 must be a positive number, not ${String(step)}`)
+    if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0)
+      throw new Error(`area_step_m2 must be a positive number, not ${String(step)}`)
 
     return (doc): MinimizedMap => {
-      if (!isPlainObject(doc) || !Array.isArray(doc.layers)) throw new Error('map_minimize: not a Valetudo map (no layers)')
+      if (!isPlainObject(doc) || !Array.isArray(doc.layers))
+        throw new Error('map_minimize: not a Valetudo map (no layers)')
       const size = doc.pixelSize
       if (size !== undefined && !(typeof size === 'number' && Number.isFinite(size) && size > 0)) {
         throw new Error('map_minimize: pixelSize is not a positive number')
@@ -88,7 +96,8 @@ export default defineOperator({
       const layers: readonly unknown[] = doc.layers
       for (let i = 0; i < layers.length; i++) {
         const layer = layers[i]
-        if (!isPlainObject(layer) || typeof layer.type !== 'string') throw new Error(`map_minimize: layers[${i}] is not a map layer`)
+        if (!isPlainObject(layer) || typeof layer.type !== 'string')
+          throw new Error(`map_minimize: layers[${i}] is not a map layer`)
         if (layer.type !== 'segment' && layer.type !== 'floor') continue
         cm2 += layerArea(layer, size, i)
       }

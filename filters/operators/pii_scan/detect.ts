@@ -27,7 +27,8 @@ const E = '(?![\\p{L}\\p{N}])'
 /** Not the digits after a decimal point. */
 const FRACTION = '(?<!\\d\\.)'
 
-const EMAIL = /[\p{L}\p{N}!#$%&'*+/=?^_`{|}~.-]+@[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)*\.\p{L}{2,}/u
+const EMAIL =
+  /[\p{L}\p{N}!#$%&'*+/=?^_`{|}~.-]+@[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)*\.\p{L}{2,}/u
 // E.164: `+`, then 8 to 15 digits; single spaces, dashes or brackets between digits (`+49 (0)89 123-456`).
 const PHONE_E164 = /(?<![\p{L}\p{N}+])\+(?:\d[ ()-]{0,2}){7,14}\d(?!\p{N})/u
 // Chinese mobile: 1[3-9]x xxxx xxxx, contiguous or grouped 3-4-4 by a space or a dash. A `.` before it is a
@@ -45,16 +46,19 @@ const MAC_BARE = new RegExp(
 const EUI64 = new RegExp(`${B}0x[0-9A-Fa-f]{16}${E}`, 'u')
 const IPV4 = /(?<![\p{L}\p{N}.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\p{L}\p{N}]|\.\d)/gu
 // Candidates only; `isSpecificIpv6` decides. A trailing dotted quad covers `::ffff:192.0.2.1`.
-const IPV6 = /(?<![\p{L}\p{N}:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}(?::\d{1,3}(?:\.\d{1,3}){3})?(?![\p{L}\p{N}:])/gu
+const IPV6 =
+  /(?<![\p{L}\p{N}:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}(?::\d{1,3}(?:\.\d{1,3}){3})?(?![\p{L}\p{N}:])/gu
 const IMEI = new RegExp(`${B}${FRACTION}\\d{15}${E}`, 'gu')
 // An IMEI written in groups (`35-209900-176148-1`, `352099 001761481`): 15 digits, single spaces or dashes between.
 const IMEI_GROUPED = new RegExp(`${B}${FRACTION}\\d(?:[ -]?\\d){14}${E}`, 'gu')
 // National numbers with a trunk zero (`0151 2345678`, `(030) 123456`, `07700 900123`, `030/1234567`), the
 // international `00` prefix (`0049 151 2345678`), and North American `(202) 555-0143` / `202-555-0143`. Dots are
 // no separator: `07.12.2026` is a date. The digit count is checked in `hasNationalPhone`.
-const PHONE_NATIONAL = /(?<![\p{L}\p{N}+.,:/-])(?:\(0[1-9]\d{0,4}\) ?\d{3,}(?:[ -]\d{2,})*|0[1-9]\d{0,4}[ /-]\d{3,}(?:[ -]\d{2,})*|0[1-9]\d{8,11}|00[1-9](?:[ -]?\d){7,13}|0[1-9](?:[ .-]\d\d){4}|\([2-9]\d\d\) ?\d{3}[ .-]\d{4}|[2-9]\d\d-\d{3}-\d{4})(?![\p{L}\p{N}]|[.,:/-]\d)/gu
+const PHONE_NATIONAL =
+  /(?<![\p{L}\p{N}+.,:/-])(?:\(0[1-9]\d{0,4}\) ?\d{3,}(?:[ -]\d{2,})*|0[1-9]\d{0,4}[ /-]\d{3,}(?:[ -]\d{2,})*|0[1-9]\d{8,11}|00[1-9](?:[ -]?\d){7,13}|0[1-9](?:[ .-]\d\d){4}|\([2-9]\d\d\) ?\d{3}[ .-]\d{4}|[2-9]\d\d-\d{3}-\d{4})(?![\p{L}\p{N}]|[.,:/-]\d)/gu
 // IPv4 written with hex or octal parts (`0xC0.0xA8.0x01.0x01`, `0300.0250.01.01`) or as one hex number (`0xC0A80101`).
-const IPV4_RADIX = /(?<![\p{L}\p{N}.])((?:0x[0-9a-f]{1,2}|[0-9]{1,4})(?:\.(?:0x[0-9a-f]{1,2}|[0-9]{1,4})){3})(?![\p{L}\p{N}]|\.[\p{L}\p{N}])/giu
+const IPV4_RADIX =
+  /(?<![\p{L}\p{N}.])((?:0x[0-9a-f]{1,2}|[0-9]{1,4})(?:\.(?:0x[0-9a-f]{1,2}|[0-9]{1,4})){3})(?![\p{L}\p{N}]|\.[\p{L}\p{N}])/giu
 const IPV4_HEX = /(?<![\p{L}\p{N}])0x([0-9a-f]{8})(?![\p{L}\p{N}])/giu
 // Free text only: a 12-hex run glued to other letters (`mac001122AABBCC`), and integers (a MAC's 48 bits or an
 // IPv4 address's 32 bits in decimal, `73588229205`, `3232235777`).
@@ -96,7 +100,8 @@ function hasImei(text: string): boolean {
 function hasIpv4(text: string): boolean {
   IPV4.lastIndex = 0
   for (let m = IPV4.exec(text); m !== null; m = IPV4.exec(text)) {
-    if (Number(m[1]) <= 255 && Number(m[2]) <= 255 && Number(m[3]) <= 255 && Number(m[4]) <= 255 && Number(m[4]) !== 0) return true
+    if (Number(m[1]) <= 255 && Number(m[2]) <= 255 && Number(m[3]) <= 255 && Number(m[4]) <= 255 && Number(m[4]) !== 0)
+      return true
   }
   return false
 }
@@ -170,7 +175,13 @@ function isPlateWindow(parts: readonly string[], from: number, to: number, folde
   }
   // A single all-hex part of five or more letter and digit groups is a hash fragment (`f4f3cfa` of a version),
   // not a plate (`ab12cde` has three groups, `can4ry1` four).
-  if (folded && from === to && /^[0-9A-F]+$/.test(parts[from] as string) && (parts[from] as string).match(/[0-9]+|[A-F]+/g)!.length >= 5) return false
+  if (
+    folded &&
+    from === to &&
+    /^[0-9A-F]+$/.test(parts[from] as string) &&
+    (parts[from] as string).match(/[0-9]+|[A-F]+/g)!.length >= 5
+  )
+    return false
   return length >= 2 && length <= 8 && letter && digit
 }
 
@@ -218,7 +229,14 @@ function hasNationalPhone(text: string): boolean {
   return false
 }
 
-const parsePart = (part: string): number => (/^0x/i.test(part) ? parseInt(part.slice(2), 16) : part.length > 1 && part.startsWith('0') ? (/^[0-7]+$/.test(part) ? parseInt(part, 8) : NaN) : Number(part))
+const parsePart = (part: string): number =>
+  /^0x/i.test(part)
+    ? parseInt(part.slice(2), 16)
+    : part.length > 1 && part.startsWith('0')
+      ? /^[0-7]+$/.test(part)
+        ? parseInt(part, 8)
+        : NaN
+      : Number(part)
 
 /** IPv4 with hex or octal parts, or as one `0x` hex number; a host (last octet not zero), as for dotted quads. */
 function hasRadixIpv4(text: string): boolean {
@@ -306,7 +324,27 @@ interface Features {
   b64Candidate: boolean
 }
 
-const features: Features = { digits: 0, hexRun: 0, hex: 0, at: false, plus: false, dots: 0, colons: 0, dashes: 0, upper: false, lower: false, x: false, unusual: false, percent: false, amp: false, bracket: false, spaces: 0, b64Run: 0, zeroStart: false, b64Candidate: false }
+const features: Features = {
+  digits: 0,
+  hexRun: 0,
+  hex: 0,
+  at: false,
+  plus: false,
+  dots: 0,
+  colons: 0,
+  dashes: 0,
+  upper: false,
+  lower: false,
+  x: false,
+  unusual: false,
+  percent: false,
+  amp: false,
+  bracket: false,
+  spaces: 0,
+  b64Run: 0,
+  zeroStart: false,
+  b64Candidate: false,
+}
 
 /** Fills the shared `features` (one scanner call at a time: JavaScript is single-threaded). */
 function measure(text: string): Features {
@@ -393,10 +431,12 @@ const TESTS: Readonly<Record<Detector, Test>> = {
       (f.colons + f.dashes >= 5 && MAC_SEP.test(t)) ||
       (f.dots >= 2 && MAC_DOT.test(t)) ||
       (f.x && f.hexRun >= 16 && EUI64.test(t))),
-  ipv4: (t, f) => (f.dots >= 3 && f.digits >= 4 && (hasIpv4(t) || hasRadixIpv4(t))) || (f.x && f.hexRun >= 8 && hasRadixIpv4(t)),
+  ipv4: (t, f) =>
+    (f.dots >= 3 && f.digits >= 4 && (hasIpv4(t) || hasRadixIpv4(t))) || (f.x && f.hexRun >= 8 && hasRadixIpv4(t)),
   ipv6: (t, f) => f.colons >= 2 && hasIpv6(t),
   imei: (t, f) => f.digits >= 15 && (hasImei(t) || ((f.spaces > 0 || f.dashes > 0) && hasGroupedImei(t))),
-  plate: (t, f, free) => f.digits > 0 && ((f.upper && hasPlate(t)) || (free && f.lower && hasPlate(t.toUpperCase(), true))),
+  plate: (t, f, free) =>
+    f.digits > 0 && ((f.upper && hasPlate(t)) || (free && f.lower && hasPlate(t.toUpperCase(), true))),
 }
 
 /**
@@ -411,12 +451,18 @@ const DECODED_TESTS: Readonly<Record<Detector, Test>> = {
 /** Unicode dashes that stand for `-` (NFKC keeps them). */
 const DASHES = /[\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]/gu
 /** Characters that show as nothing (format characters, controls but tab and line breaks, fillers, variation selectors). */
-// biome-ignore lint/suspicious/noMisleadingCharacterClass: the combining grapheme joiner (U+034F) is listed on its own on purpose: it is one of the invisible characters removed
-const INVISIBLE = /[\p{Cf}\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u3164\uFE00-\uFE0F\uFFA0]|\uDB40[\uDC00-\uDDEF]/gu
+const INVISIBLE =
+  // biome-ignore lint/suspicious/noMisleadingCharacterClass: the combining grapheme joiner (U+034F) stands alone on purpose: it is one of the invisible characters removed
+  /[\p{Cf}\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u3164\uFE00-\uFE0F\uFFA0]|\uDB40[\uDC00-\uDDEF]/gu
 
 /** NFKC, invisible characters removed, Unicode dashes and the ideographic full stop made ASCII. */
 export function normalizeText(text: string): string {
-  return text.replace(INVISIBLE, '').normalize('NFKC').replace(INVISIBLE, '').replace(DASHES, '-').replaceAll('\u3002', '.')
+  return text
+    .replace(INVISIBLE, '')
+    .normalize('NFKC')
+    .replace(INVISIBLE, '')
+    .replace(DASHES, '-')
+    .replaceAll('\u3002', '.')
 }
 
 const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g
@@ -535,7 +581,8 @@ export interface ScannerOptions {
 
 /** Compiles a scanner for a set of detectors once, so the per-message loop only calls plain functions. */
 export function compileScanner(detectors: readonly Detector[], options: ScannerOptions = {}): Scanner {
-  for (const d of detectors) if (!Object.hasOwn(TESTS, d)) throw new Error(`unknown detector ${d}; known: ${DETECTORS.join(', ')}`)
+  for (const d of detectors)
+    if (!Object.hasOwn(TESTS, d)) throw new Error(`unknown detector ${d}; known: ${DETECTORS.join(', ')}`)
   const tests = [...new Set(detectors)].map((d) => [d, TESTS[d]] as const)
   const decodedTests = [...new Set(detectors)].map((d) => [d, DECODED_TESTS[d]] as const)
   const free = options.freeText ?? true

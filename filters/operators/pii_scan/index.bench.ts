@@ -5,7 +5,9 @@ import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import { findPii } from './detect.ts'
 import piiScan from './index.ts'
 
-const event = JSON.parse(readFileSync(join(import.meta.dirname, '../../../test/fixtures/camera/frigate_events_update.json'), 'utf8')) as unknown
+const event = JSON.parse(
+  readFileSync(join(import.meta.dirname, '../../../test/fixtures/camera/frigate_events_update.json'), 'utf8'),
+) as unknown
 const state = {
   Time: '2024-05-01T12:00:00',
   Uptime: '0T01:02:03',

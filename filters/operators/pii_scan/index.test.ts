@@ -23,17 +23,35 @@ function withLuhn(body: string): string {
 }
 
 const hex2 = fc.integer({ min: 0, max: 255 }).map((n) => n.toString(16).padStart(2, '0'))
-const macArb = fc.tuple(fc.array(hex2, { minLength: 6, maxLength: 6 }), fc.constantFrom(':', '-', ''), fc.boolean()).map(([parts, sep, upper]) => {
-  const mac = parts.join(sep)
-  return upper ? mac.toUpperCase() : mac
-})
-const ipv4Arb = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 255 })).map((p) => p.join('.'))
+const macArb = fc
+  .tuple(fc.array(hex2, { minLength: 6, maxLength: 6 }), fc.constantFrom(':', '-', ''), fc.boolean())
+  .map(([parts, sep, upper]) => {
+    const mac = parts.join(sep)
+    return upper ? mac.toUpperCase() : mac
+  })
+const ipv4Arb = fc
+  .tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 255 }))
+  .map((p) => p.join('.'))
 // More specific than /48: something set in the last five groups.
 const ipv6Arb = fc.ipV6().filter((ip) => findPii(ip, ['ipv6']) !== undefined || findPii(ip, ['ipv4']) !== undefined)
 const imeiArb = fc.stringMatching(/^[0-9]{14}$/).map(withLuhn)
-const e164Arb = fc.tuple(fc.integer({ min: 1, max: 999 }), fc.stringMatching(/^[0-9]{7,11}$/), fc.constantFrom('', ' ', '-')).map(([cc, rest, sep]) => `+${cc}${sep}${rest.slice(0, 3)}${sep}${rest.slice(3)}`)
-const cnMobileArb = fc.tuple(fc.integer({ min: 3, max: 9 }), fc.stringMatching(/^[0-9]{9}$/), fc.constantFrom('', ' ', '-')).map(([d, rest, sep]) => `1${d}${rest.slice(0, 1)}${sep}${rest.slice(1, 5)}${sep}${rest.slice(5)}`)
-const plateArb = fc.constantFrom('CAN4RY1', 'B-MW 1234', 'ABC 123', 'ABC12345', 'M-AB 123', 'HH-XY 42', 'KA 01 AB 1234'.slice(0, 10), '7ABC123', 'AB12 CDE')
+const e164Arb = fc
+  .tuple(fc.integer({ min: 1, max: 999 }), fc.stringMatching(/^[0-9]{7,11}$/), fc.constantFrom('', ' ', '-'))
+  .map(([cc, rest, sep]) => `+${cc}${sep}${rest.slice(0, 3)}${sep}${rest.slice(3)}`)
+const cnMobileArb = fc
+  .tuple(fc.integer({ min: 3, max: 9 }), fc.stringMatching(/^[0-9]{9}$/), fc.constantFrom('', ' ', '-'))
+  .map(([d, rest, sep]) => `1${d}${rest.slice(0, 1)}${sep}${rest.slice(1, 5)}${sep}${rest.slice(5)}`)
+const plateArb = fc.constantFrom(
+  'CAN4RY1',
+  'B-MW 1234',
+  'ABC 123',
+  'ABC12345',
+  'M-AB 123',
+  'HH-XY 42',
+  'KA 01 AB 1234'.slice(0, 10),
+  '7ABC123',
+  'AB12 CDE',
+)
 const piiArb = fc.oneof(
   fc.emailAddress().map((v) => ['email', v] as const),
   macArb.map((v) => ['mac', v] as const),
@@ -45,13 +63,20 @@ const piiArb = fc.oneof(
   plateArb.map((v) => ['plate', v] as const),
 )
 // Text around the identifier: it must be found inside sentences too.
-const wrap = fc.tuple(fc.constantFrom('', 'contact: ', 'Seen ', '(', 'id='), fc.constantFrom('', ' today', ')', ', ok', '.'))
+const wrap = fc.tuple(
+  fc.constantFrom('', 'contact: ', 'Seen ', '(', 'id='),
+  fc.constantFrom('', ' today', ')', ', ok', '.'),
+)
 
 /** Every string and number leaf, for the canary check. */
 function leaves(value: unknown, out: string[] = []): string[] {
   if (typeof value === 'string' || typeof value === 'number') out.push(String(value))
   else if (Array.isArray(value)) for (const v of value) leaves(v, out)
-  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) { out.push(k); leaves(v, out) }
+  else if (typeof value === 'object' && value !== null)
+    for (const [k, v] of Object.entries(value)) {
+      out.push(k)
+      leaves(v, out)
+    }
   return out
 }
 
@@ -90,13 +115,45 @@ describe('findPii detectors', () => {
   })
 
   const benign = [
-    'person', 'front', 'car', 'front_door', 'driveway', 'delivery_person', 'ON', 'OFF', 'Online',
-    '2021-06-17T03:19:55.695Z', '2025-01-01T00:00:00+02:00', '2025-01-01 12:30:00', '12:34:56', '12:34:56.789',
-    'ff894ff3-2215-4cea-befa-43fe00898b65', '1607123955.475377-mxklsc', 'dcb772de-d8e8-4074-9bce-15dbba5955c5.jpg',
-    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', '5f4dcc3b5aa765d61d8327deb882cf99',
-    'The car is a red sedan moving away from the camera.', 'Schlafzimmer', 'Küche', 'Das IoT', '2.4ghz',
-    '192.168.1.0', '2001:db8:85a3::', '::', 'std::string', 'v13.2.0', '3.3V', 'user@localhost', 'pkg@1.2.3',
-    '356938035643808', '1234567', '+12345', '-48', '100%', 'a1', 'Hello World 2',
+    'person',
+    'front',
+    'car',
+    'front_door',
+    'driveway',
+    'delivery_person',
+    'ON',
+    'OFF',
+    'Online',
+    '2021-06-17T03:19:55.695Z',
+    '2025-01-01T00:00:00+02:00',
+    '2025-01-01 12:30:00',
+    '12:34:56',
+    '12:34:56.789',
+    'ff894ff3-2215-4cea-befa-43fe00898b65',
+    '1607123955.475377-mxklsc',
+    'dcb772de-d8e8-4074-9bce-15dbba5955c5.jpg',
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    '5f4dcc3b5aa765d61d8327deb882cf99',
+    'The car is a red sedan moving away from the camera.',
+    'Schlafzimmer',
+    'Küche',
+    'Das IoT',
+    '2.4ghz',
+    '192.168.1.0',
+    '2001:db8:85a3::',
+    '::',
+    'std::string',
+    'v13.2.0',
+    '3.3V',
+    'user@localhost',
+    'pkg@1.2.3',
+    '356938035643808',
+    '1234567',
+    '+12345',
+    '-48',
+    '100%',
+    'a1',
+    'Hello World 2',
   ]
   it.each(benign)('no identifier in %j', (text) => {
     expect(findPii(text, ALL)).toBeUndefined()
@@ -129,9 +186,16 @@ describe('findPii detectors', () => {
 
   it('plates need letters AND digits: plain words and pure numbers never match (property)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.stringMatching(/^[A-Z]{1,8}( [A-Z]{1,8})?$/), fc.stringMatching(/^[0-9]{1,6}( [0-9]{1,6})?$/), fc.lorem()), (t) => {
-        expect(findPii(t, ['plate'])).toBeUndefined()
-      }),
+      fc.property(
+        fc.oneof(
+          fc.stringMatching(/^[A-Z]{1,8}( [A-Z]{1,8})?$/),
+          fc.stringMatching(/^[0-9]{1,6}( [0-9]{1,6})?$/),
+          fc.lorem(),
+        ),
+        (t) => {
+          expect(findPii(t, ['plate'])).toBeUndefined()
+        },
+      ),
       { seed: 42, numRuns: 1000 },
     )
   })
@@ -141,30 +205,55 @@ describe('pii_scan', () => {
   it('P2: every generated identifier embedded anywhere in nested JSON is removed (property)', () => {
     const run = compile()
     fc.assert(
-      fc.property(fc.jsonValue({ maxDepth: 2 }), piiArb, wrap, fc.constantFrom('a', 'b', 'c'), fc.boolean(), (base, [detector, pii], [pre, post], key, inArray) => {
-        const text = `${pre}${pii}${post}`
-        expect(findPii(text, ALL), `${detector}: ${text}`).toBeDefined()
-        const canary = { keep: 'person', deep: { [key]: inArray ? ['front', text, 1] : text, other: base } }
-        const out = run(structuredClone(canary))
-        const forwarded = JSON.stringify(out)
-        expect(forwarded.includes(pii)).toBe(false)
-        expect(leaves(out).some((l) => l.includes(pii))).toBe(false)
-        expect(findPii(forwarded, ALL.filter((d) => d !== 'plate'))).toBeUndefined()
-        expect((out as { keep: string }).keep).toBe('person')
-        if (inArray) expect((out as { deep: Record<string, unknown> }).deep[key]).toEqual(['front', 1])
-        else expect(Object.hasOwn((out as { deep: object }).deep, key)).toBe(false)
-        // drop_message withholds the same document whole.
-        expect(compile({ action: 'drop_message' })(structuredClone(canary))).toBe(SUPPRESS)
-      }),
+      fc.property(
+        fc.jsonValue({ maxDepth: 2 }),
+        piiArb,
+        wrap,
+        fc.constantFrom('a', 'b', 'c'),
+        fc.boolean(),
+        (base, [detector, pii], [pre, post], key, inArray) => {
+          const text = `${pre}${pii}${post}`
+          expect(findPii(text, ALL), `${detector}: ${text}`).toBeDefined()
+          const canary = { keep: 'person', deep: { [key]: inArray ? ['front', text, 1] : text, other: base } }
+          const out = run(structuredClone(canary))
+          const forwarded = JSON.stringify(out)
+          expect(forwarded.includes(pii)).toBe(false)
+          expect(leaves(out).some((l) => l.includes(pii))).toBe(false)
+          expect(
+            findPii(
+              forwarded,
+              ALL.filter((d) => d !== 'plate'),
+            ),
+          ).toBeUndefined()
+          expect((out as { keep: string }).keep).toBe('person')
+          if (inArray) expect((out as { deep: Record<string, unknown> }).deep[key]).toEqual(['front', 1])
+          else expect(Object.hasOwn((out as { deep: object }).deep, key)).toBe(false)
+          // drop_message withholds the same document whole.
+          expect(compile({ action: 'drop_message' })(structuredClone(canary))).toBe(SUPPRESS)
+        },
+      ),
       { seed: 42, numRuns: 1000 },
     )
   })
 
   it('P2: whatever the input, the forwarded JSON passes the P2 scanner (property)', () => {
     const run = compile()
-    const text = fc.oneof(fc.string(), piiArb.map(([, v]) => v), fc.tuple(fc.string(), piiArb, fc.string()).map(([a, [, v], b]) => `${a} ${v} ${b}`))
+    const text = fc.oneof(
+      fc.string(),
+      piiArb.map(([, v]) => v),
+      fc.tuple(fc.string(), piiArb, fc.string()).map(([a, [, v], b]) => `${a} ${v} ${b}`),
+    )
     const doc = fc.letrec((tie) => ({
-      value: fc.oneof({ depthSize: 'small' }, text, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant(356938035643809), fc.constant(13812345678), tie('array'), tie('object')),
+      value: fc.oneof(
+        { depthSize: 'small' },
+        text,
+        fc.integer(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.constant(356938035643809),
+        fc.constant(13812345678),
+        tie('array'),
+        tie('object'),
+      ),
       array: fc.array(tie('value'), { maxLength: 4 }),
       object: fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), macArb), tie('value'), { maxKeys: 4 }),
     })).object
@@ -190,16 +279,29 @@ describe('pii_scan', () => {
       fc.lorem({ maxCount: 6 }),
     )
     fc.assert(
-      fc.property(fc.dictionary(fc.stringMatching(/^[a-z_]{1,10}$/), fc.oneof(benign, fc.array(benign, { maxLength: 3 }))), (d) => {
-        expect(run(structuredClone(d))).toEqual(d)
-      }),
+      fc.property(
+        fc.dictionary(fc.stringMatching(/^[a-z_]{1,10}$/), fc.oneof(benign, fc.array(benign, { maxLength: 3 }))),
+        (d) => {
+          expect(run(structuredClone(d))).toEqual(d)
+        },
+      ),
       { seed: 42, numRuns: 1000 },
     )
   })
 
   it('drops long numbers that are identifiers: Luhn IMEI, Chinese mobile, 12-digit MAC-like', () => {
     const run = compile()
-    expect(run({ imei: 356938035643809, n: 356938035643808, mobile: 13812345678, mac: 123456789012, t: 1607123961.837752, ms: 1735689600000, w: 123456 })).toEqual({
+    expect(
+      run({
+        imei: 356938035643809,
+        n: 356938035643808,
+        mobile: 13812345678,
+        mac: 123456789012,
+        t: 1607123961.837752,
+        ms: 1735689600000,
+        w: 123456,
+      }),
+    ).toEqual({
       n: 356938035643808,
       t: 1607123961.837752,
       ms: 1735689600000,
@@ -208,12 +310,17 @@ describe('pii_scan', () => {
   })
 
   it('drops keys that are identifiers, except by plate', () => {
-    expect(compile()({ '2C:3A:E8:12:34:56': 1, AM2301: { Temperature: 21.5 } })).toEqual({ AM2301: { Temperature: 21.5 } })
+    expect(compile()({ '2C:3A:E8:12:34:56': 1, AM2301: { Temperature: 21.5 } })).toEqual({
+      AM2301: { Temperature: 21.5 },
+    })
   })
 
   it('Frigate fixtures: plate and face name go, labels and times stay', () => {
     const run = compile()
-    const events = JSON.parse(readFileSync(join(FIXTURES, 'camera/frigate_events_update.json'), 'utf8')) as { after: Record<string, unknown>; before: Record<string, unknown> }
+    const events = JSON.parse(readFileSync(join(FIXTURES, 'camera/frigate_events_update.json'), 'utf8')) as {
+      after: Record<string, unknown>
+      before: Record<string, unknown>
+    }
     const out = run(structuredClone(events)) as typeof events
     expect(JSON.stringify(out)).not.toContain('ABC12345')
     expect(out.after.label).toBe('person')

@@ -30,15 +30,16 @@ interface Settings {
 function readSettings(config: unknown): Settings {
   const c = config as { readonly action: unknown; readonly detectors: unknown }
   const action = c.action
-  if (action !== 'drop_field' && action !== 'drop_message') throw new Error(`action must be drop_field or drop_message, not ${String(action)}`)
+  if (action !== 'drop_field' && action !== 'drop_message')
+    throw new Error(`action must be drop_field or drop_message, not ${String(action)}`)
   const detectors = c.detectors
   if (!Array.isArray(detectors) || detectors.length === 0) throw new Error('detectors must name at least one detector')
   for (const d of detectors) {
-    if (!(DETECTORS as readonly unknown[]).includes(d)) throw new Error(`unknown detector ${String(d)}; known: ${DETECTORS.join(', ')}`)
+    if (!(DETECTORS as readonly unknown[]).includes(d))
+      throw new Error(`unknown detector ${String(d)}; known: ${DETECTORS.join(', ')}`)
   }
   return { action, detectors: detectors as Detector[] }
 }
-
 
 /**
  * Last line of defence after the allowlist (privacy.md P2): scans every string, every long number and every key
@@ -48,13 +49,20 @@ function readSettings(config: unknown): Settings {
  */
 export default defineOperator({
   name: 'pii_scan',
-  description: 'Removes any field (or withholds the message) whose text looks like an email, phone, MAC, IP, IMEI or plate',
+  description:
+    'Removes any field (or withholds the message) whose text looks like an email, phone, MAC, IP, IMEI or plate',
   configSchema: {
     type: 'object',
     additionalProperties: false,
     properties: {
       action: { enum: ['drop_field', 'drop_message'], default: 'drop_field' },
-      detectors: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...DETECTORS] }, default: [...DETECTORS] },
+      detectors: {
+        type: 'array',
+        minItems: 1,
+        uniqueItems: true,
+        items: { enum: [...DETECTORS] },
+        default: [...DETECTORS],
+      },
     },
   },
   compile(config) {
@@ -66,7 +74,8 @@ export default defineOperator({
     // Keys come from the policy's own allowlist; `plate` would only flag sensor blocks such as `AM2301` there.
     const keyDetectors = detectors.filter((d) => d !== 'plate')
     const scanKey: Scanner | undefined = keyDetectors.length === 0 ? undefined : compileScanner(keyDetectors)
-    const scanNumber = (n: number): boolean => (n >= SMALL_NUMBER || n <= -SMALL_NUMBER) && ((macs && isDecimalMac(n)) || scanDigits(String(n)) !== undefined)
+    const scanNumber = (n: number): boolean =>
+      (n >= SMALL_NUMBER || n <= -SMALL_NUMBER) && ((macs && isDecimalMac(n)) || scanDigits(String(n)) !== undefined)
 
     return compileJsonGate(
       'pii_scan',

@@ -3,7 +3,15 @@ import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import privacyZone from './index.ts'
 
 const ctx = opContext()
-const doc: Record<string, unknown> = { _type: 'location', lat: 52.54, lon: 13.41, tst: 1735689600, batt: 81, bs: 1, tid: 'ab' }
+const doc: Record<string, unknown> = {
+  _type: 'location',
+  lat: 52.54,
+  lon: 13.41,
+  tst: 1735689600,
+  batt: 81,
+  bs: 1,
+  tid: 'ab',
+}
 const zones = [
   { lat: 52.52, lon: 13.405, name: 'home' },
   { lat: 52.5, lon: 13.3, name: 'work' },

@@ -15,7 +15,9 @@ const ctx = opContext()
 const keyring = compileEnv().keyring
 
 function haversine(lat1: number, lon1: number, lat2: number, lon2: number): number {
-  const a = Math.sin(((lat2 - lat1) * RAD) / 2) ** 2 + Math.cos(lat1 * RAD) * Math.cos(lat2 * RAD) * Math.sin(((lon2 - lon1) * RAD) / 2) ** 2
+  const a =
+    Math.sin(((lat2 - lat1) * RAD) / 2) ** 2 +
+    Math.cos(lat1 * RAD) * Math.cos(lat2 * RAD) * Math.sin(((lon2 - lon1) * RAD) / 2) ** 2
   return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)))
 }
 
@@ -24,7 +26,8 @@ function move(lat: number, lon: number, bearing: number, distance: number): [num
   const d = distance / R
   const p1 = lat * RAD
   const p2 = Math.asin(Math.sin(p1) * Math.cos(d) + Math.cos(p1) * Math.sin(d) * Math.cos(bearing))
-  const l2 = lon * RAD + Math.atan2(Math.sin(bearing) * Math.sin(d) * Math.cos(p1), Math.cos(d) - Math.sin(p1) * Math.sin(p2))
+  const l2 =
+    lon * RAD + Math.atan2(Math.sin(bearing) * Math.sin(d) * Math.cos(p1), Math.cos(d) - Math.sin(p1) * Math.sin(p2))
   return [p2 / RAD, ((((l2 / RAD + 180) % 360) + 360) % 360) - 180]
 }
 
@@ -33,7 +36,11 @@ const compile = (config: Record<string, unknown>, env = compileEnv()): Run => co
 const forwards = (run: Run, lat: number, lon: number) => run({ lat, lon }, ctx) !== SUPPRESS
 
 /** Kåsa's algebraic circle fit in a local metric plane around (lat0, lon0); returns the fitted centre in degrees. */
-function fitCircle(points: readonly [number, number][], lat0: number, lon0: number): { lat: number; lon: number; radius: number } {
+function fitCircle(
+  points: readonly [number, number][],
+  lat0: number,
+  lon0: number,
+): { lat: number; lon: number; radius: number } {
   const kx = R * RAD * Math.cos(lat0 * RAD)
   const ky = R * RAD
   // Normal equations of x² + y² + D·x + E·y + F = 0.
@@ -54,9 +61,9 @@ function fitCircle(points: readonly [number, number][], lat0: number, lon0: numb
     }
   }
   const det = (a: number[][]) =>
-    (a[0]![0]! * (a[1]![1]! * a[2]![2]! - a[1]![2]! * a[2]![1]!) -
-      a[0]![1]! * (a[1]![0]! * a[2]![2]! - a[1]![2]! * a[2]![0]!) +
-      a[0]![2]! * (a[1]![0]! * a[2]![1]! - a[1]![1]! * a[2]![0]!))
+    a[0]![0]! * (a[1]![1]! * a[2]![2]! - a[1]![2]! * a[2]![1]!) -
+    a[0]![1]! * (a[1]![0]! * a[2]![2]! - a[1]![2]! * a[2]![0]!) +
+    a[0]![2]! * (a[1]![0]! * a[2]![1]! - a[1]![1]! * a[2]![0]!)
   const d0 = det(m)
   const solve = (col: number) => det(m.map((row, i) => row.map((value, j) => (j === col ? v[i]! : value)))) / d0
   const [D, E, F] = [solve(0), solve(1), solve(2)]
@@ -178,7 +185,10 @@ describe('privacy_zone', () => {
   })
 
   it('P7: no forwarded fix lies within min_radius_m of a true zone centre (fast-check, 0 violations)', () => {
-    const zoneArb = fc.record({ lat: fc.double({ min: -85, max: 85, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) })
+    const zoneArb = fc.record({
+      lat: fc.double({ min: -85, max: 85, noNaN: true }),
+      lon: fc.double({ min: -180, max: 180, noNaN: true }),
+    })
     fc.assert(
       fc.property(
         fc.array(zoneArb, { minLength: 1, maxLength: 3 }),

@@ -33,7 +33,14 @@ export interface DerivedZone {
  * restarts, so the boundary never re-randomises (each new boundary would be one more sample for a circle fit), and
  * different on every gateway. env.random is deliberately not used.
  */
-export function deriveZone(keyring: Keyring, domain: Domain, index: number | string, zone: ZoneConfig, settings: ZoneSettings, scope = 'privacy_zone'): DerivedZone {
+export function deriveZone(
+  keyring: Keyring,
+  domain: Domain,
+  index: number | string,
+  zone: ZoneConfig,
+  settings: ZoneSettings,
+  scope = 'privacy_zone',
+): DerivedZone {
   const bytes = keyring.secretBytes(`${scope}/${domain}/${index}/${zone.lat},${zone.lon}`, 16)
   const u1 = bytes.readUInt32BE(0) / 2 ** 32
   const u2 = bytes.readUInt32BE(4) / 2 ** 32
@@ -55,13 +62,17 @@ function destination(lat: number, lon: number, bearing: number, distanceM: numbe
   const phi1 = lat * RAD
   const sinPhi2 = Math.sin(phi1) * Math.cos(delta) + Math.cos(phi1) * Math.sin(delta) * Math.cos(bearing)
   const phi2 = Math.asin(Math.max(-1, Math.min(1, sinPhi2)))
-  const lambda = lon * RAD + Math.atan2(Math.sin(bearing) * Math.sin(delta) * Math.cos(phi1), Math.cos(delta) - Math.sin(phi1) * sinPhi2)
+  const lambda =
+    lon * RAD +
+    Math.atan2(Math.sin(bearing) * Math.sin(delta) * Math.cos(phi1), Math.cos(delta) - Math.sin(phi1) * sinPhi2)
   const lon2 = ((((lambda / RAD + 180) % 360) + 360) % 360) - 180
   return [phi2 / RAD, lon2]
 }
 
 function haversineM(lat1: number, lon1: number, lat2: number, lon2: number): number {
-  const a = Math.sin(((lat2 - lat1) * RAD) / 2) ** 2 + Math.cos(lat1 * RAD) * Math.cos(lat2 * RAD) * Math.sin(((lon2 - lon1) * RAD) / 2) ** 2
+  const a =
+    Math.sin(((lat2 - lat1) * RAD) / 2) ** 2 +
+    Math.cos(lat1 * RAD) * Math.cos(lat2 * RAD) * Math.sin(((lon2 - lon1) * RAD) / 2) ** 2
   return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)))
 }
 
@@ -128,10 +139,33 @@ export default defineOperator({
           },
         },
       },
-      min_radius_m: { type: 'number', minimum: 0, maximum: 100_000, default: 400, description: 'no forwarded fix is closer to a true centre' },
-      extra_radius_m: { type: 'number', minimum: 0, maximum: 100_000, default: 200, description: 'secret extra radius, U(0, extra_radius_m) per zone' },
-      max_offset_m: { type: 'number', minimum: 0, maximum: 100_000, default: 150, description: 'secret centre offset, uniform in a disc of this radius' },
-      emit: { type: 'string', minLength: 1, maxLength: 32, description: 'svc only: a fix inside becomes {zone: <emit>} instead of being suppressed' },
+      min_radius_m: {
+        type: 'number',
+        minimum: 0,
+        maximum: 100_000,
+        default: 400,
+        description: 'no forwarded fix is closer to a true centre',
+      },
+      extra_radius_m: {
+        type: 'number',
+        minimum: 0,
+        maximum: 100_000,
+        default: 200,
+        description: 'secret extra radius, U(0, extra_radius_m) per zone',
+      },
+      max_offset_m: {
+        type: 'number',
+        minimum: 0,
+        maximum: 100_000,
+        default: 150,
+        description: 'secret centre offset, uniform in a disc of this radius',
+      },
+      emit: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 32,
+        description: 'svc only: a fix inside becomes {zone: <emit>} instead of being suppressed',
+      },
       lat: { type: 'string', minLength: 1, default: 'lat', description: 'path of the latitude' },
       lon: { type: 'string', minLength: 1, default: 'lon', description: 'path of the longitude' },
     },
@@ -140,17 +174,24 @@ export default defineOperator({
     const c = config as Settings
     const zones = c.zones
     if (zones.length === 0) throw new Error('privacy_zone needs at least one zone')
-    const settings: ZoneSettings = { minRadiusM: c.min_radius_m, extraRadiusM: c.extra_radius_m, maxOffsetM: c.max_offset_m }
+    const settings: ZoneSettings = {
+      minRadiusM: c.min_radius_m,
+      extraRadiusM: c.extra_radius_m,
+      maxOffsetM: c.max_offset_m,
+    }
     for (const [key, value] of Object.entries(settings)) {
       if (!(value >= 0 && Number.isFinite(value))) throw new Error(`${key} must be a finite number ≥ 0, got ${value}`)
     }
     if (c.emit !== undefined && env.domain !== 'svc') {
       // Presence at home is itself what the zone hides; only the owner's service may learn it.
-      throw new Error(`emit reveals that the device is inside a zone and is allowed for the svc domain only, not ${env.domain}`)
+      throw new Error(
+        `emit reveals that the device is inside a zone and is allowed for the svc domain only, not ${env.domain}`,
+      )
     }
     const compiled: CompiledZone[] = zones.map((zone, index) => {
       const label = zone.name === undefined ? `zones/${index}` : `zones/${index} (${zone.name})`
-      if (!(zone.lat >= -90 && zone.lat <= 90) || !(zone.lon >= -180 && zone.lon <= 180)) throw new Error(`${label}: lat/lon out of range`)
+      if (!(zone.lat >= -90 && zone.lat <= 90) || !(zone.lon >= -180 && zone.lon <= 180))
+        throw new Error(`${label}: lat/lon out of range`)
       return compileZone(deriveZone(env.keyring, env.domain, index, zone, settings))
     })
     const lat = compileAccessor(c.lat)

@@ -32,7 +32,9 @@ describe('round', () => {
   })
 
   it('rounds arrays element-wise and removes arrays with a non-number', () => {
-    expect(run({ paths: ['ENERGY.Power'], step: 1 }, { ENERGY: { Power: [12.4, 13.6] } })).toEqual({ ENERGY: { Power: [12, 14] } })
+    expect(run({ paths: ['ENERGY.Power'], step: 1 }, { ENERGY: { Power: [12.4, 13.6] } })).toEqual({
+      ENERGY: { Power: [12, 14] },
+    })
     expect(run({ paths: ['ENERGY.Power'], step: 1 }, { ENERGY: { Power: [12.4, '13'] } })).toEqual({ ENERGY: {} })
   })
 
@@ -45,7 +47,9 @@ describe('round', () => {
 
   it('handles several paths, array paths and a scalar payload', () => {
     expect(run({ paths: ['a', 'b.c'], step: 0.1 }, { a: 1.04, b: { c: 2.06 } })).toEqual({ a: 1, b: { c: 2.1 } })
-    expect(run({ paths: ['items[].v'], step: 1 }, { items: [{ v: 1.6 }, { v: 'x' }] })).toEqual({ items: [{ v: 2 }, {}] })
+    expect(run({ paths: ['items[].v'], step: 1 }, { items: [{ v: 1.6 }, { v: 'x' }] })).toEqual({
+      items: [{ v: 2 }, {}],
+    })
     expect(run({ paths: ['$'], step: 10 }, 87)).toBe(90)
     expect(run({ paths: ['$'], step: 10 }, 'ON')).toBe(SUPPRESS)
   })
@@ -102,13 +106,19 @@ describe('round', () => {
       return out === 0 ? 0 : out
     }
     // Short decimals such as 0.29, 1.005 or 2.675 sit exactly on boundaries in decimal, not in binary.
-    const shortDecimal = fc.tuple(fc.integer({ min: -10_000_000, max: 10_000_000 }), fc.integer({ min: 0, max: 4 })).map(([n, d]) => shiftDecimal(n, -d))
+    const shortDecimal = fc
+      .tuple(fc.integer({ min: -10_000_000, max: 10_000_000 }), fc.integer({ min: 0, max: 4 }))
+      .map(([n, d]) => shiftDecimal(n, -d))
     fc.assert(
-      fc.property(fc.constantFrom(0.1, 0.01, 0.001, 0.5, 0.25, 0.3, 1, 5, 10), fc.oneof(shortDecimal, fc.double({ min: -1e9, max: 1e9, noNaN: true })), (step, x) => {
-        const p = parseStep(step)
-        expect(roundToStep(x, p)).toBe(reference(x, step, 'round'))
-        expect(floorToStep(x, p)).toBe(reference(x, step, 'floor'))
-      }),
+      fc.property(
+        fc.constantFrom(0.1, 0.01, 0.001, 0.5, 0.25, 0.3, 1, 5, 10),
+        fc.oneof(shortDecimal, fc.double({ min: -1e9, max: 1e9, noNaN: true })),
+        (step, x) => {
+          const p = parseStep(step)
+          expect(roundToStep(x, p)).toBe(reference(x, step, 'round'))
+          expect(floorToStep(x, p)).toBe(reference(x, step, 'floor'))
+        },
+      ),
       { seed: 42, numRuns: 5000 },
     )
     expect(floorToStep(0.29, parseStep(0.01))).toBe(0.29)

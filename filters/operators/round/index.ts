@@ -16,7 +16,11 @@ export default defineOperator({
     required: ['paths', 'step'],
     properties: {
       paths: pathsSchema,
-      step: { type: 'number', exclusiveMinimum: 0, description: 'e.g. 0.1; no default: the precision is a policy decision' },
+      step: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        description: 'e.g. 0.1; no default: the precision is a policy decision',
+      },
     },
   },
   compile(config) {

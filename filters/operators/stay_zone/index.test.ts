@@ -11,9 +11,11 @@ const M_PER_DEG = 111_195
 
 const compile = (config: Record<string, unknown> = {}) => compileOperator(stayZone, config, compileEnv())
 type Run = ReturnType<typeof compile>
-const send = (run: Run, lat: number, lon: number, nowMs: number, deviceId = 'dev-1') => run({ lat, lon, batt: 50 }, opContext({ nowMs, deviceId }))
+const send = (run: Run, lat: number, lon: number, nowMs: number, deviceId = 'dev-1') =>
+  run({ lat, lon, batt: 50 }, opContext({ nowMs, deviceId }))
 /** A point `north` and `east` metres from HOME. */
-const at = (north: number, east: number) => [HOME.lat + north / M_PER_DEG, HOME.lon + east / (M_PER_DEG * Math.cos((HOME.lat * Math.PI) / 180))] as const
+const at = (north: number, east: number) =>
+  [HOME.lat + north / M_PER_DEG, HOME.lon + east / (M_PER_DEG * Math.cos((HOME.lat * Math.PI) / 180))] as const
 
 /** Sits at HOME (±20 m jitter) for `minutes`, one fix a minute; returns how many fixes left. */
 function dwell(run: Run, startMs: number, minutes: number, jitter = seededRandom(3)): number {

@@ -55,13 +55,53 @@ export default defineOperator({
     type: 'object',
     additionalProperties: false,
     properties: {
-      enabled: { type: 'boolean', default: true, description: 'false turns learning and suppression off ($stay_zones)' },
-      stay_radius_m: { type: 'number', minimum: 10, maximum: 5000, default: 200, description: 'fixes within this of where a stay began belong to it' },
-      dwell_s: { type: 'number', minimum: 60, maximum: 86_400, default: 1800, description: 'a stay this long becomes a learned zone' },
-      max_zones: { type: 'integer', minimum: 1, maximum: 64, default: 8, description: 'learned zones per device; the least recently visited is forgotten' },
-      min_radius_m: { type: 'number', minimum: 0, maximum: 100_000, default: 400, description: 'no forwarded fix is closer to a learned centre' },
-      extra_radius_m: { type: 'number', minimum: 0, maximum: 100_000, default: 200, description: 'secret extra radius, as privacy_zone' },
-      max_offset_m: { type: 'number', minimum: 0, maximum: 100_000, default: 150, description: 'secret centre offset, as privacy_zone' },
+      enabled: {
+        type: 'boolean',
+        default: true,
+        description: 'false turns learning and suppression off ($stay_zones)',
+      },
+      stay_radius_m: {
+        type: 'number',
+        minimum: 10,
+        maximum: 5000,
+        default: 200,
+        description: 'fixes within this of where a stay began belong to it',
+      },
+      dwell_s: {
+        type: 'number',
+        minimum: 60,
+        maximum: 86_400,
+        default: 1800,
+        description: 'a stay this long becomes a learned zone',
+      },
+      max_zones: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 64,
+        default: 8,
+        description: 'learned zones per device; the least recently visited is forgotten',
+      },
+      min_radius_m: {
+        type: 'number',
+        minimum: 0,
+        maximum: 100_000,
+        default: 400,
+        description: 'no forwarded fix is closer to a learned centre',
+      },
+      extra_radius_m: {
+        type: 'number',
+        minimum: 0,
+        maximum: 100_000,
+        default: 200,
+        description: 'secret extra radius, as privacy_zone',
+      },
+      max_offset_m: {
+        type: 'number',
+        minimum: 0,
+        maximum: 100_000,
+        default: 150,
+        description: 'secret centre offset, as privacy_zone',
+      },
       lat: { type: 'string', minLength: 1, default: 'lat', description: 'path of the latitude' },
       lon: { type: 'string', minLength: 1, default: 'lon', description: 'path of the longitude' },
     },
@@ -71,11 +111,16 @@ export default defineOperator({
     const stayM = c.stay_radius_m
     const dwellMs = c.dwell_s * 1000
     const maxZones = c.max_zones
-    const settings: ZoneSettings = { minRadiusM: c.min_radius_m, extraRadiusM: c.extra_radius_m, maxOffsetM: c.max_offset_m }
+    const settings: ZoneSettings = {
+      minRadiusM: c.min_radius_m,
+      extraRadiusM: c.extra_radius_m,
+      maxOffsetM: c.max_offset_m,
+    }
     for (const [name, value] of Object.entries({ stayM, dwellMs, ...settings })) {
       if (!(value >= 0 && Number.isFinite(value))) throw new Error(`${name} must be a finite number ≥ 0, got ${value}`)
     }
-    if (!(Number.isInteger(maxZones) && maxZones >= 1)) throw new Error(`max_zones must be an integer ≥ 1, got ${maxZones}`)
+    if (!(Number.isInteger(maxZones) && maxZones >= 1))
+      throw new Error(`max_zones must be an integer ≥ 1, got ${maxZones}`)
     const lat = compileAccessor(c.lat)
     const lon = compileAccessor(c.lon)
     if (lat.path === lon.path) throw new Error(`lat and lon must be different paths, both are ${lat.path}`)
@@ -96,7 +141,16 @@ export default defineOperator({
       if (stays === undefined) {
         // The first fix of a device (or after eviction or a restart) may be at home: it starts a stay and leaves
         // nothing, like every fix that does not show the device moving.
-        state.set(ctx.deviceId, { anchorLat: y, anchorCos: cosY, anchorLon: x, startMs: now, sumLat: y, sumLon: x, n: 1, zones: [] })
+        state.set(ctx.deviceId, {
+          anchorLat: y,
+          anchorCos: cosY,
+          anchorLon: x,
+          startMs: now,
+          sumLat: y,
+          sumLon: x,
+          n: 1,
+          zones: [],
+        })
         return SUPPRESS
       }
       let inside = false

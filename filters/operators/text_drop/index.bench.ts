@@ -4,7 +4,9 @@ import { bench, describe } from 'vitest'
 import { compileEnv, compileOperator, opContext } from '../testing.ts'
 import textDrop from './index.ts'
 
-const event = JSON.parse(readFileSync(join(import.meta.dirname, '../../../test/fixtures/camera/frigate_events_update.json'), 'utf8')) as unknown
+const event = JSON.parse(
+  readFileSync(join(import.meta.dirname, '../../../test/fixtures/camera/frigate_events_update.json'), 'utf8'),
+) as unknown
 const run = compileOperator(textDrop, {}, compileEnv({ category: 'camera' }))
 const ctx = opContext({ category: 'camera' })
 

@@ -18,7 +18,11 @@ const frigate = readdirSync(CAMERA)
 
 function keysOf(value: unknown, out: Set<string> = new Set()): Set<string> {
   if (Array.isArray(value)) for (const v of value) keysOf(v, out)
-  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) { out.add(k); keysOf(v, out) }
+  else if (typeof value === 'object' && value !== null)
+    for (const [k, v] of Object.entries(value)) {
+      out.add(k)
+      keysOf(v, out)
+    }
   return out
 }
 
@@ -45,8 +49,16 @@ describe('text_drop', () => {
   })
 
   it('finds keys inside arrays and new wrappers (Double Take matches[], Tasmota {"Info2":{…}})', () => {
-    const doc = { matches: [{ name: 'david', confidence: 100 }], Info2: { Hostname: 'kitchen-plug', WebServerMode: 'Admin' }, Status: { FriendlyName: ['Lamp'], DeviceName: 'Lamp', Topic: 't' } }
-    expect(compile()(doc)).toEqual({ matches: [{ confidence: 100 }], Info2: { WebServerMode: 'Admin' }, Status: { Topic: 't' } })
+    const doc = {
+      matches: [{ name: 'david', confidence: 100 }],
+      Info2: { Hostname: 'kitchen-plug', WebServerMode: 'Admin' },
+      Status: { FriendlyName: ['Lamp'], DeviceName: 'Lamp', Topic: 't' },
+    }
+    expect(compile()(doc)).toEqual({
+      matches: [{ confidence: 100 }],
+      Info2: { WebServerMode: 'Admin' },
+      Status: { Topic: 't' },
+    })
   })
 
   it('matches exact, case-sensitive names only; a custom list replaces the default', () => {
@@ -58,7 +70,14 @@ describe('text_drop', () => {
     const run = compile()
     const key = fc.oneof(fc.constantFrom(...DEFAULT_KEYS), fc.string({ maxLength: 8 }))
     const doc = fc.letrec((tie) => ({
-      value: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), fc.constant(null), tie('array'), tie('object')),
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.string(),
+        fc.integer(),
+        fc.constant(null),
+        tie('array'),
+        tie('object'),
+      ),
       array: fc.array(tie('value'), { maxLength: 4 }),
       object: fc.dictionary(key, tie('value'), { maxKeys: 5 }),
     })).object
@@ -69,7 +88,9 @@ describe('text_drop', () => {
         const after = keysOf(out)
         for (const k of after) expect(DEFAULT_KEYS).not.toContain(k)
         // Nothing else is lost: an unlisted key disappears only with a listed parent.
-        for (const k of before) if (!DEFAULT_KEYS.includes(k) && !after.has(k)) expect([...before].some((p) => DEFAULT_KEYS.includes(p))).toBe(true)
+        for (const k of before)
+          if (!DEFAULT_KEYS.includes(k) && !after.has(k))
+            expect([...before].some((p) => DEFAULT_KEYS.includes(p))).toBe(true)
       }),
       { seed: 42, numRuns: 500 },
     )

@@ -6,7 +6,6 @@ export { DEFAULT_KEYS }
 /** Deeper than any device payload; a deeper document is refused rather than walked. */
 const MAX_DEPTH = 64
 
-
 /**
  * Removes named keys wherever they occur (privacy.md §1 `text_drop`, §2.3): the results of biometric identification
  * are special-category data (GDPR 4(14), 9; EDPB19) and no downstream service needs them. Names are matched exactly
@@ -20,7 +19,13 @@ export default defineOperator({
     type: 'object',
     additionalProperties: false,
     properties: {
-      keys: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 }, default: [...DEFAULT_KEYS] },
+      keys: {
+        type: 'array',
+        minItems: 1,
+        uniqueItems: true,
+        items: { type: 'string', minLength: 1 },
+        default: [...DEFAULT_KEYS],
+      },
     },
   },
   compile(config) {
@@ -39,7 +44,8 @@ export default defineOperator({
         return
       }
       // A key-based filter cannot see inside bytes, so bytes cannot pass it.
-      if (!isPlainObject(value) || value instanceof Uint8Array) throw new Error('text_drop: the document is not JSON data')
+      if (!isPlainObject(value) || value instanceof Uint8Array)
+        throw new Error('text_drop: the document is not JSON data')
       for (const key in value) {
         if (drop.has(key)) delete value[key]
         else walk(value[key], depth + 1)

@@ -42,8 +42,22 @@ describe('time_floor', () => {
 
   it('fails closed: unreadable values are removed', () => {
     const bad = [
-      'yesterday', '2024-02-30T10:00:00Z', '2024-13-01T00:00:00Z', '2024-01-01T24:00:00Z', '2024-01-01', '1e9',
-      '2024-01-01T10:00:00+25:00', -5, Number.NaN, 1e17, null, true, { t: 1 }, [1_700_000_000], '', '1969-12-31T23:00:00Z',
+      'yesterday',
+      '2024-02-30T10:00:00Z',
+      '2024-13-01T00:00:00Z',
+      '2024-01-01T24:00:00Z',
+      '2024-01-01',
+      '1e9',
+      '2024-01-01T10:00:00+25:00',
+      -5,
+      Number.NaN,
+      1e17,
+      null,
+      true,
+      { t: 1 },
+      [1_700_000_000],
+      '',
+      '1969-12-31T23:00:00Z',
     ]
     for (const value of bad) expect(run({ paths: ['t'] }, { t: value, label: 'car' })).toEqual({ label: 'car' })
   })
@@ -61,8 +75,14 @@ describe('time_floor', () => {
   })
 
   it('handles several paths, nested paths, arrays and absent fields', () => {
-    const doc = { after: { start_time: 1_700_000_059.5, end_time: null }, before: { frame_time: 1_700_000_001 }, items: [{ ts: 61 }] }
-    expect(run({ paths: ['after.start_time', 'after.end_time', 'before.frame_time', 'items[].ts', 'nothing'] }, doc)).toEqual({
+    const doc = {
+      after: { start_time: 1_700_000_059.5, end_time: null },
+      before: { frame_time: 1_700_000_001 },
+      items: [{ ts: 61 }],
+    }
+    expect(
+      run({ paths: ['after.start_time', 'after.end_time', 'before.frame_time', 'items[].ts', 'nothing'] }, doc),
+    ).toEqual({
       after: { start_time: 1_700_000_040 },
       before: { frame_time: 1_699_999_980 },
       items: [{ ts: 60 }],
@@ -95,7 +115,8 @@ describe('time_floor', () => {
         fc.integer({ min: Date.UTC(1971, 0, 1), max: Date.UTC(2100, 0, 1) }),
         fc.constantFrom(...offsets),
         (seconds, ms, zone) => {
-          const offsetMin = zone === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)))
+          const offsetMin =
+            zone === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)))
           const wall = new Date(ms + offsetMin * 60_000).toISOString().slice(0, 23)
           const out = createFloor(seconds, 'auto')(`${wall}${zone}`)
           expect(typeof out).toBe('string')

@@ -28,21 +28,27 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d{1,9
  */
 export default defineOperator({
   name: 'time_floor',
-  description: 'Floors timestamps (epoch s, epoch ms, numeric strings, ISO 8601) to a multiple of seconds; removes unreadable ones',
+  description:
+    'Floors timestamps (epoch s, epoch ms, numeric strings, ISO 8601) to a multiple of seconds; removes unreadable ones',
   configSchema: {
     type: 'object',
     additionalProperties: false,
     properties: {
       paths: { ...pathsSchema, default: ['tst'] },
       seconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 60 },
-      format: { enum: [...FORMATS], default: 'auto', description: 'how the input is read; the output keeps its representation' },
+      format: {
+        enum: [...FORMATS],
+        default: 'auto',
+        description: 'how the input is read; the output keeps its representation',
+      },
     },
   },
   compile(config) {
     const options = config as Settings
     const paths = readPaths(options)
     const seconds = options.seconds
-    if (typeof seconds !== 'number' || !Number.isSafeInteger(seconds) || seconds < 1) throw new Error('seconds must be a positive integer')
+    if (typeof seconds !== 'number' || !Number.isSafeInteger(seconds) || seconds < 1)
+      throw new Error('seconds must be a positive integer')
     const format = options.format
     if (!FORMATS.includes(format)) throw new Error(`format must be one of ${FORMATS.join(', ')}`)
     return compileFieldMap(paths, createFloor(seconds, format))

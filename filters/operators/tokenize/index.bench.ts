@@ -15,7 +15,11 @@ describe('tokenize', () => {
   bench('a known value (vault lookup)', () => {
     fn({ user: { email: 'ana.silva@example.org' }, weight: 61.2 }, ctx)
   })
-  bench('a new value (random token + one append to the vault file)', () => {
-    fn({ user: { email: `user${i++}@example.org` }, weight: 61.2 }, ctx)
-  }, { iterations: 2000, time: 0 })
+  bench(
+    'a new value (random token + one append to the vault file)',
+    () => {
+      fn({ user: { email: `user${i++}@example.org` }, weight: 61.2 }, ctx)
+    },
+    { iterations: 2000, time: 0 },
+  )
 })

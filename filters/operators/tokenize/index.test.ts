@@ -24,7 +24,10 @@ function tokenizer(dataDir: string, paths: string[] = ['email'], domain: Domain 
 }
 const tokenOf = (out: unknown): string => (out as { email: string }).email
 const rowsOf = (dataDir: string, domain: Domain = 'svc'): unknown[] =>
-  readFileSync(vaultFile(dataDir, domain), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown)
+  readFileSync(vaultFile(dataDir, domain), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as unknown)
 
 describe('tokenize', () => {
   it('replaces a value with a random token; the same value (canonicalised) gets the same token', () => {
@@ -79,7 +82,8 @@ describe('tokenize', () => {
     const out = t({ users: ['ana', 'bob', null, { x: 1 }, 'ana'] }) as { users: string[] }
     expect(out.users).toHaveLength(3)
     expect(out.users[0]).toBe(out.users[2])
-    for (const bad of [null, true, { x: 1 }, '', '  ', 'x'.repeat(300)]) expect(tokenizer(freshDir())({ email: bad, n: 1 })).toEqual({ n: 1 })
+    for (const bad of [null, true, { x: 1 }, '', '  ', 'x'.repeat(300)])
+      expect(tokenizer(freshDir())({ email: bad, n: 1 })).toEqual({ n: 1 })
   })
 
   it('P11: erasure removes the row; the value then gets a new, unrelated token', () => {

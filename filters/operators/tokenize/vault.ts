@@ -7,7 +7,18 @@
  * with separate maps would mint two tokens for one value.
  */
 import { randomBytes } from 'node:crypto'
-import { chmodSync, closeSync, existsSync, fstatSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  fchmodSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { base32 } from '#veil/sdk'
 

@@ -38,7 +38,22 @@ describe('truncate_ip', () => {
   })
 
   it('rejects what is not an address', () => {
-    for (const bad of ['', 'localhost', '256.1.1.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1.2.3.4/24', '1:2:3:4:5:6:7', '1::2::3', '12345::', 'g::1', '1:2:3:4:5:6:7:8:9', '1.2.3.4:1883', '::ffff:1.2.3']) {
+    for (const bad of [
+      '',
+      'localhost',
+      '256.1.1.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '01.2.3.4',
+      '1.2.3.4/24',
+      '1:2:3:4:5:6:7',
+      '1::2::3',
+      '12345::',
+      'g::1',
+      '1:2:3:4:5:6:7:8:9',
+      '1.2.3.4:1883',
+      '::ffff:1.2.3',
+    ]) {
       expect(truncate(bad), bad).toBeUndefined()
     }
   })
@@ -52,13 +67,17 @@ describe('truncate_ip', () => {
     // `[]` paths map elements (dropping what is not an address) and nested objects; a non-array is removed, and so
     // is an element where the path expects an object (it cannot be processed, so it cannot pass).
     expect(run(['list[]'], { list: ['1.2.3.4', 5, 'x'] })).toEqual({ list: ['1.2.3.0'] })
-    expect(run(['hosts[].ip'], { hosts: [{ ip: '1.2.3.4' }, { ip: 7 }, 'x'] })).toEqual({ hosts: [{ ip: '1.2.3.0' }, {}] })
+    expect(run(['hosts[].ip'], { hosts: [{ ip: '1.2.3.4' }, { ip: 7 }, 'x'] })).toEqual({
+      hosts: [{ ip: '1.2.3.0' }, {}],
+    })
     expect(run(['list[]'], { list: '1.2.3.4' })).toEqual({})
   })
 
   it('fails closed: non-strings are removed', () => {
     for (const bad of [3232235777, null, true, { ip: '1.2.3.4' }, [1, 2]]) {
-      expect(run(['StatusNET.IPAddress'], { StatusNET: { IPAddress: bad, Webserver: 2 } })).toEqual({ StatusNET: { Webserver: 2 } })
+      expect(run(['StatusNET.IPAddress'], { StatusNET: { IPAddress: bad, Webserver: 2 } })).toEqual({
+        StatusNET: { Webserver: 2 },
+      })
     }
   })
 

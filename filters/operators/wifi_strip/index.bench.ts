@@ -10,7 +10,17 @@ const state = () => ({
   LoadAvg: 19,
   MqttCount: 1,
   POWER: 'ON',
-  Wifi: { AP: 1, SSId: 'Familie Müller', BSSId: '2C:3A:E8:12:34:56', Channel: 6, Mode: '11n', RSSI: 76, Signal: -62, LinkCount: 1, Downtime: '0T00:00:03' },
+  Wifi: {
+    AP: 1,
+    SSId: 'Familie Müller',
+    BSSId: '2C:3A:E8:12:34:56',
+    Channel: 6,
+    Mode: '11n',
+    RSSI: 76,
+    Signal: -62,
+    LinkCount: 1,
+    Downtime: '0T00:00:03',
+  },
 })
 const run = compileOperator(wifiStrip, { rssi: ['Wifi.RSSI', 'Wifi.Signal'] }, compileEnv({ category: 'smart_plug' }))
 const ctx = opContext({ category: 'smart_plug' })

@@ -22,12 +22,26 @@ const tasmotaState = () => ({
   UptimeSec: 3723,
   Heap: 25,
   POWER: 'ON',
-  Wifi: { AP: 1, SSId: 'Familie Müller', BSSId: '2C:3A:E8:12:34:56', Channel: 6, Mode: '11n', RSSI: 76, Signal: -62, LinkCount: 1, Downtime: '0T00:00:03' },
+  Wifi: {
+    AP: 1,
+    SSId: 'Familie Müller',
+    BSSId: '2C:3A:E8:12:34:56',
+    Channel: 6,
+    Mode: '11n',
+    RSSI: 76,
+    Signal: -62,
+    LinkCount: 1,
+    Downtime: '0T00:00:03',
+  },
 })
 
 function keysOf(value: unknown, out: Set<string> = new Set()): Set<string> {
   if (Array.isArray(value)) for (const v of value) keysOf(v, out)
-  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) { out.add(k); keysOf(v, out) }
+  else if (typeof value === 'object' && value !== null)
+    for (const [k, v] of Object.entries(value)) {
+      out.add(k)
+      keysOf(v, out)
+    }
   return out
 }
 
@@ -35,15 +49,30 @@ describe('wifi_strip', () => {
   it('Valetudo wifi status: ssid and bssid go, signal is bucketed (real fixture)', () => {
     const doc = readJson('valetudo/wifi_status_iw_3.4_connected.json')
     const out = compile({ rssi: 'details.signal' })(doc)
-    expect(out).toEqual({ __class: 'ValetudoWifiStatus', metaData: {}, state: 'connected', details: { upspeed: 72.2, signal: -50, frequency: '2.4ghz' } })
+    expect(out).toEqual({
+      __class: 'ValetudoWifiStatus',
+      metaData: {},
+      state: 'connected',
+      details: { upspeed: 72.2, signal: -50, frequency: '2.4ghz' },
+    })
     expect(JSON.stringify(out)).not.toContain('Das IoT')
     expect(findPii(JSON.stringify(out))).toBeUndefined()
   })
 
   it('Tasmota STATE: SSId and BSSId go; RSSI and Signal bucketed to the step', () => {
     const out = compile({ rssi: ['Wifi.RSSI', 'Wifi.Signal'] })(tasmotaState()) as ReturnType<typeof tasmotaState>
-    expect(out.Wifi).toEqual({ AP: 1, Channel: 6, Mode: '11n', RSSI: 70, Signal: -70, LinkCount: 1, Downtime: '0T00:00:03' })
-    expect(compile({ rssi: 'Wifi.Signal', rssi_step: 5 })(tasmotaState())).toMatchObject({ Wifi: { Signal: -65, RSSI: 76 } })
+    expect(out.Wifi).toEqual({
+      AP: 1,
+      Channel: 6,
+      Mode: '11n',
+      RSSI: 70,
+      Signal: -70,
+      LinkCount: 1,
+      Downtime: '0T00:00:03',
+    })
+    expect(compile({ rssi: 'Wifi.Signal', rssi_step: 5 })(tasmotaState())).toMatchObject({
+      Wifi: { Signal: -65, RSSI: 76 },
+    })
   })
 
   it('pre-6.x APMac, StatusLOG SSId arrays, numbered SSIds, Shelly, OwnTracks and passwords', () => {
@@ -73,20 +102,32 @@ describe('wifi_strip', () => {
   })
 
   it('real Shelly and OwnTracks fixtures keep no SSID/BSSID/password key', () => {
-    for (const file of ['smartplug/shelly_mock_shellyplug-s-C38EAB.json', 'smartplug/shelly_mock_shellyplusplugs-E86BEAEAA000.json', 'gps/owntracks_android_location_with_created_at.json', 'scale/lolouk44_xiaomi_mi_scale_options_users.json', 'zigbee2mqtt/z2m_barbaris_bridge_info_full.json']) {
+    for (const file of [
+      'smartplug/shelly_mock_shellyplug-s-C38EAB.json',
+      'smartplug/shelly_mock_shellyplusplugs-E86BEAEAA000.json',
+      'gps/owntracks_android_location_with_created_at.json',
+      'scale/lolouk44_xiaomi_mi_scale_options_users.json',
+      'zigbee2mqtt/z2m_barbaris_bridge_info_full.json',
+    ]) {
       const doc = readJson(file)
       const before = keysOf(doc)
       const after = keysOf(compile()(doc))
-      for (const k of after) expect(/^b?ssids?\d*$|password|passwd|(^|[_-])(pass(phrase)?|psk)$|^apmac$/i.test(k), `${file}: ${k}`).toBe(false)
+      for (const k of after)
+        expect(/^b?ssids?\d*$|password|passwd|(^|[_-])(pass(phrase)?|psk)$|^apmac$/i.test(k), `${file}: ${k}`).toBe(
+          false,
+        )
       expect(before.size).toBeGreaterThan(after.size)
     }
   })
 
   it('no Wi-Fi identifier key survives anywhere, whatever its case (property)', () => {
     const run = compile()
-    const wifiKey = fc.tuple(fc.constantFrom('ssid', 'bssid', 'ssid1', 'ssid2', 'apmac', 'password', 'psk'), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 })).map(([k, up]) =>
-      [...k].map((c, i) => (up[i % 8] ? c.toUpperCase() : c)).join(''),
-    )
+    const wifiKey = fc
+      .tuple(
+        fc.constantFrom('ssid', 'bssid', 'ssid1', 'ssid2', 'apmac', 'password', 'psk'),
+        fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
+      )
+      .map(([k, up]) => [...k].map((c, i) => (up[i % 8] ? c.toUpperCase() : c)).join(''))
     const doc = fc.letrec((tie) => ({
       value: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), tie('array'), tie('object')),
       array: fc.array(tie('value'), { maxLength: 3 }),
@@ -104,7 +145,9 @@ describe('wifi_strip', () => {
   it('buckets every RSSI to a multiple of the step below it, never above (property)', () => {
     fc.assert(
       fc.property(fc.integer({ min: -120, max: 0 }), fc.constantFrom(1, 5, 10, 20), (signal, step) => {
-        const out = compile({ rssi: 'details.signal', rssi_step: step })({ details: { signal } }) as { details: { signal: number } }
+        const out = compile({ rssi: 'details.signal', rssi_step: step })({ details: { signal } }) as {
+          details: { signal: number }
+        }
         expect(out.details.signal % step === 0).toBe(true)
         expect(out.details.signal).toBeLessThanOrEqual(signal)
         expect(signal - out.details.signal).toBeLessThan(step)

@@ -38,9 +38,11 @@ function readSettings(config: unknown): Settings {
   const c = config as { readonly rssi?: unknown; readonly rssi_step: unknown }
   // No rssi is no signal to bucket (the schema cannot default to an empty list: a given list has at least one path).
   const rssi = c.rssi === undefined ? [] : typeof c.rssi === 'string' ? [c.rssi] : c.rssi
-  if (!Array.isArray(rssi) || !rssi.every((p) => typeof p === 'string' && p.length > 0)) throw new Error('rssi must be a path or a list of paths')
+  if (!Array.isArray(rssi) || !rssi.every((p) => typeof p === 'string' && p.length > 0))
+    throw new Error('rssi must be a path or a list of paths')
   const step = c.rssi_step
-  if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0) throw new Error(`rssi_step must be a positive number, not ${String(step)}`)
+  if (typeof step !== 'number' || !Number.isFinite(step) || step <= 0)
+    throw new Error(`rssi_step must be a positive number, not ${String(step)}`)
   return { rssi: rssi as string[], step }
 }
 
@@ -82,7 +84,8 @@ export default defineOperator({
         return
       }
       // Bytes could hold an SSID this key-based filter cannot see.
-      if (!isPlainObject(value) || value instanceof Uint8Array) throw new Error('wifi_strip: the document is not JSON data')
+      if (!isPlainObject(value) || value instanceof Uint8Array)
+        throw new Error('wifi_strip: the document is not JSON data')
       for (const key in value) {
         if (isWifiKey(key)) delete value[key]
         else walk(value[key], depth + 1)

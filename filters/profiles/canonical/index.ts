@@ -33,7 +33,9 @@ const canonical: readonly ProfileDefinition[] = [
     name: 'canonical',
     category: 'body_scale',
     description: 'Canonical body scale (devices/body_scale/<id>/measurement)',
-    streams: { measurement: { topics: ['devices/body_scale/{id}/measurement'], decoding: 'json', schema: measurement } },
+    streams: {
+      measurement: { topics: ['devices/body_scale/{id}/measurement'], decoding: 'json', schema: measurement },
+    },
   }),
   defineProfile({
     name: 'canonical',
@@ -50,19 +52,22 @@ const canonical: readonly ProfileDefinition[] = [
  * policy key (`canonical/<stream>`), its per-device operator state and its output topic: a recipient cannot tell
  * which encoding the device used.
  */
-const protobufStreams: readonly (readonly [ProfileDefinition['category'], string, string, Record<string, unknown>])[] = [
-  ['smart_plug', 'energy', 'veil.canonical.v1.SmartPlugEnergy', energy],
-  ['camera', 'event', 'veil.canonical.v1.CameraEvent', event],
-  ['robot_vacuum', 'status', 'veil.canonical.v1.RobotVacuumStatus', status],
-  ['body_scale', 'measurement', 'veil.canonical.v1.BodyScaleMeasurement', measurement],
-  ['gps_tracker', 'location', 'veil.canonical.v1.GpsTrackerLocation', location],
-]
+const protobufStreams: readonly (readonly [ProfileDefinition['category'], string, string, Record<string, unknown>])[] =
+  [
+    ['smart_plug', 'energy', 'veil.canonical.v1.SmartPlugEnergy', energy],
+    ['camera', 'event', 'veil.canonical.v1.CameraEvent', event],
+    ['robot_vacuum', 'status', 'veil.canonical.v1.RobotVacuumStatus', status],
+    ['body_scale', 'measurement', 'veil.canonical.v1.BodyScaleMeasurement', measurement],
+    ['gps_tracker', 'location', 'veil.canonical.v1.GpsTrackerLocation', location],
+  ]
 const canonicalProtobuf: readonly ProfileDefinition[] = protobufStreams.map(([category, stream, messageType, schema]) =>
   defineProfile({
     name: 'canonical',
     category,
     description: `Canonical ${category} in protobuf (devices/${category}/<id>/${stream}/pb, ${messageType})`,
-    streams: { [stream]: { topics: [`devices/${category}/{id}/${stream}/pb`], decoding: 'protobuf', messageType, schema } },
+    streams: {
+      [stream]: { topics: [`devices/${category}/{id}/${stream}/pb`], decoding: 'protobuf', messageType, schema },
+    },
   }),
 )
 

@@ -13,15 +13,25 @@ export const DOUBLE_TAKE_INSTANCE_ID = 'double-take'
 export default defineProfile({
   name: 'doubletake',
   category: 'camera',
-  description: 'Double Take (double-take/matches/<name>, double-take/cameras/<camera>, double-take/cameras/<camera>/person, available, errors)',
+  description:
+    'Double Take (double-take/matches/<name>, double-take/cameras/<camera>, double-take/cameras/<camera>/person, available, errors)',
   access: { scope: 'hub' },
   streams: {
     matches: { topics: ['double-take/matches/+'], decoding: 'json', schema: matches, deviceIdPath: 'camera' },
     cameras: { topics: ['double-take/cameras/{id}'], decoding: 'json', schema: cameras },
-    person: { topics: ['double-take/cameras/{id}/person'], decoding: 'number', schema: { type: 'integer', minimum: 0 } },
+    person: {
+      topics: ['double-take/cameras/{id}/person'],
+      decoding: 'number',
+      schema: { type: 'integer', minimum: 0 },
+    },
     // Double Take itself: online/offline (retained), and its console errors, which quote detector URLs and
     // addresses, camera names and file paths: free text (empty on connect), carried as opaque bytes, never forwarded.
-    available: { topics: ['double-take/available'], decoding: 'text', schema: { type: 'string', enum: ['online', 'offline'] }, fixedDeviceId: DOUBLE_TAKE_INSTANCE_ID },
+    available: {
+      topics: ['double-take/available'],
+      decoding: 'text',
+      schema: { type: 'string', enum: ['online', 'offline'] },
+      fixedDeviceId: DOUBLE_TAKE_INSTANCE_ID,
+    },
     errors: { topics: ['double-take/errors'], decoding: 'binary', fixedDeviceId: DOUBLE_TAKE_INSTANCE_ID },
   },
 })

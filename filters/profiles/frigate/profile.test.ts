@@ -3,7 +3,10 @@ import { fixture, leaks, shippedPipeline, type Forwarded, type ProfilePipeline }
 
 const T0 = Date.UTC(2026, 2, 1, 7, 42, 13)
 const CAMERA = 'front_door_cam'
-const JPEG_B64 = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF face crop of a neighbour')]).toString('base64')
+const JPEG_B64 = Buffer.concat([
+  Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]),
+  Buffer.from('JFIF face crop of a neighbour'),
+]).toString('base64')
 
 /** A review item as Frigate 0.14+ publishes it, with a recognised name, zone names and a thumbnail path. */
 function review(type: 'new' | 'update' | 'end', endTime: number | null): Record<string, unknown> {
@@ -14,14 +17,46 @@ function review(type: 'new' | 'update' | 'end', endTime: number | null): Record<
     end_time: end,
     severity: 'alert',
     thumb_path: `/media/frigate/clips/review/thumb-${CAMERA}-1772350933.308396-fqk5ka.webp`,
-    data: { detections: ['1772350932.947436-g92ztx'], objects: ['person', 'car'], sub_labels: ['John Smith'], zones: ['driveway', 'front_yard'], audio: ['speech'] },
+    data: {
+      detections: ['1772350932.947436-g92ztx'],
+      objects: ['person', 'car'],
+      sub_labels: ['John Smith'],
+      zones: ['driveway', 'front_yard'],
+      audio: ['speech'],
+    },
   })
   return { type, before: item(null), after: item(endTime) }
 }
 
-const lpr = { type: 'lpr', id: '1772350932.947436-g92ztx', camera: CAMERA, timestamp: 1772350940.1, name: 'Johns car', plate: 'CAN4RY1', plate_box: [10, 20, 110, 60], score: 0.91 }
+const lpr = {
+  type: 'lpr',
+  id: '1772350932.947436-g92ztx',
+  camera: CAMERA,
+  timestamp: 1772350940.1,
+  name: 'Johns car',
+  plate: 'CAN4RY1',
+  plate_box: [10, 20, 110, 60],
+  score: 0.91,
+}
 
-const IDENTIFIERS = [CAMERA, 'John Smith', 'John', 'Johns car', 'CAN4RY1', 'driveway', 'front_yard', 'car_trigger', 'fqk5ka', 'g92ztx', 'mxklsc', 'thumb-', JPEG_B64, 'The car is a red sedan moving away from the camera.', 'helmet_detector', 'delivery_person']
+const IDENTIFIERS = [
+  CAMERA,
+  'John Smith',
+  'John',
+  'Johns car',
+  'CAN4RY1',
+  'driveway',
+  'front_yard',
+  'car_trigger',
+  'fqk5ka',
+  'g92ztx',
+  'mxklsc',
+  'thumb-',
+  JPEG_B64,
+  'The car is a red sedan moving away from the camera.',
+  'helmet_detector',
+  'delivery_person',
+]
 
 function streamsOf(forwarded: readonly Forwarded[], domain: string): Set<string> {
   return new Set(forwarded.filter((f) => f.domain === domain).map((f) => f.stream))
@@ -71,7 +106,8 @@ describe('frigate through the shipped camera policy', () => {
       { stage: 'filter', reason: 'no_policy' },
       { stage: 'filter', reason: 'no_policy' },
     ])
-    for (const s of ['triggers', 'motion', 'all_count', 'object_count']) for (const d of byStream(s)) expect(d, s).toEqual({ stage: 'filter', reason: 'no_policy' })
+    for (const s of ['triggers', 'motion', 'all_count', 'object_count'])
+      for (const d of byStream(s)) expect(d, s).toEqual({ stage: 'filter', reason: 'no_policy' })
 
     for (const f of p.forwarded) {
       expect(f.topic).toMatch(/^veil\/(svc|ana)\/camera\/[a-z2-7]{26}\/reviews$/)
@@ -103,7 +139,13 @@ describe('frigate through the shipped camera policy', () => {
     p = shippedPipeline()
     await p.send(T0, 'frigate/available', 'online')
     await p.send(T0, 'frigate/stats', {
-      service: { uptime: 200_123, version: '0.14.1-f4f3cfa', latest_version: '0.14.1', last_updated: 1772350933, storage: { '/media/frigate/recordings': { used: 1 } } },
+      service: {
+        uptime: 200_123,
+        version: '0.14.1-f4f3cfa',
+        latest_version: '0.14.1',
+        last_updated: 1772350933,
+        storage: { '/media/frigate/recordings': { used: 1 } },
+      },
       cameras: { [CAMERA]: { camera_fps: 5, pid: 321 } },
       detectors: { coral: { inference_speed: 8.1 } },
     })
@@ -119,7 +161,10 @@ describe('frigate through the shipped camera policy', () => {
   it('keeps exact review times only with the camera_exact_times opt-in', async () => {
     p = shippedPipeline(['camera_exact_times'])
     await p.send(T0, 'frigate/reviews', review('end', 1772350993.72))
-    expect(p.forwarded.find((f) => f.domain === 'svc')?.data).toEqual({ type: 'end', after: { severity: 'alert', start_time: 1772350933.308396, end_time: 1772350993.72 } })
+    expect(p.forwarded.find((f) => f.domain === 'svc')?.data).toEqual({
+      type: 'end',
+      after: { severity: 'alert', start_time: 1772350933.308396, end_time: 1772350993.72 },
+    })
     expect(leaks(p.forwarded, IDENTIFIERS, p.audit)).toEqual([])
   })
 })

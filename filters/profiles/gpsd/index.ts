@@ -20,7 +20,9 @@ export function createGpsdProfile(topics: readonly string[] = DEFAULT_GPSD_TOPIC
     const problem = patternProblem(topic, { idLevels: 1, plus: false })
     if (problem !== undefined) throw new Error(`gpsd topic ${problem}`)
   }
-  const reports = topics.filter((t) => t.endsWith('/tpv')).flatMap((t) => OTHER_CLASSES.map((c) => `${t.slice(0, -'tpv'.length)}${c}`))
+  const reports = topics
+    .filter((t) => t.endsWith('/tpv'))
+    .flatMap((t) => OTHER_CLASSES.map((c) => `${t.slice(0, -'tpv'.length)}${c}`))
   return defineProfile({
     name: 'gpsd',
     category: 'gps_tracker',
@@ -35,7 +37,20 @@ export function createGpsdProfile(topics: readonly string[] = DEFAULT_GPSD_TOPIC
 /** `profiles.gpsd` in the configuration. */
 export const settings = defineProfileSettings({
   name: 'gpsd',
-  schema: {"type": "object", "additionalProperties": false, "properties": {"topics": {"description": "TPV topics: literal levels and one {id} level, the device. Default [\"gpsd/{id}/tpv\"]; a topic ending in tpv also takes the other report classes (sky, device, ...) in its place.", "type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string", "minLength": 1}}}},
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      topics: {
+        description:
+          'TPV topics: literal levels and one {id} level, the device. Default ["gpsd/{id}/tpv"]; a topic ending in tpv also takes the other report classes (sky, device, ...) in its place.',
+        type: 'array',
+        minItems: 1,
+        uniqueItems: true,
+        items: { type: 'string', minLength: 1 },
+      },
+    },
+  },
   setting: 'topics',
   topicRules: { idLevels: 1, plus: false },
   build: (value) => createGpsdProfile(value as readonly string[]),

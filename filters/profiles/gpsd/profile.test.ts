@@ -20,18 +20,33 @@ describe('gpsd profile', () => {
     for (const c of ['sky', 'device', 'devices', 'version', 'watch']) {
       expect(classifier.classify(`gpsd/rover/${c}`)?.stream.key).toBe('gpsd/report')
     }
-    for (const topic of ['gpsd/tpv', 'gpsd/rover/tpv/x', 'gpsd/rover/nmea', 'gpsd//tpv']) expect(classifier.classify(topic)).toBeUndefined()
+    for (const topic of ['gpsd/tpv', 'gpsd/rover/tpv/x', 'gpsd/rover/nmea', 'gpsd//tpv'])
+      expect(classifier.classify(topic)).toBeUndefined()
   })
 
   it('takes other topics, and refuses wildcards, empty levels and anything but one {id} level', () => {
     const classifier = new Classifier([createGpsdProfile(['site/boat/{id}/tpv', 'fleet/{id}/position'])])
     expect(classifier.classify('site/boat/rover/tpv')).toMatchObject({ stream: { key: 'gpsd/tpv' }, deviceId: 'rover' })
-    expect(classifier.classify('site/boat/rover/sky')).toMatchObject({ stream: { key: 'gpsd/report' }, deviceId: 'rover' })
+    expect(classifier.classify('site/boat/rover/sky')).toMatchObject({
+      stream: { key: 'gpsd/report' },
+      deviceId: 'rover',
+    })
     expect(classifier.classify('fleet/van7/position')).toMatchObject({ stream: { key: 'gpsd/tpv' }, deviceId: 'van7' })
     // Only a topic ending in tpv gets the other classes beside it.
     expect(classifier.classify('fleet/van7/sky')).toBeUndefined()
     expect(classifier.classify('gpsd/rover/tpv')).toBeUndefined()
-    for (const bad of ['', 'a//{id}', '+/{id}/tpv', 'a/+/{id}', 'a/#/{id}', '{id}/tpv', 'gpsd/tpv', 'gpsd/{id}/{id}', 'gpsd/x{id}/tpv', 'veil/{id}/tpv']) {
+    for (const bad of [
+      '',
+      'a//{id}',
+      '+/{id}/tpv',
+      'a/+/{id}',
+      'a/#/{id}',
+      '{id}/tpv',
+      'gpsd/tpv',
+      'gpsd/{id}/{id}',
+      'gpsd/x{id}/tpv',
+      'veil/{id}/tpv',
+    ]) {
       expect(() => createGpsdProfile([bad]), bad).toThrow(/^gpsd topic /)
     }
     expect(() => createGpsdProfile([])).toThrow(/at least one/)
@@ -51,7 +66,9 @@ describe('gpsd profile', () => {
       expect(results.every((r) => r.dropped === undefined)).toBe(true)
       // svc only (gpsd has no battery, so ana has no section), and one fix per 15 minutes.
       expect(outputs.map((o) => o.domain)).toEqual(['svc'])
-      expect(results.slice(1).map((r) => r.domainDrops)).toEqual(Array(11).fill([{ stage: 'filter', domain: 'svc', reason: 'suppressed' }]))
+      expect(results.slice(1).map((r) => r.domainDrops)).toEqual(
+        Array(11).fill([{ stage: 'filter', domain: 'svc', reason: 'suppressed' }]),
+      )
       const [first] = outputs as [Output]
       expect(first.topic).toMatch(SVC_TOPIC)
       const data = dataOf(first)
@@ -71,7 +88,10 @@ describe('gpsd profile', () => {
       for (const [i, message] of TPV.entries()) {
         // Vary the speed (m/s) so that all three classes occur: 0.36, 3.6 and 72 km/h.
         const speed = [0.1, 1, 20][i % 3] as number
-        outputs.push(...(await pipeline.process(TOPIC, Buffer.from(JSON.stringify({ ...message, speed })), T0 + i * 15 * MINUTE)).outputs)
+        outputs.push(
+          ...(await pipeline.process(TOPIC, Buffer.from(JSON.stringify({ ...message, speed })), T0 + i * 15 * MINUTE))
+            .outputs,
+        )
       }
       expect(outputs).toHaveLength(12)
       const topics = new Set(outputs.map((o) => o.topic))
@@ -116,14 +136,28 @@ describe('gpsd profile', () => {
       expect(sky.length).toBeGreaterThan(0)
       const others = [
         ...sky.map((m) => ['sky', m] as const),
-        ['device', { class: 'DEVICE', path: '/dev/ttyUSB0', driver: 'u-blox', subtype: 'SW 2.01,HW 00080000', activated: '2026-03-01T06:00:00.000Z' }] as const,
+        [
+          'device',
+          {
+            class: 'DEVICE',
+            path: '/dev/ttyUSB0',
+            driver: 'u-blox',
+            subtype: 'SW 2.01,HW 00080000',
+            activated: '2026-03-01T06:00:00.000Z',
+          },
+        ] as const,
         ['version', { class: 'VERSION', release: '3.25', rev: '3.25', proto_major: 3, proto_minor: 15 }] as const,
       ]
       for (const [suffix, message] of others) {
         const result = await pipeline.process(`gpsd/${DEVICE}/${suffix}`, Buffer.from(JSON.stringify(message)), T0)
         expect(result).toMatchObject({ outputs: [], dropped: { stage: 'filter', reason: 'no_policy' } })
       }
-      const invalid = [sky[0], { class: 'TPV', mode: 1, time: '2026-03-01T06:00:00.000Z' }, { class: 'TPV', mode: 1, lat: 46.5, lon: 7.5 }, { ...TPV[0], lat: 91 }]
+      const invalid = [
+        sky[0],
+        { class: 'TPV', mode: 1, time: '2026-03-01T06:00:00.000Z' },
+        { class: 'TPV', mode: 1, lat: 46.5, lon: 7.5 },
+        { ...TPV[0], lat: 91 },
+      ]
       for (const message of invalid) {
         const result = await pipeline.process(TOPIC, Buffer.from(JSON.stringify(message)), T0)
         expect(result).toMatchObject({ outputs: [], dropped: { stage: 'validate', reason: 'invalid' } })
@@ -138,7 +172,13 @@ describe('gpsd profile', () => {
     const { pipeline, remove } = gpsPipeline({ optIn: ['precise_location'] })
     try {
       const [out] = (await pipeline.process(TOPIC, Buffer.from(JSON.stringify(TPV[0])), T0)).outputs
-      expect(out === undefined ? undefined : dataOf(out)).toEqual({ class: 'TPV', lat: 46.498287177, lon: 7.567411672, time: '2005-06-09T14:34:44.280Z', speed: 0 })
+      expect(out === undefined ? undefined : dataOf(out)).toEqual({
+        class: 'TPV',
+        lat: 46.498287177,
+        lon: 7.567411672,
+        time: '2005-06-09T14:34:44.280Z',
+        speed: 0,
+      })
     } finally {
       remove()
     }

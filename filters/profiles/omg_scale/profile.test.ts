@@ -28,17 +28,37 @@ const weighIn = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 })
 
-const IDENTIFIERS = [MAC, MAC_HEX, MAC.toLowerCase(), MAC_HEX.toLowerCase(), MAC.replaceAll(':', '-'), GATEWAY, 'MIBFS', '0286e6070301070b0e00f701ae35']
+const IDENTIFIERS = [
+  MAC,
+  MAC_HEX,
+  MAC.toLowerCase(),
+  MAC_HEX.toLowerCase(),
+  MAC.replaceAll(':', '-'),
+  GATEWAY,
+  'MIBFS',
+  '0286e6070301070b0e00f701ae35',
+]
 
 describe('omg_scale profile', () => {
   let p: ProfilePipeline | undefined
-  afterEach(() => { p?.close(); p = undefined })
+  afterEach(() => {
+    p?.close()
+    p = undefined
+  })
 
   it('takes the device id from the MAC level, whatever the gateway is called', () => {
     const classifier = new Classifier(builtinProfiles)
-    expect(classifier.classify(TOPIC)).toMatchObject({ stream: { key: 'omg_scale/weight', category: 'body_scale' }, deviceId: MAC_HEX })
+    expect(classifier.classify(TOPIC)).toMatchObject({
+      stream: { key: 'omg_scale/weight', category: 'body_scale' },
+      deviceId: MAC_HEX,
+    })
     expect(classifier.classify(`home/TheengsGateway/BTtoMQTT/${MAC_HEX}`)).toMatchObject({ deviceId: MAC_HEX })
-    for (const topic of ['home/BTtoMQTT/AABBCCDDEEFF', `home/${GATEWAY}/BTtoMQTT`, `home/${GATEWAY}/BTtoMQTT/${MAC_HEX}/x`, `home/${GATEWAY}/SYStoMQTT/${MAC_HEX}`]) {
+    for (const topic of [
+      'home/BTtoMQTT/AABBCCDDEEFF',
+      `home/${GATEWAY}/BTtoMQTT`,
+      `home/${GATEWAY}/BTtoMQTT/${MAC_HEX}/x`,
+      `home/${GATEWAY}/SYStoMQTT/${MAC_HEX}`,
+    ]) {
       expect(classifier.classify(topic)).toBeUndefined()
     }
   })
@@ -54,7 +74,11 @@ describe('omg_scale profile', () => {
   it('with health consent forwards the weight to 0.1 and the unit to svc, never impedance; ana still nothing', async () => {
     const q = (p = shippedPipeline(['health_consent']))
     await q.send(T0, TOPIC, weighIn())
-    await q.send(T0 + 60_000, `home/TheengsGateway/BTtoMQTT/${MAC_HEX}`, weighIn({ unit: 'lb', weight: 159.72, impedance: undefined }))
+    await q.send(
+      T0 + 60_000,
+      `home/TheengsGateway/BTtoMQTT/${MAC_HEX}`,
+      weighIn({ unit: 'lb', weight: 159.72, impedance: undefined }),
+    )
     expect(q.forwarded.map((f) => [f.domain, f.data])).toEqual([
       ['svc', { weight: 72.5, unit: 'kg' }],
       ['svc', { weight: 159.7, unit: 'lb' }],
@@ -68,7 +92,17 @@ describe('omg_scale profile', () => {
   it('drops other BLE devices and malformed scale messages as invalid', async () => {
     const q = (p = shippedPipeline(['health_consent']))
     const others: Record<string, unknown>[] = [
-      { id: MAC, name: 'LYWSD03MMC', rssi: -80, brand: 'Xiaomi', model: 'LYWSD03MMC', model_id: 'LYWSD03MMC', type: 'THB', tempc: 21.3, hum: 48 },
+      {
+        id: MAC,
+        name: 'LYWSD03MMC',
+        rssi: -80,
+        brand: 'Xiaomi',
+        model: 'LYWSD03MMC',
+        model_id: 'LYWSD03MMC',
+        type: 'THB',
+        tempc: 21.3,
+        hum: 48,
+      },
       { id: MAC, rssi: -90, manufacturerdata: '4c0010050b1c' },
       weighIn({ type: 'scale' }),
       weighIn({ weight: 'heavy' }),

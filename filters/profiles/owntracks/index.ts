@@ -22,7 +22,8 @@ const BASE = 'owntracks/{id}/{id}'
 export default defineProfile({
   name: 'owntracks',
   category: 'gps_tracker',
-  description: 'OwnTracks (owntracks/<user>/<device> locations, .../event transitions; waypoints, cards, status, dumps, commands never leave)',
+  description:
+    'OwnTracks (owntracks/<user>/<device> locations, .../event transitions; waypoints, cards, status, dumps, commands never leave)',
   access: { commands: ['owntracks/{id}/{id}/cmd'] },
   streams: {
     location: { topics: [BASE], decoding: 'json', schema: location },

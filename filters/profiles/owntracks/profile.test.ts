@@ -56,7 +56,11 @@ const FIXTURES: Record<string, { suffix: string; there: Expected; onBase: Expect
   // Veil holds no OwnTracks key: an encrypted payload cannot be checked, so it is dropped wherever it arrives.
   'owntracks_android_encrypted_message.json': { suffix: '', there: INVALID, onBase: INVALID },
   // The app rejects it for a missing tid; to Veil it is a valid fix (tid is not required and never forwarded).
-  'owntracks_android_invalid_location_message_missing_tid_and_topic.json': { suffix: '', there: FORWARD_SVC, onBase: FORWARD_SVC },
+  'owntracks_android_invalid_location_message_missing_tid_and_topic.json': {
+    suffix: '',
+    there: FORWARD_SVC,
+    onBase: FORWARD_SVC,
+  },
   'owntracks_android_invalid_location_message_zero_timestamp.json': { suffix: '', there: INVALID, onBase: INVALID },
   'owntracks_android_location_deserialize_extended.json': { suffix: '', there: FORWARD_BOTH, onBase: FORWARD_BOTH },
   'owntracks_android_location_empty.json': { suffix: '', there: INVALID, onBase: INVALID },
@@ -94,14 +98,21 @@ describe('owntracks profile', () => {
       ['/beacon', 'beacon'],
     ]
     for (const [suffix, stream] of streams) {
-      expect(classifier.classify(`${BASE}${suffix}`)).toMatchObject({ stream: { key: `owntracks/${stream}` }, deviceId: 'CanaryAlice/CanaryPhone' })
+      expect(classifier.classify(`${BASE}${suffix}`)).toMatchObject({
+        stream: { key: `owntracks/${stream}` },
+        deviceId: 'CanaryAlice/CanaryPhone',
+      })
     }
     expect(classifier.classify(`${BASE}/lwt`)).toBeUndefined()
     expect(classifier.classify(`${BASE}/event/x`)).toBeUndefined()
   })
 
   it('covers every Android fixture', () => {
-    expect(readdirSync(GPS_FIXTURES).filter((f) => f.startsWith('owntracks_android_')).sort()).toEqual(Object.keys(FIXTURES).sort())
+    expect(
+      readdirSync(GPS_FIXTURES)
+        .filter((f) => f.startsWith('owntracks_android_'))
+        .sort(),
+    ).toEqual(Object.keys(FIXTURES).sort())
   })
 
   for (const [file, { suffix, there, onBase }] of Object.entries(FIXTURES)) {
@@ -112,7 +123,10 @@ describe('owntracks profile', () => {
         const outputs: Output[] = []
         let anaFixes = 0
         // An hour apart, so that downsampling does not hide the second one.
-        for (const [topic, want, ts] of [[`${BASE}${suffix}`, there, T0], [BASE, onBase, T0 + HOUR]] as const) {
+        for (const [topic, want, ts] of [
+          [`${BASE}${suffix}`, there, T0],
+          [BASE, onBase, T0 + HOUR],
+        ] as const) {
           const result = await pipeline.process(topic, Buffer.from(JSON.stringify(body)), ts)
           if ('drop' in want) {
             expect(result).toMatchObject({ outputs: [], dropped: { stage: want.drop[0], reason: want.drop[1] } })
@@ -125,7 +139,9 @@ describe('owntracks profile', () => {
           for (const out of result.outputs) {
             expect(out.topic).toMatch(new RegExp(`^veil/${out.domain}/gps_tracker/[a-z2-7]{26}/location$`))
             const data = dataOf(out)
-            expect(Object.keys(data).every((k) => ['_type', 'lat', 'lon', 'tst', 'batt', 'motion'].includes(k))).toBe(true)
+            expect(Object.keys(data).every((k) => ['_type', 'lat', 'lon', 'tst', 'batt', 'motion'].includes(k))).toBe(
+              true,
+            )
             expectCellCentre(data.lat, data.lon)
             expect((data.tst as number) % 60).toBe(0)
           }
@@ -187,10 +203,38 @@ describe('owntracks profile', () => {
       const cases: [string, unknown, Drop][] = [
         [`${BASE}/info`, card, NO_POLICY],
         [BASE, card, INVALID],
-        [`${BASE}/waypoints`, { _type: 'waypoints', waypoints: [{ _type: 'waypoint', desc: 'CanaryRegion', lat: 52.52, lon: 13.405, rad: 100, tst: 1700000000 }] }, NO_POLICY],
-        [`${BASE}/status`, { _type: 'status', android: { hib: 1, bo: 1, loc: 0, ps: 0, wifi: 1, model: 'CanaryDeviceModel' } }, NO_POLICY],
-        [`${BASE}/step`, { _type: 'steps', tst: 1700000000, steps: 4711, distance: 3200, from: 1699990000, to: 1700000000 }, NO_POLICY],
-        [`${BASE}/beacon`, { _type: 'beacon', uuid: 'CAFEBABE-0000-0000-0000-000000000000', major: 1, minor: 2, tst: 1700000000, rssi: -60 }, NO_POLICY],
+        [
+          `${BASE}/waypoints`,
+          {
+            _type: 'waypoints',
+            waypoints: [
+              { _type: 'waypoint', desc: 'CanaryRegion', lat: 52.52, lon: 13.405, rad: 100, tst: 1700000000 },
+            ],
+          },
+          NO_POLICY,
+        ],
+        [
+          `${BASE}/status`,
+          { _type: 'status', android: { hib: 1, bo: 1, loc: 0, ps: 0, wifi: 1, model: 'CanaryDeviceModel' } },
+          NO_POLICY,
+        ],
+        [
+          `${BASE}/step`,
+          { _type: 'steps', tst: 1700000000, steps: 4711, distance: 3200, from: 1699990000, to: 1700000000 },
+          NO_POLICY,
+        ],
+        [
+          `${BASE}/beacon`,
+          {
+            _type: 'beacon',
+            uuid: 'CAFEBABE-0000-0000-0000-000000000000',
+            major: 1,
+            minor: 2,
+            tst: 1700000000,
+            rssi: -60,
+          },
+          NO_POLICY,
+        ],
         [`${BASE}/info`, { _type: 'encrypted', data: 'TestCipherText' }, INVALID],
       ]
       for (const [topic, message, want] of cases) {
@@ -206,11 +250,26 @@ describe('owntracks profile', () => {
   it('drops a last will on the base topic (documented); a transition leaves nothing for any domain', async () => {
     const { pipeline, audit, remove } = gpsPipeline()
     try {
-      expect(await pipeline.process(BASE, Buffer.from('{"_type":"lwt","tst":1700000000}'), T0)).toMatchObject({ outputs: [], dropped: { stage: 'validate', reason: 'invalid' } })
+      expect(await pipeline.process(BASE, Buffer.from('{"_type":"lwt","tst":1700000000}'), T0)).toMatchObject({
+        outputs: [],
+        dropped: { stage: 'validate', reason: 'invalid' },
+      })
       // An enter or leave event says to the minute when someone leaves home (issue 13.8): no domain gets it, not
       // even without its region name, whether the region is a privacy zone or not.
       for (const event of ['enter', 'leave']) {
-        const transition = { _type: 'transition', event, desc: 'CanaryRegion', rid: 'CanaryRegionId', lat: 52.5201, lon: 13.4052, acc: 10, t: 'c', tid: 'cp', tst: 1700000059, wtst: 1690000000 }
+        const transition = {
+          _type: 'transition',
+          event,
+          desc: 'CanaryRegion',
+          rid: 'CanaryRegionId',
+          lat: 52.5201,
+          lon: 13.4052,
+          acc: 10,
+          t: 'c',
+          tid: 'cp',
+          tst: 1700000059,
+          wtst: 1690000000,
+        }
         const result = await pipeline.process(`${BASE}/event`, Buffer.from(JSON.stringify(transition)), T0)
         expect(result).toMatchObject({ outputs: [], dropped: { stage: 'filter', reason: 'no_policy' } })
         expectNoLeak(result.outputs, audit, [...SECRETS, 'CanaryRegionId'], [52.5201, 13.4052])
@@ -237,7 +296,9 @@ describe('owntracks profile', () => {
       // The day's one record: the zone hides the fixes from svc, not the battery from ana. batt 99 → mean 99,
       // rounded to the nearest 10 % step: 100 (the old per-fix bucket floored it to 90).
       const drained = (await pipeline.tick(T0 + 3 * HOUR, true)).flatMap((r) => r.outputs)
-      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([['ana', { window_start: Math.floor(T0 / 86_400_000) * 86_400, window_s: 86400, battery: 100 }]])
+      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([
+        ['ana', { window_start: Math.floor(T0 / 86_400_000) * 86_400, window_s: 86400, battery: 100 }],
+      ])
       outputs.push(...drained)
       expectNoLeak(outputs, audit, SECRETS, coordinatesOf(body))
     } finally {

@@ -27,7 +27,8 @@ describe('shelly_gen1 channels (Shelly 2.5, EM, 3EM)', () => {
     expect(energy).toHaveLength(2)
     expect(emeter).toHaveLength(3)
     // The second hour is a whole one (the first starts at the first reading, 30 s in).
-    const secondHour = (records: unknown[][]): unknown[] => records.map((r) => (r[1] as { energy_wh: number }).energy_wh)
+    const secondHour = (records: unknown[][]): unknown[] =>
+      records.map((r) => (r[1] as { energy_wh: number }).energy_wh)
     expect(secondHour(energy)).toEqual([60, 600])
     expect(secondHour(emeter)).toEqual([1000, 2000, 3000])
     expect(new Set(p.forwarded.map((f) => f.stream))).toEqual(new Set(['energy', 'emeter_total']))

@@ -19,24 +19,55 @@ const counter = { type: 'number', minimum: 0, maximum: 1e10 } as const
 export default defineProfile({
   name: 'shelly_gen1',
   category: 'smart_plug',
-  description: 'Shelly gen1 (shellies/<id>/relay/N, relay/N/power, relay/N/energy in Wmin, emeter/N/* of the EM and 3EM, online, announce, info)',
+  description:
+    'Shelly gen1 (shellies/<id>/relay/N, relay/N/power, relay/N/energy in Wmin, emeter/N/* of the EM and 3EM, online, announce, info)',
   access: { commands: ['shellies/{id}/relay/+/command', 'shellies/{id}/command', 'shellies/command'] },
   streams: {
-    relay: { topics: ['shellies/{id}/relay/0', 'shellies/{id}/relay/{id}'], decoding: 'text', schema: { type: 'string', enum: ['on', 'off', 'overpower'] } },
-    power: { topics: ['shellies/{id}/relay/0/power', 'shellies/{id}/relay/{id}/power'], decoding: 'number', schema: { type: 'number', minimum: 0 } },
-    energy: { topics: ['shellies/{id}/relay/0/energy', 'shellies/{id}/relay/{id}/energy'], decoding: 'number', schema: counter },
+    relay: {
+      topics: ['shellies/{id}/relay/0', 'shellies/{id}/relay/{id}'],
+      decoding: 'text',
+      schema: { type: 'string', enum: ['on', 'off', 'overpower'] },
+    },
+    power: {
+      topics: ['shellies/{id}/relay/0/power', 'shellies/{id}/relay/{id}/power'],
+      decoding: 'number',
+      schema: { type: 'number', minimum: 0 },
+    },
+    energy: {
+      topics: ['shellies/{id}/relay/0/energy', 'shellies/{id}/relay/{id}/energy'],
+      decoding: 'number',
+      schema: counter,
+    },
     // Shelly EM / 3EM: emeter/N/total is the persistent counter in Wh; emeter/N/energy counts Wmin since boot.
     emeter_total: { topics: ['shellies/{id}/emeter/{id}/total'], decoding: 'number', schema: counter },
     emeter: {
-      topics: ['energy', 'returned_energy', 'total_returned', 'power', 'reactive_power', 'voltage', 'current', 'pf'].map((q) => `shellies/{id}/emeter/{id}/${q}`),
+      topics: [
+        'energy',
+        'returned_energy',
+        'total_returned',
+        'power',
+        'reactive_power',
+        'voltage',
+        'current',
+        'pf',
+      ].map((q) => `shellies/{id}/emeter/{id}/${q}`),
       decoding: 'number',
       schema: number,
     },
     online: { topics: ['shellies/{id}/online'], decoding: 'text', schema: { type: 'string', enum: ['true', 'false'] } },
     temperature: { topics: ['shellies/{id}/temperature'], decoding: 'number', schema: number },
-    overtemperature: { topics: ['shellies/{id}/overtemperature'], decoding: 'number', schema: { type: 'number', enum: [0, 1] } },
+    overtemperature: {
+      topics: ['shellies/{id}/overtemperature'],
+      decoding: 'number',
+      schema: { type: 'number', enum: [0, 1] },
+    },
     // On shellies/announce (the answer to shellies/command `announce`) only the payload names the device.
-    announce: { topics: ['shellies/{id}/announce', 'shellies/announce'], decoding: 'json', schema: announce, deviceIdPath: 'id' },
+    announce: {
+      topics: ['shellies/{id}/announce', 'shellies/announce'],
+      decoding: 'json',
+      schema: announce,
+      deviceIdPath: 'id',
+    },
     info: { topics: ['shellies/{id}/info'], decoding: 'json', schema: info },
   },
 })

@@ -4,7 +4,11 @@ import { energyRecords, fixture, HOUR_MS, leaks, perDevice, shippedPipeline, typ
 interface Dump {
   shelly: { type: string; mac: string; fw: string }
   settings: { device: { hostname: string }; name: string | null; wifi_sta: { ssid: string | null; ip: string | null } }
-  status: { wifi_sta: { ssid: string; ip: string; rssi: number }; meters: { total: number }[]; uptime: number } & Record<string, unknown>
+  status: {
+    wifi_sta: { ssid: string; ip: string; rssi: number }
+    meters: { total: number }[]
+    uptime: number
+  } & Record<string, unknown>
 }
 
 /** Real gen1 dumps: `name` "Washing machine plug", SSID "Tamer Umniah" (a person), IPs, MACs. */
@@ -17,7 +21,15 @@ const WINDOW0 = Date.UTC(2026, 2, 1, 6) / 1000
 /** The identifiers the dumps hold; none may leave in any form. */
 function identifiers(dump: Dump): string[] {
   const id = dump.settings.device.hostname
-  return [id, id.slice(-6), dump.shelly.mac, dump.status.wifi_sta.ip, dump.status.wifi_sta.ssid, dump.settings.name ?? '', dump.settings.wifi_sta.ip ?? ''].filter((s) => s.length >= 4)
+  return [
+    id,
+    id.slice(-6),
+    dump.shelly.mac,
+    dump.status.wifi_sta.ip,
+    dump.status.wifi_sta.ssid,
+    dump.settings.name ?? '',
+    dump.settings.wifi_sta.ip ?? '',
+  ].filter((s) => s.length >= 4)
 }
 
 /**
@@ -28,7 +40,14 @@ function identifiers(dump: Dump): string[] {
 async function runPlug(p: ProfilePipeline, dump: Dump, until: number, powerAt: (t: number) => number): Promise<void> {
   const id = dump.settings.device.hostname
   const base = `shellies/${id}`
-  const announce = { id, model: dump.shelly.type, mac: dump.shelly.mac, ip: dump.status.wifi_sta.ip, new_fw: false, fw_ver: dump.shelly.fw }
+  const announce = {
+    id,
+    model: dump.shelly.type,
+    mac: dump.shelly.mac,
+    ip: dump.status.wifi_sta.ip,
+    new_fw: false,
+    fw_ver: dump.shelly.fw,
+  }
   await p.send(T0, `${base}/online`, 'true')
   await p.send(T0, 'shellies/announce', announce)
   await p.send(T0, `${base}/announce`, announce)
@@ -41,7 +60,8 @@ async function runPlug(p: ProfilePipeline, dump: Dump, until: number, powerAt: (
     relay = state
     await p.send(t, `${base}/relay/0/power`, power.toFixed(2))
     await p.send(t, `${base}/relay/0/energy`, String(counter))
-    if ((t - T0) % HOUR_MS === 0) await p.send(t, `${base}/info`, { ...dump.status, uptime: dump.status.uptime + (t - T0) / 1000 })
+    if ((t - T0) % HOUR_MS === 0)
+      await p.send(t, `${base}/info`, { ...dump.status, uptime: dump.status.uptime + (t - T0) / 1000 })
     counter += Math.round(power * 0.5)
   }
 }
@@ -54,7 +74,9 @@ describe('shelly_gen1 through the shipped smart_plug policy', () => {
     p = shippedPipeline()
     const until = T0 + 3 * HOUR_MS + 60_000
     // Washing machine: 1200 W for 30 min in the first hour, 60 W through the second, off in the third.
-    await runPlug(p, washer, until, (t) => (t < T0 + HOUR_MS / 2 ? 1200 : t >= T0 + HOUR_MS && t < T0 + 2 * HOUR_MS ? 60 : 0))
+    await runPlug(p, washer, until, (t) =>
+      t < T0 + HOUR_MS / 2 ? 1200 : t >= T0 + HOUR_MS && t < T0 + 2 * HOUR_MS ? 60 : 0,
+    )
     // The second plug idles at 8 W: 8 Wh per hour, rounded to 10 Wh steps with the remainder carried.
     await runPlug(p, spare, until, () => 8)
 
@@ -78,7 +100,9 @@ describe('shelly_gen1 through the shipped smart_plug policy', () => {
     // Only the hourly records leave for ana; svc also gets availability and coarse device health. Relay edges stay
     // home (see filters/policies/smart_plug.yaml): their report would go out at the time of the next edge.
     expect(new Set(p.forwarded.filter((f) => f.domain === 'ana').map((f) => f.stream))).toEqual(new Set(['energy']))
-    expect(new Set(p.forwarded.filter((f) => f.domain === 'svc').map((f) => f.stream))).toEqual(new Set(['energy', 'online', 'info']))
+    expect(new Set(p.forwarded.filter((f) => f.domain === 'svc').map((f) => f.stream))).toEqual(
+      new Set(['energy', 'online', 'info']),
+    )
     expect(p.forwarded.filter((f) => f.stream === 'online').map((f) => f.data)).toEqual(['true', 'true'])
     expect(p.forwarded.filter((f) => f.stream === 'relay')).toEqual([])
     for (const info of p.forwarded.filter((f) => f.stream === 'info')) {
@@ -88,9 +112,12 @@ describe('shelly_gen1 through the shipped smart_plug policy', () => {
     // No power series, no announce: the streams exist but no domain is given them.
     expect(p.forwarded.some((f) => f.stream === 'power' || f.stream === 'announce')).toBe(false)
     expect(p.results.filter((r) => r.stream === 'power').every((r) => r.dropped?.reason === 'no_policy')).toBe(true)
-    expect(p.results.filter((r) => r.stream === 'announce').map((r) => r.dropped)).toEqual(Array(4).fill({ stage: 'filter', reason: 'no_policy' }))
+    expect(p.results.filter((r) => r.stream === 'announce').map((r) => r.dropped)).toEqual(
+      Array(4).fill({ stage: 'filter', reason: 'no_policy' }),
+    )
 
-    for (const f of p.forwarded) expect(f.topic).toMatch(/^veil\/(svc|ana)\/smart_plug\/[a-z2-7]{26}\/(energy|online|relay|info)$/)
+    for (const f of p.forwarded)
+      expect(f.topic).toMatch(/^veil\/(svc|ana)\/smart_plug\/[a-z2-7]{26}\/(energy|online|relay|info)$/)
     expect(leaks(p.forwarded, [...identifiers(washer), ...identifiers(spare)], p.audit)).toEqual([])
   })
 
@@ -130,7 +157,10 @@ describe('shelly_gen1 through the shipped smart_plug policy', () => {
       [`shellies/${id}/online`, 'Online'],
       ['shellies/announce', '{"model":"SHPLG-S"}'],
     ]
-    for (const [topic, payload] of cases) expect((await p.send(T0, topic, payload)).dropped, `${topic} ${payload}`).toMatchObject({ stage: expect.stringMatching(/decode|validate/) })
+    for (const [topic, payload] of cases)
+      expect((await p.send(T0, topic, payload)).dropped, `${topic} ${payload}`).toMatchObject({
+        stage: expect.stringMatching(/decode|validate/),
+      })
     expect(p.forwarded).toEqual([])
   })
 })

@@ -12,11 +12,22 @@ describe('shelly_gen2 switch:N (Plus 2PM, Pro 4PM)', () => {
     p = shippedPipeline()
     for (let t = T0, i = 0; t <= T0 + 2 * HOUR_MS + 60_000; t += 60_000, i++) {
       for (const n of [0, 1, 2, 3]) {
-        const status = { id: n, source: 'init', output: true, apower: (n + 1) * 100, aenergy: { total: 1000 + ((n + 1) * 100 * i) / 60, by_minute: [0, 0, 0], minute_ts: t / 1000 } }
+        const status = {
+          id: n,
+          source: 'init',
+          output: true,
+          apower: (n + 1) * 100,
+          aenergy: { total: 1000 + ((n + 1) * 100 * i) / 60, by_minute: [0, 0, 0], minute_ts: t / 1000 },
+        }
         await p.send(t, `${PREFIX}/status/switch:${n}`, status)
       }
       // The NotifyStatus frame of switch:0 feeds the rpc stream under the device's own id.
-      await p.send(t, `${PREFIX}/events/rpc`, { src: PREFIX, dst: `${PREFIX}/events`, method: 'NotifyStatus', params: { ts: t / 1000, 'switch:0': { id: 0, aenergy: { total: 1000 + (100 * i) / 60 } } } })
+      await p.send(t, `${PREFIX}/events/rpc`, {
+        src: PREFIX,
+        dst: `${PREFIX}/events`,
+        method: 'NotifyStatus',
+        params: { ts: t / 1000, 'switch:0': { id: 0, aenergy: { total: 1000 + (100 * i) / 60 } } },
+      })
     }
     // Every status message is absorbed (the records leave on the gateway's clock, not in a message's result), so
     // the pseudonyms are read from what was forwarded.

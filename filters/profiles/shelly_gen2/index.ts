@@ -8,7 +8,8 @@ const { $defs, ...switchShape } = switchStatus
  * the keys that changed, so every field is optional; `src` is the device id, `params.ts` the device's epoch time.
  */
 const rpc: JsonSchema = {
-  $comment: 'NotifyStatus, NotifyFullStatus and NotifyEvent frames; params["switch:0"] is the switch status (or the changed part of it).',
+  $comment:
+    'NotifyStatus, NotifyFullStatus and NotifyEvent frames; params["switch:0"] is the switch status (or the changed part of it).',
   type: 'object',
   required: ['method', 'params'],
   properties: {
@@ -36,7 +37,8 @@ const rpc: JsonSchema = {
 export default defineProfile({
   name: 'shelly_gen2',
   category: 'smart_plug',
-  description: 'Shelly gen2+ (<prefix>/events/rpc notifications, <prefix>/status/switch:N, <prefix>/online; aenergy.total in Wh)',
+  description:
+    'Shelly gen2+ (<prefix>/events/rpc notifications, <prefix>/status/switch:N, <prefix>/online; aenergy.total in Wh)',
   access: { commands: ['{id}/rpc', '{id}/command', '{id}/command/+'] },
   streams: {
     rpc: { topics: ['{id}/events/rpc'], decoding: 'json', schema: rpc },

@@ -21,8 +21,16 @@ interface SwitchStatus {
 
 interface Dump {
   shelly: { id: string; mac: string }
-  settings: { mqtt: { topic_prefix: string }; 'switch:0': { name: string | null }; sys: { device: { name: string | null } } }
-  status: { 'switch:0': SwitchStatus; sys: { mac: string }; wifi: { sta_ip: string; ssid: string; bssid?: string } } & Record<string, unknown>
+  settings: {
+    mqtt: { topic_prefix: string }
+    'switch:0': { name: string | null }
+    sys: { device: { name: string | null } }
+  }
+  status: {
+    'switch:0': SwitchStatus
+    sys: { mac: string }
+    wifi: { sta_ip: string; ssid: string; bssid?: string }
+  } & Record<string, unknown>
 }
 
 /** Real gen2 dumps (Shelly.GetDeviceInfo/GetConfig/GetStatus): the same objects NotifyFullStatus and status/ carry. */
@@ -33,7 +41,16 @@ const T0 = Date.UTC(2026, 2, 1, 6, 0, 5)
 const WINDOW0 = Date.UTC(2026, 2, 1, 6) / 1000
 
 function identifiers(dump: Dump): string[] {
-  const ids = [dump.shelly.id, dump.shelly.mac, dump.shelly.mac.slice(-6), dump.status.wifi.sta_ip, dump.status.wifi.ssid, dump.status.wifi.bssid ?? '', dump.settings['switch:0'].name ?? '', dump.settings.sys.device.name ?? '']
+  const ids = [
+    dump.shelly.id,
+    dump.shelly.mac,
+    dump.shelly.mac.slice(-6),
+    dump.status.wifi.sta_ip,
+    dump.status.wifi.ssid,
+    dump.status.wifi.bssid ?? '',
+    dump.settings['switch:0'].name ?? '',
+    dump.settings.sys.device.name ?? '',
+  ]
   return ids.filter((s) => s.length >= 4)
 }
 
@@ -42,10 +59,21 @@ function identifiers(dump: Dump): string[] {
  * minute with the new aenergy (Wh counter, by_minute in mWh) and apower, and a NotifyStatus with only output and
  * source when the relay toggles. With `statusNtf`, also status/switch:0 every minute.
  */
-async function runPlug(p: ProfilePipeline, dump: Dump, until: number, powerAt: (t: number) => number, statusNtf = false): Promise<void> {
+async function runPlug(
+  p: ProfilePipeline,
+  dump: Dump,
+  until: number,
+  powerAt: (t: number) => number,
+  statusNtf = false,
+): Promise<void> {
   const prefix = dump.settings.mqtt.topic_prefix
   const src = dump.shelly.id
-  const frame = (method: string, t: number, params: Record<string, unknown>) => ({ src, dst: `${prefix}/events`, method, params: { ts: t / 1000 + 0.01, ...params } })
+  const frame = (method: string, t: number, params: Record<string, unknown>) => ({
+    src,
+    dst: `${prefix}/events`,
+    method,
+    params: { ts: t / 1000 + 0.01, ...params },
+  })
   const sw = dump.status['switch:0']
   let total = sw.aenergy.total
   let output = sw.output
@@ -56,14 +84,32 @@ async function runPlug(p: ProfilePipeline, dump: Dump, until: number, powerAt: (
     total += power / 60
     if (power > 0 !== output) {
       output = power > 0
-      await p.send(t, `${prefix}/events/rpc`, frame('NotifyStatus', t, { 'switch:0': { id: 0, output, source: 'button' } }))
+      await p.send(
+        t,
+        `${prefix}/events/rpc`,
+        frame('NotifyStatus', t, { 'switch:0': { id: 0, output, source: 'button' } }),
+      )
     }
     const minuteTs = Math.floor(t / 60_000) * 60
-    const aenergy = { total: Math.round(total * 1000) / 1000, by_minute: [(power / 60) * 1000, 0, 0], minute_ts: minuteTs }
-    await p.send(t, `${prefix}/events/rpc`, frame('NotifyStatus', t, { 'switch:0': { id: 0, apower: power, current: power / 230, aenergy } }))
+    const aenergy = {
+      total: Math.round(total * 1000) / 1000,
+      by_minute: [(power / 60) * 1000, 0, 0],
+      minute_ts: minuteTs,
+    }
+    await p.send(
+      t,
+      `${prefix}/events/rpc`,
+      frame('NotifyStatus', t, { 'switch:0': { id: 0, apower: power, current: power / 230, aenergy } }),
+    )
     if (statusNtf) await p.send(t, `${prefix}/status/switch:0`, { ...sw, output, apower: power, aenergy })
   }
-  await p.send(until, `${prefix}/events/rpc`, frame('NotifyEvent', until, { events: [{ component: 'sys', event: 'scheduled_restart', time_ms: 1000, ts: until / 1000 }] }))
+  await p.send(
+    until,
+    `${prefix}/events/rpc`,
+    frame('NotifyEvent', until, {
+      events: [{ component: 'sys', event: 'scheduled_restart', time_ms: 1000, ts: until / 1000 }],
+    }),
+  )
 }
 
 describe('shelly_gen2 through the shipped smart_plug policy', () => {
@@ -107,7 +153,9 @@ describe('shelly_gen2 through the shipped smart_plug policy', () => {
 
     // Frames without the counter (relay edges, NotifyEvent) leave nothing; no power, voltage or relay state ever does.
     const rpcResults = p.results.filter((r) => r.stream === 'rpc')
-    expect(rpcResults.filter((r) => r.domainDrops.some((d) => d.reason === 'empty_after_filter')).length).toBeGreaterThanOrEqual(2 + 2 * 2)
+    expect(
+      rpcResults.filter((r) => r.domainDrops.some((d) => d.reason === 'empty_after_filter')).length,
+    ).toBeGreaterThanOrEqual(2 + 2 * 2)
     for (const f of p.forwarded) {
       expect(f.topic).toMatch(/^veil\/(svc|ana)\/smart_plug\/[a-z2-7]{26}\/(rpc|switch|online)$/)
       expect(f.text).not.toMatch(/apower|voltage|current|output|by_minute|minute_ts|src|ts"/)
@@ -137,7 +185,8 @@ describe('shelly_gen2 through the shipped smart_plug policy', () => {
       [`${id}/status/sys`, JSON.stringify(eu.status.sys), 'unknown_topic'],
       [`${id}/rpc`, '{"id":1,"method":"Shelly.GetStatus"}', 'unknown_topic'],
     ]
-    for (const [topic, payload, reason] of cases) expect((await p.send(T0, topic, payload)).dropped?.reason, topic).toBe(reason)
+    for (const [topic, payload, reason] of cases)
+      expect((await p.send(T0, topic, payload)).dropped?.reason, topic).toBe(reason)
     expect(p.forwarded).toEqual([])
   })
 })
@@ -146,7 +195,9 @@ describe('policy paths through component keys (switch:0)', () => {
   function load(allow: string, total: string): void {
     const dir = mkdtempSync(join(tmpdir(), 'veil-gen2-policy-'))
     try {
-      writeFileSync(join(dir, 'smart_plug.yaml'), `category: smart_plug
+      writeFileSync(
+        join(dir, 'smart_plug.yaml'),
+        `category: smart_plug
 domains:
   svc:
     streams:
@@ -154,8 +205,14 @@ domains:
         allow: [${JSON.stringify(allow)}]
         operators:
           - energy_window: { total: ${JSON.stringify(total)}, unit: Wh }
-`)
-      loadPolicySet(dir, { classifier: new Classifier(builtinProfiles), operators: builtinOperators, keyring: new Keyring(Buffer.alloc(32), new Map()), dataDir: dir })
+`,
+      )
+      loadPolicySet(dir, {
+        classifier: new Classifier(builtinProfiles),
+        operators: builtinOperators,
+        keyring: new Keyring(Buffer.alloc(32), new Map()),
+        dataDir: dir,
+      })
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -169,6 +226,7 @@ domains:
   })
 
   it('still refuses other punctuation, empty keys and prototype keys', () => {
-    for (const allow of ['params.switch 0.aenergy', 'params/switch:0', 'params..total', 'a.*', 'a:b;c', '__proto__.x']) expect(() => load(allow, 'params.switch:0.aenergy.total'), allow).toThrow()
+    for (const allow of ['params.switch 0.aenergy', 'params/switch:0', 'params..total', 'a.*', 'a:b;c', '__proto__.x'])
+      expect(() => load(allow, 'params.switch:0.aenergy.total'), allow).toThrow()
   })
 })

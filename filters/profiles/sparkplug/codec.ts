@@ -7,8 +7,28 @@ import { ProtoWriter } from './write.ts'
 
 /** Sparkplug B data types (specification 3.0.0, 6.4.16), by number. */
 export const DATA_TYPES = [
-  'Unknown', 'Int8', 'Int16', 'Int32', 'Int64', 'UInt8', 'UInt16', 'UInt32', 'UInt64', 'Float', 'Double', 'Boolean',
-  'String', 'DateTime', 'Text', 'UUID', 'DataSet', 'Bytes', 'File', 'Template', 'PropertySet', 'PropertySetList',
+  'Unknown',
+  'Int8',
+  'Int16',
+  'Int32',
+  'Int64',
+  'UInt8',
+  'UInt16',
+  'UInt32',
+  'UInt64',
+  'Float',
+  'Double',
+  'Boolean',
+  'String',
+  'DateTime',
+  'Text',
+  'UUID',
+  'DataSet',
+  'Bytes',
+  'File',
+  'Template',
+  'PropertySet',
+  'PropertySetList',
 ] as const
 export type DataTypeName = (typeof DATA_TYPES)[number]
 
@@ -64,11 +84,28 @@ export interface WirePayload {
 let payloadType: protobuf.Type | undefined
 export function sparkplugPayloadType(): protobuf.Type {
   // The profile's own schema, loaded as the core loads its canonical ones (field names in their .proto spelling).
-  payloadType ??= new protobuf.Root().loadSync(join(dirname(fileURLToPath(import.meta.url)), 'sparkplug_b.proto'), { keepCase: true }).resolveAll().lookupType('org.eclipse.tahu.protobuf.Payload')
+  payloadType ??= new protobuf.Root()
+    .loadSync(join(dirname(fileURLToPath(import.meta.url)), 'sparkplug_b.proto'), { keepCase: true })
+    .resolveAll()
+    .lookupType('org.eclipse.tahu.protobuf.Payload')
   return payloadType
 }
 
-const METRIC_FIELDS: ReadonlySet<string> = new Set(['name', 'alias', 'timestamp', 'datatype', 'is_historical', 'is_transient', 'is_null', 'int_value', 'long_value', 'float_value', 'double_value', 'boolean_value', 'string_value'])
+const METRIC_FIELDS: ReadonlySet<string> = new Set([
+  'name',
+  'alias',
+  'timestamp',
+  'datatype',
+  'is_historical',
+  'is_transient',
+  'is_null',
+  'int_value',
+  'long_value',
+  'float_value',
+  'double_value',
+  'boolean_value',
+  'string_value',
+])
 
 /**
  * A payload as the metrics state reads it, or why the bytes are not one. The common payloads (scalar metrics) are
@@ -122,16 +159,29 @@ export function metricValue(m: WireMetric, datatype: number): MetricValue | unde
   if (!SCALAR.has(datatype)) return undefined
   if (m.is_null === true) return null
   switch (datatype) {
-    case 1: return m.int_value === undefined ? undefined : (m.int_value << 24) >> 24
-    case 2: return m.int_value === undefined ? undefined : (m.int_value << 16) >> 16
-    case 3: return m.int_value === undefined ? undefined : m.int_value | 0
-    case 5: case 6: case 7: return m.int_value === undefined ? undefined : m.int_value >>> 0
-    case 4: return toNumber(m.long_value, true)
-    case 8: case 13: return toNumber(m.long_value)
-    case 9: return m.float_value
-    case 10: return m.double_value
-    case 11: return m.boolean_value
-    default: return m.string_value
+    case 1:
+      return m.int_value === undefined ? undefined : (m.int_value << 24) >> 24
+    case 2:
+      return m.int_value === undefined ? undefined : (m.int_value << 16) >> 16
+    case 3:
+      return m.int_value === undefined ? undefined : m.int_value | 0
+    case 5:
+    case 6:
+    case 7:
+      return m.int_value === undefined ? undefined : m.int_value >>> 0
+    case 4:
+      return toNumber(m.long_value, true)
+    case 8:
+    case 13:
+      return toNumber(m.long_value)
+    case 9:
+      return m.float_value
+    case 10:
+      return m.double_value
+    case 11:
+      return m.boolean_value
+    default:
+      return m.string_value
   }
 }
 
@@ -147,21 +197,29 @@ export function outputType(dataType: DataTypeName, value: MetricValue): number {
   // A Float (9) holds at most ±3.4e38: a larger value an operator produced would leave as ±Infinity, so it leaves as
   // a Double.
   if (original === 10 || (original === 9 && Number.isFinite(Math.fround(value)))) return original
-  if (original >= 1 && original <= 8 || original === 13) {
-    if (Number.isInteger(value) && (original === 4 || original === 8 || original === 13 || inRange(original, value))) return original
+  if ((original >= 1 && original <= 8) || original === 13) {
+    if (Number.isInteger(value) && (original === 4 || original === 8 || original === 13 || inRange(original, value)))
+      return original
   }
   return 10
 }
 
 function inRange(type: number, v: number): boolean {
   switch (type) {
-    case 1: return v >= -128 && v <= 127
-    case 2: return v >= -32768 && v <= 32767
-    case 3: return v >= -2147483648 && v <= 2147483647
-    case 5: return v >= 0 && v <= 255
-    case 6: return v >= 0 && v <= 65535
-    case 7: return v >= 0 && v <= 4294967295
-    default: return false
+    case 1:
+      return v >= -128 && v <= 127
+    case 2:
+      return v >= -32768 && v <= 32767
+    case 3:
+      return v >= -2147483648 && v <= 2147483647
+    case 5:
+      return v >= 0 && v <= 255
+    case 6:
+      return v >= 0 && v <= 65535
+    case 7:
+      return v >= 0 && v <= 4294967295
+    default:
+      return false
   }
 }
 
@@ -245,11 +303,18 @@ function writeValue(w: ProtoWriter, datatype: number, value: MetricValue): void 
     return
   }
   switch (datatype) {
-    case 1: case 2: case 3: case 5: case 6: case 7:
+    case 1:
+    case 2:
+    case 3:
+    case 5:
+    case 6:
+    case 7:
       w.byte(0x50) // int_value = 10, uint32
       w.uint32(value as number)
       return
-    case 4: case 8: case 13:
+    case 4:
+    case 8:
+    case 13:
       w.byte(0x58) // long_value = 11, uint64
       w.uint64(value as number)
       return

@@ -22,8 +22,20 @@ function streams(level: string, withState: boolean): Record<string, StreamDefini
   // Sparkplug B ids are case-sensitive: `Line1` and `line1` are two edge nodes, with two pseudonyms and two seqs.
   // Sparkplug timestamps are epoch ms (UTC): the message's and each metric's acquisition time.
   const timeFields = { timestamp: 'epoch_ms', 'metrics[].timestamp': 'epoch_ms' } as const
-  const node = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}`], decoding: sparkplugCodec, policyStream: 'node', caseSensitiveId: true, timeFields })
-  const device = (type: string): StreamDefinition => ({ topics: [`spBv1.0/${level}/${type}/{id}/{id}`], decoding: sparkplugCodec, policyStream: 'device', caseSensitiveId: true, timeFields })
+  const node = (type: string): StreamDefinition => ({
+    topics: [`spBv1.0/${level}/${type}/{id}`],
+    decoding: sparkplugCodec,
+    policyStream: 'node',
+    caseSensitiveId: true,
+    timeFields,
+  })
+  const device = (type: string): StreamDefinition => ({
+    topics: [`spBv1.0/${level}/${type}/{id}/{id}`],
+    decoding: sparkplugCodec,
+    policyStream: 'device',
+    caseSensitiveId: true,
+    timeFields,
+  })
   const all: Record<string, StreamDefinition> = {
     nbirth: node('NBIRTH'),
     ndata: node('NDATA'),
@@ -40,13 +52,25 @@ function streams(level: string, withState: boolean): Record<string, StreamDefini
  * The Sparkplug profiles for a configuration: one per mapped group (its literal group level is tried before the
  * catch-all), then the catch-all in the default category, which also takes STATE.
  */
-export function sparkplugProfiles(options: SparkplugProfileOptions = { category: DEFAULT_SPARKPLUG_CATEGORY }): ProfileDefinition[] {
+export function sparkplugProfiles(
+  options: SparkplugProfileOptions = { category: DEFAULT_SPARKPLUG_CATEGORY },
+): ProfileDefinition[] {
   const mapped = Object.entries(options.groups ?? {}).map(([group, category]) =>
-    defineProfile({ name: 'sparkplug', category, description: `Sparkplug B group ${group}`, streams: streams(group, false) }),
+    defineProfile({
+      name: 'sparkplug',
+      category,
+      description: `Sparkplug B group ${group}`,
+      streams: streams(group, false),
+    }),
   )
   return [
     ...mapped,
-    defineProfile({ name: 'sparkplug', category: options.category, description: 'Sparkplug B (spBv1.0/<group>/<type>/<edge node>[/<device>], STATE)', streams: streams('{id}', true) }),
+    defineProfile({
+      name: 'sparkplug',
+      category: options.category,
+      description: 'Sparkplug B (spBv1.0/<group>/<type>/<edge node>[/<device>], STATE)',
+      streams: streams('{id}', true),
+    }),
   ]
 }
 

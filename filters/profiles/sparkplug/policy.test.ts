@@ -27,23 +27,56 @@ function policyDir(yaml: string): string {
 
 function load(yaml: string): void {
   const classifier = new Classifier(builtinProfiles)
-  loadPolicySet(policyDir(yaml), { classifier, operators: builtinOperators, keyring: new Keyring(Buffer.alloc(32), new Map()), dataDir: '/tmp' })
+  loadPolicySet(policyDir(yaml), {
+    classifier,
+    operators: builtinOperators,
+    keyring: new Keyring(Buffer.alloc(32), new Map()),
+    dataDir: '/tmp',
+  })
 }
 
 const header = 'category: smart_plug\ndomains:\n  svc:\n    streams:\n'
 
 describe('Sparkplug policies are checked at load, naming the path', () => {
   it('accepts metrics with exact names, prefixes and operators on values', () => {
-    expect(() => load(`${header}      sparkplug/node:\n        allow: [timestamp]\n        metrics:\n          allow: [Temperature, "Energy/*"]\n          operators:\n            - { metric: "Energy/*", round: { step: 0.1 } }\n            - { metric: Temperature, bucket: { width: 5 } }\n        operators:\n          - time_floor: { paths: [timestamp, 'metrics[].timestamp'], seconds: 60, format: epoch_ms }\n`)).not.toThrow()
+    expect(() =>
+      load(
+        `${header}      sparkplug/node:\n        allow: [timestamp]\n        metrics:\n          allow: [Temperature, "Energy/*"]\n          operators:\n            - { metric: "Energy/*", round: { step: 0.1 } }\n            - { metric: Temperature, bucket: { width: 5 } }\n        operators:\n          - time_floor: { paths: [timestamp, 'metrics[].timestamp'], seconds: 60, format: epoch_ms }\n`,
+      ),
+    ).not.toThrow()
   })
 
   it.each([
-    ['metrics on a stream that is not Sparkplug', `      canonical/energy:\n        allow: [ts]\n        metrics: { allow: [x] }\n`, /canonical~1energy\/metrics: .*no Sparkplug B stream/],
-    ['a message field other than timestamp in allow', `      sparkplug/node:\n        allow: [seq]\n        metrics: { allow: [x] }\n`, /sparkplug~1node\/allow: seq: a Sparkplug message's allow may name only timestamp/],
-    ['an unknown operator on metric values', `      sparkplug/node:\n        allow: []\n        metrics:\n          allow: [x]\n          operators: [ { metric: x, frobnicate: {} } ]\n`, /metrics\/operators\/0\/frobnicate: unknown operator frobnicate/],
-    ['bad operator settings', `      sparkplug/node:\n        allow: []\n        metrics:\n          allow: [x]\n          operators: [ { metric: x, round: { step: -1 } } ]\n`, /metrics\/operators\/0\/round\/step/],
-    ['an operator item without its metric', `      sparkplug/node:\n        allow: []\n        metrics:\n          allow: [x]\n          operators: [ { round: { step: 1 }, bucket: { width: 1 } } ]\n`, /metrics\/operators\/0: must have required property 'metric'/],
-    ['a metrics section without allow', `      sparkplug/device:\n        allow: []\n        metrics: { operators: [] }\n`, /metrics: must have required property 'allow'/],
+    [
+      'metrics on a stream that is not Sparkplug',
+      `      canonical/energy:\n        allow: [ts]\n        metrics: { allow: [x] }\n`,
+      /canonical~1energy\/metrics: .*no Sparkplug B stream/,
+    ],
+    [
+      'a message field other than timestamp in allow',
+      `      sparkplug/node:\n        allow: [seq]\n        metrics: { allow: [x] }\n`,
+      /sparkplug~1node\/allow: seq: a Sparkplug message's allow may name only timestamp/,
+    ],
+    [
+      'an unknown operator on metric values',
+      `      sparkplug/node:\n        allow: []\n        metrics:\n          allow: [x]\n          operators: [ { metric: x, frobnicate: {} } ]\n`,
+      /metrics\/operators\/0\/frobnicate: unknown operator frobnicate/,
+    ],
+    [
+      'bad operator settings',
+      `      sparkplug/node:\n        allow: []\n        metrics:\n          allow: [x]\n          operators: [ { metric: x, round: { step: -1 } } ]\n`,
+      /metrics\/operators\/0\/round\/step/,
+    ],
+    [
+      'an operator item without its metric',
+      `      sparkplug/node:\n        allow: []\n        metrics:\n          allow: [x]\n          operators: [ { round: { step: 1 }, bucket: { width: 1 } } ]\n`,
+      /metrics\/operators\/0: must have required property 'metric'/,
+    ],
+    [
+      'a metrics section without allow',
+      `      sparkplug/device:\n        allow: []\n        metrics: { operators: [] }\n`,
+      /metrics: must have required property 'allow'/,
+    ],
   ])('refuses %s', (_what, body, message) => {
     expect(() => load(`${header}${body}`)).toThrow(message)
   })
@@ -59,8 +92,16 @@ describe('metric name patterns and value settings', () => {
   })
 
   it('points paths, path and total at the value unless the policy says otherwise', () => {
-    expect(metricOperatorSettings({ step: 0.1 }, { properties: { paths: {}, step: {} } })).toEqual({ step: 0.1, paths: ['$'] })
-    expect(metricOperatorSettings({ width: 5 }, { oneOf: [{ properties: { path: {}, bounds: {} } }, { properties: { path: {}, width: {} } }] })).toEqual({ width: 5, path: '$' })
+    expect(metricOperatorSettings({ step: 0.1 }, { properties: { paths: {}, step: {} } })).toEqual({
+      step: 0.1,
+      paths: ['$'],
+    })
+    expect(
+      metricOperatorSettings(
+        { width: 5 },
+        { oneOf: [{ properties: { path: {}, bounds: {} } }, { properties: { path: {}, width: {} } }] },
+      ),
+    ).toEqual({ width: 5, path: '$' })
     expect(metricOperatorSettings({ paths: ['a'] }, { properties: { paths: {} } })).toEqual({ paths: ['a'] })
     expect(metricOperatorSettings(undefined, { properties: { total: {} } })).toEqual({ total: '$' })
   })
@@ -71,11 +112,19 @@ describe('Sparkplug configuration', () => {
     const dir = tempDir()
     dirs.push(dir)
     const file = join(dir.path, 'veil.yaml')
-    writeFileSync(file, 'encoding: { svc: protobuf }\nsparkplug: { category: smart_plug, groups: { Trackers: gps_tracker }, maxEdgeNodes: 5 }\n')
+    writeFileSync(
+      file,
+      'encoding: { svc: protobuf }\nsparkplug: { category: smart_plug, groups: { Trackers: gps_tracker }, maxEdgeNodes: 5 }\n',
+    )
     const config = resolveConfig(builtinPlugins, { config: file, dataDir: dir.path })
     expect(config.encoding.get('svc')).toBe('protobuf')
     expect(config.encoding.get('ana')).toBeUndefined()
-    expect(config.profileSettings.sparkplug).toMatchObject({ category: 'smart_plug', groups: { Trackers: 'gps_tracker' }, maxEdgeNodes: 5, maxDevicesPerNode: 1000 })
+    expect(config.profileSettings.sparkplug).toMatchObject({
+      category: 'smart_plug',
+      groups: { Trackers: 'gps_tracker' },
+      maxEdgeNodes: 5,
+      maxDevicesPerNode: 1000,
+    })
     const classifier = new Classifier(profilesOf(config))
     expect(classifier.classify('spBv1.0/Trackers/NDATA/van-3')?.stream.category).toBe('gps_tracker')
     expect(classifier.classify('spBv1.0/Plant/NDATA/edge-1')?.stream.category).toBe('smart_plug')
@@ -88,6 +137,8 @@ describe('Sparkplug configuration', () => {
     dirs.push(dir)
     const file = join(dir.path, 'veil.yaml')
     writeFileSync(file, 'encoding: { svc: xml }\nsparkplug: { groups: { G: toaster } }\n')
-    expect(() => resolveConfig(builtinPlugins, { config: file, dataDir: dir.path })).toThrow(/veil\.yaml.*\/encoding\/svc[\s\S]*\/sparkplug\/groups\/G/)
+    expect(() => resolveConfig(builtinPlugins, { config: file, dataDir: dir.path })).toThrow(
+      /veil\.yaml.*\/encoding\/svc[\s\S]*\/sparkplug\/groups\/G/,
+    )
   })
 })

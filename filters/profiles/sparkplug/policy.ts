@@ -1,5 +1,13 @@
 import { compileScanner, DETECTORS } from '../../operators/pii_scan/detect.ts'
-import { definePolicyExtension, NOTHING, type OperatorContext, type OperatorDefinition, type OperatorFn, type Projection, SUPPRESS } from '#veil/sdk'
+import {
+  definePolicyExtension,
+  NOTHING,
+  type OperatorContext,
+  type OperatorDefinition,
+  type OperatorFn,
+  type Projection,
+  SUPPRESS,
+} from '#veil/sdk'
 import type { MetricValue, SparkplugDocument, SparkplugMetric } from './codec.ts'
 
 /** The `metrics:` section of a Sparkplug stream policy. */
@@ -20,7 +28,10 @@ export const ENVELOPE_FIELDS: readonly string[] = ['timestamp']
  */
 export function compileEnvelope(allow: readonly string[]): Projection {
   for (const path of allow) {
-    if (!ENVELOPE_FIELDS.includes(path)) throw new Error(`${path}: a Sparkplug message's allow may name only ${ENVELOPE_FIELDS.join(', ')}; metrics are kept with metrics.allow`)
+    if (!ENVELOPE_FIELDS.includes(path))
+      throw new Error(
+        `${path}: a Sparkplug message's allow may name only ${ENVELOPE_FIELDS.join(', ')}; metrics are kept with metrics.allow`,
+      )
   }
   const keepTimestamp = allow.includes('timestamp')
   return (value) => {
@@ -40,14 +51,20 @@ export function compileNameMatcher(patterns: readonly string[]): (name: string) 
 }
 
 /** Where an operator's settings name the value it works on; for a metric that is the whole value (`$`). */
-const VALUE_SETTINGS = [['paths', ['$']], ['path', '$'], ['total', '$']] as const
+const VALUE_SETTINGS = [
+  ['paths', ['$']],
+  ['path', '$'],
+  ['total', '$'],
+] as const
 
 /** Property names an operator's settings schema declares, in its own properties or in any oneOf/anyOf branch. */
 function declaredSettings(schema: Readonly<Record<string, unknown>>): Set<string> {
   const names = new Set(Object.keys((schema.properties as Record<string, unknown> | undefined) ?? {}))
   for (const key of ['oneOf', 'anyOf'] as const) {
     const branches = schema[key]
-    if (Array.isArray(branches)) for (const branch of branches) for (const name of declaredSettings(branch as Record<string, unknown>)) names.add(name)
+    if (Array.isArray(branches))
+      for (const branch of branches)
+        for (const name of declaredSettings(branch as Record<string, unknown>)) names.add(name)
   }
   return names
 }
@@ -55,8 +72,12 @@ function declaredSettings(schema: Readonly<Record<string, unknown>>): Set<string
 /** Fills the settings that name a value with `$` when the policy leaves them out. */
 export function metricOperatorSettings(config: unknown, configSchema: Readonly<Record<string, unknown>>): unknown {
   const declared = declaredSettings(configSchema)
-  const settings: Record<string, unknown> = config !== null && typeof config === 'object' && !Array.isArray(config) ? { ...(config as Record<string, unknown>) } : {}
-  for (const [key, value] of VALUE_SETTINGS) if (declared.has(key) && !Object.hasOwn(settings, key)) settings[key] = value
+  const settings: Record<string, unknown> =
+    config !== null && typeof config === 'object' && !Array.isArray(config)
+      ? { ...(config as Record<string, unknown>) }
+      : {}
+  for (const [key, value] of VALUE_SETTINGS)
+    if (declared.has(key) && !Object.hasOwn(settings, key)) settings[key] = value
   return settings
 }
 
@@ -78,7 +99,11 @@ const MAX_DECIDED_NAMES = 10_000
  * metric are withheld (nothing to say); deaths go on, since that a node went away is their whole content. Metric
  * timestamps are acquisition times, kept only when the envelope's `timestamp` is (`keepTimestamps`).
  */
-export function compileMetricsStep(allow: readonly string[], operators: readonly CompiledMetricOperator[], keepTimestamps: boolean): OperatorFn {
+export function compileMetricsStep(
+  allow: readonly string[],
+  operators: readonly CompiledMetricOperator[],
+  keepTimestamps: boolean,
+): OperatorFn {
   const exact = new Set(allow.filter((p) => !p.endsWith('*')))
   const byPrefix = compileNameMatcher(allow.filter((p) => p.endsWith('*')))
   // A site has a fixed set of metric names: decide each once. Bounded, so invented names cannot grow it.
@@ -134,11 +159,13 @@ function isMetricValue(v: unknown): v is MetricValue {
 export const sparkplugPolicy = definePolicyExtension<MetricsPolicyDocument>({
   key: 'metrics',
   scansStrings: true,
-  misplaced: (streamKey) => `${streamKey} is no Sparkplug B stream; metrics applies to sparkplug/node and sparkplug/device only`,
+  misplaced: (streamKey) =>
+    `${streamKey} is no Sparkplug B stream; metrics applies to sparkplug/node and sparkplug/device only`,
   compileAllow: compileEnvelope,
   forwards: (section) => (section?.allow ?? []).length > 0,
   // Metric timestamps are acquisition times: they leave with the envelope's `timestamp` once any metric is kept.
-  timeFieldKeptBy: (path, _allow, section) => (path === 'metrics[].timestamp' && (section?.allow ?? []).length > 0 ? 'timestamp' : undefined),
+  timeFieldKeptBy: (path, _allow, section) =>
+    path === 'metrics[].timestamp' && (section?.allow ?? []).length > 0 ? 'timestamp' : undefined,
   compileSteps(section, allow, context) {
     const metricOperators: CompiledMetricOperator[] = []
     for (const [index, item] of (section?.operators ?? []).entries()) {
@@ -150,10 +177,13 @@ export const sparkplugPolicy = definePolicyExtension<MetricsPolicyDocument>({
         continue
       }
       const [name, rawConfig] = entries[0] as [string, unknown]
-      const adapt = (config: unknown, definition: OperatorDefinition): unknown => metricOperatorSettings(config, definition.configSchema)
+      const adapt = (config: unknown, definition: OperatorDefinition): unknown =>
+        metricOperatorSettings(config, definition.configSchema)
       const run = context.compileOperator(name, rawConfig, `${opPath}/${name}`, adapt)
       if (run !== undefined) metricOperators.push({ matches: compileNameMatcher([metric]), run })
     }
-    return [{ name: 'metrics', run: compileMetricsStep(section?.allow ?? [], metricOperators, allow.includes('timestamp')) }]
+    return [
+      { name: 'metrics', run: compileMetricsStep(section?.allow ?? [], metricOperators, allow.includes('timestamp')) },
+    ]
   },
 })

@@ -20,7 +20,7 @@ import type { WireMetric, WirePayload } from './codec.ts'
 /** Thrown (never escapes readPayload) when the message is not one this reader handles. */
 const BAIL: unknown = Object.freeze({ bail: true })
 
-const LONG = protobuf.util.Long as (typeof protobuf.util.Long) | undefined
+const LONG = protobuf.util.Long as typeof protobuf.util.Long | undefined
 const LITTLE_ENDIAN = endianness() === 'LE'
 const f32 = new Float32Array(1)
 const f32Bytes = new Uint8Array(f32.buffer)
@@ -53,16 +53,26 @@ function payload(end: number): WirePayload {
   const metrics: WireMetric[] = []
   while (p < end) {
     switch (varint32(end)) {
-      case 0x08: timestamp = uint64(end); break // timestamp = 1
-      case 0x12: { // metrics = 2
+      case 0x08:
+        timestamp = uint64(end)
+        break // timestamp = 1
+      case 0x12: {
+        // metrics = 2
         const stop = lengthEnd(end)
         metrics.push(metric(stop))
         break
       }
-      case 0x18: seq = uint64(end); break // seq = 3
-      case 0x22: string(end); break // uuid = 4, checked but not kept
-      case 0x2a: p = lengthEnd(end); break // body = 5
-      default: throw BAIL
+      case 0x18:
+        seq = uint64(end)
+        break // seq = 3
+      case 0x22:
+        string(end)
+        break // uuid = 4, checked but not kept
+      case 0x2a:
+        p = lengthEnd(end)
+        break // body = 5
+      default:
+        throw BAIL
     }
   }
   // The checked path's key order: timestamp, seq, metrics (always there).
@@ -78,33 +88,63 @@ function metric(end: number): WireMetric {
   const m: WireMetric = {}
   while (p < end) {
     switch (varint32(end)) {
-      case 0x0a: m.name = string(end); break // name = 1
-      case 0x10: m.alias = uint64(end); break // alias = 2
-      case 0x18: m.timestamp = uint64(end); break // timestamp = 3
-      case 0x20: m.datatype = varint32(end); break // datatype = 4
-      case 0x28: m.is_historical = varint32(end) !== 0; break // is_historical = 5
-      case 0x30: m.is_transient = varint32(end) !== 0; break // is_transient = 6
-      case 0x38: m.is_null = varint32(end) !== 0; break // is_null = 7
-      case 0x50: m.int_value = varint32(end); break // int_value = 10
-      case 0x58: m.long_value = uint64(end); break // long_value = 11
-      case 0x65: { // float_value = 12, 32-bit
+      case 0x0a:
+        m.name = string(end)
+        break // name = 1
+      case 0x10:
+        m.alias = uint64(end)
+        break // alias = 2
+      case 0x18:
+        m.timestamp = uint64(end)
+        break // timestamp = 3
+      case 0x20:
+        m.datatype = varint32(end)
+        break // datatype = 4
+      case 0x28:
+        m.is_historical = varint32(end) !== 0
+        break // is_historical = 5
+      case 0x30:
+        m.is_transient = varint32(end) !== 0
+        break // is_transient = 6
+      case 0x38:
+        m.is_null = varint32(end) !== 0
+        break // is_null = 7
+      case 0x50:
+        m.int_value = varint32(end)
+        break // int_value = 10
+      case 0x58:
+        m.long_value = uint64(end)
+        break // long_value = 11
+      case 0x65: {
+        // float_value = 12, 32-bit
         if (p + 4 > end) throw BAIL
-        f32Bytes[0] = b[p] as number; f32Bytes[1] = b[p + 1] as number; f32Bytes[2] = b[p + 2] as number; f32Bytes[3] = b[p + 3] as number
+        f32Bytes[0] = b[p] as number
+        f32Bytes[1] = b[p + 1] as number
+        f32Bytes[2] = b[p + 2] as number
+        f32Bytes[3] = b[p + 3] as number
         p += 4
         m.float_value = f32[0]
         break
       }
-      case 0x69: { // double_value = 13, 64-bit
+      case 0x69: {
+        // double_value = 13, 64-bit
         if (p + 8 > end) throw BAIL
         for (let i = 0; i < 8; i++) f64Bytes[i] = b[p + i] as number
         p += 8
         m.double_value = f64[0]
         break
       }
-      case 0x70: m.boolean_value = varint32(end) !== 0; break // boolean_value = 14
-      case 0x7a: m.string_value = string(end); break // string_value = 15
-      case 0x82: p = lengthEnd(end); break // bytes_value = 16: (16 << 3 | 2) = 0x82, on the wire 0x82 0x01; not kept
-      default: throw BAIL
+      case 0x70:
+        m.boolean_value = varint32(end) !== 0
+        break // boolean_value = 14
+      case 0x7a:
+        m.string_value = string(end)
+        break // string_value = 15
+      case 0x82:
+        p = lengthEnd(end)
+        break // bytes_value = 16: (16 << 3 | 2) = 0x82, on the wire 0x82 0x01; not kept
+      default:
+        throw BAIL
     }
   }
   return m
@@ -128,7 +168,7 @@ function varint32(end: number): number {
   if (p >= end) throw BAIL
   c = b[p++] as number
   if (c >= 0x80) throw BAIL
-  return (v | (c & 0x0f) << 28) >>> 0
+  return (v | ((c & 0x0f) << 28)) >>> 0
 }
 
 /** A uint64 as protobufjs' readLongVarint reads it (ten bytes at most), then as its Long (unsigned). */

@@ -14,6 +14,10 @@ type SparkplugSection = Partial<SparkplugLimits> & { category?: Category; groups
 
 export const sparkplugSettings = defineConfigSection<SparkplugConfig>({
   key: 'sparkplug',
-  resolve: (section) => ({ category: DEFAULT_SPARKPLUG_CATEGORY, ...DEFAULT_SPARKPLUG_LIMITS, ...(section as SparkplugSection | undefined) }),
+  resolve: (section) => ({
+    category: DEFAULT_SPARKPLUG_CATEGORY,
+    ...DEFAULT_SPARKPLUG_LIMITS,
+    ...(section as SparkplugSection | undefined),
+  }),
   profiles: (profiles, settings) => [...profiles.filter((p) => p.name !== 'sparkplug'), ...sparkplugProfiles(settings)],
 })

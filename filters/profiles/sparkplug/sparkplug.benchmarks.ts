@@ -9,9 +9,16 @@ import { encodePayload, type SparkplugDocument } from './codec.ts'
 import { encodePayloadReflective, sparkplugBytes, testPipeline } from './testing.ts'
 
 export function sparkplugBenchmarks(): void {
-  const spDoc: SparkplugDocument = { type: 'NDATA', timestamp: 1772366400000, metrics: [{ name: 'Temperature', dataType: 'Double', value: 22.5 }, { name: 'Energy/Total', dataType: 'Double', value: 1234.6 }] }
+  const spDoc: SparkplugDocument = {
+    type: 'NDATA',
+    timestamp: 1772366400000,
+    metrics: [
+      { name: 'Temperature', dataType: 'Double', value: 22.5 },
+      { name: 'Energy/Total', dataType: 'Double', value: 1234.6 },
+    ],
+  }
   describe('encode one Sparkplug B document', () => {
-    bench('Sparkplug B payload, two metrics, Veil\'s writer (what the pipeline runs)', () => {
+    bench("Sparkplug B payload, two metrics, Veil's writer (what the pipeline runs)", () => {
       encodePayload(spDoc, 7, '0123456789abcdef')
     })
     bench('Sparkplug B payload, two metrics, protobufjs (before)', () => {
@@ -25,11 +32,37 @@ export function sparkplugBenchmarks(): void {
   // The whole pipeline, same content in and out (the policies of test/policies/sparkplug).
   const jsonOut = testPipeline()
   const pbOut = testPipeline({ encodings: { svc: 'protobuf', ana: 'protobuf' } })
-  const birth = sparkplugBytes({ timestamp: 1772366400000, seq: 0, metrics: [{ name: 'Temperature', alias: 1, datatype: 10, value: 21 }, { name: 'Energy/Total', alias: 2, datatype: 10, value: 1234.5 }, { name: 'Secret', alias: 3, datatype: 12, value: 'x' }] })
+  const birth = sparkplugBytes({
+    timestamp: 1772366400000,
+    seq: 0,
+    metrics: [
+      { name: 'Temperature', alias: 1, datatype: 10, value: 21 },
+      { name: 'Energy/Total', alias: 2, datatype: 10, value: 1234.5 },
+      { name: 'Secret', alias: 3, datatype: 12, value: 'x' },
+    ],
+  })
   for (const p of [jsonOut, pbOut]) void p.pipeline.process('spBv1.0/G/NBIRTH/N', birth, 1772366400000)
   let seq = 0
-  const ndata = Array.from({ length: 256 }, (_, i) => sparkplugBytes({ timestamp: 1772366400000, seq: (i + 1) % 256, metrics: [{ alias: 1, datatype: 10, value: 22.5 }, { alias: 2, datatype: 10, value: 1234.6 }, { alias: 3, datatype: 12, value: 'y' }] }))
-  const spJson = JSON.stringify({ timestamp: 1772366400000, seq: 1, metrics: [{ name: 'Temperature', dataType: 'Double', value: 22.5 }, { name: 'Energy/Total', dataType: 'Double', value: 1234.6 }, { name: 'Secret', dataType: 'String', value: 'y' }] })
+  const ndata = Array.from({ length: 256 }, (_, i) =>
+    sparkplugBytes({
+      timestamp: 1772366400000,
+      seq: (i + 1) % 256,
+      metrics: [
+        { alias: 1, datatype: 10, value: 22.5 },
+        { alias: 2, datatype: 10, value: 1234.6 },
+        { alias: 3, datatype: 12, value: 'y' },
+      ],
+    }),
+  )
+  const spJson = JSON.stringify({
+    timestamp: 1772366400000,
+    seq: 1,
+    metrics: [
+      { name: 'Temperature', dataType: 'Double', value: 22.5 },
+      { name: 'Energy/Total', dataType: 'Double', value: 1234.6 },
+      { name: 'Secret', dataType: 'String', value: 'y' },
+    ],
+  })
   describe(`pipeline: classify, decode, validate, filter, encode, route (Sparkplug NDATA ${ndata[0]?.length} B, as JSON ${spJson.length} B)`, () => {
     bench('Sparkplug B NDATA in (aliases), JSON out', async () => {
       await jsonOut.pipeline.process('spBv1.0/G/NDATA/N', ndata[seq++ & 255] as Buffer, 1772366400000)

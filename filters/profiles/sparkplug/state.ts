@@ -34,7 +34,11 @@ export interface SparkplugLimits {
   readonly maxMetricsPerBirth: number
 }
 
-export const DEFAULT_SPARKPLUG_LIMITS: SparkplugLimits = { maxEdgeNodes: 10_000, maxDevicesPerNode: 1_000, maxMetricsPerBirth: 10_000 }
+export const DEFAULT_SPARKPLUG_LIMITS: SparkplugLimits = {
+  maxEdgeNodes: 10_000,
+  maxDevicesPerNode: 1_000,
+  maxMetricsPerBirth: 10_000,
+}
 
 interface MetricDef {
   readonly name: string
@@ -107,7 +111,13 @@ export class SparkplugState {
         if (scope === undefined) return 'invalid'
         const bdSeqDef = scope.byName.get('bdSeq')
         const bdSeqMetric = wire.find((m) => m.name === 'bdSeq')
-        const node: NodeState = { ...scope, bdSeq: bdSeqMetric === undefined || bdSeqDef === undefined ? undefined : numeric(bdSeqMetric, bdSeqDef.datatype), seq, devices: new Map() }
+        const node: NodeState = {
+          ...scope,
+          bdSeq:
+            bdSeqMetric === undefined || bdSeqDef === undefined ? undefined : numeric(bdSeqMetric, bdSeqDef.datatype),
+          seq,
+          devices: new Map(),
+        }
         this.#nodes.delete(key)
         this.#nodes.set(key, node)
         if (this.#nodes.size > this.#limits.maxEdgeNodes) {
@@ -122,7 +132,10 @@ export class SparkplugState {
         if (node === undefined) return this.#noBirth()
         // The death carries only bdSeq, by name (it is the Will registered before the birth assigned aliases).
         const bdSeqMetric = wire.find((m) => m.name === 'bdSeq')
-        const bdSeq = bdSeqMetric === undefined ? undefined : numeric(bdSeqMetric, bdSeqMetric.datatype ?? node.byName.get('bdSeq')?.datatype ?? 4)
+        const bdSeq =
+          bdSeqMetric === undefined
+            ? undefined
+            : numeric(bdSeqMetric, bdSeqMetric.datatype ?? node.byName.get('bdSeq')?.datatype ?? 4)
         if (bdSeq !== undefined && node.bdSeq !== undefined && bdSeq !== node.bdSeq) {
           this.#count('stale_death')
           return 'stale_death'
@@ -208,7 +221,8 @@ export class SparkplugState {
     for (const m of wire) {
       let def: MetricDef | undefined
       if (m.name !== undefined && m.name !== '') {
-        def = scope.byName.get(m.name) ?? (m.datatype === undefined ? undefined : { name: m.name, datatype: m.datatype })
+        def =
+          scope.byName.get(m.name) ?? (m.datatype === undefined ? undefined : { name: m.name, datatype: m.datatype })
       } else if (m.alias !== undefined) {
         def = scope.aliases.get(aliasKey(m.alias))
       }

@@ -6,7 +6,13 @@
 import { defineCodec, JSON_CONTENT_TYPE, type Domain } from '#veil/sdk'
 import { decodePayload, encodePayload, MESSAGE_TYPES, type MessageType, type SparkplugDocument } from './codec.ts'
 import { sparkplugPolicy } from './policy.ts'
-import { DEFAULT_SPARKPLUG_LIMITS, SPARKPLUG_EVENTS, SparkplugState, type SparkplugEvent, type SparkplugLimits } from './state.ts'
+import {
+  DEFAULT_SPARKPLUG_LIMITS,
+  SPARKPLUG_EVENTS,
+  SparkplugState,
+  type SparkplugEvent,
+  type SparkplugLimits,
+} from './state.ts'
 
 export const SPARKPLUG_CONTENT_TYPE = 'application/x-protobuf; messageType=org.eclipse.tahu.protobuf.Payload'
 
@@ -57,13 +63,19 @@ export const sparkplugCodec = defineCodec<SparkplugPipelineState, Partial<Sparkp
     if (typeof outcome === 'string') return outcome
     msg.doc = outcome
     // The group and edge node (and device) name the device wherever the classifier found its id.
-    msg.deviceId = address.device === undefined ? `${address.group}/${address.node}` : `${address.group}/${address.node}/${address.device}`
+    msg.deviceId =
+      address.device === undefined
+        ? `${address.group}/${address.node}`
+        : `${address.group}/${address.node}/${address.device}`
     return undefined
   },
   /** NDEATH carries no `seq`, as in the specification. */
   encode(copy, request, state) {
     const doc = copy.doc as SparkplugDocument
-    const seq = doc.type === 'NDEATH' ? undefined : state.nextSeq(copy.domain, edgeNode(request.deviceId ?? ''), doc.type === 'NBIRTH')
+    const seq =
+      doc.type === 'NDEATH'
+        ? undefined
+        : state.nextSeq(copy.domain, edgeNode(request.deviceId ?? ''), doc.type === 'NBIRTH')
     if (request.protobuf) {
       copy.contentType = SPARKPLUG_CONTENT_TYPE
       // Sparkplug B carries NaN and ±Infinity as they are: a number an operator overflowed must not leave.
@@ -80,7 +92,9 @@ export const sparkplugCodec = defineCodec<SparkplugPipelineState, Partial<Sparkp
 })
 
 /** `spBv1.0/<group>/<type>/<node>[/<device>]` read back from a topic the classifier already matched. */
-export function parseSparkplugTopic(topic: string): { group: string; type: string; node: string; device: string | undefined } | undefined {
+export function parseSparkplugTopic(
+  topic: string,
+): { group: string; type: string; node: string; device: string | undefined } | undefined {
   const levels = topic.split('/')
   if (levels.length !== 4 && levels.length !== 5) return undefined
   const [, group, type, node, device] = levels as [string, string, string, string, string | undefined]

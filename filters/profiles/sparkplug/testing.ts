@@ -52,7 +52,12 @@ export function sparkplugBytes(spec: { timestamp?: number; seq?: number; metrics
     if (m.value === null) out.is_null = true
     else if (m.value !== undefined) {
       const field = fieldOf(m.datatype ?? 10)
-      out[field] = field === 'int_value' ? (m.value as number) >>> 0 : field === 'bytes_value' ? Buffer.from(String(m.value)) : m.value
+      out[field] =
+        field === 'int_value'
+          ? (m.value as number) >>> 0
+          : field === 'bytes_value'
+            ? Buffer.from(String(m.value))
+            : m.value
     }
     return out
   })
@@ -70,7 +75,12 @@ export interface TestPipeline {
 }
 
 export function testPipeline(
-  options: { policies?: string; encodings?: Partial<Record<Domain, OutputEncoding>>; sparkplug?: SparkplugLimits; master?: Buffer } = {},
+  options: {
+    policies?: string
+    encodings?: Partial<Record<Domain, OutputEncoding>>
+    sparkplug?: SparkplugLimits
+    master?: Buffer
+  } = {},
 ): TestPipeline {
   const dataDir = mkdtempSync(join(tmpdir(), 'veil-sparkplug-'))
   const audit = new MemoryAuditLog()
@@ -91,7 +101,9 @@ export async function counterValue(metrics: Metrics, name: string, labels: Recor
   const metric = metrics.registry.getSingleMetric(name)
   if (metric === undefined) return 0
   const data = await metric.get()
-  const hits = data.values.filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+  const hits = data.values.filter((v) =>
+    Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+  )
   return hits.reduce((sum, v) => sum + v.value, 0)
 }
 
@@ -102,16 +114,30 @@ function setValue(out: Record<string, unknown>, datatype: number, value: MetricV
     return
   }
   switch (datatype) {
-    case 1: case 2: case 3: case 5: case 6: case 7:
+    case 1:
+    case 2:
+    case 3:
+    case 5:
+    case 6:
+    case 7:
       out.int_value = (value as number) >>> 0
       return
-    case 4: case 8: case 13:
+    case 4:
+    case 8:
+    case 13:
       out.long_value = value as number
       return
-    case 9: out.float_value = value; return
-    case 10: out.double_value = value; return
-    case 11: out.boolean_value = value; return
-    default: out.string_value = value
+    case 9:
+      out.float_value = value
+      return
+    case 10:
+      out.double_value = value
+      return
+    case 11:
+      out.boolean_value = value
+      return
+    default:
+      out.string_value = value
   }
 }
 
@@ -119,7 +145,11 @@ function setValue(out: Record<string, unknown>, datatype: number, value: MetricV
  * codec.ts' encodePayload before its direct writer: an object per metric, then protobufjs' reflective encoder. The
  * reference its bytes are compared with (codec.test.ts), and the "before" of measurements.
  */
-export function encodePayloadReflective(doc: SparkplugDocument, seq: number | undefined, policyVersion: string): Uint8Array {
+export function encodePayloadReflective(
+  doc: SparkplugDocument,
+  seq: number | undefined,
+  policyVersion: string,
+): Uint8Array {
   const metrics: Record<string, unknown>[] = []
   for (const m of doc.metrics) {
     const datatype = outputType(m.dataType, m.value)

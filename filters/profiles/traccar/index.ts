@@ -33,7 +33,20 @@ export function createTraccarProfile(topics: readonly string[] = DEFAULT_TRACCAR
 /** `profiles.traccar` in the configuration. */
 export const settings = defineProfileSettings({
   name: 'traccar',
-  schema: {"type": "object", "additionalProperties": false, "properties": {"topics": {"description": "OsmAnd report topics (JSON or query string; the device id is in the payload): literal levels and +. Default [\"traccar/osmand\"].", "type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string", "minLength": 1}}}},
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      topics: {
+        description:
+          'OsmAnd report topics (JSON or query string; the device id is in the payload): literal levels and +. Default ["traccar/osmand"].',
+        type: 'array',
+        minItems: 1,
+        uniqueItems: true,
+        items: { type: 'string', minLength: 1 },
+      },
+    },
+  },
   setting: 'topics',
   topicRules: { idLevels: 0, plus: true },
   build: (value) => createTraccarProfile(value as readonly string[]),

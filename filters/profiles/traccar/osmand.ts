@@ -16,7 +16,21 @@ const MS_PER_KNOT = 1852 / 3600
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
 const DIGITS = /^\d+$/
 /** Parameters the JSON form has a place for; every other one goes to extras. */
-const MAPPED = new Set(['id', 'deviceid', 'lat', 'lon', 'location', 'timestamp', 'speed', 'bearing', 'heading', 'altitude', 'accuracy', 'batt', 'charge'])
+const MAPPED = new Set([
+  'id',
+  'deviceid',
+  'lat',
+  'lon',
+  'location',
+  'timestamp',
+  'speed',
+  'bearing',
+  'heading',
+  'altitude',
+  'accuracy',
+  'batt',
+  'charge',
+])
 
 export type OsmandResult = { readonly value: Record<string, unknown> } | { readonly problem: string }
 
@@ -49,11 +63,20 @@ export function parseOsmandQuery(text: string, nowMs: number): OsmandResult {
   const location = single.get('location')
   if (location !== undefined) [lat, lon] = location.split(',')
   const coords: Record<string, number> = Object.create(null) as Record<string, number>
-  for (const [name, text] of [['latitude', lat], ['longitude', lon]] as const) {
+  for (const [name, text] of [
+    ['latitude', lat],
+    ['longitude', lon],
+  ] as const) {
     if (text === undefined || !NUMBER.test(text)) return { problem: `${name} missing or not a number` }
     coords[name] = Number(text)
   }
-  const numbers: [string, string, number][] = [['speed', 'speed', MS_PER_KNOT], ['heading', 'bearing', 1], ['heading', 'heading', 1], ['altitude', 'altitude', 1], ['accuracy', 'accuracy', 1]]
+  const numbers: [string, string, number][] = [
+    ['speed', 'speed', MS_PER_KNOT],
+    ['heading', 'bearing', 1],
+    ['heading', 'heading', 1],
+    ['altitude', 'altitude', 1],
+    ['accuracy', 'accuracy', 1],
+  ]
   for (const [field, param, factor] of numbers) {
     const text = single.get(param)
     if (text === undefined) continue

@@ -34,7 +34,8 @@ describe('traccar profile', () => {
     const custom = new Classifier([createTraccarProfile(['bridge/http/osmand', 'osmand/+'])])
     expect(custom.classify('bridge/http/osmand')?.stream.key).toBe('traccar/location')
     expect(custom.classify('osmand/phone7')).toMatchObject({ stream: { key: 'traccar/location' }, deviceId: undefined })
-    for (const bad of ['traccar/#', '+/osmand', 'traccar/{id}', 'a//b', '$SYS/x']) expect(() => createTraccarProfile([bad]), bad).toThrow(/^traccar topic /)
+    for (const bad of ['traccar/#', '+/osmand', 'traccar/{id}', 'a//b', '$SYS/x'])
+      expect(() => createTraccarProfile([bad]), bad).toThrow(/^traccar topic /)
   })
 
   it('maps every fixture body to a cell centre, a speed class, a battery class and a floored time', async () => {
@@ -61,7 +62,8 @@ describe('traccar profile', () => {
       for (const a of drained) expect(a.topic).toMatch(ANA_TOPIC)
       expect(new Set(drained.map((o) => o.topic)).size).toBe(3)
       const ana = drained.map(dataOf)
-      for (const a of [ana[0], ana[2]]) expect(Object.keys(a as object).sort()).toEqual(['battery', 'window_s', 'window_start'])
+      for (const a of [ana[0], ana[2]])
+        expect(Object.keys(a as object).sort()).toEqual(['battery', 'window_s', 'window_start'])
       // Device 48241179: 1.0 and 1.0.
       expect(ana[0]).toEqual({ window_start: DAY0, window_s: 86400, battery: 1 })
       // The device with battery -1 (unknown): -1 is outside the aggregate's 0..1, so its day has no battery value.
@@ -82,7 +84,9 @@ describe('traccar profile', () => {
         const location = data.location as Record<string, unknown>
         const want = expected[i] as (typeof expected)[number]
         expect(Object.keys(data)).toEqual(['location'])
-        expect(Object.keys(location).sort()).toEqual(want.motion === undefined ? ['battery', 'coords', 'timestamp'] : ['battery', 'coords', 'motion', 'timestamp'])
+        expect(Object.keys(location).sort()).toEqual(
+          want.motion === undefined ? ['battery', 'coords', 'timestamp'] : ['battery', 'coords', 'motion', 'timestamp'],
+        )
         expect(location).toMatchObject({ timestamp: want.timestamp, battery: want.battery })
         expect(location.motion).toBe(want.motion)
         const coords = location.coords as Record<string, unknown>
@@ -103,7 +107,8 @@ describe('traccar profile', () => {
     const { pipeline, audit, remove } = gpsPipeline()
     try {
       const outputs: Output[] = []
-      for (const [i, body] of BODIES.entries()) outputs.push(...(await pipeline.process(TOPIC, withId(body, IMEI), T0 + i * 60 * MINUTE)).outputs)
+      for (const [i, body] of BODIES.entries())
+        outputs.push(...(await pipeline.process(TOPIC, withId(body, IMEI), T0 + i * 60 * MINUTE)).outputs)
       // Four fixes to svc; ana's copies go into one daily aggregate for the one device, released at the drain.
       expect(outputs.length).toBe(4)
       outputs.push(...(await pipeline.tick(T0 + 3 * 60 * MINUTE, true)).flatMap((r) => r.outputs))
@@ -128,7 +133,11 @@ describe('traccar profile', () => {
     try {
       const outputs: Output[] = []
       for (let i = 0; i < 6; i++) {
-        const result = await pipeline.process(TOPIC, withId(BODIES[0] as Record<string, unknown>, IMEI), T0 + i * 60 * MINUTE)
+        const result = await pipeline.process(
+          TOPIC,
+          withId(BODIES[0] as Record<string, unknown>, IMEI),
+          T0 + i * 60 * MINUTE,
+        )
         // svc's copy is suppressed by the zone, ana's absorbed by its daily aggregate: nothing per fix.
         expect(result.domainDrops).toEqual([
           { stage: 'filter', domain: 'svc', reason: 'suppressed' },
@@ -138,7 +147,9 @@ describe('traccar profile', () => {
       }
       // The day's one record: the zone hides the fixes from svc, not the battery from ana.
       const drained = (await pipeline.tick(T0 + 5 * 60 * MINUTE, true)).flatMap((r) => r.outputs)
-      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([['ana', { window_start: DAY0, window_s: 86400, battery: 1 }]])
+      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([
+        ['ana', { window_start: DAY0, window_s: 86400, battery: 1 }],
+      ])
       outputs.push(...drained)
       expectNoLeak(outputs, audit, [IMEI], COORDINATES)
     } finally {
@@ -151,13 +162,19 @@ describe('traccar profile', () => {
     try {
       const domains: string[][] = []
       for (let i = 0; i < 6; i++) {
-        const result = await pipeline.process(TOPIC, withId(BODIES[3] as Record<string, unknown>, IMEI), T0 + i * 5 * MINUTE)
+        const result = await pipeline.process(
+          TOPIC,
+          withId(BODIES[3] as Record<string, unknown>, IMEI),
+          T0 + i * 5 * MINUTE,
+        )
         domains.push(result.outputs.map((o) => o.domain))
       }
       // ana gets nothing per fix: all six go into the day's one record, released at the drain.
       expect(domains).toEqual([['svc'], [], [], ['svc'], [], []])
       const drained = (await pipeline.tick(T0 + 25 * MINUTE, true)).flatMap((r) => r.outputs)
-      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([['ana', { window_start: DAY0, window_s: 86400, battery: 0.8 }]])
+      expect(drained.map((o) => [o.domain, dataOf(o)])).toEqual([
+        ['ana', { window_start: DAY0, window_s: 86400, battery: 0.8 }],
+      ])
     } finally {
       remove()
     }

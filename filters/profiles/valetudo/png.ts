@@ -19,7 +19,8 @@ const VALETUDO_KEYWORD = Buffer.from('ValetudoMap\0', 'latin1')
  * chunk or more than one. CRCs of the other chunks (the image itself) are not checked: their bytes are never used.
  */
 export function pngValetudoZtxt(png: Buffer): Buffer | undefined {
-  if (png.length < PNG_SIGNATURE.length || !png.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE)) return undefined
+  if (png.length < PNG_SIGNATURE.length || !png.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE))
+    return undefined
   let offset = PNG_SIGNATURE.length
   let found: Buffer | undefined
   for (let count = 0; count < PNG_MAX_CHUNKS; count++) {

@@ -17,18 +17,25 @@ const SIGNATURE = PNG_SIGNATURE
 const IHDR = chunk('IHDR', Buffer.from([0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]))
 const IDAT = chunk('IDAT', deflateSync(Buffer.from([0, 0x80])))
 const IEND = chunk('IEND', Buffer.alloc(0))
-const ztxt = (deflated: Buffer, keyword = 'ValetudoMap', method = 0) => chunk('zTXt', Buffer.concat([Buffer.from(`${keyword}\0`, 'latin1'), Buffer.from([method]), deflated]))
+const ztxt = (deflated: Buffer, keyword = 'ValetudoMap', method = 0) =>
+  chunk('zTXt', Buffer.concat([Buffer.from(`${keyword}\0`, 'latin1'), Buffer.from([method]), deflated]))
 const png = (...chunks: Buffer[]) => Buffer.concat([SIGNATURE, ...chunks])
 const hassPng = (json: Buffer) => png(IHDR, IDAT, ztxt(deflateSync(json)), IEND)
 
 const mapJson = (name: string) => readFileSync(join(FIXTURES, 'valetudo', name))
-const FIXTURE_NAMES = ['dreame_z10_1056_paths.json', 'roborock_S5_FW2020_with_segments.json', '3irobotix_converted_3790.json', 'dreame_x10plus_1104_with_obstacle.json']
+const FIXTURE_NAMES = [
+  'dreame_z10_1056_paths.json',
+  'roborock_S5_FW2020_with_segments.json',
+  '3irobotix_converted_3790.json',
+  'dreame_x10plus_1104_with_obstacle.json',
+]
 
 /** Room names, obstacle image paths and other strings of a map; none may leave. */
 function mapStrings(json: Buffer): string[] {
   const strings = new Set<string>()
   const walk = (v: unknown): void => {
-    if (typeof v === 'string' && v.length >= 4 && !/^(ValetudoMap|MapLayer|floor|wall|segment|\w+MapEntity)$/.test(v)) strings.add(v)
+    if (typeof v === 'string' && v.length >= 4 && !/^(ValetudoMap|MapLayer|floor|wall|segment|\w+MapEntity)$/.test(v))
+      strings.add(v)
     else if (Array.isArray(v)) v.forEach(walk)
     else if (v !== null && typeof v === 'object') Object.values(v).forEach(walk)
   }
@@ -64,7 +71,10 @@ describe('valetudo map-data-hass (PNG zTXt) through the shipped robot_vacuum pol
   it('accepts raw deflate on map-data (no zlib header)', async () => {
     p = shippedPipeline()
     const json = mapJson('dreame_z10_1056_paths.json')
-    expect((await p.send(T0, MAP_TOPIC, deflateRawSync(json))).dropped).toEqual({ stage: 'filter', reason: 'no_policy' })
+    expect((await p.send(T0, MAP_TOPIC, deflateRawSync(json))).dropped).toEqual({
+      stage: 'filter',
+      reason: 'no_policy',
+    })
   })
   const json = mapJson('dreame_z10_1056_paths.json')
   const good = hassPng(json)
@@ -76,19 +86,44 @@ describe('valetudo map-data-hass (PNG zTXt) through the shipped robot_vacuum pol
   const bomb = deflateSync(Buffer.alloc(17 * 1024 * 1024, 0x20))
   const cases: [string, string, Buffer, string][] = [
     ['a truncated PNG', HASS_TOPIC, good.subarray(0, good.length - 40), 'undecodable'],
-    ['a PNG cut after the zTXt chunk (no IEND)', HASS_TOPIC, good.subarray(0, good.length - IEND.length), 'undecodable'],
+    [
+      'a PNG cut after the zTXt chunk (no IEND)',
+      HASS_TOPIC,
+      good.subarray(0, good.length - IEND.length),
+      'undecodable',
+    ],
     ['a bad CRC on the ValetudoMap chunk', HASS_TOPIC, png(IHDR, IDAT, badCrc, IEND), 'undecodable'],
     ['a chunk length past the end', HASS_TOPIC, hugeLength, 'undecodable'],
     ['a PNG without the zTXt chunk', HASS_TOPIC, png(IHDR, IDAT, IEND), 'undecodable'],
-    ['a zTXt with another keyword only', HASS_TOPIC, png(IHDR, IDAT, ztxt(deflateSync(json), 'ValetudoMapX'), IEND), 'undecodable'],
+    [
+      'a zTXt with another keyword only',
+      HASS_TOPIC,
+      png(IHDR, IDAT, ztxt(deflateSync(json), 'ValetudoMapX'), IEND),
+      'undecodable',
+    ],
     ['two ValetudoMap chunks', HASS_TOPIC, png(IHDR, IDAT, zt, zt, IEND), 'undecodable'],
-    ['an unknown compression method', HASS_TOPIC, png(IHDR, IDAT, ztxt(deflateSync(json), 'ValetudoMap', 1), IEND), 'undecodable'],
+    [
+      'an unknown compression method',
+      HASS_TOPIC,
+      png(IHDR, IDAT, ztxt(deflateSync(json), 'ValetudoMap', 1), IEND),
+      'undecodable',
+    ],
     ['no PNG signature', HASS_TOPIC, deflateSync(json), 'undecodable'],
     ['a PNG not starting with IHDR', HASS_TOPIC, png(IDAT, IHDR, zt, IEND), 'undecodable'],
-    ['corrupt deflate inside zTXt', HASS_TOPIC, png(IHDR, ztxt(Buffer.from([0x78, 0x9c, 1, 2, 3])), IEND), 'undecodable'],
+    [
+      'corrupt deflate inside zTXt',
+      HASS_TOPIC,
+      png(IHDR, ztxt(Buffer.from([0x78, 0x9c, 1, 2, 3])), IEND),
+      'undecodable',
+    ],
     ['not JSON inside zTXt', HASS_TOPIC, png(IHDR, ztxt(deflateSync('ValetudoMap?')), IEND), 'undecodable'],
     ['a zlib bomb inside zTXt', HASS_TOPIC, png(IHDR, IDAT, ztxt(bomb), IEND), 'decompressed_too_large'],
-    ['a raw deflate bomb on map-data', MAP_TOPIC, deflateRawSync(Buffer.alloc(17 * 1024 * 1024, 0x20)), 'decompressed_too_large'],
+    [
+      'a raw deflate bomb on map-data',
+      MAP_TOPIC,
+      deflateRawSync(Buffer.alloc(17 * 1024 * 1024, 0x20)),
+      'decompressed_too_large',
+    ],
     ['garbage on map-data', MAP_TOPIC, Buffer.from('not deflate at all'), 'undecodable'],
   ]
   for (const [what, topic, payload, reason] of cases) {

@@ -45,7 +45,11 @@ export function createZigbee2mqttProfile(baseTopic: string = DEFAULT_Z2M_BASE_TO
         topics: [`${b}/bridge/{id}`, `${b}/bridge/{id}/+`, `${b}/bridge/{id}/+/+`, `${b}/bridge/{id}/+/+/+`],
         decoding: 'binary',
       },
-      availability: { topics: forEveryDepth(b, '/availability'), decoding: 'text', schema: { type: 'string', pattern: AVAILABILITY } },
+      availability: {
+        topics: forEveryDepth(b, '/availability'),
+        decoding: 'text',
+        schema: { type: 'string', pattern: AVAILABILITY },
+      },
       // Commands to devices (from Home Assistant or the frontend), not telemetry: classified so that they are not
       // taken for the state of a device named `<name>/set`; opaque bytes, never forwarded.
       command: {
@@ -60,7 +64,17 @@ export function createZigbee2mqttProfile(baseTopic: string = DEFAULT_Z2M_BASE_TO
 /** `profiles.zigbee2mqtt` in the configuration. */
 export const settings = defineProfileSettings({
   name: 'zigbee2mqtt',
-  schema: {"type": "object", "additionalProperties": false, "properties": {"baseTopic": {"type": "string", "minLength": 1, "description": "Zigbee2MQTT's mqtt.base_topic: literal levels. Default zigbee2mqtt."}}},
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      baseTopic: {
+        type: 'string',
+        minLength: 1,
+        description: "Zigbee2MQTT's mqtt.base_topic: literal levels. Default zigbee2mqtt.",
+      },
+    },
+  },
   setting: 'baseTopic',
   build: (value) => createZigbee2mqttProfile(value as string),
 })

@@ -19,18 +19,40 @@ const T0 = Date.UTC(2026, 2, 1, 6, 0, 20)
 const WINDOW0 = Date.UTC(2026, 2, 1, 6) / 1000
 
 /** Every friendly name and IEEE address of the network: none may leave in any form. */
-const identifiers = [...devices.flatMap((d) => [d.friendly_name, d.ieee_address, d.ieee_address.slice(2)]), 'livingroom/ac power', 'livingroom', 'ac power'].filter((s) => s.length >= 4 && !/^(plug|state|online)$/i.test(s))
+const identifiers = [
+  ...devices.flatMap((d) => [d.friendly_name, d.ieee_address, d.ieee_address.slice(2)]),
+  'livingroom/ac power',
+  'livingroom',
+  'ac power',
+].filter((s) => s.length >= 4 && !/^(plug|state|online)$/i.test(s))
 
 /**
  * A Xiaomi plug as Zigbee2MQTT publishes it: availability on start, then the state document every minute, energy
  * in kWh with 3 decimals. `name` is the friendly name (the IEEE address by default).
  */
-async function runPlug(p: ProfilePipeline, name: string, until: number, powerAt: (t: number) => number, availability: string): Promise<void> {
+async function runPlug(
+  p: ProfilePipeline,
+  name: string,
+  until: number,
+  powerAt: (t: number) => number,
+  availability: string,
+): Promise<void> {
   await p.send(T0, `zigbee2mqtt/${name}/availability`, availability)
   let wh = 12_345
   for (let t = T0; t <= until; t += 60_000) {
     const power = powerAt(t)
-    const state = { state: power > 0 ? 'ON' : 'OFF', power, energy: Math.round(wh) / 1000, voltage: 231, current: power / 231, device_temperature: 31, linkquality: 87, power_outage_memory: true, last_seen: new Date(t).toISOString(), update: { state: 'idle', installed_version: 40, latest_version: 40 } }
+    const state = {
+      state: power > 0 ? 'ON' : 'OFF',
+      power,
+      energy: Math.round(wh) / 1000,
+      voltage: 231,
+      current: power / 231,
+      device_temperature: 31,
+      linkquality: 87,
+      power_outage_memory: true,
+      last_seen: new Date(t).toISOString(),
+      update: { state: 'idle', installed_version: 40, latest_version: 40 },
+    }
     await p.send(t, `zigbee2mqtt/${name}`, state)
     wh += power / 60
   }
@@ -48,10 +70,22 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
     await p.send(T0, 'zigbee2mqtt/bridge/state', '{"state":"online"}')
     await p.send(T0, 'zigbee2mqtt/bridge/info', bridgeInfo)
     await p.send(T0, 'zigbee2mqtt/bridge/devices', JSON.stringify(devices))
-    await p.send(T0, 'zigbee2mqtt/bridge/event', { type: 'device_announce', data: { friendly_name: plug.friendly_name, ieee_address: plug.ieee_address } })
-    await p.send(T0, 'zigbee2mqtt/bridge/response/device/rename', { data: { from: plug.ieee_address, to: 'livingroom/ac power' }, status: 'ok' })
+    await p.send(T0, 'zigbee2mqtt/bridge/event', {
+      type: 'device_announce',
+      data: { friendly_name: plug.friendly_name, ieee_address: plug.ieee_address },
+    })
+    await p.send(T0, 'zigbee2mqtt/bridge/response/device/rename', {
+      data: { from: plug.ieee_address, to: 'livingroom/ac power' },
+      status: 'ok',
+    })
     // Default friendly name (the IEEE address): 1200 W for 30 min (600 Wh), then 120 W for an hour, then off.
-    await runPlug(p, plug.ieee_address, until, (t) => (t < T0 + HOUR_MS / 2 ? 1200 : t >= T0 + HOUR_MS && t < T0 + 2 * HOUR_MS ? 120 : 0), 'online')
+    await runPlug(
+      p,
+      plug.ieee_address,
+      until,
+      (t) => (t < T0 + HOUR_MS / 2 ? 1200 : t >= T0 + HOUR_MS && t < T0 + 2 * HOUR_MS ? 120 : 0),
+      'online',
+    )
     // A user's name with a slash: a steady 45 W (45 Wh an hour), JSON availability.
     await runPlug(p, 'livingroom/ac power', until, () => 45, '{"state":"online"}')
     // A temperature sensor in the same namespace: classified, but it has no energy, so nothing leaves.
@@ -147,11 +181,15 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
     const { Classifier } = await import('../../../gateway/src/streams/classifier.ts')
     const { createZigbee2mqttProfile } = await import('./index.ts')
     const classifier = new Classifier([createZigbee2mqttProfile('home/z2m')])
-    expect(classifier.classify('home/z2m/kitchen/plug')).toMatchObject({ stream: { key: 'zigbee2mqtt/state' }, deviceId: 'kitchen/plug' })
+    expect(classifier.classify('home/z2m/kitchen/plug')).toMatchObject({
+      stream: { key: 'zigbee2mqtt/state' },
+      deviceId: 'kitchen/plug',
+    })
     expect(classifier.classify('home/z2m/bridge/devices')?.stream.key).toBe('zigbee2mqtt/bridge')
     expect(classifier.classify('home/z2m/kitchen/plug/availability')?.stream.key).toBe('zigbee2mqtt/availability')
     expect(classifier.classify('zigbee2mqtt/kitchen')).toBeUndefined()
-    for (const bad of ['', 'a/+', 'z2m/#', 'a//b', '$SYS', 'veil', 'z/{id}']) expect(() => createZigbee2mqttProfile(bad), bad).toThrow(/^zigbee2mqtt base topic /)
+    for (const bad of ['', 'a/+', 'z2m/#', 'a//b', '$SYS', 'veil', 'z/{id}'])
+      expect(() => createZigbee2mqttProfile(bad), bad).toThrow(/^zigbee2mqtt base topic /)
   })
 
   it('drops what a plug does not send, and names with more than five levels', async () => {
@@ -167,7 +205,8 @@ describe('zigbee2mqtt through the shipped smart_plug policy', () => {
       // A device named `x/availability` would publish its state here: read as x's availability, it fails the schema.
       ['zigbee2mqtt/x/availability', '{"energy":1}', 'invalid'],
     ]
-    for (const [topic, payload, reason] of cases) expect((await p.send(T0, topic, payload)).dropped?.reason, `${topic} ${payload}`).toBe(reason)
+    for (const [topic, payload, reason] of cases)
+      expect((await p.send(T0, topic, payload)).dropped?.reason, `${topic} ${payload}`).toBe(reason)
     expect(p.forwarded).toEqual([])
   })
 })

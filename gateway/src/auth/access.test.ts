@@ -16,7 +16,13 @@ const profile = (name: string) => {
 }
 const access = new AccessControl(builtinProfiles, new Classifier(builtinProfiles), ['tele/+/SENSOR'])
 const device = (name: string, prof: string): Principal => {
-  const p = access.principalOf({ name, role: 'device', profile: prof, password: { N: 1, r: 1, p: 1, keylen: 1, salt: '', hash: '' }, created: '' })
+  const p = access.principalOf({
+    name,
+    role: 'device',
+    profile: prof,
+    password: { N: 1, r: 1, p: 1, keylen: 1, salt: '', hash: '' },
+    created: '',
+  })
   if (p === undefined) throw new Error('no principal')
   return p
 }
@@ -46,18 +52,33 @@ describe('covers: one MQTT filter inside another', () => {
 
 describe('topics a device account derives from its profile', () => {
   it('binds {id} to the account: Tasmota, OwnTracks (two levels), Shelly gen2 (id first)', () => {
-    expect(publishFilters(profile('tasmota'), 'tasmota_A').sort()).toEqual(['stat/tasmota_A/#', 'tasmota/discovery/tasmota_A/#', 'tele/tasmota_A/#'])
+    expect(publishFilters(profile('tasmota'), 'tasmota_A').sort()).toEqual([
+      'stat/tasmota_A/#',
+      'tasmota/discovery/tasmota_A/#',
+      'tele/tasmota_A/#',
+    ])
     expect(commandFilters(profile('tasmota'), 'tasmota_A')).toEqual(['cmnd/tasmota_A/#'])
-    expect(publishFilters(profile('owntracks'), 'alice/phone').sort()).toEqual(['owntracks/alice/phone', 'owntracks/alice/phone/#'])
+    expect(publishFilters(profile('owntracks'), 'alice/phone').sort()).toEqual([
+      'owntracks/alice/phone',
+      'owntracks/alice/phone/#',
+    ])
     expect(commandFilters(profile('owntracks'), 'alice/phone')).toEqual(['owntracks/alice/phone/cmd'])
     expect(publishFilters(profile('shelly_gen2'), 'shellyplus1pm-a8032ab1')).toEqual(['shellyplus1pm-a8032ab1/#'])
   })
 
   it('gives a hub (Frigate) its fixed topics and + for the cameras it publishes for', () => {
-    expect(publishFilters(profile('frigate'), 'nvr').sort()).toEqual(['frigate/+/#', 'frigate/available', 'frigate/events', 'frigate/reviews', 'frigate/stats', 'frigate/tracked_object_update', 'frigate/triggers'])
+    expect(publishFilters(profile('frigate'), 'nvr').sort()).toEqual([
+      'frigate/+/#',
+      'frigate/available',
+      'frigate/events',
+      'frigate/reviews',
+      'frigate/stats',
+      'frigate/tracked_object_update',
+      'frigate/triggers',
+    ])
   })
 
-  it('refuses ids that do not fit, that hold wildcards, or that would take another profile\'s root', () => {
+  it("refuses ids that do not fit, that hold wildcards, or that would take another profile's root", () => {
     expect(access.deviceProblem('alice', 'owntracks')).toMatch(/does not fit/)
     expect(access.deviceProblem('a/#', 'tasmota')).toMatch(/\+, #/)
     expect(access.deviceProblem('$SYS', 'tasmota')).toMatch(/\$/)
@@ -85,7 +106,7 @@ describe('decisions per role', () => {
     expect(access.decidePublish(nvr, 'tele/tasmota_A/SENSOR')).toBe('refuse')
   })
 
-  it('a multi-channel device publishes its channels (devices <id>/<n>), never another device\'s', () => {
+  it("a multi-channel device publishes its channels (devices <id>/<n>), never another device's", () => {
     const gen1 = device('shelly25-AABB', 'shelly_gen1')
     expect(access.decidePublish(gen1, 'shellies/shelly25-AABB/relay/1/power')).toBe('pipeline')
     expect(access.decidePublish(gen1, 'shellies/shelly25-AABB/emeter/2/total')).toBe('pipeline')
@@ -104,10 +125,12 @@ describe('decisions per role', () => {
   })
 
   it('subscriptions: devices their commands, consumers their domain, local veil/ and configured raw topics', () => {
-    for (const f of ['#', '+/#', '$SYS/#', 'veil/#', 'cmnd/+/#', 'cmnd/tasmota_B/#', 'tele/tasmota_A/SENSOR']) expect(access.maySubscribe(plug, f), f).toBe(false)
+    for (const f of ['#', '+/#', '$SYS/#', 'veil/#', 'cmnd/+/#', 'cmnd/tasmota_B/#', 'tele/tasmota_A/SENSOR'])
+      expect(access.maySubscribe(plug, f), f).toBe(false)
     expect(access.maySubscribe(plug, 'cmnd/tasmota_A/#')).toBe(true)
     expect(access.maySubscribe(plug, 'cmnd/tasmota_A/POWER')).toBe(true)
-    for (const f of ['#', '+/#', '$SYS/#', 'veil/#', 'veil/ana/#', 'veil/+/smart_plug/#', 'tele/+/SENSOR']) expect(access.maySubscribe(consumer, f), f).toBe(false)
+    for (const f of ['#', '+/#', '$SYS/#', 'veil/#', 'veil/ana/#', 'veil/+/smart_plug/#', 'tele/+/SENSOR'])
+      expect(access.maySubscribe(consumer, f), f).toBe(false)
     expect(access.maySubscribe(consumer, 'veil/svc/#')).toBe(true)
     expect(access.maySubscribe(local, 'tele/+/SENSOR')).toBe(true)
     expect(access.maySubscribe(local, 'tele/#')).toBe(false)
@@ -129,7 +152,8 @@ describe('decisions per role', () => {
   })
 
   it('refuses a raw-read configuration that would open veil/ or $ topics', () => {
-    for (const bad of ['#', '+/#', 'veil/#', '$SYS/#']) expect(() => new AccessControl(builtinProfiles, new Classifier(builtinProfiles), [bad])).toThrow(/localRawTopics/)
+    for (const bad of ['#', '+/#', 'veil/#', '$SYS/#'])
+      expect(() => new AccessControl(builtinProfiles, new Classifier(builtinProfiles), [bad])).toThrow(/localRawTopics/)
   })
 })
 
@@ -138,7 +162,10 @@ describe('credential store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'veil-store-'))
     try {
       const store = CredentialStore.open(dir)
-      const password = await store.add({ name: 'tasmota_A', role: 'device', profile: 'tasmota' }, { scrypt: { N: 1024 } })
+      const password = await store.add(
+        { name: 'tasmota_A', role: 'device', profile: 'tasmota' },
+        { scrypt: { N: 1024 } },
+      )
       expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/)
       const file = join(dir, CREDENTIALS_FILE)
       expect(statSync(file).mode & 0o777).toBe(0o600)
@@ -148,7 +175,9 @@ describe('credential store', () => {
       expect(again?.password).toMatchObject({ N: 1024, r: 8, p: 1, keylen: 32 })
       expect(await verifyPassword(password, again!.password)).toBe(true)
       expect(await verifyPassword(`${password}x`, again!.password)).toBe(false)
-      await expect(store.add({ name: 'tasmota_A', role: 'device', profile: 'tasmota' })).rejects.toThrow(/already exists/)
+      await expect(store.add({ name: 'tasmota_A', role: 'device', profile: 'tasmota' })).rejects.toThrow(
+        /already exists/,
+      )
       expect(store.remove('tasmota_A')).toBe(true)
       expect(CredentialStore.open(dir).size).toBe(0)
 
@@ -171,7 +200,14 @@ describe('credential store', () => {
 
 describe('connection guard', () => {
   it('limits connections in total and per address, and doubles the delay after each failed login', () => {
-    const guard = new ConnectionGuard({ ...DEFAULT_CONNECTION_LIMITS, maxConnections: 3, burst: 2, ratePerSecond: 1, failedLoginDelayMs: 100, failedLoginMaxDelayMs: 350 })
+    const guard = new ConnectionGuard({
+      ...DEFAULT_CONNECTION_LIMITS,
+      maxConnections: 3,
+      burst: 2,
+      ratePerSecond: 1,
+      failedLoginDelayMs: 100,
+      failedLoginMaxDelayMs: 350,
+    })
     expect(guard.admit('a', 0)).toBeUndefined()
     expect(guard.admit('a', 0)).toBeUndefined()
     expect(guard.admit('a', 0)).toBe('rate_limited')

@@ -143,7 +143,11 @@ export class AccessControl {
     this.#profiles = byName
     this.#classifier = classifier
     for (const f of rawRead) {
-      if (covers(f, `${FILTERED_ROOT}/x`) || f.startsWith('$')) throw new VeilError('VEIL_ERR_CONFIG', `auth.localRawTopics: ${f} would match veil/ or $ topics; name raw device topics only`)
+      if (covers(f, `${FILTERED_ROOT}/x`) || f.startsWith('$'))
+        throw new VeilError(
+          'VEIL_ERR_CONFIG',
+          `auth.localRawTopics: ${f} would match veil/ or $ topics; name raw device topics only`,
+        )
     }
     this.#rawRead = split(rawRead)
     this.#allCommands = split(profiles.flatMap((p) => (p.access?.commands ?? []).map((c) => c.replaceAll('{id}', '+'))))
@@ -156,13 +160,17 @@ export class AccessControl {
     const idProblem = deviceIdProblem(deviceId)
     if (idProblem !== undefined) return `device id ${idProblem}`
     const filters = defs.flatMap((d) => publishFilters(d, deviceId))
-    if (filters.length === 0) return `device id ${deviceId} does not fit the topics of ${profile} (wrong number of / levels?)`
+    if (filters.length === 0)
+      return `device id ${deviceId} does not fit the topics of ${profile} (wrong number of / levels?)`
     // An id-first firmware (Shelly gen2: `<id>/events/rpc`) whose id is another profile's root would publish into
     // that profile's namespace.
     if (defs.every((d) => d.access?.scope !== 'hub')) {
       const root = deviceId.split('/')[0] as string
       for (const [name, others] of this.#profiles) {
-        if (name !== profile && others.some((o) => Object.values(o.streams).some((s) => s.topics.some((t) => t.split('/')[0] === root)))) {
+        if (
+          name !== profile &&
+          others.some((o) => Object.values(o.streams).some((s) => s.topics.some((t) => t.split('/')[0] === root)))
+        ) {
           return `device id ${deviceId} starts with ${root}, a topic root of profile ${name}`
         }
       }
@@ -174,7 +182,8 @@ export class AccessControl {
     switch (account.role) {
       case 'device': {
         const defs = this.#profiles.get(account.profile ?? '')
-        if (defs === undefined || this.deviceProblem(account.name, account.profile as string) !== undefined) return undefined
+        if (defs === undefined || this.deviceProblem(account.name, account.profile as string) !== undefined)
+          return undefined
         const publishes = defs.flatMap((d) => publishFilters(d, account.name))
         const commands = defs.flatMap((d) => commandFilters(d, account.name))
         return {
@@ -255,7 +264,8 @@ export class AccessControl {
     const levels = topic.split('/')
     const decision = publisher.role === 'anonymous' ? 'pipeline' : this.#decide(publisher, topic, levels)
     if (receiver.role === 'device') return decision === 'command' && coveredByAny(receiver.commandLevels, levels)
-    if (receiver.role === 'local' || receiver.role === 'admin') return decision === 'pipeline' && coveredByAny(this.#rawRead, levels)
+    if (receiver.role === 'local' || receiver.role === 'admin')
+      return decision === 'pipeline' && coveredByAny(this.#rawRead, levels)
     return false
   }
 }
@@ -266,5 +276,8 @@ export class AccessControl {
  */
 function ownsDevice(account: string, deviceId: string | undefined): boolean {
   if (deviceId === undefined) return false
-  return deviceId === account || (deviceId.length > account.length && deviceId.startsWith(account) && deviceId.charCodeAt(account.length) === 0x2f)
+  return (
+    deviceId === account ||
+    (deviceId.length > account.length && deviceId.startsWith(account) && deviceId.charCodeAt(account.length) === 0x2f)
+  )
 }

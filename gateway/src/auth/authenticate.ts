@@ -2,12 +2,28 @@ import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
 import type { AccessControl, Principal } from './access.ts'
 import type { ConnectionGuard } from './guard.ts'
-import { DEFAULT_SCRYPT, hashPassword, verifyPassword, type Account, type CredentialStore, type ScryptHash } from './store.ts'
+import {
+  DEFAULT_SCRYPT,
+  hashPassword,
+  verifyPassword,
+  type Account,
+  type CredentialStore,
+  type ScryptHash,
+} from './store.ts'
 
 export type LoginResult =
-  | { readonly ok: true; readonly principal: Principal; readonly method: 'anonymous' | 'password' | 'certificate'; readonly account?: Account }
+  | {
+      readonly ok: true
+      readonly principal: Principal
+      readonly method: 'anonymous' | 'password' | 'certificate'
+      readonly account?: Account
+    }
   /** 4: bad user name or password; 5: not authorized (CONNACK return codes of MQTT 3.1.1). */
-  | { readonly ok: false; readonly returnCode: 4 | 5; readonly reason: 'anonymous_refused' | 'bad_credentials' | 'certificate_mismatch' | 'account_invalid' }
+  | {
+      readonly ok: false
+      readonly returnCode: 4 | 5
+      readonly reason: 'anonymous_refused' | 'bad_credentials' | 'certificate_mismatch' | 'account_invalid'
+    }
 
 /** At most this many scrypt derivations at once: a CONNECT flood queues instead of taking all of libuv's threads. */
 const MAX_CONCURRENT_HASHES = 2
@@ -27,7 +43,12 @@ export class Authenticator {
   #running = 0
   readonly #waiting: (() => void)[] = []
 
-  constructor(options: { store: CredentialStore; access: AccessControl; guard: ConnectionGuard; allowAnonymous: boolean }) {
+  constructor(options: {
+    store: CredentialStore
+    access: AccessControl
+    guard: ConnectionGuard
+    allowAnonymous: boolean
+  }) {
     this.#store = options.store
     this.#access = options.access
     this.#guard = options.guard
@@ -39,7 +60,11 @@ export class Authenticator {
   }
 
   /** `socket` is the TCP or TLS socket under the MQTT stream (for WebSocket, the HTTP request's socket). */
-  async login(socket: Socket | undefined, username: string | undefined, password: Buffer | undefined): Promise<LoginResult> {
+  async login(
+    socket: Socket | undefined,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<LoginResult> {
     const address = socket?.remoteAddress ?? 'unknown'
     const certName = certificateNames(socket)
     if (certName !== undefined) {
@@ -73,7 +98,11 @@ export class Authenticator {
     return { ok: true, principal, method: 'password', account }
   }
 
-  async #fail(address: string, returnCode: 4 | 5, reason: 'anonymous_refused' | 'bad_credentials' | 'certificate_mismatch' | 'account_invalid'): Promise<LoginResult> {
+  async #fail(
+    address: string,
+    returnCode: 4 | 5,
+    reason: 'anonymous_refused' | 'bad_credentials' | 'certificate_mismatch' | 'account_invalid',
+  ): Promise<LoginResult> {
     const delay = this.#guard.failedLogin(address)
     await new Promise((r) => setTimeout(r, delay))
     return { ok: false, returnCode, reason }

@@ -60,7 +60,10 @@ export class ConnectionGuard {
       bucket = { tokens: this.limits.burst, at: now }
       remember(this.#buckets, address, bucket)
     } else {
-      bucket.tokens = Math.min(this.limits.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.limits.ratePerSecond)
+      bucket.tokens = Math.min(
+        this.limits.burst,
+        bucket.tokens + ((now - bucket.at) / 1000) * this.limits.ratePerSecond,
+      )
       bucket.at = now
     }
     if (bucket.tokens < 1) return 'rate_limited'

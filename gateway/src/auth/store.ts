@@ -1,5 +1,15 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { VeilError } from '../errors.ts'
 import { isDomain, type Domain } from '../sdk/model.ts'
@@ -78,13 +88,20 @@ export class CredentialStore {
    * Adds (or, with `replace`, replaces) an account with a new random password and saves the file. Returns the
    * password: the caller shows it once.
    */
-  async add(entry: { name: string; role: Role; profile?: string; domain?: Domain }, options: { replace?: boolean; scrypt?: Partial<typeof DEFAULT_SCRYPT> } = {}): Promise<string> {
+  async add(
+    entry: { name: string; role: Role; profile?: string; domain?: Domain },
+    options: { replace?: boolean; scrypt?: Partial<typeof DEFAULT_SCRYPT> } = {},
+  ): Promise<string> {
     if (!options.replace && this.#accounts.has(entry.name)) {
       throw new VeilError('VEIL_ERR_USAGE', `${entry.name} already exists; remove it first or pass --replace`)
     }
     // 24 random bytes: 192 bits, far beyond guessing, and short enough for a device's configuration page.
     const password = randomBytes(24).toString('base64url')
-    const account: Account = { ...entry, password: await hashPassword(password, options.scrypt), created: new Date().toISOString() }
+    const account: Account = {
+      ...entry,
+      password: await hashPassword(password, options.scrypt),
+      created: new Date().toISOString(),
+    }
     this.#accounts.set(entry.name, account)
     this.save()
     return password
@@ -110,7 +127,11 @@ export class CredentialStore {
 export function hashPassword(password: string, params: Partial<typeof DEFAULT_SCRYPT> = {}): Promise<ScryptHash> {
   const p = { ...DEFAULT_SCRYPT, ...params }
   const salt = randomBytes(16)
-  return derive(password, salt, p).then((hash) => ({ ...p, salt: salt.toString('base64'), hash: hash.toString('base64') }))
+  return derive(password, salt, p).then((hash) => ({
+    ...p,
+    salt: salt.toString('base64'),
+    hash: hash.toString('base64'),
+  }))
 }
 
 /** Constant-time comparison of the derived key; parameters come from the stored hash, so they can be raised later. */
@@ -120,10 +141,16 @@ export async function verifyPassword(password: Buffer | string, stored: ScryptHa
   return actual.length === expected.length && timingSafeEqual(actual, expected)
 }
 
-function derive(password: Buffer | string, salt: Buffer, p: { N: number; r: number; p: number; keylen: number }): Promise<Buffer> {
+function derive(
+  password: Buffer | string,
+  salt: Buffer,
+  p: { N: number; r: number; p: number; keylen: number },
+): Promise<Buffer> {
   // scrypt needs 128·N·r bytes; Node's default ceiling (32 MiB) is exactly N 2^15, r 8, so leave headroom.
   const options: ScryptOptions = { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r + 1024 * 1024 }
-  return new Promise((resolve, reject) => scrypt(password, salt, p.keylen, options, (err, key) => (err === null ? resolve(key) : reject(err))))
+  return new Promise((resolve, reject) =>
+    scrypt(password, salt, p.keylen, options, (err, key) => (err === null ? resolve(key) : reject(err))),
+  )
 }
 
 function readAccounts(file: string): Map<string, Account> {
@@ -138,7 +165,10 @@ function readAccounts(file: string): Map<string, Account> {
   try {
     const mode = fstatSync(fd).mode & 0o777
     if ((mode & 0o077) !== 0) {
-      throw new VeilError('VEIL_ERR_CONFIG', `${file}: the credentials are readable by group or others (mode ${mode.toString(8)}); run chmod 600 on it`)
+      throw new VeilError(
+        'VEIL_ERR_CONFIG',
+        `${file}: the credentials are readable by group or others (mode ${mode.toString(8)}); run chmod 600 on it`,
+      )
     }
     text = readFileSync(fd, 'utf8')
   } finally {
@@ -166,12 +196,14 @@ function accountProblem(entry: unknown): string | undefined {
   if (typeof entry !== 'object' || entry === null) return 'expected an object'
   const a = entry as Record<string, unknown>
   if (typeof a.name !== 'string' || a.name === '') return 'name must be a non-empty string'
-  if (typeof a.role !== 'string' || !(ROLES as readonly string[]).includes(a.role)) return `role must be one of ${ROLES.join(', ')}`
+  if (typeof a.role !== 'string' || !(ROLES as readonly string[]).includes(a.role))
+    return `role must be one of ${ROLES.join(', ')}`
   if (a.role === 'device' && typeof a.profile !== 'string') return 'a device needs a profile'
   if (a.role === 'consumer' && (typeof a.domain !== 'string' || !isDomain(a.domain))) return 'a consumer needs a domain'
   const h = a.password as Record<string, unknown> | undefined
   if (typeof h !== 'object' || h === null) return 'password must be a scrypt hash'
-  for (const k of ['N', 'r', 'p', 'keylen']) if (!Number.isInteger(h[k]) || (h[k] as number) < 1) return `password.${k} must be a positive integer`
+  for (const k of ['N', 'r', 'p', 'keylen'])
+    if (!Number.isInteger(h[k]) || (h[k] as number) < 1) return `password.${k} must be a positive integer`
   for (const k of ['salt', 'hash']) if (typeof h[k] !== 'string') return `password.${k} must be base64`
   return undefined
 }

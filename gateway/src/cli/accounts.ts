@@ -29,21 +29,36 @@ export async function accounts(kind: 'device' | 'user', args: readonly string[])
     process.stdout.write(kind === 'device' ? DEVICE_USAGE : USER_USAGE)
     return sub === undefined ? 2 : 0
   }
-  const config = resolveConfig(builtinPlugins, { config: values.config, dataDir: values['data-dir'] }, overridesFromEnv(process.env))
+  const config = resolveConfig(
+    builtinPlugins,
+    { config: values.config, dataDir: values['data-dir'] },
+    overridesFromEnv(process.env),
+  )
   const store = CredentialStore.open(config.dataDir)
   const ofKind = (a: Account): boolean => (kind === 'device' ? a.role === 'device' : a.role !== 'device')
   switch (sub) {
     case 'add': {
       const name = one(positionals, `${kind} add`)
-      const entry: { name: string; role: Role; profile?: string; domain?: (typeof DOMAINS)[number] } = kind === 'device' ? deviceEntry(name, values.profile) : userEntry(name, values.role, values.domain)
+      const entry: { name: string; role: Role; profile?: string; domain?: (typeof DOMAINS)[number] } =
+        kind === 'device' ? deviceEntry(name, values.profile) : userEntry(name, values.role, values.domain)
       const existing = store.get(name)
       if (existing !== undefined && values.replace === true && !ofKind(existing)) {
-        throw new VeilError('VEIL_ERR_USAGE', `${name} is a ${existing.role} account; replace it with veil ${existing.role === 'device' ? 'device' : 'user'} add`)
+        throw new VeilError(
+          'VEIL_ERR_USAGE',
+          `${name} is a ${existing.role} account; replace it with veil ${existing.role === 'device' ? 'device' : 'user'} add`,
+        )
       }
       const password = await store.add(entry, { replace: values.replace === true })
-      const what = entry.role === 'device' ? `device ${name} (profile ${entry.profile})` : `${entry.role} ${name}${entry.domain === undefined ? '' : ` (domain ${entry.domain})`}`
-      process.stdout.write(`${existing === undefined ? 'added' : 'replaced'} ${what}\nusername: ${name}\npassword: ${password}\n`)
-      process.stderr.write(`The password is shown only this once; ${store.file} keeps its scrypt hash. Reload a running gateway (SIGHUP) to use it.\n`)
+      const what =
+        entry.role === 'device'
+          ? `device ${name} (profile ${entry.profile})`
+          : `${entry.role} ${name}${entry.domain === undefined ? '' : ` (domain ${entry.domain})`}`
+      process.stdout.write(
+        `${existing === undefined ? 'added' : 'replaced'} ${what}\nusername: ${name}\npassword: ${password}\n`,
+      )
+      process.stderr.write(
+        `The password is shown only this once; ${store.file} keeps its scrypt hash. Reload a running gateway (SIGHUP) to use it.\n`,
+      )
       return 0
     }
     case 'list': {
@@ -56,7 +71,8 @@ export async function accounts(kind: 'device' | 'user', args: readonly string[])
     case 'remove': {
       const name = one(positionals, `${kind} remove`)
       const existing = store.get(name)
-      if (existing === undefined || !ofKind(existing)) throw new VeilError('VEIL_ERR_USAGE', `no ${kind} ${name} in ${store.file}`)
+      if (existing === undefined || !ofKind(existing))
+        throw new VeilError('VEIL_ERR_USAGE', `no ${kind} ${name} in ${store.file}`)
       store.remove(name)
       process.stdout.write(`removed ${name}\n`)
       return 0
@@ -66,11 +82,14 @@ export async function accounts(kind: 'device' | 'user', args: readonly string[])
   }
 }
 
-const DEVICE_USAGE = 'Usage: veil device add DEVICE_ID --profile NAME [--replace] | veil device list | veil device remove DEVICE_ID  [--data-dir DIR] [--config FILE]\n'
-const USER_USAGE = 'Usage: veil user add NAME --role consumer --domain svc|ana|3p | --role local|admin [--replace] | veil user list | veil user remove NAME  [--data-dir DIR] [--config FILE]\n'
+const DEVICE_USAGE =
+  'Usage: veil device add DEVICE_ID --profile NAME [--replace] | veil device list | veil device remove DEVICE_ID  [--data-dir DIR] [--config FILE]\n'
+const USER_USAGE =
+  'Usage: veil user add NAME --role consumer --domain svc|ana|3p | --role local|admin [--replace] | veil user list | veil user remove NAME  [--data-dir DIR] [--config FILE]\n'
 
 function one(positionals: readonly string[], what: string): string {
-  if (positionals.length !== 1 || positionals[0] === '') throw new VeilError('VEIL_ERR_USAGE', `${what}: expected one name`)
+  if (positionals.length !== 1 || positionals[0] === '')
+    throw new VeilError('VEIL_ERR_USAGE', `${what}: expected one name`)
   return positionals[0] as string
 }
 
@@ -82,10 +101,19 @@ function deviceEntry(name: string, profile: string | undefined): { name: string;
   return { name, role: 'device', profile }
 }
 
-function userEntry(name: string, role: string | undefined, domain: string | undefined): { name: string; role: Role; domain?: (typeof DOMAINS)[number] } {
-  if (role !== 'consumer' && role !== 'local' && role !== 'admin') throw new VeilError('VEIL_ERR_USAGE', 'user add: --role must be consumer, local or admin (devices: veil device add)')
+function userEntry(
+  name: string,
+  role: string | undefined,
+  domain: string | undefined,
+): { name: string; role: Role; domain?: (typeof DOMAINS)[number] } {
+  if (role !== 'consumer' && role !== 'local' && role !== 'admin')
+    throw new VeilError(
+      'VEIL_ERR_USAGE',
+      'user add: --role must be consumer, local or admin (devices: veil device add)',
+    )
   if (role === 'consumer') {
-    if (domain === undefined || !isDomain(domain)) throw new VeilError('VEIL_ERR_USAGE', `user add: a consumer needs --domain, one of ${DOMAINS.join(', ')}`)
+    if (domain === undefined || !isDomain(domain))
+      throw new VeilError('VEIL_ERR_USAGE', `user add: a consumer needs --domain, one of ${DOMAINS.join(', ')}`)
     return { name, role, domain }
   }
   if (domain !== undefined) throw new VeilError('VEIL_ERR_USAGE', `user add: --domain applies to consumers only`)

@@ -5,7 +5,7 @@ import { tempDir } from '../../../test/helpers/gateway.ts'
 import { DEMO_MARKER, prepareDemoDataDir } from './demo.ts'
 
 describe('the demo data directory', () => {
-  it('discards the last run\'s queue in a directory the demo made, whose stand-in cloud is gone', () => {
+  it("discards the last run's queue in a directory the demo made, whose stand-in cloud is gone", () => {
     const dir = tempDir()
     try {
       const data = join(dir.path, 'demo')
@@ -20,7 +20,7 @@ describe('the demo data directory', () => {
     }
   })
 
-  it('refuses a directory it did not make that is not empty, so a real gateway\'s backlog is never thrown away', () => {
+  it("refuses a directory it did not make that is not empty, so a real gateway's backlog is never thrown away", () => {
     const dir = tempDir()
     try {
       mkdirSync(join(dir.path, 'queue', 'svc'), { recursive: true })

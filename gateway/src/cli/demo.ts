@@ -25,7 +25,11 @@ const dim = (t: string): string => paint(2, t)
  * a free one, so the demo runs beside a mosquitto on 1883.
  */
 export async function demo(args: readonly string[]): Promise<number> {
-  const { values } = parse(args, { duration: { type: 'string' }, rate: { type: 'string' }, 'data-dir': { type: 'string' } })
+  const { values } = parse(args, {
+    duration: { type: 'string' },
+    rate: { type: 'string' },
+    'data-dir': { type: 'string' },
+  })
   const durationMs = values.duration === undefined ? undefined : Number(values.duration) * 1000
   const dataDir = resolve(values['data-dir'] ?? '.veil-demo')
   prepareDemoDataDir(dataDir, values['data-dir'] === undefined)
@@ -41,14 +45,24 @@ export async function demo(args: readonly string[]): Promise<number> {
   const credentials = new Map<string, { username: string; password: string }>()
   for (const name of DEMO_PROFILES) {
     for (const device of profiles[name]?.createDevices(1, DEMO_SEED) ?? []) {
-      credentials.set(device.id, { username: device.id, password: await store.add({ name: device.id, role: 'device', profile: name }, { replace: true }) })
+      credentials.set(device.id, {
+        username: device.id,
+        password: await store.add({ name: device.id, role: 'device', profile: name }, { replace: true }),
+      })
     }
   }
 
   const logger = createLogger('warn', process.stderr)
   let gateway: Gateway | undefined
-  for (const [listenPort, httpPort] of [[1884, 9464], [0, 0]] as const) {
-    const base = resolveConfig(builtinPlugins, { listen: `mqtt://127.0.0.1:${listenPort}`, http: `127.0.0.1:${httpPort}`, dataDir })
+  for (const [listenPort, httpPort] of [
+    [1884, 9464],
+    [0, 0],
+  ] as const) {
+    const base = resolveConfig(builtinPlugins, {
+      listen: `mqtt://127.0.0.1:${listenPort}`,
+      http: `127.0.0.1:${httpPort}`,
+      dataDir,
+    })
     const config: GatewayConfig = { ...base, domains: withUpstream(base, upstreamUrl) }
     try {
       gateway = await Gateway.start(config, builtinPlugins, logger)
@@ -62,14 +76,17 @@ export async function demo(args: readonly string[]): Promise<number> {
   const deviceUrl = `mqtt://127.0.0.1:${gw.broker.address.port}`
 
   console.log(`Veil demo: devices -> ${deviceUrl} -> Veil -> cloud ${upstreamUrl}`)
-  console.log(`  metrics http://127.0.0.1:${gw.http.address.port}/metrics   policy ${gw.policyVersion}   data ${dataDir}`)
+  console.log(
+    `  metrics http://127.0.0.1:${gw.http.address.port}/metrics   policy ${gw.policyVersion}   data ${dataDir}`,
+  )
   console.log(`  watch it yourself: mosquitto_sub -h 127.0.0.1 -p ${upstreamPort} -t 'veil/#' -v     Ctrl-C stops.`)
   console.log('')
 
   gw.onProcessed((topic, size, result) => {
-    const fate = result.dropped !== undefined
-      ? paint(33, `dropped (${result.dropped.stage}: ${result.dropped.reason})`)
-      : `${result.outputs.length} out${result.domainDrops.length > 0 ? `, ${result.domainDrops.length} withheld (${[...new Set(result.domainDrops.map((d) => `${d.domain}: ${d.reason}`))].join(', ')})` : ''}`
+    const fate =
+      result.dropped !== undefined
+        ? paint(33, `dropped (${result.dropped.stage}: ${result.dropped.reason})`)
+        : `${result.outputs.length} out${result.domainDrops.length > 0 ? `, ${result.domainDrops.length} withheld (${[...new Set(result.domainDrops.map((d) => `${d.domain}: ${d.reason}`))].join(', ')})` : ''}`
     console.log(`${paint(36, 'in ')}  ${topic}  ${dim(`${size} B`)}  ${dim('->')} ${fate}`)
   })
 
@@ -95,7 +112,10 @@ export async function demo(args: readonly string[]): Promise<number> {
   await new Promise<void>((done) => {
     process.once('SIGINT', () => done())
     process.once('SIGTERM', () => done())
-    run.done.then(() => done(), () => done())
+    run.done.then(
+      () => done(),
+      () => done(),
+    )
   })
   controller.abort()
   await run.stop()
@@ -122,7 +142,10 @@ export function prepareDemoDataDir(dataDir: string, isDefault: boolean): void {
   // Only a new or empty directory becomes the demo's: marking one that holds anything else (keys, accounts, a
   // gateway's data yet without a queue) would let a later demo run discard a real gateway's backlog.
   if (!isDefault && !existsSync(marker) && existsSync(dataDir) && readdirSync(dataDir).length > 0) {
-    throw new VeilError('VEIL_ERR_USAGE', `demo: ${dataDir} (--data-dir) is not empty and not a demo data directory (the demo discards its queue at each start); give the demo a new or empty directory`)
+    throw new VeilError(
+      'VEIL_ERR_USAGE',
+      `demo: ${dataDir} (--data-dir) is not empty and not a demo data directory (the demo discards its queue at each start); give the demo a new or empty directory`,
+    )
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   writeFileSync(marker, 'made by veil demo: its upstream queue is discarded at each start\n', { mode: 0o600 })

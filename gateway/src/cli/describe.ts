@@ -13,7 +13,11 @@ type MetricsSection = { allow: readonly string[]; operators?: readonly Record<st
  * "What leaves this gateway", generated from the compiled policy set and the profiles' schemas: per category and
  * recipient domain, each stream's kept fields, the operators that transform them, and the known fields dropped.
  */
-export function describePolicies(set: PolicySet, classifier: Classifier, optIn: ReadonlySet<string> = new Set()): string {
+export function describePolicies(
+  set: PolicySet,
+  classifier: Classifier,
+  optIn: ReadonlySet<string> = new Set(),
+): string {
   const lines: string[] = [`Policies in ${set.dir}: ${set.files.length} files, version ${set.version}`, '']
   for (const [category, doc] of set.documents) {
     lines.push(`${category}${doc.description ? `: ${doc.description}` : ''}`)
@@ -51,12 +55,22 @@ export function describePolicies(set: PolicySet, classifier: Classifier, optIn: 
  * leaves (sharing withdrawn, a region the person does not allow, a minor's protected data, no policy without consent).
  */
 export function describeSubject(set: PolicySet, classifier: Classifier, book: ConsentBook, subject: Subject): string {
-  const flags = [subject.minor ? 'a minor' : undefined, subject.regions === undefined ? undefined : `data stays in ${subject.regions.join(', ')}`].filter((f) => f !== undefined)
-  const lines: string[] = [`What leaves for ${subject.name}${flags.length > 0 ? ` (${flags.join('; ')})` : ''}, policies version ${set.version}`, '']
+  const flags = [
+    subject.minor ? 'a minor' : undefined,
+    subject.regions === undefined ? undefined : `data stays in ${subject.regions.join(', ')}`,
+  ].filter((f) => f !== undefined)
+  const lines: string[] = [
+    `What leaves for ${subject.name}${flags.length > 0 ? ` (${flags.join('; ')})` : ''}, policies version ${set.version}`,
+    '',
+  ]
   const view = book.byId(subject.id) ?? book.household
-  const devices = subject.devices.length > 0 ? subject.devices : [{ profile: '*', deviceId: 'every device no subject claims' }]
+  const devices =
+    subject.devices.length > 0 ? subject.devices : [{ profile: '*', deviceId: 'every device no subject claims' }]
   for (const device of devices) {
-    const streams = device.profile === '*' ? CATEGORIES.flatMap((c) => classifier.streamsOf(c)) : CATEGORIES.flatMap((c) => classifier.streamsOf(c)).filter((s) => s.profile === device.profile)
+    const streams =
+      device.profile === '*'
+        ? CATEGORIES.flatMap((c) => classifier.streamsOf(c))
+        : CATEGORIES.flatMap((c) => classifier.streamsOf(c)).filter((s) => s.profile === device.profile)
     lines.push(`${device.profile === '*' ? device.deviceId : `${device.profile}:${device.deviceId}`}`)
     for (const stream of new Map(streams.map((s) => [s.key, s])).values()) {
       const entries = set.byStream.get(stream) ?? []
@@ -81,7 +95,14 @@ export function describeSubject(set: PolicySet, classifier: Classifier, book: Co
         }
         const variant = policy.purpose === undefined ? undefined : policyDoc.opt_in?.[policy.purpose]
         lines.push(`${head}${policy.purpose === undefined ? '' : ` (with consent to ${policy.purpose})`}:`)
-        describeVariant(lines, '    ', variant?.allow ?? policyDoc.allow, variant?.operators ?? policyDoc.operators, known, (variant ?? policyDoc).metrics as MetricsSection)
+        describeVariant(
+          lines,
+          '    ',
+          variant?.allow ?? policyDoc.allow,
+          variant?.operators ?? policyDoc.operators,
+          known,
+          (variant ?? policyDoc).metrics as MetricsSection,
+        )
       }
     }
     lines.push('')
@@ -105,7 +126,9 @@ function describeVariant(
 ): void {
   if (metrics !== undefined) {
     lines.push(`${indent}kept:        type${allow.length > 0 ? `, ${allow.join(', ')}` : ''}`)
-    lines.push(`${indent}metrics:     ${metrics.allow.length > 0 ? metrics.allow.join(', ') : 'none'}; string values through pii_scan`)
+    lines.push(
+      `${indent}metrics:     ${metrics.allow.length > 0 ? metrics.allow.join(', ') : 'none'}; string values through pii_scan`,
+    )
     for (const op of metrics.operators ?? []) {
       const { metric, ...rest } = op
       const [name, settings] = Object.entries(rest)[0] ?? ['?', {}]
@@ -115,7 +138,9 @@ function describeVariant(
       const [name, settings] = Object.entries(op)[0] ?? ['?', {}]
       lines.push(`${indent}transformed: ${describeOperator(name, settings)}`)
     }
-    lines.push(`${indent}dropped:     every metric not named, metric properties and metadata, DataSet, Bytes, File and Template values`)
+    lines.push(
+      `${indent}dropped:     every metric not named, metric properties and metadata, DataSet, Bytes, File and Template values`,
+    )
     return
   }
   if (allow.length === 0 && (operators ?? []).length === 0) {
@@ -128,7 +153,9 @@ function describeVariant(
     const [name, settings] = Object.entries(op)[0] ?? ['?', {}]
     lines.push(`${indent}transformed: ${describeOperator(name, settings)}`)
   }
-  lines.push(`${indent}dropped:     ${dropped.length > 0 ? dropped.join(', ') : '(no other known field)'}; and any field not listed`)
+  lines.push(
+    `${indent}dropped:     ${dropped.length > 0 ? dropped.join(', ') : '(no other known field)'}; and any field not listed`,
+  )
 }
 
 /**
@@ -137,11 +164,16 @@ function describeVariant(
  */
 function describeOperator(name: string, settings: unknown): string {
   const written = `${name} ${JSON.stringify(settings)}`
-  const properties = builtinPlugins.operators.find((op) => op.name === name)?.configSchema.properties as Record<string, { default?: unknown }> | undefined
+  const properties = builtinPlugins.operators.find((op) => op.name === name)?.configSchema.properties as
+    | Record<string, { default?: unknown }>
+    | undefined
   const given = settings !== null && typeof settings === 'object' ? settings : {}
   const defaults = Object.entries(properties ?? {})
     .filter(([key, property]) => property.default !== undefined && !Object.hasOwn(given, key))
-    .map(([key, { default: value }]) => `${key}: ${Array.isArray(value) && value.length > 4 ? `[${value.length} items]` : JSON.stringify(value)}`)
+    .map(
+      ([key, { default: value }]) =>
+        `${key}: ${Array.isArray(value) && value.length > 4 ? `[${value.length} items]` : JSON.stringify(value)}`,
+    )
   return defaults.length === 0 ? written : `${written} (defaults: ${defaults.join(', ')})`
 }
 

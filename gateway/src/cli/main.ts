@@ -98,7 +98,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 function overrides(values: Record<string, unknown>): ConfigOverrides {
-  const str = (key: string): string | undefined => (typeof values[key] === 'string' ? (values[key] as string) : undefined)
+  const str = (key: string): string | undefined =>
+    typeof values[key] === 'string' ? (values[key] as string) : undefined
   return {
     config: str('config'),
     listen: str('listen'),
@@ -157,7 +158,8 @@ async function filter(args: readonly string[]): Promise<number> {
   for (const line of outputLines(result)) process.stdout.write(`${line}\n`)
   for (const line of dropLines(result)) process.stderr.write(`${line}\n`)
   // What a scheduled stream (energy windows, aggregates) releases for this one message once its window closes.
-  for (const scheduled of await pipeline.tick(Date.now(), true)) for (const line of outputLines(scheduled)) process.stdout.write(`${line}\n`)
+  for (const scheduled of await pipeline.tick(Date.now(), true))
+    for (const line of outputLines(scheduled)) process.stdout.write(`${line}\n`)
   return 0
 }
 
@@ -165,7 +167,8 @@ async function replay(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...COMMON }, true)
   if (values.help) return usageOf('replay')
   const file = positionals[0]
-  if (file === undefined || positionals.length > 1) throw new VeilError('VEIL_ERR_USAGE', 'replay: expected one FILE.jsonl')
+  if (file === undefined || positionals.length > 1)
+    throw new VeilError('VEIL_ERR_USAGE', 'replay: expected one FILE.jsonl')
   const config = resolveConfig(builtinPlugins, overrides(values), overridesFromEnv(process.env))
   const pipeline = offlinePipeline(config, builtinPlugins)
   if (file !== '-') readableOrUsage(file)
@@ -174,7 +177,8 @@ async function replay(args: readonly string[]): Promise<number> {
   let lastTs: number | undefined
   // The input's clock is the gateway's: what scheduled operators release before each input leaves at that time.
   const tick = async (ts: number, drain = false): Promise<void> => {
-    for (const result of await pipeline.tick(ts, drain)) for (const out of outputLines(result, ts)) process.stdout.write(`${out}\n`)
+    for (const result of await pipeline.tick(ts, drain))
+      for (const out of outputLines(result, ts)) process.stdout.write(`${out}\n`)
   }
   for await (const line of lines) {
     n++
@@ -218,17 +222,40 @@ export function parseReplayLine(line: string, n: number): { ts: number; topic: s
 function policy(args: readonly string[]): number {
   const [sub, ...rest] = args
   if (sub !== 'check') throw new VeilError('VEIL_ERR_USAGE', 'policy: expected "policy check [DIR]"')
-  const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' }, config: { type: 'string' }, subject: { type: 'string' }, 'data-dir': { type: 'string' } }, true)
+  const { values, positionals } = parse(
+    rest,
+    {
+      help: { type: 'boolean', short: 'h' },
+      config: { type: 'string' },
+      subject: { type: 'string' },
+      'data-dir': { type: 'string' },
+    },
+    true,
+  )
   if (values.help) return usageOf('policy check')
-  const config = resolveConfig(builtinPlugins, { config: values.config, policies: positionals[0], dataDir: values['data-dir'] }, overridesFromEnv(process.env))
+  const config = resolveConfig(
+    builtinPlugins,
+    { config: values.config, policies: positionals[0], dataDir: values['data-dir'] },
+    overridesFromEnv(process.env),
+  )
   const classifier = new Classifier(profilesOf(config))
   // A throwaway key: checking compiles every operator but must not create or read the gateway's master key.
   const keyring = new Keyring(randomBytes(32), new Map())
-  const set = loadPolicySet(config.policies, { classifier, operators: builtinPlugins.operators, keyring, dataDir: config.dataDir, variables: config.variables })
+  const set = loadPolicySet(config.policies, {
+    classifier,
+    operators: builtinPlugins.operators,
+    keyring,
+    dataDir: config.dataDir,
+    variables: config.variables,
+  })
   if (values.subject !== undefined) {
     const profiles = profilesOf(config)
     const subject = SubjectRegistry.open(config.dataDir, profiles).get(values.subject)
-    if (subject === undefined) throw new VeilError('VEIL_ERR_USAGE', `policy check: no subject ${values.subject} in ${join(config.dataDir, SUBJECTS_FILE)}; veil subject list shows them`)
+    if (subject === undefined)
+      throw new VeilError(
+        'VEIL_ERR_USAGE',
+        `policy check: no subject ${values.subject} in ${join(config.dataDir, SUBJECTS_FILE)}; veil subject list shows them`,
+      )
     process.stdout.write(describeSubject(set, classifier, loadConsentBook(config.dataDir, profiles, config), subject))
     return 0
   }

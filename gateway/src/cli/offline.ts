@@ -18,7 +18,11 @@ export function offlinePipeline(config: GatewayConfig, plugins: Pick<Plugins, 'o
 export function outputLines(result: PipelineResult, ts?: number): string[] {
   return result.outputs.map((out) => {
     const payload = payloadValue(out.payload)
-    return JSON.stringify(ts === undefined ? { domain: out.domain, topic: out.topic, payload } : { ts, domain: out.domain, topic: out.topic, payload })
+    return JSON.stringify(
+      ts === undefined
+        ? { domain: out.domain, topic: out.topic, payload }
+        : { ts, domain: out.domain, topic: out.topic, payload },
+    )
   })
 }
 

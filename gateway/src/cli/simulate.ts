@@ -17,18 +17,26 @@ export async function simulate(args: readonly string[]): Promise<number> {
     help: { type: 'boolean', short: 'h' },
   })
   if (values.help) {
-    process.stdout.write(`Usage: veil simulate --profile NAME [--devices N] [--rate MSG_PER_S] [--url URL] [--duration S] [--count N]\n       [--username NAME] [--password PW | VEIL_SIM_PASSWORD]: one account for every simulated device\nProfiles: ${Object.keys(profiles).join(', ')}\n`)
+    process.stdout.write(
+      `Usage: veil simulate --profile NAME [--devices N] [--rate MSG_PER_S] [--url URL] [--duration S] [--count N]\n       [--username NAME] [--password PW | VEIL_SIM_PASSWORD]: one account for every simulated device\nProfiles: ${Object.keys(profiles).join(', ')}\n`,
+    )
     return 0
   }
   const names = values.profile ?? []
-  if (names.length === 0) throw new VeilError('VEIL_ERR_USAGE', `simulate: --profile is required; one of ${Object.keys(profiles).join(', ')}`)
+  if (names.length === 0)
+    throw new VeilError('VEIL_ERR_USAGE', `simulate: --profile is required; one of ${Object.keys(profiles).join(', ')}`)
   for (const name of names) {
-    if (!(name in profiles)) throw new VeilError('VEIL_ERR_USAGE', `simulate: unknown profile ${name}; one of ${Object.keys(profiles).join(', ')}`)
+    if (!(name in profiles))
+      throw new VeilError(
+        'VEIL_ERR_USAGE',
+        `simulate: unknown profile ${name}; one of ${Object.keys(profiles).join(', ')}`,
+      )
   }
   const number = (text: string | undefined, flag: string, fallback: number): number => {
     if (text === undefined) return fallback
     const n = Number(text)
-    if (!Number.isFinite(n) || n <= 0) throw new VeilError('VEIL_ERR_USAGE', `simulate: ${flag} must be a positive number`)
+    if (!Number.isFinite(n) || n <= 0)
+      throw new VeilError('VEIL_ERR_USAGE', `simulate: ${flag} must be a positive number`)
     return n
   }
   const controller = new AbortController()
@@ -44,7 +52,9 @@ export async function simulate(args: readonly string[]): Promise<number> {
     seed: values.seed === undefined ? undefined : Number(values.seed),
     // A password on the command line shows in `ps`: the environment is the better place for it.
     ...(values.username === undefined ? {} : { username: values.username }),
-    ...((values.password ?? process.env.VEIL_SIM_PASSWORD) === undefined ? {} : { password: values.password ?? process.env.VEIL_SIM_PASSWORD }),
+    ...((values.password ?? process.env.VEIL_SIM_PASSWORD) === undefined
+      ? {}
+      : { password: values.password ?? process.env.VEIL_SIM_PASSWORD }),
     signal: controller.signal,
   })
   const { published } = await run.done

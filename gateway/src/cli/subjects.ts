@@ -28,12 +28,19 @@ const COMMON = {
   help: { type: 'boolean', short: 'h' },
 } as const
 
-const SUBJECT_OPTIONS = { ...COMMON, device: { type: 'string', multiple: true }, minor: { type: 'boolean' }, regions: { type: 'string' }, replace: { type: 'boolean' } } as const
+const SUBJECT_OPTIONS = {
+  ...COMMON,
+  device: { type: 'string', multiple: true },
+  minor: { type: 'boolean' },
+  regions: { type: 'string' },
+  replace: { type: 'boolean' },
+} as const
 const CONSENT_OPTIONS = { ...COMMON, domain: { type: 'string' }, by: { type: 'string' } } as const
 
 const SUBJECT_USAGE =
   'Usage: veil subject add NAME --device PROFILE:ID [--device ...] [--minor] [--regions EU[,US]] [--replace] | veil subject list | veil subject show NAME | veil subject remove NAME  [--data-dir DIR] [--config FILE]\n'
-const CONSENT_USAGE = 'Usage: veil consent grant|withdraw SUBJECT PURPOSE [--domain svc|ana|3p] [--by subject|guardian|admin] | veil consent show SUBJECT  [--data-dir DIR] [--config FILE]\n'
+const CONSENT_USAGE =
+  'Usage: veil consent grant|withdraw SUBJECT PURPOSE [--domain svc|ana|3p] [--by subject|guardian|admin] | veil consent show SUBJECT  [--data-dir DIR] [--config FILE]\n'
 
 const APPLIED = 'A running gateway applies it at once (it watches the data directory) or on SIGHUP.\n'
 
@@ -48,8 +55,17 @@ export async function subject(args: readonly string[]): Promise<number> {
     process.stdout.write(SUBJECT_USAGE)
     return sub === undefined ? 2 : 0
   }
-  if (sub !== 'add' && (values.device !== undefined || values.minor !== undefined || values.regions !== undefined || values.replace !== undefined)) {
-    throw new VeilError('VEIL_ERR_USAGE', `subject ${sub}: --device, --minor, --regions and --replace belong to subject add`)
+  if (
+    sub !== 'add' &&
+    (values.device !== undefined ||
+      values.minor !== undefined ||
+      values.regions !== undefined ||
+      values.replace !== undefined)
+  ) {
+    throw new VeilError(
+      'VEIL_ERR_USAGE',
+      `subject ${sub}: --device, --minor, --regions and --replace belong to subject add`,
+    )
   }
   const config = configOf(values)
   const registry = SubjectRegistry.open(config.dataDir, profilesOf(config))
@@ -62,34 +78,58 @@ export async function subject(args: readonly string[]): Promise<number> {
         if (typeof ref === 'string') throw new VeilError('VEIL_ERR_USAGE', `subject add ${name}: --device ${ref}`)
         return ref
       })
-      if (devices.length === 0) throw new VeilError('VEIL_ERR_USAGE', `subject add ${name}: name at least one --device PROFILE:ID`)
+      if (devices.length === 0)
+        throw new VeilError('VEIL_ERR_USAGE', `subject add ${name}: name at least one --device PROFILE:ID`)
       // A removed subject's history stays in the log, keyed by name: a new person under that name must not inherit it.
-      if (values.replace !== true && registry.get(name) === undefined && log.records().some((r) => r.subject === name)) {
-        throw new VeilError('VEIL_ERR_USAGE', `subject add ${name}: ${log.file} holds the consent history of an earlier subject of that name; choose another name`)
+      if (
+        values.replace !== true &&
+        registry.get(name) === undefined &&
+        log.records().some((r) => r.subject === name)
+      ) {
+        throw new VeilError(
+          'VEIL_ERR_USAGE',
+          `subject add ${name}: ${log.file} holds the consent history of an earlier subject of that name; choose another name`,
+        )
       }
       const regions = values.regions === undefined ? undefined : values.regions.split(',').map((r) => r.trim())
-      const added = registry.add({ name, devices, minor: values.minor === true, regions }, { replace: values.replace === true })
-      process.stdout.write(`${values.replace === true ? 'replaced' : 'added'} subject ${added.name}: ${describe(added)}\n`)
+      const added = registry.add(
+        { name, devices, minor: values.minor === true, regions },
+        { replace: values.replace === true },
+      )
+      process.stdout.write(
+        `${values.replace === true ? 'replaced' : 'added'} subject ${added.name}: ${describe(added)}\n`,
+      )
       process.stderr.write(APPLIED)
       return 0
     }
     case 'list': {
       none(positionals, 'subject list')
-      for (const s of registry.list()) process.stdout.write(`${s.name}\t${s.devices.length}\t${s.minor ? 'minor' : 'adult'}\t${s.regions?.join(',') ?? 'any'}\n`)
+      for (const s of registry.list())
+        process.stdout.write(
+          `${s.name}\t${s.devices.length}\t${s.minor ? 'minor' : 'adult'}\t${s.regions?.join(',') ?? 'any'}\n`,
+        )
       return 0
     }
     case 'show': {
       const s = known(registry, one(positionals, 'subject show'))
       const devices = s.name === HOUSEHOLD ? 'every device no subject claims' : s.devices.map(deviceRefText).join(', ')
-      process.stdout.write(`subject ${s.name}\ndevices: ${devices}\nminor: ${s.minor ? 'yes' : 'no'}\nregions: ${s.regions?.join(', ') ?? 'any'}\n`)
+      process.stdout.write(
+        `subject ${s.name}\ndevices: ${devices}\nminor: ${s.minor ? 'yes' : 'no'}\nregions: ${s.regions?.join(', ') ?? 'any'}\n`,
+      )
       process.stdout.write(consentLines(s, log.records(), config.optIn, offered(config)))
       return 0
     }
     case 'remove': {
       const name = one(positionals, 'subject remove')
-      if (name === HOUSEHOLD) throw new VeilError('VEIL_ERR_USAGE', `${HOUSEHOLD} is reserved: it is every device no subject claims and cannot be removed`)
+      if (name === HOUSEHOLD)
+        throw new VeilError(
+          'VEIL_ERR_USAGE',
+          `${HOUSEHOLD} is reserved: it is every device no subject claims and cannot be removed`,
+        )
       if (!registry.remove(name)) throw new VeilError('VEIL_ERR_USAGE', `no subject ${name} in ${registry.file}`)
-      process.stdout.write(`removed subject ${name}; its devices belong to the household again; its consent history stays in ${log.file}\n`)
+      process.stdout.write(
+        `removed subject ${name}; its devices belong to the household again; its consent history stays in ${log.file}\n`,
+      )
       process.stderr.write(APPLIED)
       return 0
     }
@@ -121,13 +161,18 @@ export async function consent(args: readonly string[]): Promise<number> {
       const byDomain = offered(config)
       checkPurpose(purpose, domain, byDomain)
       // Withdrawing is always possible; only a grant needs the right person behind it.
-      if (granted && s.minor && by === 'subject') throw new VeilError('VEIL_ERR_USAGE', `${s.name} is a minor: a consent needs --by guardian`)
+      if (granted && s.minor && by === 'subject')
+        throw new VeilError('VEIL_ERR_USAGE', `${s.name} is a minor: a consent needs --by guardian`)
       const record: ConsentRecord = { time: new Date().toISOString(), subject: s.name, purpose, domain, granted, by }
       log.append(record)
-      process.stdout.write(`${granted ? 'granted' : 'withdrew'} ${purpose} for ${s.name} ${domain === undefined ? 'in every domain' : `in ${domain}`} (by ${by})\n`)
+      process.stdout.write(
+        `${granted ? 'granted' : 'withdrew'} ${purpose} for ${s.name} ${domain === undefined ? 'in every domain' : `in ${domain}`} (by ${by})\n`,
+      )
       process.stdout.write(currentLines(s, log.records(), config.optIn, byDomain))
       if (granted && s.minor && (domain === undefined || MINOR_DOMAINS.has(domain))) {
-        process.stderr.write(`${s.name} is a minor: location, health and camera data never leave for ${[...MINOR_DOMAINS].join(' or ')}, whatever is granted.\n`)
+        process.stderr.write(
+          `${s.name} is a minor: location, health and camera data never leave for ${[...MINOR_DOMAINS].join(' or ')}, whatever is granted.\n`,
+        )
       }
       process.stderr.write(APPLIED)
       return 0
@@ -143,7 +188,11 @@ export async function consent(args: readonly string[]): Promise<number> {
 }
 
 function configOf(values: { config?: string | undefined; 'data-dir'?: string | undefined }): GatewayConfig {
-  return resolveConfig(builtinPlugins, { config: values.config, dataDir: values['data-dir'] }, overridesFromEnv(process.env))
+  return resolveConfig(
+    builtinPlugins,
+    { config: values.config, dataDir: values['data-dir'] },
+    overridesFromEnv(process.env),
+  )
 }
 
 /** The purposes the policies offer, per domain: what a person can grant or withdraw there. */
@@ -151,7 +200,13 @@ function offered(config: GatewayConfig): Map<Domain, Set<string>> {
   const classifier = new Classifier(profilesOf(config))
   // A throwaway key, as `veil policy check` uses: reading the policies must not create or read the master key.
   const keyring = new Keyring(randomBytes(32), new Map())
-  const set = loadPolicySet(config.policies, { classifier, operators: builtinPlugins.operators, keyring, dataDir: config.dataDir, variables: config.variables })
+  const set = loadPolicySet(config.policies, {
+    classifier,
+    operators: builtinPlugins.operators,
+    keyring,
+    dataDir: config.dataDir,
+    variables: config.variables,
+  })
   const documents = [...set.documents.values()]
   const byDomain = new Map<Domain, Set<string>>()
   for (const domain of DOMAINS) {
@@ -165,10 +220,14 @@ function offered(config: GatewayConfig): Map<Domain, Set<string>> {
 
 function checkPurpose(purpose: string, domain: Domain | undefined, byDomain: Map<Domain, Set<string>>): void {
   const all = new Set([...byDomain.values()].flatMap((s) => [...s]))
-  if (!all.has(purpose)) throw new VeilError('VEIL_ERR_USAGE', `no policy offers ${purpose}; offered: ${[...all].sort().join(', ')}`)
+  if (!all.has(purpose))
+    throw new VeilError('VEIL_ERR_USAGE', `no policy offers ${purpose}; offered: ${[...all].sort().join(', ')}`)
   if (domain !== undefined && !byDomain.get(domain)?.has(purpose)) {
     const where = DOMAINS.filter((d) => byDomain.get(d)?.has(purpose))
-    throw new VeilError('VEIL_ERR_USAGE', `no policy offers ${purpose} for ${domain}; it is offered for ${where.join(', ')}`)
+    throw new VeilError(
+      'VEIL_ERR_USAGE',
+      `no policy offers ${purpose} for ${domain}; it is offered for ${where.join(', ')}`,
+    )
   }
 }
 
@@ -180,7 +239,8 @@ function domainOf(value: string | undefined): Domain | undefined {
 
 function sourceOf(value: string | undefined): ConsentSource {
   if (value === undefined) return 'subject'
-  if (!(CONSENT_SOURCES as readonly string[]).includes(value)) throw new VeilError('VEIL_ERR_USAGE', `--by must be one of ${CONSENT_SOURCES.join(', ')}, not ${value}`)
+  if (!(CONSENT_SOURCES as readonly string[]).includes(value))
+    throw new VeilError('VEIL_ERR_USAGE', `--by must be one of ${CONSENT_SOURCES.join(', ')}, not ${value}`)
   return value as ConsentSource
 }
 
@@ -199,7 +259,12 @@ function describe(s: Subject): string {
 }
 
 /** The purposes in force per domain, derived from every record the way the filter stage derives them. */
-function currentLines(s: Subject, records: readonly ConsentRecord[], defaults: ReadonlySet<string>, byDomain: Map<Domain, Set<string>>): string {
+function currentLines(
+  s: Subject,
+  records: readonly ConsentRecord[],
+  defaults: ReadonlySet<string>,
+  byDomain: Map<Domain, Set<string>>,
+): string {
   // Only what a policy offers there: a purpose granted in every domain means nothing where no policy names it.
   const lines = DOMAINS.map((d) => {
     const purposes = [...grantedPurposes(s, d, records, defaults)].filter((p) => byDomain.get(d)?.has(p)).sort()
@@ -208,14 +273,23 @@ function currentLines(s: Subject, records: readonly ConsentRecord[], defaults: R
   return `consents in force:\n${lines.join('\n')}\n`
 }
 
-function consentLines(s: Subject, records: readonly ConsentRecord[], defaults: ReadonlySet<string>, byDomain: Map<Domain, Set<string>>): string {
+function consentLines(
+  s: Subject,
+  records: readonly ConsentRecord[],
+  defaults: ReadonlySet<string>,
+  byDomain: Map<Domain, Set<string>>,
+): string {
   const mine = records.filter((r) => r.subject === s.name)
-  const history = mine.map((r) => `  ${r.time} ${r.granted ? 'grant' : 'withdraw'} ${r.purpose} ${r.domain ?? 'every domain'} by ${r.by}${s.minor && r.granted && r.by === 'subject' ? ' (ignored: a minor)' : ''}`)
+  const history = mine.map(
+    (r) =>
+      `  ${r.time} ${r.granted ? 'grant' : 'withdraw'} ${r.purpose} ${r.domain ?? 'every domain'} by ${r.by}${s.minor && r.granted && r.by === 'subject' ? ' (ignored: a minor)' : ''}`,
+  )
   return `${currentLines(s, records, defaults, byDomain)}history:\n${history.length === 0 ? '  (none)' : history.join('\n')}\n`
 }
 
 function one(positionals: readonly string[], what: string): string {
-  if (positionals.length !== 1 || positionals[0] === '') throw new VeilError('VEIL_ERR_USAGE', `${what}: expected one name`)
+  if (positionals.length !== 1 || positionals[0] === '')
+    throw new VeilError('VEIL_ERR_USAGE', `${what}: expected one name`)
   return positionals[0] as string
 }
 

@@ -32,7 +32,12 @@ export interface DomainConfig extends RotationSettings {
 
 /** The keyring's view of the domains: each one's rotation settings. */
 export function keyPoliciesOf(config: Pick<GatewayConfig, 'domains'>): ReadonlyMap<Domain, RotationSettings> {
-  return new Map([...config.domains].map(([d, c]) => [d, { epochSeconds: c.epochSeconds, rotationGapSeconds: c.rotationGapSeconds, categories: c.categories }]))
+  return new Map(
+    [...config.domains].map(([d, c]) => [
+      d,
+      { epochSeconds: c.epochSeconds, rotationGapSeconds: c.rotationGapSeconds, categories: c.categories },
+    ]),
+  )
 }
 
 /** The pipeline's limits and the broker's per-client one; the parser's packet limit is derived (packetLimitFor). */
@@ -127,7 +132,13 @@ export interface ConfigOverrides {
 export const RELOAD_TOKEN_FILE = 'reload.token'
 
 // maxPending and maxPendingBytes bound the in-flight window to the upstream; the backlog waits on disk (queue).
-const DEFAULT_UPSTREAM = { protocolVersion: 5, topicPrefix: '', required: true, maxPending: 1000, maxPendingBytes: 16 * 1024 * 1024 } as const
+const DEFAULT_UPSTREAM = {
+  protocolVersion: 5,
+  topicPrefix: '',
+  required: true,
+  maxPending: 1000,
+  maxPendingBytes: 16 * 1024 * 1024,
+} as const
 
 /** An upstream with the defaults of the configuration file, for code that builds one (the demo, tests). */
 export function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
@@ -139,14 +150,19 @@ const validators = new WeakMap<readonly ProfileSettingsDeclaration[], ValidateFu
 function fileValidator(configurable: readonly ProfileSettingsDeclaration[]): ValidateFunction<ConfigFile> {
   let validate = validators.get(configurable)
   if (validate === undefined) {
-    validate = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(withProfileSettings(configSchema, configurable))
+    validate = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(
+      withProfileSettings(configSchema, configurable),
+    )
     validators.set(configurable, validate)
   }
   return validate
 }
 
 /** The configuration schema with each configurable profile's settings schema under `profiles`. */
-function withProfileSettings(schema: typeof configSchema, configurable: readonly ProfileSettingsDeclaration[]): typeof configSchema {
+function withProfileSettings(
+  schema: typeof configSchema,
+  configurable: readonly ProfileSettingsDeclaration[],
+): typeof configSchema {
   const properties = Object.fromEntries(configurable.map((p) => [p.name, p.schema]))
   return { ...schema, properties: { ...schema.properties, profiles: { ...schema.properties.profiles, properties } } }
 }
@@ -162,7 +178,10 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
     policies: env.VEIL_POLICIES,
     logLevel: env.VEIL_LOG_LEVEL,
     upstreams: env.VEIL_UPSTREAM?.split(/[,\s]+/).filter((s) => s !== ''),
-    allowAnonymous: env.VEIL_ALLOW_ANONYMOUS === undefined ? undefined : env.VEIL_ALLOW_ANONYMOUS === '1' || env.VEIL_ALLOW_ANONYMOUS === 'true',
+    allowAnonymous:
+      env.VEIL_ALLOW_ANONYMOUS === undefined
+        ? undefined
+        : env.VEIL_ALLOW_ANONYMOUS === '1' || env.VEIL_ALLOW_ANONYMOUS === 'true',
     listeners: env.VEIL_LISTENERS?.split(/[,\s]+/).filter((s) => s !== ''),
     tlsCert: env.VEIL_TLS_CERT,
     tlsKey: env.VEIL_TLS_KEY,
@@ -172,7 +191,11 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
 }
 
 /** `plugins`: the profiles the configuration builds on, and the settings its `profiles` section may give them. */
-export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableProfiles' | 'configSections'>, flags: ConfigOverrides, env: ConfigOverrides = {}): GatewayConfig {
+export function resolveConfig(
+  plugins: Pick<Plugins, 'profiles' | 'configurableProfiles' | 'configSections'>,
+  flags: ConfigOverrides,
+  env: ConfigOverrides = {},
+): GatewayConfig {
   const configPath = flags.config ?? env.config
   const file = configPath === undefined ? {} : readConfigFile(configPath, fileValidator(plugins.configurableProfiles))
   const pick = <K extends keyof ConfigOverrides>(key: K): ConfigOverrides[K] => flags[key] ?? env[key]
@@ -183,7 +206,11 @@ export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableP
   if (!LOG_LEVELS.includes(logLevel)) throw usage(`--log-level: ${logLevel} is not one of ${LOG_LEVELS.join(', ')}`)
 
   const rotation = resolveRotation(file.domains ?? {})
-  if (rotation.problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(rotation.problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
+  if (rotation.problems.length > 0)
+    throw new VeilError(
+      'VEIL_ERR_CONFIG',
+      formatProblems(rotation.problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))),
+    )
   const domains = new Map<Domain, DomainConfig>()
   for (const domain of DOMAINS) {
     const section = file.domains?.[domain]
@@ -193,26 +220,48 @@ export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableP
       try {
         readFileSync(upstream.ca)
       } catch (err) {
-        throw new VeilError('VEIL_ERR_CONFIG', `${configPath}: /domains/${domain}/upstream/ca: ${(err as Error).message}`)
+        throw new VeilError(
+          'VEIL_ERR_CONFIG',
+          `${configPath}: /domains/${domain}/upstream/ca: ${(err as Error).message}`,
+        )
       }
     }
     const epochSeconds = section?.epochSeconds ?? DEFAULT_EPOCH_S[domain]
-    domains.set(domain, { epochSeconds, rotationGapSeconds: section?.rotationGapSeconds, categories: section?.categories, upstream })
+    domains.set(domain, {
+      epochSeconds,
+      rotationGapSeconds: section?.rotationGapSeconds,
+      categories: section?.categories,
+      upstream,
+    })
   }
   for (const spec of pick('upstreams') ?? []) {
     const eq = spec.indexOf('=')
     const domain = spec.slice(0, eq)
     const url = spec.slice(eq + 1)
-    if (eq < 1 || !isDomain(domain)) throw usage(`--upstream ${redactUrl(spec)}: expected DOMAIN=URL with DOMAIN one of ${DOMAINS.join(', ')}`)
+    if (eq < 1 || !isDomain(domain))
+      throw usage(`--upstream ${redactUrl(spec)}: expected DOMAIN=URL with DOMAIN one of ${DOMAINS.join(', ')}`)
     parseUrl(url, '--upstream', ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'])
     const existing = domains.get(domain)
-    domains.set(domain, { ...existing, epochSeconds: existing?.epochSeconds ?? DEFAULT_EPOCH_S[domain], upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url } })
+    domains.set(domain, {
+      ...existing,
+      epochSeconds: existing?.epochSeconds ?? DEFAULT_EPOCH_S[domain],
+      upstream: { ...DEFAULT_UPSTREAM, ...existing?.upstream, url },
+    })
   }
 
   const { profiles: configured, problems } = configuredProfiles(file.profiles, plugins)
-  if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))))
-  const profileSettings: Record<string, unknown> = Object.fromEntries(plugins.configSections.map((section) => [section.key, section.resolve(file[section.key])]))
-  const profiles = plugins.configSections.reduce((set, section) => section.profiles(set, profileSettings[section.key]), configured)
+  if (problems.length > 0)
+    throw new VeilError(
+      'VEIL_ERR_CONFIG',
+      formatProblems(problems.map((p) => ({ file: configPath ?? '(configuration)', ...p }))),
+    )
+  const profileSettings: Record<string, unknown> = Object.fromEntries(
+    plugins.configSections.map((section) => [section.key, section.resolve(file[section.key])]),
+  )
+  const profiles = plugins.configSections.reduce(
+    (set, section) => section.profiles(set, profileSettings[section.key]),
+    configured,
+  )
 
   const dataDir = resolve(pick('dataDir') ?? file.dataDir ?? 'data')
   return {
@@ -223,7 +272,11 @@ export function resolveConfig(plugins: Pick<Plugins, 'profiles' | 'configurableP
     logLevel: logLevel as LogLevel,
     limits: { ...DEFAULT_LIMITS, inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, ...file.limits },
     domains,
-    optIn: new Set(Object.entries(file.optIn ?? {}).filter(([, on]) => on).map(([name]) => name)),
+    optIn: new Set(
+      Object.entries(file.optIn ?? {})
+        .filter(([, on]) => on)
+        .map(([name]) => name),
+    ),
     variables: { privacy_zones: file.privacyZones ?? [], stay_zones: file.stayZones ?? true },
     encoding: new Map(Object.entries(file.encoding ?? {}) as [Domain, OutputEncoding][]),
     profileSettings,
@@ -245,22 +298,49 @@ export function profilesOf(config: Pick<GatewayConfig, 'profiles'>): readonly Pr
 function reconnectOf(file: ConfigFile, path: string | undefined): ReconnectConfig {
   const reconnect = { ...DEFAULT_RECONNECT, ...file.reconnect }
   if (reconnect.minMs > reconnect.maxMs) {
-    throw new VeilError('VEIL_ERR_CONFIG', formatProblems([{ file: path ?? '(defaults)', path: '/reconnect', problem: `minMs (${reconnect.minMs}) must not exceed maxMs (${reconnect.maxMs})` }]))
+    throw new VeilError(
+      'VEIL_ERR_CONFIG',
+      formatProblems([
+        {
+          file: path ?? '(defaults)',
+          path: '/reconnect',
+          problem: `minMs (${reconnect.minMs}) must not exceed maxMs (${reconnect.maxMs})`,
+        },
+      ]),
+    )
   }
   return reconnect
 }
 
-function resolveSecurity(file: ConfigFile, pick: <K extends keyof ConfigOverrides>(key: K) => ConfigOverrides[K], dataDir: string, configPath: string | undefined): SecurityConfig {
+function resolveSecurity(
+  file: ConfigFile,
+  pick: <K extends keyof ConfigOverrides>(key: K) => ConfigOverrides[K],
+  dataDir: string,
+  configPath: string | undefined,
+): SecurityConfig {
   const listeners = (pick('listeners') ?? file.listeners ?? []).map((text) => parseListener(text))
   const cert = pick('tlsCert') ?? file.tls?.cert
   const key = pick('tlsKey') ?? file.tls?.key
-  if ((cert === undefined) !== (key === undefined)) throw usage(`--tls-cert and --tls-key (tls.cert, tls.key) go together`)
-  const tls: TlsFiles | undefined = cert === undefined || key === undefined ? undefined : { cert: resolve(cert), key: resolve(key), ca: optionalPath(pick('tlsCa') ?? file.tls?.ca), requireClientCert: file.tls?.requireClientCert }
+  if ((cert === undefined) !== (key === undefined))
+    throw usage(`--tls-cert and --tls-key (tls.cert, tls.key) go together`)
+  const tls: TlsFiles | undefined =
+    cert === undefined || key === undefined
+      ? undefined
+      : {
+          cert: resolve(cert),
+          key: resolve(key),
+          ca: optionalPath(pick('tlsCa') ?? file.tls?.ca),
+          requireClientCert: file.tls?.requireClientCert,
+        }
   const tlsListener = listeners.find((l) => l.kind === 'mqtts' || l.kind === 'wss')
-  if (tlsListener !== undefined && tls === undefined) throw usage(`${tlsListener.flag}: ${tlsListener.kind}:// needs --tls-cert and --tls-key (tls.cert, tls.key)`)
+  if (tlsListener !== undefined && tls === undefined)
+    throw usage(`${tlsListener.flag}: ${tlsListener.kind}:// needs --tls-cert and --tls-key (tls.cert, tls.key)`)
   const connections = { ...DEFAULT_CONNECTION_LIMITS, ...file.connections }
   if (connections.failedLoginMaxDelayMs < connections.failedLoginDelayMs) {
-    throw new VeilError('VEIL_ERR_CONFIG', `${configPath ?? 'configuration'}: /connections/failedLoginMaxDelayMs: must be at least failedLoginDelayMs`)
+    throw new VeilError(
+      'VEIL_ERR_CONFIG',
+      `${configPath ?? 'configuration'}: /connections/failedLoginMaxDelayMs: must be at least failedLoginDelayMs`,
+    )
   }
   return {
     allowAnonymous: pick('allowAnonymous') ?? file.auth?.allowAnonymous ?? false,
@@ -268,7 +348,10 @@ function resolveSecurity(file: ConfigFile, pick: <K extends keyof ConfigOverride
     listeners,
     tls,
     connections,
-    reloadToken: pick('reloadToken') ?? file.auth?.reloadToken ?? readToken(file.auth?.reloadTokenFile, join(dataDir, RELOAD_TOKEN_FILE)),
+    reloadToken:
+      pick('reloadToken') ??
+      file.auth?.reloadToken ??
+      readToken(file.auth?.reloadTokenFile, join(dataDir, RELOAD_TOKEN_FILE)),
   }
 }
 
@@ -286,11 +369,23 @@ function readToken(configured: string | undefined, fallback: string): string | u
     throw new VeilError('VEIL_ERR_CONFIG', `auth.reloadTokenFile: ${configured ?? fallback}: ${(err as Error).message}`)
   }
   const token = text.trim()
-  if (token.length < 16) throw new VeilError('VEIL_ERR_CONFIG', `auth.reloadTokenFile: ${configured ?? fallback}: the token must be at least 16 characters`)
+  if (token.length < 16)
+    throw new VeilError(
+      'VEIL_ERR_CONFIG',
+      `auth.reloadTokenFile: ${configured ?? fallback}: the token must be at least 16 characters`,
+    )
   return token
 }
 
-const LISTENER_SCHEMES: Record<string, ListenerKind> = { 'mqtt:': 'mqtt', 'tcp:': 'mqtt', 'mqtts:': 'mqtts', 'ssl:': 'mqtts', 'tls:': 'mqtts', 'ws:': 'ws', 'wss:': 'wss' }
+const LISTENER_SCHEMES: Record<string, ListenerKind> = {
+  'mqtt:': 'mqtt',
+  'tcp:': 'mqtt',
+  'mqtts:': 'mqtts',
+  'ssl:': 'mqtts',
+  'tls:': 'mqtts',
+  'ws:': 'ws',
+  'wss:': 'wss',
+}
 const DEFAULT_PORTS: Record<ListenerKind, number> = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8081 }
 
 function parseListener(text: string): ListenerSpec {
@@ -311,7 +406,11 @@ function readConfigFile(path: string, validateFile: ValidateFunction<ConfigFile>
   if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', formatProblems(problems.slice(0, 1)))
   const value: unknown = parsed ?? {}
   if (!validateFile(value)) {
-    const schemaProblems = (validateFile.errors ?? []).map((e) => ({ file: path, path: e.instancePath, problem: describeAjvError(e) }))
+    const schemaProblems = (validateFile.errors ?? []).map((e) => ({
+      file: path,
+      path: e.instancePath,
+      problem: describeAjvError(e),
+    }))
     throw new VeilError('VEIL_ERR_CONFIG', formatProblems(schemaProblems))
   }
   return value
@@ -328,7 +427,8 @@ function parseUrl(text: string, flag: string, protocols: readonly string[]): URL
   } catch {
     throw usage(`${flag}: ${redactUrl(text)} is not a URL`)
   }
-  if (!protocols.includes(url.protocol)) throw usage(`${flag}: ${url.protocol}// is not supported; use ${protocols.map((p) => `${p}//`).join(' or ')}`)
+  if (!protocols.includes(url.protocol))
+    throw usage(`${flag}: ${url.protocol}// is not supported; use ${protocols.map((p) => `${p}//`).join(' or ')}`)
   return url
 }
 
@@ -350,4 +450,3 @@ export function redactUrl(text: string): string {
   // Greedy up to the last "@" before the host: URL parsers accept "@" inside a password.
   return text.replace(/\/\/[^/]*@/, '//***@')
 }
-

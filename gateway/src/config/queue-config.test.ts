@@ -29,10 +29,21 @@ describe('queue and reconnect configuration', () => {
   })
 
   it('a file overrides single keys and keeps the other defaults', () => {
-    const config = resolveConfig(builtinPlugins, { config: fileWith('ok.yaml', 'queue:\n  fsync: always\n  flowControl: false\n  ttlSeconds: { camera: 3600 }\nreconnect: { maxMs: 5000 }\n') })
+    const config = resolveConfig(builtinPlugins, {
+      config: fileWith(
+        'ok.yaml',
+        'queue:\n  fsync: always\n  flowControl: false\n  ttlSeconds: { camera: 3600 }\nreconnect: { maxMs: 5000 }\n',
+      ),
+    })
     expect(config.queue.fsync).toBe('always')
     expect(config.queue.flowControl).toBe(false)
-    expect(config.queue.ttlSeconds).toEqual({ smart_plug: 86400, camera: 3600, robot_vacuum: 86400, body_scale: 86400, gps_tracker: 86400 })
+    expect(config.queue.ttlSeconds).toEqual({
+      smart_plug: 86400,
+      camera: 3600,
+      robot_vacuum: 86400,
+      body_scale: 86400,
+      gps_tracker: 86400,
+    })
     expect(config.reconnect).toEqual({ minMs: 500, maxMs: 5000 })
   })
 
@@ -41,6 +52,8 @@ describe('queue and reconnect configuration', () => {
     expect(() => resolveConfig(builtinPlugins, { config: bad })).toThrow(new RegExp(`${bad}: /queue/fsync: `))
     expect(() => resolveConfig(builtinPlugins, { config: bad })).toThrow(/\/queue\/ttlSeconds/)
     const inverted = fileWith('inverted.yaml', 'reconnect: { minMs: 9000, maxMs: 1000 }\n')
-    expect(() => resolveConfig(builtinPlugins, { config: inverted })).toThrow(`${inverted}: /reconnect: minMs (9000) must not exceed maxMs (1000)`)
+    expect(() => resolveConfig(builtinPlugins, { config: inverted })).toThrow(
+      `${inverted}: /reconnect: minMs (9000) must not exceed maxMs (1000)`,
+    )
   })
 })

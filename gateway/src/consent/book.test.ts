@@ -6,7 +6,8 @@ import { ConsentBook, consentBlocks, purposeBit, type ConsentHolder } from './bo
 import type { ConsentRecord, Subject } from './model.ts'
 
 const WEIGHT = 'miscale/alice/weight'
-const weighing = (weight = 72.45): Buffer => Buffer.from(JSON.stringify({ weight, weight_unit: 'kg', bmi: 23.65, timestamp: '2026-03-01T12:00:37+00:00' }))
+const weighing = (weight = 72.45): Buffer =>
+  Buffer.from(JSON.stringify({ weight, weight_unit: 'kg', bmi: 23.65, timestamp: '2026-03-01T12:00:37+00:00' }))
 const T = Date.UTC(2026, 2, 1, 12)
 
 const alice = (extra: Partial<Subject> = {}): Subject => ({
@@ -28,7 +29,12 @@ const record = (purpose: string, granted: boolean, extra: Partial<ConsentRecord>
   ...extra,
 })
 
-function book(subjects: Subject[], records: ConsentRecord[], defaults: string[] = [], regions: [Domain, string][] = []): ConsentBook {
+function book(
+  subjects: Subject[],
+  records: ConsentRecord[],
+  defaults: string[] = [],
+  regions: [Domain, string][] = [],
+): ConsentBook {
   return ConsentBook.compile({ subjects, records, defaults: new Set(defaults), regions: new Map(regions) })
 }
 
@@ -73,15 +79,23 @@ describe('consent in the filter stage', () => {
     expect(consentBlocks(b2.of('miscale', 'alice'), 'ana', 'body_scale', bit)).toBeUndefined()
   })
 
-  it("a region the subject does not allow, or a domain with no region declared, is refused as residency", async () => {
+  it('a region the subject does not allow, or a domain with no region declared, is refused as residency', async () => {
     const subject = alice({ regions: ['EU'] })
     const records = [record('health_consent', true)]
     const eu = pipelineWith(book([subject], records, [], [['svc', 'EU']]))
     expect((await eu.pipeline.process(WEIGHT, weighing(), T)).outputs.map((o) => o.domain)).toEqual(['svc'])
     const us = pipelineWith(book([subject], records, [], [['svc', 'US']]))
-    expect((await us.pipeline.process(WEIGHT, weighing(), T)).domainDrops).toContainEqual({ stage: 'filter', domain: 'svc', reason: 'residency' })
+    expect((await us.pipeline.process(WEIGHT, weighing(), T)).domainDrops).toContainEqual({
+      stage: 'filter',
+      domain: 'svc',
+      reason: 'residency',
+    })
     const undeclared = pipelineWith(book([subject], records))
-    expect((await undeclared.pipeline.process(WEIGHT, weighing(), T)).domainDrops).toContainEqual({ stage: 'filter', domain: 'svc', reason: 'residency' })
+    expect((await undeclared.pipeline.process(WEIGHT, weighing(), T)).domainDrops).toContainEqual({
+      stage: 'filter',
+      domain: 'svc',
+      reason: 'residency',
+    })
     // A subject without limits goes anywhere, declared or not.
     const free = pipelineWith(book([alice()], records))
     expect((await free.pipeline.process(WEIGHT, weighing(), T)).outputs.map((o) => o.domain)).toEqual(['svc'])
@@ -90,15 +104,33 @@ describe('consent in the filter stage', () => {
   it("a minor's grant counts only from a guardian, and household switches are not a guardian's consent", () => {
     const bit = purposeBit('health_consent')
     const minor = alice({ minor: true })
-    expect(consentBlocks(book([minor], [record('health_consent', true)], ['health_consent']).of('miscale', 'alice'), 'svc', 'body_scale', bit)).toBe('consent_withdrawn')
-    expect(consentBlocks(book([minor], [record('health_consent', true, { by: 'guardian' })]).of('miscale', 'alice'), 'svc', 'body_scale', bit)).toBeUndefined()
+    expect(
+      consentBlocks(
+        book([minor], [record('health_consent', true)], ['health_consent']).of('miscale', 'alice'),
+        'svc',
+        'body_scale',
+        bit,
+      ),
+    ).toBe('consent_withdrawn')
+    expect(
+      consentBlocks(
+        book([minor], [record('health_consent', true, { by: 'guardian' })]).of('miscale', 'alice'),
+        'svc',
+        'body_scale',
+        bit,
+      ),
+    ).toBeUndefined()
   })
 
   it("a minor's location, health and camera data never leave for ana or 3p, whatever is recorded", () => {
-    const minor = book([alice({ minor: true })], [record('health_consent', true, { by: 'guardian' }), record('precise_location', true, { by: 'guardian' })])
+    const minor = book(
+      [alice({ minor: true })],
+      [record('health_consent', true, { by: 'guardian' }), record('precise_location', true, { by: 'guardian' })],
+    )
     const view = minor.of('miscale', 'alice')
     for (const category of ['gps_tracker', 'body_scale', 'camera'] as const) {
-      for (const domain of ['ana', '3p'] as const) expect(consentBlocks(view, domain, category, 0), `${category} ${domain}`).toBe('minor')
+      for (const domain of ['ana', '3p'] as const)
+        expect(consentBlocks(view, domain, category, 0), `${category} ${domain}`).toBe('minor')
       expect(consentBlocks(view, 'svc', category, 0)).toBeUndefined()
     }
     expect(consentBlocks(view, 'ana', 'smart_plug', 0)).toBeUndefined()
@@ -113,7 +145,9 @@ describe('consent in the filter stage', () => {
     // The same with the consent kept: ana's daily BMI-class count leaves.
     const kept = pipelineWith(book([alice()], [record('health_consent', true)]))
     await kept.pipeline.process(WEIGHT, weighing(), T)
-    expect((await kept.pipeline.tick(T + 2 * 86_400_000, true)).flatMap((r) => r.outputs).map((o) => o.domain)).toContain('ana')
+    expect(
+      (await kept.pipeline.tick(T + 2 * 86_400_000, true)).flatMap((r) => r.outputs).map((o) => o.domain),
+    ).toContain('ana')
   })
 })
 
@@ -135,7 +169,13 @@ describe('property: no copy leaves under a purpose withdrawn at the time it is m
         const result = await pipeline.process(WEIGHT, weighing(), T)
         const lastFor = (purpose: string, domain: Domain): boolean | undefined => {
           let state: boolean | undefined
-          for (const r of records) if (r.purpose === purpose && (r.domain === undefined || r.domain === domain) && (r.granted === false || !minor || r.by !== 'subject')) state = r.granted
+          for (const r of records)
+            if (
+              r.purpose === purpose &&
+              (r.domain === undefined || r.domain === domain) &&
+              (r.granted === false || !minor || r.by !== 'subject')
+            )
+              state = r.granted
           return state
         }
         for (const out of result.outputs) {

@@ -21,7 +21,10 @@ export function purposeBit(purpose: string): number {
   let bit = PURPOSE_BITS.get(purpose)
   if (bit === undefined) {
     if (PURPOSE_BITS.size >= MAX_PURPOSES) {
-      throw new VeilError('VEIL_ERR_POLICY', `more than ${MAX_PURPOSES} consent purposes (opt_in names and share purposes); ${purpose} is one too many`)
+      throw new VeilError(
+        'VEIL_ERR_POLICY',
+        `more than ${MAX_PURPOSES} consent purposes (opt_in names and share purposes); ${purpose} is one too many`,
+      )
     }
     bit = 1 << PURPOSE_BITS.size
     PURPOSE_NAMES.push(purpose)
@@ -92,7 +95,8 @@ export class ConsentBook {
         granted[i] = bits
         const region = source.regions.get(domain)
         if (!purposes.has(sharePurpose(domain))) blocked.push('consent_withdrawn')
-        else if (subject.regions !== undefined && (region === undefined || !subject.regions.includes(region))) blocked.push('residency')
+        else if (subject.regions !== undefined && (region === undefined || !subject.regions.includes(region)))
+          blocked.push('residency')
         else blocked.push(undefined)
       }
       return { id: subject.id, minor: subject.minor, granted, blocked }
@@ -142,7 +146,13 @@ export interface ConsentHolder {
  * consentBlocks for a copy that waited (held for release, queued on disk): its subject and purpose as recorded, the
  * consent as it is now. A subject removed since, or a purpose no policy offers any more, blocks (fail closed).
  */
-export function consentBlocksNow(book: ConsentBook, subjectId: string, domain: Domain, category: Category, purpose: string): ConsentDropReason | undefined {
+export function consentBlocksNow(
+  book: ConsentBook,
+  subjectId: string,
+  domain: Domain,
+  category: Category,
+  purpose: string,
+): ConsentDropReason | undefined {
   const subject = book.byId(subjectId)
   const bit = knownPurposeBit(purpose)
   if (subject === undefined || bit === undefined) return 'consent_withdrawn'
@@ -154,7 +164,12 @@ export function consentBlocksNow(book: ConsentBook, subjectId: string, domain: D
  * still leave for `domain` now: undefined if so, else the drop reason. Checked when a copy is made and again when a
  * held or queued copy leaves, so a withdrawal reaches what is waiting.
  */
-export function consentBlocks(subject: SubjectView, domain: Domain, category: Category, purposeBit: number): ConsentDropReason | undefined {
+export function consentBlocks(
+  subject: SubjectView,
+  domain: Domain,
+  category: Category,
+  purposeBit: number,
+): ConsentDropReason | undefined {
   const d = domainIndex(domain)
   const blocked = subject.blocked[d]
   if (blocked !== undefined) return blocked

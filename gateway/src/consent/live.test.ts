@@ -21,14 +21,26 @@ afterEach(() => {
 function dataDir(): string {
   const dir = tempDir('veil-consent-live-')
   dirs.push(dir)
-  SubjectRegistry.open(dir.path, builtinProfiles).add({ name: 'alice', devices: [{ profile: 'tasmota', deviceId: 'plug_1' }], minor: false })
+  SubjectRegistry.open(dir.path, builtinProfiles).add({
+    name: 'alice',
+    devices: [{ profile: 'tasmota', deviceId: 'plug_1' }],
+    minor: false,
+  })
   return dir.path
 }
 
 const grant = (dir: string, granted: boolean): void =>
-  ConsentLog.open(dir).append({ time: new Date().toISOString(), subject: 'alice', purpose: 'energy_15min', domain: undefined, granted, by: 'subject' })
+  ConsentLog.open(dir).append({
+    time: new Date().toISOString(),
+    subject: 'alice',
+    purpose: 'energy_15min',
+    domain: undefined,
+    granted,
+    by: 'subject',
+  })
 
-const grants = (live: LiveConsent): boolean => ((live.holder.current.of('tasmota', 'plug_1').granted[0] as number) & purposeBit('energy_15min')) !== 0
+const grants = (live: LiveConsent): boolean =>
+  ((live.holder.current.of('tasmota', 'plug_1').granted[0] as number) & purposeBit('energy_15min')) !== 0
 
 describe('LiveConsent', () => {
   it('a damaged consent log stops the start, naming the file and the line', () => {

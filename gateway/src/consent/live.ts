@@ -12,10 +12,19 @@ export function regionsOf(config: Pick<GatewayConfig, 'domains'>): Map<Domain, s
 }
 
 /** Reads subjects.json and consent.jsonl and compiles them: a damaged file throws, naming the file and where. */
-export function loadConsentBook(dataDir: string, profiles: readonly ProfileDefinition[], config: Pick<GatewayConfig, 'domains' | 'optIn'>): ConsentBook {
+export function loadConsentBook(
+  dataDir: string,
+  profiles: readonly ProfileDefinition[],
+  config: Pick<GatewayConfig, 'domains' | 'optIn'>,
+): ConsentBook {
   const registry = SubjectRegistry.open(dataDir, profiles)
   const log = ConsentLog.open(dataDir)
-  return ConsentBook.compile({ subjects: registry.list(), records: log.records(), defaults: config.optIn, regions: regionsOf(config) })
+  return ConsentBook.compile({
+    subjects: registry.list(),
+    records: log.records(),
+    defaults: config.optIn,
+    regions: regionsOf(config),
+  })
 }
 
 export type ConsentReload = { ok: true; subjects: number; records: number } | { ok: false; error: string }
@@ -33,7 +42,11 @@ export class LiveConsent {
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
 
-  constructor(dataDir: string, profiles: readonly ProfileDefinition[], config: Pick<GatewayConfig, 'domains' | 'optIn'>) {
+  constructor(
+    dataDir: string,
+    profiles: readonly ProfileDefinition[],
+    config: Pick<GatewayConfig, 'domains' | 'optIn'>,
+  ) {
     this.#dataDir = dataDir
     this.#profiles = profiles
     this.#config = config

@@ -29,7 +29,14 @@ function errorOf(run: () => unknown): VeilError {
   throw new Error('expected a VeilError')
 }
 
-const grant: ConsentRecord = { time: '2026-01-01T00:00:00.000Z', subject: 'alice', purpose: 'health_consent', domain: undefined, granted: true, by: 'subject' }
+const grant: ConsentRecord = {
+  time: '2026-01-01T00:00:00.000Z',
+  subject: 'alice',
+  purpose: 'health_consent',
+  domain: undefined,
+  granted: true,
+  by: 'subject',
+}
 const withdraw: ConsentRecord = { ...grant, time: '2026-01-02T00:00:00.000Z', domain: 'ana', granted: false }
 const line = (r: Record<string, unknown>): string => `${JSON.stringify(r)}\n`
 
@@ -47,7 +54,13 @@ describe('ConsentLog', () => {
     expect(both.startsWith(first)).toBe(true)
     expect(both.split('\n')).toHaveLength(3)
     // An every-domain record carries no domain at all rather than a null.
-    expect(JSON.parse(first)).toEqual({ time: grant.time, subject: 'alice', purpose: 'health_consent', granted: true, by: 'subject' })
+    expect(JSON.parse(first)).toEqual({
+      time: grant.time,
+      subject: 'alice',
+      purpose: 'health_consent',
+      granted: true,
+      by: 'subject',
+    })
     expect(readConsentLog(file)).toEqual([grant, withdraw])
     expect(ConsentLog.open(dir).records()).toEqual([grant, withdraw])
     expect(log.records()).toEqual([grant, withdraw])
@@ -55,7 +68,9 @@ describe('ConsentLog', () => {
 
   it('refuses to append a record that is none', () => {
     const log = ConsentLog.open(dataDir())
-    expect(errorOf(() => log.append({ ...grant, by: 'neighbour' as ConsentRecord['by'] })).message).toMatch(/unknown by "neighbour"/)
+    expect(errorOf(() => log.append({ ...grant, by: 'neighbour' as ConsentRecord['by'] })).message).toMatch(
+      /unknown by "neighbour"/,
+    )
     expect(errorOf(() => log.append({ ...grant, subject: 'Alice' })).message).toMatch(/subject must be a subject name/)
     expect(log.records()).toEqual([])
   })
@@ -73,7 +88,10 @@ describe('ConsentLog', () => {
       [`${line({ ...grant, granted: 'yes' })}`, ':1: granted must be true or false'],
       [`${line({ ...grant, domain: 'cloud' })}`, ':1: unknown domain "cloud"'],
       [`${line({ ...grant, domain: null })}`, ':1: unknown domain null'],
-      [`${line({ time: grant.time, subject: 'alice', granted: true, by: 'subject' })}`, ':1: purpose must be a purpose name'],
+      [
+        `${line({ time: grant.time, subject: 'alice', granted: true, by: 'subject' })}`,
+        ':1: purpose must be a purpose name',
+      ],
       [`${line({ ...grant, note: 'x' })}`, ':1: unknown property note'],
       ['[]\n', ':1: expected an object'],
     ]
@@ -91,9 +109,13 @@ describe('ConsentLog', () => {
     const good = line({ ...grant })
     writeFileSync(file, `${good}${good.slice(0, 30)}`, { mode: 0o600 })
     const cut = errorOf(() => ConsentLog.open(dir))
-    expect(cut.message).toContain(`${file}:2: torn last line (no newline at the end: an append was cut short), not JSON`)
+    expect(cut.message).toContain(
+      `${file}:2: torn last line (no newline at the end: an append was cut short), not JSON`,
+    )
     writeFileSync(file, `${good}${good.trimEnd()}`, { mode: 0o600 })
-    expect(errorOf(() => ConsentLog.open(dir)).message).toMatch(/:2: torn last line \(no newline at the end: an append was cut short\); check it/)
+    expect(errorOf(() => ConsentLog.open(dir)).message).toMatch(
+      /:2: torn last line \(no newline at the end: an append was cut short\); check it/,
+    )
   })
 
   it('keeps the last good records when a reload finds damage, and refuses a log others may read', () => {

@@ -18,12 +18,15 @@ export function consentRecordProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'expected an object'
   const r = value as Record<string, unknown>
   for (const key of Object.keys(r)) if (!KEYS.has(key)) return `unknown property ${key}`
-  if (typeof r.time !== 'string' || !ISO_TIME.test(r.time) || !Number.isFinite(Date.parse(r.time))) return 'time must be an ISO 8601 time'
+  if (typeof r.time !== 'string' || !ISO_TIME.test(r.time) || !Number.isFinite(Date.parse(r.time)))
+    return 'time must be an ISO 8601 time'
   if (typeof r.subject !== 'string' || !SUBJECT_NAME.test(r.subject)) return 'subject must be a subject name'
   if (typeof r.purpose !== 'string' || !PURPOSE.test(r.purpose)) return 'purpose must be a purpose name'
-  if (r.domain !== undefined && (typeof r.domain !== 'string' || !isDomain(r.domain))) return `unknown domain ${JSON.stringify(r.domain)}`
+  if (r.domain !== undefined && (typeof r.domain !== 'string' || !isDomain(r.domain)))
+    return `unknown domain ${JSON.stringify(r.domain)}`
   if (typeof r.granted !== 'boolean') return 'granted must be true or false'
-  if (typeof r.by !== 'string' || !(CONSENT_SOURCES as readonly string[]).includes(r.by)) return `unknown by ${JSON.stringify(r.by)}; one of ${CONSENT_SOURCES.join(', ')}`
+  if (typeof r.by !== 'string' || !(CONSENT_SOURCES as readonly string[]).includes(r.by))
+    return `unknown by ${JSON.stringify(r.by)}; one of ${CONSENT_SOURCES.join(', ')}`
   return undefined
 }
 

@@ -9,7 +9,12 @@ import { CONSENT_SOURCES, SHARE_PURPOSES, grantedPurposes, type ConsentRecord } 
 const SUBJECTS = ['alice', 'bob'] as const
 const PURPOSES = ['health_consent', 'precise_location', 'share_ana'] as const
 
-function reference(subject: { name: string; minor: boolean }, domain: Domain, records: readonly ConsentRecord[], defaults: ReadonlySet<string>): Set<string> {
+function reference(
+  subject: { name: string; minor: boolean },
+  domain: Domain,
+  records: readonly ConsentRecord[],
+  defaults: ReadonlySet<string>,
+): Set<string> {
   const purposes = new Set([...defaults, ...SHARE_PURPOSES, ...records.map((r) => r.purpose)])
   const granted = new Set<string>()
   for (const purpose of purposes) {
@@ -56,11 +61,22 @@ describe('grantedPurposes', () => {
   })
 
   it('lets a withdrawal win over anything before it, whoever gave it', () => {
-    const grant: ConsentRecord = { time: '2026-01-01T00:00:00.000Z', subject: 'alice', purpose: 'health_consent', domain: 'ana', granted: true, by: 'guardian' }
+    const grant: ConsentRecord = {
+      time: '2026-01-01T00:00:00.000Z',
+      subject: 'alice',
+      purpose: 'health_consent',
+      domain: 'ana',
+      granted: true,
+      by: 'guardian',
+    }
     const withdraw: ConsentRecord = { ...grant, domain: undefined, granted: false, by: 'subject' }
     for (const minor of [false, true]) {
       expect(grantedPurposes({ name: 'alice', minor }, 'ana', [grant], new Set()).has('health_consent')).toBe(true)
-      expect(grantedPurposes({ name: 'alice', minor }, 'ana', [grant, withdraw], new Set(['health_consent'])).has('health_consent')).toBe(false)
+      expect(
+        grantedPurposes({ name: 'alice', minor }, 'ana', [grant, withdraw], new Set(['health_consent'])).has(
+          'health_consent',
+        ),
+      ).toBe(false)
     }
   })
 })

@@ -88,11 +88,18 @@ export function grantedPurposes(
 }
 
 /** The purposes a person can grant or withdraw: the policies' opt-in names and one share purpose per domain. */
-export function offeredPurposes(documents: Iterable<{ readonly domains: Partial<Record<Domain, { readonly streams: Record<string, { readonly opt_in?: Record<string, unknown> }> }>> }>): Set<string> {
+export function offeredPurposes(
+  documents: Iterable<{
+    readonly domains: Partial<
+      Record<Domain, { readonly streams: Record<string, { readonly opt_in?: Record<string, unknown> }> }>
+    >
+  }>,
+): Set<string> {
   const purposes = new Set<string>()
   for (const doc of documents) {
     for (const section of Object.values(doc.domains)) {
-      for (const stream of Object.values(section?.streams ?? {})) for (const name of Object.keys(stream.opt_in ?? {})) purposes.add(name)
+      for (const stream of Object.values(section?.streams ?? {}))
+        for (const name of Object.keys(stream.opt_in ?? {})) purposes.add(name)
     }
   }
   for (const p of SHARE_PURPOSES) purposes.add(p)

@@ -42,16 +42,41 @@ function writeRegistry(dir: string, body: unknown): string {
   return file
 }
 
-const alice = { name: 'alice', id: '0123456789abcdef', devices: ['owntracks:alice/phone'], minor: false, created: '2026-01-01T00:00:00.000Z' }
-const bob = { name: 'bob', id: 'fedcba9876543210', devices: ['miscale:bob'], minor: true, regions: ['EU'], created: '2026-01-01T00:00:00.000Z' }
+const alice = {
+  name: 'alice',
+  id: '0123456789abcdef',
+  devices: ['owntracks:alice/phone'],
+  minor: false,
+  created: '2026-01-01T00:00:00.000Z',
+}
+const bob = {
+  name: 'bob',
+  id: 'fedcba9876543210',
+  devices: ['miscale:bob'],
+  minor: true,
+  regions: ['EU'],
+  created: '2026-01-01T00:00:00.000Z',
+}
 
 describe('parseDeviceRef', () => {
   it('reads PROFILE:ID with the id normalised as the validate stage normalises it', () => {
-    expect(parseDeviceRef('owntracks:Alice/Phone', builtinProfiles)).toEqual({ profile: 'owntracks', deviceId: 'alice/phone' })
-    expect(parseDeviceRef('tasmota: tasmota_CA11A7 ', builtinProfiles)).toEqual({ profile: 'tasmota', deviceId: 'tasmota_ca11a7' })
+    expect(parseDeviceRef('owntracks:Alice/Phone', builtinProfiles)).toEqual({
+      profile: 'owntracks',
+      deviceId: 'alice/phone',
+    })
+    expect(parseDeviceRef('tasmota: tasmota_CA11A7 ', builtinProfiles)).toEqual({
+      profile: 'tasmota',
+      deviceId: 'tasmota_ca11a7',
+    })
     // Sparkplug B ids are case-sensitive by specification; BLE MACs have one canonical form.
-    expect(parseDeviceRef('sparkplug:Plant1/Node', builtinProfiles)).toEqual({ profile: 'sparkplug', deviceId: 'Plant1/Node' })
-    expect(parseDeviceRef('omg_scale:AA:BB:CC:DD:EE:FF', builtinProfiles)).toEqual({ profile: 'omg_scale', deviceId: 'aabbccddeeff' })
+    expect(parseDeviceRef('sparkplug:Plant1/Node', builtinProfiles)).toEqual({
+      profile: 'sparkplug',
+      deviceId: 'Plant1/Node',
+    })
+    expect(parseDeviceRef('omg_scale:AA:BB:CC:DD:EE:FF', builtinProfiles)).toEqual({
+      profile: 'omg_scale',
+      deviceId: 'aabbccddeeff',
+    })
   })
 
   it('names the problem of a reference that is none', () => {
@@ -74,7 +99,12 @@ describe('SubjectRegistry', () => {
   it('adds, saves atomically in a 0600 file, reads back and removes', () => {
     const dir = dataDir()
     const registry = SubjectRegistry.open(dir, builtinProfiles)
-    const added = registry.add({ name: 'alice', devices: [ref('owntracks:alice/phone'), ref('miscale:alice')], minor: false, regions: ['EU', 'EU', 'US'] })
+    const added = registry.add({
+      name: 'alice',
+      devices: [ref('owntracks:alice/phone'), ref('miscale:alice')],
+      minor: false,
+      regions: ['EU', 'EU', 'US'],
+    })
     expect(added.id).toMatch(/^[0-9a-f]{16}$/)
     expect(added.regions).toEqual(['EU', 'US'])
     const file = join(dir, SUBJECTS_FILE)
@@ -82,7 +112,19 @@ describe('SubjectRegistry', () => {
     // No temporary file is left behind.
     expect(readdirSync(dir)).toEqual([SUBJECTS_FILE])
     const stored = JSON.parse(readFileSync(file, 'utf8'))
-    expect(stored).toEqual({ version: 1, subjects: [{ name: 'alice', id: added.id, devices: ['owntracks:alice/phone', 'miscale:alice'], minor: false, regions: ['EU', 'US'], created: added.created }] })
+    expect(stored).toEqual({
+      version: 1,
+      subjects: [
+        {
+          name: 'alice',
+          id: added.id,
+          devices: ['owntracks:alice/phone', 'miscale:alice'],
+          minor: false,
+          regions: ['EU', 'US'],
+          created: added.created,
+        },
+      ],
+    })
 
     const again = SubjectRegistry.open(dir, builtinProfiles)
     expect(again.get('alice')).toEqual(added)
@@ -95,13 +137,20 @@ describe('SubjectRegistry', () => {
     expect(again.remove('alice')).toBe(true)
     expect(again.remove('alice')).toBe(false)
     expect(again.subjectOf(ref('owntracks:alice/phone')).name).toBe(HOUSEHOLD)
-    expect(SubjectRegistry.open(dir, builtinProfiles).list().map((s) => s.name)).toEqual(['kid'])
+    expect(
+      SubjectRegistry.open(dir, builtinProfiles)
+        .list()
+        .map((s) => s.name),
+    ).toEqual(['kid'])
   })
 
   it('replaces a subject keeping its id and creation time', () => {
     const registry = SubjectRegistry.open(dataDir(), builtinProfiles)
     const first = registry.add({ name: 'alice', devices: [ref('owntracks:alice/phone')], minor: false })
-    const second = registry.add({ name: 'alice', devices: [ref('owntracks:alice/phone'), ref('miscale:alice')], minor: false, regions: ['EU'] }, { replace: true })
+    const second = registry.add(
+      { name: 'alice', devices: [ref('owntracks:alice/phone'), ref('miscale:alice')], minor: false, regions: ['EU'] },
+      { replace: true },
+    )
     expect(second).toMatchObject({ id: first.id, created: first.created, regions: ['EU'] })
     expect(second.devices).toHaveLength(2)
   })
@@ -120,7 +169,10 @@ describe('SubjectRegistry', () => {
       [() => registry.add({ name: 'Alice', devices: other, minor: false }), /not a subject name/],
       [() => registry.add({ name: 'alice', devices: other, minor: false }), /already exists/],
       [() => registry.add({ name: 'bob', devices: other, minor: false }, { replace: true }), /no subject bob/],
-      [() => registry.add({ name: 'bob', devices: phone, minor: false }), /owntracks:alice\/phone already belongs to alice/],
+      [
+        () => registry.add({ name: 'bob', devices: phone, minor: false }),
+        /owntracks:alice\/phone already belongs to alice/,
+      ],
       [() => registry.add({ name: 'bob', devices: [...other, ...other], minor: false }), /named twice/],
       [() => registry.add({ name: 'bob', devices: other, minor: false, regions: ['eu'] }), /not a region code/],
       [() => registry.add({ name: 'bob', devices: other, minor: false, regions: [] }), /at least one region/],
@@ -142,9 +194,18 @@ describe('SubjectRegistry', () => {
       [{ version: 2, subjects: [] }, '/version: expected 1'],
       [{ version: 1 }, '/subjects: expected an array'],
       [{ version: 1, subjects: [], extra: 1 }, '/extra: unknown property'],
-      [{ version: 1, subjects: [alice, { ...bob, devices: ['foo:x'] }] }, '/subjects/1/devices/0: unknown profile "foo"; known: '],
-      [{ version: 1, subjects: [alice, { ...bob, devices: ['miscale:'] }] }, '/subjects/1/devices/0: "miscale:" has an empty device id'],
-      [{ version: 1, subjects: [alice, { ...bob, devices: ['owntracks:Alice/Phone'] }] }, '/subjects/1/devices/0: owntracks:alice/phone is claimed by both alice and bob'],
+      [
+        { version: 1, subjects: [alice, { ...bob, devices: ['foo:x'] }] },
+        '/subjects/1/devices/0: unknown profile "foo"; known: ',
+      ],
+      [
+        { version: 1, subjects: [alice, { ...bob, devices: ['miscale:'] }] },
+        '/subjects/1/devices/0: "miscale:" has an empty device id',
+      ],
+      [
+        { version: 1, subjects: [alice, { ...bob, devices: ['owntracks:Alice/Phone'] }] },
+        '/subjects/1/devices/0: owntracks:alice/phone is claimed by both alice and bob',
+      ],
       [{ version: 1, subjects: [alice, { ...alice, id: bob.id }] }, '/subjects/1/name: alice is listed twice'],
       [{ version: 1, subjects: [alice, { ...bob, id: alice.id }] }, '/subjects/1/id: the same id as alice'],
       [{ version: 1, subjects: [{ ...alice, name: 'Alice' }] }, '/subjects/0/name: must match'],
@@ -153,7 +214,10 @@ describe('SubjectRegistry', () => {
       [{ version: 1, subjects: [{ ...alice, minor: 'no' }] }, '/subjects/0/minor: expected true or false'],
       [{ version: 1, subjects: [{ ...bob, regions: ['EU', 'eu'] }] }, '/subjects/0/regions/1: must match'],
       [{ version: 1, subjects: [{ ...bob, regions: [] }] }, '/subjects/0/regions: expected a non-empty array'],
-      [{ version: 1, subjects: [{ ...alice, created: 'yesterday' }] }, '/subjects/0/created: expected an ISO 8601 time'],
+      [
+        { version: 1, subjects: [{ ...alice, created: 'yesterday' }] },
+        '/subjects/0/created: expected an ISO 8601 time',
+      ],
       [{ version: 1, subjects: [{ ...alice, nickname: 'al' }] }, '/subjects/0/nickname: unknown property'],
     ]
     for (const [body, message] of cases) {
@@ -173,6 +237,8 @@ describe('SubjectRegistry', () => {
     expect(() => registry.reload()).toThrow(/claimed by both alice and bob/)
     expect(registry.list().map((s) => s.name)).toEqual(['alice'])
     chmodSync(file, 0o644)
-    expect(errorOf(() => SubjectRegistry.open(dir, builtinProfiles)).message).toMatch(/readable by group or others \(mode 644\)/)
+    expect(errorOf(() => SubjectRegistry.open(dir, builtinProfiles)).message).toMatch(
+      /readable by group or others \(mode 644\)/,
+    )
   })
 })

@@ -9,7 +9,14 @@ import { HOUSEHOLD, REGION, SUBJECT_NAME, deviceRefText, type DeviceRef, type Su
 export const SUBJECTS_FILE = 'subjects.json'
 
 /** The implicit subject of every device no one claims; never stored, so it can be neither added nor removed. */
-export const HOUSEHOLD_SUBJECT: Subject = Object.freeze({ name: HOUSEHOLD, id: HOUSEHOLD, devices: [], minor: false, regions: undefined, created: '' })
+export const HOUSEHOLD_SUBJECT: Subject = Object.freeze({
+  name: HOUSEHOLD,
+  id: HOUSEHOLD,
+  devices: [],
+  minor: false,
+  regions: undefined,
+  created: '',
+})
 
 const ID = /^[0-9a-f]{16}$/
 
@@ -37,11 +44,13 @@ export function parseDeviceRef(text: string, profiles: readonly ProfileDefinitio
   if (colon <= 0) return `${JSON.stringify(text)} is not PROFILE:DEVICE_ID`
   const name = text.slice(0, colon)
   const profile = profiles.find((p) => p.name === name)
-  if (profile === undefined) return `unknown profile ${JSON.stringify(name)}; known: ${profiles.map((p) => p.name).join(', ')}`
+  if (profile === undefined)
+    return `unknown profile ${JSON.stringify(name)}; known: ${profiles.map((p) => p.name).join(', ')}`
   const raw = text.slice(colon + 1).trim()
   if (raw === '') return `${JSON.stringify(text)} has an empty device id`
   // What a topic level or payload id can never be: such a reference would silently match no device.
-  if (/[+#\u0000-\u001f\u007f]/.test(raw)) return `${JSON.stringify(text)}: a device id has no MQTT wildcards or control characters`
+  if (/[+#\u0000-\u001f\u007f]/.test(raw))
+    return `${JSON.stringify(text)}: a device id has no MQTT wildcards or control characters`
   const streams = Object.values(profile.streams)
   const caseSensitive = streams.some((s) => s.caseSensitiveId === true)
   let deviceId = caseSensitive ? raw : raw.toLowerCase()
@@ -106,14 +115,21 @@ export class SubjectRegistry {
    * Adds a subject with a new random id and saves the file; with `replace`, an existing subject keeps its id and
    * creation time (and so its consent history) and gets the new devices and flags. Nothing is written on a problem.
    */
-  add(entry: { name: string; devices: readonly DeviceRef[]; minor: boolean; regions?: readonly string[] | undefined }, options: { replace?: boolean } = {}): Subject {
+  add(
+    entry: { name: string; devices: readonly DeviceRef[]; minor: boolean; regions?: readonly string[] | undefined },
+    options: { replace?: boolean } = {},
+  ): Subject {
     const fail = (problem: string): never => {
       throw new VeilError('VEIL_ERR_USAGE', problem)
     }
     if (entry.name === HOUSEHOLD) fail(`${HOUSEHOLD} is reserved: it is every device no subject claims`)
-    if (!SUBJECT_NAME.test(entry.name)) fail(`${JSON.stringify(entry.name)} is not a subject name: lower case, digits, _ . - (at most 64), starting with a letter or digit`)
+    if (!SUBJECT_NAME.test(entry.name))
+      fail(
+        `${JSON.stringify(entry.name)} is not a subject name: lower case, digits, _ . - (at most 64), starting with a letter or digit`,
+      )
     const existing = this.#subjects.get(entry.name)
-    if (existing !== undefined && options.replace !== true) fail(`${entry.name} already exists; remove it first or pass --replace`)
+    if (existing !== undefined && options.replace !== true)
+      fail(`${entry.name} already exists; remove it first or pass --replace`)
     if (existing === undefined && options.replace === true) fail(`no subject ${entry.name} to replace`)
     const seen = new Set<string>()
     for (const device of entry.devices) {
@@ -121,12 +137,15 @@ export class SubjectRegistry {
       if (seen.has(text)) fail(`${text} is named twice`)
       seen.add(text)
       const owner = this.#byDevice.get(text)
-      if (owner !== undefined && owner.name !== entry.name) fail(`${text} already belongs to ${owner.name}; remove it there first`)
+      if (owner !== undefined && owner.name !== entry.name)
+        fail(`${text} already belongs to ${owner.name}; remove it there first`)
     }
     const regions = entry.regions === undefined ? undefined : [...new Set(entry.regions)]
     if (regions !== undefined) {
       if (regions.length === 0) fail('--regions needs at least one region (leave it out for anywhere)')
-      for (const r of regions) if (!REGION.test(r)) fail(`${JSON.stringify(r)} is not a region code (2 to 8 capital letters: EU, EEA, US, DE...)`)
+      for (const r of regions)
+        if (!REGION.test(r))
+          fail(`${JSON.stringify(r)} is not a region code (2 to 8 capital letters: EU, EEA, US, DE...)`)
     }
     const ids = new Set([...this.#subjects.values()].map((s) => s.id))
     let id = existing?.id ?? randomBytes(8).toString('hex')
@@ -213,7 +232,10 @@ export function readPrivate(file: string, what: string): string | undefined {
   try {
     const mode = fstatSync(fd).mode & 0o777
     if ((mode & 0o077) !== 0) {
-      throw new VeilError('VEIL_ERR_CONFIG', `${file}: ${what} is readable by group or others (mode ${mode.toString(8)}); run chmod 600 on it`)
+      throw new VeilError(
+        'VEIL_ERR_CONFIG',
+        `${file}: ${what} is readable by group or others (mode ${mode.toString(8)}); run chmod 600 on it`,
+      )
     }
     return readFileSync(fd, 'utf8')
   } finally {
@@ -225,7 +247,11 @@ const TOP_KEYS = new Set(['version', 'subjects'])
 const SUBJECT_KEYS = new Set(['name', 'id', 'devices', 'minor', 'regions', 'created'])
 
 /** Checks a registry file's text; every problem names the file and the JSON path. Pure apart from the message. */
-export function parseSubjects(text: string, file: string, profiles: readonly ProfileDefinition[]): Map<string, Subject> {
+export function parseSubjects(
+  text: string,
+  file: string,
+  profiles: readonly ProfileDefinition[],
+): Map<string, Subject> {
   const fail = (path: string, problem: string): never => {
     throw new VeilError('VEIL_ERR_CONFIG', `${file}: ${path}: ${problem}`)
   }
@@ -248,7 +274,8 @@ export function parseSubjects(text: string, file: string, profiles: readonly Pro
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(at, 'expected an object')
     const s = entry as Record<string, unknown>
     for (const key of Object.keys(s)) if (!SUBJECT_KEYS.has(key)) fail(`${at}/${key}`, 'unknown property')
-    if (typeof s.name !== 'string' || !SUBJECT_NAME.test(s.name)) fail(`${at}/name`, `must match ${SUBJECT_NAME.source}`)
+    if (typeof s.name !== 'string' || !SUBJECT_NAME.test(s.name))
+      fail(`${at}/name`, `must match ${SUBJECT_NAME.source}`)
     const name = s.name as string
     if (name === HOUSEHOLD) fail(`${at}/name`, `${HOUSEHOLD} is reserved and never stored`)
     if (subjects.has(name)) fail(`${at}/name`, `${name} is listed twice`)
@@ -274,7 +301,8 @@ export function parseSubjects(text: string, file: string, profiles: readonly Pro
     if (typeof s.minor !== 'boolean') fail(`${at}/minor`, 'expected true or false')
     let regions: string[] | undefined
     if (s.regions !== undefined) {
-      if (!Array.isArray(s.regions) || s.regions.length === 0) fail(`${at}/regions`, 'expected a non-empty array of region codes (leave it out for anywhere)')
+      if (!Array.isArray(s.regions) || s.regions.length === 0)
+        fail(`${at}/regions`, 'expected a non-empty array of region codes (leave it out for anywhere)')
       regions = []
       ;(s.regions as unknown[]).forEach((r, j) => {
         if (typeof r !== 'string' || !REGION.test(r)) fail(`${at}/regions/${j}`, `must match ${REGION.source}`)
@@ -282,7 +310,8 @@ export function parseSubjects(text: string, file: string, profiles: readonly Pro
         regions!.push(r as string)
       })
     }
-    if (typeof s.created !== 'string' || !Number.isFinite(Date.parse(s.created))) fail(`${at}/created`, 'expected an ISO 8601 time')
+    if (typeof s.created !== 'string' || !Number.isFinite(Date.parse(s.created)))
+      fail(`${at}/created`, 'expected an ISO 8601 time')
     subjects.set(name, { name, id, devices, minor: s.minor as boolean, regions, created: s.created as string })
   })
   return subjects

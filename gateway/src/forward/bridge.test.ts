@@ -9,7 +9,11 @@ import { MAX_DELIVERY_ATTEMPTS, UpstreamBridge } from './bridge.ts'
 import { DEFAULT_QUEUE } from './queue/upstream-queue.ts'
 
 /** A bridge to `url` that reconnects within milliseconds and records its drops. */
-function fastRetryingBridge(url: string, dataDir: string, drops: { category: Category; reason: string; count: number }[]): UpstreamBridge {
+function fastRetryingBridge(
+  url: string,
+  dataDir: string,
+  drops: { category: Category; reason: string; count: number }[],
+): UpstreamBridge {
   return new UpstreamBridge({
     domain: 'svc',
     config: upstreamConfig(url, { protocolVersion: 4 }),
@@ -50,7 +54,10 @@ describe('upstream bridge', () => {
       for (const body of ['one', 'two', 'poison', 'three', 'four']) {
         expect(await enqueue(bridge, `veil/svc/smart_plug/p/${body}`, body, 'smart_plug')).toBe('queued')
       }
-      await until(() => upstream.received.filter((p) => p.topic.startsWith('veil/')).length >= 4, { timeoutMs: 10_000, what: 'the other four delivered' })
+      await until(() => upstream.received.filter((p) => p.topic.startsWith('veil/')).length >= 4, {
+        timeoutMs: 10_000,
+        what: 'the other four delivered',
+      })
       expect(upstream.received.map((p) => p.payload.toString())).toEqual(['one', 'two', 'three', 'four'])
       expect(drops).toEqual([{ category: 'smart_plug', reason: 'upstream_error', count: 1 }])
       // Sent in the full window (on a connection that also delivered others, then on one that delivered none), then
@@ -80,13 +87,17 @@ describe('upstream bridge', () => {
     const bridge = fastRetryingBridge(upstream.url, dir.path, drops)
     try {
       await until(() => bridge.connected, { timeoutMs: 5000, what: 'bridge connected' })
-      for (let i = 0; i < 10; i++) expect(await enqueue(bridge, `veil/svc/smart_plug/p/m${i}`, `m${i}`, 'smart_plug')).toBe('queued')
+      for (let i = 0; i < 10; i++)
+        expect(await enqueue(bridge, `veil/svc/smart_plug/p/m${i}`, `m${i}`, 'smart_plug')).toBe('queued')
       await until(() => closes >= 4 * MAX_DELIVERY_ATTEMPTS, { timeoutMs: 15_000, what: 'many refused connections' })
       // The first suspect may be dropped; the next one is the upstream's fault, not its own.
       expect(drops.length).toBeLessThanOrEqual(1)
       expect(bridge.pending).toBeGreaterThanOrEqual(9)
       refusing = false
-      await until(() => bridge.pending === 0, { timeoutMs: 15_000, what: 'the queue delivered once the upstream takes messages' })
+      await until(() => bridge.pending === 0, {
+        timeoutMs: 15_000,
+        what: 'the queue delivered once the upstream takes messages',
+      })
       expect(upstream.received.length).toBe(10 - drops.length)
     } finally {
       await bridge.close(0)
@@ -99,13 +110,15 @@ describe('upstream bridge', () => {
     const upstream = await startUpstream()
     let refusals = 2
     // The upstream closes the first two connections that send anything, then accepts: the message is not to blame.
-    upstream.aedes.authorizePublish = (_client, _packet, callback) => (refusals-- > 0 ? callback(new Error('flaky')) : callback(null))
+    upstream.aedes.authorizePublish = (_client, _packet, callback) =>
+      refusals-- > 0 ? callback(new Error('flaky')) : callback(null)
     const dir = tempDir()
     const drops: { category: Category; reason: string; count: number }[] = []
     const bridge = fastRetryingBridge(upstream.url, dir.path, drops)
     try {
       await until(() => bridge.connected, { timeoutMs: 5000, what: 'bridge connected' })
-      for (const body of ['a', 'b', 'c']) expect(await enqueue(bridge, `veil/svc/camera/p/${body}`, body, 'camera')).toBe('queued')
+      for (const body of ['a', 'b', 'c'])
+        expect(await enqueue(bridge, `veil/svc/camera/p/${body}`, body, 'camera')).toBe('queued')
       await until(() => upstream.received.length >= 3, { timeoutMs: 10_000, what: 'all three delivered' })
       expect(upstream.received.map((p) => p.payload.toString())).toEqual(['a', 'b', 'c'])
       expect(drops).toEqual([])

@@ -44,7 +44,6 @@ export interface ReconnectConfig {
 
 export const DEFAULT_RECONNECT: ReconnectConfig = { minMs: 500, maxMs: 30_000 }
 
-
 export interface BridgeOptions {
   readonly domain: Domain
   readonly config: UpstreamConfig
@@ -54,7 +53,11 @@ export interface BridgeOptions {
   readonly metrics: Metrics
   readonly logger: Logger
   /** Messages that left the queue without reaching the upstream (expired, evicted, refused, unreadable, no consent). */
-  readonly onDrop: (category: Category, reason: QueueDropReason | 'upstream_error' | ConsentDropReason, count: number) => void
+  readonly onDrop: (
+    category: Category,
+    reason: QueueDropReason | 'upstream_error' | ConsentDropReason,
+    count: number,
+  ) => void
   /**
    * Asked for each queued copy right before it is sent: why its subject's consent no longer lets it leave for this
    * domain (withdrawn, region, minor), or undefined. Such a copy is dropped, never sent.
@@ -127,13 +130,19 @@ export class UpstreamBridge {
     this.#log = options.logger.child({ domain: options.domain })
     this.#ca = options.config.ca === undefined ? undefined : readFileSync(options.config.ca)
     const { metrics, domain } = options
-    this.#queue = new UpstreamQueue(join(options.dataDir, 'queue', domain), options.queue, (category, reason, count) => {
-      if (reason !== 'corrupt') this.#log.warn({ event: `queue_${reason}`, category, count }, `queued messages ${reason}`)
-      else this.#log.error({ event: 'queue_corrupt', category, count }, 'unreadable queued messages skipped')
-      options.onDrop(category, reason, count)
-    })
+    this.#queue = new UpstreamQueue(
+      join(options.dataDir, 'queue', domain),
+      options.queue,
+      (category, reason, count) => {
+        if (reason !== 'corrupt')
+          this.#log.warn({ event: `queue_${reason}`, category, count }, `queued messages ${reason}`)
+        else this.#log.error({ event: 'queue_corrupt', category, count }, 'unreadable queued messages skipped')
+        options.onDrop(category, reason, count)
+      },
+    )
     for (const r of this.#queue.recovered) {
-      if (r.messages > 0 || r.truncatedBytes > 0) this.#log.info({ event: 'queue_recovered', ...r }, 'queued messages recovered from disk')
+      if (r.messages > 0 || r.truncatedBytes > 0)
+        this.#log.info({ event: 'queue_recovered', ...r }, 'queued messages recovered from disk')
     }
     // Straight to the pump: appends reach the kernel in a setImmediate of their own (one per batch), and scheduling
     // another would hold every fresh message back a whole turn of the event loop, the device reads of that turn
@@ -200,13 +209,20 @@ export class UpstreamBridge {
     try {
       appended = this.#queue.appendSettled(category, topic, policyVersion, payload, contentType, subject, purpose)
     } catch (err) {
-      this.#log.error({ event: 'queue_write_failed', category, err: (err as Error).message }, 'cannot write to the upstream queue')
+      this.#log.error(
+        { event: 'queue_write_failed', category, err: (err as Error).message },
+        'cannot write to the upstream queue',
+      )
       return 'queue_error'
     }
     if (appended !== 'queue_full' && appended !== this.#lastBatch) {
       this.#lastBatch = appended
       appended.then((err) => {
-        if (err !== undefined) this.#log.error({ event: 'queue_write_failed', category, err: err.message }, 'cannot write to the upstream queue')
+        if (err !== undefined)
+          this.#log.error(
+            { event: 'queue_write_failed', category, err: err.message },
+            'cannot write to the upstream queue',
+          )
       })
     }
     return appended
@@ -220,7 +236,11 @@ export class UpstreamBridge {
    * waits with it.
    */
   catchUp(): Promise<void> | undefined {
-    return this.#flow.catchUp({ live: this.#state === 'connected' && !this.#stopping, outstanding: this.#outstanding, depth: this.#queue.depth })
+    return this.#flow.catchUp({
+      live: this.#state === 'connected' && !this.#stopping,
+      outstanding: this.#outstanding,
+      depth: this.#queue.depth,
+    })
   }
 
   /**
@@ -233,7 +253,11 @@ export class UpstreamBridge {
 
   /** Every change of state goes through here, so the gauge follows it and no transition is outside the table. */
   #enter(next: BridgeState): void {
-    if (!mayTransition(this.#state, next)) this.#log.error({ event: 'bridge_state_invalid', from: this.#state, to: next }, 'unexpected upstream bridge state change')
+    if (!mayTransition(this.#state, next))
+      this.#log.error(
+        { event: 'bridge_state_invalid', from: this.#state, to: next },
+        'unexpected upstream bridge state change',
+      )
     this.#state = next
     this.#connectedGauge.set(next === 'connected' ? 1 : 0)
   }
@@ -299,8 +323,16 @@ export class UpstreamBridge {
     const delay = backoffDelay(this.#attempt, this.#options.reconnect)
     this.#attempt++
     this.#enter('backoff')
-    if (wasConnected) this.#log.warn({ event: 'upstream_disconnected', queued: this.#queue.depth, retryMs: delay }, 'upstream disconnected; reconnecting')
-    else this.#log.debug({ event: 'upstream_retry', attempt: this.#attempt, retryMs: delay }, 'upstream unreachable; retrying')
+    if (wasConnected)
+      this.#log.warn(
+        { event: 'upstream_disconnected', queued: this.#queue.depth, retryMs: delay },
+        'upstream disconnected; reconnecting',
+      )
+    else
+      this.#log.debug(
+        { event: 'upstream_retry', attempt: this.#attempt, retryMs: delay },
+        'upstream unreachable; retrying',
+      )
     this.#reconnects.inc()
     this.#retryTimer = setTimeout(() => this.#connect(), delay)
   }
@@ -363,7 +395,10 @@ export class UpstreamBridge {
     this.#outstandingBytes += size
     const options: IClientPublishOptions = { qos: 1, retain: false }
     if (this.config.protocolVersion === 5) {
-      options.properties = { contentType: message.contentType, userProperties: { 'veil-policy': message.policy, 'veil-category': category } }
+      options.properties = {
+        contentType: message.contentType,
+        userProperties: { 'veil-policy': message.policy, 'veil-category': category },
+      }
     }
     client.publish(`${this.config.topicPrefix}${message.topic}`, message.payload, options, (err) => {
       if (generation !== this.#generation) return

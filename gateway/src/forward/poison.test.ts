@@ -14,7 +14,12 @@ describe('PoisonDetector', () => {
       d.sending('camera', 3)
       expect(d.lostUnacknowledged()).toEqual({ kind: 'probe' })
     }
-    expect(d.lostUnacknowledged()).toEqual({ kind: 'drop', category: 'camera', seq: 3, attempts: MAX_DELIVERY_ATTEMPTS })
+    expect(d.lostUnacknowledged()).toEqual({
+      kind: 'drop',
+      category: 'camera',
+      seq: 3,
+      attempts: MAX_DELIVERY_ATTEMPTS,
+    })
   })
 
   it('holds a second suspect while nothing was acknowledged since a drop, reporting it once; an acknowledgement resets all', () => {
@@ -48,6 +53,7 @@ describe('bridge states', () => {
     expect(mayTransition('backoff', 'connected')).toBe(false)
     expect(mayTransition('connected', 'connecting')).toBe(false)
     expect(mayTransition('connecting', 'connecting')).toBe(true)
-    for (const from of Object.keys(BRIDGE_TRANSITIONS) as (keyof typeof BRIDGE_TRANSITIONS)[]) expect(mayTransition(from, 'closed')).toBe(true)
+    for (const from of Object.keys(BRIDGE_TRANSITIONS) as (keyof typeof BRIDGE_TRANSITIONS)[])
+      expect(mayTransition(from, 'closed')).toBe(true)
   })
 })

@@ -7,7 +7,16 @@ const HOUSEHOLD = ConsentBook.household().household
 
 const T0 = Date.UTC(2025, 0, 1)
 const copy = (topic: string, releaseMs: number): HeldCopy => ({
-  out: { domain: 'ana', doc: {}, payload: Buffer.from(topic), topic, contentType: 'application/json', releaseMs, subject: HOUSEHOLD, purposeBit: 0 } satisfies Output,
+  out: {
+    domain: 'ana',
+    doc: {},
+    payload: Buffer.from(topic),
+    topic,
+    contentType: 'application/json',
+    releaseMs,
+    subject: HOUSEHOLD,
+    purposeBit: 0,
+  } satisfies Output,
   category: 'camera',
   version: 'v1',
 })

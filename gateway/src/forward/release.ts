@@ -70,7 +70,9 @@ export class ReleaseSchedule {
   }
 
   #take(ready: (batch: Batch) => boolean): HeldCopy[] {
-    const boundaries = [...this.#batches.keys()].filter((b) => ready(this.#batches.get(b) as Batch)).sort((a, b) => a - b)
+    const boundaries = [...this.#batches.keys()]
+      .filter((b) => ready(this.#batches.get(b) as Batch))
+      .sort((a, b) => a - b)
     const out: HeldCopy[] = []
     for (const boundary of boundaries) {
       const batch = this.#batches.get(boundary) as Batch

@@ -37,7 +37,13 @@ export class HttpEndpoint {
     this.#server = server
   }
 
-  static async start(host: string, port: number, metrics: Metrics, readiness: () => Readiness, reload?: ReloadEndpoint): Promise<HttpEndpoint> {
+  static async start(
+    host: string,
+    port: number,
+    metrics: Metrics,
+    readiness: () => Readiness,
+    reload?: ReloadEndpoint,
+  ): Promise<HttpEndpoint> {
     const tokenDigest = reload === undefined ? undefined : digest(reload.token)
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]
@@ -58,7 +64,10 @@ export class HttpEndpoint {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}\n')
       } else if (path === '/readyz') {
         const r = readiness()
-        const body = r.upstreams === undefined ? { status: r.ready ? 'ready' : 'not ready', checks: r.checks } : { status: r.ready ? 'ready' : 'not ready', checks: r.checks, upstreams: r.upstreams }
+        const body =
+          r.upstreams === undefined
+            ? { status: r.ready ? 'ready' : 'not ready', checks: r.checks }
+            : { status: r.ready ? 'ready' : 'not ready', checks: r.checks, upstreams: r.upstreams }
         res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
       } else {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}\n')
@@ -93,10 +102,18 @@ function handleReload(req: IncomingMessage, res: ServerResponse, reload: ReloadE
   }
   const match = /^Bearer ([^\s]+)$/.exec(req.headers.authorization ?? '')
   if (match === null || !timingSafeEqual(digest(match[1] as string), tokenDigest)) {
-    res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'application/json' }).end('{"error":"unauthorized"}\n')
+    res
+      .writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'application/json' })
+      .end('{"error":"unauthorized"}\n')
     return
   }
   const result = reload.reload()
-  if (result.ok) res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: 'reloaded', policy: result.version })}\n`)
-  else res.writeHead(422, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: 'rejected', error: result.error })}\n`)
+  if (result.ok)
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(`${JSON.stringify({ status: 'reloaded', policy: result.version })}\n`)
+  else
+    res
+      .writeHead(422, { 'content-type': 'application/json' })
+      .end(`${JSON.stringify({ status: 'rejected', error: result.error })}\n`)
 }

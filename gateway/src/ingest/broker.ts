@@ -175,7 +175,14 @@ export class DeviceBroker {
   readonly #subscriptions: LocalSubscriptions
   readonly #handle: (stream: Duplex) => void
 
-  private constructor(aedes: Aedes, listeners: readonly OpenListener[], options: BrokerOptions, accounts: WeakMap<Client, Account>, subscriptions: LocalSubscriptions, handle: (stream: Duplex) => void) {
+  private constructor(
+    aedes: Aedes,
+    listeners: readonly OpenListener[],
+    options: BrokerOptions,
+    accounts: WeakMap<Client, Account>,
+    subscriptions: LocalSubscriptions,
+    handle: (stream: Duplex) => void,
+  ) {
     this.aedes = aedes
     this.#listeners = listeners
     this.#options = options
@@ -186,7 +193,10 @@ export class DeviceBroker {
 
   static async start(options: BrokerOptions): Promise<DeviceBroker> {
     const { logger, metrics, security } = options
-    const limits = options.limits ?? { inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT, packetBytes: packetLimitFor(DEFAULT_LIMITS) }
+    const limits = options.limits ?? {
+      inflightPerClient: DEFAULT_INFLIGHT_PER_CLIENT,
+      packetBytes: packetLimitFor(DEFAULT_LIMITS),
+    }
     const state = newHookState(limits.inflightPerClient)
     // Set once aedes exists; no publish reaches a hook before then.
     let created: Aedes | undefined
@@ -197,21 +207,28 @@ export class DeviceBroker {
       access: security.access,
       onRawPublish: options.onRawPublish,
       onPublishRefused: security.onPublishRefused,
-      incomingGetPacket: (client, packet) => (created === undefined ? Promise.reject(new Error('broker not started')) : persistenceOf(created).incomingGetPacket(client, packet)),
+      incomingGetPacket: (client, packet) =>
+        created === undefined
+          ? Promise.reject(new Error('broker not started'))
+          : persistenceOf(created).incomingGetPacket(client, packet),
     }
     const aedes = await Aedes.createBroker({
       id: 'veil',
       connectTimeout: security.guard.limits.connectTimeoutMs,
       maxClientsIdLength: 128,
       preConnect: (client, packet, callback) => preConnect(state, client, packet, callback),
-      authenticate: (client, username, password, callback) => authenticate(context, state, client, username, password, callback),
+      authenticate: (client, username, password, callback) =>
+        authenticate(context, state, client, username, password, callback),
       authorizePublish: (client, packet, callback) => authorizePublish(context, state, client, packet, callback),
-      authorizeSubscribe: (client, subscription, callback) => authorizeSubscribe(context, state, client, subscription, callback),
+      authorizeSubscribe: (client, subscription, callback) =>
+        authorizeSubscribe(context, state, client, subscription, callback),
       authorizeForward: (client, packet) => authorizeForward(context, state, client, packet),
     })
     created = aedes
     // aedes reports persistence failures and refused will replays as 'error'; without a listener they would crash.
-    ;(aedes as EventEmitter).on('error', (err: Error) => logger.error({ event: 'broker_error', err: err.message }, 'broker error'))
+    ;(aedes as EventEmitter).on('error', (err: Error) =>
+      logger.error({ event: 'broker_error', err: err.message }, 'broker error'),
+    )
     const subscriptions = new LocalSubscriptions()
     aedes.on('subscribe', (subs, client) => subscriptions.subscribed(client.id, subs))
     aedes.on('unsubscribe', (unsubs, client) => subscriptions.unsubscribed(client.id, unsubs))
@@ -235,17 +252,24 @@ export class DeviceBroker {
     const handle = (stream: Duplex, request?: IncomingMessage): void => {
       const client = aedes.handle(stream, request)
       if (!limitPacketSize(client, limits.packetBytes, () => options.onPacketRefused?.('packet_too_large'))) {
-        logger.error({ event: 'packet_limit_unavailable' }, 'cannot install the MQTT packet size limit; refusing the connection')
+        logger.error(
+          { event: 'packet_limit_unavailable' },
+          'cannot install the MQTT packet size limit; refusing the connection',
+        )
         stream.destroy()
       }
     }
-    const specs: ListenerSpec[] = [{ kind: 'mqtt', host: options.host, port: options.port, flag: options.flag }, ...security.listeners]
+    const specs: ListenerSpec[] = [
+      { kind: 'mqtt', host: options.host, port: options.port, flag: options.flag },
+      ...security.listeners,
+    ]
     const listeners: OpenListener[] = []
     const onRefused = (reason: string): void => {
       metrics.authRefusals.labels('connection', reason).inc()
     }
     try {
-      for (const spec of specs) listeners.push(await openListener(spec, handle, security.guard, security.tls, onRefused))
+      for (const spec of specs)
+        listeners.push(await openListener(spec, handle, security.guard, security.tls, onRefused))
     } catch (err) {
       await Promise.all(listeners.map((l) => l.stop()))
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
@@ -329,5 +353,7 @@ export class DeviceBroker {
 
 /** aedes' persistence, which its typings leave as `any`: only the call Veil makes. */
 function persistenceOf(aedes: Aedes): { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> } {
-  return (aedes as unknown as { persistence: { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> } }).persistence
+  return (
+    aedes as unknown as { persistence: { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> } }
+  ).persistence
 }

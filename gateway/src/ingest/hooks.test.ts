@@ -20,7 +20,16 @@ import {
   type HookContext,
 } from './hooks.ts'
 
-const device: Principal = { role: 'device', deviceId: 'p1', profile: 'smart_plug', scope: 'device', publishes: ['tele/p1/#'], commands: [], publishLevels: [], commandLevels: [] }
+const device: Principal = {
+  role: 'device',
+  deviceId: 'p1',
+  profile: 'smart_plug',
+  scope: 'device',
+  publishes: ['tele/p1/#'],
+  commands: [],
+  publishLevels: [],
+  commandLevels: [],
+}
 const consumer: Principal = { role: 'consumer', domain: 'svc' }
 const admin: Principal = { role: 'admin' }
 
@@ -35,7 +44,8 @@ function publish(topic: string, extra: Partial<PublishPacket> = {}): PublishPack
 
 async function refusals(metrics: Metrics, stage: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
-  for (const v of (await metrics.authRefusals.get()).values) if (v.labels.stage === stage) out[String(v.labels.reason)] = v.value
+  for (const v of (await metrics.authRefusals.get()).values)
+    if (v.labels.stage === stage) out[String(v.labels.reason)] = v.value
   return out
 }
 
@@ -46,7 +56,13 @@ interface Recorded {
 }
 
 /** A context whose access rules allow devices to publish under `tele/`, consumers to subscribe under `veil/`. */
-function contextOf(login: (username: string | undefined) => Promise<LoginResult> = async () => ({ ok: true, principal: device, method: 'password' })): { context: HookContext; metrics: Metrics; recorded: Recorded } {
+function contextOf(
+  login: (username: string | undefined) => Promise<LoginResult> = async () => ({
+    ok: true,
+    principal: device,
+    method: 'password',
+  }),
+): { context: HookContext; metrics: Metrics; recorded: Recorded } {
   const metrics = new Metrics({ defaultMetrics: false })
   const recorded: Recorded = { raw: [], refused: 0, stored: false }
   const context: HookContext = {
@@ -54,9 +70,11 @@ function contextOf(login: (username: string | undefined) => Promise<LoginResult>
     metrics,
     authenticator: { login: async (_socket, username) => login(username) },
     access: {
-      decidePublish: (p, topic) => (p.role === 'device' && topic.startsWith('tele/') ? 'pipeline' : p.role === 'local' ? 'command' : 'refuse'),
+      decidePublish: (p, topic) =>
+        p.role === 'device' && topic.startsWith('tele/') ? 'pipeline' : p.role === 'local' ? 'command' : 'refuse',
       maySubscribe: (p, filter) => p.role === 'consumer' && filter.startsWith('veil/'),
-      mayReceiveRaw: (receiver, publisher, topic) => receiver.role === 'admin' && publisher?.role === 'device' && topic.startsWith('tele/'),
+      mayReceiveRaw: (receiver, publisher, topic) =>
+        receiver.role === 'admin' && publisher?.role === 'device' && topic.startsWith('tele/'),
     },
     onRawPublish: async (topic) => {
       recorded.raw.push(topic)
@@ -84,9 +102,18 @@ describe('broker hooks', () => {
       })
       const state = newHookState(4)
       const client = fakeClient('', false)
-      const [err, ok] = await called<[Error | null, boolean]>((cb) => preConnect(state, client, { cmd: 'connect', clientId: '', clean: false, protocolId: 'MQTT', protocolVersion: 4, keepalive: 60 }, cb))
+      const [err, ok] = await called<[Error | null, boolean]>((cb) =>
+        preConnect(
+          state,
+          client,
+          { cmd: 'connect', clientId: '', clean: false, protocolId: 'MQTT', protocolVersion: 4, keepalive: 60 },
+          cb,
+        ),
+      )
       expect([err, ok]).toEqual([null, true])
-      const [refusal, success] = await called<[AuthenticateError | null, boolean | null]>((cb) => authenticate(context, state, client, undefined, undefined, cb))
+      const [refusal, success] = await called<[AuthenticateError | null, boolean | null]>((cb) =>
+        authenticate(context, state, client, undefined, undefined, cb),
+      )
       expect(success).toBe(false)
       expect(refusal?.returnCode).toBe(2)
       expect(logins).toBe(0)
@@ -96,23 +123,39 @@ describe('broker hooks', () => {
     it('does not mark an empty id with a clean session', async () => {
       const state = newHookState(4)
       const client = fakeClient('', true)
-      await called((cb) => preConnect(state, client, { cmd: 'connect', clientId: '', clean: true, protocolId: 'MQTT', protocolVersion: 4, keepalive: 60 }, cb))
+      await called((cb) =>
+        preConnect(
+          state,
+          client,
+          { cmd: 'connect', clientId: '', clean: true, protocolId: 'MQTT', protocolVersion: 4, keepalive: 60 },
+          cb,
+        ),
+      )
       expect(state.emptyIdWithSession.has(client)).toBe(false)
     })
 
     it('remembers the principal and account of a login, and answers a refused one with its return code', async () => {
-      const account = { name: 'p1', role: 'device', created: '2026-01-01T00:00:00Z' } as unknown as NonNullable<Extract<LoginResult, { ok: true }>['account']>
+      const account = { name: 'p1', role: 'device', created: '2026-01-01T00:00:00Z' } as unknown as NonNullable<
+        Extract<LoginResult, { ok: true }>['account']
+      >
       const { context, metrics } = contextOf(async (username) =>
-        username === 'good' ? { ok: true, principal: device, method: 'password', account } : { ok: false, returnCode: 4, reason: 'bad_credentials' },
+        username === 'good'
+          ? { ok: true, principal: device, method: 'password', account }
+          : { ok: false, returnCode: 4, reason: 'bad_credentials' },
       )
       const state = newHookState(4)
       const good = fakeClient('a')
-      expect(await called((cb) => authenticate(context, state, good, 'good', Buffer.from('pw'), cb))).toEqual([null, true])
+      expect(await called((cb) => authenticate(context, state, good, 'good', Buffer.from('pw'), cb))).toEqual([
+        null,
+        true,
+      ])
       expect(state.principals.get(good)).toBe(device)
       expect(state.accounts.get(good)).toBe(account)
 
       const bad = fakeClient('b')
-      const [err, ok] = await called<[AuthenticateError | null, boolean | null]>((cb) => authenticate(context, state, bad, 'bad', Buffer.from('pw'), cb))
+      const [err, ok] = await called<[AuthenticateError | null, boolean | null]>((cb) =>
+        authenticate(context, state, bad, 'bad', Buffer.from('pw'), cb),
+      )
       expect(ok).toBe(false)
       expect(err?.returnCode).toBe(4)
       expect(state.principals.has(bad)).toBe(false)
@@ -123,7 +166,9 @@ describe('broker hooks', () => {
       const { context } = contextOf(async () => {
         throw new Error('store unreadable')
       })
-      const [err, ok] = await called<[AuthenticateError | null, boolean | null]>((cb) => authenticate(context, newHookState(4), fakeClient('a'), 'x', undefined, cb))
+      const [err, ok] = await called<[AuthenticateError | null, boolean | null]>((cb) =>
+        authenticate(context, newHookState(4), fakeClient('a'), 'x', undefined, cb),
+      )
       expect(ok).toBe(false)
       expect(err?.returnCode).toBe(3)
     })
@@ -136,7 +181,9 @@ describe('broker hooks', () => {
       const client = fakeClient('a')
       state.principals.set(client, device)
       for (const topic of ['veil/svc/x', 'veil', '$SYS/broker']) {
-        const [err] = await called<[Error | null | undefined]>((cb) => authorizePublish(context, state, client, publish(topic), cb))
+        const [err] = await called<[Error | null | undefined]>((cb) =>
+          authorizePublish(context, state, client, publish(topic), cb),
+        )
         expect(err).toBeInstanceOf(Error)
       }
       expect(recorded.raw).toEqual([])
@@ -148,7 +195,9 @@ describe('broker hooks', () => {
       const client = fakeClient('a')
       state.principals.set(client, device)
       const packet = publish('tele/p1/state')
-      const [err] = await called<[Error | null | undefined]>((cb) => authorizePublish(context, state, client, packet, cb))
+      const [err] = await called<[Error | null | undefined]>((cb) =>
+        authorizePublish(context, state, client, packet, cb),
+      )
       expect(err).toBeNull()
       expect(recorded.raw).toEqual(['tele/p1/state'])
       expect(packet.retain).toBe(false)
@@ -159,8 +208,12 @@ describe('broker hooks', () => {
       const state = newHookState(4)
       const client = fakeClient('a')
       state.principals.set(client, consumer)
-      expect(await called((cb) => authorizePublish(context, state, client, publish('tele/p1/state'), cb))).toEqual([null])
-      expect(await called((cb) => authorizePublish(context, state, fakeClient('stranger'), publish('tele/p1/state'), cb))).toEqual([null])
+      expect(await called((cb) => authorizePublish(context, state, client, publish('tele/p1/state'), cb))).toEqual([
+        null,
+      ])
+      expect(
+        await called((cb) => authorizePublish(context, state, fakeClient('stranger'), publish('tele/p1/state'), cb)),
+      ).toEqual([null])
       expect(recorded.raw).toEqual([])
       expect(recorded.refused).toBe(2)
       expect(await refusals(metrics, 'publish')).toEqual({ consumer: 1, unknown: 1 })
@@ -171,13 +224,17 @@ describe('broker hooks', () => {
       const state = newHookState(4)
       const client = fakeClient('a')
       state.principals.set(client, { role: 'local' })
-      expect(await called((cb) => authorizePublish(context, state, client, publish('cmnd/p1/power'), cb))).toEqual([null])
+      expect(await called((cb) => authorizePublish(context, state, client, publish('cmnd/p1/power'), cb))).toEqual([
+        null,
+      ])
       expect(recorded).toEqual({ raw: [], refused: 0, stored: false })
     })
 
     it('runs a will replayed without a client as anonymous', async () => {
       const { context, recorded } = contextOf()
-      expect(await called((cb) => authorizePublish(context, newHookState(4), null, publish('tele/p1/LWT'), cb))).toEqual([null])
+      expect(
+        await called((cb) => authorizePublish(context, newHookState(4), null, publish('tele/p1/LWT'), cb)),
+      ).toEqual([null])
       // The fake rules give anonymous no publish: refused, as a will of a client that could not publish would be.
       expect(recorded.raw).toEqual([])
       expect(recorded.refused).toBe(1)
@@ -189,10 +246,18 @@ describe('broker hooks', () => {
       const client = fakeClient('a')
       state.principals.set(client, device)
       recorded.stored = true
-      expect(await called((cb) => authorizePublish(context, state, client, publish('tele/p1/state', { qos: 2, dup: true, messageId: 7 }), cb))).toEqual([null])
+      expect(
+        await called((cb) =>
+          authorizePublish(context, state, client, publish('tele/p1/state', { qos: 2, dup: true, messageId: 7 }), cb),
+        ),
+      ).toEqual([null])
       expect(recorded.raw).toEqual([])
       recorded.stored = false
-      expect(await called((cb) => authorizePublish(context, state, client, publish('tele/p1/state', { qos: 2, dup: true, messageId: 8 }), cb))).toEqual([null])
+      expect(
+        await called((cb) =>
+          authorizePublish(context, state, client, publish('tele/p1/state', { qos: 2, dup: true, messageId: 8 }), cb),
+        ),
+      ).toEqual([null])
       expect(recorded.raw).toEqual(['tele/p1/state'])
     })
 
@@ -212,7 +277,8 @@ describe('broker hooks', () => {
       const client = fakeClient('a')
       state.principals.set(client, device)
       const acked: string[] = []
-      for (const topic of ['tele/p1/a', 'tele/p1/b']) authorizePublish(held, state, client, publish(topic), () => acked.push(topic))
+      for (const topic of ['tele/p1/a', 'tele/p1/b'])
+        authorizePublish(held, state, client, publish(topic), () => acked.push(topic))
       expect(started).toEqual(['tele/p1/a'])
       finish.shift()?.()
       await new Promise((r) => setImmediate(r))
@@ -232,15 +298,26 @@ describe('broker hooks', () => {
       state.principals.set(client, consumer)
       const granted: Subscription = { topic: 'veil/svc/#', qos: 1 }
       expect(await called((cb) => authorizeSubscribe(context, state, client, granted, cb))).toEqual([null, granted])
-      expect(await called((cb) => authorizeSubscribe(context, state, client, { topic: '#', qos: 1 }, cb))).toEqual([null, null])
-      expect(await called((cb) => authorizeSubscribe(context, state, fakeClient('stranger'), granted, cb))).toEqual([null, null])
+      expect(await called((cb) => authorizeSubscribe(context, state, client, { topic: '#', qos: 1 }, cb))).toEqual([
+        null,
+        null,
+      ])
+      expect(await called((cb) => authorizeSubscribe(context, state, fakeClient('stranger'), granted, cb))).toEqual([
+        null,
+        null,
+      ])
       expect(await refusals(metrics, 'subscribe')).toEqual({ consumer: 1, unknown: 1 })
     })
   })
 
   describe('authorizeForward', () => {
     const forwarded = (topic: string, clientId?: string): AedesPublishPacket =>
-      ({ ...publish(topic), brokerId: 'veil', brokerCounter: 1, ...(clientId === undefined ? {} : { clientId }) }) as AedesPublishPacket
+      ({
+        ...publish(topic),
+        brokerId: 'veil',
+        brokerCounter: 1,
+        ...(clientId === undefined ? {} : { clientId }),
+      }) as AedesPublishPacket
 
     it("delivers Veil's own filtered copies to anyone, and $SYS only to the operator", () => {
       const { context } = contextOf()

@@ -4,7 +4,15 @@
  * the reasons behind each decision (raw containment, backpressure) are in broker.ts's class comment.
  */
 import { Socket } from 'node:net'
-import type { AedesOptions, AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import type {
+  AedesOptions,
+  AedesPublishPacket,
+  AuthenticateError,
+  Client,
+  ConnectPacket,
+  PublishPacket,
+  Subscription,
+} from 'aedes'
 import type { AccessControl, Principal } from '../auth/access.ts'
 import type { Authenticator } from '../auth/authenticate.ts'
 import type { Account } from '../auth/store.ts'
@@ -68,7 +76,14 @@ export interface HookState {
 }
 
 export function newHookState(inflightPerClient: number): HookState {
-  return { principals: new WeakMap(), byId: new Map(), accounts: new WeakMap(), emptyIdWithSession: new WeakSet(), inflightPerClient, gates: new WeakMap() }
+  return {
+    principals: new WeakMap(),
+    byId: new Map(),
+    accounts: new WeakMap(),
+    emptyIdWithSession: new WeakSet(),
+    inflightPerClient,
+    gates: new WeakMap(),
+  }
 }
 
 function gateOf(state: HookState, client: Client): InflightGate {
@@ -79,12 +94,24 @@ function gateOf(state: HookState, client: Client): InflightGate {
 
 type Hook<K extends keyof AedesOptions> = Parameters<NonNullable<AedesOptions[K]>>
 
-export function preConnect(state: HookState, client: Client, packet: ConnectPacket, callback: Hook<'preConnect'>[2]): void {
+export function preConnect(
+  state: HookState,
+  client: Client,
+  packet: ConnectPacket,
+  callback: Hook<'preConnect'>[2],
+): void {
   if ((packet.clientId ?? '') === '' && packet.clean === false) state.emptyIdWithSession.add(client)
   callback(null, true)
 }
 
-export function authenticate(context: HookContext, state: HookState, client: Client, username: string | undefined, password: Buffer | undefined, callback: Hook<'authenticate'>[3]): void {
+export function authenticate(
+  context: HookContext,
+  state: HookState,
+  client: Client,
+  username: string | undefined,
+  password: Buffer | undefined,
+  callback: Hook<'authenticate'>[3],
+): void {
   const { metrics, logger } = context
   if (state.emptyIdWithSession.has(client)) {
     metrics.authRefusals.labels('login', 'identifier_rejected').inc()
@@ -101,7 +128,10 @@ export function authenticate(context: HookContext, state: HookState, client: Cli
       metrics.authRefusals.labels('login', result.reason).inc()
       // Never the user name, password or client id: a name may be a device id, a wrong password a near miss.
       logger.warn({ event: 'login_refused', reason: result.reason }, 'refused a login')
-      callback(Object.assign(new Error(result.reason), { returnCode: result.returnCode as AuthenticateError['returnCode'] }), false)
+      callback(
+        Object.assign(new Error(result.reason), { returnCode: result.returnCode as AuthenticateError['returnCode'] }),
+        false,
+      )
     },
     () => callback(Object.assign(new Error('login failed'), { returnCode: SERVER_UNAVAILABLE }), false),
   )
@@ -112,7 +142,13 @@ export function authenticate(context: HookContext, state: HookState, client: Cli
  * after this callback. Calling back once the filtered copies are handed on means the device's PUBACK follows the
  * pipeline, and aedes reads nothing more from that client meanwhile (per-client backpressure).
  */
-export function authorizePublish(context: HookContext, state: HookState, client: Client | null, packet: PublishPacket, callback: Hook<'authorizePublish'>[2]): void {
+export function authorizePublish(
+  context: HookContext,
+  state: HookState,
+  client: Client | null,
+  packet: PublishPacket,
+  callback: Hook<'authorizePublish'>[2],
+): void {
   const { logger, metrics } = context
   const topic = packet.topic
   if (isFilteredOnly(topic) || topic.startsWith('$')) {
@@ -159,15 +195,27 @@ export function authorizePublish(context: HookContext, state: HookState, client:
   run()
 }
 
-export function authorizeSubscribe(context: HookContext, state: HookState, client: Client, subscription: Subscription, callback: Hook<'authorizeSubscribe'>[2]): void {
+export function authorizeSubscribe(
+  context: HookContext,
+  state: HookState,
+  client: Client,
+  subscription: Subscription,
+  callback: Hook<'authorizeSubscribe'>[2],
+): void {
   const principal = state.principals.get(client)
-  if (principal !== undefined && context.access.maySubscribe(principal, subscription.topic)) return callback(null, subscription)
+  if (principal !== undefined && context.access.maySubscribe(principal, subscription.topic))
+    return callback(null, subscription)
   context.metrics.authRefusals.labels('subscribe', principal?.role ?? 'unknown').inc()
   context.logger.debug({ event: 'subscribe_refused', role: principal?.role }, 'refused a subscription')
   callback(null, null)
 }
 
-export function authorizeForward(context: HookContext, state: HookState, client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+export function authorizeForward(
+  context: HookContext,
+  state: HookState,
+  client: Client,
+  packet: AedesPublishPacket,
+): AedesPublishPacket | null {
   const publisher = publisherOf(packet)
   if (publisher === undefined) {
     if (packet.topic.startsWith(FILTERED_PREFIX)) return packet

@@ -113,7 +113,8 @@ interface LengthParser {
  */
 export function limitPacketSize(client: Client, maxBytes: number, onRefused: () => void): boolean {
   const parser = (client as unknown as { _parser?: Partial<LengthParser> })._parser
-  if (parser === undefined || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function') return false
+  if (parser === undefined || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function')
+    return false
   const parseLength = parser._parseLength
   parser._parseLength = function (this: LengthParser): boolean {
     if (!parseLength.call(this)) return false

@@ -77,7 +77,10 @@ export async function openListener(
   onRefused: (reason: RefusalReason) => void,
 ): Promise<OpenListener> {
   if ((spec.kind === 'mqtts' || spec.kind === 'wss') && tls === undefined) {
-    throw new VeilError('VEIL_ERR_CONFIG', `${spec.flag}: ${spec.kind}:// needs tls.cert and tls.key (--tls-cert, --tls-key)`)
+    throw new VeilError(
+      'VEIL_ERR_CONFIG',
+      `${spec.flag}: ${spec.kind}:// needs tls.cert and tls.key (--tls-cert, --tls-key)`,
+    )
   }
   const guarded = (socket: Socket): boolean => {
     const refusal = guard.admit(socket.remoteAddress ?? 'unknown')
@@ -107,7 +110,8 @@ export async function openListener(
     case 'ws':
     case 'wss': {
       // Plain HTTP requests get 426: the listener speaks MQTT over WebSocket only.
-      const upgradeOnly = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => void res.writeHead(426, { connection: 'close' }).end()
+      const upgradeOnly = (_req: IncomingMessage, res: import('node:http').ServerResponse): void =>
+        void res.writeHead(426, { connection: 'close' }).end()
       server = spec.kind === 'ws' ? createHttpServer(upgradeOnly) : createHttpsServer(tlsOptions, upgradeOnly)
       wss = new WebSocketServer({ server: server as HttpServer, perMessageDeflate: false, maxPayload: WS_MAX_PAYLOAD })
       wss.on('connection', (ws, request) => {
@@ -130,7 +134,8 @@ export async function openListener(
     // (for wss the TLS socket, after the handshake, which handshakeTimeout bounds), so the upgrade can clear it.
     if (spec.kind === 'ws') socket.setTimeout(budget, () => socket.destroy())
   })
-  if (spec.kind === 'wss') server.on('secureConnection', (socket: Socket) => socket.setTimeout(budget, () => socket.destroy()))
+  if (spec.kind === 'wss')
+    server.on('secureConnection', (socket: Socket) => socket.setTimeout(budget, () => socket.destroy()))
   if (spec.kind === 'mqtts' || spec.kind === 'wss') {
     // A failed handshake (wrong CA, TLS 1.1) is the client's problem: it is counted, never thrown.
     server.on('tlsClientError', () => onRefused('tls_handshake'))
@@ -155,9 +160,19 @@ export function listen(server: Server | HttpServer, host: string, port: number, 
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening)
       if (err.code === 'EADDRINUSE') {
-        reject(new VeilError('VEIL_ERR_PORT_IN_USE', `port ${port} on ${host} is already in use; choose another with ${flag}`))
+        reject(
+          new VeilError(
+            'VEIL_ERR_PORT_IN_USE',
+            `port ${port} on ${host} is already in use; choose another with ${flag}`,
+          ),
+        )
       } else if (err.code === 'EACCES') {
-        reject(new VeilError('VEIL_ERR_PORT_IN_USE', `no permission to listen on ${host}:${port}; choose another port with ${flag}`))
+        reject(
+          new VeilError(
+            'VEIL_ERR_PORT_IN_USE',
+            `no permission to listen on ${host}:${port}; choose another port with ${flag}`,
+          ),
+        )
       } else {
         reject(new VeilError('VEIL_ERR_CONFIG', `cannot listen on ${host}:${port} (${flag}): ${err.message}`))
       }

@@ -8,7 +8,14 @@ import { base32 } from '../sdk/keyring.ts'
 import { Keyring, loadOrCreateMasterKey, MASTER_KEY_FILE } from './keyring.ts'
 
 /** The route stage's pseudonym of a device (kind = category), or of an id under the device's own epoch. */
-function pn(k: Keyring, domain: Domain, kind: string, id: string, nowMs: number, category: Category = 'smart_plug'): string {
+function pn(
+  k: Keyring,
+  domain: Domain,
+  kind: string,
+  id: string,
+  nowMs: number,
+  category: Category = 'smart_plug',
+): string {
   const value = k.pseudonym({ domain, category, deviceId: id, nowMs }, kind, id)
   if (value === undefined) throw new Error(`${domain}/${kind}/${id} at ${nowMs} is inside a rotation gap`)
   return value
@@ -50,7 +57,15 @@ describe('master key', () => {
 describe('pseudonyms', () => {
   const master = Buffer.alloc(32, 1)
   // Without gaps: these tests are about the pseudonyms themselves (the gaps have their own tests below).
-  const ring = () => new Keyring(master, new Map([['svc', { epochSeconds: 0 }], ['ana', { epochSeconds: 30 * DAY, rotationGapSeconds: 0 }], ['3p', { epochSeconds: DAY, rotationGapSeconds: 0 }]]))
+  const ring = () =>
+    new Keyring(
+      master,
+      new Map([
+        ['svc', { epochSeconds: 0 }],
+        ['ana', { epochSeconds: 30 * DAY, rotationGapSeconds: 0 }],
+        ['3p', { epochSeconds: DAY, rotationGapSeconds: 0 }],
+      ]),
+    )
 
   it('are 26 base32 characters, stable within a domain and epoch, distinct across domains', () => {
     const k = ring()
@@ -66,7 +81,14 @@ describe('pseudonyms', () => {
   it('svc keeps the pseudonyms of earlier versions (HKDF info `domain=svc;epoch=0`)', () => {
     // Computed by the previous keyring (before rotation schedules): an upgrade must not rename svc's devices.
     const key = hkdfSync('sha256', master, Buffer.from('veil/pseudonym/v1'), Buffer.from('domain=svc;epoch=0'), 32)
-    const expected = base32(createHmac('sha256', Buffer.from(key)).update('smart_plug').update('\u0000').update('tasmota_0329f7').digest().subarray(0, 16))
+    const expected = base32(
+      createHmac('sha256', Buffer.from(key))
+        .update('smart_plug')
+        .update('\u0000')
+        .update('tasmota_0329f7')
+        .digest()
+        .subarray(0, 16),
+    )
     expect(pn(ring(), 'svc', 'smart_plug', 'tasmota_0329f7', Date.UTC(2026, 0, 1))).toBe(expected)
   })
 
@@ -117,7 +139,8 @@ describe('pseudonyms', () => {
       const hash = createHash('sha256').update(candidate).digest()
       if (hash.toString('hex') === plain) plainHits++
       if (base32(hash.subarray(0, 16)) === pseudonym) keyedHits++
-      if (base32(createHash('sha256').update(`smart_plug\u0000${candidate}`).digest().subarray(0, 16)) === pseudonym) keyedHits++
+      if (base32(createHash('sha256').update(`smart_plug\u0000${candidate}`).digest().subarray(0, 16)) === pseudonym)
+        keyedHits++
     }
     expect(plainHits).toBe(1)
     expect(keyedHits).toBe(0)
@@ -135,12 +158,19 @@ describe('pseudonyms', () => {
     expect(pn(k, 'svc', 'camera', 'cam-5', 0)).toBe(pn(new Keyring(master, new Map()), 'svc', 'camera', 'cam-5', 0))
   })
 
-  it('the memo answers per domain, kind and epoch, and forgets a device\'s old epoch', () => {
+  it("the memo answers per domain, kind and epoch, and forgets a device's old epoch", () => {
     const policy = new Map([['ana', { epochSeconds: 3600, rotationGapSeconds: 0 }]] as const)
     const k = new Keyring(master, policy)
-    const fresh = (d: 'svc' | 'ana', kind: string, id: string, t: number) => pn(new Keyring(master, policy), d, kind, id, t)
+    const fresh = (d: 'svc' | 'ana', kind: string, id: string, t: number) =>
+      pn(new Keyring(master, policy), d, kind, id, t)
     const phase = k.phaseMs('ana', 'smart_plug', 'x')
-    for (const [d, kind, id, t] of [['svc', 'camera', 'x', 0], ['ana', 'camera', 'x', phase], ['svc', 'smart_plug', 'x', 0], ['ana', 'camera', 'x', phase + 3_600_000], ['ana', 'camera', 'x', phase]] as const) {
+    for (const [d, kind, id, t] of [
+      ['svc', 'camera', 'x', 0],
+      ['ana', 'camera', 'x', phase],
+      ['svc', 'smart_plug', 'x', 0],
+      ['ana', 'camera', 'x', phase + 3_600_000],
+      ['ana', 'camera', 'x', phase],
+    ] as const) {
       expect(pn(k, d, kind, id, t)).toBe(fresh(d, kind, id, t))
       expect(pn(k, d, kind, id, t)).toBe(fresh(d, kind, id, t))
     }

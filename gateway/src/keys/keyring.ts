@@ -52,7 +52,10 @@ function readMasterKey(file: string): Buffer {
   }
   const key = readFileSync(file)
   if (key.length !== MASTER_KEY_BYTES) {
-    throw new VeilError('VEIL_ERR_KEY', `${file}: the master key must be ${MASTER_KEY_BYTES} bytes, found ${key.length}`)
+    throw new VeilError(
+      'VEIL_ERR_KEY',
+      `${file}: the master key must be ${MASTER_KEY_BYTES} bytes, found ${key.length}`,
+    )
   }
   return key
 }
@@ -115,7 +118,8 @@ export class Keyring implements OperatorKeyring {
     const settings: Partial<Record<Domain, RotationSettings>> = {}
     for (const domain of DOMAINS) settings[domain] = domains.get(domain) ?? { epochSeconds: 0 }
     const { schedules, problems } = resolveRotation(settings)
-    if (problems.length > 0) throw new VeilError('VEIL_ERR_CONFIG', problems.map((p) => `${p.path}: ${p.problem}`).join('; '))
+    if (problems.length > 0)
+      throw new VeilError('VEIL_ERR_CONFIG', problems.map((p) => `${p.path}: ${p.problem}`).join('; '))
     const compiled = new Map<Domain, Map<Category, CompiledSchedule>>()
     for (const [domain, byCategory] of schedules) {
       const out = new Map<Category, CompiledSchedule>()
@@ -139,7 +143,13 @@ export class Keyring implements OperatorKeyring {
   phaseMs(domain: Domain, category: Category, deviceId: string): number {
     const s = this.#schedule(domain, category)
     if (s.epochMs === 0) return 0
-    const mac = createHmac('sha256', this.#phaseKey).update(s.keyId).update('\u0000').update(category).update('\u0000').update(deviceId).digest()
+    const mac = createHmac('sha256', this.#phaseKey)
+      .update(s.keyId)
+      .update('\u0000')
+      .update(category)
+      .update('\u0000')
+      .update(deviceId)
+      .digest()
     // 48 bits, reduced modulo the epoch: the bias is below epoch / 2^48, nothing for any epoch in ms.
     return mac.readUIntBE(0, 6) % s.epochMs
   }
@@ -184,7 +194,9 @@ export class Keyring implements OperatorKeyring {
    * from the master key, so they survive restarts and differ between gateways, yet are never stored or logged.
    */
   secretBytes(label: string, length: number): Buffer {
-    return Buffer.from(hkdfSync('sha256', this.#master, Buffer.from('veil/operator-secret/v1'), Buffer.from(label), length))
+    return Buffer.from(
+      hkdfSync('sha256', this.#master, Buffer.from('veil/operator-secret/v1'), Buffer.from(label), length),
+    )
   }
 
   /**
@@ -202,7 +214,11 @@ export class Keyring implements OperatorKeyring {
     let ids = device.byKind.get(kind)
     const cached = ids?.get(id)
     if (cached !== undefined) return cached
-    const mac = createHmac('sha256', this.keyFor(scope.domain, scope.category, device.epoch)).update(kind).update('\u0000').update(id).digest()
+    const mac = createHmac('sha256', this.keyFor(scope.domain, scope.category, device.epoch))
+      .update(kind)
+      .update('\u0000')
+      .update(id)
+      .digest()
     const value = base32(mac.subarray(0, PSEUDONYM_BYTES))
     if (this.#memoSize >= this.#memoLimit) {
       this.#clear()
@@ -263,7 +279,13 @@ export class Keyring implements OperatorKeyring {
     const device: DeviceMemo =
       s.epochMs === 0
         ? { phaseMs: 0, epoch: 0, liveFrom: -Infinity, liveTo: Infinity, byKind: new Map() }
-        : { phaseMs: this.phaseMs(scope.domain, scope.category, scope.deviceId), epoch: NaN, liveFrom: Infinity, liveTo: -Infinity, byKind: new Map() }
+        : {
+            phaseMs: this.phaseMs(scope.domain, scope.category, scope.deviceId),
+            epoch: NaN,
+            liveFrom: Infinity,
+            liveTo: -Infinity,
+            byKind: new Map(),
+          }
     devices.set(scope.deviceId, device)
     this.#memoSize++
     return device

@@ -16,11 +16,20 @@ const MASTER = Buffer.alloc(32, 0x5a)
 
 /** A keyring with the configuration's defaults (no configuration file at all). */
 function defaultRing(master = MASTER): Keyring {
-  return new Keyring(master, keyPoliciesOf(resolveConfig(builtinPlugins, { dataDir: '/nonexistent/veil-rotation-test' })))
+  return new Keyring(
+    master,
+    keyPoliciesOf(resolveConfig(builtinPlugins, { dataDir: '/nonexistent/veil-rotation-test' })),
+  )
 }
 
-const scope = (domain: Domain, category: Category, deviceId: string, nowMs: number) => ({ domain, category, deviceId, nowMs })
-const route = (k: Keyring, domain: Domain, category: Category, deviceId: string, nowMs: number) => k.pseudonym(scope(domain, category, deviceId, nowMs), category, deviceId)
+const scope = (domain: Domain, category: Category, deviceId: string, nowMs: number) => ({
+  domain,
+  category,
+  deviceId,
+  nowMs,
+})
+const route = (k: Keyring, domain: Domain, category: Category, deviceId: string, nowMs: number) =>
+  k.pseudonym(scope(domain, category, deviceId, nowMs), category, deviceId)
 
 /** The device's first rotation moment after `from`. */
 function rotationAfter(k: Keyring, domain: Domain, category: Category, deviceId: string, from: number): number {
@@ -53,11 +62,15 @@ describe('rotation defaults (privacy.md §1: SVC ∞, ANA 30 d, GPS-ANA 1 d)', (
       expect(schedules.get(d)?.get('camera')).toEqual({ epochSeconds: 30 * DAY_S, gapSeconds: 26 * 3600 })
       expect(schedules.get(d)?.get('gps_tracker')).toEqual({ epochSeconds: DAY_S, gapSeconds: 2 * 3600 })
     }
-    for (const c of ['smart_plug', 'gps_tracker'] as const) expect(schedules.get('svc')?.get(c)).toEqual({ epochSeconds: 0, gapSeconds: 0 })
+    for (const c of ['smart_plug', 'gps_tracker'] as const)
+      expect(schedules.get('svc')?.get(c)).toEqual({ epochSeconds: 0, gapSeconds: 0 })
   })
 
   it('a configured domain epoch applies to its categories, a location category stays at most daily, a category section overrides', () => {
-    const { schedules } = resolveRotation({ ana: { epochSeconds: 7 * DAY_S, categories: { camera: { epochSeconds: 3600, rotationGapSeconds: 600 } } }, svc: { epochSeconds: 0 } })
+    const { schedules } = resolveRotation({
+      ana: { epochSeconds: 7 * DAY_S, categories: { camera: { epochSeconds: 3600, rotationGapSeconds: 600 } } },
+      svc: { epochSeconds: 0 },
+    })
     expect(schedules.get('ana')?.get('smart_plug')).toEqual({ epochSeconds: 7 * DAY_S, gapSeconds: 14 * 3600 })
     expect(schedules.get('ana')?.get('gps_tracker')).toEqual({ epochSeconds: DAY_S, gapSeconds: 2 * 3600 })
     expect(schedules.get('ana')?.get('camera')).toEqual({ epochSeconds: 3600, gapSeconds: 600 })
@@ -68,13 +81,23 @@ describe('rotation defaults (privacy.md §1: SVC ∞, ANA 30 d, GPS-ANA 1 d)', (
     expect(resolveRotation({ ana: { epochSeconds: DAY_S, rotationGapSeconds: DAY_S } }).problems).toEqual([
       { path: '/domains/ana/rotationGapSeconds', problem: '86400 s must not exceed half of the epoch (86400 s)' },
     ])
-    expect(resolveRotation({ '3p': { categories: { gps_tracker: { rotationGapSeconds: 50_000 } } } }).problems.map((p) => p.path)).toEqual(['/domains/3p/categories/gps_tracker/rotationGapSeconds'])
-    expect(resolveRotation({ svc: { rotationGapSeconds: 60 } }).problems.map((p) => p.path)).toEqual(['/domains/svc/rotationGapSeconds'])
+    expect(
+      resolveRotation({ '3p': { categories: { gps_tracker: { rotationGapSeconds: 50_000 } } } }).problems.map(
+        (p) => p.path,
+      ),
+    ).toEqual(['/domains/3p/categories/gps_tracker/rotationGapSeconds'])
+    expect(resolveRotation({ svc: { rotationGapSeconds: 60 } }).problems.map((p) => p.path)).toEqual([
+      '/domains/svc/rotationGapSeconds',
+    ])
   })
 
   it("ana's pseudonyms on day 0, 31 and 400 differ under the default configuration; svc's do not", () => {
     const k = defaultRing()
-    for (const [category, device] of [['smart_plug', 'tasmota_0329f7'], ['gps_tracker', 'alice/phone'], ['camera', 'front_door']] as const) {
+    for (const [category, device] of [
+      ['smart_plug', 'tasmota_0329f7'],
+      ['gps_tracker', 'alice/phone'],
+      ['camera', 'front_door'],
+    ] as const) {
       const on = (domain: Domain, day: number) => {
         // The first live hour of that day: a device may be inside its gap at midnight.
         for (let h = 0; h < 27; h++) {
@@ -177,12 +200,18 @@ describe('rotation phases', () => {
 
   it('property: a phase is stable across Keyring instances with one master key and differs across master keys', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.string({ minLength: 1, maxLength: 40 }), fc.constantFrom<Category>('smart_plug', 'gps_tracker'), (a, b, id, category) => {
-        fc.pre(!Buffer.from(a).equals(Buffer.from(b)))
-        const phase = defaultRing(Buffer.from(a)).phaseMs('ana', category, id)
-        expect(defaultRing(Buffer.from(a)).phaseMs('ana', category, id)).toBe(phase)
-        expect(defaultRing(Buffer.from(b)).phaseMs('ana', category, id)).not.toBe(phase)
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.constantFrom<Category>('smart_plug', 'gps_tracker'),
+        (a, b, id, category) => {
+          fc.pre(!Buffer.from(a).equals(Buffer.from(b)))
+          const phase = defaultRing(Buffer.from(a)).phaseMs('ana', category, id)
+          expect(defaultRing(Buffer.from(a)).phaseMs('ana', category, id)).toBe(phase)
+          expect(defaultRing(Buffer.from(b)).phaseMs('ana', category, id)).not.toBe(phase)
+        },
+      ),
       { seed: 13, numRuns: 200 },
     )
   })
@@ -194,8 +223,18 @@ describe('rotation phases', () => {
       const t = r + 2 * DAY_MS
       const n = k.epochOf(scope('ana', 'smart_plug', device, t))
       expect(n).toBe(Math.round((r - k.phaseMs('ana', 'smart_plug', device)) / (30 * DAY_MS)))
-      const key = Buffer.from(hkdfSync('sha256', MASTER, Buffer.from('veil/pseudonym/v1'), Buffer.from(`domain=ana;period=${30 * DAY_S};epoch=${n}`), 32))
-      const expected = base32(createHmac('sha256', key).update('smart_plug').update('\u0000').update(device).digest().subarray(0, 16))
+      const key = Buffer.from(
+        hkdfSync(
+          'sha256',
+          MASTER,
+          Buffer.from('veil/pseudonym/v1'),
+          Buffer.from(`domain=ana;period=${30 * DAY_S};epoch=${n}`),
+          32,
+        ),
+      )
+      const expected = base32(
+        createHmac('sha256', key).update('smart_plug').update('\u0000').update(device).digest().subarray(0, 16),
+      )
       expect(route(k, 'ana', 'smart_plug', device, t)).toBe(expected)
     }
   })

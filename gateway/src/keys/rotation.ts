@@ -44,7 +44,9 @@ export const NEVER: RotationSchedule = { epochSeconds: 0, gapSeconds: 0 }
 export interface RotationSettings {
   readonly epochSeconds?: number
   readonly rotationGapSeconds?: number
-  readonly categories?: Partial<Record<Category, { readonly epochSeconds?: number; readonly rotationGapSeconds?: number }>>
+  readonly categories?: Partial<
+    Record<Category, { readonly epochSeconds?: number; readonly rotationGapSeconds?: number }>
+  >
 }
 
 export interface RotationProblem {
@@ -75,7 +77,8 @@ export function resolveRotation(settings: Partial<Record<Domain, RotationSetting
       const located = LOCATION_CATEGORIES.has(category) && epoch > 0 ? Math.min(epoch, LOCATION_EPOCH_S) : epoch
       const e = own?.epochSeconds ?? located
       const g = own?.rotationGapSeconds ?? (e === epoch ? gap : Math.min(gap, defaultGapSeconds(e)))
-      if (own !== undefined) check(problems, `/domains/${domain}/categories/${category}`, e, g, own.rotationGapSeconds !== undefined)
+      if (own !== undefined)
+        check(problems, `/domains/${domain}/categories/${category}`, e, g, own.rotationGapSeconds !== undefined)
       byCategory.set(category, e === 0 ? NEVER : { epochSeconds: e, gapSeconds: g })
     }
     schedules.set(domain, byCategory)
@@ -84,6 +87,14 @@ export function resolveRotation(settings: Partial<Record<Domain, RotationSetting
 }
 
 function check(problems: RotationProblem[], path: string, epoch: number, gap: number, gapGiven: boolean): void {
-  if (epoch === 0 && gapGiven && gap > 0) problems.push({ path: `${path}/rotationGapSeconds`, problem: 'a domain that never rotates (epochSeconds 0) has no gap' })
-  if (epoch > 0 && gap * 2 > epoch) problems.push({ path: `${path}/rotationGapSeconds`, problem: `${gap} s must not exceed half of the epoch (${epoch} s)` })
+  if (epoch === 0 && gapGiven && gap > 0)
+    problems.push({
+      path: `${path}/rotationGapSeconds`,
+      problem: 'a domain that never rotates (epochSeconds 0) has no gap',
+    })
+  if (epoch > 0 && gap * 2 > epoch)
+    problems.push({
+      path: `${path}/rotationGapSeconds`,
+      problem: `${gap} s must not exceed half of the epoch (${epoch} s)`,
+    })
 }

@@ -12,7 +12,10 @@ function topicTooLong(topic: string, topicBytes: number): boolean {
 }
 
 /** Topic to profile stream and device id. A topic no profile knows is dropped: Veil never guesses. */
-export function classifyStage(classifier: Classifier, limits: { payloadBytes: number; topicBytes: number; topicLevels: number }): Stage {
+export function classifyStage(
+  classifier: Classifier,
+  limits: { payloadBytes: number; topicBytes: number; topicLevels: number },
+): Stage {
   return {
     name: 'classify',
     run(env) {

@@ -14,9 +14,15 @@ describe('createPipeline', () => {
     const { pipeline, policies, policyOptions, keyring } = builtinPipeline()
     expect(pipeline.policyVersion).toBe(policies.current.version)
     expect(policyOptions.keyring).toBe(keyring)
-    const known = await pipeline.process('tele/tasmota_0329F7/SENSOR', Buffer.from('{"ENERGY":{"Total":1.5,"Power":3}}'))
+    const known = await pipeline.process(
+      'tele/tasmota_0329F7/SENSOR',
+      Buffer.from('{"ENERGY":{"Total":1.5,"Power":3}}'),
+    )
     expect(known).toMatchObject({ category: 'smart_plug', stream: 'sensor', dropped: undefined })
-    expect((await pipeline.process('nobody/knows', Buffer.from('{}'))).dropped).toEqual({ stage: 'classify', reason: 'unknown_topic' })
+    expect((await pipeline.process('nobody/knows', Buffer.from('{}'))).dropped).toEqual({
+      stage: 'classify',
+      reason: 'unknown_topic',
+    })
   })
 
   it('stops at a policy problem, naming the directory', () => {

@@ -68,7 +68,8 @@ export function codecHelpers(limits: { decompressedBytes: number; jsonDepth: num
     new Promise((resolve) => {
       fn(payload, { maxOutputLength: limits.decompressedBytes }, (err, out) => {
         if (err === null) resolve(out)
-        else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) resolve('decompressed_too_large')
+        else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError)
+          resolve('decompressed_too_large')
         else if (fn === inflate && ZLIB_HEADER_ERROR.test(err.message)) resolve('header')
         else resolve('undecodable')
       })
@@ -103,7 +104,10 @@ const NO_STATES: ReadonlyMap<StreamCodec, unknown> = new Map()
  * cap, so a map of several MB does not block the event loop and a zlib bomb stops at the cap. A stream with a
  * codec (a format its profile brings) is decoded by it, with `states`, each codec's state for this pipeline.
  */
-export function decodeStage(limits: { decompressedBytes: number; jsonDepth: number }, states: ReadonlyMap<StreamCodec, unknown> = NO_STATES): Stage {
+export function decodeStage(
+  limits: { decompressedBytes: number; jsonDepth: number },
+  states: ReadonlyMap<StreamCodec, unknown> = NO_STATES,
+): Stage {
   const helpers = codecHelpers(limits)
   const { parseJson, inflateJson } = helpers
 

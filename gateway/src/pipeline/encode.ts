@@ -21,12 +21,21 @@ const NO_STATES: ReadonlyMap<StreamCodec, unknown> = new Map()
  * A stream whose codec has its own encoder (Sparkplug B) is written by it, in both encodings, with the codec's
  * state for this pipeline from `states`.
  */
-export function encodeStage(policies: PolicyHolder, encodings: ReadonlyMap<Domain, OutputEncoding> = new Map(), states: ReadonlyMap<StreamCodec, unknown> = NO_STATES): Stage {
+export function encodeStage(
+  policies: PolicyHolder,
+  encodings: ReadonlyMap<Domain, OutputEncoding> = new Map(),
+  states: ReadonlyMap<StreamCodec, unknown> = NO_STATES,
+): Stage {
   // The stamp changes only with the policy set: build it once per version, not per message.
   let version = ''
   let prefix = ''
   // One request object per stage, refilled per copy: a codec's encoder costs no allocation of its own.
-  const request: { -readonly [K in keyof CodecEncodeRequest]: CodecEncodeRequest[K] } = { protobuf: false, policyVersion: '', jsonPrefix: '', deviceId: undefined }
+  const request: { -readonly [K in keyof CodecEncodeRequest]: CodecEncodeRequest[K] } = {
+    protobuf: false,
+    policyVersion: '',
+    jsonPrefix: '',
+    deviceId: undefined,
+  }
   return {
     name: 'encode',
     run(env, ctx) {
@@ -102,7 +111,13 @@ export function hasNonFinite(doc: unknown): boolean {
 }
 
 function refuseBytes(_key: string, value: unknown): unknown {
-  if (value instanceof Uint8Array || (typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data))) {
+  if (
+    value instanceof Uint8Array ||
+    (typeof value === 'object' &&
+      value !== null &&
+      (value as { type?: unknown }).type === 'Buffer' &&
+      Array.isArray((value as { data?: unknown }).data))
+  ) {
     throw new Error('bytes in a filtered document')
   }
   return value

@@ -50,5 +50,15 @@ export interface PipelineResult {
 }
 
 export function newEnvelope(topic: string, payload: Buffer, nowMs: number): Envelope {
-  return { topic, payload, nowMs, category: 'unclassified', stream: undefined, deviceId: undefined, subject: undefined, doc: undefined, outputs: [] }
+  return {
+    topic,
+    payload,
+    nowMs,
+    category: 'unclassified',
+    stream: undefined,
+    deviceId: undefined,
+    subject: undefined,
+    doc: undefined,
+    outputs: [],
+  }
 }

@@ -42,7 +42,8 @@ export function filterStage(policies: PolicyHolder, keyring: Keyring, consent: C
         }
         if (policy === undefined) continue
         offered = true
-        const blocked = subject.blocked[entry.domainIndex] ?? (subject.minor && entry.minorProtected ? 'minor' : undefined)
+        const blocked =
+          subject.blocked[entry.domainIndex] ?? (subject.minor && entry.minorProtected ? 'minor' : undefined)
         if (blocked !== undefined) {
           ctx.dropDomain('filter', env, entry.domain, blocked)
           continue
@@ -53,7 +54,13 @@ export function filterStage(policies: PolicyHolder, keyring: Keyring, consent: C
           continue
         }
         if (policy.operators.length > 0) {
-          const opCtx: OperatorContext = { domain: entry.domain, category: stream.category, deviceId, nowMs: env.nowMs, keyring }
+          const opCtx: OperatorContext = {
+            domain: entry.domain,
+            category: stream.category,
+            deviceId,
+            nowMs: env.nowMs,
+            keyring,
+          }
           try {
             for (const op of policy.operators) {
               doc = op.run(doc, opCtx)
@@ -72,7 +79,16 @@ export function filterStage(policies: PolicyHolder, keyring: Keyring, consent: C
             continue
           }
         }
-        env.outputs.push({ domain: entry.domain, doc, payload: EMPTY, topic: '', contentType: '', releaseMs: policy.releaseMs, subject, purposeBit: policy.purposeBit })
+        env.outputs.push({
+          domain: entry.domain,
+          doc,
+          payload: EMPTY,
+          topic: '',
+          contentType: '',
+          releaseMs: policy.releaseMs,
+          subject,
+          purposeBit: policy.purposeBit,
+        })
       }
       return offered ? undefined : 'no_policy'
     },

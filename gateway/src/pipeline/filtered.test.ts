@@ -21,7 +21,8 @@ function toValue(value: unknown, depth: number): Record<string, unknown> {
       return { boolValue: value }
     case 'object': {
       if (value instanceof Uint8Array) throw new Error('bytes in a filtered document')
-      if (Array.isArray(value)) return { listValue: { values: value.map((v) => (v === undefined ? { nullValue: 0 } : toValue(v, depth + 1))) } }
+      if (Array.isArray(value))
+        return { listValue: { values: value.map((v) => (v === undefined ? { nullValue: 0 } : toValue(v, depth + 1))) } }
       const fields: Record<string, unknown> = {}
       for (const [k, v] of Object.entries(value)) if (v !== undefined) fields[k] = toValue(v, depth + 1)
       return { structValue: { fields } }
@@ -30,18 +31,31 @@ function toValue(value: unknown, depth: number): Record<string, unknown> {
       throw new Error(`${typeof value} in a filtered document`)
   }
 }
-const reference = (policy: string, doc: unknown): Buffer => Buffer.from(filtered.encode({ policy, data: toValue(doc, 0) }).finish())
+const reference = (policy: string, doc: unknown): Buffer =>
+  Buffer.from(filtered.encode({ policy, data: toValue(doc, 0) }).finish())
 
 const decode = (bytes: Uint8Array): { policy: string; data: unknown } => {
-  const m = filtered.toObject(filtered.decode(bytes), { defaults: false }) as { policy: string; data: Record<string, unknown> }
+  const m = filtered.toObject(filtered.decode(bytes), { defaults: false }) as {
+    policy: string
+    data: Record<string, unknown>
+  }
   return { policy: m.policy, data: fromValue(m.data) }
 }
 
 /** JSON-like documents with what filtered documents hold: undefined fields, long and non-ASCII strings, nesting. */
-const text = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 12 }), fc.string({ maxLength: 300 }), fc.constantFrom('', 'ts', '__proto__', '1', '0', 'é', '😀'))
+const text = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 12 }),
+  fc.string({ maxLength: 300 }),
+  fc.constantFrom('', 'ts', '__proto__', '1', '0', 'é', '😀'),
+)
 const leaf = fc.oneof(fc.constant(null), fc.boolean(), fc.double(), fc.integer(), text, fc.constant(undefined))
 const documents = fc.letrec<{ value: unknown }>((tie) => ({
-  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, fc.array(tie('value'), { maxLength: 6 }), fc.dictionary(text, tie('value'), { maxKeys: 8 })),
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leaf,
+    fc.array(tie('value'), { maxLength: 6 }),
+    fc.dictionary(text, tie('value'), { maxKeys: 8 }),
+  ),
 })).value
 
 describe('veil.v1.Filtered writer', () => {
@@ -69,17 +83,25 @@ describe('veil.v1.Filtered writer', () => {
   it('round-trips through protobufjs: the document itself (-0 included, which JSON writes as 0)', () => {
     fc.assert(
       // An own `__proto__` field never left (see filtered.ts); the identity test above covers it.
-      fc.property(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.jsonValue().filter((d) => !JSON.stringify(d).includes('"__proto__"')), (policy, doc) => {
-        const { policy: p, data } = decode(encodeFiltered(policy, doc, false))
-        expect(p).toBe(policy)
-        expect(data).toEqual(doc)
-      }),
+      fc.property(
+        fc.string({ unit: 'grapheme', maxLength: 20 }),
+        fc.jsonValue().filter((d) => !JSON.stringify(d).includes('"__proto__"')),
+        (policy, doc) => {
+          const { policy: p, data } = decode(encodeFiltered(policy, doc, false))
+          expect(p).toBe(policy)
+          expect(data).toEqual(doc)
+        },
+      ),
       { numRuns: 1000 },
     )
   })
 
   it('writes lengths of any size, and a huge document does not keep its buffer', () => {
-    const doc = { big: 'x'.repeat(200_000), list: Array.from({ length: 3000 }, (_, i) => ({ i, s: 'é'.repeat(i % 70) })), small: 'ok' }
+    const doc = {
+      big: 'x'.repeat(200_000),
+      list: Array.from({ length: 3000 }, (_, i) => ({ i, s: 'é'.repeat(i % 70) })),
+      small: 'ok',
+    }
     expect(encodeFiltered('v', doc, false).equals(reference('v', doc))).toBe(true)
     expect(encodeFiltered('v', { a: 1 }, false).equals(reference('v', { a: 1 }))).toBe(true)
     for (const n of [127, 128, 16383, 16384, 2_097_152]) {
@@ -91,7 +113,15 @@ describe('veil.v1.Filtered writer', () => {
   it('refuses bytes, functions, symbols, bigints and nesting past MAX_VALUE_DEPTH, as before', () => {
     const nest = (n: number): unknown => (n === 0 ? 1 : { a: nest(n - 1) })
     expect(encodeFiltered('v', nest(MAX_VALUE_DEPTH), false).equals(reference('v', nest(MAX_VALUE_DEPTH)))).toBe(true)
-    for (const doc of [{ b: new Uint8Array(2) }, { b: Buffer.from('x') }, [() => 1], { s: Symbol('s') }, { n: 1n }, nest(MAX_VALUE_DEPTH + 1), undefined]) {
+    for (const doc of [
+      { b: new Uint8Array(2) },
+      { b: Buffer.from('x') },
+      [() => 1],
+      { s: Symbol('s') },
+      { n: 1n },
+      nest(MAX_VALUE_DEPTH + 1),
+      undefined,
+    ]) {
       expect(() => reference('v', doc)).toThrow()
       expect(() => encodeFiltered('v', doc, false)).toThrow()
     }

@@ -17,9 +17,21 @@ import { builtinPipeline } from '../../../test/helpers/pipeline.ts'
 
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const sensor = (extra: Record<string, unknown> = {}) =>
-  Buffer.from(JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42, ...extra } }))
+  Buffer.from(
+    JSON.stringify({
+      Time: '2026-01-01T00:00:00',
+      ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42, ...extra },
+    }),
+  )
 
-function build(options: { policies?: string; operators?: readonly OperatorDefinition[]; limits?: Partial<Limits>; encodings?: ReadonlyMap<Domain, OutputEncoding> } = {}) {
+function build(
+  options: {
+    policies?: string
+    operators?: readonly OperatorDefinition[]
+    limits?: Partial<Limits>
+    encodings?: ReadonlyMap<Domain, OutputEncoding>
+  } = {},
+) {
   const audit = new MemoryAuditLog()
   const { pipeline, metrics, policies } = builtinPipeline({
     policies: options.policies ?? TEST_POLICIES,
@@ -34,7 +46,9 @@ function build(options: { policies?: string; operators?: readonly OperatorDefini
 
 async function dropCount(metrics: Metrics, labels: Record<string, string>): Promise<number> {
   const metric = await metrics.dropped.get()
-  return metric.values.filter((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l)).reduce((n, v) => n + v.value, 0)
+  return metric.values
+    .filter((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l))
+    .reduce((n, v) => n + v.value, 0)
 }
 
 /** A policy directory with one custom smart_plug policy, for operator behaviour. */
@@ -52,7 +66,10 @@ describe('pipeline', () => {
     expect(result.outputs.map((o) => o.domain)).toEqual(['svc', 'ana'])
     for (const out of result.outputs) {
       expect(out.topic).toMatch(new RegExp(`^veil/${out.domain}/smart_plug/[a-z2-7]{26}/sensor$`))
-      expect(JSON.parse(out.payload.toString())).toEqual({ policy: pipeline.policyVersion, data: { ENERGY: { Yesterday: 0.31 } } })
+      expect(JSON.parse(out.payload.toString())).toEqual({
+        policy: pipeline.policyVersion,
+        data: { ENERGY: { Yesterday: 0.31 } },
+      })
       expect(out.topic.toLowerCase()).not.toContain('0329f7')
     }
   })
@@ -62,17 +79,77 @@ describe('pipeline', () => {
     ['a payload over the size limit', SENSOR, Buffer.alloc(2048, 0x20), 'classify', 'payload_too_large'],
     ['undecodable JSON', SENSOR, Buffer.from('{"ENERGY":'), 'decode', 'undecodable'],
     ['invalid UTF-8', SENSOR, Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), 'decode', 'undecodable'],
-    ['a non-numeric number stream', 'valetudo/CanaryRobo/BatteryStateAttribute/level', Buffer.from('lots'), 'decode', 'undecodable'],
-    ['corrupt zlib map data', 'valetudo/CanaryRobo/MapData/map-data', Buffer.from([0x78, 0x9c, 1, 2, 3]), 'decode', 'undecodable'],
-    ['a zlib bomb', 'valetudo/CanaryRobo/MapData/map-data', deflateSync(Buffer.alloc(600_000, 0x20)), 'decode', 'decompressed_too_large'],
+    [
+      'a non-numeric number stream',
+      'valetudo/CanaryRobo/BatteryStateAttribute/level',
+      Buffer.from('lots'),
+      'decode',
+      'undecodable',
+    ],
+    [
+      'corrupt zlib map data',
+      'valetudo/CanaryRobo/MapData/map-data',
+      Buffer.from([0x78, 0x9c, 1, 2, 3]),
+      'decode',
+      'undecodable',
+    ],
+    [
+      'a zlib bomb',
+      'valetudo/CanaryRobo/MapData/map-data',
+      deflateSync(Buffer.alloc(600_000, 0x20)),
+      'decode',
+      'decompressed_too_large',
+    ],
     ['a payload that fails its schema', SENSOR, Buffer.from('{"ENERGY":{"Total":"lots"}}'), 'validate', 'invalid'],
-    ['an event without its device id', 'frigate/events', Buffer.from('{"type":"new","after":{"label":"person","camera":""}}'), 'validate', 'invalid'],
-    ['a stream no domain has a policy for', 'frigate/CanaryCam/person/snapshot', Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2]), 'filter', 'no_policy'],
-    ['a topic over the length limit', `tele/tasmota_0329F7${'x'.repeat(1100)}/SENSOR`, sensor(), 'classify', 'topic_too_long'],
-    ['a topic whose UTF-8 bytes exceed the length limit', `tele/tasmota_0329F7${'é'.repeat(600)}/SENSOR`, sensor(), 'classify', 'topic_too_long'],
-    ['a topic with more levels than the limit', `tele/tasmota_0329F7/${'a/'.repeat(20)}SENSOR`, sensor(), 'classify', 'too_many_topic_levels'],
-    ['JSON nested deeper than the limit', SENSOR, Buffer.from(`{"ENERGY":{"Total":${'['.repeat(70)}${']'.repeat(70)}}}`), 'decode', 'nesting_too_deep'],
-    ['zlib map data nested 100 000 deep', 'valetudo/CanaryRobo/MapData/map-data', deflateSync(`{"layers":${'['.repeat(100_000)}${']'.repeat(100_000)}}`), 'decode', 'nesting_too_deep'],
+    [
+      'an event without its device id',
+      'frigate/events',
+      Buffer.from('{"type":"new","after":{"label":"person","camera":""}}'),
+      'validate',
+      'invalid',
+    ],
+    [
+      'a stream no domain has a policy for',
+      'frigate/CanaryCam/person/snapshot',
+      Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2]),
+      'filter',
+      'no_policy',
+    ],
+    [
+      'a topic over the length limit',
+      `tele/tasmota_0329F7${'x'.repeat(1100)}/SENSOR`,
+      sensor(),
+      'classify',
+      'topic_too_long',
+    ],
+    [
+      'a topic whose UTF-8 bytes exceed the length limit',
+      `tele/tasmota_0329F7${'é'.repeat(600)}/SENSOR`,
+      sensor(),
+      'classify',
+      'topic_too_long',
+    ],
+    [
+      'a topic with more levels than the limit',
+      `tele/tasmota_0329F7/${'a/'.repeat(20)}SENSOR`,
+      sensor(),
+      'classify',
+      'too_many_topic_levels',
+    ],
+    [
+      'JSON nested deeper than the limit',
+      SENSOR,
+      Buffer.from(`{"ENERGY":{"Total":${'['.repeat(70)}${']'.repeat(70)}}}`),
+      'decode',
+      'nesting_too_deep',
+    ],
+    [
+      'zlib map data nested 100 000 deep',
+      'valetudo/CanaryRobo/MapData/map-data',
+      deflateSync(`{"layers":${'['.repeat(100_000)}${']'.repeat(100_000)}}`),
+      'decode',
+      'nesting_too_deep',
+    ],
   ]
 
   for (const [what, topic, payload, stage, reason] of drops) {
@@ -121,10 +198,28 @@ describe('pipeline', () => {
     const piece = fc.oneof(
       fc.string({ unit: 'grapheme' }).map((t) => Buffer.from(t)),
       fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)),
-      fc.constantFrom(...[[0xef, 0xbb, 0xbf], [0xef, 0xbf, 0xbd], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]].map((b) => Buffer.from(b))),
+      fc.constantFrom(
+        ...[
+          [0xef, 0xbb, 0xbf],
+          [0xef, 0xbf, 0xbd],
+          [0xc0, 0xaf],
+          [0xed, 0xa0, 0x80],
+          [0xf4, 0x90, 0x80, 0x80],
+          [0xe2, 0x82],
+        ].map((b) => Buffer.from(b)),
+      ),
     )
-    fc.assert(fc.property(fc.array(piece, { maxLength: 6 }), (pieces) => same(Buffer.concat(pieces))), { numRuns: 2000 })
-    for (const bytes of [[0xef, 0xbb, 0xbf, 0x7b, 0x7d], [0xef, 0xbf, 0xbd], [0x7b, 0xff, 0x7d], [0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf]]) expect(same(Buffer.from(bytes))).toBe(true)
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 6 }), (pieces) => same(Buffer.concat(pieces))),
+      { numRuns: 2000 },
+    )
+    for (const bytes of [
+      [0xef, 0xbb, 0xbf, 0x7b, 0x7d],
+      [0xef, 0xbf, 0xbd],
+      [0x7b, 0xff, 0x7d],
+      [0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf],
+    ])
+      expect(same(Buffer.from(bytes))).toBe(true)
     expect(() => utf8Text(Buffer.from([0x22, 0xc3, 0x22]))).toThrow()
   })
 
@@ -148,7 +243,14 @@ describe('pipeline', () => {
   })
 
   it('drops a domain whose operator throws, and keeps serving the other domains', async () => {
-    const boom = defineOperator({ name: 'boom', description: 'throws', configSchema: { type: 'object' }, compile: () => () => { throw new Error('operator bug') } })
+    const boom = defineOperator({
+      name: 'boom',
+      description: 'throws',
+      configSchema: { type: 'object' },
+      compile: () => () => {
+        throw new Error('operator bug')
+      },
+    })
     const dir = policyDir(`category: smart_plug
 domains:
   svc: { streams: { tasmota/sensor: { allow: [ENERGY.Yesterday], operators: [ { boom: {} } ] } } }
@@ -167,7 +269,12 @@ domains:
   })
 
   it('withholds a copy an operator suppresses, and one whose allowlist leaves nothing', async () => {
-    const quiet = defineOperator({ name: 'quiet', description: 'suppresses', configSchema: { type: 'object' }, compile: () => () => SUPPRESS })
+    const quiet = defineOperator({
+      name: 'quiet',
+      description: 'suppresses',
+      configSchema: { type: 'object' },
+      compile: () => () => SUPPRESS,
+    })
     const dir = policyDir(`category: smart_plug
 domains:
   svc: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { quiet: {} } ] } } }
@@ -187,7 +294,12 @@ domains:
   })
 
   it('drops a copy that cannot be encoded', async () => {
-    const bigint = defineOperator({ name: 'bigint', description: 'unserialisable', configSchema: { type: 'object' }, compile: () => () => ({ n: 1n }) })
+    const bigint = defineOperator({
+      name: 'bigint',
+      description: 'unserialisable',
+      configSchema: { type: 'object' },
+      compile: () => () => ({ n: 1n }),
+    })
     const dir = policyDir(`category: smart_plug
 domains:
   svc: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { bigint: {} } ] } } }
@@ -203,8 +315,18 @@ domains:
   })
 
   it('drops a copy holding NaN or Infinity instead of forwarding a silent null (found probing hostile numbers)', async () => {
-    const overflow = defineOperator({ name: 'overflow', description: 'non-finite', configSchema: { type: 'object' }, compile: () => () => ({ a: null, b: [1, { c: Number.POSITIVE_INFINITY }] }) })
-    const honest = defineOperator({ name: 'honest', description: 'a real null', configSchema: { type: 'object' }, compile: () => () => ({ a: null, b: [1, { c: 2 }] }) })
+    const overflow = defineOperator({
+      name: 'overflow',
+      description: 'non-finite',
+      configSchema: { type: 'object' },
+      compile: () => () => ({ a: null, b: [1, { c: Number.POSITIVE_INFINITY }] }),
+    })
+    const honest = defineOperator({
+      name: 'honest',
+      description: 'a real null',
+      configSchema: { type: 'object' },
+      compile: () => () => ({ a: null, b: [1, { c: 2 }] }),
+    })
     const dir = policyDir(`category: smart_plug
 domains:
   svc: { streams: { tasmota/sensor: { allow: [ENERGY.Total], operators: [ { overflow: {} } ] } } }
@@ -216,7 +338,11 @@ domains:
       expect(result.domainDrops).toEqual([{ stage: 'encode', domain: 'svc', reason: 'encode_error' }])
       expect(result.outputs.map((o) => JSON.parse(o.payload.toString()).data)).toEqual([{ a: null, b: [1, { c: 2 }] }])
       // A protobuf domain (veil.v1.Filtered) drops it too: its writer refuses the number.
-      const protobuf = build({ policies: dir.path, operators: [overflow, honest], encodings: new Map([['svc', 'protobuf']]) })
+      const protobuf = build({
+        policies: dir.path,
+        operators: [overflow, honest],
+        encodings: new Map([['svc', 'protobuf']]),
+      })
       const binary = await protobuf.pipeline.process(SENSOR, sensor())
       expect(binary.domainDrops).toEqual([{ stage: 'encode', domain: 'svc', reason: 'encode_error' }])
       expect(binary.outputs.map((o) => o.domain)).toEqual(['ana'])
@@ -247,11 +373,19 @@ domains:
     try {
       mkdirSync(dir.path, { recursive: true })
       const audit = new FileAuditLog(dir.path)
-      const { pipeline } = builtinPipeline({ policies: TEST_POLICIES, master: Buffer.alloc(32), dataDir: dir.path, audit })
+      const { pipeline } = builtinPipeline({
+        policies: TEST_POLICIES,
+        master: Buffer.alloc(32),
+        dataDir: dir.path,
+        audit,
+      })
       await pipeline.process(SENSOR, Buffer.from('{"ENERGY":{"Total":"CANARY-VALUE"}}'))
       await pipeline.process('secret/CANARY-TOPIC', Buffer.from('x'))
       await audit.close()
-      const lines = readFileSync(join(dir.path, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      const lines = readFileSync(join(dir.path, 'audit.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
       expect(lines.map((l) => l.reason)).toEqual(['invalid', 'unknown_topic'])
       expect(lines[0]).toMatchObject({ stage: 'validate', category: 'smart_plug', policy: pipeline.policyVersion })
       expect(typeof lines[0]?.time).toBe('string')
@@ -265,7 +399,8 @@ domains:
     const dir = tempDir()
     try {
       const audit = new FileAuditLog(dir.path, { maxBytes: 1000 })
-      for (let i = 0; i < 50; i++) audit.record({ stage: 'classify', category: 'unclassified', reason: 'unknown_topic' }, 'v', 0)
+      for (let i = 0; i < 50; i++)
+        audit.record({ stage: 'classify', category: 'unclassified', reason: 'unknown_topic' }, 'v', 0)
       await audit.close()
       const current = readFileSync(join(dir.path, 'audit.jsonl'), 'utf8')
       const rotated = readFileSync(join(dir.path, 'audit.jsonl.1'), 'utf8')

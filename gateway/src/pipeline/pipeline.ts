@@ -2,7 +2,13 @@ import type { AuditSink } from '../audit/audit.ts'
 import { ConsentBook, consentBlocks, type ConsentHolder } from '../consent/book.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { MAX_NESTING } from '../sdk/nesting.ts'
-import { CATEGORY_LABELS as LABELS, type CategoryLabel, type Domain, type DropReason, type StageName } from '../sdk/model.ts'
+import {
+  CATEGORY_LABELS as LABELS,
+  type CategoryLabel,
+  type Domain,
+  type DropReason,
+  type StageName,
+} from '../sdk/model.ts'
 import type { Classifier } from '../streams/classifier.ts'
 import type { StreamCodec } from '../sdk/codec.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
@@ -160,7 +166,16 @@ export class Pipeline {
         env.deviceId = emission.deviceId
         // Already on the gateway's clock: released as it is emitted, never held again.
         env.subject = subject
-        env.outputs.push({ domain: policy.domain, doc: emission.doc, payload: EMPTY, topic: '', contentType: '', releaseMs: 0, subject, purposeBit: policy.purposeBit })
+        env.outputs.push({
+          domain: policy.domain,
+          doc: emission.doc,
+          payload: EMPTY,
+          topic: '',
+          contentType: '',
+          releaseMs: 0,
+          subject,
+          purposeBit: policy.purposeBit,
+        })
         results.push(await this.#run(env, this.#encodeAt))
       }
     }
@@ -201,13 +216,30 @@ export class Pipeline {
       this.#out[i]?.[c]?.inc()
     }
     this.#duration[c]?.observe((performance.now() - started) / 1000)
-    return { outputs: env.outputs, dropped, domainDrops: ctx.drops ?? NO_DROPS, category: env.category, stream: env.stream?.name }
+    return {
+      outputs: env.outputs,
+      dropped,
+      domainDrops: ctx.drops ?? NO_DROPS,
+      category: env.category,
+      stream: env.stream?.name,
+    }
   }
 
   /** Counts and audits a drop; also used by the forward step for queue and upstream drops. */
-  recordDrop(stage: StageName, category: CategoryLabel, reason: DropReason, domain: Domain | undefined, nowMs: number, count = 1): void {
+  recordDrop(
+    stage: StageName,
+    category: CategoryLabel,
+    reason: DropReason,
+    domain: Domain | undefined,
+    nowMs: number,
+    count = 1,
+  ): void {
     this.#metrics.droppedHandle(stage, category, reason).inc(count)
-    this.#audit.record(count === 1 ? { stage, category, reason, domain } : { stage, category, reason, domain, count }, this.#policies.current.version, nowMs)
+    this.#audit.record(
+      count === 1 ? { stage, category, reason, domain } : { stage, category, reason, domain, count },
+      this.#policies.current.version,
+      nowMs,
+    )
   }
 }
 
@@ -217,7 +249,10 @@ function codecStates(options: PipelineOptions): ReadonlyMap<StreamCodec, unknown
   for (const { decoding } of options.classifier.streams) {
     if (typeof decoding === 'string' || states.has(decoding)) continue
     const events = decoding.events
-    const handles = events === undefined ? [] : events.names.map((e) => options.metrics.codecEventHandle(decoding.name, events.help, e))
+    const handles =
+      events === undefined
+        ? []
+        : events.names.map((e) => options.metrics.codecEventHandle(decoding.name, events.help, e))
     const names = events?.names ?? []
     const count = (event: string): void => handles[names.indexOf(event)]?.inc()
     const settings = decoding.settingsKey === undefined ? undefined : options.profileSettings?.[decoding.settingsKey]

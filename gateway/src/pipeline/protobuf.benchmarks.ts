@@ -30,12 +30,23 @@ function staticDecodeEnergy(bytes: Uint8Array): Record<string, unknown> {
         out.ts = typeof ts === 'number' ? ts : ts.toNumber()
         break
       }
-      case 2: out.total_kwh = r.double(); break
-      case 3: out.power_w = r.double(); break
-      case 4: out.voltage_v = r.double(); break
-      case 5: out.current_a = r.double(); break
-      case 6: out.relay = r.string(); break
-      default: r.skipType(tag & 7)
+      case 2:
+        out.total_kwh = r.double()
+        break
+      case 3:
+        out.power_w = r.double()
+        break
+      case 4:
+        out.voltage_v = r.double()
+        break
+      case 5:
+        out.current_a = r.double()
+        break
+      case 6:
+        out.relay = r.string()
+        break
+      default:
+        r.skipType(tag & 7)
     }
   }
   return out
@@ -47,7 +58,14 @@ export function protobufBenchmarks(): void {
   const json = Buffer.from(JSON.stringify(ENERGY))
   const decodeOnePass = compileProtoDecoder(TYPE)
   const decodeChecked = compileCheckedDecoder(type)
-  const options: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, arrays: false, objects: false, oneofs: false }
+  const options: protobuf.IConversionOptions = {
+    longs: Number,
+    enums: String,
+    defaults: false,
+    arrays: false,
+    objects: false,
+    oneofs: false,
+  }
 
   describe(`decode one canonical energy message (protobuf ${pb.length} B, JSON ${json.length} B)`, () => {
     bench('JSON.parse (the JSON stream)', () => {
@@ -56,10 +74,10 @@ export function protobufBenchmarks(): void {
     bench('protobufjs reflection: decode + toObject', () => {
       type.toObject(type.decode(pb), options)
     })
-    bench('Veil\'s one-pass decoder, generated from the reflected type (what the pipeline runs)', () => {
+    bench("Veil's one-pass decoder, generated from the reflected type (what the pipeline runs)", () => {
       decodeOnePass(pb)
     })
-    bench('protobufjs reflection with Veil\'s wire check (before)', () => {
+    bench("protobufjs reflection with Veil's wire check (before)", () => {
       decodeChecked(pb)
     })
     bench('wire check alone', () => {
@@ -76,11 +94,24 @@ export function protobufBenchmarks(): void {
     bench('JSON {"policy","data"}', () => {
       Buffer.from(`{"policy":"0123456789abcdef","data":${JSON.stringify(filtered)}}`)
     })
-    bench('protobuf veil.v1.Filtered, Veil\'s writer (what the pipeline runs)', () => {
+    bench("protobuf veil.v1.Filtered, Veil's writer (what the pipeline runs)", () => {
       encodeFiltered('0123456789abcdef', filtered, false)
     })
     bench('protobuf veil.v1.Filtered, protobufjs from a google.protobuf.Value tree (before)', () => {
-      filteredType.encode({ policy: '0123456789abcdef', data: { structValue: { fields: { ts: { numberValue: filtered.ts }, total_kwh: { numberValue: filtered.total_kwh }, power_w: { numberValue: filtered.power_w } } } } }).finish()
+      filteredType
+        .encode({
+          policy: '0123456789abcdef',
+          data: {
+            structValue: {
+              fields: {
+                ts: { numberValue: filtered.ts },
+                total_kwh: { numberValue: filtered.total_kwh },
+                power_w: { numberValue: filtered.power_w },
+              },
+            },
+          },
+        })
+        .finish()
     })
   })
 

@@ -8,13 +8,23 @@ const HOUR_MS = 3_600_000
 const DAY_MS = 24 * HOUR_MS
 const SENSOR = 'tele/tasmota_0329F7/SENSOR'
 const DEVICE = 'tasmota_0329f7'
-const payload = Buffer.from(JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42 } }))
+const payload = Buffer.from(
+  JSON.stringify({ Time: '2026-01-01T00:00:00', ENERGY: { Total: 12.5, Yesterday: 0.31, Today: 0.2, Power: 42 } }),
+)
 
 function build() {
   const audit = new MemoryAuditLog()
   // The configuration's defaults: ana and 3p rotate (30 d, 26 h gap), svc never.
-  const keyPolicies = new Map([['ana', {}], ['3p', {}]] as const)
-  const { pipeline, keyring, metrics } = builtinPipeline({ policies: TEST_POLICIES, master: Buffer.alloc(32, 9), keyPolicies, audit })
+  const keyPolicies = new Map([
+    ['ana', {}],
+    ['3p', {}],
+  ] as const)
+  const { pipeline, keyring, metrics } = builtinPipeline({
+    policies: TEST_POLICIES,
+    master: Buffer.alloc(32, 9),
+    keyPolicies,
+    audit,
+  })
   return { pipeline, keyring, metrics, audit }
 }
 
@@ -36,7 +46,9 @@ describe('route stage: the silent gap around a device rotation', () => {
         if (out.domain === 'svc') svc.add(out.topic)
       }
       const inGap = t >= r - gapMs / 2 && t < r + gapMs / 2
-      expect(result.domainDrops.filter((d) => d.reason === 'rotation_gap')).toEqual(inGap ? [{ stage: 'route', domain: 'ana', reason: 'rotation_gap' }] : [])
+      expect(result.domainDrops.filter((d) => d.reason === 'rotation_gap')).toEqual(
+        inGap ? [{ stage: 'route', domain: 'ana', reason: 'rotation_gap' }] : [],
+      )
       if (inGap) gapDrops++
     }
     expect(gapDrops).toBe(26)
@@ -47,9 +59,13 @@ describe('route stage: the silent gap around a device rotation', () => {
     expect(before.size).toBe(1)
     expect(after.size).toBe(1)
     expect([...before][0]).not.toBe([...after][0])
-    const counted = (await metrics.dropped.get()).values.filter((v) => v.labels.reason === 'rotation_gap').reduce((n, v) => n + v.value, 0)
+    const counted = (await metrics.dropped.get()).values
+      .filter((v) => v.labels.reason === 'rotation_gap')
+      .reduce((n, v) => n + v.value, 0)
     expect(counted).toBe(26)
     expect(audit.entries.filter((e) => e.reason === 'rotation_gap').length).toBe(26)
-    expect(audit.entries.filter((e) => e.reason === 'rotation_gap').every((e) => e.domain === 'ana' && e.stage === 'route')).toBe(true)
+    expect(
+      audit.entries.filter((e) => e.reason === 'rotation_gap').every((e) => e.domain === 'ana' && e.stage === 'route'),
+    ).toBe(true)
   })
 })

@@ -18,7 +18,11 @@ export function routeStage(keyring: Keyring): Stage {
       if (stream === undefined || deviceId === undefined) return 'internal_error'
       let kept = 0
       for (const out of env.outputs) {
-        const pseudonym = keyring.pseudonym({ domain: out.domain, category: stream.category, deviceId, nowMs: env.nowMs }, stream.category, deviceId)
+        const pseudonym = keyring.pseudonym(
+          { domain: out.domain, category: stream.category, deviceId, nowMs: env.nowMs },
+          stream.category,
+          deviceId,
+        )
         if (pseudonym === undefined) {
           ctx.dropDomain('route', env, out.domain, 'rotation_gap')
           continue

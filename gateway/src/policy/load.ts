@@ -9,7 +9,13 @@ import { VeilError, formatProblems, type FileProblem } from '../errors.ts'
 import { CATEGORIES, DOMAINS, isCategory, type Category, type Domain } from '../sdk/model.ts'
 import type { Classifier, CompiledStream } from '../streams/classifier.ts'
 import type { Keyring } from '../keys/keyring.ts'
-import { isScheduled, type CompileEnv, type OperatorDefinition, type OperatorFn, type ScheduledOperatorFn } from '../sdk/operator.ts'
+import {
+  isScheduled,
+  type CompileEnv,
+  type OperatorDefinition,
+  type OperatorFn,
+  type ScheduledOperatorFn,
+} from '../sdk/operator.ts'
 import { checkTimeFloors } from './time-check.ts'
 import { checkFreeStrings } from './string-check.ts'
 import { operatorSettings } from './settings.ts'
@@ -102,7 +108,11 @@ const HOUR_MS = 3_600_000
  * several), so a copy's arrival says no more than its floored times do. `operators` are the stream policy's items
  * with their checked settings, so time_floor's `seconds` is there even where the policy relies on its default.
  */
-export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | undefined, operators: readonly { readonly name: string; readonly settings: unknown }[]): number {
+export function releaseIntervalMs(
+  domain: Domain,
+  release: ReleaseDocument | undefined,
+  operators: readonly { readonly name: string; readonly settings: unknown }[],
+): number {
   if (release === 'immediate') return 0
   if (release !== undefined) return release.every_s * 1000
   if (BATCHED_DOMAINS.has(domain)) return HOUR_MS
@@ -116,7 +126,10 @@ export function releaseIntervalMs(domain: Domain, release: ReleaseDocument | und
 }
 
 /** The stream policy one variant names: `opt_in.<variant>`, or the default for undefined. */
-export function streamVariant(doc: StreamPolicyDocument, variant: string | undefined): StreamVariantDocument & { variant: string | undefined } {
+export function streamVariant(
+  doc: StreamPolicyDocument,
+  variant: string | undefined,
+): StreamVariantDocument & { variant: string | undefined } {
   const chosen = variant === undefined ? undefined : doc.opt_in?.[variant]
   if (chosen !== undefined) return { ...chosen, variant }
   const { opt_in: _optIn, release: _release, ...rest } = doc
@@ -133,7 +146,8 @@ export function effectiveStreamPolicy(
   doc: StreamPolicyDocument,
   optIn: ReadonlySet<string>,
 ): StreamVariantDocument & { variant: string | undefined } {
-  for (const [name, variant] of Object.entries(doc.opt_in ?? {})) if (optIn.has(name)) return { ...variant, variant: name }
+  for (const [name, variant] of Object.entries(doc.opt_in ?? {}))
+    if (optIn.has(name)) return { ...variant, variant: name }
   const { opt_in: _optIn, release: _release, ...variant } = doc
   return { ...variant, variant: undefined }
 }
@@ -166,7 +180,10 @@ const DEFAULT_VARIABLES: Readonly<Record<string, unknown>> = { privacy_zones: []
 function unknownVariable(value: unknown): string | undefined {
   if (typeof value === 'string') return /^\$[a-z_]+$/.test(value) ? value : undefined
   if (Array.isArray(value)) return value.map(unknownVariable).find((v) => v !== undefined)
-  if (value !== null && typeof value === 'object') return Object.values(value).map(unknownVariable).find((v) => v !== undefined)
+  if (value !== null && typeof value === 'object')
+    return Object.values(value)
+      .map(unknownVariable)
+      .find((v) => v !== undefined)
   return undefined
 }
 
@@ -222,7 +239,9 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
   let names: string[]
   try {
     if (!statSync(dir).isDirectory()) throw new Error('not a directory')
-    names = readdirSync(dir).filter((n) => ['.yaml', '.yml'].includes(extname(n))).sort()
+    names = readdirSync(dir)
+      .filter((n) => ['.yaml', '.yml'].includes(extname(n)))
+      .sort()
   } catch (err) {
     throw new VeilError('VEIL_ERR_POLICY', `${dir}: cannot read the policy directory: ${(err as Error).message}`)
   }
@@ -246,12 +265,17 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
     const doc = parsed.value
     if (parsed.problems.length > 0) continue
     if (!validatePolicyDocument(doc)) {
-      for (const e of validatePolicyDocument.errors ?? []) problems.push({ file, path: e.instancePath, problem: describeAjvError(e) })
+      for (const e of validatePolicyDocument.errors ?? [])
+        problems.push({ file, path: e.instancePath, problem: describeAjvError(e) })
       continue
     }
     const expected = basename(name, extname(name))
     if (doc.category !== expected) {
-      problems.push({ file, path: '/category', problem: `is ${doc.category} but the file is named ${name}; name it ${doc.category}.yaml` })
+      problems.push({
+        file,
+        path: '/category',
+        problem: `is ${doc.category} but the file is named ${name}; name it ${doc.category}.yaml`,
+      })
       continue
     }
     documents.set(doc.category, doc)
@@ -262,7 +286,8 @@ export function loadPolicySet(dir: string, options: LoadPolicyOptions): PolicySe
   return { version: hash.digest('hex').slice(0, 16), dir, files: names, byStream, scheduled, documents }
 }
 
-const pointer = (...parts: string[]): string => `/${parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`
+const pointer = (...parts: string[]): string =>
+  `/${parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`
 
 function compileDocument(
   file: string,
@@ -279,10 +304,11 @@ function compileDocument(
   for (const s of options.classifier.streamsOf(doc.category)) streams.set(s.key, [...(streams.get(s.key) ?? []), s])
   // Every extension the profiles bring, so a section given to a stream of another format is refused, not ignored.
   const extensions = new Set<PolicyExtension<never>>()
-  for (const category of CATEGORIES) for (const s of options.classifier.streamsOf(category)) {
-    const extension = policyExtensionOf(s)
-    if (extension !== undefined) extensions.add(extension)
-  }
+  for (const category of CATEGORIES)
+    for (const s of options.classifier.streamsOf(category)) {
+      const extension = policyExtensionOf(s)
+      if (extension !== undefined) extensions.add(extension)
+    }
   const random = options.random ?? secureRandom
   for (const domain of DOMAINS) {
     const section = doc.domains[domain]
@@ -292,12 +318,28 @@ function compileDocument(
       const shared = streams.get(key)
       const stream = shared?.[0]
       if (shared === undefined || stream === undefined) {
-        problems.push({ file, path: base, problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}` })
+        problems.push({
+          file,
+          path: base,
+          problem: `no ${doc.category} profile has the stream ${key}; known: ${[...streams.keys()].join(', ')}`,
+        })
         continue
       }
       problems.push(...checkTimeFloors(file, base, domain, streamDocument, stream, operatorsByName.get('time_floor')))
       const extension = policyExtensionOf(stream)
-      problems.push(...checkFreeStrings(file, base, { key: stream.key, decoding: decodingName(stream.decoding), schema: stream.schema, scansStrings: extension?.scansStrings === true }, streamDocument))
+      problems.push(
+        ...checkFreeStrings(
+          file,
+          base,
+          {
+            key: stream.key,
+            decoding: decodingName(stream.decoding),
+            schema: stream.schema,
+            scansStrings: extension?.scansStrings === true,
+          },
+          streamDocument,
+        ),
+      )
       // Every variant is compiled now, whatever anyone consents to: a grant or a withdrawal picks among them per
       // message, with no reload.
       let fallback: StreamPolicy | undefined
@@ -329,92 +371,149 @@ function compileDocument(
   }
 
   /** One variant of a domain's stream policy compiled, or undefined (its problems recorded, or nothing to forward). */
-  function compileVariant(domain: Domain, streamDocument: StreamPolicyDocument, variantName: string | undefined, base: string, stream: CompiledStream): StreamPolicy | undefined {
-      const key = stream.key
-      const streamPolicy = streamVariant(streamDocument, variantName)
-      const at = variantName === undefined ? base : `${base}/opt_in/${variantName}`
-      const extension = policyExtensionOf(stream)
-      const binary = stream.decoding === 'binary'
-      const section = extension === undefined ? undefined : (streamPolicy[extension.key] as never)
-      const misplaced = [...extensions].find((e) => e !== extension && streamPolicy[e.key] !== undefined)
-      if (misplaced !== undefined) {
-        problems.push({ file, path: `${at}/${misplaced.key}`, problem: misplaced.misplaced(key) })
+  function compileVariant(
+    domain: Domain,
+    streamDocument: StreamPolicyDocument,
+    variantName: string | undefined,
+    base: string,
+    stream: CompiledStream,
+  ): StreamPolicy | undefined {
+    const key = stream.key
+    const streamPolicy = streamVariant(streamDocument, variantName)
+    const at = variantName === undefined ? base : `${base}/opt_in/${variantName}`
+    const extension = policyExtensionOf(stream)
+    const binary = stream.decoding === 'binary'
+    const section = extension === undefined ? undefined : (streamPolicy[extension.key] as never)
+    const misplaced = [...extensions].find((e) => e !== extension && streamPolicy[e.key] !== undefined)
+    if (misplaced !== undefined) {
+      problems.push({ file, path: `${at}/${misplaced.key}`, problem: misplaced.misplaced(key) })
+      return undefined
+    }
+    if (binary && streamPolicy.allow.length > 0) {
+      problems.push({
+        file,
+        path: `${at}/allow`,
+        problem: `${key} carries raw bytes; an allowlist cannot forward them: leave allow empty and name an operator (image_gate)`,
+      })
+      return undefined
+    }
+    // An empty allowlist with no operator forwards nothing: the domain simply has no policy for the stream.
+    if (
+      streamPolicy.allow.length === 0 &&
+      (streamPolicy.operators ?? []).length === 0 &&
+      !(extension?.forwards(section) ?? false)
+    )
+      return undefined
+    let allow: Projection
+    try {
+      // Binary payloads go to the operators as they are; encode refuses any bytes that come out (fail closed).
+      allow = binary
+        ? (value) => value
+        : extension !== undefined
+          ? extension.compileAllow(streamPolicy.allow)
+          : compileAllowlist(streamPolicy.allow)
+    } catch (err) {
+      problems.push({ file, path: `${at}/allow`, problem: (err as Error).message })
+      return undefined
+    }
+    const env: CompileEnv = {
+      category: doc.category,
+      domain,
+      streamKey: key,
+      keyring: options.keyring,
+      random,
+      dataDir: options.dataDir,
+    }
+    /** One operator item compiled, or undefined (its problem recorded, or an operator with nothing to do). */
+    const compileItem = (
+      name: string,
+      rawConfig: unknown,
+      opPath: string,
+      adapt?: (config: unknown, definition: OperatorDefinition) => unknown,
+      checkedSettings?: (settings: unknown) => void,
+    ): OperatorFn | undefined => {
+      const substituted = substitute(rawConfig, { ...DEFAULT_VARIABLES, ...options.variables })
+      const unknown = unknownVariable(substituted)
+      if (unknown !== undefined) {
+        problems.push({
+          file,
+          path: opPath,
+          problem: `unknown variable ${unknown}; known: ${Object.keys(DEFAULT_VARIABLES)
+            .map((v) => `$${v}`)
+            .join(', ')}`,
+        })
         return undefined
       }
-      if (binary && streamPolicy.allow.length > 0) {
-        problems.push({ file, path: `${at}/allow`, problem: `${key} carries raw bytes; an allowlist cannot forward them: leave allow empty and name an operator (image_gate)` })
+      if (substituted === SKIP) return undefined
+      const definition = operatorsByName.get(name)
+      if (definition === undefined) {
+        problems.push({
+          file,
+          path: opPath,
+          problem: `unknown operator ${name}; known: ${[...operatorsByName.keys()].join(', ') || 'none'}`,
+        })
         return undefined
       }
-      // An empty allowlist with no operator forwards nothing: the domain simply has no policy for the stream.
-      if (streamPolicy.allow.length === 0 && (streamPolicy.operators ?? []).length === 0 && !(extension?.forwards(section) ?? false)) return undefined
-      let allow: Projection
+      const checked = operatorSettings(definition, adapt === undefined ? substituted : adapt(substituted, definition))
+      if (!checked.ok) {
+        for (const e of checked.errors)
+          problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
+        return undefined
+      }
+      checkedSettings?.(checked.settings)
       try {
-        // Binary payloads go to the operators as they are; encode refuses any bytes that come out (fail closed).
-        allow = binary ? (value) => value : extension !== undefined ? extension.compileAllow(streamPolicy.allow) : compileAllowlist(streamPolicy.allow)
+        return definition.compile(checked.settings, env)
       } catch (err) {
-        problems.push({ file, path: `${at}/allow`, problem: (err as Error).message })
+        problems.push({ file, path: opPath, problem: (err as Error).message })
         return undefined
       }
-      const env: CompileEnv = { category: doc.category, domain, streamKey: key, keyring: options.keyring, random, dataDir: options.dataDir }
-      /** One operator item compiled, or undefined (its problem recorded, or an operator with nothing to do). */
-      const compileItem = (
-        name: string,
-        rawConfig: unknown,
-        opPath: string,
-        adapt?: (config: unknown, definition: OperatorDefinition) => unknown,
-        checkedSettings?: (settings: unknown) => void,
-      ): OperatorFn | undefined => {
-        const substituted = substitute(rawConfig, { ...DEFAULT_VARIABLES, ...options.variables })
-        const unknown = unknownVariable(substituted)
-        if (unknown !== undefined) {
-          problems.push({ file, path: opPath, problem: `unknown variable ${unknown}; known: ${Object.keys(DEFAULT_VARIABLES).map((v) => `$${v}`).join(', ')}` })
-          return undefined
-        }
-        if (substituted === SKIP) return undefined
-        const definition = operatorsByName.get(name)
-        if (definition === undefined) {
-          problems.push({ file, path: opPath, problem: `unknown operator ${name}; known: ${[...operatorsByName.keys()].join(', ') || 'none'}` })
-          return undefined
-        }
-        const checked = operatorSettings(definition, adapt === undefined ? substituted : adapt(substituted, definition))
-        if (!checked.ok) {
-          for (const e of checked.errors) problems.push({ file, path: `${opPath}${e.instancePath}`, problem: describeAjvError(e) })
-          return undefined
-        }
-        checkedSettings?.(checked.settings)
-        try {
-          return definition.compile(checked.settings, env)
-        } catch (err) {
-          problems.push({ file, path: opPath, problem: (err as Error).message })
-          return undefined
-        }
+    }
+    const operators: { name: string; run: OperatorFn }[] = []
+    if (extension !== undefined) {
+      const context = {
+        at,
+        problem: (path: string, problem: string) => problems.push({ file, path, problem }),
+        compileOperator: compileItem,
       }
-      const operators: { name: string; run: OperatorFn }[] = []
-      if (extension !== undefined) {
-        const context = { at, problem: (path: string, problem: string) => problems.push({ file, path, problem }), compileOperator: compileItem }
-        operators.push(...extension.compileSteps(section, streamPolicy.allow, context))
-      }
-      const itemSettings: { name: string; settings: unknown }[] = []
-      for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
-        const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]
-        const run = compileItem(name, rawConfig, `${at}/operators/${index}/${name}`, undefined, (settings) => itemSettings.push({ name, settings }))
-        if (run !== undefined) operators.push({ name, run })
-      }
-      if (binary && operators.length === 0) {
-        problems.push({ file, path: `${at}/operators`, problem: `${key} carries raw bytes and no operator is left to transform them` })
-        return undefined
-      }
-      const last = operators.at(-1)
-      const scheduledAt = operators.findIndex((op) => isScheduled(op.run))
-      if (scheduledAt !== -1 && scheduledAt !== operators.length - 1) {
-        problems.push({ file, path: `${at}/operators/${scheduledAt}`, problem: `${operators[scheduledAt]?.name ?? 'a scheduled operator'} releases records on the gateway's clock and must be the last operator of the stream` })
-        return undefined
-      }
-      const scheduled = last !== undefined && isScheduled(last.run) ? last.run : undefined
-      // The default variant's release applies to its opt-in variants too, unless the variant is immediate anyway.
-      const releaseMs = scheduled === undefined ? releaseIntervalMs(domain, streamDocument.release, itemSettings) : 0
-      return { domain, allow, operators, scheduled, releaseMs, purpose: variantName, purposeBit: variantName === undefined ? 0 : purposeBit(variantName) }
+      operators.push(...extension.compileSteps(section, streamPolicy.allow, context))
+    }
+    const itemSettings: { name: string; settings: unknown }[] = []
+    for (const [index, item] of (streamPolicy.operators ?? []).entries()) {
+      const [name, rawConfig] = Object.entries(item)[0] as [string, unknown]
+      const run = compileItem(name, rawConfig, `${at}/operators/${index}/${name}`, undefined, (settings) =>
+        itemSettings.push({ name, settings }),
+      )
+      if (run !== undefined) operators.push({ name, run })
+    }
+    if (binary && operators.length === 0) {
+      problems.push({
+        file,
+        path: `${at}/operators`,
+        problem: `${key} carries raw bytes and no operator is left to transform them`,
+      })
+      return undefined
+    }
+    const last = operators.at(-1)
+    const scheduledAt = operators.findIndex((op) => isScheduled(op.run))
+    if (scheduledAt !== -1 && scheduledAt !== operators.length - 1) {
+      problems.push({
+        file,
+        path: `${at}/operators/${scheduledAt}`,
+        problem: `${operators[scheduledAt]?.name ?? 'a scheduled operator'} releases records on the gateway's clock and must be the last operator of the stream`,
+      })
+      return undefined
+    }
+    const scheduled = last !== undefined && isScheduled(last.run) ? last.run : undefined
+    // The default variant's release applies to its opt-in variants too, unless the variant is immediate anyway.
+    const releaseMs = scheduled === undefined ? releaseIntervalMs(domain, streamDocument.release, itemSettings) : 0
+    return {
+      domain,
+      allow,
+      operators,
+      scheduled,
+      releaseMs,
+      purpose: variantName,
+      purposeBit: variantName === undefined ? 0 : purposeBit(variantName),
+    }
   }
-
 }
-

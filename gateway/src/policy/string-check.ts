@@ -37,7 +37,12 @@ export interface StreamForCheck {
 /** Covers every string of the document (scans it, or replaces the document with the operator's own record). */
 const WHOLE_DOCUMENT: ReadonlySet<string> = new Set(['pii_scan', 'energy_window', 'job_area', 'map_minimize'])
 
-const asList = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : [])
+const asList = (value: unknown): string[] =>
+  Array.isArray(value)
+    ? value.filter((v): v is string => typeof v === 'string')
+    : typeof value === 'string'
+      ? [value]
+      : []
 
 /** The policy paths an operator's settings name whose strings it replaces or removes (never passes unchanged). */
 function coveredPaths(name: string, settings: Record<string, unknown>): string[] {
@@ -97,7 +102,11 @@ function admitsString(node: JsonSchema): boolean {
   return Array.isArray(type) ? type.includes('string') : type === 'string'
 }
 
-const hasShape = (node: JsonSchema): boolean => node.const !== undefined || Array.isArray(node.enum) || typeof node.pattern === 'string' || typeof node.format === 'string'
+const hasShape = (node: JsonSchema): boolean =>
+  node.const !== undefined ||
+  Array.isArray(node.enum) ||
+  typeof node.pattern === 'string' ||
+  typeof node.format === 'string'
 
 /** Whether a value at `node` can be a free string: a string (or array of strings) with no declared shape. */
 function leafShape(node: JsonSchema | undefined, root: JsonSchema, depth = 0): Shape {
@@ -137,7 +146,12 @@ function schemaAt(schema: JsonSchema, path: string): JsonSchema | 'absent' | und
         }
         const additional = branch.additionalProperties
         if (additional === false) continue
-        if (branch.type !== undefined && branch.type !== 'object' && !(Array.isArray(branch.type) && branch.type.includes('object'))) continue
+        if (
+          branch.type !== undefined &&
+          branch.type !== 'object' &&
+          !(Array.isArray(branch.type) && branch.type.includes('object'))
+        )
+          continue
         if (isObject(additional) && branch.patternProperties === undefined) next.push(additional)
         else return undefined
       }
@@ -169,7 +183,10 @@ export function checkFreeStrings(
 ): FileProblem[] {
   if (stream.decoding === 'binary' || stream.scansStrings === true) return []
   const problems: FileProblem[] = []
-  const variants: [string, VariantDocument][] = [[base, doc], ...Object.entries(doc.opt_in ?? {}).map(([name, v]): [string, VariantDocument] => [`${base}/opt_in/${name}`, v])]
+  const variants: [string, VariantDocument][] = [
+    [base, doc],
+    ...Object.entries(doc.opt_in ?? {}).map(([name, v]): [string, VariantDocument] => [`${base}/opt_in/${name}`, v]),
+  ]
   for (const [at, variant] of variants) {
     let whole = false
     const covered = new Set<string>()

@@ -28,7 +28,13 @@ function policyFile(category: string, streams: string, domain = 'svc'): string {
 }
 
 const load = (file: string): unknown =>
-  loadPolicySet(join(file, '..'), { classifier, operators: builtinOperators, keyring, dataDir: '/tmp', variables: { privacy_zones: [] } })
+  loadPolicySet(join(file, '..'), {
+    classifier,
+    operators: builtinOperators,
+    keyring,
+    dataDir: '/tmp',
+    variables: { privacy_zones: [] },
+  })
 
 /** The load error's lines; each is `<file>: <JSON path>: <problem>`. */
 function problems(file: string): string[] {
@@ -46,15 +52,25 @@ describe('load-time check: every declared time that leaves is floored in its uni
   })
 
   it('refuses a time the allowlist lets leave without a time_floor, naming the file, the path and the problem', () => {
-    const file = policyFile('gps_tracker', '      canonical/location:\n        allow: [lat, lon, ts]\n        operators:\n          - geohash_snap: { precision: 6 }\n')
+    const file = policyFile(
+      'gps_tracker',
+      '      canonical/location:\n        allow: [lat, lon, ts]\n        operators:\n          - geohash_snap: { precision: 6 }\n',
+    )
     expect(problems(file)).toEqual([
       `${file}: /domains/svc/streams/canonical~1location/allow/2: lets ts (a time, epoch_s) leave to svc without a time_floor; add - time_floor: { paths: [ts], seconds: 60, format: epoch_s } (exact times need an opt_in variant)`,
     ])
   })
 
   it('refuses a time_floor that does not name the field that leaves', () => {
-    const file = policyFile('camera', '      frigate/events:\n        allow: [type, after.start_time, after.end_time]\n        operators:\n          - time_floor: { paths: [after.start_time], seconds: 60, format: epoch_s }\n')
-    expect(problems(file)).toEqual([expect.stringMatching(/\/domains\/svc\/streams\/frigate~1events\/allow\/2: lets after\.end_time \(a time, epoch_s\) leave to svc without a time_floor/)])
+    const file = policyFile(
+      'camera',
+      '      frigate/events:\n        allow: [type, after.start_time, after.end_time]\n        operators:\n          - time_floor: { paths: [after.start_time], seconds: 60, format: epoch_s }\n',
+    )
+    expect(problems(file)).toEqual([
+      expect.stringMatching(
+        /\/domains\/svc\/streams\/frigate~1events\/allow\/2: lets after\.end_time \(a time, epoch_s\) leave to svc without a time_floor/,
+      ),
+    ])
   })
 
   it('refuses a time_floor whose format is not the declared unit, auto included, in opt-in variants too', () => {
@@ -82,17 +98,37 @@ describe('load-time check: every declared time that leaves is floored in its uni
   })
 
   it('refuses a floor finer than the domain allows: a minute for svc, an hour for ana and 3p', () => {
-    const svc = policyFile('camera', '      canonical/event:\n        allow: [ts]\n        operators:\n          - time_floor: { paths: [ts], seconds: 10, format: epoch_s }\n')
-    expect(problems(svc)).toEqual([`${svc}: /domains/svc/streams/canonical~1event/operators/0/time_floor/seconds: is 10 but svc gets ts floored to at least 60 s by default (exact times need an opt_in variant)`])
-    const ana = policyFile('camera', '      frigate/reviews:\n        allow: [after.start_time]\n        operators:\n          - time_floor: { paths: [after.start_time], seconds: 60, format: epoch_s }\n', 'ana')
-    expect(problems(ana)).toEqual([expect.stringContaining(`${ana}: /domains/ana/streams/frigate~1reviews/operators/0/time_floor/seconds: is 60 but ana gets after.start_time floored to at least 3600 s`)])
-    const hourly = policyFile('camera', '      frigate/reviews:\n        allow: [after.start_time]\n        operators:\n          - time_floor: { paths: [after.start_time], seconds: 3600, format: epoch_s }\n', '3p')
+    const svc = policyFile(
+      'camera',
+      '      canonical/event:\n        allow: [ts]\n        operators:\n          - time_floor: { paths: [ts], seconds: 10, format: epoch_s }\n',
+    )
+    expect(problems(svc)).toEqual([
+      `${svc}: /domains/svc/streams/canonical~1event/operators/0/time_floor/seconds: is 10 but svc gets ts floored to at least 60 s by default (exact times need an opt_in variant)`,
+    ])
+    const ana = policyFile(
+      'camera',
+      '      frigate/reviews:\n        allow: [after.start_time]\n        operators:\n          - time_floor: { paths: [after.start_time], seconds: 60, format: epoch_s }\n',
+      'ana',
+    )
+    expect(problems(ana)).toEqual([
+      expect.stringContaining(
+        `${ana}: /domains/ana/streams/frigate~1reviews/operators/0/time_floor/seconds: is 60 but ana gets after.start_time floored to at least 3600 s`,
+      ),
+    ])
+    const hourly = policyFile(
+      'camera',
+      '      frigate/reviews:\n        allow: [after.start_time]\n        operators:\n          - time_floor: { paths: [after.start_time], seconds: 3600, format: epoch_s }\n',
+      '3p',
+    )
     expect(problems(hourly)).toEqual([])
   })
 
   // Every variant is compiled whatever anyone consents to (consent picks one per message).
   it('lets an opt-in variant keep exact times', () => {
-    const file = policyFile('gps_tracker', '      gpsd/tpv:\n        allow: [class]\n        opt_in:\n          precise_location:\n            allow: [class, time, lat, lon]\n')
+    const file = policyFile(
+      'gps_tracker',
+      '      gpsd/tpv:\n        allow: [class]\n        opt_in:\n          precise_location:\n            allow: [class, time, lat, lon]\n',
+    )
     expect(problems(file)).toEqual([])
   })
 
@@ -118,17 +154,26 @@ describe('load-time check: every declared time that leaves is floored in its uni
         '',
       ].join('\n'),
     )
-    expect(problems(file)).toEqual([expect.stringContaining(`${file}: /domains/svc/streams/sparkplug~1node/allow/0: lets metrics[].timestamp (a time, epoch_ms) leave to svc without a time_floor`)])
+    expect(problems(file)).toEqual([
+      expect.stringContaining(
+        `${file}: /domains/svc/streams/sparkplug~1node/allow/0: lets metrics[].timestamp (a time, epoch_ms) leave to svc without a time_floor`,
+      ),
+    ])
   })
 
   it('reports every time problem of a file in one run, beside the other problems', () => {
-    const file = policyFile('camera', '      canonical/event:\n        allow: [ts]\n      frigate/events:\n        allow: [after.frame_time]\n        operators:\n          - nope: {}\n')
+    const file = policyFile(
+      'camera',
+      '      canonical/event:\n        allow: [ts]\n      frigate/events:\n        allow: [after.frame_time]\n        operators:\n          - nope: {}\n',
+    )
     const lines = problems(file)
     expect(lines).toHaveLength(3)
-    expect(lines).toEqual(expect.arrayContaining([
-      expect.stringContaining('/domains/svc/streams/canonical~1event/allow/0: lets ts'),
-      expect.stringContaining('/domains/svc/streams/frigate~1events/allow/0: lets after.frame_time'),
-      expect.stringContaining('/domains/svc/streams/frigate~1events/operators/0/nope: unknown operator nope'),
-    ]))
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('/domains/svc/streams/canonical~1event/allow/0: lets ts'),
+        expect.stringContaining('/domains/svc/streams/frigate~1events/allow/0: lets after.frame_time'),
+        expect.stringContaining('/domains/svc/streams/frigate~1events/operators/0/nope: unknown operator nope'),
+      ]),
+    )
   })
 })

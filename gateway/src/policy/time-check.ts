@@ -45,10 +45,24 @@ interface Floor {
  * `at` is the JSON pointer of the stream's policy (`/domains/svc/streams/canonical~1location`); `timeFloor` the
  * registered time_floor, whose schema defaults a floor's settings are read with.
  */
-export function checkTimeFloors(file: string, at: string, domain: Domain, doc: StreamPolicyDocument, stream: CompiledStream, timeFloor: OperatorDefinition | undefined): FileProblem[] {
+export function checkTimeFloors(
+  file: string,
+  at: string,
+  domain: Domain,
+  doc: StreamPolicyDocument,
+  stream: CompiledStream,
+  timeFloor: OperatorDefinition | undefined,
+): FileProblem[] {
   const problems: FileProblem[] = []
   if (stream.timeFields.size === 0) return problems
-  const variants: [string, Variant, boolean][] = [[at, doc, false], ...Object.entries(doc.opt_in ?? {}).map(([name, v]): [string, Variant, boolean] => [`${at}/opt_in/${name}`, v, true])]
+  const variants: [string, Variant, boolean][] = [
+    [at, doc, false],
+    ...Object.entries(doc.opt_in ?? {}).map(([name, v]): [string, Variant, boolean] => [
+      `${at}/opt_in/${name}`,
+      v,
+      true,
+    ]),
+  ]
   for (const [base, variant, optIn] of variants) {
     const floors: Floor[] = []
     let replaced = false
@@ -61,14 +75,29 @@ export function checkTimeFloors(file: string, at: string, domain: Domain, doc: S
       if (name !== 'time_floor' || timeFloor === undefined) continue
       // Bad settings are reported there too; the floor is read from them as they are, with the defaults filled in.
       const given = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}
-      const settings = operatorSettings(timeFloor, given).settings as { readonly paths?: unknown; readonly seconds?: unknown; readonly format?: unknown }
-      const paths = Array.isArray(settings.paths) ? settings.paths.filter((p): p is string => typeof p === 'string') : []
-      const floor: Floor = { paths, seconds: settings.seconds, format: settings.format, at: `${base}/operators/${index}/time_floor` }
+      const settings = operatorSettings(timeFloor, given).settings as {
+        readonly paths?: unknown
+        readonly seconds?: unknown
+        readonly format?: unknown
+      }
+      const paths = Array.isArray(settings.paths)
+        ? settings.paths.filter((p): p is string => typeof p === 'string')
+        : []
+      const floor: Floor = {
+        paths,
+        seconds: settings.seconds,
+        format: settings.format,
+        at: `${base}/operators/${index}/time_floor`,
+      }
       floors.push(floor)
       for (const path of paths) {
         const unit = stream.timeFields.get(path)
         if (unit !== undefined && floor.format !== unit) {
-          problems.push({ file, path: `${floor.at}/format`, problem: `is ${String(floor.format)} but ${stream.key} declares ${path} as ${unit} (x-veil-time); write format: ${unit}, or the floor is not in the field's unit` })
+          problems.push({
+            file,
+            path: `${floor.at}/format`,
+            problem: `is ${String(floor.format)} but ${stream.key} declares ${path} as ${unit} (x-veil-time); write format: ${unit}, or the floor is not in the field's unit`,
+          })
         }
       }
     }
@@ -90,7 +119,11 @@ export function checkTimeFloors(file: string, at: string, domain: Domain, doc: S
       const min = MIN_FLOOR_SECONDS[domain]
       if (!covering.some((f) => typeof f.seconds === 'number' && f.seconds >= min)) {
         const first = covering[0] as Floor
-        problems.push({ file, path: `${first.at}/seconds`, problem: `is ${String(first.seconds)} but ${domain} gets ${path} floored to at least ${min} s by default (exact times need an opt_in variant)` })
+        problems.push({
+          file,
+          path: `${first.at}/seconds`,
+          problem: `is ${String(first.seconds)} but ${domain} gets ${path} floored to at least ${min} s by default (exact times need an opt_in variant)`,
+        })
       }
     }
   }
@@ -108,7 +141,8 @@ function leavingTimes(stream: CompiledStream, variant: Variant): [string, TimeUn
   const extension = typeof stream.decoding === 'string' ? undefined : stream.decoding.policy
   for (const [path, unit] of stream.timeFields) {
     let index = variant.allow.indexOf(path)
-    const keptBy = index === -1 ? extension?.timeFieldKeptBy?.(path, variant.allow, variant[extension.key] as never) : undefined
+    const keptBy =
+      index === -1 ? extension?.timeFieldKeptBy?.(path, variant.allow, variant[extension.key] as never) : undefined
     if (keptBy !== undefined) index = variant.allow.indexOf(keptBy)
     if (index !== -1) out.push([path, unit, index])
   }

@@ -79,7 +79,11 @@ export interface StreamCodec<State = unknown, Settings = unknown> {
    * Bytes to a value in `msg.doc` (and `msg.deviceId` where the codec knows it), or the reason to drop. A throw is
    * `undecodable`.
    */
-  decode(msg: CodecMessage, helpers: CodecHelpers, state: State): DropReason | undefined | Promise<DropReason | undefined>
+  decode(
+    msg: CodecMessage,
+    helpers: CodecHelpers,
+    state: State,
+  ): DropReason | undefined | Promise<DropReason | undefined>
   /**
    * The codec's own output encoding, for a format that leaves in its own shape (Sparkplug B payloads, Veil's `seq`):
    * a copy's bytes, with `copy.contentType` set, or undefined to drop that copy (`encode_error`), e.g. for a
@@ -92,7 +96,9 @@ export interface StreamCodec<State = unknown, Settings = unknown> {
 }
 
 /** Identity, for typing a codec where it is declared. */
-export function defineCodec<State, Settings = unknown>(codec: StreamCodec<State, Settings>): StreamCodec<State, Settings> {
+export function defineCodec<State, Settings = unknown>(
+  codec: StreamCodec<State, Settings>,
+): StreamCodec<State, Settings> {
   return codec
 }
 

@@ -36,7 +36,14 @@ export {
   type ScheduledOperatorFn,
   type Suppress,
 } from './operator.ts'
-export { defineProfile, type Decoding, type JsonSchema, type ProfileAccess, type ProfileDefinition, type StreamDefinition } from './profile.ts'
+export {
+  defineProfile,
+  type Decoding,
+  type JsonSchema,
+  type ProfileAccess,
+  type ProfileDefinition,
+  type StreamDefinition,
+} from './profile.ts'
 export { FORBIDDEN_KEYS, compileAccessor, compileGetter, isPlainObject, type Accessor, type Getter } from './path.ts'
 export { DeviceState } from './state.ts'
 export { base32, type Keyring, type PseudonymScope } from './keyring.ts'
@@ -54,7 +61,19 @@ export {
   type CodecStateContext,
   type StreamCodec,
 } from './codec.ts'
-export { defineConfigSection, defineProfileSettings, type ConfigSectionDeclaration, type ProfileSettingsDeclaration } from './settings.ts'
-export { NOTHING, definePolicyExtension, type Nothing, type PolicyExtension, type PolicyExtensionContext, type Projection } from './policy.ts'
+export {
+  defineConfigSection,
+  defineProfileSettings,
+  type ConfigSectionDeclaration,
+  type ProfileSettingsDeclaration,
+} from './settings.ts'
+export {
+  NOTHING,
+  definePolicyExtension,
+  type Nothing,
+  type PolicyExtension,
+  type PolicyExtensionContext,
+  type Projection,
+} from './policy.ts'
 export { MAX_NESTING } from './nesting.ts'
 export { MAX_PROTO_DEPTH, checkWire, prepareWireCheck, text as utf8Text, type WireProblem } from './protobuf.ts'

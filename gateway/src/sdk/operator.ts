@@ -64,7 +64,10 @@ export function isScheduled(fn: OperatorFn): fn is ScheduledOperatorFn {
 }
 
 /** Attaches a tick to a per-message function, making it a scheduled operator. */
-export function scheduled(absorb: OperatorFn, tick: (nowMs: number, drain?: boolean) => readonly Emission[]): ScheduledOperatorFn {
+export function scheduled(
+  absorb: OperatorFn,
+  tick: (nowMs: number, drain?: boolean) => readonly Emission[],
+): ScheduledOperatorFn {
   return Object.assign(absorb, { tick })
 }
 

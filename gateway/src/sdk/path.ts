@@ -26,7 +26,8 @@ export function compileGetter(path: string): Getter {
 
 export function compileAccessor(path: string): Accessor {
   const keys = path.split('.')
-  for (const key of keys) if (FORBIDDEN_KEYS.has(key) || key === '') throw new Error(`path ${path}: the key "${key}" is not allowed`)
+  for (const key of keys)
+    if (FORBIDDEN_KEYS.has(key) || key === '') throw new Error(`path ${path}: the key "${key}" is not allowed`)
   const last = keys[keys.length - 1] as string
   const parents = keys.slice(0, -1)
   const parentOf = (doc: unknown): Record<string, unknown> | undefined => {

@@ -22,7 +22,12 @@ export interface PolicyExtensionContext {
    * schema, its compile), with `adapt` filling settings before they are checked; undefined when its problem is
    * recorded or the operator has nothing to do.
    */
-  compileOperator(name: string, rawConfig: unknown, path: string, adapt?: (config: unknown, definition: OperatorDefinition) => unknown): OperatorFn | undefined
+  compileOperator(
+    name: string,
+    rawConfig: unknown,
+    path: string,
+    adapt?: (config: unknown, definition: OperatorDefinition) => unknown,
+  ): OperatorFn | undefined
 }
 
 export interface PolicyExtension<Section = unknown> {
@@ -35,7 +40,11 @@ export interface PolicyExtension<Section = unknown> {
   /** Whether the section alone forwards something (a variant with no allow, operators or section is no policy). */
   forwards(section: Section | undefined): boolean
   /** The steps run after the projection and before the policy's operators (named for the stage audit). */
-  compileSteps(section: Section | undefined, allow: readonly string[], context: PolicyExtensionContext): { name: string; run: OperatorFn }[]
+  compileSteps(
+    section: Section | undefined,
+    allow: readonly string[],
+    context: PolicyExtensionContext,
+  ): { name: string; run: OperatorFn }[]
   /**
    * For the time check: the allowlist entry that lets a declared time field leave although the allowlist does not
    * name it (Sparkplug's metric timestamps go with the message's `timestamp`), or undefined.

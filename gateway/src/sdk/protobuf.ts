@@ -10,7 +10,10 @@ import protobuf from 'protobufjs'
 export type WireProblem = 'undecodable' | 'invalid'
 
 class WireError extends Error {
-  constructor(readonly problem: WireProblem, message: string) {
+  constructor(
+    readonly problem: WireProblem,
+    message: string,
+  ) {
     super(message)
   }
 }
@@ -43,7 +46,10 @@ function ruleOf(type: protobuf.Type): MessageRule {
   if (known !== undefined) return known
   const fields = new Map<number, FieldRule>()
   // Registered before the fields are filled: Sparkplug's Metric and Template refer to each other.
-  const rule: MessageRule = { fields, extensions: (type.extensions ?? []).map((range) => [range[0] ?? 0, range[1] ?? 0] as const) }
+  const rule: MessageRule = {
+    fields,
+    extensions: (type.extensions ?? []).map((range) => [range[0] ?? 0, range[1] ?? 0] as const),
+  }
   rules.set(type, rule)
   for (const field of type.fieldsArray) {
     field.resolve()
@@ -54,7 +60,12 @@ function ruleOf(type: protobuf.Type): MessageRule {
       fields.set(field.id, { wire: 0, packed: field.repeated ? 0 : undefined, message: undefined, utf8: false })
     } else if (basic !== undefined) {
       const packable = field.repeated && basic !== 2
-      fields.set(field.id, { wire: basic, packed: packable ? (basic as 0 | 1 | 5) : undefined, message: undefined, utf8: field.type === 'string' })
+      fields.set(field.id, {
+        wire: basic,
+        packed: packable ? (basic as 0 | 1 | 5) : undefined,
+        message: undefined,
+        utf8: field.type === 'string',
+      })
     } else {
       throw new Error(`protobuf schemas: ${type.fullName}.${field.name}: unsupported field type ${field.type}`)
     }
@@ -89,7 +100,8 @@ function walk(rule: MessageRule, reader: protobuf.Reader, bytes: Uint8Array, end
     if (id === 0 || wire === 3 || wire === 4 || wire > 5) throw new WireError('undecodable', `bad tag ${tag}`)
     const field = rule.fields.get(id)
     if (field === undefined) {
-      if (!rule.extensions.some(([lo, hi]) => id >= lo && id <= hi)) throw new WireError('invalid', `unknown field ${id}`)
+      if (!rule.extensions.some(([lo, hi]) => id >= lo && id <= hi))
+        throw new WireError('invalid', `unknown field ${id}`)
       reader.skipType(wire)
     } else if (wire === field.wire) {
       if (wire === 2) {
@@ -98,7 +110,8 @@ function walk(rule: MessageRule, reader: protobuf.Reader, bytes: Uint8Array, end
           if (depth >= MAX_PROTO_DEPTH) throw new WireError('undecodable', 'nested too deep')
           walk(field.message, reader, bytes, stop, depth + 1)
         } else {
-          if (field.utf8 && !isUtf8(bytes.subarray(reader.pos, stop))) throw new WireError('undecodable', 'invalid UTF-8')
+          if (field.utf8 && !isUtf8(bytes.subarray(reader.pos, stop)))
+            throw new WireError('undecodable', 'invalid UTF-8')
           reader.pos = stop
         }
       } else {
@@ -107,7 +120,8 @@ function walk(rule: MessageRule, reader: protobuf.Reader, bytes: Uint8Array, end
     } else if (wire === 2 && field.packed !== undefined) {
       const stop = lengthEnd(reader, end)
       if (field.packed === 0) while (reader.pos < stop) reader.skipType(0)
-      else if ((stop - reader.pos) % (field.packed === 1 ? 8 : 4) !== 0) throw new WireError('undecodable', 'packed length')
+      else if ((stop - reader.pos) % (field.packed === 1 ? 8 : 4) !== 0)
+        throw new WireError('undecodable', 'packed length')
       else reader.pos = stop
       if (reader.pos !== stop) throw new WireError('undecodable', 'packed overrun')
     } else {
@@ -142,4 +156,3 @@ export function text(b: Uint8Array, start: number, end: number): string | undefi
   if (!isUtf8(bytes)) return undefined
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 }
-

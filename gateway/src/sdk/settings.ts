@@ -37,6 +37,8 @@ export interface ConfigSectionDeclaration<Settings = unknown> {
   profiles(profiles: readonly ProfileDefinition[], settings: Settings): readonly ProfileDefinition[]
 }
 
-export function defineConfigSection<Settings>(declaration: ConfigSectionDeclaration<Settings>): ConfigSectionDeclaration<Settings> {
+export function defineConfigSection<Settings>(
+  declaration: ConfigSectionDeclaration<Settings>,
+): ConfigSectionDeclaration<Settings> {
   return declaration
 }

@@ -18,13 +18,16 @@ export function patternProblem(pattern: string, rules: PatternRules): string | u
   const levels = pattern.split('/')
   if (pattern === '' || levels.some((l) => l === '')) return `${JSON.stringify(pattern)} has an empty level`
   const first = levels[0] as string
-  if (first === '+' || first === '{id}' || first.includes('+') || first.includes('{')) return `${JSON.stringify(pattern)} must start with a literal level`
+  if (first === '+' || first === '{id}' || first.includes('+') || first.includes('{'))
+    return `${JSON.stringify(pattern)} must start with a literal level`
   if (RESERVED_ROOT.test(first)) return `${JSON.stringify(pattern)} starts with ${first}, which is reserved`
   for (const level of levels) {
-    if (level.includes('#')) return `${JSON.stringify(pattern)}: # is not allowed (one stream, one shape: list the topics)`
+    if (level.includes('#'))
+      return `${JSON.stringify(pattern)}: # is not allowed (one stream, one shape: list the topics)`
     if (level === '+' && !rules.plus) return `${JSON.stringify(pattern)}: + is not allowed here`
     if (level !== '+' && level.includes('+')) return `${JSON.stringify(pattern)}: + must be a whole level`
-    if (level !== '{id}' && (level.includes('{') || level.includes('}'))) return `${JSON.stringify(pattern)}: {id} must be a whole level`
+    if (level !== '{id}' && (level.includes('{') || level.includes('}')))
+      return `${JSON.stringify(pattern)}: {id} must be a whole level`
   }
   const ids = levels.filter((l) => l === '{id}').length
   if (ids !== rules.idLevels) {
@@ -50,5 +53,7 @@ export function patternCovers(outer: string, inner: string): boolean {
   const lo = outer.split('/')
   const li = inner.split('/')
   if (lo.length !== li.length) return false
-  return lo.every((level, i) => level === '+' || level === '{id}' || (level === li[i] && li[i] !== '+' && li[i] !== '{id}'))
+  return lo.every(
+    (level, i) => level === '+' || level === '{id}' || (level === li[i] && li[i] !== '+' && li[i] !== '{id}'),
+  )
 }

@@ -58,7 +58,17 @@ describe('classifier', () => {
   }
 
   it('knows no topic it was not told about', () => {
-    for (const topic of ['', 'tele', 'tele/x', 'tele//SENSOR', 'tele/x/SENSOR/extra', 'owntracks/alice', 'devices/toaster/x/energy', 'veil/svc/x', '#']) {
+    for (const topic of [
+      '',
+      'tele',
+      'tele/x',
+      'tele//SENSOR',
+      'tele/x/SENSOR/extra',
+      'owntracks/alice',
+      'devices/toaster/x/energy',
+      'veil/svc/x',
+      '#',
+    ]) {
       expect(classifier.classify(topic)).toBeUndefined()
     }
   })
@@ -66,15 +76,37 @@ describe('classifier', () => {
   it('keeps topics of id-first devices unknown unless they match exactly', () => {
     const unknown = [
       // Other levels, lengths or components of a Shelly gen2 prefix.
-      'x/events', 'x/events/rpc/extra', 'x/status/sys', 'x/status/switch:', 'x/status/switch', 'x/rpc', '/events/rpc', '/online', 'online', 'x/y/online',
+      'x/events',
+      'x/events/rpc/extra',
+      'x/status/sys',
+      'x/status/switch:',
+      'x/status/switch',
+      'x/rpc',
+      '/events/rpc',
+      '/online',
+      'online',
+      'x/y/online',
       // A literal root owns its namespace: never a gen2 device called tele, shellies or zigbee2mqtt.
-      'tele/events/rpc', 'tele/online', 'shellies/events/rpc', 'shellies/status/switch:0', 'frigate/online',
+      'tele/events/rpc',
+      'tele/online',
+      'shellies/events/rpc',
+      'shellies/status/switch:0',
+      'frigate/online',
       // Veil's own namespace and the broker's are never a device id.
-      'veil/events/rpc', 'veil/online', '$SYS/online', '$share/events/rpc',
+      'veil/events/rpc',
+      'veil/online',
+      '$SYS/online',
+      '$share/events/rpc',
       // Shelly gen1: unknown levels; Zigbee2MQTT: names with more than five levels.
-      'shellies/x/relay/0/command', 'shellies', 'zigbee2mqtt/a/b/c/d/e/f',
+      'shellies/x/relay/0/command',
+      'shellies',
+      'zigbee2mqtt/a/b/c/d/e/f',
       // Frigate and Double Take: other lengths and levels.
-      'frigate/front_door/detect/state', 'frigate/front_door/audio/dBFS/x', 'double-take/matches', 'double-take/errors/x', 'double-take/matches/a/b',
+      'frigate/front_door/detect/state',
+      'frigate/front_door/audio/dBFS/x',
+      'double-take/matches',
+      'double-take/errors/x',
+      'double-take/matches/a/b',
     ]
     for (const topic of unknown) expect(classifier.classify(topic), topic).toBeUndefined()
   })
@@ -82,9 +114,26 @@ describe('classifier', () => {
   it('maps every literal-root topic exactly as a classifier without the id-first profiles does', () => {
     const literalOnly = new Classifier(builtinProfiles.filter((p) => p.name !== 'shelly_gen2'))
     const topics = [
-      'tele/x/SENSOR', 'tele/x/STATE', 'tele/x/LWT', 'tele/x/INFO2', 'stat/x/POWER1', 'stat/x/RESULT', 'frigate/events', 'frigate/c/person/snapshot',
-      'valetudo/r/MapData/map-data', 'miscale/a/weight', 'owntracks/a/b', 'owntracks/a/b/event', 'devices/smart_plug/p/energy',
-      'shellies/x/online', 'shellies/x/relay/0', 'shellies/events/rpc', 'zigbee2mqtt/events/rpc', 'zigbee2mqtt/online', 'zigbee2mqtt/x/online', 'tele/x/online',
+      'tele/x/SENSOR',
+      'tele/x/STATE',
+      'tele/x/LWT',
+      'tele/x/INFO2',
+      'stat/x/POWER1',
+      'stat/x/RESULT',
+      'frigate/events',
+      'frigate/c/person/snapshot',
+      'valetudo/r/MapData/map-data',
+      'miscale/a/weight',
+      'owntracks/a/b',
+      'owntracks/a/b/event',
+      'devices/smart_plug/p/energy',
+      'shellies/x/online',
+      'shellies/x/relay/0',
+      'shellies/events/rpc',
+      'zigbee2mqtt/events/rpc',
+      'zigbee2mqtt/online',
+      'zigbee2mqtt/x/online',
+      'tele/x/online',
     ]
     for (const topic of topics) {
       const a = classifier.classify(topic)
@@ -96,11 +145,16 @@ describe('classifier', () => {
   })
 
   it('refuses id-first routes that fix no level or could match the same topic as another', () => {
-    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    const plug = (name: string, topics: string[]) =>
+      defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
     expect(() => new Classifier([plug('a', ['{id}'])])).toThrow(/fixes no other level/)
     expect(() => new Classifier([plug('a', ['{id}/+'])])).toThrow(/fixes no other level/)
-    expect(() => new Classifier([plug('a', ['{id}/x/+']), plug('b', ['{id}/+/y'])])).toThrow(/can match the same topics as a\/s/)
-    expect(() => new Classifier([plug('a', ['{id}/online']), plug('b', ['{id}/online'])])).toThrow(/can match the same topics/)
+    expect(() => new Classifier([plug('a', ['{id}/x/+']), plug('b', ['{id}/+/y'])])).toThrow(
+      /can match the same topics as a\/s/,
+    )
+    expect(() => new Classifier([plug('a', ['{id}/online']), plug('b', ['{id}/online'])])).toThrow(
+      /can match the same topics/,
+    )
     expect(() => new Classifier([plug('a', ['+/x/{id}'])])).toThrow(/must start with a literal level or \{id\}/)
     expect(() => new Classifier([plug('a', ['x//{id}'])])).toThrow(/empty or wildcard level/)
     expect(() => new Classifier([plug('a', ['x/#/{id}'])])).toThrow(/empty or wildcard level/)
@@ -112,9 +166,15 @@ describe('classifier', () => {
   })
 
   it('finds the first matching route in the order the profiles list them, whatever their last level', () => {
-    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    const plug = (name: string, topics: string[]) =>
+      defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
     // Routes with an open last level sit in every last-level group of their length, in their place.
-    const c = new Classifier([plug('a', ['r/{id}/status']), plug('b', ['r/{id}/+']), plug('c', ['r/{id}/power', 'r/x{id}/status']), plug('d', ['r/{id}/{id}/status'])])
+    const c = new Classifier([
+      plug('a', ['r/{id}/status']),
+      plug('b', ['r/{id}/+']),
+      plug('c', ['r/{id}/power', 'r/x{id}/status']),
+      plug('d', ['r/{id}/{id}/status']),
+    ])
     expect(c.classify('r/dev/status')?.stream.profile).toBe('a')
     expect(c.classify('r/dev/power')?.stream.profile).toBe('b')
     expect(c.classify('r/dev/other')?.stream.profile).toBe('b')
@@ -128,36 +188,68 @@ describe('classifier', () => {
   })
 
   it('captures the rest of a level after a literal start (switch:{id}) as a level of the device id', () => {
-    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
-    const c = new Classifier([plug('a', ['{id}/status/switch:0', '{id}/status/switch:{id}']), plug('b', ['x/meter:{id}/{id}'])])
+    const plug = (name: string, topics: string[]) =>
+      defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    const c = new Classifier([
+      plug('a', ['{id}/status/switch:0', '{id}/status/switch:{id}']),
+      plug('b', ['x/meter:{id}/{id}']),
+    ])
     expect(c.classify('dev/status/switch:0')?.deviceId).toBe('dev')
     expect(c.classify('dev/status/switch:3')?.deviceId).toBe('dev/3')
     expect(c.classify('dev/status/switch:')).toBeUndefined()
     expect(c.classify('dev/status/swatch:1')).toBeUndefined()
     expect(c.classify('x/meter:2/dev')?.deviceId).toBe('2/dev')
     // Within one stream the literal channel comes first; across profiles a prefixed level overlaps a literal it starts.
-    expect(() => new Classifier([plug('a', ['{id}/status/switch:{id}']), plug('b', ['{id}/status/switch:0'])])).toThrow(/can match the same topics/)
-    expect(() => new Classifier([plug('a', ['{id}/status/sw{id}']), plug('b', ['{id}/status/switch:{id}'])])).toThrow(/can match the same topics/)
-    expect(() => new Classifier([plug('a', ['{id}/status/switch:{id}']), plug('b', ['{id}/status/pm1:{id}'])])).not.toThrow()
+    expect(() => new Classifier([plug('a', ['{id}/status/switch:{id}']), plug('b', ['{id}/status/switch:0'])])).toThrow(
+      /can match the same topics/,
+    )
+    expect(() => new Classifier([plug('a', ['{id}/status/sw{id}']), plug('b', ['{id}/status/switch:{id}'])])).toThrow(
+      /can match the same topics/,
+    )
+    expect(
+      () => new Classifier([plug('a', ['{id}/status/switch:{id}']), plug('b', ['{id}/status/pm1:{id}'])]),
+    ).not.toThrow()
     expect(() => new Classifier([plug('a', ['x/sw+{id}'])])).toThrow(/empty or wildcard level/)
   })
 
   it('gives an instance-level stream its fixed device id, and refuses one next to {id} or deviceIdPath', () => {
-    const nvr = (streams: Parameters<typeof defineProfile>[0]['streams']) => defineProfile({ name: 'nvr', category: 'camera', description: 'nvr', streams })
-    const c = new Classifier([nvr({ stats: { topics: ['nvr/stats'], decoding: 'json', fixedDeviceId: 'nvr-1' }, cam: { topics: ['nvr/{id}/x'], decoding: 'text' } })])
+    const nvr = (streams: Parameters<typeof defineProfile>[0]['streams']) =>
+      defineProfile({ name: 'nvr', category: 'camera', description: 'nvr', streams })
+    const c = new Classifier([
+      nvr({
+        stats: { topics: ['nvr/stats'], decoding: 'json', fixedDeviceId: 'nvr-1' },
+        cam: { topics: ['nvr/{id}/x'], decoding: 'text' },
+      }),
+    ])
     expect(c.classify('nvr/stats')?.deviceId).toBe('nvr-1')
     expect(c.classify('nvr/c/x')?.deviceId).toBe('c')
     expect(c.streams.find((s) => s.name === 'cam')?.fixedDeviceId).toBeUndefined()
     // Without any source of a device id the route is refused, as before.
-    expect(() => new Classifier([nvr({ stats: { topics: ['nvr/stats'], decoding: 'json' } })])).toThrow(/names no device id/)
-    expect(() => new Classifier([nvr({ s: { topics: ['nvr/{id}/s'], decoding: 'json', fixedDeviceId: 'n' } })])).toThrow(/fixedDeviceId/)
-    expect(() => new Classifier([nvr({ s: { topics: ['nvr/s'], decoding: 'json', deviceIdPath: 'a', fixedDeviceId: 'n' } })])).toThrow(/fixedDeviceId/)
-    expect(() => new Classifier([nvr({ s: { topics: ['nvr/s'], decoding: 'json', fixedDeviceId: ' ' } })])).toThrow(/fixedDeviceId/)
+    expect(() => new Classifier([nvr({ stats: { topics: ['nvr/stats'], decoding: 'json' } })])).toThrow(
+      /names no device id/,
+    )
+    expect(
+      () => new Classifier([nvr({ s: { topics: ['nvr/{id}/s'], decoding: 'json', fixedDeviceId: 'n' } })]),
+    ).toThrow(/fixedDeviceId/)
+    expect(
+      () =>
+        new Classifier([nvr({ s: { topics: ['nvr/s'], decoding: 'json', deviceIdPath: 'a', fixedDeviceId: 'n' } })]),
+    ).toThrow(/fixedDeviceId/)
+    expect(() => new Classifier([nvr({ s: { topics: ['nvr/s'], decoding: 'json', fixedDeviceId: ' ' } })])).toThrow(
+      /fixedDeviceId/,
+    )
   })
   it('matches topics in place exactly as a match of their split levels would', () => {
     // The classifier matches without String#split; this is the split-based definition it must agree with.
-    const plug = (name: string, topics: string[]) => defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
-    const patterns = [['a', ['x/{id}/y', 'x/{id}/y/pb']], ['b', ['x/+/{id}']], ['c', ['x/sw:{id}/{id}']], ['d', ['{id}/on']], ['e', ['{id}/st/p:{id}']]] as const
+    const plug = (name: string, topics: string[]) =>
+      defineProfile({ name, category: 'smart_plug', description: name, streams: { s: { topics, decoding: 'text' } } })
+    const patterns = [
+      ['a', ['x/{id}/y', 'x/{id}/y/pb']],
+      ['b', ['x/+/{id}']],
+      ['c', ['x/sw:{id}/{id}']],
+      ['d', ['{id}/on']],
+      ['e', ['{id}/st/p:{id}']],
+    ] as const
     const c = new Classifier(patterns.map(([name, topics]) => plug(name, [...topics])))
     const reference = (topic: string): [string, string | undefined] | undefined => {
       const levels = topic.split('/')
@@ -171,7 +263,12 @@ describe('classifier', () => {
           let id: string | undefined
           const ok = want.every((w, i) => {
             const got = levels[i] as string
-            const part = w === '{id}' ? got : w.endsWith('{id}') && got.startsWith(w.slice(0, -4)) ? got.slice(w.length - 4) : undefined
+            const part =
+              w === '{id}'
+                ? got
+                : w.endsWith('{id}') && got.startsWith(w.slice(0, -4))
+                  ? got.slice(w.length - 4)
+                  : undefined
             if (w === '+') return got !== ''
             if (part === undefined) return w === got
             if (part === '') return false

@@ -77,24 +77,42 @@ export class Classifier {
         try {
           validate = def.schema === undefined ? undefined : ajv.compile(def.schema)
         } catch (err) {
-          throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: bad schema: ${(err as Error).message}`)
+          throw new VeilError(
+            'VEIL_ERR_CONFIG',
+            `profile ${profile.name}: stream ${name}: bad schema: ${(err as Error).message}`,
+          )
         }
         let timeFields: TimeFields
         try {
           const declared = def.schema === undefined ? new Map() : declaredTimeFields(def.schema)
           for (const [path, unit] of Object.entries(def.timeFields ?? {})) {
-            if (!TIME_UNITS.includes(unit) || (declared.has(path) && declared.get(path) !== unit)) throw new Error(`${path}: time field unit ${unit} is not one unit of ${TIME_UNITS.join(', ')}`)
+            if (!TIME_UNITS.includes(unit) || (declared.has(path) && declared.get(path) !== unit))
+              throw new Error(`${path}: time field unit ${unit} is not one unit of ${TIME_UNITS.join(', ')}`)
             declared.set(path, unit)
           }
           timeFields = declared
         } catch (err) {
-          throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: bad time fields: ${(err as Error).message}`)
+          throw new VeilError(
+            'VEIL_ERR_CONFIG',
+            `profile ${profile.name}: stream ${name}: bad time fields: ${(err as Error).message}`,
+          )
         }
-        if (def.fixedDeviceId !== undefined && (def.fixedDeviceId.trim() === '' || def.deviceIdPath !== undefined || def.topics.some((t) => t.includes('{id}')))) {
-          throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: fixedDeviceId must be non-empty and cannot be combined with {id} or deviceIdPath`)
+        if (
+          def.fixedDeviceId !== undefined &&
+          (def.fixedDeviceId.trim() === '' ||
+            def.deviceIdPath !== undefined ||
+            def.topics.some((t) => t.includes('{id}')))
+        ) {
+          throw new VeilError(
+            'VEIL_ERR_CONFIG',
+            `profile ${profile.name}: stream ${name}: fixedDeviceId must be non-empty and cannot be combined with {id} or deviceIdPath`,
+          )
         }
         if ((def.decoding === 'protobuf') !== (def.messageType !== undefined)) {
-          throw new VeilError('VEIL_ERR_CONFIG', `profile ${profile.name}: stream ${name}: a protobuf stream names its messageType, and only a protobuf stream does`)
+          throw new VeilError(
+            'VEIL_ERR_CONFIG',
+            `profile ${profile.name}: stream ${name}: a protobuf stream names its messageType, and only a protobuf stream does`,
+          )
         }
         const stream: CompiledStream = {
           key,
@@ -119,21 +137,47 @@ export class Classifier {
   }
 
   #addRoute(pattern: string, stream: CompiledStream): void {
-    const levels: Level[] = pattern.split('/').map((level) =>
-      level === '{id}' ? ID : level === '+' ? ANY : level.endsWith('{id}') ? { idPrefix: level.slice(0, -'{id}'.length) } : level,
-    )
+    const levels: Level[] = pattern
+      .split('/')
+      .map((level) =>
+        level === '{id}'
+          ? ID
+          : level === '+'
+            ? ANY
+            : level.endsWith('{id}')
+              ? { idPrefix: level.slice(0, -'{id}'.length) }
+              : level,
+      )
     const root = levels[0]
-    if (levels.some((level) => level === '' || level === '#' || (typeof level === 'string' && /[+{}]/.test(level)) || (typeof level === 'object' && /[+{}]/.test(level.idPrefix)))) {
-      throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} has an empty or wildcard level`)
+    if (
+      levels.some(
+        (level) =>
+          level === '' ||
+          level === '#' ||
+          (typeof level === 'string' && /[+{}]/.test(level)) ||
+          (typeof level === 'object' && /[+{}]/.test(level.idPrefix)),
+      )
+    ) {
+      throw new VeilError(
+        'VEIL_ERR_CONFIG',
+        `profile ${stream.profile}: topic ${pattern} has an empty or wildcard level`,
+      )
     }
     if (root === ID) {
       this.#addIdRooted(pattern, levels, stream)
       return
     }
     if (typeof root !== 'string') {
-      throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} must start with a literal level or {id}`)
+      throw new VeilError(
+        'VEIL_ERR_CONFIG',
+        `profile ${stream.profile}: topic ${pattern} must start with a literal level or {id}`,
+      )
     }
-    if (!levels.some((l) => l === ID || typeof l === 'object') && stream.deviceIdFrom === undefined && stream.fixedDeviceId === undefined) {
+    if (
+      !levels.some((l) => l === ID || typeof l === 'object') &&
+      stream.deviceIdFrom === undefined &&
+      stream.fixedDeviceId === undefined
+    ) {
       throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} names no device id`)
     }
     let routes = this.#byRoot.get(root)
@@ -147,12 +191,18 @@ export class Classifier {
   /** A route whose first level is the device id: it must fix another level and overlap no other such route. */
   #addIdRooted(pattern: string, levels: readonly Level[], stream: CompiledStream): void {
     if (!levels.some((level) => typeof level === 'string')) {
-      throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} starts with {id} and fixes no other level`)
+      throw new VeilError(
+        'VEIL_ERR_CONFIG',
+        `profile ${stream.profile}: topic ${pattern} starts with {id} and fixes no other level`,
+      )
     }
     for (const other of this.#idRooted) {
       // Within one stream the routes are tried in the order listed: a literal channel before the generic one.
       if (other.stream !== stream && overlaps(levels, other.levels)) {
-        throw new VeilError('VEIL_ERR_CONFIG', `profile ${stream.profile}: topic ${pattern} can match the same topics as ${other.stream.key} (${other.levels.map(show).join('/')})`)
+        throw new VeilError(
+          'VEIL_ERR_CONFIG',
+          `profile ${stream.profile}: topic ${pattern} can match the same topics as ${other.stream.key} (${other.levels.map(show).join('/')})`,
+        )
       }
     }
     this.#idRooted.push({ levels, stream })
@@ -233,7 +283,8 @@ function overlaps(a: readonly Level[], b: readonly Level[]): boolean {
 function levelsOverlap(a: Level, b: Level): boolean {
   if (a === ID || a === ANY || b === ID || b === ANY) return true
   if (typeof a === 'string' && typeof b === 'string') return a === b
-  if (typeof a === 'string') return a.length > (b as PrefixedId).idPrefix.length && a.startsWith((b as PrefixedId).idPrefix)
+  if (typeof a === 'string')
+    return a.length > (b as PrefixedId).idPrefix.length && a.startsWith((b as PrefixedId).idPrefix)
   if (typeof b === 'string') return levelsOverlap(b, a)
   return a.idPrefix.startsWith(b.idPrefix) || b.idPrefix.startsWith(a.idPrefix)
 }

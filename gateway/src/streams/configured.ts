@@ -15,7 +15,10 @@ export interface SettingProblem {
   readonly problem: string
 }
 
-export function configuredProfiles(settings: ProfileSettings | undefined, plugins: Pick<Plugins, 'profiles' | 'configurableProfiles'>): { profiles: readonly ProfileDefinition[]; problems: SettingProblem[] } {
+export function configuredProfiles(
+  settings: ProfileSettings | undefined,
+  plugins: Pick<Plugins, 'profiles' | 'configurableProfiles'>,
+): { profiles: readonly ProfileDefinition[]; problems: SettingProblem[] } {
   if (settings === undefined) return { profiles: plugins.profiles, problems: [] }
   const problems: SettingProblem[] = []
   const replacements = new Map<string, { profile: ProfileDefinition; path: string }>()
@@ -50,8 +53,11 @@ export function configuredProfiles(settings: ProfileSettings | undefined, plugin
     for (const other of profiles) {
       if (other.name === name) continue
       for (const [stream, def] of Object.entries(other.streams)) {
-        const clash = def.topics.find((theirs) => mine.some((m) => rootsClash(m, theirs) && (patternCovers(m, theirs) || patternCovers(theirs, m))))
-        if (clash !== undefined) problems.push({ path, problem: `can match the same topics as ${other.name}/${stream} (${clash})` })
+        const clash = def.topics.find((theirs) =>
+          mine.some((m) => rootsClash(m, theirs) && (patternCovers(m, theirs) || patternCovers(theirs, m))),
+        )
+        if (clash !== undefined)
+          problems.push({ path, problem: `can match the same topics as ${other.name}/${stream} (${clash})` })
       }
     }
   }

@@ -86,7 +86,10 @@ function readField(kind: Kind, local: string, repeated: boolean): string {
 }
 
 /** The compiled decoder, or undefined when the message has a field of another kind (or extensions). */
-export function compileFlatDecoder<D>(type: protobuf.Type, drops: { readonly undecodable: D; readonly invalid: D }): ((bytes: Uint8Array) => unknown) | undefined {
+export function compileFlatDecoder<D>(
+  type: protobuf.Type,
+  drops: { readonly undecodable: D; readonly invalid: D },
+): ((bytes: Uint8Array) => unknown) | undefined {
   if (endianness() !== 'LE') return undefined
   if (type.extensions !== undefined && type.extensions.length > 0) return undefined
   const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id)
@@ -96,12 +99,16 @@ export function compileFlatDecoder<D>(type: protobuf.Type, drops: { readonly und
     if (field.map || field.resolvedType !== null || !(field.type in WIRE) || !repeatedOk) return undefined
   }
   const locals = fields.map((_, i) => `f${i}`)
-  const cases = fields.map((field, i) => `
+  const cases = fields.map(
+    (field, i) => `
   case ${((field.id << 3) | (WIRE[field.type as Kind] as number)) >>> 0}: {${readField(field.type as Kind, locals[i] as string, field.repeated)}
     break
-  }`)
+  }`,
+  )
   const known = fields.map((field) => `id === ${field.id}`).join(' || ') || 'false'
-  const build = fields.map((field, i) => `  if (${locals[i]} !== undefined) d[${JSON.stringify(field.name)}] = ${locals[i]}`).join('\n')
+  const build = fields
+    .map((field, i) => `  if (${locals[i]} !== undefined) d[${JSON.stringify(field.name)}] = ${locals[i]}`)
+    .join('\n')
   const source = `
 return function decode${type.name.replace(/\W/g, '')}(b) {
   const n = b.length
@@ -124,5 +131,11 @@ ${build}
 }`
   const f64 = new Float64Array(1)
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- compiled once per message type at load, like protobufjs' own decoders
-  return new Function('U', 'I', 'text', 'f64', 's8', source)(drops.undecodable, drops.invalid, text, f64, new Uint8Array(f64.buffer)) as (bytes: Uint8Array) => unknown
+  return new Function('U', 'I', 'text', 'f64', 's8', source)(
+    drops.undecodable,
+    drops.invalid,
+    text,
+    f64,
+    new Uint8Array(f64.buffer),
+  ) as (bytes: Uint8Array) => unknown
 }

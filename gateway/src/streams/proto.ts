@@ -45,7 +45,15 @@ export function protoType(name: string): protobuf.Type {
   }
 }
 
-const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: String, defaults: false, arrays: false, objects: false, oneofs: false }
+const TO_OBJECT: protobuf.IConversionOptions = {
+  longs: Number,
+  enums: String,
+  bytes: String,
+  defaults: false,
+  arrays: false,
+  objects: false,
+  oneofs: false,
+}
 
 /**
  * A decoder for a canonical stream's message type: bytes to a plain object (64-bit numbers as numbers, no defaults

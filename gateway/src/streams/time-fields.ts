@@ -23,9 +23,11 @@ export function declaredTimeFields(schema: JsonSchema): Map<string, TimeUnit> {
     const s = node as JsonSchema
     const unit = s[TIME_KEYWORD]
     if (unit !== undefined) {
-      if (!TIME_UNITS.includes(unit as TimeUnit)) throw new Error(`${path}: ${TIME_KEYWORD} must be one of ${TIME_UNITS.join(', ')}`)
+      if (!TIME_UNITS.includes(unit as TimeUnit))
+        throw new Error(`${path}: ${TIME_KEYWORD} must be one of ${TIME_UNITS.join(', ')}`)
       const seen = out.get(path)
-      if (seen !== undefined && seen !== unit) throw new Error(`${path}: declared both ${seen} and ${String(unit)}; a time field has one unit`)
+      if (seen !== undefined && seen !== unit)
+        throw new Error(`${path}: declared both ${seen} and ${String(unit)}; a time field has one unit`)
       out.set(path, unit as TimeUnit)
     }
     const ref = s.$ref
@@ -36,7 +38,8 @@ export function declaredTimeFields(schema: JsonSchema): Map<string, TimeUnit> {
     }
     const props = s.properties
     if (props !== null && typeof props === 'object') {
-      for (const [key, child] of Object.entries(props as Record<string, unknown>)) walk(child, path === '$' ? key : `${path}.${key}`, depth + 1)
+      for (const [key, child] of Object.entries(props as Record<string, unknown>))
+        walk(child, path === '$' ? key : `${path}.${key}`, depth + 1)
     }
     if (s.items !== undefined && !Array.isArray(s.items)) walk(s.items, path === '$' ? '$[]' : `${path}[]`, depth + 1)
     for (const key of ['anyOf', 'oneOf', 'allOf']) {

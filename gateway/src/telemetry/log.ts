@@ -7,9 +7,14 @@ export type { Logger }
  * reach a log line, so no redaction pass is needed on the hot path.
  */
 /** Keys that hold secrets, at the top level and one or two levels down. */
-export const REDACTED_PATHS = ['password', 'token', 'reloadToken', 'authorization', 'key', 'passphrase'].flatMap((k) => [k, `*.${k}`, `*.*.${k}`])
+export const REDACTED_PATHS = ['password', 'token', 'reloadToken', 'authorization', 'key', 'passphrase'].flatMap(
+  (k) => [k, `*.${k}`, `*.*.${k}`],
+)
 
-export function createLogger(level: LevelWithSilent = 'info', destination: NodeJS.WritableStream = process.stdout): Logger {
+export function createLogger(
+  level: LevelWithSilent = 'info',
+  destination: NodeJS.WritableStream = process.stdout,
+): Logger {
   return pino(
     {
       name: 'veil',

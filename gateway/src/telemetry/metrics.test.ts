@@ -19,12 +19,16 @@ describe('deferred pipeline metrics', () => {
       plain.labels('camera').observe(v)
     }
     // Read twice with more observations between: the second read adds to the first, not replaces it.
-    expect(await metrics.registry.getSingleMetricAsString('veil_pipeline_duration_seconds')).toBe(await plainText(plain))
+    expect(await metrics.registry.getSingleMetricAsString('veil_pipeline_duration_seconds')).toBe(
+      await plainText(plain),
+    )
     camera.observe(0.002)
     plain.labels('camera').observe(0.002)
     metrics.durationHandle('gps_tracker').observe(0.001)
     plain.labels('gps_tracker').observe(0.001)
-    expect(await metrics.registry.getSingleMetricAsString('veil_pipeline_duration_seconds')).toBe(await plainText(plain))
+    expect(await metrics.registry.getSingleMetricAsString('veil_pipeline_duration_seconds')).toBe(
+      await plainText(plain),
+    )
   })
 
   it('stage counters reach /metrics when read, and keep adding', async () => {
@@ -32,9 +36,13 @@ describe('deferred pipeline metrics', () => {
     const handle = metrics.stageHandle('in', 'decode', 'camera')
     handle.inc()
     handle.inc(2)
-    expect(await metrics.registry.getSingleMetricAsString('veil_stage_in_total')).toMatch(/^veil_stage_in_total\{stage="decode",category="camera"\} 3$/m)
+    expect(await metrics.registry.getSingleMetricAsString('veil_stage_in_total')).toMatch(
+      /^veil_stage_in_total\{stage="decode",category="camera"\} 3$/m,
+    )
     handle.inc()
-    expect(await metrics.registry.getSingleMetricAsString('veil_stage_in_total')).toMatch(/^veil_stage_in_total\{stage="decode",category="camera"\} 4$/m)
+    expect(await metrics.registry.getSingleMetricAsString('veil_stage_in_total')).toMatch(
+      /^veil_stage_in_total\{stage="decode",category="camera"\} 4$/m,
+    )
   })
 })
 

@@ -1,5 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { CATEGORY_LABELS, DOMAINS, DROP_REASONS, STAGES, type CategoryLabel, type Domain, type DropReason, type StageName } from '../sdk/model.ts'
+import {
+  CATEGORY_LABELS,
+  DOMAINS,
+  DROP_REASONS,
+  STAGES,
+  type CategoryLabel,
+  type Domain,
+  type DropReason,
+  type StageName,
+} from '../sdk/model.ts'
 
 type CounterHandle = { inc(value?: number): void }
 
@@ -57,7 +66,9 @@ function entryOf(histogram: Histogram<string>, labels: Record<string, string>): 
     histogram.zero(labels)
     entry = Object.values(map).find(matches)
   }
-  return entry !== undefined && typeof entry.bucketValues === 'object' && typeof entry.sum === 'number' ? entry : undefined
+  return entry !== undefined && typeof entry.bucketValues === 'object' && typeof entry.sum === 'number'
+    ? entry
+    : undefined
 }
 
 /**
@@ -159,13 +170,13 @@ export class Metrics {
     })
     this.dropped = new Counter({
       name: 'veil_messages_dropped_total',
-      help: 'Messages (or one recipient domain\'s copy) dropped, by stage and reason; never forwarded raw',
+      help: "Messages (or one recipient domain's copy) dropped, by stage and reason; never forwarded raw",
       labelNames: ['stage', 'category', 'reason'],
       registers,
     })
     this.forwarded = new Counter({
       name: 'veil_messages_forwarded_total',
-      help: 'Filtered messages delivered: published on the local filtered namespace (only while a local client subscribes there), or acknowledged (PUBACK) by the domain\'s upstream',
+      help: "Filtered messages delivered: published on the local filtered namespace (only while a local client subscribes there), or acknowledged (PUBACK) by the domain's upstream",
       labelNames: ['category', 'domain', 'target'],
       registers,
       collect() {
@@ -184,7 +195,7 @@ export class Metrics {
     })
     this.upstreamConnected = new Gauge({
       name: 'veil_upstream_connected',
-      help: '1 when the domain\'s upstream bridge is connected',
+      help: "1 when the domain's upstream bridge is connected",
       labelNames: ['domain'],
       registers,
     })
@@ -194,21 +205,21 @@ export class Metrics {
     }
     this.upstreamPending = new Gauge({
       name: 'veil_upstream_queue_depth',
-      help: 'Filtered messages in the domain\'s durable queue, waiting for the upstream\'s PUBACK',
+      help: "Filtered messages in the domain's durable queue, waiting for the upstream's PUBACK",
       labelNames: ['domain'],
       registers,
       collect,
     })
     this.upstreamPendingBytes = new Gauge({
       name: 'veil_upstream_queue_bytes',
-      help: 'Bytes of the domain\'s durable queue on disk (and being written)',
+      help: "Bytes of the domain's durable queue on disk (and being written)",
       labelNames: ['domain'],
       registers,
       collect,
     })
     this.upstreamOldestSeconds = new Gauge({
       name: 'veil_upstream_queue_oldest_seconds',
-      help: 'Age of the oldest message in the domain\'s queue not yet acknowledged by the upstream (0 when empty)',
+      help: "Age of the oldest message in the domain's queue not yet acknowledged by the upstream (0 when empty)",
       labelNames: ['domain'],
       registers,
       collect,
@@ -222,7 +233,7 @@ export class Metrics {
     })
     this.upstreamReconnects = new Counter({
       name: 'veil_upstream_reconnects_total',
-      help: 'Connection attempts to the domain\'s upstream after a failure or a lost connection',
+      help: "Connection attempts to the domain's upstream after a failure or a lost connection",
       labelNames: ['domain'],
       registers,
     })
@@ -260,7 +271,9 @@ export class Metrics {
 
   /** Bound on first use, then found by position in the closed label lists: no key string per call. */
   droppedHandle(stage: StageName, category: CategoryLabel, reason: DropReason): CounterHandle {
-    const i = (STAGES.indexOf(stage) * CATEGORY_LABELS.length + CATEGORY_LABELS.indexOf(category)) * DROP_REASONS.length + DROP_REASONS.indexOf(reason)
+    const i =
+      (STAGES.indexOf(stage) * CATEGORY_LABELS.length + CATEGORY_LABELS.indexOf(category)) * DROP_REASONS.length +
+      DROP_REASONS.indexOf(reason)
     return (this.#dropped[i] ??= this.dropped.labels(stage, category, reason))
   }
 
@@ -280,7 +293,8 @@ export class Metrics {
 
   /** Counted per copy (local) and per upstream PUBACK: plain numbers, handed to prom-client when read. */
   forwardedHandle(category: CategoryLabel, domain: Domain, target: 'local' | 'upstream'): CounterHandle {
-    const i = (CATEGORY_LABELS.indexOf(category) * DOMAINS.length + DOMAINS.indexOf(domain)) * 2 + (target === 'local' ? 0 : 1)
+    const i =
+      (CATEGORY_LABELS.indexOf(category) * DOMAINS.length + DOMAINS.indexOf(domain)) * 2 + (target === 'local' ? 0 : 1)
     let handle = this.#forwarded[i]
     if (handle === undefined) {
       const cell = new DeferredCounter({ category, domain, target })
@@ -294,7 +308,12 @@ export class Metrics {
   codecEventHandle(codec: string, help: string, event: string): CounterHandle {
     let counter = this.#codecEvents.get(codec)
     if (counter === undefined) {
-      counter = new Counter({ name: `veil_${codec}_events_total`, help, labelNames: ['event'], registers: [this.registry] })
+      counter = new Counter({
+        name: `veil_${codec}_events_total`,
+        help,
+        labelNames: ['event'],
+        registers: [this.registry],
+      })
       this.#codecEvents.set(codec, counter)
     }
     return counter.labels(event)

@@ -48,10 +48,17 @@ export function encodeFrame(
   const typeLength = Buffer.byteLength(contentType)
   const subjectLength = Buffer.byteLength(subject)
   const purposeLength = Buffer.byteLength(purpose)
-  if (topicLength > 0xffff || policyLength > 0xff || typeLength > 0xff || subjectLength > 0xff || purposeLength > 0xff) {
+  if (
+    topicLength > 0xffff ||
+    policyLength > 0xff ||
+    typeLength > 0xff ||
+    subjectLength > 0xff ||
+    purposeLength > 0xff
+  ) {
     throw new RangeError('topic, policy version, content type, subject or purpose too long for a queue frame')
   }
-  const bodyLength = FIXED_BODY + topicLength + policyLength + typeLength + subjectLength + purposeLength + payload.length
+  const bodyLength =
+    FIXED_BODY + topicLength + policyLength + typeLength + subjectLength + purposeLength + payload.length
   const frame = Buffer.allocUnsafe(FRAME_HEADER + bodyLength)
   let o = FRAME_HEADER
   o = frame.writeUInt8(VERSION, o)
@@ -102,7 +109,17 @@ export function decodeBody(body: Buffer, expectedCrc: number): QueuedMessage | u
   if (o + typeLength > body.length) return undefined
   const contentType = body.toString('latin1', o, o + typeLength)
   o += typeLength
-  if (version === LEGACY_VERSION) return { seq, enqueuedAt, topic, policy, contentType, subject: LEGACY_SUBJECT, purpose: '', payload: body.subarray(o) }
+  if (version === LEGACY_VERSION)
+    return {
+      seq,
+      enqueuedAt,
+      topic,
+      policy,
+      contentType,
+      subject: LEGACY_SUBJECT,
+      purpose: '',
+      payload: body.subarray(o),
+    }
   if (o + 1 > body.length) return undefined
   const subjectLength = body.readUInt8(o)
   o += 1

@@ -26,7 +26,10 @@ function clock(start = 1_700_000_000_000): { now: () => number; advance(ms: numb
   return { now: () => t, advance: (ms) => (t += ms) }
 }
 
-function logAt(dir: string, options: Partial<SegmentLogOptions> = {}): { log: SegmentLog; drops: [LogDropReason, number][] } {
+function logAt(
+  dir: string,
+  options: Partial<SegmentLogOptions> = {},
+): { log: SegmentLog; drops: [LogDropReason, number][] } {
   const drops: [LogDropReason, number][] = []
   const log = SegmentLog.open({
     dir,
@@ -46,7 +49,8 @@ const payloadOf = (i: number): Buffer => Buffer.from(JSON.stringify({ policy: 'v
 
 function takeAll(log: { take(): { seq: number; payload: Buffer } | undefined }): { seq: number; n: number }[] {
   const out: { seq: number; n: number }[] = []
-  for (let m = log.take(); m !== undefined; m = log.take()) out.push({ seq: m.seq, n: (JSON.parse(m.payload.toString()) as { data: { n: number } }).data.n })
+  for (let m = log.take(); m !== undefined; m = log.take())
+    out.push({ seq: m.seq, n: (JSON.parse(m.payload.toString()) as { data: { n: number } }).data.n })
   return out
 }
 
@@ -57,7 +61,10 @@ async function closeAndForget(log: SegmentLog): Promise<void> {
 
 describe('queue frames', () => {
   it('round-trips the content type, JSON unless given', () => {
-    const proto = frameAt(encodeFrame(1, 1, 't', 'v1', Buffer.from([8, 1]), 'application/x-protobuf; messageType=veil.v1.Filtered'), 0)
+    const proto = frameAt(
+      encodeFrame(1, 1, 't', 'v1', Buffer.from([8, 1]), 'application/x-protobuf; messageType=veil.v1.Filtered'),
+      0,
+    )
     expect(proto?.message.contentType).toBe('application/x-protobuf; messageType=veil.v1.Filtered')
     expect(frameAt(encodeFrame(2, 1, 't', 'v1', Buffer.from('{}')), 0)?.message.contentType).toBe('application/json')
   })
@@ -66,7 +73,12 @@ describe('queue frames', () => {
     const frame = encodeFrame(7, 1234.5, 'veil/svc/camera/abc/events', 'deadbeef', Buffer.from([0, 1, 2, 255]))
     const decoded = frameAt(frame, 0)
     expect(decoded?.end).toBe(frame.length)
-    expect(decoded?.message).toMatchObject({ seq: 7, enqueuedAt: 1234.5, topic: 'veil/svc/camera/abc/events', policy: 'deadbeef' })
+    expect(decoded?.message).toMatchObject({
+      seq: 7,
+      enqueuedAt: 1234.5,
+      topic: 'veil/svc/camera/abc/events',
+      policy: 'deadbeef',
+    })
     expect([...(decoded?.message.payload ?? [])]).toEqual([0, 1, 2, 255])
     const flipped = Buffer.from(frame)
     flipped.writeUInt8(flipped.readUInt8(frame.length - 2) ^ 0x10, frame.length - 2)
@@ -75,10 +87,24 @@ describe('queue frames', () => {
   })
 
   it('round-trips the subject id and purpose a copy was filtered for, the household and the default unless given', () => {
-    const frame = encodeFrame(3, 1, 't', 'v1', Buffer.from('{}'), 'application/json', 'a11ce0000000000a', 'health_consent')
+    const frame = encodeFrame(
+      3,
+      1,
+      't',
+      'v1',
+      Buffer.from('{}'),
+      'application/json',
+      'a11ce0000000000a',
+      'health_consent',
+    )
     expect(frameAt(frame, 0)?.message).toMatchObject({ subject: 'a11ce0000000000a', purpose: 'health_consent' })
-    expect(SegmentLog.frameSize('t', 'v1', Buffer.from('{}'), 'application/json', 'a11ce0000000000a', 'health_consent')).toBe(frame.length)
-    expect(frameAt(encodeFrame(4, 1, 't', 'v1', Buffer.from('{}')), 0)?.message).toMatchObject({ subject: 'household', purpose: '' })
+    expect(
+      SegmentLog.frameSize('t', 'v1', Buffer.from('{}'), 'application/json', 'a11ce0000000000a', 'health_consent'),
+    ).toBe(frame.length)
+    expect(frameAt(encodeFrame(4, 1, 't', 'v1', Buffer.from('{}')), 0)?.message).toMatchObject({
+      subject: 'household',
+      purpose: '',
+    })
   })
 
   it("reads a version 2 frame (written before consent) as the household's, under the default policy", () => {
@@ -102,7 +128,14 @@ describe('queue frames', () => {
     header.writeUInt32LE(body.length, 0)
     header.writeUInt32LE(crc32(body), 4)
     const decoded = frameAt(Buffer.concat([header, body]), 0)?.message
-    expect(decoded).toMatchObject({ seq: 9, enqueuedAt: 5, topic: 't', policy: 'v1', subject: 'household', purpose: '' })
+    expect(decoded).toMatchObject({
+      seq: 9,
+      enqueuedAt: 5,
+      topic: 't',
+      policy: 'v1',
+      subject: 'household',
+      purpose: '',
+    })
     expect(decoded?.payload.toString()).toBe('{"a":1}')
   })
 })
@@ -130,7 +163,8 @@ describe('SegmentLog', () => {
   it('hands out frames kept in memory and frames read back from disk alike, across segments, past the memory bound and after a rewind', async () => {
     const { log } = logAt(temp(), { segmentBytes: 256 * 1024 })
     // 3 MiB of 48 kB payloads: more than the 2 MiB of written frames kept in memory, over a dozen segments.
-    const big = (i: number): Buffer => Buffer.from(JSON.stringify({ policy: 'v1', data: { n: i }, pad: 'x'.repeat(48 * 1024) }))
+    const big = (i: number): Buffer =>
+      Buffer.from(JSON.stringify({ policy: 'v1', data: { n: i }, pad: 'x'.repeat(48 * 1024) }))
     await Promise.all(Array.from({ length: 64 }, (_, i) => log.append('t', 'v1', big(i))))
     const firstTen = Array.from({ length: 10 }, () => log.take()?.seq)
     expect(firstTen).toEqual(Array.from({ length: 10 }, (_, i) => i + 1))
@@ -224,10 +258,13 @@ describe('SegmentLog', () => {
     const taken = takeAll(log)
     log.ack(taken[0]!.seq)
     // The cursor is persisted on a 200 ms timer: wait for slot 0 to hold it rather than for the timer's length.
-    await until(() => {
-      const cursor = readFileSync(join(dir, 'cursor'))
-      return cursor.length >= 8 && cursor.readDoubleLE(0) === 1
-    }, { what: 'the first cursor in slot 0' })
+    await until(
+      () => {
+        const cursor = readFileSync(join(dir, 'cursor'))
+        return cursor.length >= 8 && cursor.readDoubleLE(0) === 1
+      },
+      { what: 'the first cursor in slot 0' },
+    )
     log.ack(taken[1]!.seq)
     await closeAndForget(log)
     const cursor = readFileSync(join(dir, 'cursor'))
@@ -262,7 +299,10 @@ describe('SegmentLog', () => {
     expect(drops).toEqual([['expired', 1]])
     c.advance(5000)
     expect(log.expire()).toBe(1)
-    expect(drops).toEqual([['expired', 1], ['expired', 1]])
+    expect(drops).toEqual([
+      ['expired', 1],
+      ['expired', 1],
+    ])
     expect(readdirSync(dir).filter((n) => n.endsWith('.seg'))).toEqual([])
     expect(log.depth).toBe(0)
   })
@@ -270,7 +310,10 @@ describe('SegmentLog', () => {
 
 describe('UpstreamQueue', () => {
   /** appendSettled, the path the bridge uses, awaited: `queued` once the batch is with the kernel. */
-  async function append(q: UpstreamQueue, ...args: Parameters<UpstreamQueue['appendSettled']>): Promise<'queued' | 'queue_full'> {
+  async function append(
+    q: UpstreamQueue,
+    ...args: Parameters<UpstreamQueue['appendSettled']>
+  ): Promise<'queued' | 'queue_full'> {
     const appended = q.appendSettled(...args)
     if (appended === 'queue_full') return appended
     const err = await appended
@@ -278,9 +321,19 @@ describe('UpstreamQueue', () => {
     return 'queued'
   }
 
-  function queueAt(dir: string, maxBytes: number, now?: () => number, fsync: FsyncPolicy = 'always'): { q: UpstreamQueue; drops: [string, string, number][] } {
+  function queueAt(
+    dir: string,
+    maxBytes: number,
+    now?: () => number,
+    fsync: FsyncPolicy = 'always',
+  ): { q: UpstreamQueue; drops: [string, string, number][] } {
     const drops: [string, string, number][] = []
-    const q = new UpstreamQueue(dir, { ...DEFAULT_QUEUE, maxBytes, segmentBytes: 4096, fsync }, (c, r, n) => drops.push([c, r, n]), now)
+    const q = new UpstreamQueue(
+      dir,
+      { ...DEFAULT_QUEUE, maxBytes, segmentBytes: 4096, fsync },
+      (c, r, n) => drops.push([c, r, n]),
+      now,
+    )
     open.push(q)
     return { q, drops }
   }
@@ -294,7 +347,8 @@ describe('UpstreamQueue', () => {
       c.advance(10)
     }
     const order: number[] = []
-    for (let t = q.take(); t !== undefined; t = q.take()) order.push((JSON.parse(t.message.payload.toString()) as { data: { n: number } }).data.n)
+    for (let t = q.take(); t !== undefined; t = q.take())
+      order.push((JSON.parse(t.message.payload.toString()) as { data: { n: number } }).data.n)
     expect(order).toEqual([0, 1, 2, 3, 4, 5])
     await q.close()
     open.splice(open.indexOf(q), 1)
@@ -320,7 +374,8 @@ describe('UpstreamQueue', () => {
     const evicted = drops.filter(([, r]) => r === 'evicted').reduce((n, [, , k]) => n + k, 0)
     expect(evicted).toBeGreaterThan(0)
     const kept: number[] = []
-    for (let t = q.take(); t !== undefined; t = q.take()) kept.push((JSON.parse(t.message.payload.toString()) as { data: { n: number } }).data.n)
+    for (let t = q.take(); t !== undefined; t = q.take())
+      kept.push((JSON.parse(t.message.payload.toString()) as { data: { n: number } }).data.n)
     expect(kept.length + evicted).toBe(total)
     // What survives is the newest stretch, contiguous and in order.
     expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => total - kept.length + i))

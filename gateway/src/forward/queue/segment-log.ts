@@ -15,7 +15,16 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { DEFAULT_CONTENT_TYPE, FRAME_HEADER, LEGACY_SUBJECT, bodyLengthOf, decodeBody, encodeFrame, frameAt, type QueuedMessage } from './frame.ts'
+import {
+  DEFAULT_CONTENT_TYPE,
+  FRAME_HEADER,
+  LEGACY_SUBJECT,
+  bodyLengthOf,
+  decodeBody,
+  encodeFrame,
+  frameAt,
+  type QueuedMessage,
+} from './frame.ts'
 
 /**
  * When appended messages are forced to stable storage. Every policy hands the bytes to the kernel before the
@@ -216,7 +225,15 @@ export class SegmentLog {
   }
 
   /** Appends one message; resolves once it is with the kernel (on disk under `fsync: always`). */
-  append(topic: string, policy: string, payload: Buffer, enqueuedAt: number = this.#now(), contentType = DEFAULT_CONTENT_TYPE, subject?: string, purpose?: string): Promise<void> {
+  append(
+    topic: string,
+    policy: string,
+    payload: Buffer,
+    enqueuedAt: number = this.#now(),
+    contentType = DEFAULT_CONTENT_TYPE,
+    subject?: string,
+    purpose?: string,
+  ): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('queue closed'))
     return this.#add(topic, policy, payload, enqueuedAt, contentType, subject, purpose).done
   }
@@ -239,7 +256,15 @@ export class SegmentLog {
     return (batch.settled ??= batch.done.then(NO_ERROR, asError))
   }
 
-  #add(topic: string, policy: string, payload: Buffer, enqueuedAt: number, contentType: string, subject: string | undefined, purpose: string | undefined): Batch {
+  #add(
+    topic: string,
+    policy: string,
+    payload: Buffer,
+    enqueuedAt: number,
+    contentType: string,
+    subject: string | undefined,
+    purpose: string | undefined,
+  ): Batch {
     const seq = this.#nextSeq++
     const frame = encodeFrame(seq, enqueuedAt, topic, policy, payload, contentType, subject, purpose)
     let batch = this.#batch
@@ -250,7 +275,16 @@ export class SegmentLog {
         resolve = res
         reject = rej
       })
-      batch = this.#batch = { frames: [], times: [], firstSeq: seq, bytes: 0, done, settled: undefined, resolve, reject }
+      batch = this.#batch = {
+        frames: [],
+        times: [],
+        firstSeq: seq,
+        bytes: 0,
+        done,
+        settled: undefined,
+        resolve,
+        reject,
+      }
       setImmediate(() => this.#flush())
     }
     batch.frames.push(frame)
@@ -261,9 +295,23 @@ export class SegmentLog {
   }
 
   /** Size on disk of a message as `append` would frame it. */
-  static frameSize(topic: string, policy: string, payload: Buffer, contentType = DEFAULT_CONTENT_TYPE, subject = LEGACY_SUBJECT, purpose = ''): number {
+  static frameSize(
+    topic: string,
+    policy: string,
+    payload: Buffer,
+    contentType = DEFAULT_CONTENT_TYPE,
+    subject = LEGACY_SUBJECT,
+    purpose = '',
+  ): number {
     return (
-      FRAME_HEADER + 23 + Buffer.byteLength(topic) + Buffer.byteLength(policy) + Buffer.byteLength(contentType) + subject.length + purpose.length + payload.length
+      FRAME_HEADER +
+      23 +
+      Buffer.byteLength(topic) +
+      Buffer.byteLength(policy) +
+      Buffer.byteLength(contentType) +
+      subject.length +
+      purpose.length +
+      payload.length
     )
   }
 
@@ -283,7 +331,10 @@ export class SegmentLog {
         const segment = this.#appendTarget(batch.firstSeq + i, frames[i] as Buffer, times[i] as number)
         let j = i
         let size = 0
-        while (j < frames.length && (j === i || segment.bytes + size + (frames[j] as Buffer).length <= this.#options.segmentBytes)) {
+        while (
+          j < frames.length &&
+          (j === i || segment.bytes + size + (frames[j] as Buffer).length <= this.#options.segmentBytes)
+        ) {
           size += (frames[j] as Buffer).length
           j++
         }
@@ -327,7 +378,11 @@ export class SegmentLog {
     if (
       last !== undefined &&
       last.fd !== undefined &&
-      !(last.count > 0 && (last.bytes + frame.length > this.#options.segmentBytes || enqueuedAt - last.oldest > this.#options.segmentSpanMs))
+      !(
+        last.count > 0 &&
+        (last.bytes + frame.length > this.#options.segmentBytes ||
+          enqueuedAt - last.oldest > this.#options.segmentSpanMs)
+      )
     ) {
       return last
     }
@@ -339,7 +394,15 @@ export class SegmentLog {
     }
     const path = join(this.#options.dir, `${String(seq).padStart(16, '0')}.seg`)
     // 'w': a file of this number can only be a leftover of a rolled-back batch.
-    const segment: Segment = { base: seq, path, bytes: 0, count: 0, oldest: enqueuedAt, newest: enqueuedAt, fd: openSync(path, 'w', 0o600) }
+    const segment: Segment = {
+      base: seq,
+      path,
+      bytes: 0,
+      count: 0,
+      oldest: enqueuedAt,
+      newest: enqueuedAt,
+      fd: openSync(path, 'w', 0o600),
+    }
     this.#segments.push(segment)
     return segment
   }
@@ -400,7 +463,11 @@ export class SegmentLog {
   expire(): number {
     const now = this.#now()
     let expired = 0
-    for (let head = this.#segments[0]; head !== undefined && head.newest + this.#options.ttlMs <= now; head = this.#segments[0]) {
+    for (
+      let head = this.#segments[0];
+      head !== undefined && head.newest + this.#options.ttlMs <= now;
+      head = this.#segments[0]
+    ) {
       expired += this.#dropHead()
     }
     if (expired > 0) this.#options.onDrop('expired', expired)
@@ -504,7 +571,8 @@ export class SegmentLog {
       if (this.#readSeq > this.#flushedSeq) return undefined
       const hot = this.#takeHot()
       if (hot !== undefined) return hot
-      const reader = this.#reader !== undefined && this.#reader.seq === this.#readSeq ? this.#reader : this.#position(this.#readSeq)
+      const reader =
+        this.#reader !== undefined && this.#reader.seq === this.#readSeq ? this.#reader : this.#position(this.#readSeq)
       if (reader === undefined) return undefined
       if (reader.offset >= reader.segment.bytes) {
         // The end of a closed segment: continue in the next one (numbers may skip over a corrupt stretch).
@@ -519,7 +587,8 @@ export class SegmentLog {
         // Changed under us (disk error, manual edit): skip the rest of this segment rather than resend garbage.
         const lost = reader.segment.base + reader.segment.count - reader.seq
         this.#options.onDrop('corrupt', lost)
-        for (let s = reader.seq; s < reader.segment.base + reader.segment.count; s++) this.#inflight.push({ seq: s, enqueuedAt: 0, acked: true })
+        for (let s = reader.seq; s < reader.segment.base + reader.segment.count; s++)
+          this.#inflight.push({ seq: s, enqueuedAt: 0, acked: true })
         reader.offset = reader.segment.bytes
         reader.seq = reader.segment.base + reader.segment.count
         this.#readSeq = reader.seq
@@ -597,7 +666,9 @@ export class SegmentLog {
         if (--left > 0) return
         this.#syncing = false
         for (const f of rolled) closeSync(f)
-        for (const b of waiting) if (failure === null) b.resolve(); else b.reject(failure)
+        for (const b of waiting)
+          if (failure === null) b.resolve()
+          else b.reject(failure)
         for (const f of this.#deferredClose.splice(0)) closeSync(f)
         if (this.#awaitingSync.length > 0) this.#sync()
       })
@@ -653,7 +724,9 @@ export class SegmentLog {
   }
 
   #recoverSegments(): RecoveryReport {
-    const names = readdirSync(this.#options.dir).filter((n) => SEGMENT_NAME.test(n)).sort()
+    const names = readdirSync(this.#options.dir)
+      .filter((n) => SEGMENT_NAME.test(n))
+      .sort()
     let messages = 0
     let truncatedBytes = 0
     for (const name of names) {
@@ -664,7 +737,11 @@ export class SegmentLog {
       let count = 0
       let oldest = 0
       let newest = 0
-      for (let f = frameAt(data, offset); f !== undefined && f.message.seq === base + count; f = frameAt(data, offset)) {
+      for (
+        let f = frameAt(data, offset);
+        f !== undefined && f.message.seq === base + count;
+        f = frameAt(data, offset)
+      ) {
         if (count === 0) oldest = f.message.enqueuedAt
         newest = f.message.enqueuedAt
         count++

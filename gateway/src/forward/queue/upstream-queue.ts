@@ -1,4 +1,14 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { CATEGORIES, isCategory, type Category } from '../../sdk/model.ts'
 import type { QueuedMessage } from './frame.ts'
@@ -26,7 +36,13 @@ const HOUR = 3600
 export const DEFAULT_QUEUE: QueueConfig = {
   maxBytes: 256 * 1024 * 1024,
   segmentBytes: 4 * 1024 * 1024,
-  ttlSeconds: { smart_plug: 24 * HOUR, camera: 72 * HOUR, robot_vacuum: 24 * HOUR, body_scale: 24 * HOUR, gps_tracker: 24 * HOUR },
+  ttlSeconds: {
+    smart_plug: 24 * HOUR,
+    camera: 72 * HOUR,
+    robot_vacuum: 24 * HOUR,
+    body_scale: 24 * HOUR,
+    gps_tracker: 24 * HOUR,
+  },
   fsync: 'interval',
   fsyncIntervalMs: 1000,
   flowControl: true,
@@ -61,16 +77,25 @@ export class UpstreamQueue {
   readonly recovered: RecoveryReport[] = []
   readonly #lock: string
 
-  constructor(dir: string, config: QueueConfig, onDrop: (category: Category, reason: QueueDropReason, count: number) => void, now: () => number = Date.now) {
+  constructor(
+    dir: string,
+    config: QueueConfig,
+    onDrop: (category: Category, reason: QueueDropReason, count: number) => void,
+    now: () => number = Date.now,
+  ) {
     this.#dir = dir
     this.#config = config
     this.#onDrop = onDrop
     this.#now = now
     this.#lock = lockDirectory(dir)
     // A backlog left by the previous run is opened (and recovered) now, so it is sent as soon as the upstream is up.
-    if (existsSync(dir)) for (const name of readdirSync(dir)) if (isCategory(name)) this.recovered.push(this.#log(name).recovery)
+    if (existsSync(dir))
+      for (const name of readdirSync(dir)) if (isCategory(name)) this.recovered.push(this.#log(name).recovery)
     const minTtlMs = Math.min(...CATEGORIES.map((c) => config.ttlSeconds[c])) * 1000
-    this.#sweep = setInterval(() => this.expire(), Math.max(1000, Math.min(SWEEP_MAX_MS, minTtlMs / SEGMENT_SPAN_FRACTION)))
+    this.#sweep = setInterval(
+      () => this.expire(),
+      Math.max(1000, Math.min(SWEEP_MAX_MS, minTtlMs / SEGMENT_SPAN_FRACTION)),
+    )
     this.#sweep.unref()
   }
 
@@ -114,7 +139,8 @@ export class UpstreamQueue {
     subject?: string,
     purpose?: string,
   ): 'queue_full' | Promise<Error | undefined> {
-    if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType, subject, purpose))) return 'queue_full'
+    if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType, subject, purpose)))
+      return 'queue_full'
     return this.#log(category).appendSettled(topic, policy, payload, this.#now(), contentType, subject, purpose)
   }
 
@@ -176,7 +202,8 @@ export class UpstreamQueue {
 
   /** A message held for `take` whose segment was deleted (evicted, expired) is not handed out any more. */
   #forgetDropped(): void {
-    for (const [c, m] of this.#peeked) if (m.seq <= (this.#logs.get(c) as SegmentLog).ackedThrough) this.#peeked.delete(c)
+    for (const [c, m] of this.#peeked)
+      if (m.seq <= (this.#logs.get(c) as SegmentLog).ackedThrough) this.#peeked.delete(c)
   }
 
   get depth(): number {
@@ -226,7 +253,9 @@ function lockDirectory(dir: string): string {
   }
   const holder = Number.parseInt(readFileSync(path, 'utf8'), 10)
   if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-    throw new Error(`in use by process ${holder} (${path}); another Veil runs with this data directory, or remove the file if it does not`)
+    throw new Error(
+      `in use by process ${holder} (${path}); another Veil runs with this data directory, or remove the file if it does not`,
+    )
   }
   writeFileSync(path, `${process.pid}\n`, { mode: 0o600 })
   return path

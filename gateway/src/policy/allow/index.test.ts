@@ -20,7 +20,13 @@ describe('allow', () => {
   it('keeps arrays of scalars as copies and projects arrays of objects element-wise', () => {
     const project = compileAllowlist(['zones', 'layers[].type'])
     const zones = ['a', 'b']
-    const out = project({ zones, layers: [{ type: 'floor', pixels: [1, 2] }, { type: 'wall', name: 'x' }] }) as Record<string, unknown>
+    const out = project({
+      zones,
+      layers: [
+        { type: 'floor', pixels: [1, 2] },
+        { type: 'wall', name: 'x' },
+      ],
+    }) as Record<string, unknown>
     expect(out).toEqual({ zones: ['a', 'b'], layers: [{ type: 'floor' }, { type: 'wall' }] })
     expect(out.zones).not.toBe(zones)
     expect(project({ zones: [{ name: 'kitchen' }] })).toBe(NOTHING)
@@ -35,7 +41,14 @@ describe('allow', () => {
 
   it('follows keys with a colon (Shelly gen2 components such as switch:0) like any other key', () => {
     const project = compileAllowlist(['params.switch:0.aenergy.total'])
-    const frame = { src: 'shellyplusplugs-e86beaeaa000', params: { ts: 1, 'switch:0': { apower: 36.7, aenergy: { total: 499599.717, by_minute: [1, 2, 3] } }, 'switch:1': { aenergy: { total: 5 } } } }
+    const frame = {
+      src: 'shellyplusplugs-e86beaeaa000',
+      params: {
+        ts: 1,
+        'switch:0': { apower: 36.7, aenergy: { total: 499599.717, by_minute: [1, 2, 3] } },
+        'switch:1': { aenergy: { total: 5 } },
+      },
+    }
     expect(project(frame)).toEqual({ params: { 'switch:0': { aenergy: { total: 499599.717 } } } })
     expect(project({ params: { switch: { 0: { aenergy: { total: 1 } } } } })).toBe(NOTHING)
   })
@@ -49,12 +62,22 @@ describe('allow', () => {
 
   it('P3: a field added to any payload never appears in the output', () => {
     const project = compileAllowlist(['ENERGY.Total', 'after.label', 'list', 'items[].id'])
-    const key = fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !['ENERGY', 'Total', 'after', 'label', 'list', 'items', 'id'].includes(k))
+    const key = fc
+      .string({ minLength: 1, maxLength: 12 })
+      .filter((k) => !['ENERGY', 'Total', 'after', 'label', 'list', 'items', 'id'].includes(k))
     fc.assert(
       fc.property(fc.jsonValue(), key, fc.jsonValue(), (base, extraKey, extraValue) => {
         const canary = `CANARY-${extraKey}`
-        const doc = { ...(typeof base === 'object' && base !== null && !Array.isArray(base) ? base : {}), [extraKey]: canary }
-        const nested = { ENERGY: { Total: 1, [extraKey]: canary }, after: { label: 'x', [extraKey]: canary }, items: [{ id: 1, [extraKey]: canary }], [extraKey]: extraValue }
+        const doc = {
+          ...(typeof base === 'object' && base !== null && !Array.isArray(base) ? base : {}),
+          [extraKey]: canary,
+        }
+        const nested = {
+          ENERGY: { Total: 1, [extraKey]: canary },
+          after: { label: 'x', [extraKey]: canary },
+          items: [{ id: 1, [extraKey]: canary }],
+          [extraKey]: extraValue,
+        }
         for (const input of [doc, nested]) {
           const out = project(input)
           const text = out === NOTHING ? '' : JSON.stringify(out)

@@ -5,7 +5,6 @@ import { NOTHING, type Projection } from '../../sdk/policy.ts'
 // In the SDK: a policy extension's steps return it too, and must be the same symbol.
 export { NOTHING, type Nothing, type Projection } from '../../sdk/policy.ts'
 
-
 interface Node {
   leaf: boolean
   items: Node | undefined
