@@ -1,7 +1,7 @@
-import { isPlainObject, SUPPRESS } from '#veil/sdk'
+import { isPlainObject, MAX_NESTING, SUPPRESS } from '#veil/sdk'
 
 /** Deeper than any device payload; a deeper document is an attack on the stack and is refused. */
-const MAX_DEPTH = 64
+
 const REMOVE: unique symbol = Symbol('veil.remove')
 
 export type Leaf = string | number | boolean | null | Uint8Array
@@ -40,7 +40,7 @@ export function compileJsonGate(
 
   const strip = (value: unknown, depth: number): unknown => {
     if (isLeaf(value)) return leaf(value) ? REMOVE : value
-    if (depth > MAX_DEPTH) throw new Error(`${name}: document nested too deeply`)
+    if (depth > MAX_NESTING) throw new Error(`${name}: document nested too deeply`)
     if (Array.isArray(value)) {
       if (array?.(value) === true) return REMOVE
       let kept = 0
@@ -60,7 +60,7 @@ export function compileJsonGate(
 
   const contains = (value: unknown, depth: number): boolean => {
     if (isLeaf(value)) return leaf(value)
-    if (depth > MAX_DEPTH) throw new Error(`${name}: document nested too deeply`)
+    if (depth > MAX_NESTING) throw new Error(`${name}: document nested too deeply`)
     if (Array.isArray(value)) {
       if (array?.(value) === true) return true
       for (const item of value) if (contains(item, depth + 1)) return true

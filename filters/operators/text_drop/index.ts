@@ -1,10 +1,9 @@
-import { TEXT_DROP_DEFAULT_KEYS as DEFAULT_KEYS, defineOperator, isPlainObject } from '#veil/sdk'
+import { TEXT_DROP_DEFAULT_KEYS as DEFAULT_KEYS, defineOperator, isPlainObject, MAX_NESTING } from '#veil/sdk'
 
 // Re-exported for the operator's tests and docs; the list lives in the SDK because the core's string check reads it too.
 export { DEFAULT_KEYS }
 
 /** Deeper than any device payload; a deeper document is refused rather than walked. */
-const MAX_DEPTH = 64
 
 /**
  * Removes named keys wherever they occur (privacy.md §1 `text_drop`, §2.3): the results of biometric identification
@@ -38,7 +37,7 @@ export default defineOperator({
 
     const walk = (value: unknown, depth: number): void => {
       if (typeof value !== 'object' || value === null) return
-      if (depth > MAX_DEPTH) throw new Error('text_drop: document nested too deeply')
+      if (depth > MAX_NESTING) throw new Error('text_drop: document nested too deeply')
       if (Array.isArray(value)) {
         for (const item of value) walk(item, depth + 1)
         return

@@ -1,7 +1,6 @@
-import { type Accessor, compileAccessor, defineOperator, isPlainObject } from '#veil/sdk'
+import { type Accessor, compileAccessor, defineOperator, isPlainObject, MAX_NESTING } from '#veil/sdk'
 
 /** Deeper than any device payload; a deeper document is refused rather than walked. */
-const MAX_DEPTH = 64
 
 /**
  * Wi-Fi identifiers and secrets, lower-cased: Tasmota `SSId`, `BSSId`, `APMac` (pre-6.x), StatusLOG `SSId[]`;
@@ -78,7 +77,7 @@ export default defineOperator({
 
     const walk = (value: unknown, depth: number): void => {
       if (typeof value !== 'object' || value === null) return
-      if (depth > MAX_DEPTH) throw new Error('wifi_strip: document nested too deeply')
+      if (depth > MAX_NESTING) throw new Error('wifi_strip: document nested too deeply')
       if (Array.isArray(value)) {
         for (const item of value) walk(item, depth + 1)
         return
