@@ -20,6 +20,9 @@ import type { Output, PipelineResult } from './pipeline/envelope.ts'
 import { createPipeline, specOfConfig } from './pipeline/create.ts'
 import { consentBlocksNow, purposeName, type ConsentBook } from './consent/book.ts'
 import { LiveConsent, type ConsentReload } from './consent/live.ts'
+import { offeredByDomain } from './consent/changes.ts'
+import { apiHandler } from './http/api.ts'
+import { createHmac } from 'node:crypto'
 import type { Pipeline } from './pipeline/pipeline.ts'
 import { loadPolicySet, secureRandom, type LoadPolicyOptions, type PolicySet } from './policy/load.ts'
 import type { Plugins } from './plugins.ts'
@@ -124,11 +127,12 @@ export class Gateway {
     const metrics = parts.metrics ?? new Metrics()
     // Subjects and consent before the pipeline: a damaged registry or log stops the start, naming the file and line.
     const consent = new LiveConsent(config.dataDir, profiles, config)
+    const master = loadOrCreateMasterKey(config.dataDir)
     const { pipeline, policies, policyOptions, audit } = createPipeline({
       ...specOfConfig(config, plugins.operators),
       streams: classifier,
       consent: consent.holder,
-      master: loadOrCreateMasterKey(config.dataDir),
+      master,
       metrics,
       audit: parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() }),
     })
@@ -185,6 +189,21 @@ export class Gateway {
         security.reloadToken === undefined
           ? undefined
           : { token: security.reloadToken, reload: () => gateway?.reload() ?? { ok: false, error: 'starting' } },
+        security.apiToken === undefined
+          ? undefined
+          : apiHandler({
+              token: security.apiToken,
+              dataDir: config.dataDir,
+              profiles,
+              defaults: config.optIn,
+              offered: () => offeredByDomain(policies.current.documents.values()),
+              changed: () => gateway?.reloadConsent(),
+              audit: (action, subjectId) =>
+                logger.info(
+                  { event: 'api_change', action, subject: subjectRef(master, subjectId) },
+                  'consent changed through the API',
+                ),
+            }),
       )
       broker = await DeviceBroker.start({
         host: config.listen.host,
@@ -587,4 +606,12 @@ function readiness(broker: DeviceBroker, bridges: ReadonlyMap<Domain, UpstreamBr
     }
   }
   return { ready, checks, upstreams }
+}
+
+/**
+ * How a log or audit line names a subject: a keyed hash of its id (16 hex digits), stable for the gateway's master
+ * key, never the name, and not reversible without the key.
+ */
+export function subjectRef(master: Buffer, subjectId: string): string {
+  return createHmac('sha256', master).update('veil/audit/subject\u0000').update(subjectId).digest('hex').slice(0, 16)
 }

@@ -127,7 +127,8 @@ describe.skipIf(binary === undefined)('consent through a running gateway and a r
     await until(() => arrived(4), { timeoutMs: 10_000, what: 'the sentinel upstream' })
     expect(arrived(3)).toBe(false)
     expect(await dropped(gw, 'consent_withdrawn')).toBe(1)
-  })
+    // Two CLI processes (a few seconds each on a loaded machine): a watchdog, not a bound.
+  }, 120_000)
 
   it('copies queued while the upstream is down are never sent after their purpose is withdrawn; the rest arrive in order', async () => {
     const port = await freePort()

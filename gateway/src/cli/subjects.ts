@@ -2,23 +2,21 @@ import { randomBytes } from 'node:crypto'
 import { builtinPlugins } from '../builtins.ts'
 import { overridesFromEnv, profilesOf, resolveConfig, type GatewayConfig } from '../config/config.ts'
 import { ConsentLog } from '../consent/log.ts'
-import {
-  CONSENT_SOURCES,
-  HOUSEHOLD,
-  MINOR_DOMAINS,
-  SHARE_PREFIX,
-  deviceRefText,
-  grantedPurposes,
-  offeredPurposes,
-  type ConsentRecord,
-  type ConsentSource,
-  type Subject,
-} from '../consent/model.ts'
+import { HOUSEHOLD, MINOR_DOMAINS, deviceRefText, type ConsentRecord, type Subject } from '../consent/model.ts'
 import { SubjectRegistry } from '../consent/registry.ts'
+import {
+  addSubject,
+  consentsInForce,
+  domainOf,
+  knownSubject,
+  offeredByDomain,
+  recordConsent,
+  sourceOf,
+} from '../consent/changes.ts'
 import { VeilError } from '../errors.ts'
 import { Keyring } from '../keys/keyring.ts'
 import { loadPolicySet } from '../policy/load.ts'
-import { DOMAINS, isDomain, type Domain } from '../sdk/model.ts'
+import { DOMAINS, type Domain } from '../sdk/model.ts'
 import { Classifier } from '../streams/classifier.ts'
 import { parse } from './args.ts'
 
@@ -78,23 +76,12 @@ export async function subject(args: readonly string[]): Promise<number> {
         if (typeof ref === 'string') throw new VeilError('VEIL_ERR_USAGE', `subject add ${name}: --device ${ref}`)
         return ref
       })
-      if (devices.length === 0)
-        throw new VeilError('VEIL_ERR_USAGE', `subject add ${name}: name at least one --device PROFILE:ID`)
-      // A removed subject's history stays in the log, keyed by name: a new person under that name must not inherit it.
-      if (
-        values.replace !== true &&
-        registry.get(name) === undefined &&
-        log.records().some((r) => r.subject === name)
-      ) {
-        throw new VeilError(
-          'VEIL_ERR_USAGE',
-          `subject add ${name}: ${log.file} holds the consent history of an earlier subject of that name; choose another name`,
-        )
-      }
       const regions = values.regions === undefined ? undefined : values.regions.split(',').map((r) => r.trim())
-      const added = registry.add(
+      const added = addSubject(
+        registry,
+        log,
         { name, devices, minor: values.minor === true, regions },
-        { replace: values.replace === true },
+        values.replace === true,
       )
       process.stdout.write(
         `${values.replace === true ? 'replaced' : 'added'} subject ${added.name}: ${describe(added)}\n`,
@@ -111,7 +98,7 @@ export async function subject(args: readonly string[]): Promise<number> {
       return 0
     }
     case 'show': {
-      const s = known(registry, one(positionals, 'subject show'))
+      const s = knownSubject(registry, one(positionals, 'subject show'))
       const devices = s.name === HOUSEHOLD ? 'every device no subject claims' : s.devices.map(deviceRefText).join(', ')
       process.stdout.write(
         `subject ${s.name}\ndevices: ${devices}\nminor: ${s.minor ? 'yes' : 'no'}\nregions: ${s.regions?.join(', ') ?? 'any'}\n`,
@@ -153,18 +140,13 @@ export async function consent(args: readonly string[]): Promise<number> {
     case 'grant':
     case 'withdraw': {
       if (positionals.length !== 2) throw new VeilError('VEIL_ERR_USAGE', `consent ${sub}: expected SUBJECT PURPOSE`)
-      const s = known(registry, positionals[0] as string)
+      const s = knownSubject(registry, positionals[0] as string)
       const purpose = positionals[1] as string
       const domain = domainOf(values.domain)
       const by = sourceOf(values.by)
       const granted = sub === 'grant'
       const byDomain = offered(config)
-      checkPurpose(purpose, domain, byDomain)
-      // Withdrawing is always possible; only a grant needs the right person behind it.
-      if (granted && s.minor && by === 'subject')
-        throw new VeilError('VEIL_ERR_USAGE', `${s.name} is a minor: a consent needs --by guardian`)
-      const record: ConsentRecord = { time: new Date().toISOString(), subject: s.name, purpose, domain, granted, by }
-      log.append(record)
+      recordConsent(registry, log, { subject: s.name, purpose, domain, granted, by }, byDomain)
       process.stdout.write(
         `${granted ? 'granted' : 'withdrew'} ${purpose} for ${s.name} ${domain === undefined ? 'in every domain' : `in ${domain}`} (by ${by})\n`,
       )
@@ -178,7 +160,7 @@ export async function consent(args: readonly string[]): Promise<number> {
       return 0
     }
     case 'show': {
-      const s = known(registry, one(positionals, 'consent show'))
+      const s = knownSubject(registry, one(positionals, 'consent show'))
       process.stdout.write(consentLines(s, log.records(), config.optIn, offered(config)))
       return 0
     }
@@ -207,50 +189,7 @@ function offered(config: GatewayConfig): Map<Domain, Set<string>> {
     dataDir: config.dataDir,
     variables: config.variables,
   })
-  const documents = [...set.documents.values()]
-  const byDomain = new Map<Domain, Set<string>>()
-  for (const domain of DOMAINS) {
-    const purposes = offeredPurposes(documents.map((doc) => ({ domains: { [domain]: doc.domains[domain] } })))
-    // A share purpose is about its own domain only.
-    for (const p of purposes) if (p.startsWith(SHARE_PREFIX) && p !== `${SHARE_PREFIX}${domain}`) purposes.delete(p)
-    byDomain.set(domain, purposes)
-  }
-  return byDomain
-}
-
-function checkPurpose(purpose: string, domain: Domain | undefined, byDomain: Map<Domain, Set<string>>): void {
-  const all = new Set([...byDomain.values()].flatMap((s) => [...s]))
-  if (!all.has(purpose))
-    throw new VeilError('VEIL_ERR_USAGE', `no policy offers ${purpose}; offered: ${[...all].sort().join(', ')}`)
-  if (domain !== undefined && !byDomain.get(domain)?.has(purpose)) {
-    const where = DOMAINS.filter((d) => byDomain.get(d)?.has(purpose))
-    throw new VeilError(
-      'VEIL_ERR_USAGE',
-      `no policy offers ${purpose} for ${domain}; it is offered for ${where.join(', ')}`,
-    )
-  }
-}
-
-function domainOf(value: string | undefined): Domain | undefined {
-  if (value === undefined) return undefined
-  if (!isDomain(value)) throw new VeilError('VEIL_ERR_USAGE', `unknown domain ${value}; one of ${DOMAINS.join(', ')}`)
-  return value
-}
-
-function sourceOf(value: string | undefined): ConsentSource {
-  if (value === undefined) return 'subject'
-  if (!(CONSENT_SOURCES as readonly string[]).includes(value))
-    throw new VeilError('VEIL_ERR_USAGE', `--by must be one of ${CONSENT_SOURCES.join(', ')}, not ${value}`)
-  return value as ConsentSource
-}
-
-function known(registry: SubjectRegistry, name: string): Subject {
-  const s = registry.get(name)
-  if (s === undefined) {
-    const names = [HOUSEHOLD, ...registry.list().map((x) => x.name)]
-    throw new VeilError('VEIL_ERR_USAGE', `unknown subject ${name}; known: ${names.join(', ')}`)
-  }
-  return s
+  return offeredByDomain(set.documents.values())
 }
 
 function describe(s: Subject): string {
@@ -266,10 +205,8 @@ function currentLines(
   byDomain: Map<Domain, Set<string>>,
 ): string {
   // Only what a policy offers there: a purpose granted in every domain means nothing where no policy names it.
-  const lines = DOMAINS.map((d) => {
-    const purposes = [...grantedPurposes(s, d, records, defaults)].filter((p) => byDomain.get(d)?.has(p)).sort()
-    return `  ${d}: ${purposes.join(', ') || '(none)'}`
-  })
+  const inForce = consentsInForce(s, records, defaults, byDomain)
+  const lines = DOMAINS.map((d) => `  ${d}: ${inForce[d].join(', ') || '(none)'}`)
   return `consents in force:\n${lines.join('\n')}\n`
 }
 

@@ -84,6 +84,8 @@ export interface SecurityConfig {
   readonly connections: ConnectionLimits
   /** Bearer token of POST /-/reload; without one the endpoint is disabled. */
   readonly reloadToken: string | undefined
+  /** Bearer token of the subjects and consent API (/api/v1/); without one the API is disabled. */
+  readonly apiToken: string | undefined
 }
 
 /** The configuration file's shape (schemas/gateway.config.schema.json). */
@@ -105,7 +107,14 @@ interface ConfigFile {
   queue?: Partial<Omit<QueueConfig, 'ttlSeconds'>> & { ttlSeconds?: Partial<QueueConfig['ttlSeconds']> }
   reconnect?: Partial<ReconnectConfig>
   profiles?: ProfileSettings
-  auth?: { allowAnonymous?: boolean; localRawTopics?: string[]; reloadToken?: string; reloadTokenFile?: string }
+  auth?: {
+    allowAnonymous?: boolean
+    localRawTopics?: string[]
+    reloadToken?: string
+    reloadTokenFile?: string
+    apiToken?: string
+    apiTokenFile?: string
+  }
   listeners?: string[]
   tls?: { cert?: string; key?: string; ca?: string; requireClientCert?: boolean }
   connections?: Partial<ConnectionLimits>
@@ -126,10 +135,13 @@ export interface ConfigOverrides {
   tlsKey?: string | undefined
   tlsCa?: string | undefined
   reloadToken?: string | undefined
+  apiToken?: string | undefined
 }
 
 /** The token file `veil start` reads from the data directory when no token is configured. */
 export const RELOAD_TOKEN_FILE = 'reload.token'
+/** The token file of the subjects and consent API, read from the data directory when no token is configured. */
+export const API_TOKEN_FILE = 'api.token'
 
 // maxPending and maxPendingBytes bound the in-flight window to the upstream; the backlog waits on disk (queue).
 const DEFAULT_UPSTREAM = {
@@ -187,6 +199,7 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
     tlsKey: env.VEIL_TLS_KEY,
     tlsCa: env.VEIL_TLS_CA,
     reloadToken: env.VEIL_RELOAD_TOKEN,
+    apiToken: env.VEIL_API_TOKEN,
   }
 }
 
@@ -352,6 +365,10 @@ function resolveSecurity(
       pick('reloadToken') ??
       file.auth?.reloadToken ??
       readToken(file.auth?.reloadTokenFile, join(dataDir, RELOAD_TOKEN_FILE)),
+    apiToken:
+      pick('apiToken') ??
+      file.auth?.apiToken ??
+      readToken(file.auth?.apiTokenFile, join(dataDir, API_TOKEN_FILE), 'auth.apiTokenFile'),
   }
 }
 
@@ -360,19 +377,19 @@ function optionalPath(path: string | undefined): string | undefined {
 }
 
 /** The configured token file must exist; the data directory's default one may not. Surrounding white space is trimmed. */
-function readToken(configured: string | undefined, fallback: string): string | undefined {
+function readToken(configured: string | undefined, fallback: string, key = 'auth.reloadTokenFile'): string | undefined {
   let text: string
   try {
     text = readFileSync(configured ?? fallback, 'utf8')
   } catch (err) {
     if (configured === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new VeilError('VEIL_ERR_CONFIG', `auth.reloadTokenFile: ${configured ?? fallback}: ${(err as Error).message}`)
+    throw new VeilError('VEIL_ERR_CONFIG', `${key}: ${configured ?? fallback}: ${(err as Error).message}`)
   }
   const token = text.trim()
   if (token.length < 16)
     throw new VeilError(
       'VEIL_ERR_CONFIG',
-      `auth.reloadTokenFile: ${configured ?? fallback}: the token must be at least 16 characters`,
+      `${key}: ${configured ?? fallback}: the token must be at least 16 characters`,
     )
   return token
 }

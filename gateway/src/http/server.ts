@@ -43,12 +43,21 @@ export class HttpEndpoint {
     metrics: Metrics,
     readiness: () => Readiness,
     reload?: ReloadEndpoint,
+    api?: (req: IncomingMessage, res: ServerResponse, path: string) => void,
   ): Promise<HttpEndpoint> {
     const tokenDigest = reload === undefined ? undefined : digest(reload.token)
     const server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0]
+      const path = (req.url ?? '/').split('?')[0] ?? '/'
       if (path === '/-/reload' && reload !== undefined && tokenDigest !== undefined) {
         handleReload(req, res, reload, tokenDigest)
+        return
+      }
+      if (path.startsWith('/api/')) {
+        if (api !== undefined) api(req, res, path)
+        else
+          res
+            .writeHead(404, { 'content-type': 'application/json' })
+            .end('{"error":{"code":"not_found","message":"the API is disabled: no API token is configured"}}\n')
         return
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
