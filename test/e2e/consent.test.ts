@@ -5,6 +5,7 @@
  * nothing. Absence is shown by a sentinel published after the forbidden message on the same connection (MQTT keeps
  * order per client), never by a sleep.
  */
+import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -14,7 +15,7 @@ import { SubjectRegistry } from '../../gateway/src/consent/registry.ts'
 import { builtinProfiles } from '../../filters/profiles/index.ts'
 import { cliHarness } from '../helpers/cli.ts'
 import { connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts'
-import { findMosquitto, freePort, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
+import { findMosquitto, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
 import { until } from '../helpers/poll.ts'
 
 const binary = findMosquitto()
@@ -131,13 +132,34 @@ describe.skipIf(binary === undefined)('consent through a running gateway and a r
   }, 120_000)
 
   it('copies queued while the upstream is down are never sent after their purpose is withdrawn; the rest arrive in order', async () => {
-    const port = await freePort()
-    const url = `mqtt://127.0.0.1:${port}`
+    // The consumer's session outlives the outage (mosquitto with persistence, a clean: false session), so what the
+    // bridge sends the moment the upstream is back reaches it, however fast the bridge reconnects.
+    const state = tempDir('veil-consent-mosquitto-')
+    cleanups.push(() => state.remove())
+    const conf = ['persistence true', `persistence_location ${state.path}/`, `user ${userInfo().username}`]
+    let mosquitto: Mosquitto = await startMosquitto(binary as string, { config: conf })
+    const port = mosquitto.port
+    cleanups.push(() => mosquitto.stop())
+    const consumerClient = await mqtt.connectAsync(mosquitto.url, {
+      clientId: 'consent-consumer',
+      clean: false,
+      protocolVersion: 4,
+      reconnectPeriod: 100,
+      connectTimeout: 5000,
+    })
+    cleanups.push(() => consumerClient.endAsync(true).catch(() => {}))
+    const got: Arrival[] = []
+    consumerClient.on('message', (topic, payload) =>
+      got.push({ topic, data: (JSON.parse(payload.toString('utf8')) as { data: Arrival['data'] }).data }),
+    )
+    await consumerClient.subscribeAsync('veil/#', { qos: 1 })
+    await mosquitto.stop()
+
     const data = tempDir('veil-consent-data-')
     cleanups.push(() => data.remove())
     subjects(data.path)
     const gw = await startGateway({
-      upstreams: { svc: url },
+      upstreams: { svc: `mqtt://127.0.0.1:${port}` },
       policies: POLICIES,
       dataDir: data.path,
       overrides: { reconnect: { minMs: 50, maxMs: 200 } },
@@ -166,17 +188,15 @@ describe.skipIf(binary === undefined)('consent through a running gateway and a r
     })
     expect(gw.gateway.reloadConsent().ok).toBe(true)
 
-    const mosquitto: Mosquitto = await startMosquitto(binary as string, { port })
-    cleanups.push(() => mosquitto.stop())
-    const { got } = await consumer(mosquitto.url)
+    mosquitto = await startMosquitto(binary as string, { port, config: conf })
     await until(() => bridge.pending === 0, { timeoutMs: 20_000, what: 'the queue to drain upstream' })
-    await until(() => got.length >= N + 1, { timeoutMs: 10_000, what: "bob's readings and alice's LWT upstream" })
+    await until(() => got.length >= N + 1, { timeoutMs: 20_000, what: "bob's readings and alice's LWT upstream" })
 
     const readings = got.flatMap((a) => (typeof a.data === 'string' ? [] : [a.data.ENERGY?.Yesterday]))
     expect(readings).toEqual(Array.from({ length: N }, (_, i) => 100 + i + 1))
     expect(got.filter((a) => a.data === 'Offline')).toHaveLength(1)
     expect(await dropped(gw, 'consent_withdrawn')).toBe(N)
-  })
+  }, 120_000)
 
   it('a region the subject does not allow gets nothing (residency), and an upstream that declares none counts as unknown', async () => {
     const mosquitto: Mosquitto = await startMosquitto(binary as string)
