@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { findMosquitto } from '../test/helpers/mosquitto.ts'
+import type { ConsentResult } from './consent.ts'
 import type { E2eRow } from './e2e.ts'
 import type { IdleRow } from './idle.ts'
 import { IDLE_TARGET_MB } from './idle.ts'
@@ -28,6 +29,7 @@ export interface Results {
   map?: MapRow
   idle?: IdleRow[]
   protobuf?: ProtobufRow[]
+  consent?: ConsentResult
   readonly errors: { section: string; error: string }[]
 }
 
@@ -135,6 +137,29 @@ export function toMarkdown(r: Results): string {
       table(
         ['content', 'step', 'in → out', 'bytes in', 'bytes out', 'ns per message', 'ratio', 'copies out per message'],
         r.protobuf.map((x) => [x.content, x.step, x.output === undefined ? x.input : `${x.input} → ${x.output}`, x.bytesIn === undefined ? '' : String(x.bytesIn), x.bytesOut === undefined ? '' : String(x.bytesOut), n(x.ns), n(x.ratio, 2), x.outputsPerMessage === undefined ? '' : n(x.outputsPerMessage, 3)]),
+      ),
+    )
+  }
+  if (r.consent !== undefined) {
+    const c = r.consent
+    const subjects = n(c.subjects)
+    out.push(
+      '',
+      '## (f) Consent per message',
+      '',
+      `\`ConsentBook.of(profile, deviceId)\`, the filter stage's one lookup per message: median ns per lookup over interleaved batches cycling through 1 024 devices; the household-only book, and a book of ${subjects} subjects each claiming two devices (hit: a claimed device; miss: an unclaimed one of a claimed profile). Loop only: the same loop reading a key without a lookup.`,
+      '',
+    )
+    out.push(table(['book', 'ns per lookup'], c.lookups.map((x) => [x.book, n(x.ns, 1)])))
+    out.push(
+      '',
+      `The pipeline (as in (a)) with the household-only book, the same again (the difference between the two is the noise), and the ${subjects}-subject book where the device belongs to a subject holding the household's defaults (the same variants, the same copies out): median ns per message, interleaved. Budget: consent adds at most ${n(c.budgetNs)} ns (0.1 µs) per message.`,
+      '',
+    )
+    out.push(
+      table(
+        ['category', 'stream', 'household ns', 'household again ns', `${subjects} subjects ns`, 'difference ns', 'noise ns', 'copies out (household, subjects)', 'within budget'],
+        c.pipeline.map((x) => [x.category, x.stream, n(x.householdNs), n(x.householdAgainNs), n(x.subjectsNs), n(x.deltaNs), n(x.noiseNs), `${n(x.outputsHousehold, 3)}, ${n(x.outputsSubjects, 3)}`, mark(x.deltaNs <= c.budgetNs)]),
       ),
     )
   }

@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --quick] [--json[=PATH]] [--only=inprocess,e2e,map,idle,protobuf]`: Veil side by side with its
+ * `npm run bench [-- --quick] [--json[=PATH]] [--only=inprocess,e2e,map,idle,protobuf,consent]`: Veil side by side with its
  * baselines, in one run (BENCHMARKS.md). Prints Markdown tables; --json writes the figures as JSON (default
  * bench/results/latest.json) and the tables beside it (latest.md).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { CONSENT_FULL, CONSENT_QUICK, runConsent } from './consent.ts'
 import { E2E_FULL, E2E_QUICK, runE2e } from './e2e.ts'
 import { IDLE_FULL, IDLE_QUICK, runIdle } from './idle.ts'
 import { INPROCESS_FULL, INPROCESS_QUICK, runInProcess } from './inprocess.ts'
@@ -13,10 +14,10 @@ import { MAP_FULL, MAP_QUICK, runMap } from './map.ts'
 import { PROTOBUF_FULL, PROTOBUF_QUICK, runProtobuf } from './protobuf.ts'
 import { machine, toMarkdown, type Results } from './report.ts'
 
-export const SECTIONS = ['inprocess', 'e2e', 'map', 'idle', 'protobuf'] as const
+export const SECTIONS = ['inprocess', 'e2e', 'map', 'idle', 'protobuf', 'consent'] as const
 type Section = (typeof SECTIONS)[number]
 /** Letters of the issue's list, accepted as well: --only=a,c */
-const LETTERS: Record<string, Section> = { a: 'inprocess', b: 'e2e', c: 'map', d: 'idle', e: 'protobuf' }
+const LETTERS: Record<string, Section> = { a: 'inprocess', b: 'e2e', c: 'map', d: 'idle', e: 'protobuf', f: 'consent' }
 
 export interface Args {
   quick: boolean
@@ -36,7 +37,7 @@ export function parseArgs(argv: readonly string[]): Args {
         .split(',')
         .map((s) => {
           const section = LETTERS[s] ?? (SECTIONS as readonly string[]).find((x) => x === s)
-          if (section === undefined) throw new Error(`--only: unknown section ${s}; known: ${SECTIONS.join(', ')} (or a, b, c, d, e)`)
+          if (section === undefined) throw new Error(`--only: unknown section ${s}; known: ${SECTIONS.join(', ')} (or a, b, c, d, e, f)`)
           return section as Section
         })
     } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--quick] [--json[=PATH]] [--only=${SECTIONS.join(',')}]`)
@@ -69,6 +70,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   await section('inprocess', async () => void (results.inprocess = await runInProcess(args.quick ? INPROCESS_QUICK : INPROCESS_FULL)))
   await section('protobuf', async () => void (results.protobuf = await runProtobuf(args.quick ? PROTOBUF_QUICK : PROTOBUF_FULL)))
+  await section('consent', async () => void (results.consent = await runConsent(args.quick ? CONSENT_QUICK : CONSENT_FULL)))
   await section('map', async () => void (results.map = await runMap(args.quick ? MAP_QUICK : MAP_FULL)))
   await section('e2e', async () => void (results.e2e = await runE2e(args.quick ? E2E_QUICK : E2E_FULL, log)))
   await section('idle', async () => void (results.idle = await runIdle(args.quick ? IDLE_QUICK : IDLE_FULL)))

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { runConsent } from '../../bench/consent.ts'
 import { benchPolicies, e2eMessages } from '../../bench/e2e.ts'
 import { MARKER, type LoadResult } from '../../bench/loadgen.ts'
 import { runInProcess } from '../../bench/inprocess.ts'
@@ -113,6 +114,22 @@ describe('benchmark suite', () => {
     expect(md).toContain('| sparkplug/NDATA | encode | Sparkplug B |  |')
   }, 60_000)
 
+  it('(f) times the consent lookup and the pipeline with a household-only book against 1 000 subjects', async () => {
+    const result = await runConsent({ rounds: 2, batch: 5, warmup: 5, stepMs: 10_000, subjects: 1_000, lookupBatch: 50 })
+    expect(result.lookups.map((r) => r.book)).toEqual(['loop only', 'household only', '1,000 subjects, hit', '1,000 subjects, miss'])
+    for (const row of result.lookups) expect(row.ns).toBeGreaterThan(0)
+    expect(result.pipeline.map((r) => r.stream)).toEqual(['tasmota/sensor', 'owntracks/location'])
+    for (const row of result.pipeline) {
+      for (const ns of [row.householdNs, row.householdAgainNs, row.subjectsNs]) expect(ns).toBeGreaterThan(0)
+      // The subject holds the household's defaults: the same variants, so the same copies leave.
+      expect(row.outputsSubjects).toBe(row.outputsHousehold)
+    }
+    const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, consent: result, errors: [] })
+    expect(md).toContain('## (f) Consent per message')
+    expect(md).toContain('| 1,000 subjects, hit |')
+    expect(md).toContain('| gps_tracker | owntracks/location |')
+  }, 60_000)
+
   it('offload: measures the pipeline on the main thread and in a worker thread', async () => {
     const [row] = await measureOffload(['valetudo/status'], 200, 8)
     expect(row?.stream).toBe('valetudo/status')
@@ -195,6 +212,7 @@ describe('benchmark suite', () => {
       json: undefined,
     })
     expect(parseArgs(['--only=e']).only).toEqual(['protobuf'])
+    expect(parseArgs(['--only=f']).only).toEqual(['consent'])
     expect(parseArgs(['--json=/tmp/x.json']).json).toBe('/tmp/x.json')
     expect(() => parseArgs(['--only=z'])).toThrow(/unknown section z/)
   })
