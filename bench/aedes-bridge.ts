@@ -10,7 +10,12 @@ import mqtt from 'mqtt'
 
 const port = Number(process.argv[2])
 const upstreamUrl = process.argv[3] ?? ''
-const upstream = mqtt.connect(upstreamUrl, { protocolVersion: 5, clientId: `bench-aedes-bridge-${process.pid}`, clean: true, reconnectPeriod: 1000 })
+const upstream = mqtt.connect(upstreamUrl, {
+  protocolVersion: 5,
+  clientId: `bench-aedes-bridge-${process.pid}`,
+  clean: true,
+  reconnectPeriod: 1000,
+})
 const aedes = await Aedes.createBroker({ id: 'bench-aedes' })
 aedes.on('publish', (packet, client) => {
   // Only device publishes (aedes' own $SYS heartbeats have no client).

@@ -26,8 +26,22 @@ export interface ConsentOptions {
   readonly lookupBatch: number
 }
 
-export const CONSENT_FULL: ConsentOptions = { rounds: 150, batch: 400, warmup: 20_000, stepMs: 10_000, subjects: 1_000, lookupBatch: 100_000 }
-export const CONSENT_QUICK: ConsentOptions = { rounds: 20, batch: 200, warmup: 2_000, stepMs: 10_000, subjects: 1_000, lookupBatch: 20_000 }
+export const CONSENT_FULL: ConsentOptions = {
+  rounds: 150,
+  batch: 400,
+  warmup: 20_000,
+  stepMs: 10_000,
+  subjects: 1_000,
+  lookupBatch: 100_000,
+}
+export const CONSENT_QUICK: ConsentOptions = {
+  rounds: 20,
+  batch: 200,
+  warmup: 2_000,
+  stepMs: 10_000,
+  subjects: 1_000,
+  lookupBatch: 20_000,
+}
 
 /** The budget issue 15 set for consent: at most 0.1 µs per message. */
 export const CONSENT_BUDGET_NS = 100
@@ -71,11 +85,21 @@ const CREATED = '2026-02-01T00:00:00.000Z'
 export function manySubjects(count: number, claimed: readonly DeviceRef[]): Subject[] {
   const subjects: Subject[] = []
   for (let i = 0; i < count; i++) {
-    const devices: DeviceRef[] = i === 0 ? [...claimed] : [
-      { profile: 'tasmota', deviceId: `tasmota_${i.toString(16).padStart(6, '0')}` },
-      { profile: 'owntracks', deviceId: `person${i}/phone${i}` },
-    ]
-    subjects.push({ name: `person${i}`, id: i.toString(16).padStart(16, '0'), devices, minor: false, regions: undefined, created: CREATED })
+    const devices: DeviceRef[] =
+      i === 0
+        ? [...claimed]
+        : [
+            { profile: 'tasmota', deviceId: `tasmota_${i.toString(16).padStart(6, '0')}` },
+            { profile: 'owntracks', deviceId: `person${i}/phone${i}` },
+          ]
+    subjects.push({
+      name: `person${i}`,
+      id: i.toString(16).padStart(16, '0'),
+      devices,
+      minor: false,
+      regions: undefined,
+      created: CREATED,
+    })
   }
   return subjects
 }
@@ -91,7 +115,12 @@ function deviceOf(classifier: Classifier, message: TypicalMessage): DeviceRef {
   return { profile: c.stream.profile, deviceId: c.deviceId }
 }
 
-async function lookups(book: ConsentBook, household: ConsentBook, subjects: readonly Subject[], options: ConsentOptions): Promise<LookupRow[]> {
+async function lookups(
+  book: ConsentBook,
+  household: ConsentBook,
+  subjects: readonly Subject[],
+  options: ConsentOptions,
+): Promise<LookupRow[]> {
   // 1 024 keys cycled through, so a hit does not always find the same entry in cache.
   const K = 1024
   const hits: DeviceRef[] = []
@@ -102,17 +131,21 @@ async function lookups(book: ConsentBook, household: ConsentBook, subjects: read
     hits.push({ profile: copy(d.profile), deviceId: copy(d.deviceId) })
   }
   const misses: DeviceRef[] = hits.map((d, i) => ({ profile: d.profile, deviceId: `${d.deviceId}_unclaimed${i}` }))
-  for (const d of hits) if (book.of(d.profile, d.deviceId) === book.household) throw new Error(`${d.deviceId}: not claimed`)
-  for (const d of misses) if (book.of(d.profile, d.deviceId) !== book.household) throw new Error(`${d.deviceId}: claimed`)
+  for (const d of hits)
+    if (book.of(d.profile, d.deviceId) === book.household) throw new Error(`${d.deviceId}: not claimed`)
+  for (const d of misses)
+    if (book.of(d.profile, d.deviceId) !== book.household) throw new Error(`${d.deviceId}: claimed`)
   let sink = 0
-  const run = (b: ConsentBook, keys: readonly DeviceRef[]): Batch => (n) => {
-    const started = process.hrtime.bigint()
-    for (let i = 0; i < n; i++) {
-      const d = keys[i & (K - 1)] as DeviceRef
-      sink += (b.of(d.profile, d.deviceId) as SubjectView).granted.length
+  const run =
+    (b: ConsentBook, keys: readonly DeviceRef[]): Batch =>
+    (n) => {
+      const started = process.hrtime.bigint()
+      for (let i = 0; i < n; i++) {
+        const d = keys[i & (K - 1)] as DeviceRef
+        sink += (b.of(d.profile, d.deviceId) as SubjectView).granted.length
+      }
+      return nsPerOp(started, n)
     }
-    return nsPerOp(started, n)
-  }
   const loop: Batch = (n) => {
     const started = process.hrtime.bigint()
     for (let i = 0; i < n; i++) sink += (hits[i & (K - 1)] as DeviceRef).deviceId.length
@@ -120,16 +153,34 @@ async function lookups(book: ConsentBook, household: ConsentBook, subjects: read
   }
   const batches = [loop, run(household, hits), run(book, hits), run(book, misses)]
   await warmUp(batches, options.lookupBatch * 4)
-  const ns = await interleave(batches, { rounds: Math.max(2, Math.round(options.rounds / 3)), batch: options.lookupBatch })
+  const ns = await interleave(batches, {
+    rounds: Math.max(2, Math.round(options.rounds / 3)),
+    batch: options.lookupBatch,
+  })
   if (sink === 0) throw new Error('the lookups read nothing')
-  const labels = ['loop only', 'household only', `${subjects.length.toLocaleString('en-US')} subjects, hit`, `${subjects.length.toLocaleString('en-US')} subjects, miss`]
+  const labels = [
+    'loop only',
+    'household only',
+    `${subjects.length.toLocaleString('en-US')} subjects, hit`,
+    `${subjects.length.toLocaleString('en-US')} subjects, miss`,
+  ]
   return labels.map((label, i) => ({ book: label, ns: round(ns[i] as number, 1) }))
 }
 
-async function pipelineRow(message: TypicalMessage, household: ConsentBook, book: ConsentBook, options: ConsentOptions, dataDir: string): Promise<ConsentPipelineRow> {
+async function pipelineRow(
+  message: TypicalMessage,
+  household: ConsentBook,
+  book: ConsentBook,
+  options: ConsentOptions,
+  dataDir: string,
+): Promise<ConsentPipelineRow> {
   const contenders: { bench: BenchPipeline; now: number; outputs: number; processed: number }[] = []
   try {
-    for (const [name, b] of [['household', household], ['household-again', household], ['subjects', book]] as const) {
+    for (const [name, b] of [
+      ['household', household],
+      ['household-again', household],
+      ['subjects', book],
+    ] as const) {
       const bench = benchPipeline(join(dataDir, name), undefined, undefined, undefined, { current: b })
       contenders.push({ bench, now: Date.UTC(2026, 1, 2, 3, 0), outputs: 0, processed: 0 })
     }
@@ -146,7 +197,11 @@ async function pipelineRow(message: TypicalMessage, household: ConsentBook, book
     await warmUp(batches, options.warmup)
     for (const c of contenders) c.outputs = c.processed = 0
     const [householdNs, householdAgainNs, subjectsNs] = (await interleave(batches, options)) as [number, number, number]
-    const [h, , s] = contenders as [(typeof contenders)[number], (typeof contenders)[number], (typeof contenders)[number]]
+    const [h, , s] = contenders as [
+      (typeof contenders)[number],
+      (typeof contenders)[number],
+      (typeof contenders)[number],
+    ]
     return {
       category: message.category,
       stream: message.stream,
@@ -173,7 +228,9 @@ export async function runConsent(options: ConsentOptions): Promise<ConsentResult
   const subjects = manySubjects(options.subjects, claimed)
   const book = bookOf(subjects)
   const household = ConsentBook.household()
-  for (const d of claimed) if (book.of(d.profile, d.deviceId).id !== (subjects[0] as Subject).id) throw new Error(`${d.deviceId}: not the first subject's`)
+  for (const d of claimed)
+    if (book.of(d.profile, d.deviceId).id !== (subjects[0] as Subject).id)
+      throw new Error(`${d.deviceId}: not the first subject's`)
   const lookupRows = await lookups(book, household, subjects, options)
   const rows: ConsentPipelineRow[] = []
   for (const message of messages) {

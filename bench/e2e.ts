@@ -5,7 +5,15 @@ import { DEFAULT_POLICIES } from '../gateway/src/config/config.ts'
 import { registry } from '../simulators/registry.ts'
 import { tempDir } from '../test/helpers/gateway.ts'
 import { MARKER_PLACEHOLDER, MAX_SEQ, type LoadConfig, type LoadResult } from './loadgen.ts'
-import { cpuTicks, startAedesBridge, startMosquitto, startVeil, runChild, TICKS_PER_SECOND, type Started } from './processes.ts'
+import {
+  cpuTicks,
+  startAedesBridge,
+  startMosquitto,
+  startVeil,
+  runChild,
+  TICKS_PER_SECOND,
+  type Started,
+} from './processes.ts'
 import { round } from './stats.ts'
 
 export interface E2eOptions {
@@ -18,8 +26,22 @@ export interface E2eOptions {
   readonly latencyRate: number
 }
 
-export const E2E_FULL: E2eOptions = { devices: 10, window: 32, warmupMs: 2000, durationMs: 10_000, settleMs: 5000, latencyRate: 5000 }
-export const E2E_QUICK: E2eOptions = { devices: 10, window: 32, warmupMs: 400, durationMs: 1200, settleMs: 1500, latencyRate: 5000 }
+export const E2E_FULL: E2eOptions = {
+  devices: 10,
+  window: 32,
+  warmupMs: 2000,
+  durationMs: 10_000,
+  settleMs: 5000,
+  latencyRate: 5000,
+}
+export const E2E_QUICK: E2eOptions = {
+  devices: 10,
+  window: 32,
+  warmupMs: 400,
+  durationMs: 1200,
+  settleMs: 1500,
+  latencyRate: 5000,
+}
 
 export type TargetName = 'mosquitto' | 'aedes bridge' | 'veil'
 export const TARGETS: readonly TargetName[] = ['mosquitto', 'aedes bridge', 'veil']
@@ -39,7 +61,11 @@ export interface E2eRow {
    * upstream mosquitto Veil and the aedes bridge forward to (undefined where mosquitto is the target itself), and the
    * load generator with its consumer. What each design costs per message, whatever the two cores' contention.
    */
-  readonly cpuUsPerMessage: { readonly target: number; readonly upstream: number | undefined; readonly generator: number }
+  readonly cpuUsPerMessage: {
+    readonly target: number
+    readonly upstream: number | undefined
+    readonly generator: number
+  }
 }
 
 /** The stream of section (b): Frigate's event updates, 1.9 kB of JSON, each giving one filtered copy upstream (svc). */
@@ -58,7 +84,10 @@ export function e2eMessages(devices: number): { topic: string; payload: string }
   const messages = [...device.start(t0), ...device.tick(t0 + 1000), ...device.tick(t0 + 2000)]
   const event = messages.filter((m) => m.topic === E2E_TOPIC).at(-1)
   if (event === undefined) throw new Error('the frigate simulator sent no event')
-  const doc = JSON.parse(event.payload.toString('utf8')) as { before?: { camera?: string }; after: { id: string; camera: string } }
+  const doc = JSON.parse(event.payload.toString('utf8')) as {
+    before?: { camera?: string }
+    after: { id: string; camera: string }
+  }
   return Array.from({ length: devices }, (_, i) => {
     doc.after.id = MARKER_PLACEHOLDER
     doc.after.camera = `bench_cam_${i}`
@@ -76,19 +105,29 @@ export function benchPolicies(dir: string): string {
   cpSync(DEFAULT_POLICIES, dir, { recursive: true })
   const file = join(dir, 'camera.yaml')
   const doc = parseDocument(readFileSync(file, 'utf8'))
-  const allow = doc.getIn(['domains', 'svc', 'streams', 'frigate/events', 'allow']) as { items: unknown[]; add(v: unknown): void } | undefined
+  const allow = doc.getIn(['domains', 'svc', 'streams', 'frigate/events', 'allow']) as
+    | { items: unknown[]; add(v: unknown): void }
+    | undefined
   if (allow === undefined) throw new Error(`${file}: no svc allowlist for frigate/events`)
   allow.add('after.id')
   writeFileSync(file, doc.toString())
   return dir
 }
 
-async function withTarget<T>(name: TargetName, policies: string, work: (target: Started, upstream: Started) => Promise<T>): Promise<T> {
+async function withTarget<T>(
+  name: TargetName,
+  policies: string,
+  work: (target: Started, upstream: Started) => Promise<T>,
+): Promise<T> {
   const upstream = await startMosquitto()
   let target: Started | undefined
   try {
     target =
-      name === 'mosquitto' ? upstream : name === 'aedes bridge' ? await startAedesBridge(upstream.port) : await startVeil({ upstreamPort: upstream.port, policies })
+      name === 'mosquitto'
+        ? upstream
+        : name === 'aedes bridge'
+          ? await startAedesBridge(upstream.port)
+          : await startVeil({ upstreamPort: upstream.port, policies })
     return await work(target, upstream)
   } finally {
     if (target !== undefined && target !== upstream) await target.stop()
@@ -100,7 +139,8 @@ async function withTarget<T>(name: TargetName, policies: string, work: (target: 
 export async function runE2e(options: E2eOptions, log: (line: string) => void = () => {}): Promise<E2eRow[]> {
   const dir = tempDir('veil-bench-policies-')
   const raw: Omit<E2eRow, 'throughputRatio' | 'addedP99Ms'>[] = []
-  const perMessage = (ticks: number, sent: number): number => (sent === 0 ? Number.NaN : round((ticks / TICKS_PER_SECOND / sent) * 1e6, 1))
+  const perMessage = (ticks: number, sent: number): number =>
+    sent === 0 ? Number.NaN : round((ticks / TICKS_PER_SECOND / sent) * 1e6, 1)
   try {
     const policies = benchPolicies(dir.path)
     const messages = e2eMessages(options.devices)
@@ -133,7 +173,9 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void = 
               generator: round((result.cpuMs * 1000) / Math.max(1, result.sent), 1),
             }
             const mode = rate === 0 ? 'flat out' : 'fixed rate'
-            log(`  ${name} qos ${qos} ${mode}: ${result.receivedPerSec} msg/s received, p50 ${ms(result.p50Ms)} ms, p99 ${ms(result.p99Ms)} ms, lost ${result.lost}`)
+            log(
+              `  ${name} qos ${qos} ${mode}: ${result.receivedPerSec} msg/s received, p50 ${ms(result.p50Ms)} ms, p99 ${ms(result.p99Ms)} ms, lost ${result.lost}`,
+            )
             raw.push({ target: name, qos, mode, rate, result, cpuUsPerMessage })
           }
         }
@@ -146,7 +188,10 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void = 
     const base = raw.find((r) => r.target === 'mosquitto' && r.qos === row.qos && r.mode === row.mode)
     return {
       ...row,
-      throughputRatio: base === undefined || base.result.receivedPerSec === 0 ? Number.NaN : round(row.result.receivedPerSec / base.result.receivedPerSec, 2),
+      throughputRatio:
+        base === undefined || base.result.receivedPerSec === 0
+          ? Number.NaN
+          : round(row.result.receivedPerSec / base.result.receivedPerSec, 2),
       addedP99Ms: base === undefined ? Number.NaN : round(row.result.p99Ms - base.result.p99Ms, 2),
     }
   })

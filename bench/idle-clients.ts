@@ -40,7 +40,16 @@ function one(i: number): Promise<void> {
     socket.on('data', (chunk) => parser.parse(chunk))
     socket.on('error', () => done(false))
     parser.once('packet', (packet) => done(packet.cmd === 'connack' && packet.returnCode === 0))
-    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `bench-idle-${process.pid}-${i}`, clean: true, keepalive: 0 }))
+    socket.write(
+      mqttPacket.generate({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clientId: `bench-idle-${process.pid}-${i}`,
+        clean: true,
+        keepalive: 0,
+      }),
+    )
     sockets.push(socket)
   })
 }

@@ -25,7 +25,10 @@ export interface IdleRow {
   readonly rssAt10kMb: number
 }
 
-async function hold(port: number, count: number): Promise<{ result: { connected: number; failed: number; ms: number }; stop(): Promise<void> }> {
+async function hold(
+  port: number,
+  count: number,
+): Promise<{ result: { connected: number; failed: number; ms: number }; stop(): Promise<void> }> {
   const child = node([join(ROOT, 'bench/idle-clients.ts'), JSON.stringify({ host: '127.0.0.1', port, count })])
   let stdout = ''
   let stderr = ''

@@ -52,7 +52,9 @@ export function floorOf(payload: Buffer): () => number {
   } catch {
     isJson = false
   }
-  return isJson ? () => Buffer.from(JSON.stringify(JSON.parse(payload.toString('utf8')))).length : () => Buffer.from(JSON.stringify(payload.toString('utf8'))).length
+  return isJson
+    ? () => Buffer.from(JSON.stringify(JSON.parse(payload.toString('utf8')))).length
+    : () => Buffer.from(JSON.stringify(payload.toString('utf8'))).length
 }
 
 async function measure(message: TypicalMessage, options: InProcessOptions, dataDir: string): Promise<InProcessRow> {
@@ -104,13 +106,19 @@ async function measure(message: TypicalMessage, options: InProcessOptions, dataD
 const STAGES: readonly StageName[] = ['classify', 'decode', 'validate', 'filter', 'encode', 'route']
 
 /** A second pipeline with every stage timed: ns per message per stage, and the runner's share (total minus stages). */
-async function breakdown(message: TypicalMessage, options: InProcessOptions, dataDir: string, startMs: number): Promise<InProcessRow['stagesNs']> {
+async function breakdown(
+  message: TypicalMessage,
+  options: InProcessOptions,
+  dataDir: string,
+  startMs: number,
+): Promise<InProcessRow['stagesNs']> {
   const times: Partial<Record<StageName, number>> = {}
   const bench = benchPipeline(join(dataDir, 'timed'), undefined, undefined, times)
   try {
     let now = startMs
     const n = Math.max(2_000, Math.round((options.rounds * options.batch) / 4))
-    for (let i = 0; i < options.warmup; i++) await bench.pipeline.process(message.topic, message.payload, (now += options.stepMs))
+    for (let i = 0; i < options.warmup; i++)
+      await bench.pipeline.process(message.topic, message.payload, (now += options.stepMs))
     for (const stage of STAGES) times[stage] = 0
     const started = process.hrtime.bigint()
     for (let i = 0; i < n; i++) await bench.pipeline.process(message.topic, message.payload, (now += options.stepMs))
@@ -124,7 +132,10 @@ async function breakdown(message: TypicalMessage, options: InProcessOptions, dat
 }
 
 /** Section (a): every category's typical message through the full pipeline against its JSON floor, interleaved. */
-export async function runInProcess(options: InProcessOptions, messages: readonly TypicalMessage[] = typicalMessages()): Promise<InProcessRow[]> {
+export async function runInProcess(
+  options: InProcessOptions,
+  messages: readonly TypicalMessage[] = typicalMessages(),
+): Promise<InProcessRow[]> {
   const rows: InProcessRow[] = []
   for (const message of messages) {
     const dir = tempDir('veil-bench-')

@@ -75,20 +75,36 @@ function readSeq(buf: Buffer, offset: number): number {
   return seq
 }
 
-function open(endpoint: Endpoint, clientId: string): Promise<{ socket: Socket; parser: ReturnType<typeof mqttPacket.parser> }> {
+function open(
+  endpoint: Endpoint,
+  clientId: string,
+): Promise<{ socket: Socket; parser: ReturnType<typeof mqttPacket.parser> }> {
   return new Promise((resolve, reject) => {
     const socket = connect(endpoint)
     socket.setNoDelay(true)
     const parser = mqttPacket.parser({ protocolVersion: 4 })
-    const timer = setTimeout(() => reject(new Error(`${clientId}: no CONNACK from ${endpoint.host}:${endpoint.port} within 10 s`)), 10_000)
+    const timer = setTimeout(
+      () => reject(new Error(`${clientId}: no CONNACK from ${endpoint.host}:${endpoint.port} within 10 s`)),
+      10_000,
+    )
     socket.once('error', (err) => reject(err))
     socket.on('data', (chunk) => parser.parse(chunk))
     parser.once('packet', (packet) => {
       clearTimeout(timer)
-      if (packet.cmd !== 'connack' || packet.returnCode !== 0) reject(new Error(`${clientId}: refused (${JSON.stringify(packet)})`))
+      if (packet.cmd !== 'connack' || packet.returnCode !== 0)
+        reject(new Error(`${clientId}: refused (${JSON.stringify(packet)})`))
       else resolve({ socket, parser })
     })
-    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0 }))
+    socket.write(
+      mqttPacket.generate({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clientId,
+        clean: true,
+        keepalive: 0,
+      }),
+    )
   })
 }
 
@@ -106,7 +122,15 @@ interface Device {
 /** The template PUBLISH for one device, with the offsets of the marker's digits and of the packet id. */
 function template(topic: string, payload: string, qos: 0 | 1): { packet: Buffer; seqOffset: number; idOffset: number } {
   const body = Buffer.from(payload)
-  const packet = mqttPacket.generate({ cmd: 'publish', topic, payload: body, qos, retain: false, dup: false, messageId: qos === 1 ? 1 : undefined })
+  const packet = mqttPacket.generate({
+    cmd: 'publish',
+    topic,
+    payload: body,
+    qos,
+    retain: false,
+    dup: false,
+    messageId: qos === 1 ? 1 : undefined,
+  })
   const payloadStart = packet.length - body.length
   const marker = body.indexOf(MARKER_PLACEHOLDER)
   if (marker < 0) throw new Error(`the payload for ${topic} has no ${MARKER_PLACEHOLDER}`)
@@ -137,12 +161,19 @@ export async function runLoad(config: LoadConfig): Promise<LoadResult> {
       if (packet.cmd === 'suback') resolve()
       else reject(new Error(`expected SUBACK, got ${packet.cmd}`))
     })
-    consumer.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: config.subscribe, qos: config.qos }] }))
+    consumer.socket.write(
+      mqttPacket.generate({
+        cmd: 'subscribe',
+        messageId: 1,
+        subscriptions: [{ topic: config.subscribe, qos: config.qos }],
+      }),
+    )
   })
   consumer.parser.on('packet', (packet) => {
     if (packet.cmd !== 'publish') return
     const now = performance.now()
-    if (packet.qos === 1 && packet.messageId !== undefined) consumer.socket.write(Buffer.from([0x40, 0x02, packet.messageId >> 8, packet.messageId & 0xff]))
+    if (packet.qos === 1 && packet.messageId !== undefined)
+      consumer.socket.write(Buffer.from([0x40, 0x02, packet.messageId >> 8, packet.messageId & 0xff]))
     const payload = packet.payload as Buffer
     const at = payload.indexOf(markerBytes)
     const seq = at < 0 ? -1 : readSeq(payload, at + MARKER.length) - config.seqBase
@@ -155,7 +186,8 @@ export async function runLoad(config: LoadConfig): Promise<LoadResult> {
     seen[seq] = 1
     received++
     if (now >= measureFrom && now <= measureTo) receivedInWindow++
-    if (seq >= firstMeasuredSeq && (lastMeasuredSeq < 0 || seq <= lastMeasuredSeq)) latencies[latencyCount++] = now - (sendTime[seq] as number)
+    if (seq >= firstMeasuredSeq && (lastMeasuredSeq < 0 || seq <= lastMeasuredSeq))
+      latencies[latencyCount++] = now - (sendTime[seq] as number)
     // QoS 0 flat out: a receipt frees a place in the end-to-end window.
     if (config.qos === 0 && config.rate === 0 && sending) fill(devices[received % devices.length] as Device)
   })
@@ -164,7 +196,15 @@ export async function runLoad(config: LoadConfig): Promise<LoadResult> {
   for (const [i, message] of config.messages.entries()) {
     const { socket, parser } = await open(config.devices, `bench-device-${process.pid}-${i}`)
     const t = template(message.topic, message.payload, config.qos)
-    const device: Device = { socket, template: t.packet, seqOffset: t.seqOffset, idOffset: t.idOffset, inflight: 0, nextId: 1, blocked: false }
+    const device: Device = {
+      socket,
+      template: t.packet,
+      seqOffset: t.seqOffset,
+      idOffset: t.idOffset,
+      inflight: 0,
+      nextId: 1,
+      blocked: false,
+    }
     parser.on('packet', (packet) => {
       if (packet.cmd === 'puback') {
         device.inflight--
@@ -275,7 +315,8 @@ export async function runLoad(config: LoadConfig): Promise<LoadResult> {
   for (const device of devices) device.socket.destroy()
   consumer.socket.destroy()
   const sorted = latencies.subarray(0, latencyCount).sort()
-  const q = (p: number): number => (latencyCount === 0 ? Number.NaN : (sorted[Math.min(latencyCount - 1, Math.floor(p * latencyCount))] as number))
+  const q = (p: number): number =>
+    latencyCount === 0 ? Number.NaN : (sorted[Math.min(latencyCount - 1, Math.floor(p * latencyCount))] as number)
   const seconds = config.durationMs / 1000
   return {
     sent: totalSent,

@@ -41,8 +41,14 @@ if (!isMainThread) {
     }
     const results: Copy[][] = []
     for (const job of jobs) {
-      const r = await pipeline.process(job.topic, Buffer.from(job.payload.buffer, job.payload.byteOffset, job.payload.byteLength), (now += STEP_MS))
-      results.push(r.outputs.map((o) => ({ domain: o.domain, topic: o.topic, payload: o.payload, contentType: o.contentType })))
+      const r = await pipeline.process(
+        job.topic,
+        Buffer.from(job.payload.buffer, job.payload.byteOffset, job.payload.byteLength),
+        (now += STEP_MS),
+      )
+      results.push(
+        r.outputs.map((o) => ({ domain: o.domain, topic: o.topic, payload: o.payload, contentType: o.contentType })),
+      )
     }
     parentPort?.postMessage(results)
   })
@@ -105,7 +111,12 @@ async function runInline(topic: string, payload: Buffer, total: number): Promise
  * The pipeline in a worker: the main thread copies each payload into a batch, posts it, and receives the copies.
  * Two batches in flight, so the worker never waits for the main thread. Returns each thread's busy µs per message.
  */
-async function runOffloaded(topic: string, payload: Buffer, total: number, batch: number): Promise<{ mainUs: number; workerUs: number }> {
+async function runOffloaded(
+  topic: string,
+  payload: Buffer,
+  total: number,
+  batch: number,
+): Promise<{ mainUs: number; workerUs: number }> {
   // Node 20 does not pass --import loaders to workers: the worker registers tsx itself, then loads this file.
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}) })`
   const worker = new Worker(boot, { eval: true })

@@ -5,7 +5,7 @@ import { FileAuditLog } from '../gateway/src/audit/audit.ts'
 import { DEFAULT_POLICIES } from '../gateway/src/config/config.ts'
 import type { Domain, StageName } from '../gateway/src/sdk/model.ts'
 import type { OutputEncoding } from '../gateway/src/pipeline/encode.ts'
-import { Pipeline } from '../gateway/src/pipeline/pipeline.ts'
+import type { Pipeline } from '../gateway/src/pipeline/pipeline.ts'
 import { createPipeline } from '../gateway/src/pipeline/create.ts'
 
 export interface BenchPipeline {

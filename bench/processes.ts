@@ -81,7 +81,19 @@ export async function startMosquitto(): Promise<Started> {
   const dir = tempDir('veil-bench-mosquitto-')
   const port = await freePort()
   const config = join(dir.path, 'mosquitto.conf')
-  writeFileSync(config, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 1000000', 'max_connections -1', 'log_dest stderr', 'log_type error', ''].join('\n'))
+  writeFileSync(
+    config,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 1000000',
+      'max_connections -1',
+      'log_dest stderr',
+      'log_type error',
+      '',
+    ].join('\n'),
+  )
   const child = spawnWithFiles([binary, '-c', config])
   const started = track('mosquitto', child, port, dir.remove)
   await until('listening', started, () => accepts(port))
@@ -92,13 +104,26 @@ export async function startMosquitto(): Promise<Started> {
  * A command whose open-file limit is raised as far as the hard limit allows: section (d) holds 10k sockets on each
  * side, and a usual soft limit is 1024. `exec` keeps the PID the command's own, for /proc.
  */
-function spawnWithFiles(command: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd: string = ROOT): ChildProcess {
+function spawnWithFiles(
+  command: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = ROOT,
+): ChildProcess {
   const quoted = command.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
-  return spawn('sh', ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec ${quoted}`], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env })
+  return spawn(
+    'sh',
+    ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec ${quoted}`],
+    { cwd, stdio: ['ignore', 'pipe', 'pipe'], env },
+  )
 }
 
 /** Node with tsx's loader, as bin/veil.js registers it, with the open-file limit raised. */
-export function node(args: readonly string[], env: NodeJS.ProcessEnv = process.env, nodeFlags: readonly string[] = [], cwd: string = ROOT): ChildProcess {
+export function node(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  nodeFlags: readonly string[] = [],
+  cwd: string = ROOT,
+): ChildProcess {
   return spawnWithFiles(['node', ...nodeFlags, '--import', 'tsx', ...args], env, cwd)
 }
 
@@ -115,19 +140,40 @@ export async function startAedesBridge(upstreamPort: number): Promise<Started> {
  * `root`: another Veil source tree to run (bench/veil-ab.ts compares a baseline checkout with this one);
  * `nodeFlags`: flags for node itself (V8 heap settings, for instance).
  */
-export async function startVeil(options: { upstreamPort?: number; policies?: string; root?: string; nodeFlags?: readonly string[] }): Promise<Started> {
+export async function startVeil(options: {
+  upstreamPort?: number
+  policies?: string
+  root?: string
+  nodeFlags?: readonly string[]
+}): Promise<Started> {
   const dir = tempDir('veil-bench-data-')
   const port = await freePort()
   const http = await freePort()
   const config = join(dir.path, 'bench.yaml')
   writeFileSync(config, BENCH_CONFIG)
-  const flags = ['start', '--config', config, '--listen', `mqtt://127.0.0.1:${port}`, '--http', `127.0.0.1:${http}`, '--data-dir', dir.path, '--log-level', 'warn', ...VEIL_EXTRA_FLAGS]
+  const flags = [
+    'start',
+    '--config',
+    config,
+    '--listen',
+    `mqtt://127.0.0.1:${port}`,
+    '--http',
+    `127.0.0.1:${http}`,
+    '--data-dir',
+    dir.path,
+    '--log-level',
+    'warn',
+    ...VEIL_EXTRA_FLAGS,
+  ]
   if (options.upstreamPort !== undefined) flags.push('--upstream', `svc=mqtt://127.0.0.1:${options.upstreamPort}`)
   if (options.policies !== undefined) flags.push('--policies', options.policies)
   // VEIL_BENCH_PROFILE_DIR=/tmp/p writes a CPU profile of the gateway under load (on exit) for tuning.
   const profile = process.env.VEIL_BENCH_PROFILE_DIR
   const root = options.root ?? ROOT
-  const nodeFlags = [...(options.nodeFlags ?? []), ...(profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`])]
+  const nodeFlags = [
+    ...(options.nodeFlags ?? []),
+    ...(profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]),
+  ]
   const child = node([join(root, 'bin/veil.js'), ...flags], process.env, nodeFlags, root)
   const started = track('veil', child, port, dir.remove)
   await until('ready', started, async () => {

@@ -10,7 +10,12 @@ import { tempDir } from '../test/helpers/gateway.ts'
 const which = process.argv[2] ?? 'owntracks/location'
 const count = Number(process.argv[3] ?? 100_000)
 const message = typicalMessages().find((m) => m.stream === which)
-if (message === undefined) throw new Error(`no typical message for ${which}; known: ${typicalMessages().map((m) => m.stream).join(', ')}`)
+if (message === undefined)
+  throw new Error(
+    `no typical message for ${which}; known: ${typicalMessages()
+      .map((m) => m.stream)
+      .join(', ')}`,
+  )
 const dir = tempDir('veil-bench-')
 const { pipeline, close } = benchPipeline(dir.path)
 let now = Date.UTC(2026, 1, 2, 3)

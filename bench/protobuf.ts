@@ -1,7 +1,13 @@
 import { deepStrictEqual } from 'node:assert'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { decodePayload, encodePayload, metricValue, toNumber, type SparkplugDocument } from '../filters/profiles/sparkplug/codec.ts'
+import {
+  decodePayload,
+  encodePayload,
+  metricValue,
+  toNumber,
+  type SparkplugDocument,
+} from '../filters/profiles/sparkplug/codec.ts'
 import { SPARKPLUG_POLICIES, sparkplugBytes } from '../filters/profiles/sparkplug/testing.ts'
 import { DEFAULT_POLICIES } from '../gateway/src/config/config.ts'
 import type { Domain } from '../gateway/src/sdk/model.ts'
@@ -46,7 +52,14 @@ export interface ProtobufRow {
 const TS = 1772366400
 /** A canonical smart-plug energy reading and a camera detection (schemas/proto/canonical.proto), as devices send them. */
 const ENERGY = { ts: TS, total_kwh: 1234.567, power_w: 61.5, voltage_v: 231.2, current_a: 0.27, relay: 'on' }
-const CAMERA = { ts: TS, type: 'update', label: 'person', score: 0.87, zones: ['driveway', 'front_door'], sub_label: 'courier' }
+const CAMERA = {
+  ts: TS,
+  type: 'update',
+  label: 'person',
+  score: 0.87,
+  zones: ['driveway', 'front_door'],
+  sub_label: 'courier',
+}
 
 interface Canonical {
   readonly content: string
@@ -56,8 +69,18 @@ interface Canonical {
 }
 
 const CANONICAL: readonly Canonical[] = [
-  { content: 'smart_plug/energy', topic: 'devices/smart_plug/plug1/energy', messageType: 'veil.canonical.v1.SmartPlugEnergy', doc: ENERGY },
-  { content: 'camera/event', topic: 'devices/camera/cam1/event', messageType: 'veil.canonical.v1.CameraEvent', doc: CAMERA },
+  {
+    content: 'smart_plug/energy',
+    topic: 'devices/smart_plug/plug1/energy',
+    messageType: 'veil.canonical.v1.SmartPlugEnergy',
+    doc: ENERGY,
+  },
+  {
+    content: 'camera/event',
+    topic: 'devices/camera/cam1/event',
+    messageType: 'veil.canonical.v1.CameraEvent',
+    doc: CAMERA,
+  },
 ]
 
 /**
@@ -108,7 +131,14 @@ interface Clocked {
   now: number
 }
 
-function pipelineBatch(p: Clocked, topic: string, payloads: readonly Buffer[], start: number, stepMs: number, counts: { outputs: number; processed: number }): Batch {
+function pipelineBatch(
+  p: Clocked,
+  topic: string,
+  payloads: readonly Buffer[],
+  start: number,
+  stepMs: number,
+  counts: { outputs: number; processed: number },
+): Batch {
   let next = start % payloads.length
   return async (n) => {
     const started = process.hrtime.bigint()
@@ -124,11 +154,22 @@ function pipelineBatch(p: Clocked, topic: string, payloads: readonly Buffer[], s
 }
 
 /** One message through a pipeline before timing: what leaves must be there and in the configured encoding. */
-async function check(p: Clocked, topic: string, payload: Buffer, contentType: string, what: string): Promise<readonly Output[]> {
+async function check(
+  p: Clocked,
+  topic: string,
+  payload: Buffer,
+  contentType: string,
+  what: string,
+): Promise<readonly Output[]> {
   p.now += 1
   const result = await p.pipeline.process(topic, payload, p.now)
-  if (result.outputs.length === 0) throw new Error(`${what}: nothing left the pipeline (${result.dropped?.stage ?? 'every domain'} dropped it: ${result.dropped?.reason ?? result.domainDrops.map((d) => d.reason).join(', ')})`)
-  for (const o of result.outputs) if (o.contentType !== contentType) throw new Error(`${what}: ${o.domain}'s copy is ${o.contentType}, expected ${contentType}`)
+  if (result.outputs.length === 0)
+    throw new Error(
+      `${what}: nothing left the pipeline (${result.dropped?.stage ?? 'every domain'} dropped it: ${result.dropped?.reason ?? result.domainDrops.map((d) => d.reason).join(', ')})`,
+    )
+  for (const o of result.outputs)
+    if (o.contentType !== contentType)
+      throw new Error(`${what}: ${o.domain}'s copy is ${o.contentType}, expected ${contentType}`)
   return result.outputs
 }
 
@@ -136,7 +177,8 @@ const bytesOf = (outputs: readonly Output[]): number => outputs.reduce((sum, o) 
 
 async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions): Promise<Contender[]> {
   const list: Contender[] = []
-  const add = (row: Contender['row'], batch: Batch, counts?: Contender['counts']): number => list.push({ row, batch, counts, reference: -1 }) - 1
+  const add = (row: Contender['row'], batch: Batch, counts?: Contender['counts']): number =>
+    list.push({ row, batch, counts, reference: -1 }) - 1
   const counter = (): { outputs: number; processed: number } => ({ outputs: 0, processed: 0 })
   let energyReference = -1
   for (const c of CANONICAL) {
@@ -146,8 +188,13 @@ async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions):
     const decodePb = compileProtoDecoder(c.messageType)
     // The same content: protobuf must decode to exactly what JSON.parse makes of the JSON stream.
     const decoded = decodePb(pbBytes)
-    if (decoded instanceof ProtoDrop) throw new Error(`${c.content}: protobuf decoder refused the message (${decoded.reason})`)
-    deepStrictEqual(decoded, JSON.parse(jsonBytes.toString('utf8')), `${c.content}: protobuf and JSON decode differently`)
+    if (decoded instanceof ProtoDrop)
+      throw new Error(`${c.content}: protobuf decoder refused the message (${decoded.reason})`)
+    deepStrictEqual(
+      decoded,
+      JSON.parse(jsonBytes.toString('utf8')),
+      `${c.content}: protobuf and JSON decode differently`,
+    )
     const pbTopic = wire(`${c.topic}/pb`)
     const jsonTopic = wire(c.topic)
     const jsonOut = await check(json, jsonTopic, jsonBytes, JSON_CONTENT_TYPE, `${c.content} JSON in, JSON out`)
@@ -159,20 +206,77 @@ async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions):
     )
     const pbOut = await check(pb, pbTopic, pbBytes, FILTERED_CONTENT_TYPE, `${c.content} protobuf in, protobuf out`)
     const base = { content: c.content, bytesOut: undefined, output: undefined, step: 'decode' } as const
-    const first = add({ ...base, input: 'JSON', bytesIn: jsonBytes.length }, stepBatch(() => JSON.parse(jsonBytes.toString('utf8'))))
-    add({ ...base, input: 'protobuf', bytesIn: pbBytes.length }, stepBatch(() => decodePb(pbBytes)))
+    const first = add(
+      { ...base, input: 'JSON', bytesIn: jsonBytes.length },
+      stepBatch(() => JSON.parse(jsonBytes.toString('utf8'))),
+    )
+    add(
+      { ...base, input: 'protobuf', bytesIn: pbBytes.length },
+      stepBatch(() => decodePb(pbBytes)),
+    )
     const counts = [counter(), counter(), counter()] as const
-    const reference = add({ content: c.content, step: 'pipeline', input: 'JSON', output: 'JSON', bytesIn: jsonBytes.length, bytesOut: bytesOf(jsonOut) }, pipelineBatch(json, jsonTopic, [jsonBytes], 0, options.stepMs, counts[0]), counts[0])
-    add({ content: c.content, step: 'pipeline', input: 'protobuf', output: 'JSON', bytesIn: pbBytes.length, bytesOut: bytesOf(pbJsonOut) }, pipelineBatch(json, pbTopic, [pbBytes], 0, options.stepMs, counts[1]), counts[1])
-    add({ content: c.content, step: 'pipeline', input: 'protobuf', output: 'protobuf', bytesIn: pbBytes.length, bytesOut: bytesOf(pbOut) }, pipelineBatch(pb, pbTopic, [pbBytes], 0, options.stepMs, counts[2]), counts[2])
+    const reference = add(
+      {
+        content: c.content,
+        step: 'pipeline',
+        input: 'JSON',
+        output: 'JSON',
+        bytesIn: jsonBytes.length,
+        bytesOut: bytesOf(jsonOut),
+      },
+      pipelineBatch(json, jsonTopic, [jsonBytes], 0, options.stepMs, counts[0]),
+      counts[0],
+    )
+    add(
+      {
+        content: c.content,
+        step: 'pipeline',
+        input: 'protobuf',
+        output: 'JSON',
+        bytesIn: pbBytes.length,
+        bytesOut: bytesOf(pbJsonOut),
+      },
+      pipelineBatch(json, pbTopic, [pbBytes], 0, options.stepMs, counts[1]),
+      counts[1],
+    )
+    add(
+      {
+        content: c.content,
+        step: 'pipeline',
+        input: 'protobuf',
+        output: 'protobuf',
+        bytesIn: pbBytes.length,
+        bytesOut: bytesOf(pbOut),
+      },
+      pipelineBatch(pb, pbTopic, [pbBytes], 0, options.stepMs, counts[2]),
+      counts[2],
+    )
     for (let i = first; i < list.length; i++) (list[i] as Contender).reference = reference
     if (c.content === 'smart_plug/energy') energyReference = reference
   }
 
   // Sparkplug B: an edge node's birth names three metrics with aliases; each NDATA carries them by alias only, with
   // the next sequence number (a gap would be counted, not dropped, but it is not what a healthy node sends).
-  const birth = sparkplugBytes({ timestamp: TS * 1000, seq: 0, metrics: [{ name: 'Temperature', alias: 1, datatype: 10, value: 21 }, { name: 'Energy/Total', alias: 2, datatype: 10, value: 1234.5 }, { name: 'Secret', alias: 3, datatype: 12, value: 'x' }] })
-  const ndata = Array.from({ length: 256 }, (_, i) => sparkplugBytes({ timestamp: TS * 1000, seq: (i + 1) % 256, metrics: [{ alias: 1, datatype: 10, value: 22.5 }, { alias: 2, datatype: 10, value: 1234.6 }, { alias: 3, datatype: 12, value: 'y' }] }))
+  const birth = sparkplugBytes({
+    timestamp: TS * 1000,
+    seq: 0,
+    metrics: [
+      { name: 'Temperature', alias: 1, datatype: 10, value: 21 },
+      { name: 'Energy/Total', alias: 2, datatype: 10, value: 1234.5 },
+      { name: 'Secret', alias: 3, datatype: 12, value: 'x' },
+    ],
+  })
+  const ndata = Array.from({ length: 256 }, (_, i) =>
+    sparkplugBytes({
+      timestamp: TS * 1000,
+      seq: (i + 1) % 256,
+      metrics: [
+        { alias: 1, datatype: 10, value: 22.5 },
+        { alias: 2, datatype: 10, value: 1234.6 },
+        { alias: 3, datatype: 12, value: 'y' },
+      ],
+    }),
+  )
   const first = ndata[0] as Buffer
   await check(json, NODE, birth, JSON_CONTENT_TYPE, 'Sparkplug B NBIRTH, JSON out')
   await check(pb, NODE, birth, SPARKPLUG_CONTENT_TYPE, 'Sparkplug B NBIRTH, Sparkplug B out')
@@ -181,19 +285,41 @@ async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions):
 
   // Decode: the NDATA's content as a JSON document, against Veil's Sparkplug B decoder (before the metrics state
   // names the metrics). The same content: the decoded payload, its uint64s as numbers, is the JSON document.
-  const spDoc = { timestamp: TS * 1000, seq: 1, metrics: [{ alias: 1, datatype: 10, value: 22.5 }, { alias: 2, datatype: 10, value: 1234.6 }, { alias: 3, datatype: 12, value: 'y' }] }
+  const spDoc = {
+    timestamp: TS * 1000,
+    seq: 1,
+    metrics: [
+      { alias: 1, datatype: 10, value: 22.5 },
+      { alias: 2, datatype: 10, value: 1234.6 },
+      { alias: 3, datatype: 12, value: 'y' },
+    ],
+  }
   const spJsonBytes = Buffer.from(JSON.stringify(spDoc))
   const decoded = decodePayload(first)
   if (typeof decoded === 'string') throw new Error(`Sparkplug B NDATA: the decoder refused it (${decoded})`)
   deepStrictEqual(
-    { timestamp: toNumber(decoded.timestamp), seq: toNumber(decoded.seq), metrics: (decoded.metrics ?? []).map((m) => ({ alias: toNumber(m.alias), datatype: m.datatype, value: metricValue(m, m.datatype ?? 0) })) },
+    {
+      timestamp: toNumber(decoded.timestamp),
+      seq: toNumber(decoded.seq),
+      metrics: (decoded.metrics ?? []).map((m) => ({
+        alias: toNumber(m.alias),
+        datatype: m.datatype,
+        value: metricValue(m, m.datatype ?? 0),
+      })),
+    },
     JSON.parse(spJsonBytes.toString('utf8')),
     'Sparkplug B NDATA: the decoder and JSON.parse of its content differ',
   )
   const spBase = { content: 'sparkplug/NDATA', output: undefined, bytesOut: undefined } as const
   const decodeRows = [
-    add({ ...spBase, step: 'decode', input: 'JSON', bytesIn: spJsonBytes.length }, stepBatch(() => JSON.parse(spJsonBytes.toString('utf8')))),
-    add({ ...spBase, step: 'decode', input: 'Sparkplug B', bytesIn: first.length }, stepBatch(() => decodePayload(first))),
+    add(
+      { ...spBase, step: 'decode', input: 'JSON', bytesIn: spJsonBytes.length },
+      stepBatch(() => JSON.parse(spJsonBytes.toString('utf8'))),
+    ),
+    add(
+      { ...spBase, step: 'decode', input: 'Sparkplug B', bytesIn: first.length },
+      stepBatch(() => decodePayload(first)),
+    ),
   ]
 
   // Encode: svc's filtered copy of that NDATA written as the encode stage writes it, as JSON and as Sparkplug B;
@@ -201,22 +327,54 @@ async function contenders(json: Clocked, pb: Clocked, options: ProtobufOptions):
   const svcJson = spJson.find((o) => o.domain === 'svc')
   const svcPb = spPb.find((o) => o.domain === 'svc')
   if (svcJson === undefined || svcPb === undefined) throw new Error('Sparkplug B NDATA: no copy for svc')
-  const left = JSON.parse(svcJson.payload.toString('utf8')) as { policy: string; data: SparkplugDocument & { seq: number } }
+  const left = JSON.parse(svcJson.payload.toString('utf8')) as {
+    policy: string
+    data: SparkplugDocument & { seq: number }
+  }
   const version = left.policy
-  const filtered: SparkplugDocument = { type: left.data.type, timestamp: left.data.timestamp, metrics: left.data.metrics }
+  const filtered: SparkplugDocument = {
+    type: left.data.type,
+    timestamp: left.data.timestamp,
+    metrics: left.data.metrics,
+  }
   const seq = left.data.seq
   const prefix = `{"policy":${JSON.stringify(version)},"data":`
-  const writeJson = (): Buffer => Buffer.from(`${prefix}${JSON.stringify({ type: filtered.type, timestamp: filtered.timestamp, seq, metrics: filtered.metrics })}}`)
-  if (!writeJson().equals(svcJson.payload)) throw new Error('Sparkplug B NDATA: the JSON encode differs from the pipeline\'s copy')
-  if (!encodePayload(filtered, seq, version).equals(svcPb.payload)) throw new Error('Sparkplug B NDATA: the Sparkplug B encode differs from the pipeline\'s copy')
+  const writeJson = (): Buffer =>
+    Buffer.from(
+      `${prefix}${JSON.stringify({ type: filtered.type, timestamp: filtered.timestamp, seq, metrics: filtered.metrics })}}`,
+    )
+  if (!writeJson().equals(svcJson.payload))
+    throw new Error("Sparkplug B NDATA: the JSON encode differs from the pipeline's copy")
+  if (!encodePayload(filtered, seq, version).equals(svcPb.payload))
+    throw new Error("Sparkplug B NDATA: the Sparkplug B encode differs from the pipeline's copy")
   const encodeRows = [
-    add({ ...spBase, step: 'encode', input: 'JSON', bytesIn: undefined, bytesOut: svcJson.payload.length }, stepBatch(writeJson)),
-    add({ ...spBase, step: 'encode', input: 'Sparkplug B', bytesIn: undefined, bytesOut: svcPb.payload.length }, stepBatch(() => encodePayload(filtered, seq, version))),
+    add(
+      { ...spBase, step: 'encode', input: 'JSON', bytesIn: undefined, bytesOut: svcJson.payload.length },
+      stepBatch(writeJson),
+    ),
+    add(
+      { ...spBase, step: 'encode', input: 'Sparkplug B', bytesIn: undefined, bytesOut: svcPb.payload.length },
+      stepBatch(() => encodePayload(filtered, seq, version)),
+    ),
   ]
   for (const i of [...decodeRows, ...encodeRows]) (list[i] as Contender).reference = energyReference
-  for (const [output, p, outputs] of [['JSON', json, spJson], ['Sparkplug B', pb, spPb]] as const) {
+  for (const [output, p, outputs] of [
+    ['JSON', json, spJson],
+    ['Sparkplug B', pb, spPb],
+  ] as const) {
     const counts = counter()
-    const i = add({ content: 'sparkplug/NDATA', step: 'pipeline', input: 'Sparkplug B', output, bytesIn: first.length, bytesOut: bytesOf(outputs) }, pipelineBatch(p, NDATA, ndata, 1, options.stepMs, counts), counts)
+    const i = add(
+      {
+        content: 'sparkplug/NDATA',
+        step: 'pipeline',
+        input: 'Sparkplug B',
+        output,
+        bytesIn: first.length,
+        bytesOut: bytesOf(outputs),
+      },
+      pipelineBatch(p, NDATA, ndata, 1, options.stepMs, counts),
+      counts,
+    )
     ;(list[i] as Contender).reference = energyReference
   }
   return list
@@ -235,13 +393,20 @@ export async function runProtobuf(options: ProtobufOptions): Promise<ProtobufRow
   const open: BenchPipeline[] = []
   try {
     writePolicies(policies.path)
-    const pbEncodings = new Map<Domain, OutputEncoding>([['svc', 'protobuf'], ['ana', 'protobuf']])
+    const pbEncodings = new Map<Domain, OutputEncoding>([
+      ['svc', 'protobuf'],
+      ['ana', 'protobuf'],
+    ])
     const jsonBench = benchPipeline(jsonData.path, policies.path)
     open.push(jsonBench)
     const pbBench = benchPipeline(pbData.path, policies.path, pbEncodings)
     open.push(pbBench)
     const start = Date.UTC(2026, 2, 1, 12, 0)
-    const list = await contenders({ pipeline: jsonBench.pipeline, now: start }, { pipeline: pbBench.pipeline, now: start }, options)
+    const list = await contenders(
+      { pipeline: jsonBench.pipeline, now: start },
+      { pipeline: pbBench.pipeline, now: start },
+      options,
+    )
     const batches = list.map((c) => c.batch)
     await warmUp(batches, options.warmup)
     for (const c of list) if (c.counts !== undefined) Object.assign(c.counts, { outputs: 0, processed: 0 })

@@ -16,7 +16,11 @@ const BATCH = 320
 const payload = Buffer.from((e2eMessages(1)[0] as { payload: string }).payload)
 const topic = 'veil/svc/camera/p0123456789abcdef/frigate/events'
 const dir = mkdtempSync(join(tmpdir(), 'veil-queue-bench-'))
-const queue = new UpstreamQueue(dir, { ...DEFAULT_QUEUE, segmentBytes: 64 << 20, fsync: 'interval', fsyncIntervalMs: 1000 }, () => {})
+const queue = new UpstreamQueue(
+  dir,
+  { ...DEFAULT_QUEUE, segmentBytes: 64 << 20, fsync: 'interval', fsyncIntervalMs: 1000 },
+  () => {},
+)
 const results: number[] = []
 try {
   for (let r = 0; r < rounds; r++) {
@@ -25,7 +29,8 @@ try {
       // One promise per batch, as on the bridge's per-message path.
       let batch: 'queue_full' | Promise<Error | undefined> = 'queue_full'
       for (let i = 0; i < BATCH; i++) batch = queue.appendSettled('camera', topic, 'v1', payload)
-      if (batch === 'queue_full' || (await batch) !== undefined) throw new Error('the queue refused the benchmark batch')
+      if (batch === 'queue_full' || (await batch) !== undefined)
+        throw new Error('the queue refused the benchmark batch')
       for (let t = queue.take(); t !== undefined; t = queue.take()) queue.ack(t.category, t.message.seq)
     }
     results.push(Number(process.hrtime.bigint() - start) / 1000 / perRound)
@@ -35,4 +40,6 @@ try {
   rmSync(dir, { recursive: true, force: true })
 }
 results.sort((a, b) => a - b)
-console.log(`queue append + take + ack: median ${results[Math.floor(results.length / 2)]?.toFixed(2)} µs per message (rounds: ${results.map((x) => x.toFixed(2)).join(', ')})`)
+console.log(
+  `queue append + take + ack: median ${results[Math.floor(results.length / 2)]?.toFixed(2)} µs per message (rounds: ${results.map((x) => x.toFixed(2)).join(', ')})`,
+)

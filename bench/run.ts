@@ -37,10 +37,14 @@ export function parseArgs(argv: readonly string[]): Args {
         .split(',')
         .map((s) => {
           const section = LETTERS[s] ?? (SECTIONS as readonly string[]).find((x) => x === s)
-          if (section === undefined) throw new Error(`--only: unknown section ${s}; known: ${SECTIONS.join(', ')} (or a, b, c, d, e, f)`)
+          if (section === undefined)
+            throw new Error(`--only: unknown section ${s}; known: ${SECTIONS.join(', ')} (or a, b, c, d, e, f)`)
           return section as Section
         })
-    } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--quick] [--json[=PATH]] [--only=${SECTIONS.join(',')}]`)
+    } else
+      throw new Error(
+        `unknown argument ${arg}; usage: npm run bench -- [--quick] [--json[=PATH]] [--only=${SECTIONS.join(',')}]`,
+      )
   }
   return args
 }
@@ -53,7 +57,12 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n`)
     return 2
   }
-  const results: Results = { date: new Date().toISOString(), mode: args.quick ? 'quick' : 'full', machine: machine(), errors: [] }
+  const results: Results = {
+    date: new Date().toISOString(),
+    mode: args.quick ? 'quick' : 'full',
+    machine: machine(),
+    errors: [],
+  }
   const log = (line: string): void => void process.stderr.write(`${line}\n`)
   const started = performance.now()
   const section = async (name: Section, work: () => Promise<void>): Promise<void> => {
@@ -68,9 +77,18 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     log(`${name}: ${((performance.now() - t) / 1000).toFixed(1)} s`)
   }
-  await section('inprocess', async () => void (results.inprocess = await runInProcess(args.quick ? INPROCESS_QUICK : INPROCESS_FULL)))
-  await section('protobuf', async () => void (results.protobuf = await runProtobuf(args.quick ? PROTOBUF_QUICK : PROTOBUF_FULL)))
-  await section('consent', async () => void (results.consent = await runConsent(args.quick ? CONSENT_QUICK : CONSENT_FULL)))
+  await section(
+    'inprocess',
+    async () => void (results.inprocess = await runInProcess(args.quick ? INPROCESS_QUICK : INPROCESS_FULL)),
+  )
+  await section(
+    'protobuf',
+    async () => void (results.protobuf = await runProtobuf(args.quick ? PROTOBUF_QUICK : PROTOBUF_FULL)),
+  )
+  await section(
+    'consent',
+    async () => void (results.consent = await runConsent(args.quick ? CONSENT_QUICK : CONSENT_FULL)),
+  )
   await section('map', async () => void (results.map = await runMap(args.quick ? MAP_QUICK : MAP_FULL)))
   await section('e2e', async () => void (results.e2e = await runE2e(args.quick ? E2E_QUICK : E2E_FULL, log)))
   await section('idle', async () => void (results.idle = await runIdle(args.quick ? IDLE_QUICK : IDLE_FULL)))
@@ -80,7 +98,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (args.json !== undefined) {
     mkdirSync(dirname(args.json), { recursive: true })
     writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`)
-    writeFileSync(args.json.replace(/\.json$/, '') + '.md', markdown)
+    writeFileSync(`${args.json.replace(/\.json$/, '')}.md`, markdown)
     log(`wrote ${args.json} and ${args.json.replace(/\.json$/, '')}.md`)
   }
   log(`total: ${((performance.now() - started) / 1000).toFixed(1)} s`)

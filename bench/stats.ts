@@ -7,7 +7,10 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
 }
 
 export function median(values: readonly number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5)
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  )
 }
 
 export function round(value: number, digits = 2): number {

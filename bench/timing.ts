@@ -32,7 +32,8 @@ export async function interleave(batches: readonly Batch[], options: InterleaveO
   const forwards = batches.map((_, i) => i)
   const backwards = [...forwards].reverse()
   for (let r = 0; r < options.rounds; r++) {
-    for (const i of r % 2 === 0 ? forwards : backwards) (times[i] as number[]).push(await (batches[i] as Batch)(options.batch))
+    for (const i of r % 2 === 0 ? forwards : backwards)
+      (times[i] as number[]).push(await (batches[i] as Batch)(options.batch))
   }
   return times.map(median)
 }

@@ -25,10 +25,21 @@ const seconds = Number(process.argv[4] ?? 4)
 const rate = Number(process.argv[5] ?? 0)
 const dir = tempDir('veil-bench-policies-')
 const policies = benchPolicies(dir.path)
-const sides: { name: string; upstream: Started; veil: Started; rates: number[]; p99: number[]; cpu: number[]; usPerMsg: number[] }[] = []
+const sides: {
+  name: string
+  upstream: Started
+  veil: Started
+  rates: number[]
+  p99: number[]
+  cpu: number[]
+  usPerMsg: number[]
+}[] = []
 try {
   const flagsB = (process.env.VEIL_AB_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')
-  for (const [name, root, nodeFlags] of [['A (baseline)', baseline, []], [`B (this tree${flagsB.length > 0 ? ` ${flagsB.join(' ')}` : ''})`, ROOT, flagsB]] as const) {
+  for (const [name, root, nodeFlags] of [
+    ['A (baseline)', baseline, []],
+    [`B (this tree${flagsB.length > 0 ? ` ${flagsB.join(' ')}` : ''})`, ROOT, flagsB],
+  ] as const) {
     const upstream = await startMosquitto()
     const veil = await startVeil({ upstreamPort: upstream.port, policies, root, nodeFlags })
     sides.push({ name, upstream, veil, rates: [], p99: [], cpu: [], usPerMsg: [] })
@@ -64,10 +75,15 @@ try {
       side.rates.push(result.receivedPerSec)
       side.p99.push(result.p99Ms)
       side.cpu.push(cpu)
-      console.log(`${side.name}: ${result.receivedPerSec} msg/s, p50 ${result.p50Ms?.toFixed(1)} ms, p99 ${result.p99Ms?.toFixed(1)} ms, lost ${result.lost}, behind ${result.behind}, veil CPU ${(cpu * 100).toFixed(0)} %, ${usPerMsg.toFixed(0)} µs CPU/msg, load ${load}`)
+      console.log(
+        `${side.name}: ${result.receivedPerSec} msg/s, p50 ${result.p50Ms?.toFixed(1)} ms, p99 ${result.p99Ms?.toFixed(1)} ms, lost ${result.lost}, behind ${result.behind}, veil CPU ${(cpu * 100).toFixed(0)} %, ${usPerMsg.toFixed(0)} µs CPU/msg, load ${load}`,
+      )
     }
   }
-  for (const s of sides) console.log(`${s.name}: median ${median(s.rates)} msg/s, p99 ${median(s.p99).toFixed(1)} ms, veil CPU ${(median(s.cpu) * 100).toFixed(0)} %, ${median(s.usPerMsg).toFixed(0)} µs CPU/msg  [${s.rates.join(' ')}] [${s.usPerMsg.map((u) => u.toFixed(0)).join(' ')} µs]`)
+  for (const s of sides)
+    console.log(
+      `${s.name}: median ${median(s.rates)} msg/s, p99 ${median(s.p99).toFixed(1)} ms, veil CPU ${(median(s.cpu) * 100).toFixed(0)} %, ${median(s.usPerMsg).toFixed(0)} µs CPU/msg  [${s.rates.join(' ')}] [${s.usPerMsg.map((u) => u.toFixed(0)).join(' ')} µs]`,
+    )
 } finally {
   for (const s of sides) {
     await s.veil.stop()

@@ -10,7 +10,6 @@ import { benchPolicies, e2eMessages, E2E_QUICK } from './e2e.ts'
 import { MAX_SEQ, type LoadConfig, type LoadResult } from './loadgen.ts'
 import { cpuTicks, runChild, startMosquitto, startVeil } from './processes.ts'
 
-
 const rounds = Number(process.argv[2] ?? 3)
 const seconds = Number(process.argv[3] ?? 4)
 const dir = tempDir('veil-bench-policies-')

@@ -115,8 +115,20 @@ describe('benchmark suite', () => {
   }, 60_000)
 
   it('(f) times the consent lookup and the pipeline with a household-only book against 1 000 subjects', async () => {
-    const result = await runConsent({ rounds: 2, batch: 5, warmup: 5, stepMs: 10_000, subjects: 1_000, lookupBatch: 50 })
-    expect(result.lookups.map((r) => r.book)).toEqual(['loop only', 'household only', '1,000 subjects, hit', '1,000 subjects, miss'])
+    const result = await runConsent({
+      rounds: 2,
+      batch: 5,
+      warmup: 5,
+      stepMs: 10_000,
+      subjects: 1_000,
+      lookupBatch: 50,
+    })
+    expect(result.lookups.map((r) => r.book)).toEqual([
+      'loop only',
+      'household only',
+      '1,000 subjects, hit',
+      '1,000 subjects, miss',
+    ])
     for (const row of result.lookups) expect(row.ns).toBeGreaterThan(0)
     expect(result.pipeline.map((r) => r.stream)).toEqual(['tasmota/sensor', 'owntracks/location'])
     for (const row of result.pipeline) {
@@ -124,7 +136,13 @@ describe('benchmark suite', () => {
       // The subject holds the household's defaults: the same variants, so the same copies leave.
       expect(row.outputsSubjects).toBe(row.outputsHousehold)
     }
-    const md = toMarkdown({ date: 'now', mode: 'quick', machine: { ...machine(), loadEnd: 0 }, consent: result, errors: [] })
+    const md = toMarkdown({
+      date: 'now',
+      mode: 'quick',
+      machine: { ...machine(), loadEnd: 0 },
+      consent: result,
+      errors: [],
+    })
     expect(md).toContain('## (f) Consent per message')
     expect(md).toContain('| 1,000 subjects, hit |')
     expect(md).toContain('| gps_tracker | owntracks/location |')
