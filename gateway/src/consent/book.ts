@@ -77,7 +77,8 @@ export interface BookSource {
  * holder swaps in, so a message sees one consistent state.
  */
 export class ConsentBook {
-  readonly #byProfile: ReadonlyMap<string, ReadonlyMap<string, SubjectView>>
+  /** By device id alone (one Map read per message); ids two profiles share chain their claims. */
+  readonly #byDevice: ReadonlyMap<string, Claim>
   readonly #byId: ReadonlyMap<string, SubjectView>
   readonly household: SubjectView
   /** The source it was compiled from, for the CLI, the API and a recompile when one part changes. */
@@ -102,18 +103,16 @@ export class ConsentBook {
       return { id: subject.id, minor: subject.minor, granted, blocked }
     }
     this.household = compile({ name: HOUSEHOLD, id: HOUSEHOLD, minor: false, regions: undefined })
-    const byProfile = new Map<string, Map<string, SubjectView>>()
+    const byDevice = new Map<string, Claim>()
     const byId = new Map<string, SubjectView>([[HOUSEHOLD, this.household]])
     for (const subject of source.subjects) {
       const view = compile(subject)
       byId.set(subject.id, view)
       for (const device of subject.devices) {
-        let ids = byProfile.get(device.profile)
-        if (ids === undefined) byProfile.set(device.profile, (ids = new Map()))
-        ids.set(device.deviceId, view)
+        byDevice.set(device.deviceId, { profile: device.profile, view, next: byDevice.get(device.deviceId) })
       }
     }
-    this.#byProfile = byProfile
+    this.#byDevice = byDevice
     this.#byId = byId
   }
 
@@ -128,13 +127,23 @@ export class ConsentBook {
 
   /** The subject of a device: the one that claims it, else the household. */
   of(profile: string, deviceId: string): SubjectView {
-    return this.#byProfile.get(profile)?.get(deviceId) ?? this.household
+    if (this.#byDevice.size === 0) return this.household
+    for (let claim = this.#byDevice.get(deviceId); claim !== undefined; claim = claim.next) {
+      if (claim.profile === profile) return claim.view
+    }
+    return this.household
   }
 
   /** Undefined for a subject removed since: its copies are nobody's to send. */
   byId(id: string): SubjectView | undefined {
     return this.#byId.get(id)
   }
+}
+
+interface Claim {
+  readonly profile: string
+  readonly view: SubjectView
+  readonly next: Claim | undefined
 }
 
 /** Holds the book in force; a change swaps `current` only after the new book compiled. */
