@@ -191,3 +191,35 @@ describe('property: no copy leaves under a purpose withdrawn at the time it is m
     )
   })
 })
+
+describe('forgetDevices: erasure reaches the operators device state', () => {
+  it("an energy window that absorbed a forgotten device's readings releases nothing for it; other devices keep theirs", async () => {
+    const { forgetDevices } = await import('../sdk/state.ts')
+    const T0 = Date.UTC(2026, 2, 1, 10)
+    /** Per domain, the devices (pseudonyms) an hour of two plugs' readings releases records for. */
+    const run = async (forget: readonly string[]): Promise<Record<string, number>> => {
+      const { pipeline } = builtinPipeline()
+      for (const [plug, total] of [
+        ['tasmota_f0a001', 10],
+        ['tasmota_b0b002', 20],
+      ] as const) {
+        await pipeline.process(`tele/${plug}/SENSOR`, Buffer.from(JSON.stringify({ ENERGY: { Total: total } })), T0)
+        await pipeline.process(
+          `tele/${plug}/SENSOR`,
+          Buffer.from(JSON.stringify({ ENERGY: { Total: total + 0.5 } })),
+          T0 + 60_000,
+        )
+      }
+      if (forget.length > 0) expect(forgetDevices(forget)).toBeGreaterThan(0)
+      const outputs = (await pipeline.tick(T0 + 2 * 3_600_000, true)).flatMap((r) => r.outputs)
+      const devices: Record<string, Set<string>> = {}
+      for (const o of outputs) (devices[o.domain] ??= new Set()).add(o.topic.split('/')[3] as string)
+      return Object.fromEntries(Object.entries(devices).map(([d, set]) => [d, set.size]))
+    }
+    const kept = await run([])
+    expect(Object.values(kept).every((n) => n === 2)).toBe(true)
+    const forgotten = await run(['tasmota_f0a001'])
+    expect(Object.keys(forgotten).sort()).toEqual(Object.keys(kept).sort())
+    expect(Object.values(forgotten).every((n) => n === 1)).toBe(true)
+  })
+})

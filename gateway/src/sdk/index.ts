@@ -45,7 +45,7 @@ export {
   type StreamDefinition,
 } from './profile.ts'
 export { FORBIDDEN_KEYS, compileAccessor, compileGetter, isPlainObject, type Accessor, type Getter } from './path.ts'
-export { DeviceState } from './state.ts'
+export { DeviceState, forgetDevices } from './state.ts'
 export { base32, type Keyring, type PseudonymScope } from './keyring.ts'
 export { TIME_UNITS, type TimeUnit } from './time.ts'
 export { baseTopicProblem, patternCovers, patternProblem, type PatternRules } from './topics.ts'

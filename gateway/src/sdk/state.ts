@@ -19,6 +19,10 @@ export class DeviceState<T> {
   constructor(limit = 10_000) {
     this.#limit = limit
     this.#stale = Math.floor(limit / 2)
+    // Known to forgetDevices, without keeping a recompiled policy's old state alive.
+    const ref = new WeakRef<DeviceState<unknown>>(this)
+    LIVE.add(ref)
+    RELEASED.register(this, ref)
   }
 
   get(deviceId: string): T | undefined {
@@ -70,4 +74,32 @@ export class DeviceState<T> {
 interface Slot<T> {
   value: T
   moved: number
+}
+
+const LIVE = new Set<WeakRef<DeviceState<unknown>>>()
+const RELEASED = new FinalizationRegistry<WeakRef<DeviceState<unknown>>>((ref) => LIVE.delete(ref))
+
+/**
+ * Erasure: deletes the entries of these device ids from every operator's device state in the process (energy
+ * windows, noise caches, rate limits, learned places), so nothing learned from a forgotten person's devices stays.
+ * An id another profile shares loses its state too: state is rebuilt from the next message, never leaked.
+ * Returns how many entries were deleted.
+ */
+export function forgetDevices(deviceIds: Iterable<string>): number {
+  const ids = [...deviceIds]
+  let deleted = 0
+  for (const ref of LIVE) {
+    const state = ref.deref()
+    if (state === undefined) {
+      LIVE.delete(ref)
+      continue
+    }
+    for (const id of ids) {
+      if (state.has(id)) {
+        state.delete(id)
+        deleted++
+      }
+    }
+  }
+  return deleted
 }
