@@ -49,8 +49,8 @@ describe('subject keys', () => {
     }
     const again = SubjectKeys.open(dir, master)
     expect(again.size).toBe(3)
-    expect(again.keyById(ALICE, alice.id)?.equals(alice.key)).toBe(true)
-    expect(again.keyById(BOB, bob.id)?.equals(bob.key)).toBe(true)
+    expect(again.keyById(ALICE, alice.id)?.key.equals(alice.key)).toBe(true)
+    expect(again.keyById(BOB, bob.id)?.key.equals(bob.key)).toBe(true)
     expect(again.keyById(ALICE, alice.id + 1)).toBeUndefined()
   })
 

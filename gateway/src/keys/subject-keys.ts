@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes } from 'node:crypto'
 import {
   closeSync,
   fstatSync,
@@ -91,15 +91,16 @@ export class SubjectKeys implements FrameKeys {
       wrapped: this.#wrapKey(subject, id, key),
     }
     const next = this.#read()
-    next.set(subject, { stored, key: { id, key } })
+    const created: Held = { stored, key: { id, key, secret: createSecretKey(key) } }
+    next.set(subject, created)
     this.#write(next)
     this.#held = next
-    return { id, key }
+    return created.key
   }
 
-  keyById(subject: string, id: number): Buffer | undefined {
+  keyById(subject: string, id: number): SubjectKey | undefined {
     const held = this.#held.get(subject)
-    return held !== undefined && held.key.id === id ? held.key.key : undefined
+    return held !== undefined && held.key.id === id ? held.key : undefined
   }
 
   /**
@@ -196,8 +197,12 @@ export class SubjectKeys implements FrameKeys {
       if (out.has(subject)) throw this.#damaged(at, 'a second key for the same subject')
       const previous = this.#held.get(subject)
       // Keys already unwrapped are kept, not unwrapped again on every write.
-      const key = previous?.key.id === id ? previous.key.key : this.#unwrap(at, subject, id, wrapped)
-      out.set(subject, { stored: { subject, id, created, wrapped }, key: { id, key } })
+      let key = previous?.key
+      if (key?.id !== id) {
+        const raw = this.#unwrap(at, subject, id, wrapped)
+        key = { id, key: raw, secret: createSecretKey(raw) }
+      }
+      out.set(subject, { stored: { subject, id, created, wrapped }, key })
     })
     return out
   }

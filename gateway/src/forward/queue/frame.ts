@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 
 /**
@@ -103,6 +103,8 @@ export function encodeFrame(
 export interface SubjectKey {
   readonly id: number
   readonly key: Buffer
+  /** The same key imported once: createCipheriv with a KeyObject skips the import of a raw key on every frame. */
+  readonly secret: KeyObject
 }
 
 /** Where a sealing queue gets its keys (keys/subject-keys.ts). */
@@ -110,7 +112,7 @@ export interface FrameKeys {
   /** The subject's current data key, created on first use. Throws when it cannot be stored. */
   keyFor(subject: string): SubjectKey
   /** The key `id` of the subject, or undefined when it is gone (forgotten: its frames are crypto-shredded). */
-  keyById(subject: string, id: number): Buffer | undefined
+  keyById(subject: string, id: number): SubjectKey | undefined
 }
 
 /**
@@ -208,7 +210,7 @@ export function encodeSealedFrame(
   o += frame.write(purpose, o, 'latin1')
   payload.copy(frame, o)
   const plainEnd = plainAt + plainLength
-  const cipher = createCipheriv(CIPHER, key.key, nonce)
+  const cipher = createCipheriv(CIPHER, key.secret, nonce)
   cipher.setAAD(context)
   cipher.setAAD(frame.subarray(FRAME_HEADER, adEnd))
   const ciphertext = cipher.update(frame.subarray(plainAt, plainEnd))
@@ -236,13 +238,13 @@ export interface SealedFrame {
 export type StoredFrame = QueuedMessage | SealedFrame
 
 /** The message of a sealed frame, or undefined when its tag (or layout) does not check out under `key`. */
-export function openFrame(frame: SealedFrame, key: Buffer, context: Buffer): QueuedMessage | undefined {
+export function openFrame(frame: SealedFrame, key: SubjectKey, context: Buffer): QueuedMessage | undefined {
   const { body, adEnd } = frame
   const plainAt = adEnd + NONCE
   const tagAt = body.length - TAG
   let plain: Buffer
   try {
-    const decipher = createDecipheriv(CIPHER, key, body.subarray(adEnd, plainAt))
+    const decipher = createDecipheriv(CIPHER, key.secret, body.subarray(adEnd, plainAt))
     decipher.setAAD(context)
     decipher.setAAD(body.subarray(0, adEnd))
     decipher.setAuthTag(body.subarray(tagAt))
