@@ -29,6 +29,8 @@ export interface QueuedMessage {
   /** The purpose the copy's policy variant needed; '' for the default. */
   readonly purpose: string
   readonly payload: Buffer
+  /** The subject key it was sealed under (version 4); undefined for a frame stored in the clear. */
+  readonly keyId?: number
 }
 
 export const FRAME_HEADER = 8
@@ -280,6 +282,7 @@ export function openFrame(frame: SealedFrame, key: SubjectKey, context: Buffer):
     subject: frame.subject,
     purpose,
     payload: plain.subarray(o),
+    keyId: frame.keyId,
   }
 }
 

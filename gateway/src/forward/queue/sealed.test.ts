@@ -286,6 +286,29 @@ describe('sealed queue frames (version 4)', () => {
     expect(drops.reduce((n, [, , c]) => n + c, 0)).toBe(N - bob.length)
   })
 
+  it('a copy opened and held for the merge before its subject was forgotten is dropped, not handed out', async () => {
+    const keys = SubjectKeys.open(tempDir(), randomBytes(32))
+    let t = 1_000_000
+    const drops: [Category, string, number][] = []
+    const queue = new UpstreamQueue(
+      join(tempDir(), 'svc'),
+      DEFAULT_QUEUE,
+      (category, reason, count) => drops.push([category, reason, count]),
+      () => t++,
+      { keys, domain: 'svc' },
+    )
+    cleanups.push(() => queue.close())
+    await queue.appendSettled('camera', TOPIC, 'v1', Buffer.from('{"n":1}'), undefined, ALICE)
+    await queue.appendSettled('smart_plug', TOPIC, 'v1', Buffer.from('{"n":2}'), undefined, ALICE)
+    await queue.appendSettled('smart_plug', TOPIC, 'v1', Buffer.from('{"n":3}'), undefined, BOB)
+    // Taking the oldest opens the head of every category: alice's plug copy waits, decrypted, for the next take.
+    expect(queue.take()?.message.payload.toString()).toBe('{"n":1}')
+    keys.forget(ALICE)
+    expect(queue.take()?.message.payload.toString()).toBe('{"n":3}')
+    expect(queue.take()).toBeUndefined()
+    expect(drops).toEqual([['smart_plug', 'erased', 1]])
+  })
+
   it('a log given no keys reads a sealed frame as unreadable, not as plaintext', async () => {
     const dir = tempDir()
     const keys = SubjectKeys.open(tempDir(), randomBytes(32))

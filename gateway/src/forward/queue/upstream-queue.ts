@@ -186,6 +186,13 @@ export class UpstreamQueue {
     let bestMessage: QueuedMessage | undefined
     for (const [category, log] of this.#logs) {
       let m = this.#peeked.get(category)
+      if (m !== undefined && this.#erased(m)) {
+        // Opened before its subject was forgotten, held here since: it must not leave now.
+        this.#peeked.delete(category)
+        log.ack(m.seq)
+        this.#onDrop(category, 'erased', 1)
+        m = undefined
+      }
       if (m === undefined) {
         m = log.take()
         if (m === undefined) continue
@@ -199,6 +206,10 @@ export class UpstreamQueue {
     if (best === undefined || bestMessage === undefined) return undefined
     this.#peeked.delete(best)
     return { category: best, message: bestMessage }
+  }
+
+  #erased(m: QueuedMessage): boolean {
+    return m.keyId !== undefined && this.#sealing?.keys.keyById(m.subject, m.keyId) === undefined
   }
 
   ack(category: Category, seq: number): void {
