@@ -14,6 +14,7 @@ import { ConnectionGuard } from './auth/guard.ts'
 import { CredentialStore } from './auth/store.ts'
 import { tlsContext } from './ingest/listeners.ts'
 import { loadOrCreateMasterKey } from './keys/keyring.ts'
+import { SubjectKeys } from './keys/subject-keys.ts'
 import type { Category, Domain } from './sdk/model.ts'
 import type { PolicyHolder } from './pipeline/filter.ts'
 import type { Output, PipelineResult } from './pipeline/envelope.ts'
@@ -57,6 +58,8 @@ export class Gateway {
   readonly broker: DeviceBroker
   readonly http: HttpEndpoint
   readonly bridges: ReadonlyMap<Domain, UpstreamBridge>
+  /** The subjects' queue keys: `forget(id)` crypto-shreds a subject's queued copies (veil subject forget). */
+  readonly subjectKeys: SubjectKeys
   readonly #policies: PolicyHolder
   readonly #policyOptions: LoadPolicyOptions
   readonly #audit: AuditSink
@@ -86,6 +89,7 @@ export class Gateway {
     logger: Logger
     credentials: CredentialStore
     consent: LiveConsent
+    subjectKeys: SubjectKeys
   }) {
     this.config = init.config
     this.metrics = init.metrics
@@ -99,6 +103,7 @@ export class Gateway {
     this.#logger = init.logger
     this.#credentials = init.credentials
     this.#consent = init.consent
+    this.subjectKeys = init.subjectKeys
     // Not keeping the process alive: a gateway that is closed or never closed must not hang its host on a timer.
     this.#ticker = setInterval(() => void this.tick(), TICK_MS).unref()
   }
@@ -128,6 +133,8 @@ export class Gateway {
     // Subjects and consent before the pipeline: a damaged registry or log stops the start, naming the file and line.
     const consent = new LiveConsent(config.dataDir, profiles, config)
     const master = loadOrCreateMasterKey(config.dataDir)
+    // Before any queue opens: a damaged key file stops the start, naming the file and the entry.
+    const subjectKeys = SubjectKeys.open(config.dataDir, master)
     const { pipeline, policies, policyOptions, audit } = createPipeline({
       ...specOfConfig(config, plugins.operators),
       streams: classifier,
@@ -163,6 +170,7 @@ export class Gateway {
           consentBlocks: (category, subject, purpose) =>
             consentBlocksNow(pipeline.consent.current, subject, domain, category, purpose),
           onDelivered: (category) => metrics.forwardedHandle(category, domain, 'upstream').inc(),
+          subjectKeys,
         })
       } catch (err) {
         await Promise.all([...bridges.values()].map((b) => b.close(0)))
@@ -248,6 +256,7 @@ export class Gateway {
       logger,
       credentials,
       consent,
+      subjectKeys,
     })
     logger.info(
       {

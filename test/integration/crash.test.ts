@@ -9,6 +9,8 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_QUEUE, UpstreamQueue } from '../../gateway/src/forward/queue/upstream-queue.ts'
+import { loadOrCreateMasterKey } from '../../gateway/src/keys/keyring.ts'
+import { SubjectKeys } from '../../gateway/src/keys/subject-keys.ts'
 import { tempDir } from '../helpers/gateway.ts'
 import { until } from '../helpers/poll.ts'
 import { freePort } from '../helpers/mosquitto.ts'
@@ -85,7 +87,12 @@ describe('veil start: durability across SIGKILL and SIGTERM', () => {
     expect(exit).toEqual({ code: 0, signal: null })
     expect(veil.output()).toMatch(/"event":"stopped"/)
 
-    const queue = new UpstreamQueue(join(dataDir, 'queue', 'svc'), DEFAULT_QUEUE, () => {})
+    // Sealed under the subjects' keys (version 4 frames): opened with the key store of the same data directory.
+    const keys = SubjectKeys.open(dataDir, loadOrCreateMasterKey(dataDir))
+    const queue = new UpstreamQueue(join(dataDir, 'queue', 'svc'), DEFAULT_QUEUE, () => {}, Date.now, {
+      keys,
+      domain: 'svc',
+    })
     cleanups.push(() => queue.close())
     const queued: number[] = []
     for (let t = queue.take(); t !== undefined; t = queue.take()) {

@@ -71,7 +71,8 @@ function writeJournal(file: string, pending: readonly PendingErasure[]): void {
  * `finishErasures` at the next start completes whatever a crash interrupted.
  */
 export function forgetSubject(dataDir: string, subject: Subject, parts: ErasureParts): ErasureResult {
-  if (subject.name === HOUSEHOLD) throw new VeilError('VEIL_ERR_USAGE', `${HOUSEHOLD} cannot be forgotten: it is every device no subject claims`)
+  if (subject.name === HOUSEHOLD)
+    throw new VeilError('VEIL_ERR_USAGE', `${HOUSEHOLD} cannot be forgotten: it is every device no subject claims`)
   const file = join(dataDir, ERASURE_JOURNAL)
   const pending = readJournal(file).filter((p) => p.subjectId !== subject.id)
   const entry: PendingErasure = {

@@ -9,6 +9,7 @@ import { mayTransition, type BridgeState } from './bridge-state.ts'
 import { FlowControl } from './flow-control.ts'
 import { PoisonDetector } from './poison.ts'
 import type { ConsentDropReason } from '../consent/book.ts'
+import type { FrameKeys } from './queue/frame.ts'
 import { UpstreamQueue, type QueueConfig, type QueueDropReason, type Taken } from './queue/upstream-queue.ts'
 
 export type { BridgeState } from './bridge-state.ts'
@@ -65,6 +66,8 @@ export interface BridgeOptions {
   readonly consentBlocks?: (category: Category, subject: string, purpose: string) => ConsentDropReason | undefined
   /** One message acknowledged by the upstream (PUBACK). */
   readonly onDelivered: (category: Category) => void
+  /** The subjects' data keys: the queue is encrypted at rest under them (absent: in the clear, for tests). */
+  readonly subjectKeys?: FrameKeys | undefined
 }
 
 /**
@@ -139,6 +142,8 @@ export class UpstreamBridge {
         else this.#log.error({ event: 'queue_corrupt', category, count }, 'unreadable queued messages skipped')
         options.onDrop(category, reason, count)
       },
+      Date.now,
+      options.subjectKeys === undefined ? undefined : { keys: options.subjectKeys, domain },
     )
     for (const r of this.#queue.recovered) {
       if (r.messages > 0 || r.truncatedBytes > 0)

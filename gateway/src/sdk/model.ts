@@ -53,6 +53,8 @@ export const DROP_REASONS = [
   'consent_withdrawn',
   'residency',
   'minor',
+  // A queued copy sealed under a subject key that was forgotten (veil subject forget): crypto-shredded, never sent.
+  'erased',
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { until } from '../../../../test/helpers/poll.ts'
-import { encodeFrame, frameAt } from './frame.ts'
+import { encodeFrame, frameAt as storedFrameAt, type QueuedMessage } from './frame.ts'
 import { SegmentLog, type FsyncPolicy, type LogDropReason, type SegmentLogOptions } from './segment-log.ts'
 import { DEFAULT_QUEUE, UpstreamQueue } from './upstream-queue.ts'
 
@@ -52,6 +52,13 @@ function takeAll(log: { take(): { seq: number; payload: Buffer } | undefined }):
   for (let m = log.take(); m !== undefined; m = log.take())
     out.push({ seq: m.seq, n: (JSON.parse(m.payload.toString()) as { data: { n: number } }).data.n })
   return out
+}
+
+/** A version 2 or 3 frame: decoded whole, no key involved. */
+function frameAt(data: Buffer, offset: number): { message: QueuedMessage; end: number } | undefined {
+  const f = storedFrameAt(data, offset)
+  if (f !== undefined && 'sealed' in f.message) throw new Error('a sealed frame where a plain one was expected')
+  return f as { message: QueuedMessage; end: number } | undefined
 }
 
 async function closeAndForget(log: SegmentLog): Promise<void> {

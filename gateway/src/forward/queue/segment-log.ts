@@ -22,8 +22,13 @@ import {
   bodyLengthOf,
   decodeBody,
   encodeFrame,
+  encodeSealedFrame,
   frameAt,
+  openFrame,
+  sealedFrameSize,
+  type FrameKeys,
   type QueuedMessage,
+  type StoredFrame,
 } from './frame.ts'
 
 /**
@@ -34,7 +39,17 @@ import {
  */
 export type FsyncPolicy = 'always' | 'interval' | 'never'
 
-export type LogDropReason = 'expired' | 'evicted' | 'corrupt'
+/** `corrupt`: unreadable, or a sealed frame whose tag fails; `erased`: sealed under a subject key that was forgotten. */
+export type LogDropReason = 'expired' | 'evicted' | 'corrupt' | 'erased'
+
+/**
+ * Encryption at rest: appends are written as version 4 frames under the subject's data key, with `context` (the
+ * queue's `<domain>/<category>`) authenticated with each, so a frame copied into another queue does not open.
+ */
+export interface FrameSealing {
+  readonly keys: FrameKeys
+  readonly context: string
+}
 
 export interface SegmentLogOptions {
   readonly dir: string
@@ -48,6 +63,8 @@ export interface SegmentLogOptions {
   /** Messages that leave the log without an acknowledgement: expired, evicted for space, or unreadable. */
   readonly onDrop: (reason: LogDropReason, count: number) => void
   readonly now?: () => number
+  /** Absent: version 3 frames in the clear (tests, the plain benchmark). */
+  readonly sealing?: FrameSealing | undefined
 }
 
 interface Segment {
@@ -128,6 +145,8 @@ export interface RecoveryReport {
 export class SegmentLog {
   readonly #options: SegmentLogOptions
   readonly #now: () => number
+  readonly #keys: FrameKeys | undefined
+  readonly #context: Buffer
   readonly #segments: Segment[] = []
   readonly #cursorFd: number
   #cursorSlot = 0
@@ -163,6 +182,8 @@ export class SegmentLog {
   private constructor(options: SegmentLogOptions) {
     this.#options = options
     this.#now = options.now ?? Date.now
+    this.#keys = options.sealing?.keys
+    this.#context = Buffer.from(options.sealing?.context ?? '')
     mkdirSync(options.dir, { recursive: true, mode: 0o700 })
     this.recovery = this.#recoverSegments()
     const last = this.#segments.at(-1)
@@ -265,8 +286,26 @@ export class SegmentLog {
     subject: string | undefined,
     purpose: string | undefined,
   ): Batch {
-    const seq = this.#nextSeq++
-    const frame = encodeFrame(seq, enqueuedAt, topic, policy, payload, contentType, subject, purpose)
+    const seq = this.#nextSeq
+    const keys = this.#keys
+    const who = subject ?? LEGACY_SUBJECT
+    const frame =
+      keys === undefined
+        ? encodeFrame(seq, enqueuedAt, topic, policy, payload, contentType, who, purpose)
+        : encodeSealedFrame(
+            seq,
+            enqueuedAt,
+            topic,
+            policy,
+            payload,
+            contentType,
+            who,
+            purpose ?? '',
+            keys.keyFor(who),
+            this.#context,
+          )
+    // Numbered only once framed: a frame that could not be made (no key stored) must not leave a hole in the segment.
+    this.#nextSeq++
     let batch = this.#batch
     if (batch === undefined) {
       let resolve!: () => void
@@ -294,7 +333,7 @@ export class SegmentLog {
     return batch
   }
 
-  /** Size on disk of a message as `append` would frame it. */
+  /** Size on disk of a message as `append` would frame it (`sealed`: as a version 4 frame). */
   static frameSize(
     topic: string,
     policy: string,
@@ -302,7 +341,9 @@ export class SegmentLog {
     contentType = DEFAULT_CONTENT_TYPE,
     subject = LEGACY_SUBJECT,
     purpose = '',
+    sealed = false,
   ): number {
+    if (sealed) return sealedFrameSize(topic, policy, payload.length, contentType, subject, purpose)
     return (
       FRAME_HEADER +
       23 +
@@ -424,19 +465,25 @@ export class SegmentLog {
   take(): QueuedMessage | undefined {
     const now = this.#now()
     let expired = 0
+    let corrupt = 0
+    let erased = 0
     let message: QueuedMessage | undefined
-    while ((message = this.#readNext()) !== undefined) {
-      if (message.enqueuedAt + this.#options.ttlMs > now) {
-        this.#inflight.push({ seq: message.seq, enqueuedAt: message.enqueuedAt, acked: false })
-        break
+    for (let frame = this.#readNext(); frame !== undefined; frame = this.#readNext()) {
+      // Expired ones are not even decrypted: they are dropped on their clear enqueue time.
+      if (frame.enqueuedAt + this.#options.ttlMs <= now) expired++
+      else if (!('sealed' in frame)) message = frame
+      else {
+        const key = this.#keys?.keyById(frame.subject, frame.keyId)
+        if (key === undefined) erased++
+        else if ((message = openFrame(frame, key, this.#context)) === undefined) corrupt++
       }
-      this.#inflight.push({ seq: message.seq, enqueuedAt: message.enqueuedAt, acked: true })
-      expired++
+      this.#inflight.push({ seq: frame.seq, enqueuedAt: frame.enqueuedAt, acked: message === undefined })
+      if (message !== undefined) break
     }
-    if (expired > 0) {
-      this.#options.onDrop('expired', expired)
-      this.#advance()
-    }
+    if (expired > 0) this.#options.onDrop('expired', expired)
+    if (corrupt > 0) this.#options.onDrop('corrupt', corrupt)
+    if (erased > 0) this.#options.onDrop('erased', erased)
+    if (expired + corrupt + erased > 0) this.#advance()
     return message
   }
 
@@ -541,7 +588,7 @@ export class SegmentLog {
    * The frame of message `#readSeq` from memory, if it is still there; frames before it are forgotten. The disk
    * reader, when it is in the same segment, is moved past the frame so that reading on from disk stays in step.
    */
-  #takeHot(): QueuedMessage | undefined {
+  #takeHot(): StoredFrame | undefined {
     let entry = this.#hot[this.#hotHead]
     while (entry !== undefined && entry.seq < this.#readSeq) {
       this.#hotBytes -= entry.frame.length
@@ -566,7 +613,7 @@ export class SegmentLog {
     return message
   }
 
-  #readNext(): QueuedMessage | undefined {
+  #readNext(): StoredFrame | undefined {
     for (;;) {
       if (this.#readSeq > this.#flushedSeq) return undefined
       const hot = this.#takeHot()
@@ -600,7 +647,7 @@ export class SegmentLog {
     }
   }
 
-  #readAt(reader: Reader): QueuedMessage | undefined {
+  #readAt(reader: Reader): StoredFrame | undefined {
     const header = Buffer.allocUnsafe(FRAME_HEADER)
     if (readSync(reader.fd, header, 0, FRAME_HEADER, reader.offset) !== FRAME_HEADER) return undefined
     const length = bodyLengthOf(header)

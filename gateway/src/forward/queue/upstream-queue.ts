@@ -11,7 +11,7 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { CATEGORIES, isCategory, type Category } from '../../sdk/model.ts'
-import type { QueuedMessage } from './frame.ts'
+import type { FrameKeys, QueuedMessage } from './frame.ts'
 import { SegmentLog, type FsyncPolicy, type LogDropReason, type RecoveryReport } from './segment-log.ts'
 
 /** The `queue` section of the configuration: one durable queue per upstream, bounded by bytes and by age. */
@@ -50,6 +50,12 @@ export const DEFAULT_QUEUE: QueueConfig = {
 
 export type QueueDropReason = LogDropReason
 
+/** The subject keys a queue seals its frames with, and the domain it belongs to (authenticated with each frame). */
+export interface QueueSealing {
+  readonly keys: FrameKeys
+  readonly domain: string
+}
+
 export interface Taken {
   readonly category: Category
   readonly message: QueuedMessage
@@ -76,13 +82,17 @@ export class UpstreamQueue {
   #onAppended: (() => void) | undefined
   readonly recovered: RecoveryReport[] = []
   readonly #lock: string
+  readonly #sealing: QueueSealing | undefined
 
+  /** `sealing`: encrypt at rest under the subjects' keys (version 4 frames); absent, version 3 in the clear. */
   constructor(
     dir: string,
     config: QueueConfig,
     onDrop: (category: Category, reason: QueueDropReason, count: number) => void,
     now: () => number = Date.now,
+    sealing?: QueueSealing,
   ) {
+    this.#sealing = sealing
     this.#dir = dir
     this.#config = config
     this.#onDrop = onDrop
@@ -117,6 +127,11 @@ export class UpstreamQueue {
         fsyncIntervalMs: this.#config.fsyncIntervalMs,
         onDrop: (reason, count) => this.#onDrop(category, reason, count),
         now: this.#now,
+        // The domain and category are authenticated with each frame: one copied into another queue does not open.
+        sealing:
+          this.#sealing === undefined
+            ? undefined
+            : { keys: this.#sealing.keys, context: `${this.#sealing.domain}/${category}` },
       })
       log.onAppended = this.#onAppended
       this.#logs.set(category, log)
@@ -139,7 +154,11 @@ export class UpstreamQueue {
     subject?: string,
     purpose?: string,
   ): 'queue_full' | Promise<Error | undefined> {
-    if (!this.#makeRoom(SegmentLog.frameSize(topic, policy, payload, contentType, subject, purpose)))
+    if (
+      !this.#makeRoom(
+        SegmentLog.frameSize(topic, policy, payload, contentType, subject, purpose, this.#sealing !== undefined),
+      )
+    )
       return 'queue_full'
     return this.#log(category).appendSettled(topic, policy, payload, this.#now(), contentType, subject, purpose)
   }
@@ -167,6 +186,13 @@ export class UpstreamQueue {
     let bestMessage: QueuedMessage | undefined
     for (const [category, log] of this.#logs) {
       let m = this.#peeked.get(category)
+      if (m !== undefined && this.#erased(m)) {
+        // Opened before its subject was forgotten, held here since: it must not leave now.
+        this.#peeked.delete(category)
+        log.ack(m.seq)
+        this.#onDrop(category, 'erased', 1)
+        m = undefined
+      }
       if (m === undefined) {
         m = log.take()
         if (m === undefined) continue
@@ -180,6 +206,10 @@ export class UpstreamQueue {
     if (best === undefined || bestMessage === undefined) return undefined
     this.#peeked.delete(best)
     return { category: best, message: bestMessage }
+  }
+
+  #erased(m: QueuedMessage): boolean {
+    return m.keyId !== undefined && this.#sealing?.keys.keyById(m.subject, m.keyId) === undefined
   }
 
   ack(category: Category, seq: number): void {
