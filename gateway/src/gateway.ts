@@ -21,6 +21,8 @@ import type { Output, PipelineResult } from './pipeline/envelope.ts'
 import { createPipeline, specOfConfig } from './pipeline/create.ts'
 import { consentBlocksNow, purposeName, type ConsentBook } from './consent/book.ts'
 import { LiveConsent, type ConsentReload } from './consent/live.ts'
+import { finishErasures, forgetSubject, type ErasureResult } from './consent/forget.ts'
+import { SubjectRegistry } from './consent/registry.ts'
 import { offeredByDomain } from './consent/changes.ts'
 import { apiHandler } from './http/api.ts'
 import { createHmac } from 'node:crypto'
@@ -66,6 +68,9 @@ export class Gateway {
   readonly #logger: Logger
   readonly #credentials: CredentialStore
   readonly #consent: LiveConsent
+  readonly #profiles: readonly ProfileDefinition[]
+  /** For keyed references to subjects in logs (subjectRef); never logged itself. */
+  readonly #master: Buffer
   readonly #observers: ProcessedObserver[] = []
   #watcher: FSWatcher | undefined
   #reloadTimer: NodeJS.Timeout | undefined
@@ -89,6 +94,8 @@ export class Gateway {
     logger: Logger
     credentials: CredentialStore
     consent: LiveConsent
+    profiles: readonly ProfileDefinition[]
+    master: Buffer
     subjectKeys: SubjectKeys
   }) {
     this.config = init.config
@@ -103,6 +110,8 @@ export class Gateway {
     this.#logger = init.logger
     this.#credentials = init.credentials
     this.#consent = init.consent
+    this.#profiles = init.profiles
+    this.#master = init.master
     this.subjectKeys = init.subjectKeys
     // Not keeping the process alive: a gateway that is closed or never closed must not hang its host on a timer.
     this.#ticker = setInterval(() => void this.tick(), TICK_MS).unref()
@@ -130,11 +139,13 @@ export class Gateway {
     })
     const tls = security.tls === undefined ? undefined : tlsContext(security.tls)
     const metrics = parts.metrics ?? new Metrics()
-    // Subjects and consent before the pipeline: a damaged registry or log stops the start, naming the file and line.
-    const consent = new LiveConsent(config.dataDir, profiles, config)
     const master = loadOrCreateMasterKey(config.dataDir)
     // Before any queue opens: a damaged key file stops the start, naming the file and the entry.
     const subjectKeys = SubjectKeys.open(config.dataDir, master)
+    // An erasure a crash (or `veil subject forget`) left unfinished is finished before anything reads the queues.
+    finishErasures(config.dataDir, { keys: subjectKeys, registry: SubjectRegistry.open(config.dataDir, profiles) })
+    // Subjects and consent before the pipeline: a damaged registry or log stops the start, naming the file and line.
+    const consent = new LiveConsent(config.dataDir, profiles, config)
     const { pipeline, policies, policyOptions, audit } = createPipeline({
       ...specOfConfig(config, plugins.operators),
       streams: classifier,
@@ -206,6 +217,7 @@ export class Gateway {
               defaults: config.optIn,
               offered: () => offeredByDomain(policies.current.documents.values()),
               changed: () => gateway?.reloadConsent(),
+              forget: (name) => gateway?.forget(name) !== undefined,
               audit: (action, subjectId) =>
                 logger.info(
                   { event: 'api_change', action, subject: subjectRef(master, subjectId) },
@@ -257,6 +269,8 @@ export class Gateway {
       credentials,
       consent,
       subjectKeys,
+      profiles,
+      master,
     })
     logger.info(
       {
@@ -462,7 +476,11 @@ export class Gateway {
    */
   watchConsent(debounceMs?: number): void {
     try {
-      this.#consent.watch((result) => this.#consentReloaded(result), debounceMs)
+      this.#consent.watch(
+        (result) => this.#consentReloaded(result),
+        debounceMs,
+        () => this.finishErasures(),
+      )
     } catch (err) {
       this.#logger.warn(
         { event: 'consent_watch_error', err: (err as Error).message },
@@ -490,6 +508,46 @@ export class Gateway {
         { event: 'consent_reload_rejected' },
         'subjects or consent file damaged; the last good consent stays in force (veil subject list shows the problem)',
       )
+  }
+
+  /**
+   * Forgets a subject in one step (consent/forget.ts): its queued copies become unreadable (their data keys are
+   * destroyed), every operator's state of its devices is deleted, and its devices belong to the household from the
+   * next message. Undefined for an unknown subject.
+   */
+  forget(name: string): ErasureResult | undefined {
+    const registry = SubjectRegistry.open(this.config.dataDir, this.#profiles)
+    const subject = registry.get(name)
+    if (subject === undefined) return undefined
+    const result = forgetSubject(this.config.dataDir, subject, { keys: this.subjectKeys, registry })
+    this.reloadConsent()
+    this.#logger.info(
+      { event: 'subject_forgotten', subject: subjectRef(this.#master, subject.id), stateEntries: result.stateEntries },
+      'a subject was forgotten',
+    )
+    return result
+  }
+
+  /** Finishes the erasures `veil subject forget` left in the journal (the operators' state lives here only). */
+  finishErasures(): void {
+    try {
+      const done = finishErasures(this.config.dataDir, {
+        keys: this.subjectKeys,
+        registry: SubjectRegistry.open(this.config.dataDir, this.#profiles),
+      })
+      if (done.length === 0) return
+      this.reloadConsent()
+      for (const id of done)
+        this.#logger.info(
+          { event: 'subject_forgotten', subject: subjectRef(this.#master, id) },
+          'a subject was forgotten',
+        )
+    } catch (err) {
+      this.#logger.error(
+        { event: 'erasure_failed', err: (err as Error).message },
+        'an erasure could not be finished; it stays in the journal',
+      )
+    }
   }
 
   /** The consent in force. */

@@ -27,7 +27,7 @@ Usage:
   veil device add DEVICE_ID --profile NAME | veil device list | veil device remove DEVICE_ID
   veil user add NAME --role consumer --domain DOMAIN | --role local|admin | veil user list | veil user remove NAME
   veil subject add NAME --device PROFILE:ID [--device ...] [--minor] [--regions EU[,US]] [--replace]
-  veil subject list | veil subject show NAME | veil subject remove NAME
+  veil subject list | veil subject show NAME | veil subject remove NAME | veil subject forget NAME
   veil consent grant|withdraw SUBJECT PURPOSE [--domain DOMAIN] [--by subject|guardian|admin]
   veil consent show SUBJECT
   veil filter --topic TOPIC [--file PATH|-] [--config FILE]

@@ -4,6 +4,9 @@ import { overridesFromEnv, profilesOf, resolveConfig, type GatewayConfig } from 
 import { ConsentLog } from '../consent/log.ts'
 import { HOUSEHOLD, MINOR_DOMAINS, deviceRefText, type ConsentRecord, type Subject } from '../consent/model.ts'
 import { SubjectRegistry } from '../consent/registry.ts'
+import { forgetSubject } from '../consent/forget.ts'
+import { SubjectKeys } from '../keys/subject-keys.ts'
+import { loadOrCreateMasterKey } from '../keys/keyring.ts'
 import {
   addSubject,
   consentsInForce,
@@ -36,7 +39,7 @@ const SUBJECT_OPTIONS = {
 const CONSENT_OPTIONS = { ...COMMON, domain: { type: 'string' }, by: { type: 'string' } } as const
 
 const SUBJECT_USAGE =
-  'Usage: veil subject add NAME --device PROFILE:ID [--device ...] [--minor] [--regions EU[,US]] [--replace] | veil subject list | veil subject show NAME | veil subject remove NAME  [--data-dir DIR] [--config FILE]\n'
+  'Usage: veil subject add NAME --device PROFILE:ID [--device ...] [--minor] [--regions EU[,US]] [--replace] | veil subject list | veil subject show NAME | veil subject remove NAME | veil subject forget NAME  [--data-dir DIR] [--config FILE]\n'
 const CONSENT_USAGE =
   'Usage: veil consent grant|withdraw SUBJECT PURPOSE [--domain svc|ana|3p] [--by subject|guardian|admin] | veil consent show SUBJECT  [--data-dir DIR] [--config FILE]\n'
 
@@ -106,6 +109,18 @@ export async function subject(args: readonly string[]): Promise<number> {
       process.stdout.write(consentLines(s, log.records(), config.optIn, offered(config)))
       return 0
     }
+    case 'forget': {
+      const s = knownSubject(registry, one(positionals, 'subject forget'))
+      const keys = SubjectKeys.open(config.dataDir, loadOrCreateMasterKey(config.dataDir))
+      const result = forgetSubject(config.dataDir, s, { keys, registry }, { keepJournal: true })
+      process.stdout.write(
+        `forgot subject ${s.name}: ${result.keysShredded ? 'its queued copies can no longer be read' : 'nothing of it was queued'}; its devices belong to the household again\n`,
+      )
+      process.stderr.write(
+        'A running gateway forgets what its operators hold of these devices at once (it watches the data directory); a stopped one at its next start.\n',
+      )
+      return 0
+    }
     case 'remove': {
       const name = one(positionals, 'subject remove')
       if (name === HOUSEHOLD)
@@ -121,7 +136,7 @@ export async function subject(args: readonly string[]): Promise<number> {
       return 0
     }
     default:
-      throw new VeilError('VEIL_ERR_USAGE', `subject: expected add, list, show or remove, not ${sub}`)
+      throw new VeilError('VEIL_ERR_USAGE', `subject: expected add, list, show, remove or forget, not ${sub}`)
   }
 }
 

@@ -70,7 +70,12 @@ function writeJournal(file: string, pending: readonly PendingErasure[]): void {
  * (its devices belong to the household again); only then is the journal entry dropped. Each step can run again, so
  * `finishErasures` at the next start completes whatever a crash interrupted.
  */
-export function forgetSubject(dataDir: string, subject: Subject, parts: ErasureParts): ErasureResult {
+export function forgetSubject(
+  dataDir: string,
+  subject: Subject,
+  parts: ErasureParts,
+  options: { keepJournal?: boolean } = {},
+): ErasureResult {
   if (subject.name === HOUSEHOLD)
     throw new VeilError('VEIL_ERR_USAGE', `${HOUSEHOLD} cannot be forgotten: it is every device no subject claims`)
   const file = join(dataDir, ERASURE_JOURNAL)
@@ -83,11 +88,13 @@ export function forgetSubject(dataDir: string, subject: Subject, parts: ErasureP
   }
   writeJournal(file, [...pending, entry])
   const result = run(entry, parts)
-  writeJournal(file, pending)
+  // The CLI leaves the entry for the gateway: only the process holding the operators' state can forget it (the
+  // running gateway sees the journal change at once, a stopped one finishes it at its next start).
+  if (options.keepJournal !== true) writeJournal(file, pending)
   return result
 }
 
-/** Finishes every erasure a crash interrupted; returns the ids it finished. */
+/** Finishes every erasure a crash (or the CLI) left in the journal; returns the ids it finished. */
 export function finishErasures(dataDir: string, parts: ErasureParts): string[] {
   const file = join(dataDir, ERASURE_JOURNAL)
   const pending = readJournal(file)

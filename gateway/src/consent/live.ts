@@ -5,6 +5,7 @@ import type { ProfileDefinition } from '../sdk/profile.ts'
 import { ConsentBook, type ConsentHolder } from './book.ts'
 import { CONSENT_LOG_FILE, ConsentLog } from './log.ts'
 import { SUBJECTS_FILE, SubjectRegistry } from './registry.ts'
+import { ERASURE_JOURNAL } from './forget.ts'
 
 /** Each domain's declared upstream region (configuration `domains.<d>.upstream.region`). */
 export function regionsOf(config: Pick<GatewayConfig, 'domains'>): Map<Domain, string | undefined> {
@@ -41,6 +42,7 @@ export class LiveConsent {
   readonly #config: Pick<GatewayConfig, 'domains' | 'optIn'>
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
+  #onErasure: (() => void) | undefined
 
   constructor(
     dataDir: string,
@@ -67,9 +69,14 @@ export class LiveConsent {
    * Reloads shortly after subjects.json or consent.jsonl changes. The CLI replaces the registry by a rename and
    * appends whole lines to the log, so a short debounce is enough to see one complete change.
    */
-  watch(onReload: (result: ConsentReload) => void, debounceMs = 20): void {
+  watch(onReload: (result: ConsentReload) => void, debounceMs = 20, onErasure?: () => void): void {
     if (this.#watcher !== undefined) return
+    this.#onErasure = onErasure
     this.#watcher = watch(this.#dataDir, (_event, name) => {
+      if (name === ERASURE_JOURNAL) {
+        this.#onErasure?.()
+        return
+      }
       if (name !== SUBJECTS_FILE && name !== CONSENT_LOG_FILE) return
       clearTimeout(this.#timer)
       this.#timer = setTimeout(() => onReload(this.reload()), debounceMs)

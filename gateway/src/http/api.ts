@@ -11,7 +11,12 @@ import type { Domain } from '../sdk/model.ts'
 import type { ProfileDefinition } from '../sdk/profile.ts'
 
 /** What the API changes, as the audit records it: the action and a keyed hash of the subject id. */
-export type ApiAction = 'subject_added' | 'subject_removed' | 'consent_granted' | 'consent_withdrawn'
+export type ApiAction =
+  | 'subject_added'
+  | 'subject_removed'
+  | 'subject_forgotten'
+  | 'consent_granted'
+  | 'consent_withdrawn'
 
 export interface ApiOptions {
   readonly token: string
@@ -24,12 +29,14 @@ export interface ApiOptions {
   /** After every change: the gateway compiles the new consent before the response is sent. */
   readonly changed: () => void
   readonly audit: (action: ApiAction, subjectId: string) => void
+  /** Erases the subject in one step (Gateway.forget); false for an unknown one. */
+  readonly forget: (name: string) => boolean
 }
 
 /** A request body larger than this is refused before it is parsed. */
 const MAX_BODY = 64 * 1024
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/
-const ROUTE = /^\/api\/v1\/subjects(?:\/([^/]+)(\/consents)?)?$/
+const ROUTE = /^\/api\/v1\/subjects(?:\/([^/]+)(\/consents|\/forget)?)?$/
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true })
 const schemas = openapi.components.schemas
@@ -100,7 +107,8 @@ async function handle(
   if (route === null) throw new ApiError(404, 'not_found', `no such resource: ${path.slice(0, 100)}`)
   const name = route[1] === undefined ? undefined : decodeURIComponent(route[1])
   if (name !== undefined && !NAME.test(name)) throw new ApiError(404, 'not_found', 'no subject of that name')
-  const consents = route[2] !== undefined
+  const consents = route[2] === '/consents'
+  const forget = route[2] === '/forget'
   const method = req.method ?? 'GET'
   const registry = SubjectRegistry.open(options.dataDir, options.profiles)
   const log = ConsentLog.open(options.dataDir)
@@ -123,6 +131,13 @@ async function handle(
   }
 
   const subject = known(registry, name)
+  if (forget) {
+    if (method !== 'POST') throw new ApiError(405, 'method_not_allowed', 'POST')
+    if (subject.name === HOUSEHOLD) throw new ApiError(422, 'refused', `${HOUSEHOLD} is every device no subject claims`)
+    if (!options.forget(subject.name)) throw new ApiError(404, 'not_found', 'no subject of that name')
+    options.audit('subject_forgotten', subject.id)
+    return { status: 204, body: undefined }
+  }
   if (!consents) {
     if (method === 'GET')
       return { status: 200, body: { ...subjectJson(subject), ...consentJson(subject, log, options) } }
