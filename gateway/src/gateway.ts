@@ -130,7 +130,12 @@ export class Gateway {
       consent: consent.holder,
       master: loadOrCreateMasterKey(config.dataDir),
       metrics,
-      audit: parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() }),
+      audit:
+        parts.audit ??
+        new FileAuditLog(config.dataDir, {
+          retentionDays: config.audit.retentionDays,
+          onError: () => metrics.auditWriteErrors.inc(),
+        }),
     })
     metrics.setPolicyVersion(policies.current.version)
 
