@@ -154,10 +154,12 @@ export class FileAuditLog implements AuditSink {
       const day = Math.floor(nowMs / DAY_MS)
       // The chain fields have a fixed size but for seq's digits: the bound is checked on the line as written.
       const length = body.length + (this.#chain ? 82 + String(this.#seq).length : 1) + 1
-      if (this.#bytes > 0 && (this.#bytes + length > this.#maxBytes || (this.#day !== undefined && day !== this.#day)))
+      // A new day rotates; a clock stepped back does not (lines of the day before join the newer file), so a clock
+      // that wavers around midnight cannot make a file per line.
+      if (this.#bytes > 0 && (this.#bytes + length > this.#maxBytes || (this.#day !== undefined && day > this.#day)))
         this.#rotate()
       const line = this.#chain ? this.#chained(body) : `${body}}`
-      this.#day = day
+      if (this.#day === undefined || day > this.#day) this.#day = day
       this.#bytes += line.length + 1
       this.#batch += `${line}\n`
       if (this.#batch.length >= MAX_BATCH_BYTES) this.#writeBatch()

@@ -317,8 +317,12 @@ describe('audit retention', () => {
       log.record(ENTRY, 'v1', T0 + DAY - 2)
       log.record(ENTRY, 'v1', T0 + DAY - 1)
       log.record(ENTRY, 'v1', T0 + DAY)
+      // A clock stepped back across midnight and forward again: no file per step.
+      log.record(ENTRY, 'v1', T0 + DAY - 5)
+      log.record(ENTRY, 'v1', T0 + DAY + 1)
       await log.close()
       expect(readdirSync(dir.path).sort()).toEqual([AUDIT_FILE, `${AUDIT_FILE}.1`])
+      expect(readFileSync(join(dir.path, AUDIT_FILE), 'utf8').trim().split('\n')).toHaveLength(3)
       expect(
         readFileSync(join(dir.path, `${AUDIT_FILE}.1`), 'utf8')
           .trim()
