@@ -152,7 +152,12 @@ export class Gateway {
       consent: consent.holder,
       master,
       metrics,
-      audit: parts.audit ?? new FileAuditLog(config.dataDir, { onError: () => metrics.auditWriteErrors.inc() }),
+      audit:
+        parts.audit ??
+        new FileAuditLog(config.dataDir, {
+          retentionDays: config.audit.retentionDays,
+          onError: () => metrics.auditWriteErrors.inc(),
+        }),
     })
     metrics.setPolicyVersion(policies.current.version)
 

@@ -401,7 +401,7 @@ describe('containment: raw data never leaves the gateway', () => {
     expect(reasons.filter((r) => r === 'undecodable')).toHaveLength(2)
     for (const line of lines) {
       for (const key of Object.keys(line))
-        expect(['time', 'stage', 'category', 'domain', 'reason', 'policy']).toContain(key)
+        expect(['time', 'stage', 'category', 'domain', 'reason', 'policy', 'seq', 'prev']).toContain(key)
       expect(line.policy).toBe(gw.gateway.policyVersion)
     }
     for (const value of ['LeakyValue', 'LeakySecretTopic', 'D80901', 'acme', '4.321', 'Yesterday'])

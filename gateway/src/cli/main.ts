@@ -34,6 +34,7 @@ Usage:
   veil replay FILE.jsonl [--config FILE]
   veil policy check [DIR] [--config FILE] [--subject NAME [--data-dir DIR]]
   veil simulate --profile NAME [--devices N] [--rate R] [--url URL] [--duration SECONDS] [--username U]
+  veil audit verify [DIR] [--data-dir DIR] [--config FILE]
   veil demo
 
 Environment: VEIL_LISTEN, VEIL_UPSTREAM (comma-separated DOMAIN=URL), VEIL_HTTP, VEIL_DATA_DIR, VEIL_POLICIES,
@@ -71,6 +72,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import('./subjects.ts')).subject(rest)
       case 'consent':
         return await (await import('./subjects.ts')).consent(rest)
+      case 'audit':
+        return await (await import('./audit.ts')).audit(rest)
       case 'demo':
         return await (await import('./demo.ts')).demo(rest)
       case undefined:

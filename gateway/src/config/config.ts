@@ -5,6 +5,7 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import configSchema from '../../../schemas/gateway.config.schema.json' with { type: 'json' }
 import { DEFAULT_RECONNECT, type ReconnectConfig, type UpstreamConfig } from '../forward/bridge.ts'
 import { DEFAULT_QUEUE, type QueueConfig } from '../forward/queue/upstream-queue.ts'
+import { DEFAULT_AUDIT_RETENTION_DAYS } from '../audit/audit.ts'
 import { VeilError, formatProblems } from '../errors.ts'
 import { describeAjvError, parseYaml } from './yaml.ts'
 import { DOMAINS, isDomain, type Domain } from '../sdk/model.ts'
@@ -70,6 +71,13 @@ export interface GatewayConfig {
   /** The plug-ins' device profiles, rebuilt for the `profiles` section's topics. */
   readonly profiles: readonly ProfileDefinition[]
   readonly security: SecurityConfig
+  /** The audit log: how long rotated files are kept (audit/README.md). */
+  readonly audit: AuditConfig
+}
+
+export interface AuditConfig {
+  /** Rotated audit files whose last line is older are deleted; default 180. */
+  readonly retentionDays: number
 }
 
 /** Who may connect and how: accounts, listeners, TLS, connection limits, the reload token. */
@@ -118,6 +126,7 @@ interface ConfigFile {
   listeners?: string[]
   tls?: { cert?: string; key?: string; ca?: string; requireClientCert?: boolean }
   connections?: Partial<ConnectionLimits>
+  audit?: Partial<AuditConfig>
 }
 
 /** Settings given on the command line or in VEIL_* variables; each overrides the file. */
@@ -297,6 +306,7 @@ export function resolveConfig(
     reconnect: reconnectOf(file, configPath),
     profiles,
     security: resolveSecurity(file, pick, dataDir, configPath),
+    audit: { retentionDays: file.audit?.retentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS },
   }
 }
 
